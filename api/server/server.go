@@ -1,0 +1,109 @@
+// Package server serves Hub's gRPC services, over plain gRPC and over
+// gRPC-Web (HTTP and websockets) for the @textile JavaScript clients. It is
+// the edge: it converts between protobuf and domain types, authenticates
+// every call once, and maps domain errors to gRPC statuses. The services
+// behind it never see protobuf.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/improbable-eng/grpc-web/go/grpcweb"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/selfhub/hub/api/pb/hubdpb"
+	"github.com/selfhub/hub/api/pb/threadspb"
+	"github.com/selfhub/hub/auth"
+)
+
+// BuildInfo describes the running build, reported by BuildInfo.
+type BuildInfo struct {
+	Version   string
+	GitCommit string
+	GitBranch string
+	GitState  string
+	BuildDate string
+}
+
+// Server holds the gRPC server and its services.
+type Server struct {
+	auth    *auth.Service
+	build   BuildInfo
+	log     *slog.Logger
+	metrics *metrics
+	grpc    *grpc.Server
+	health  *health.Server
+	// requirements names what credentials each method needs; methods not
+	// listed need an authenticated principal.
+	requirements map[string]auth.Requirement
+}
+
+// New builds the server and registers every service. Metrics are
+// registered with reg.
+func New(a *auth.Service, build BuildInfo, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{auth: a, build: build, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.unary),
+		grpc.ChainStreamInterceptor(s.stream),
+	)
+	hubdpb.RegisterAPIServiceServer(s.grpc, &hubdService{s: s})
+	threadspb.RegisterAPIServer(s.grpc, &threadsService{s: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	for method, req := range hubdRequirements {
+		s.requirements["/"+hubdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
+	}
+	for method, req := range threadsRequirements {
+		s.requirements["/"+threadspb.API_ServiceDesc.ServiceName+"/"+method] = req
+	}
+	s.requirements["/grpc.health.v1.Health/Check"] = auth.Open
+	s.requirements["/grpc.health.v1.Health/Watch"] = auth.Open
+	s.requirements["/grpc.health.v1.Health/List"] = auth.Open
+	return s, nil
+}
+
+// GRPC returns the gRPC server, to serve on a listener.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Stop stops serving gRPC, waiting for calls in flight, and marks the
+// health service as not serving.
+func (s *Server) Stop() {
+	s.health.Shutdown()
+	s.grpc.GracefulStop()
+}
+
+// Web returns an HTTP handler that serves the same services over gRPC-Web,
+// with websockets for every call (the @textile clients' default) and CORS
+// open to browsers, including the x-textile-* request headers.
+func (s *Server) Web() http.Handler {
+	return grpcweb.WrapServer(s.grpc,
+		grpcweb.WithOriginFunc(func(string) bool { return true }),
+		grpcweb.WithWebsockets(true),
+		grpcweb.WithWebsocketOriginFunc(func(*http.Request) bool { return true }),
+		grpcweb.WithWebsocketPingInterval(20*time.Second),
+		grpcweb.WithAllowedRequestHeaders([]string{"*"}),
+		grpcweb.WithWebsocketsMessageReadLimit(64<<20),
+		grpcweb.WithCorsForRegisteredEndpointsOnly(true),
+		grpcweb.WithEndpointsFunc(func() []string { return s.endpoints() }),
+	)
+}
+
+// endpoints lists every registered method path, for CORS.
+func (s *Server) endpoints() []string {
+	var out []string
+	for name, info := range s.grpc.GetServiceInfo() {
+		for _, m := range info.Methods {
+			out = append(out, "/"+name+"/"+m.Name)
+		}
+	}
+	return out
+}
+

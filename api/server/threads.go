@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+
+	"github.com/selfhub/hub"
+	pb "github.com/selfhub/hub/api/pb/threadspb"
+	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/errors"
+)
+
+// threadsRequirements gives the credentials each threads.pb.API method
+// needs; the rest need an authenticated principal.
+var threadsRequirements = map[string]auth.Requirement{
+	"GetToken": auth.APIKeyOnly,
+}
+
+// threadsService serves threads.pb.API. Only GetToken is served so far; the
+// other methods answer Unimplemented.
+type threadsService struct {
+	pb.UnimplementedAPIServer
+	s *Server
+}
+
+// GetToken runs the challenge exchange: the client names its identity, signs
+// the challenge it is sent, and gets a token for that identity.
+func (t *threadsService) GetToken(stream pb.API_GetTokenServer) error {
+	const op errors.Op = "threads.GetToken"
+	ctx, cancel := context.WithTimeout(stream.Context(), auth.ChallengeTTL)
+	defer cancel()
+	first, err := recvWithin(ctx, stream)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	key := first.GetKey()
+	if key == "" {
+		return errors.E(op, errors.Invalid, "GetToken starts with the identity's public key string ({key})")
+	}
+	challenge, err := auth.NewChallenge()
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(&pb.GetTokenReply{Payload: &pb.GetTokenReply_Challenge{Challenge: challenge}}); err != nil {
+		return errors.E(op, errors.Unavailable, err)
+	}
+	second, err := recvWithin(ctx, stream)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	sig := second.GetSignature()
+	if len(sig) == 0 {
+		return errors.E(op, errors.Invalid, "GetToken expects the challenge's signature ({signature}) second")
+	}
+	token, err := t.s.auth.IssueToken(ctx, principal(ctx), hub.PubKey(key), challenge, sig)
+	if err != nil {
+		return err
+	}
+	return stream.Send(&pb.GetTokenReply{Payload: &pb.GetTokenReply_Token{Token: token}})
+}
+
+// recvWithin receives one message or fails when ctx ends first (the
+// challenge has a time limit).
+func recvWithin(ctx context.Context, stream pb.API_GetTokenServer) (*pb.GetTokenRequest, error) {
+	type result struct {
+		msg *pb.GetTokenRequest
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		m, err := stream.Recv()
+		ch <- result{m, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, errors.E(errors.Canceled, r.err)
+		}
+		return r.msg, nil
+	case <-ctx.Done():
+		return nil, errors.Errorf("", errors.DeadlineExceeded, "the challenge was not answered within %s", auth.ChallengeTTL)
+	}
+}
+

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"context"
+	"slices"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// CreateKey creates an API key for the account the session acts as (the
+// developer, or the org named with x-textile-org).
+func (s *Service) CreateKey(ctx context.Context, p hub.Principal, typ hub.KeyType, secure bool) (hub.APIKey, error) {
+	const op errors.Op = "auth.CreateKey"
+	if err := requireSession(op, p); err != nil {
+		return hub.APIKey{}, err
+	}
+	if typ != hub.AccountKey && typ != hub.UserKey {
+		return hub.APIKey{}, errors.Errorf(op, errors.Invalid, "key type %d is unknown; use account (1) or user (2)", typ)
+	}
+	key, secret, err := newKeyPair()
+	if err != nil {
+		return hub.APIKey{}, err
+	}
+	k := hub.APIKey{Key: key, Secret: secret, Owner: p.Account, Type: typ, Secure: secure, Valid: true, CreatedAt: s.now()}
+	b := s.db.NewBatch()
+	b.Put(store.Key(pKey, key), k)
+	b.Put(store.Key(pAcctKey, string(p.Account), key), empty{})
+	if err := commit(op, b); err != nil {
+		return hub.APIKey{}, err
+	}
+	return k, nil
+}
+
+// ListKeys lists the keys of the account the session acts as, oldest first.
+func (s *Service) ListKeys(ctx context.Context, p hub.Principal) ([]hub.APIKey, error) {
+	const op errors.Op = "auth.ListKeys"
+	if err := requireSession(op, p); err != nil {
+		return nil, err
+	}
+	var keys []hub.APIKey
+	err := store.ScanJSON(s.db, store.Key(pAcctKey, string(p.Account), ""), func(k []byte, _ *empty) error {
+		var key hub.APIKey
+		if err := s.db.Get(store.Key(pKey, lastPart(k)), &key); err != nil {
+			return err
+		}
+		keys = append(keys, key)
+		return nil
+	})
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	slices.SortStableFunc(keys, func(a, b hub.APIKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return keys, nil
+}
+
+// InvalidateKey marks one of the account's keys invalid; requests with it
+// are refused from then on. Users it admitted keep their data, which belongs
+// to the account.
+func (s *Service) InvalidateKey(ctx context.Context, p hub.Principal, key string) error {
+	const op errors.Op = "auth.InvalidateKey"
+	if err := requireSession(op, p); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var k hub.APIKey
+	err := s.db.Get(store.Key(pKey, key), &k)
+	if errors.Is(errors.NotExist, err) || (err == nil && k.Owner != p.Account) {
+		return errors.Errorf(op, errors.NotExist, "API key %q not found among this account's keys", clip(key))
+	}
+	if err != nil {
+		return errors.E(op, err)
+	}
+	k.Valid = false
+	b := s.db.NewBatch()
+	b.Put(store.Key(pKey, key), k)
+	return commit(op, b)
+}

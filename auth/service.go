@@ -1,0 +1,204 @@
+// Package auth holds Hub's accounts (developers and organizations), their
+// sessions, API keys, end-user identities and tokens, and turns the
+// credentials a request presents into the one hub.Principal it acts as.
+//
+// All state lives in the embedded store. Writes that must check and then
+// change several records (a unique name, a membership) run under one mutex
+// and commit in one synced batch, so a crash never leaves half of them.
+package auth
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultSigMaxAhead    = 30 * 24 * time.Hour
+	DefaultSessionTTL     = 30 * 24 * time.Hour
+	DefaultConfirmTimeout = 10 * time.Minute
+	DefaultInviteTTL      = 7 * 24 * time.Hour
+	// challengeTTL bounds how long a GetToken challenge may be answered.
+	ChallengeTTL = time.Minute
+)
+
+// Config holds the settings of the auth service.
+type Config struct {
+	// Dev skips e-mail confirmation of sign-up and sign-in: for a single
+	// developer running their own hub.
+	Dev bool
+	// SigMaxAhead caps how far in the future a signature may expire.
+	SigMaxAhead time.Duration
+	// SessionTTL is how long a session lasts after sign-in.
+	SessionTTL time.Duration
+	// TokenTTL is how long a user token lasts; zero means no expiry.
+	TokenTTL time.Duration
+	// ConfirmTimeout is how long Signup and Signin wait for the e-mailed
+	// confirmation link to be followed.
+	ConfirmTimeout time.Duration
+	// InviteTTL is how long an org invitation can be accepted.
+	InviteTTL time.Duration
+	// LinkBase is the base URL of hubd's HTTP endpoint, used in e-mailed
+	// links and reported as an org's host.
+	LinkBase string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Mailer sends e-mail; hubd gives SMTP, or the log when no SMTP is set.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// Service is the auth service. It is safe for concurrent use.
+type Service struct {
+	cfg    Config
+	db     *store.Store
+	mailer Mailer
+	tokens *tokenIssuer
+
+	// mu serialises read-check-write sequences on account records.
+	mu sync.Mutex
+
+	// pendingMu guards pending.
+	pendingMu sync.Mutex
+	// pending maps a confirmation token to the channel closed when its link
+	// is followed. Kept in memory: the call waiting on it is too.
+	pending map[string]chan struct{}
+}
+
+// New returns the auth service over db. host is the hub's identity, which
+// signs user tokens.
+func New(cfg Config, db *store.Store, mailer Mailer, host crypto.PrivKey) (*Service, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SigMaxAhead == 0 {
+		cfg.SigMaxAhead = DefaultSigMaxAhead
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.ConfirmTimeout == 0 {
+		cfg.ConfirmTimeout = DefaultConfirmTimeout
+	}
+	if cfg.InviteTTL == 0 {
+		cfg.InviteTTL = DefaultInviteTTL
+	}
+	tokens, err := newTokenIssuer(host, cfg.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, pending: map[string]chan struct{}{}}, nil
+}
+
+// Record keys. Each prefix holds one kind of record; the ones marked index
+// hold empty values and exist to list by their first part.
+const (
+	pAccount     = "acct"     // acct/<pubkey> → accountRecord
+	pName        = "name"     // name/<lower name> → pubkey of the developer or org
+	pEmail       = "email"    // email/<lower e-mail> → pubkey of the developer
+	pSession     = "sess"     // sess/<id> → hub.Session
+	pAcctSession = "acctsess" // acctsess/<pubkey>/<id> index
+	pKey         = "key"      // key/<key> → hub.APIKey
+	pAcctKey     = "acctkey"  // acctkey/<pubkey>/<key> index
+	pMember      = "member"   // member/<developer>/<org> index
+	pUser        = "user"     // user/<account>/<identity> → userRecord
+	pInvite      = "invite"   // invite/<token> → inviteRecord
+	pInvitee     = "invitee"  // invitee/<lower e-mail>/<token> index of accepted invites awaiting sign-up
+)
+
+// accountRecord is an account with its identity's private key.
+type accountRecord struct {
+	hub.Account
+	PrivKey []byte // libp2p-marshalled Ed25519 private key
+}
+
+// userRecord is an end-user identity first seen through an account's user
+// group key. It belongs to the account, not to the key.
+type userRecord struct {
+	Identity  hub.PubKey
+	Account   hub.PubKey
+	CreatedAt time.Time
+}
+
+// inviteRecord is an invitation to join an org.
+type inviteRecord struct {
+	Token     string
+	Org       hub.PubKey
+	OrgName   string
+	From      hub.PubKey
+	Email     string
+	Accepted  bool
+	ExpiresAt time.Time
+}
+
+type empty struct{}
+
+func (s *Service) now() time.Time { return s.cfg.Now() }
+
+// account loads an account by its key.
+func (s *Service) account(op errors.Op, key hub.PubKey) (*accountRecord, error) {
+	var a accountRecord
+	if err := s.db.Get(store.Key(pAccount, string(key)), &a); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return nil, errors.Errorf(op, errors.NotExist, "account %s not found", key)
+		}
+		return nil, errors.E(op, err)
+	}
+	return &a, nil
+}
+
+// accountByName loads a developer or org by username or slug.
+func (s *Service) accountByName(op errors.Op, name string) (*accountRecord, error) {
+	var key hub.PubKey
+	if err := s.db.Get(store.Key(pName, nameKey(name)), &key); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return nil, errors.Errorf(op, errors.NotExist, "no account named %q", clip(name))
+		}
+		return nil, errors.E(op, err)
+	}
+	return s.account(op, key)
+}
+
+// accountByEmail loads a developer by e-mail address.
+func (s *Service) accountByEmail(op errors.Op, email string) (*accountRecord, error) {
+	var key hub.PubKey
+	if err := s.db.Get(store.Key(pEmail, nameKey(email)), &key); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return nil, errors.Errorf(op, errors.NotExist, "no account with e-mail %q", clip(email))
+		}
+		return nil, errors.E(op, err)
+	}
+	return s.account(op, key)
+}
+
+// nameTaken reports whether a username or org slug is in use.
+func (s *Service) nameTaken(name string) (bool, error) {
+	return s.db.Has(store.Key(pName, nameKey(name)))
+}
+
+// lastPart returns the part of a record key after its last '/'.
+func lastPart(key []byte) string {
+	for i := len(key) - 1; i >= 0; i-- {
+		if key[i] == '/' {
+			return string(key[i+1:])
+		}
+	}
+	return string(key)
+}
+
+// commit commits b, naming op in the error.
+func commit(op errors.Op, b *store.Batch) error {
+	if err := b.Commit(); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+)
+
+// keysCommand is hub keys: API keys of the account, or of the org given
+// with -o.
+func (a *app) keysCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage API keys (of an org with -o)",
+	}
+	cmd.AddCommand(a.keysCreateCommand(), a.keysListCommand(), a.keysInvalidateCommand())
+	return cmd
+}
+
+// parseKeyType reads --type.
+func parseKeyType(s string) (hub.KeyType, error) {
+	switch s {
+	case "account":
+		return hub.AccountKey, nil
+	case "user":
+		return hub.UserKey, nil
+	}
+	return 0, errors.Errorf(cliOp, errors.Invalid, "--type is %q; use account or user", s)
+}
+
+func (a *app) keysCreateCommand() *cobra.Command {
+	var (
+		typ    string
+		secure bool
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create an API key",
+		Long: `Create an API key for your account, or for the org given with -o.
+
+An account key acts as the account itself; a user key lets an app's users,
+each with their own identity, use the hub on the account's behalf. Requests
+with a secure key must be signed with its secret; insecure keys are for
+development.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := parseKeyType(typ)
+			if err != nil {
+				return err
+			}
+			cfg, _, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx, err := a.withSession(cmd.Context(), cfg, true)
+			if err != nil {
+				return err
+			}
+			c, done, err := a.hubClient(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			k, err := c.CreateKey(ctx, t, secure)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, toKeyJSON(k))
+			}
+			return writeTable(a.stdout, []string{"KEY", "SECRET", "TYPE", "SECURE"},
+				[][]string{{k.Key, k.Secret, k.Type.String(), yesNo(k.Secure)}})
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "account", "key type: account or user")
+	cmd.Flags().BoolVar(&secure, "secure", true, "require requests to be signed with the secret")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) keysListCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List API keys",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx, err := a.withSession(cmd.Context(), cfg, true)
+			if err != nil {
+				return err
+			}
+			c, done, err := a.hubClient(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			keys, err := c.ListKeys(ctx)
+			if err != nil {
+				return err
+			}
+			return printKeys(a, keys, asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printKeys prints keys as a table, or a JSON array of keyListJSON.
+func printKeys(a *app, keys []hub.APIKey, asJSON bool) error {
+	if asJSON {
+		out := make([]keyListJSON, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, keyListJSON{keyJSON: toKeyJSON(k), Valid: k.Valid})
+		}
+		return writeJSON(a.stdout, out)
+	}
+	if len(keys) == 0 {
+		fmt.Fprintln(a.stderr, "No API keys; create one with hub keys create.")
+		return nil
+	}
+	rows := make([][]string, 0, len(keys))
+	for _, k := range keys {
+		rows = append(rows, []string{k.Key, k.Secret, k.Type.String(), yesNo(k.Secure), yesNo(k.Valid)})
+	}
+	return writeTable(a.stdout, []string{"KEY", "SECRET", "TYPE", "SECURE", "VALID"}, rows)
+}
+
+func (a *app) keysInvalidateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "invalidate KEY",
+		Short: "Invalidate an API key; the hub refuses it from then on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, _, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx, err := a.withSession(cmd.Context(), cfg, true)
+			if err != nil {
+				return err
+			}
+			c, done, err := a.hubClient(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := c.InvalidateKey(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Invalidated key %s.\n", args[0])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/selfhub/hub/errors"
+)
+
+// logoutCommand is hub logout: end the session on the hub and forget it.
+func (a *app) logoutCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "End the session and forget it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, dir, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			session := a.session(cfg)
+			if session == "" {
+				fmt.Fprintln(a.stdout, "Not logged in.")
+				return nil
+			}
+			c, done, err := a.hubClient(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			sctx, err := a.withSession(ctx, cfg, false)
+			if err != nil {
+				return err
+			}
+			serr := c.Signout(sctx)
+			// Forget the stored session whatever the hub said: the user asked
+			// to be logged out here, and a session the hub no longer knows
+			// is useless anyway.
+			if cfg.Session == session {
+				cfg.Session = ""
+				if err := writeConfig(dir, cfg); err != nil {
+					return err
+				}
+			}
+			if serr != nil && !errors.Is(errors.Unauthenticated, serr) && !errors.Is(errors.NotExist, serr) {
+				return errors.Errorf(cliOp, errors.KindOf(serr), "logged out here, but the hub did not end the session: %s", a.message(serr))
+			}
+			fmt.Fprintln(a.stdout, "Logged out.")
+			return nil
+		},
+	}
+}

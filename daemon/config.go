@@ -1,0 +1,309 @@
+package daemon
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/selfhub/hub/auth"
+)
+
+// Default listen addresses.
+const (
+	DefaultAPIAddr     = "127.0.0.1:3006"
+	DefaultWebAddr     = "127.0.0.1:3007"
+	DefaultGatewayAddr = "127.0.0.1:8006"
+	DefaultP2PAddr     = "/ip4/0.0.0.0/tcp/4006,/ip4/0.0.0.0/udp/4006/quic-v1"
+	DefaultRepoDir     = ".hubd" // under the user's home directory
+)
+
+// Config is hubd's configuration. Every field has one name, used as the
+// flag (--api-addr), the environment variable (HUBD_API_ADDR) and the key in
+// the JSON config file ("api-addr"). Precedence: flags, then environment,
+// then the config file, then the defaults.
+type Config struct {
+	Repo        string   `key:"repo" help:"data directory: the embedded store and the host's identity (default ~/.hubd)"`
+	Config      string   `key:"config" help:"JSON config file whose keys are these flag names"`
+	APIAddr     string   `key:"api-addr" help:"gRPC listen address, host:port (port 0 picks a free one)"`
+	WebAddr     string   `key:"web-addr" help:"gRPC-Web (HTTP and websocket) listen address, host:port"`
+	GatewayAddr string   `key:"gateway-addr" help:"HTTP listen address for /health, /metrics and e-mailed links, host:port"`
+	P2PAddr     []string `key:"p2p-addr" help:"libp2p listen multiaddrs, comma-separated"`
+	ExternalURL string   `key:"external-url" help:"base URL of the HTTP address as users reach it, for e-mailed links (default http://<gateway-addr>)"`
+	Dev         bool     `key:"dev" help:"development mode: sign-up and sign-in need no e-mail confirmation"`
+
+	SMTPAddr     string `key:"smtp-addr" help:"SMTP server host:port for confirmation and invitation e-mail (unset: links go to the log)"`
+	SMTPFrom     string `key:"smtp-from" help:"sender address of hubd's e-mail"`
+	SMTPUser     string `key:"smtp-user" help:"SMTP user name (PLAIN auth), if the server needs one"`
+	SMTPPassword string `key:"smtp-password" help:"SMTP password"`
+
+	SigMaxAhead    time.Duration `key:"sig-max-ahead" help:"how far in the future an API signature may expire"`
+	SessionTTL     time.Duration `key:"session-ttl" help:"how long a developer session lasts"`
+	TokenTTL       time.Duration `key:"token-ttl" help:"how long a user token lasts (0: no expiry, as the original)"`
+	ConfirmTimeout time.Duration `key:"confirm-timeout" help:"how long sign-up and sign-in wait for the e-mailed link"`
+
+	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
+	LogFormat string `key:"log-format" help:"text or json"`
+}
+
+// DefaultConfig returns the configuration hubd runs with when given none.
+func DefaultConfig() Config {
+	repo := DefaultRepoDir
+	if home, err := os.UserHomeDir(); err == nil {
+		repo = filepath.Join(home, DefaultRepoDir)
+	}
+	return Config{
+		Repo:           repo,
+		APIAddr:        DefaultAPIAddr,
+		WebAddr:        DefaultWebAddr,
+		GatewayAddr:    DefaultGatewayAddr,
+		P2PAddr:        strings.Split(DefaultP2PAddr, ","),
+		SMTPFrom:       "hub@localhost",
+		SigMaxAhead:    auth.DefaultSigMaxAhead,
+		SessionTTL:     auth.DefaultSessionTTL,
+		ConfirmTimeout: auth.DefaultConfirmTimeout,
+		LogLevel:       "info",
+		LogFormat:      "text",
+	}
+}
+
+// LoadConfig builds the configuration from the defaults, the config file
+// (named by --config or HUBD_CONFIG), the environment and the flags in
+// args, and validates it.
+func LoadConfig(args []string, getenv func(string) string) (Config, error) {
+	// The flags are parsed into a scratch copy first: they are applied last,
+	// but the config file they may name must be read before them.
+	scratch := DefaultConfig()
+	fs := flag.NewFlagSet("hubd", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	for _, f := range configFields(&scratch) {
+		fs.Var(f, f.key, f.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w\n\n%s", err, Usage())
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q; hubd takes only flags", fs.Arg(0))
+	}
+	flagVals := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { flagVals[f.Name] = f.Value.String() })
+
+	cfg := DefaultConfig()
+	fields := configFields(&cfg)
+	file := getenv("HUBD_CONFIG")
+	if v, ok := flagVals["config"]; ok {
+		file = v
+	}
+	if file != "" {
+		if err := loadConfigFile(file, fields); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, f := range fields {
+		if v := getenv(f.env()); v != "" {
+			if err := f.Set(v); err != nil {
+				return Config{}, fmt.Errorf("environment %s: %w", f.env(), err)
+			}
+		}
+	}
+	for _, f := range fields {
+		if v, ok := flagVals[f.key]; ok {
+			if err := f.Set(v); err != nil {
+				return Config{}, fmt.Errorf("flag --%s: %w", f.key, err)
+			}
+		}
+	}
+	cfg.Config = file
+	return cfg, cfg.Validate()
+}
+
+// loadConfigFile sets fields from a JSON object keyed by flag name. Unknown
+// keys are refused, so a misspelt setting is never silently ignored.
+func loadConfigFile(file string, fields []*configField) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("config file %s: not a JSON object: %w", file, err)
+	}
+	byKey := map[string]*configField{}
+	for _, f := range fields {
+		byKey[f.key] = f
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f, ok := byKey[k]
+		if !ok || k == "config" {
+			return fmt.Errorf("config file %s: unknown key %q (keys are the flag names, such as \"api-addr\")", file, k)
+		}
+		var val any
+		if err := json.Unmarshal(m[k], &val); err != nil {
+			return fmt.Errorf("config file %s: key %q: %w", file, k, err)
+		}
+		var s string
+		switch v := val.(type) {
+		case string:
+			s = v
+		case []any:
+			parts := make([]string, len(v))
+			for i, e := range v {
+				parts[i] = fmt.Sprint(e)
+			}
+			s = strings.Join(parts, ",")
+		default:
+			s = string(m[k])
+		}
+		if err := f.Set(s); err != nil {
+			return fmt.Errorf("config file %s: key %q: %w", file, k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration and says what to fix.
+func (c Config) Validate() error {
+	if c.Repo == "" {
+		return fmt.Errorf("repo: set a data directory")
+	}
+	for _, a := range []struct{ key, addr string }{{"api-addr", c.APIAddr}, {"web-addr", c.WebAddr}, {"gateway-addr", c.GatewayAddr}} {
+		if _, port, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port: %v", a.key, a.addr, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return fmt.Errorf("%s: %q has no valid port", a.key, a.addr)
+		}
+	}
+	for _, a := range c.P2PAddr {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("p2p-addr: %q is not a multiaddr: %v", a, err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log-format: %q is not text or json", c.LogFormat)
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"sig-max-ahead", c.SigMaxAhead}, {"session-ttl", c.SessionTTL}, {"confirm-timeout", c.ConfirmTimeout}} {
+		if d.d <= 0 {
+			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
+		}
+	}
+	if c.TokenTTL < 0 {
+		return fmt.Errorf("token-ttl: must not be negative")
+	}
+	if c.SMTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {
+			return fmt.Errorf("smtp-addr: %q is not host:port", c.SMTPAddr)
+		}
+		if c.SMTPFrom == "" {
+			return fmt.Errorf("smtp-from: set the sender address for e-mail")
+		}
+	}
+	return nil
+}
+
+// Usage describes every setting with its flag, environment variable and
+// default.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: hubd [flags]\n\nEach flag can also be set by its HUBD_ environment variable or by its key in the --config JSON file.\n\n")
+	def := DefaultConfig()
+	for _, f := range configFields(&def) {
+		fmt.Fprintf(&b, "  --%s (%s)\n      %s", f.key, f.env(), f.help)
+		if v := f.String(); v != "" && v != "false" && v != "0s" {
+			fmt.Fprintf(&b, " [default %s]", v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// configField is one settable field of Config, as a flag.Value.
+type configField struct {
+	key, help string
+	v         reflect.Value
+}
+
+// configFields lists cfg's fields in declaration order. This is the one
+// place that turns the struct into flags, environment names and file keys.
+func configFields(cfg *Config) []*configField {
+	rv := reflect.ValueOf(cfg).Elem()
+	rt := rv.Type()
+	out := make([]*configField, 0, rt.NumField())
+	for i := 0; i < rt.NumField(); i++ {
+		sf := rt.Field(i)
+		out = append(out, &configField{key: sf.Tag.Get("key"), help: sf.Tag.Get("help"), v: rv.Field(i)})
+	}
+	return out
+}
+
+// env is the field's environment variable: HUBD_ and the key in upper case
+// with '_' for '-'.
+func (f *configField) env() string {
+	return "HUBD_" + strings.ToUpper(strings.ReplaceAll(f.key, "-", "_"))
+}
+
+func (f *configField) String() string {
+	if !f.v.IsValid() {
+		return ""
+	}
+	switch v := f.v.Interface().(type) {
+	case []string:
+		return strings.Join(v, ",")
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// IsBoolFlag lets bool fields be set as a bare --dev.
+func (f *configField) IsBoolFlag() bool { return f.v.Kind() == reflect.Bool }
+
+func (f *configField) Set(s string) error {
+	switch f.v.Interface().(type) {
+	case string:
+		f.v.SetString(s)
+	case bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.v.SetBool(b)
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s, 10m or 720h", s)
+		}
+		f.v.SetInt(int64(d))
+	case []string:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		f.v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.v.Type())
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+// Package daemon wires hubd together: it builds every component by hand
+// from a Config, binds the listeners, serves, and shuts down in order.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/selfhub/hub/api/server"
+	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/email"
+	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// Addrs are the addresses a running daemon listens on, with the ports
+// chosen when the configuration asked for port 0.
+type Addrs struct {
+	API     string   // gRPC host:port
+	Web     string   // gRPC-Web host:port
+	Gateway string   // HTTP host:port
+	P2P     []string // libp2p multiaddrs, each ending in /p2p/<peer ID>
+}
+
+// Daemon is a running hubd.
+type Daemon struct {
+	log    *slog.Logger
+	store  *store.Store
+	server *server.Server
+	p2p    host.Host
+	addrs  Addrs
+	https  []*http.Server
+	errc   chan error
+}
+
+// Start builds and starts a daemon. It returns once every listener is bound
+// and serving; Close stops it.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Repo, 0o700); err != nil {
+		return nil, fmt.Errorf("repo %s: %w", cfg.Repo, err)
+	}
+	d = &Daemon{log: log, errc: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			d.Close(context.Background())
+		}
+	}()
+	hostKey, err := identity.LoadOrCreate(filepath.Join(cfg.Repo, "identity.key"))
+	if err != nil {
+		return nil, err
+	}
+	if d.store, err = store.Open(filepath.Join(cfg.Repo, "store"), log); err != nil {
+		return nil, err
+	}
+
+	// Listeners first: the e-mailed links need the HTTP address, which may
+	// have been chosen by the system (port 0).
+	apiLn, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("api-addr: %w", err)
+	}
+	webLn, err := net.Listen("tcp", cfg.WebAddr)
+	if err != nil {
+		apiLn.Close()
+		return nil, fmt.Errorf("web-addr: %w", err)
+	}
+	gwLn, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		apiLn.Close()
+		webLn.Close()
+		return nil, fmt.Errorf("gateway-addr: %w", err)
+	}
+	d.addrs = Addrs{API: apiLn.Addr().String(), Web: webLn.Addr().String(), Gateway: gwLn.Addr().String()}
+	linkBase := strings.TrimSuffix(cfg.ExternalURL, "/")
+	if linkBase == "" {
+		linkBase = "http://" + d.addrs.Gateway
+	}
+
+	var mailer auth.Mailer = email.Log{Logger: log}
+	if cfg.SMTPAddr != "" {
+		mailer = email.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUser, Password: cfg.SMTPPassword}
+	}
+	authSvc, err := auth.New(auth.Config{
+		Dev:            cfg.Dev,
+		SigMaxAhead:    cfg.SigMaxAhead,
+		SessionTTL:     cfg.SessionTTL,
+		TokenTTL:       cfg.TokenTTL,
+		ConfirmTimeout: cfg.ConfirmTimeout,
+		LinkBase:       linkBase,
+	}, d.store, mailer, hostKey)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if d.server, err = server.New(authSvc, buildInfo(), log, reg); err != nil {
+		return nil, err
+	}
+	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
+		return nil, err
+	}
+	for _, a := range d.p2p.Addrs() {
+		d.addrs.P2P = append(d.addrs.P2P, fmt.Sprintf("%s/p2p/%s", a, d.p2p.ID()))
+	}
+
+	go func() { d.errc <- d.server.GRPC().Serve(apiLn) }()
+	d.serveHTTP(webLn, d.server.Web())
+	d.serveHTTP(gwLn, gatewayHandler(authSvc, reg))
+	log.Info("hubd ready",
+		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
+		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
+	return d, nil
+}
+
+// startP2P starts the libp2p host with the hub's identity.
+func startP2P(key crypto.PrivKey, addrs []string) (host.Host, error) {
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings(addrs...), libp2p.DisableRelay())
+	if err != nil {
+		return nil, fmt.Errorf("p2p-addr: %w", err)
+	}
+	return h, nil
+}
+
+func (d *Daemon) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	d.https = append(d.https, srv)
+	go func() {
+		if err := srv.Serve(ln); err != http.ErrServerClosed {
+			d.errc <- err
+		}
+	}()
+}
+
+// Addrs returns the addresses the daemon listens on.
+func (d *Daemon) Addrs() Addrs { return d.addrs }
+
+// Err returns a channel that receives the first error of a listener that
+// stopped serving by itself.
+func (d *Daemon) Err() <-chan error { return d.errc }
+
+// Close stops serving, waits for calls in flight (until ctx ends) and
+// closes the store.
+func (d *Daemon) Close(ctx context.Context) error {
+	for _, srv := range d.https {
+		srv.Shutdown(ctx)
+	}
+	if d.server != nil {
+		stopped := make(chan struct{})
+		go func() { d.server.Stop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			d.server.GRPC().Stop()
+		}
+	}
+	if d.p2p != nil {
+		d.p2p.Close()
+	}
+	if d.store != nil {
+		return d.store.Close()
+	}
+	return nil
+}
+
+// NewLogger returns the structured logger cfg asks for, writing to w.
+func NewLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,180 @@
+// Package store is Hub's embedded key-value store: a thin layer over pebble
+// that gives every write a synced batch (durable before it is acknowledged)
+// and reads by key and by prefix. Records are stored as JSON values under
+// keys that callers build from a prefix and parts.
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/selfhub/hub/errors"
+)
+
+// Store is an open pebble database. It is safe for concurrent use.
+type Store struct {
+	db *pebble.DB
+}
+
+// Open opens (creating it if needed) the store in dir. Pebble's errors go
+// to log; its informational chatter is dropped.
+func Open(dir string, log *slog.Logger) (*Store, error) {
+	const op errors.Op = "store.Open"
+	opts := &pebble.Options{Logger: pebbleLogger{log}}
+	db, err := pebble.Open(filepath.Clean(dir), opts)
+	if err != nil {
+		return nil, errors.E(op, errors.Internal, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close flushes and closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Key joins parts into a key with '/' between them. Parts must not contain
+// '/' themselves when the key is to be scanned by prefix.
+func Key(parts ...string) []byte {
+	var b bytes.Buffer
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(p)
+	}
+	return b.Bytes()
+}
+
+// Get decodes the JSON record at key into v. It returns a NotExist error when
+// there is none.
+func (s *Store) Get(key []byte, v any) error {
+	const op errors.Op = "store.Get"
+	val, closer, err := s.db.Get(key)
+	if err == pebble.ErrNotFound {
+		return errors.E(op, errors.NotExist, fmt.Sprintf("no record %q", key))
+	}
+	if err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(val, v); err != nil {
+		return errors.E(op, errors.Internal, fmt.Errorf("decode %q: %w", key, err))
+	}
+	return nil
+}
+
+// Has reports whether a record exists at key.
+func (s *Store) Has(key []byte) (bool, error) {
+	_, closer, err := s.db.Get(key)
+	if err == pebble.ErrNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, errors.E(errors.Op("store.Has"), errors.Internal, err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// Scan calls fn with the key and raw value of every record whose key starts
+// with prefix, in key order, until fn returns an error. The slices are only
+// valid during the call.
+func (s *Store) Scan(prefix []byte, fn func(key, val []byte) error) error {
+	const op errors.Op = "store.Scan"
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return errors.E(op, errors.Internal, err)
+		}
+		if err := fn(it.Key(), val); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// ScanJSON is Scan that decodes each value into a fresh T.
+func ScanJSON[T any](s *Store, prefix []byte, fn func(key []byte, v *T) error) error {
+	return s.Scan(prefix, func(key, val []byte) error {
+		v := new(T)
+		if err := json.Unmarshal(val, v); err != nil {
+			return errors.E(errors.Op("store.ScanJSON"), errors.Internal, fmt.Errorf("decode %q: %w", key, err))
+		}
+		return fn(key, v)
+	})
+}
+
+// Batch collects writes that are applied atomically and durably by Commit.
+type Batch struct {
+	b   *pebble.Batch
+	err error
+}
+
+// NewBatch starts a batch of writes.
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+
+// Put stores v as JSON at key.
+func (b *Batch) Put(key []byte, v any) {
+	if b.err != nil {
+		return
+	}
+	val, err := json.Marshal(v)
+	if err != nil {
+		b.err = err
+		return
+	}
+	b.err = b.b.Set(key, val, nil)
+}
+
+// Delete removes the record at key.
+func (b *Batch) Delete(key []byte) {
+	if b.err == nil {
+		b.err = b.b.Delete(key, nil)
+	}
+}
+
+// Commit applies the batch and syncs it to disk before returning, so a
+// committed batch survives a crash and a failed one leaves nothing behind.
+func (b *Batch) Commit() error {
+	const op errors.Op = "store.Commit"
+	defer b.b.Close()
+	if b.err != nil {
+		return errors.E(op, errors.Internal, b.err)
+	}
+	if err := b.b.Commit(pebble.Sync); err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	return nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// pebbleLogger adapts slog to pebble's logger, keeping only errors.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (pebbleLogger) Infof(string, ...any) {}
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble", "msg", fmt.Sprintf(format, args...))
+}
+func (pebbleLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
