@@ -2,9 +2,8 @@
 GO        ?= go
 BIN       := $(CURDIR)/bin
 PROTOS    := hubd billingd threads
-export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test test-go test-race compat-deps proto bench fuzz vet tools
+.PHONY: run build test compat-deps proto bench fuzz vet
 
 ## run: start hubd on its embedded default (~/.hubd, gRPC :3006, gRPC-Web :3007, HTTP :8006, libp2p :4006)
 run:
@@ -13,16 +12,13 @@ run:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/hubd ./cmd/hub
 
-## tools: build the pinned test tools (mailpit) from go.mod's tool directives
-tools:
-	$(GO) build -o $(BIN)/mailpit github.com/axllent/mailpit
-
 ## compat-deps: install the pinned @textile JavaScript clients for compat/js
 compat-deps:
 	cd compat/js && npm ci --no-audit --no-fund
 
-## test: vet, the whole Go suite (race detector on), the JS compatibility suite
-test: vet tools compat-deps
+## test: vet, the whole Go suite (race detector on), the JS compatibility suite.
+## The tests build what they run (hubd, mailpit from go.mod) and start it on loopback.
+test: vet compat-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
@@ -33,7 +29,7 @@ vet:
 proto:
 	$(GO) build -o $(BIN)/ google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	for p in $(PROTOS); do \
-	  protoc -I api/proto --go_out=. --go_opt=module=github.com/selfhub/hub \
+	  PATH="$(BIN):$$PATH" protoc -I api/proto --go_out=. --go_opt=module=github.com/selfhub/hub \
 	    --go-grpc_out=. --go-grpc_opt=module=github.com/selfhub/hub api/proto/$$p.proto || exit 1; \
 	done
 

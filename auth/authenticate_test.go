@@ -49,7 +49,7 @@ type fixture struct {
 	now                time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	f := &fixture{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	f.s = newService(t, &f.now)
 	ctx := context.Background()
@@ -86,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // signed returns credentials for a key, with a valid signature when secure.
-func (f *fixture) signed(t *testing.T, k hub.APIKey) Credentials {
+func (f *fixture) signed(t testing.TB, k hub.APIKey) Credentials {
 	c := Credentials{APIKey: k.Key}
 	if k.Secure {
 		c.SigMsg = f.now.Add(time.Hour).Format(time.RFC3339)
@@ -95,7 +95,7 @@ func (f *fixture) signed(t *testing.T, k hub.APIKey) Credentials {
 	return c
 }
 
-func (f *fixture) token(t *testing.T, k hub.APIKey) string {
+func (f *fixture) token(t testing.TB, k hub.APIKey) string {
 	t.Helper()
 	p := f.auth(t, f.signed(t, k), APIKeyOnly)
 	challenge, err := NewChallenge()
@@ -113,7 +113,7 @@ func (f *fixture) token(t *testing.T, k hub.APIKey) string {
 	return tok
 }
 
-func (f *fixture) auth(t *testing.T, c Credentials, req Requirement) hub.Principal {
+func (f *fixture) auth(t testing.TB, c Credentials, req Requirement) hub.Principal {
 	t.Helper()
 	p, err := f.s.Authenticate(context.Background(), c, req)
 	if err != nil {

@@ -78,7 +78,7 @@ func DefaultConfig() Config {
 
 // LoadConfig builds the configuration from the defaults, the config file
 // (named by --config or HUBD_CONFIG), the environment and the flags in
-// args, and validates it.
+// args, and validates it. It returns flag.ErrHelp for -h and --help.
 func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	// The flags are parsed into a scratch copy first: they are applied last,
 	// but the config file they may name must be read before them.
@@ -88,7 +88,9 @@ func LoadConfig(args []string, getenv func(string) string) (Config, error) {
 	for _, f := range configFields(&scratch) {
 		fs.Var(f, f.key, f.help)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); err == flag.ErrHelp {
+		return Config{}, err
+	} else if err != nil {
 		return Config{}, fmt.Errorf("%w\n\n%s", err, Usage())
 	}
 	if fs.NArg() > 0 {

@@ -2,16 +2,11 @@ package hubclient_test
 
 import (
 	"context"
-	"net"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/hubdpb"
@@ -19,259 +14,324 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/testhub"
 )
 
-// fake answers with canned responses and records the metadata of the last
-// call. It checks conversions, not server behaviour.
-type fake struct {
-	hubdpb.UnimplementedAPIServiceServer
-	priv   crypto.PrivKey
-	member crypto.PrivKey
-	md     metadata.MD
-}
-
-func keyBytes(t *testing.T, k crypto.PrivKey) []byte {
+// start runs a real hubd (dev mode: no e-mail confirmation) and returns a
+// client dialled with client.Dial, as an application would.
+func start(t *testing.T) (*testhub.Hub, *hubclient.Client) {
 	t.Helper()
-	b, err := crypto.MarshalPublicKey(k.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func pubString(t *testing.T, k crypto.PrivKey) hub.PubKey {
-	t.Helper()
-	s, err := identity.String(k.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func (f *fake) record(ctx context.Context) { f.md, _ = metadata.FromIncomingContext(ctx) }
-
-func (f *fake) BuildInfo(ctx context.Context, _ *hubdpb.BuildInfoRequest) (*hubdpb.BuildInfoResponse, error) {
-	return &hubdpb.BuildInfoResponse{Version: "v1.2.3", GitCommit: "abc", GitState: "clean", BuildDate: "2030-01-01"}, nil
-}
-
-func (f *fake) Signup(ctx context.Context, r *hubdpb.SignupRequest) (*hubdpb.SignupResponse, error) {
-	if r.Username == "taken" {
-		return nil, status.Error(codes.AlreadyExists, "username taken is already taken; choose another")
-	}
-	b, _ := crypto.MarshalPublicKey(f.priv.GetPublic())
-	return &hubdpb.SignupResponse{Key: b, Session: "sess-" + r.Username}, nil
-}
-
-func (f *fake) Signin(ctx context.Context, r *hubdpb.SigninRequest) (*hubdpb.SigninResponse, error) {
-	return &hubdpb.SigninResponse{Key: []byte("not a key"), Session: "s"}, nil
-}
-
-func (f *fake) GetSessionInfo(ctx context.Context, _ *hubdpb.GetSessionInfoRequest) (*hubdpb.GetSessionInfoResponse, error) {
-	f.record(ctx)
-	if len(f.md.Get("x-textile-session")) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "no session; run hub login")
-	}
-	b, _ := crypto.MarshalPublicKey(f.priv.GetPublic())
-	return &hubdpb.GetSessionInfoResponse{Key: b, Username: "alice", Email: "alice@example.com"}, nil
-}
-
-func (f *fake) GetIdentity(ctx context.Context, _ *hubdpb.GetIdentityRequest) (*hubdpb.GetIdentityResponse, error) {
-	b, _ := crypto.MarshalPrivateKey(f.priv)
-	return &hubdpb.GetIdentityResponse{Identity: b}, nil
-}
-
-func (f *fake) CreateKey(ctx context.Context, r *hubdpb.CreateKeyRequest) (*hubdpb.CreateKeyResponse, error) {
-	f.record(ctx)
-	return &hubdpb.CreateKeyResponse{KeyInfo: &hubdpb.KeyInfo{Key: "bkey", Secret: "bsecret", Type: r.Type, Valid: true, Secure: r.Secure}}, nil
-}
-
-func (f *fake) ListKeys(ctx context.Context, _ *hubdpb.ListKeysRequest) (*hubdpb.ListKeysResponse, error) {
-	return &hubdpb.ListKeysResponse{List: []*hubdpb.KeyInfo{
-		{Key: "bk1", Secret: "bs1", Type: hubdpb.KeyType_KEY_TYPE_ACCOUNT, Valid: true, Secure: true, Threads: 3},
-		{Key: "bk2", Secret: "bs2", Type: hubdpb.KeyType_KEY_TYPE_USER, Valid: false},
-	}}, nil
-}
-
-func (f *fake) GetOrg(ctx context.Context, _ *hubdpb.GetOrgRequest) (*hubdpb.GetOrgResponse, error) {
-	f.record(ctx)
-	slug := f.md.Get("x-textile-org")
-	if len(slug) == 0 || slug[0] != "acme" {
-		return nil, status.Errorf(codes.NotFound, "org %v not found", slug)
-	}
-	ob, _ := crypto.MarshalPublicKey(f.priv.GetPublic())
-	mb, _ := crypto.MarshalPublicKey(f.member.GetPublic())
-	return &hubdpb.GetOrgResponse{OrgInfo: &hubdpb.OrgInfo{
-		Key: ob, Name: "Acme Inc", Slug: "acme", Host: "https://hub.example",
-		Members:   []*hubdpb.OrgInfo_Member{{Key: mb, Username: "alice", Role: "owner"}},
-		CreatedAt: 1900000000,
-	}}, nil
-}
-
-func (f *fake) IsOrgNameAvailable(ctx context.Context, r *hubdpb.IsOrgNameAvailableRequest) (*hubdpb.IsOrgNameAvailableResponse, error) {
-	return &hubdpb.IsOrgNameAvailableResponse{Slug: "acme-inc", Host: "https://hub.example"}, nil
-}
-
-func (f *fake) InviteToOrg(ctx context.Context, r *hubdpb.InviteToOrgRequest) (*hubdpb.InviteToOrgResponse, error) {
-	return &hubdpb.InviteToOrgResponse{Token: "invite-" + r.Email}, nil
-}
-
-func newClient(t *testing.T) (*hubclient.Client, *fake) {
-	t.Helper()
-	f := &fake{}
-	var err error
-	if f.priv, err = identity.New(); err != nil {
-		t.Fatal(err)
-	}
-	if f.member, err = identity.New(); err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	hubdpb.RegisterAPIServiceServer(srv, f)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := client.Dial(context.Background(), "passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	h := testhub.Start(t, nil)
+	conn, err := client.Dial(context.Background(), h.Addrs.API)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return hubclient.New(conn), f
+	return h, hubclient.New(conn)
 }
 
+// signup creates a developer NAME with NAME@example.com and returns a
+// context carrying its session.
+func signup(t *testing.T, c *hubclient.Client, name string) (context.Context, hubclient.Session) {
+	t.Helper()
+	s, err := c.Signup(context.Background(), name, name+"@example.com")
+	if err != nil {
+		t.Fatalf("Signup %s: %v", name, err)
+	}
+	return client.WithSession(context.Background(), s.ID), s
+}
+
+// wantErr fails the test unless err has kind and its message is the
+// server's own text (no gRPC "rpc error: code = …" wrapping) containing hint.
+func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
+	t.Helper()
+	if !errors.Is(kind, err) {
+		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
+	}
+	msg := errors.Message(err)
+	if strings.Contains(msg, "rpc error") || !strings.Contains(msg, hint) {
+		t.Fatalf("message %q: want the server's message, containing %q", msg, hint)
+	}
+}
+
+// follow GETs an e-mailed link and returns the status code and page.
+func follow(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestBuildInfo checks every field against the same call made with the
+// generated client.
 func TestBuildInfo(t *testing.T) {
-	c, _ := newClient(t)
+	h, c := start(t)
 	bi, err := c.BuildInfo(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hubclient.BuildInfo{Version: "v1.2.3", GitCommit: "abc", GitState: "clean", BuildDate: "2030-01-01"}
-	if bi != want {
-		t.Errorf("BuildInfo = %+v, want %+v", bi, want)
-	}
-}
-
-func TestSignupConvertsKey(t *testing.T) {
-	c, f := newClient(t)
-	s, err := c.Signup(context.Background(), "alice", "alice@example.com")
+	raw, err := hubdpb.NewAPIServiceClient(h.Conn).BuildInfo(context.Background(), &hubdpb.BuildInfoRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (hubclient.Session{Key: pubString(t, f.priv), ID: "sess-alice"}); s != want {
-		t.Errorf("Signup = %+v, want %+v", s, want)
+	want := hubclient.BuildInfo{
+		Version: raw.Version, GitCommit: raw.GitCommit, GitBranch: raw.GitBranch,
+		GitState: raw.GitState, GitSummary: raw.GitSummary, BuildDate: raw.BuildDate,
+	}
+	if bi != want || bi.Version == "" {
+		t.Errorf("BuildInfo = %+v, want %+v with a version", bi, want)
 	}
 }
 
-func TestErrorsKeepKindAndMessage(t *testing.T) {
-	c, _ := newClient(t)
-	ctx := context.Background()
+func TestSessions(t *testing.T) {
+	_, c := start(t)
+	bg := context.Background()
+	ctx, s := signup(t, c, "alice")
+	if s.ID == "" {
+		t.Fatal("Signup returned no session ID")
+	}
+	if _, err := identity.Parse(s.Key); err != nil {
+		t.Fatalf("Signup key %q is not a public key string: %v", s.Key, err)
+	}
+
+	info, err := c.SessionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (hubclient.SessionInfo{Key: s.Key, Username: "alice", Email: "alice@example.com"}); info != want {
+		t.Errorf("SessionInfo = %+v, want %+v", info, want)
+	}
+
+	// The private identity is the account's: its public half is the key
+	// Signup returned.
+	priv, err := c.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := identity.String(priv.GetPublic()); err != nil || pub != s.Key {
+		t.Errorf("Identity's public key = %q (%v), want %q", pub, err, s.Key)
+	}
+
+	for _, who := range []string{"alice", "alice@example.com"} {
+		s2, err := c.Signin(bg, who)
+		if err != nil {
+			t.Fatalf("Signin %s: %v", who, err)
+		}
+		if s2.Key != s.Key || s2.ID == "" || s2.ID == s.ID {
+			t.Errorf("Signin %s = %+v; want key %s and a new session", who, s2, s.Key)
+		}
+	}
+
+	if err := c.IsUsernameAvailable(bg, "bob"); err != nil {
+		t.Errorf("IsUsernameAvailable(bob) = %v, want nil", err)
+	}
+
+	if err := c.Signout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SessionInfo(ctx)
+	wantErr(t, err, errors.Unauthenticated, "sign in again")
+}
+
+// TestErrors checks that the server's refusals arrive with their kind and
+// the server's message.
+func TestErrors(t *testing.T) {
+	_, c := start(t)
+	bg := context.Background()
+	ctx, _ := signup(t, c, "alice")
+	k, err := c.CreateKey(ctx, hub.AccountKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyCtx, err := client.WithAPIKey(bg, k.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		call func() error
 		kind errors.Kind
-		msg  string
+		hint string
 	}{
-		{"server status", func() error { _, err := c.Signup(ctx, "taken", "x@example.com"); return err },
-			errors.Exist, "username taken is already taken; choose another"},
-		{"missing credentials", func() error { _, err := c.SessionInfo(ctx); return err },
-			errors.Unauthenticated, "no session; run hub login"},
+		{"duplicate username", func() error { _, err := c.Signup(bg, "alice", "other@example.com"); return err },
+			errors.Exist, `username "alice" is taken`},
+		{"duplicate e-mail", func() error { _, err := c.Signup(bg, "alice2", "alice@example.com"); return err },
+			errors.Exist, "already has an account"},
+		{"username taken", func() error { return c.IsUsernameAvailable(bg, "alice") },
+			errors.Exist, "taken"},
+		{"bad username", func() error { return c.IsUsernameAvailable(bg, "a") },
+			errors.Invalid, "3 to 32"},
+		{"unknown developer", func() error { _, err := c.Signin(bg, "nobody"); return err },
+			errors.NotExist, "sign up first"},
+		{"no session", func() error { _, err := c.SessionInfo(bg); return err },
+			errors.Unauthenticated, "x-textile-session"},
+		{"unknown session", func() error { _, err := c.SessionInfo(client.WithSession(bg, "bnosuchsession")); return err },
+			errors.Unauthenticated, "session not found"},
+		{"API key on a session call", func() error { _, err := c.ListKeys(keyCtx); return err },
+			errors.Permission, "needs a developer session"},
 		{"unknown org", func() error { _, err := c.GetOrg(client.WithOrg(ctx, "nope")); return err },
-			errors.NotExist, "org [nope] not found"},
-		{"unimplemented method", func() error { return c.LeaveOrg(ctx) },
-			errors.Unimplemented, "method LeaveOrg not implemented"},
-		{"malformed key from the server", func() error { _, err := c.Signin(ctx, "alice"); return err },
-			errors.Internal, ""},
+			errors.NotExist, `org "nope" not found`},
+		{"org call without an org", func() error { return c.LeaveOrg(ctx) },
+			errors.Invalid, "x-textile-org"},
+		{"unknown key", func() error { return c.InvalidateKey(ctx, "bnokey") },
+			errors.NotExist, "not found"},
+		{"bad org name", func() error { _, _, err := c.IsOrgNameAvailable(ctx, "!!"); return err },
+			errors.Invalid, "3 to 64"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.call()
-			if !errors.Is(tt.kind, err) {
-				t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), tt.kind)
-			}
-			if tt.msg != "" && errors.Message(err) != tt.msg {
-				t.Errorf("message = %q, want %q", errors.Message(err), tt.msg)
-			}
-		})
-	}
-}
-
-func TestSessionInfoSendsSession(t *testing.T) {
-	c, f := newClient(t)
-	info, err := c.SessionInfo(client.WithSession(context.Background(), "sess-1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := hubclient.SessionInfo{Key: pubString(t, f.priv), Username: "alice", Email: "alice@example.com"}
-	if info != want {
-		t.Errorf("SessionInfo = %+v, want %+v", info, want)
-	}
-	if got := f.md.Get("x-textile-session"); len(got) != 1 || got[0] != "sess-1" {
-		t.Errorf("session header = %q, want sess-1", got)
-	}
-}
-
-func TestIdentity(t *testing.T) {
-	c, f := newClient(t)
-	priv, err := c.Identity(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !priv.Equals(f.priv) {
-		t.Error("Identity returned a different key than the server sent")
+		t.Run(tt.name, func(t *testing.T) { wantErr(t, tt.call(), tt.kind, tt.hint) })
 	}
 }
 
 func TestKeys(t *testing.T) {
-	c, _ := newClient(t)
-	ctx := client.WithOrg(client.WithSession(context.Background(), "s"), "acme")
-	k, err := c.CreateKey(ctx, hub.UserKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (hub.APIKey{Key: "bkey", Secret: "bsecret", Type: hub.UserKey, Secure: true, Valid: true}); k != want {
-		t.Errorf("CreateKey = %+v, want %+v", k, want)
+	_, c := start(t)
+	ctx, _ := signup(t, c, "alice")
+
+	var created []hub.APIKey
+	for _, typ := range []hub.KeyType{hub.AccountKey, hub.UserKey} {
+		for _, secure := range []bool{true, false} {
+			k, err := c.CreateKey(ctx, typ, secure)
+			if err != nil {
+				t.Fatalf("CreateKey(%v, %v): %v", typ, secure, err)
+			}
+			if !strings.HasPrefix(k.Key, "b") || !strings.HasPrefix(k.Secret, "b") || k.Key == k.Secret {
+				t.Errorf("CreateKey(%v, %v) key %q secret %q; want two multibase base32 strings", typ, secure, k.Key, k.Secret)
+			}
+			if k.Type != typ || k.Secure != secure || !k.Valid {
+				t.Errorf("CreateKey(%v, %v) = %+v", typ, secure, k)
+			}
+			created = append(created, k)
+		}
 	}
 	keys, err := c.ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []hub.APIKey{
-		{Key: "bk1", Secret: "bs1", Type: hub.AccountKey, Secure: true, Valid: true},
-		{Key: "bk2", Secret: "bs2", Type: hub.UserKey},
+	if len(keys) != len(created) {
+		t.Fatalf("ListKeys = %+v, want %+v", keys, created)
 	}
-	if len(keys) != len(want) {
-		t.Fatalf("ListKeys = %+v, want %+v", keys, want)
-	}
-	for i := range want {
-		if keys[i] != want[i] {
-			t.Errorf("key %d = %+v, want %+v", i, keys[i], want[i])
+	for i := range created {
+		if keys[i] != created[i] {
+			t.Errorf("ListKeys[%d] = %+v, want %+v", i, keys[i], created[i])
 		}
 	}
-}
 
-func TestOrgs(t *testing.T) {
-	c, f := newClient(t)
-	o, err := c.GetOrg(client.WithOrg(context.Background(), "acme"))
+	if err := c.InvalidateKey(ctx, created[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	keys, err = c.ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Key != pubString(t, f.priv) || o.Type != hub.Organization || o.Name != "Acme Inc" || o.Slug != "acme" {
-		t.Errorf("GetOrg = %+v", o)
-	}
-	if want := time.Unix(1900000000, 0); !o.CreatedAt.Equal(want) {
-		t.Errorf("CreatedAt = %v, want %v", o.CreatedAt, want)
-	}
-	wantMembers := []hub.Member{{Key: pubString(t, f.member), Username: "alice", Role: hub.RoleOwner}}
-	if len(o.Members) != 1 || o.Members[0] != wantMembers[0] {
-		t.Errorf("Members = %+v, want %+v", o.Members, wantMembers)
+	if keys[0].Valid || !keys[1].Valid {
+		t.Errorf("after InvalidateKey(%s), ListKeys = %+v; want only the first invalid", created[0].Key, keys)
 	}
 
-	slug, host, err := c.IsOrgNameAvailable(context.Background(), "Acme Inc")
-	if err != nil || slug != "acme-inc" || host != "https://hub.example" {
-		t.Errorf("IsOrgNameAvailable = %q, %q, %v; want acme-inc, https://hub.example, nil", slug, host, err)
+	// Another developer cannot see or invalidate alice's keys.
+	bctx, _ := signup(t, c, "bob")
+	if keys, err := c.ListKeys(bctx); err != nil || len(keys) != 0 {
+		t.Errorf("bob's ListKeys = %+v, %v; want none", keys, err)
 	}
-	tok, err := c.InviteToOrg(client.WithOrg(context.Background(), "acme"), "bob@example.com")
-	if err != nil || tok != "invite-bob@example.com" {
-		t.Errorf("InviteToOrg = %q, %v", tok, err)
+	wantErr(t, c.InvalidateKey(bctx, created[1].Key), errors.NotExist, "not found")
+}
+
+func TestOrgs(t *testing.T) {
+	h, c := start(t)
+	ctx, alice := signup(t, c, "alice")
+
+	slug, host, err := c.IsOrgNameAvailable(ctx, "Acme Inc")
+	if err != nil || slug != "acme-inc" || host != "http://"+h.Addrs.Gateway {
+		t.Fatalf("IsOrgNameAvailable = %q, %q, %v; want acme-inc, http://%s", slug, host, err, h.Addrs.Gateway)
 	}
+	before := time.Now().Add(-time.Second)
+	org, err := c.CreateOrg(ctx, "Acme Inc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if org.Type != hub.Organization || org.Name != "Acme Inc" || org.Slug != "acme-inc" || org.Key == alice.Key {
+		t.Errorf("CreateOrg = %+v", org)
+	}
+	if org.CreatedAt.Before(before) || org.CreatedAt.After(time.Now()) {
+		t.Errorf("CreatedAt = %v, want about now", org.CreatedAt)
+	}
+	owner := hub.Member{Key: alice.Key, Username: "alice", Role: hub.RoleOwner}
+	if len(org.Members) != 1 || org.Members[0] != owner {
+		t.Errorf("Members = %+v, want [%+v]", org.Members, owner)
+	}
+	_, _, err = c.IsOrgNameAvailable(ctx, "ACME inc")
+	wantErr(t, err, errors.Exist, "taken")
+
+	octx := client.WithOrg(ctx, slug)
+	got, err := c.GetOrg(octx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != org.Key || got.Name != org.Name || got.Slug != slug || !got.CreatedAt.Equal(org.CreatedAt) || len(got.Members) != 1 {
+		t.Errorf("GetOrg = %+v, want %+v", got, org)
+	}
+	list, err := c.ListOrgs(ctx)
+	if err != nil || len(list) != 1 || list[0].Key != org.Key {
+		t.Errorf("ListOrgs = %+v, %v; want [%s]", list, err, slug)
+	}
+	// With the org in the context, the call acts as the org: its own
+	// identity and its own keys.
+	priv, err := c.Identity(octx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, _ := identity.String(priv.GetPublic()); pub != org.Key {
+		t.Errorf("Identity as the org = %s, want the org's key %s", pub, org.Key)
+	}
+	if _, err := c.CreateKey(octx, hub.AccountKey, true); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.ListKeys(ctx); err != nil || len(keys) != 0 {
+		t.Errorf("alice's own keys = %+v, %v; want none (the key is the org's)", keys, err)
+	}
+
+	// An existing developer joins as soon as the invitation link is
+	// followed.
+	bctx, bob := signup(t, c, "bob")
+	token, err := c.InviteToOrg(octx, "bob@example.com")
+	if err != nil || token == "" {
+		t.Fatalf("InviteToOrg = %q, %v", token, err)
+	}
+	if code, page := follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusOK || !strings.Contains(page, "now a member") {
+		t.Fatalf("following the invitation: %d\n%s", code, page)
+	}
+	got, err = c.GetOrg(client.WithOrg(bctx, slug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := hub.Member{Key: bob.Key, Username: "bob", Role: hub.RoleMember}
+	if len(got.Members) != 2 || got.Members[0] != owner || got.Members[1] != member {
+		t.Errorf("Members = %+v, want [%+v %+v]", got.Members, owner, member)
+	}
+
+	wantErr(t, c.RemoveOrg(client.WithOrg(bctx, slug)), errors.Permission, "only the owner")
+	wantErr(t, c.LeaveOrg(octx), errors.FailedPrecondition, "owner cannot leave")
+	if err := c.LeaveOrg(client.WithOrg(bctx, slug)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetOrg(client.WithOrg(bctx, slug))
+	wantErr(t, err, errors.Permission, "not a member")
+
+	wantErr(t, c.DestroyAccount(ctx), errors.FailedPrecondition, "acme-inc")
+	if err := c.RemoveOrg(octx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetOrg(octx)
+	wantErr(t, err, errors.NotExist, "not found")
+	if err := c.DestroyAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Signin(context.Background(), "alice")
+	wantErr(t, err, errors.NotExist, "sign up first")
 }

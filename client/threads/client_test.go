@@ -2,86 +2,60 @@ package threadsclient_test
 
 import (
 	"context"
-	"crypto/rand"
-	"net"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/client"
+	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/testhub"
 )
 
-// fake runs the server side of GetToken as PROTOCOL.md describes it and
-// issues "token-for-<pubkey>" when the signature verifies.
-type fake struct {
-	threadspb.UnimplementedAPIServer
-}
-
-func (fake) GetToken(stream grpc.BidiStreamingServer[threadspb.GetTokenRequest, threadspb.GetTokenReply]) error {
-	md, _ := metadata.FromIncomingContext(stream.Context())
-	if k := md.Get("x-textile-api-key"); len(k) != 1 || k[0] != "bkey" {
-		return status.Error(codes.Unauthenticated, "an API key is required")
-	}
-	req, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	key := req.GetKey()
-	pub, err := identity.Parse(hub.PubKey(key))
-	if err != nil {
-		return status.Error(codes.InvalidArgument, "bad key")
-	}
-	challenge := make([]byte, 32)
-	rand.Read(challenge)
-	if err := stream.Send(&threadspb.GetTokenReply{Payload: &threadspb.GetTokenReply_Challenge{Challenge: challenge}}); err != nil {
-		return err
-	}
-	req, err = stream.Recv()
-	if err != nil {
-		return err
-	}
-	if ok, err := pub.Verify(challenge, req.GetSignature()); err != nil || !ok {
-		return status.Error(codes.Unauthenticated, "bad signature")
-	}
-	return stream.Send(&threadspb.GetTokenReply{Payload: &threadspb.GetTokenReply_Token{Token: "token-for-" + key}})
-}
-
-func newClient(t *testing.T) *threadsclient.Client {
+// setup runs a real hubd, signs up a developer and returns a threads
+// client, an account client and the developer's session context.
+func setup(t *testing.T) (*threadsclient.Client, *hubclient.Client, context.Context) {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	threadspb.RegisterAPIServer(srv, fake{})
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := client.Dial(context.Background(), "passthrough:///bufconn",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	h := testhub.Start(t, nil)
+	conn, err := client.Dial(context.Background(), h.Addrs.API)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return threadsclient.New(conn)
+	hc := hubclient.New(conn)
+	s, err := hc.Signup(context.Background(), "alice", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return threadsclient.New(conn), hc, client.WithSession(context.Background(), s.ID)
 }
 
-func TestGetToken(t *testing.T) {
-	c := newClient(t)
+// withKey returns a context carrying k, signed (for a secure key) to
+// expire an hour from now.
+func withKey(t *testing.T, k hub.APIKey) context.Context {
+	t.Helper()
+	secret := ""
+	if k.Secure {
+		secret = k.Secret
+	}
+	ctx, err := client.WithAPIKey(context.Background(), k.Key, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+func newIdentity(t *testing.T) (crypto.PrivKey, hub.PubKey) {
+	t.Helper()
 	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, err := client.WithAPIKey(context.Background(), "bkey", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := c.GetToken(ctx, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,22 +63,127 @@ func TestGetToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "token-for-" + string(pub); tok != want {
-		t.Errorf("token = %q, want %q", tok, want)
+	return priv, pub
+}
+
+// subject returns the sub claim of a JWT, without checking its signature:
+// the test only asks which identity the token was issued to.
+func subject(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not a JWT", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("token claims: %v", err)
+	}
+	var claims struct{ Sub string }
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatalf("token claims: %v", err)
+	}
+	return claims.Sub
+}
+
+func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
+	t.Helper()
+	if !errors.Is(kind, err) {
+		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
+	}
+	if msg := errors.Message(err); strings.Contains(msg, "rpc error") || !strings.Contains(msg, hint) {
+		t.Fatalf("message %q: want the server's message, containing %q", msg, hint)
 	}
 }
 
-func TestGetTokenErrors(t *testing.T) {
-	c := newClient(t)
-	priv, err := identity.New()
+// TestGetToken runs the full challenge exchange with every kind of key.
+func TestGetToken(t *testing.T) {
+	tc, hc, ctx := setup(t)
+	for _, typ := range []hub.KeyType{hub.UserKey, hub.AccountKey} {
+		for _, secure := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%v key secure=%v", typ, secure), func(t *testing.T) {
+				k, err := hc.CreateKey(ctx, typ, secure)
+				if err != nil {
+					t.Fatal(err)
+				}
+				priv, pub := newIdentity(t)
+				tok, err := tc.GetToken(withKey(t, k), priv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sub := subject(t, tok); sub != string(pub) {
+					t.Errorf("token issued to %q, want %q", sub, pub)
+				}
+				// A second exchange for the same identity works too.
+				if _, err := tc.GetToken(withKey(t, k), priv); err != nil {
+					t.Errorf("second GetToken: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// wrongKey signs with one key but claims another's public key, so its
+// signature of the challenge does not verify.
+type wrongKey struct {
+	crypto.PrivKey
+	claimed crypto.PrivKey
+}
+
+func (w wrongKey) GetPublic() crypto.PubKey { return w.claimed.GetPublic() }
+
+func TestGetTokenRefused(t *testing.T) {
+	tc, hc, ctx := setup(t)
+	secure, err := hc.CreateKey(ctx, hub.UserKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.GetToken(context.Background(), priv)
-	if !errors.Is(errors.Unauthenticated, err) || errors.Message(err) != "an API key is required" {
-		t.Errorf("GetToken without an API key = %v, want Unauthenticated: an API key is required", err)
+	invalidated, err := hc.CreateKey(ctx, hub.UserKey, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := c.GetToken(context.Background(), nil); !errors.Is(errors.Invalid, err) {
+	if err := hc.InvalidateKey(ctx, invalidated.Key); err != nil {
+		t.Fatal(err)
+	}
+	priv, _ := newIdentity(t)
+	other, _ := newIdentity(t)
+	signed := func(secret string, until time.Time) context.Context {
+		c, err := client.WithAPISig(context.Background(), secure.Key, secret, until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	unsigned, err := client.WithAPIKey(context.Background(), secure.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		priv crypto.PrivKey
+		hint string
+	}{
+		{"no API key", context.Background(), priv, "missing credentials"},
+		{"session instead of an API key", ctx, priv, "needs an API key"},
+		{"unknown API key", withKey(t, hub.APIKey{Key: "bnosuchkey"}), priv, "API key not found"},
+		{"invalidated key", withKey(t, invalidated), priv, "invalidated"},
+		{"secure key unsigned", unsigned, priv, "this API key is secure"},
+		{"expired signature", signed(secure.Secret, time.Now().Add(-time.Minute)), priv, "expired"},
+		{"signature too far ahead", signed(secure.Secret, time.Now().Add(365*24*time.Hour)), priv, "ahead"},
+		{"signature with another secret", signed(invalidated.Secret, time.Now().Add(time.Hour)), priv, "does not match the API key"},
+		{"wrong signature of the challenge", withKey(t, secure), wrongKey{PrivKey: priv, claimed: other}, "does not match the challenge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := tc.GetToken(tt.ctx, tt.priv)
+			if tok != "" {
+				t.Errorf("got token %q", tok)
+			}
+			wantErr(t, err, errors.Unauthenticated, tt.hint)
+		})
+	}
+
+	if _, err := tc.GetToken(withKey(t, secure), nil); !errors.Is(errors.Invalid, err) {
 		t.Errorf("GetToken(nil) = %v, want Invalid", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,10 @@ import (
 
 func main() {
 	cfg, err := daemon.LoadConfig(os.Args[1:], os.Getenv)
+	if err == flag.ErrHelp {
+		fmt.Print(daemon.Usage())
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hubd:", err)
 		os.Exit(2)
