@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/selfhub/hub"
@@ -21,7 +22,20 @@ type tokenIssuer struct {
 	pub    ed25519.PublicKey
 	issuer string
 	ttl    time.Duration // zero: no expiry, as the original issued them
+	// verified caches tokens already verified, so a client that sends its
+	// token with every call pays for the Ed25519 check once. Tokens are
+	// immutable; the cached expiry is still checked on every use.
+	verified *lru.Cache[string, verifiedToken]
 }
+
+// verifiedToken is a token that passed verification.
+type verifiedToken struct {
+	user    hub.PubKey
+	expires time.Time // zero: never
+}
+
+// verifiedTokenCacheSize bounds the verified-token cache.
+const verifiedTokenCacheSize = 16384
 
 func newTokenIssuer(host crypto.PrivKey, ttl time.Duration) (*tokenIssuer, error) {
 	const op errors.Op = "auth.newTokenIssuer"
@@ -37,7 +51,11 @@ func newTokenIssuer(host crypto.PrivKey, ttl time.Duration) (*tokenIssuer, error
 	if err != nil {
 		return nil, err
 	}
-	return &tokenIssuer{priv: *priv, pub: priv.Public().(ed25519.PublicKey), issuer: string(iss), ttl: ttl}, nil
+	cache, err := lru.New[string, verifiedToken](verifiedTokenCacheSize)
+	if err != nil {
+		return nil, errors.E(op, errors.Internal, err)
+	}
+	return &tokenIssuer{priv: *priv, pub: priv.Public().(ed25519.PublicKey), issuer: string(iss), ttl: ttl, verified: cache}, nil
 }
 
 // issue returns a token for the user identity.
@@ -61,6 +79,12 @@ func (t *tokenIssuer) issue(user hub.PubKey, now time.Time) (string, error) {
 // identity it names.
 func (t *tokenIssuer) verify(token string, now time.Time) (hub.PubKey, error) {
 	const op errors.Op = "auth.verifyToken"
+	if v, ok := t.verified.Get(token); ok {
+		if !v.expires.IsZero() && !now.Before(v.expires) {
+			return "", errors.E(op, errors.Unauthenticated, "token expired; get a new one with GetToken")
+		}
+		return v.user, nil
+	}
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.pub, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
@@ -78,5 +102,10 @@ func (t *tokenIssuer) verify(token string, now time.Time) (hub.PubKey, error) {
 	if _, err := identity.Parse(user); err != nil {
 		return "", errors.E(op, errors.Unauthenticated, "token names no valid identity; get a new one with GetToken")
 	}
+	v := verifiedToken{user: user}
+	if claims.ExpiresAt != nil {
+		v.expires = claims.ExpiresAt.Time
+	}
+	t.verified.Add(token, v)
 	return user, nil
 }

@@ -1,322 +1,337 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/selfhub/hub/client"
+	hubclient "github.com/selfhub/hub/client/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/testhub"
 )
 
-// harness runs the CLI in-process against a fake hub, with its own
-// HUB_HOME.
-type harness struct {
+// dev is one developer at a terminal: the hub command run in-process, with
+// its own HUB_HOME, against a real hubd. Several devs may share one hubd.
+type dev struct {
 	t    *testing.T
-	hub  *fakeHub
-	addr string
+	api  string            // the hubd address in HUB_API
+	hc   *hubclient.Client // a client of that hubd, to check hub against; nil if down
 	home string
-	env  map[string]string
+	env  map[string]string // the whole environment hub sees
 }
 
-func newHarness(t *testing.T) *harness {
-	f, addr := newFakeHub(t)
-	h := &harness{t: t, hub: f, addr: addr, home: t.TempDir()}
-	h.env = map[string]string{"HUB_HOME": h.home, "HUB_API": addr}
-	return h
+// newDev returns a developer whose HUB_API points at h.
+func newDev(t *testing.T, h *testhub.Hub) *dev {
+	return newDevAt(t, h.Addrs.API, hubclient.New(h.Conn))
 }
 
-// run runs hub with args; stdin nil means no terminal.
-func (h *harness) run(stdin io.Reader, args ...string) (stdout, stderr string, code int) {
-	h.t.Helper()
+func newDevAt(t *testing.T, api string, hc *hubclient.Client) *dev {
+	d := &dev{t: t, api: api, hc: hc, home: t.TempDir()}
+	d.env = map[string]string{"HUB_HOME": d.home, "HUB_API": api}
+	return d
+}
+
+// run runs hub with args; a nil stdin is no terminal, so hub never prompts.
+func (d *dev) run(stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	d.t.Helper()
 	var out, errb strings.Builder
-	code = Run(args, stdin, &out, &errb, func(k string) string { return h.env[k] })
+	code = Run(args, stdin, &out, &errb, func(k string) string { return d.env[k] })
 	return out.String(), errb.String(), code
 }
 
-// ok runs hub and fails the test unless it succeeds.
-func (h *harness) ok(args ...string) string {
-	h.t.Helper()
-	out, errs, code := h.run(nil, args...)
+// ok runs hub and fails the test unless it succeeds; it returns stdout.
+func (d *dev) ok(args ...string) string {
+	d.t.Helper()
+	out, errs, code := d.run(nil, args...)
 	if code != 0 {
-		h.t.Fatalf("hub %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+		d.t.Fatalf("hub %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
 	}
 	return out
 }
 
-// fails runs hub and fails the test unless it exits 1 and its stderr ends
-// with the line "Error: want" (progress notes may come before it).
-func (h *harness) fails(want string, args ...string) {
-	h.t.Helper()
-	out, errs, code := h.run(nil, args...)
-	if code != 1 || !strings.HasSuffix("\n"+errs, "\nError: "+want+"\n") {
-		h.t.Fatalf("hub %s: exit %d, stderr %q; want exit 1, stderr %q\nstdout: %s",
-			strings.Join(args, " "), code, errs, "Error: "+want+"\n", out)
+// errorLine runs hub, which must exit 1 with its last stderr line
+// "Error: <message>" (progress notes may come before it), and returns the
+// message.
+func (d *dev) errorLine(args ...string) string {
+	d.t.Helper()
+	out, errs, code := d.run(nil, args...)
+	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if code != 1 || !strings.HasSuffix(errs, "\n") || !strings.HasPrefix(last, "Error: ") {
+		d.t.Fatalf("hub %s: exit %d, stderr %q; want exit 1 and an Error: line\nstdout: %s", strings.Join(args, " "), code, errs, out)
+	}
+	return strings.TrimPrefix(last, "Error: ")
+}
+
+// fails runs hub and checks that it fails with exactly the message want:
+// for refusals hub makes itself, without asking the server.
+func (d *dev) fails(want string, args ...string) {
+	d.t.Helper()
+	if got := d.errorLine(args...); got != want {
+		d.t.Fatalf("hub %s: error %q, want %q", strings.Join(args, " "), got, want)
 	}
 }
 
-func (h *harness) config() config {
-	h.t.Helper()
-	c, err := readConfig(h.home)
+// refused runs hub, which must fail, then makes the same call with the Go
+// client and the developer's session: the server must refuse it with kind
+// and a message containing hint, and hub must have printed exactly that
+// message. The call runs only once hub has failed, so a call that the
+// server wrongly allows is never made twice.
+func (d *dev) refused(kind errors.Kind, hint string, call func(context.Context, *hubclient.Client) error, args ...string) {
+	d.t.Helper()
+	got := d.errorLine(args...)
+	err := call(d.ctx(), d.hc)
+	if !errors.Is(kind, err) {
+		d.t.Fatalf("hub %s: the server answered the same call with %v (kind %v), want kind %v", strings.Join(args, " "), err, errors.KindOf(err), kind)
+	}
+	if want := errors.Message(err); got != want || !strings.Contains(want, hint) {
+		d.t.Fatalf("hub %s: error %q; want the server's message %q, containing %q", strings.Join(args, " "), got, want, hint)
+	}
+}
+
+// json runs hub and decodes its stdout into v.
+func (d *dev) json(v any, args ...string) {
+	d.t.Helper()
+	out := d.ok(args...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		d.t.Fatalf("hub %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// config reads the developer's stored config.
+func (d *dev) config() config {
+	d.t.Helper()
+	c, err := readConfig(d.home)
 	if err != nil {
-		h.t.Fatal(err)
+		d.t.Fatal(err)
 	}
 	return c
 }
 
-func (h *harness) json(v any, args ...string) {
-	h.t.Helper()
-	out := h.ok(args...)
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		h.t.Fatalf("hub %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+// ctx returns a context carrying the session hub would send: HUB_SESSION,
+// else the stored one, else none.
+func (d *dev) ctx() context.Context {
+	d.t.Helper()
+	s := d.env["HUB_SESSION"]
+	if s == "" {
+		s = d.config().Session
 	}
+	if s == "" {
+		return context.Background()
+	}
+	return client.WithSession(context.Background(), s)
 }
 
-func TestAccountLifecycle(t *testing.T) {
-	h := newHarness(t)
-	h.fails("not logged in; run hub login (or hub init to sign up)", "whoami")
-
-	h.ok("init", "--username", "alice", "--email", "alice@example.com")
-	cfg := h.config()
-	if cfg.Session == "" || cfg.Username != "alice" || cfg.Email != "alice@example.com" || cfg.Key == "" || cfg.API != h.addr {
-		t.Fatalf("config after init = %+v", cfg)
-	}
-
-	var who whoamiJSON
-	h.json(&who, "whoami", "--json")
-	if who.Username != "alice" || who.Email != "alice@example.com" || who.Key != string(cfg.Key) {
-		t.Errorf("whoami = %+v, want alice with key %s", who, cfg.Key)
-	}
-	if c := h.hub.lastCall("GetSessionInfo"); c.session != cfg.Session {
-		t.Errorf("whoami sent session %q, want %q", c.session, cfg.Session)
-	}
-
-	h.ok("logout")
-	if h.config().Session != "" {
-		t.Error("logout left the session in the config")
-	}
-	h.fails("not logged in; run hub login (or hub init to sign up)", "keys", "ls")
-	if out := h.ok("logout"); out != "Not logged in.\n" {
-		t.Errorf("second logout printed %q", out)
-	}
-
-	h.ok("login", "alice@example.com")
-	if c := h.config(); c.Session == "" || c.Session == cfg.Session || c.Username != "alice" {
-		t.Errorf("config after login = %+v, want a new session for alice", c)
-	}
-	h.fails("no account nobody", "login", "nobody")
-
-	h.fails("refusing without confirmation; pass --yes when stdin is not a terminal", "destroy")
-	if out, _, code := h.run(strings.NewReader("n\n"), "destroy"); code != 1 || out != "" {
-		t.Errorf("destroy answered no: exit %d, stdout %q", code, out)
-	}
-	if _, errs, code := h.run(strings.NewReader("y\n"), "destroy"); code != 0 {
-		t.Fatalf("destroy answered yes: exit %d, stderr %q", code, errs)
-	}
-	if c := h.config(); c != (config{API: h.addr}) {
-		t.Errorf("config after destroy = %+v, want only the API address", c)
-	}
-	h.fails("no account alice", "login", "alice")
+// signup runs hub init for NAME with NAME@example.com.
+func (d *dev) signup(name string) {
+	d.t.Helper()
+	d.ok("init", "--username", name, "--email", name+"@example.com")
 }
 
 func TestInitPrompts(t *testing.T) {
-	h := newHarness(t)
-	h.ok("init", "--username", "taken", "--email", "t@example.com")
-	os.Remove(filepath.Join(h.home, configName))
+	h := testhub.Start(t, nil)
+	newDev(t, h).signup("taken")
+	alice := newDev(t, h)
 
-	out, errs, code := h.run(strings.NewReader("taken\n\nalice\nalice@example.com\n"), "init")
+	// A taken name and an invalid one are refused at once, with the
+	// server's reason, and asked again; an empty answer is asked again.
+	out, errs, code := alice.run(strings.NewReader("taken\na\n\nalice\nalice@example.com\n"), "init")
 	if code != 0 {
 		t.Fatalf("init: exit %d\nstderr: %s", code, errs)
 	}
-	for _, want := range []string{"Choose a username: ", "username taken is taken\n", "Email address: "} {
+	for _, want := range []string{"Choose a username: ", `username "taken" is taken; choose another` + "\n", `username "a" must be 3 to 32 characters long` + "\n", "Email address: "} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
 	}
-	if !strings.HasPrefix(out, "Signed up and logged in as alice <alice@example.com>.") {
-		t.Errorf("stdout = %q", out)
+	if n := strings.Count(errs, "Choose a username: "); n != 4 {
+		t.Errorf("asked for a username %d times, want 4:\n%s", n, errs)
+	}
+	cfg := alice.config()
+	info, err := alice.hc.SessionInfo(alice.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config{API: h.Addrs.API, Session: cfg.Session, Username: "alice", Email: "alice@example.com", Key: info.Key}); cfg != want || cfg.Session == "" {
+		t.Errorf("config after init = %+v, want %+v with a session", cfg, want)
+	}
+	if want := "Signed up and logged in as alice <alice@example.com>.\nAccount key: " + string(info.Key) + "\n"; out != want {
+		t.Errorf("stdout = %q, want %q", out, want)
 	}
 
-	h.fails("--username is required when stdin is not a terminal", "init", "--email", "x@example.com")
-	h.fails("--email is required when stdin is not a terminal", "init", "--username", "bob")
-	if _, errs, code := h.run(strings.NewReader(""), "init"); code != 1 || !strings.HasSuffix(errs, "Error: no answer given\n") {
+	bob := newDev(t, h)
+	bob.fails("--username is required when stdin is not a terminal", "init", "--email", "bob@example.com")
+	bob.fails("--email is required when stdin is not a terminal", "init", "--username", "bob")
+	if _, errs, code := bob.run(strings.NewReader(""), "init"); code != 1 || !strings.HasSuffix(errs, "Error: no answer given\n") {
 		t.Errorf("init with empty stdin: exit %d, stderr %q", code, errs)
 	}
+	if _, errs, code := bob.run(strings.NewReader("bob\n"), "login"); code != 1 || !strings.Contains(errs, "Username or email: ") {
+		t.Errorf("login answering bob (unknown): exit %d, stderr %q", code, errs)
+	}
+	bob.fails("a USERNAME_OR_EMAIL argument is required when stdin is not a terminal", "login")
 }
 
-func TestKeys(t *testing.T) {
-	h := newHarness(t)
-	h.ok("init", "--username", "alice", "--email", "alice@example.com")
+// TestConfirmations checks that destructive commands ask first, and that
+// only yes goes ahead.
+func TestConfirmations(t *testing.T) {
+	h := testhub.Start(t, nil)
+	alice := newDev(t, h)
+	alice.signup("alice")
+	alice.ok("orgs", "create", "Acme Inc")
 
-	var created map[string]any
-	h.json(&created, "keys", "create", "--type", "user", "--secure=false", "--json")
-	if len(created) != 4 || created["type"] != "user" || created["secure"] != false || created["key"] == "" || created["secret"] == "" {
-		t.Fatalf("keys create --json = %v, want exactly key, secret, type user, secure false", created)
+	alice.fails("refusing without confirmation; pass --yes when stdin is not a terminal", "orgs", "destroy", "-o", "acme-inc")
+	if _, errs, code := alice.run(strings.NewReader("n\n"), "orgs", "destroy", "-o", "acme-inc"); code != 1 || !strings.HasSuffix(errs, "Error: aborted\n") {
+		t.Errorf("orgs destroy answered no: exit %d, stderr %q", code, errs)
 	}
-	key := created["key"].(string)
-	h.ok("keys", "create")
-	h.fails(`--type is "group"; use account or user`, "keys", "create", "--type", "group")
-
-	var list []map[string]any
-	h.json(&list, "keys", "ls", "--json")
-	if len(list) != 2 || list[0]["key"] != key || list[0]["valid"] != true || list[1]["type"] != "account" || list[1]["secure"] != true {
-		t.Fatalf("keys ls --json = %v", list)
-	}
-	if out := h.ok("keys", "ls"); !strings.HasPrefix(out, "KEY ") || strings.Count(out, "\n") != 3 {
-		t.Errorf("keys ls table:\n%s", out)
+	alice.ok("orgs", "members", "-o", "acme-inc") // still there
+	if out, errs, code := alice.run(strings.NewReader("yes\n"), "orgs", "destroy", "-o", "acme-inc"); code != 0 || out != "Destroyed org acme-inc.\n" ||
+		!strings.Contains(errs, "Destroy org acme-inc and everything it owns? This cannot be undone. [y/N]: ") {
+		t.Errorf("orgs destroy answered yes: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 
-	h.ok("keys", "invalidate", key)
-	h.json(&list, "keys", "ls", "--json")
-	if list[0]["valid"] != false {
-		t.Errorf("after invalidate, keys ls --json = %v", list)
+	alice.fails("refusing without confirmation; pass --yes when stdin is not a terminal", "destroy")
+	if out, errs, code := alice.run(strings.NewReader("\n"), "destroy"); code != 1 || out != "" || !strings.HasSuffix(errs, "Error: aborted\n") {
+		t.Errorf("destroy answered nothing: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	h.fails("key bnope not found", "keys", "invalidate", "bnope")
+	alice.ok("whoami") // still there
+	if out, errs, code := alice.run(strings.NewReader("y\n"), "destroy"); code != 0 || out != "Destroyed account alice.\n" {
+		t.Fatalf("destroy answered y: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if c := alice.config(); c != (config{API: h.Addrs.API}) {
+		t.Errorf("config after destroy = %+v, want only the API address", c)
+	}
 }
 
-func TestOrgs(t *testing.T) {
-	h := newHarness(t)
-	h.ok("init", "--username", "alice", "--email", "alice@example.com")
-	var none []any
-	h.json(&none, "orgs", "ls", "--json")
-	if none == nil || len(none) != 0 {
-		t.Errorf("orgs ls --json with no orgs = %v, want []", none)
-	}
+// TestSettings checks where hub takes its address, session, org and
+// flags from.
+func TestSettings(t *testing.T) {
+	h := testhub.Start(t, nil)
+	other := testhub.Start(t, nil) // a second hub that knows no one
+	alice := newDev(t, h)
+	alice.signup("alice")
 
-	// -o on create is ignored: the org does not exist yet.
-	h.ok("orgs", "create", "Acme Inc", "-o", "other")
-	if c := h.hub.lastCall("CreateOrg"); c.org != "" {
-		t.Errorf("orgs create sent org %q, want none", c.org)
-	}
-	var orgs []orgJSON
-	h.json(&orgs, "orgs", "ls", "--json")
-	if len(orgs) != 1 || orgs[0].Slug != "acme-inc" || orgs[0].Name != "Acme Inc" || orgs[0].CreatedAt != "2030-01-02T00:00:00Z" {
-		t.Fatalf("orgs ls --json = %+v", orgs)
-	}
+	// The address used at sign-up sticks without HUB_API or --api.
+	delete(alice.env, "HUB_API")
+	alice.ok("whoami")
+	// An explicit --api or HUB_API beats it: the other hub does not know
+	// the session.
+	alice.fails("session not found; sign in again (hub login)", "whoami", "--api", other.Addrs.API)
+	alice.env["HUB_API"] = other.Addrs.API
+	alice.fails("session not found; sign in again (hub login)", "whoami")
+	alice.env["HUB_API"] = h.Addrs.API
 
-	h.fails("this command acts on an org; pass -o ORG or set HUB_ORG", "orgs", "members")
-	var members []memberJSON
-	h.json(&members, "orgs", "members", "-o", "acme-inc", "--json")
-	cfg := h.config()
-	if want := []memberJSON{{Key: string(cfg.Key), Username: "alice", Role: "owner"}}; !reflect.DeepEqual(members, want) {
-		t.Errorf("orgs members --json = %+v, want %+v", members, want)
-	}
-	h.fails("org nope not found", "orgs", "members", "-o", "nope")
+	// HUB_SESSION overrides the stored session.
+	alice.env["HUB_SESSION"] = "bogus"
+	alice.fails("session not found; sign in again (hub login)", "whoami")
+	delete(alice.env, "HUB_SESSION")
 
-	// Keys made with -o (or HUB_ORG) belong to the org, not the developer.
-	h.env["HUB_ORG"] = "acme-inc"
-	h.ok("keys", "create")
-	if c := h.hub.lastCall("CreateKey"); c.org != "acme-inc" || c.session != cfg.Session {
-		t.Errorf("keys create with HUB_ORG sent %+v", c)
-	}
-	delete(h.env, "HUB_ORG")
+	// -o on orgs create is not sent: the org does not exist yet.
+	alice.ok("orgs", "create", "Acme Inc", "-o", "no-such-org")
+
+	// HUB_ORG is -o: keys made with it belong to the org.
+	alice.env["HUB_ORG"] = "acme-inc"
+	alice.ok("keys", "create")
+	delete(alice.env, "HUB_ORG")
 	var keys []any
-	h.json(&keys, "keys", "ls", "--json")
+	alice.json(&keys, "keys", "ls", "--json")
 	if len(keys) != 0 {
 		t.Errorf("developer keys = %v, want none", keys)
 	}
-	h.json(&keys, "keys", "ls", "--json", "-o", "acme-inc")
+	alice.json(&keys, "keys", "ls", "--json", "-o", "acme-inc")
 	if len(keys) != 1 {
 		t.Errorf("org keys = %v, want one", keys)
 	}
 
-	var who whoamiJSON
-	h.json(&who, "whoami", "--json", "-o", "acme-inc")
-	if who.Org == nil || who.Org.Slug != "acme-inc" {
-		t.Errorf("whoami -o = %+v", who)
-	}
-	if out := h.ok("whoami", "-o", "acme-inc"); !strings.Contains(out, "role      owner\n") {
-		t.Errorf("whoami -o table lacks the role:\n%s", out)
-	}
-
-	if out := h.ok("orgs", "invite", "bob@example.com", "-o", "acme-inc"); !strings.Contains(out, "invite-bob@example.com") {
-		t.Errorf("orgs invite printed %q, want the token", out)
-	}
-	h.fails("refusing without confirmation; pass --yes when stdin is not a terminal", "orgs", "destroy", "-o", "acme-inc")
-	h.ok("orgs", "destroy", "-o", "acme-inc", "--yes")
-	h.json(&orgs, "orgs", "ls", "--json")
-	if len(orgs) != 0 {
-		t.Errorf("orgs after destroy = %+v", orgs)
-	}
-	// The fake does not offer LeaveOrg; the server's message comes through.
-	h.fails("method LeaveOrg not implemented", "orgs", "leave", "-o", "x")
-}
-
-func TestSettings(t *testing.T) {
-	h := newHarness(t)
-	h.ok("init", "--username", "alice", "--email", "alice@example.com")
-
-	// The address used at login sticks without HUB_API or --api.
-	delete(h.env, "HUB_API")
-	h.ok("whoami")
-	// An explicit --api beats the stored one.
-	h.fails("cannot reach hubd at 127.0.0.1:1 (connection error: desc = \"transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused\"); check that it is running there, or point --api or HUB_API at it",
-		"whoami", "--api", "127.0.0.1:1")
-
-	// HUB_SESSION overrides the stored session.
-	h.env["HUB_SESSION"] = "bogus"
-	h.fails("session required", "whoami")
-	delete(h.env, "HUB_SESSION")
-
 	// Every flag has a HUB_ variable.
-	h.env["HUB_JSON"] = "true"
+	alice.env["HUB_JSON"] = "true"
 	var who whoamiJSON
-	h.json(&who, "whoami")
-	h.env["HUB_JSON"] = "maybe"
-	h.fails(`HUB_JSON="maybe": invalid argument "maybe" for "--json" flag: must be true or false`, "whoami")
-	delete(h.env, "HUB_JSON")
+	alice.json(&who, "whoami")
+	if who.Username != "alice" {
+		t.Errorf("whoami with HUB_JSON = %+v", who)
+	}
+	alice.env["HUB_JSON"] = "maybe"
+	alice.fails(`HUB_JSON="maybe": invalid argument "maybe" for "--json" flag: must be true or false`, "whoami")
+	delete(alice.env, "HUB_JSON")
 
-	if out := h.ok("version"); !strings.HasPrefix(out, "client  ") || !strings.Contains(out, "server  v9.9.9 (c0ffee) at "+h.addr) {
-		t.Errorf("version printed %q", out)
+	alice.fails(`--type is "group"; use account or user`, "keys", "create", "--type", "group")
+	alice.fails("this command acts on an org; pass -o ORG or set HUB_ORG", "orgs", "members")
+	alice.fails("this command acts on an org; pass -o ORG or set HUB_ORG", "orgs", "leave")
+}
+
+// TestTables checks the output for people, and that empty lists say how
+// to fill them.
+func TestTables(t *testing.T) {
+	h := testhub.Start(t, nil)
+	alice := newDev(t, h)
+	alice.signup("alice")
+	key := string(alice.config().Key)
+
+	if out, errs, code := alice.run(nil, "keys", "ls"); code != 0 || out != "" || errs != "No API keys; create one with hub keys create.\n" {
+		t.Errorf("keys ls with no keys: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if out := alice.ok("keys", "ls", "--json"); out != "[]\n" {
+		t.Errorf("keys ls --json with no keys = %q, want []", out)
+	}
+	if out, errs, code := alice.run(nil, "orgs", "ls"); code != 0 || out != "" || errs != "No organizations; create one with hub orgs create.\n" {
+		t.Errorf("orgs ls with no orgs: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if out := alice.ok("orgs", "ls", "--json"); out != "[]\n" {
+		t.Errorf("orgs ls --json with no orgs = %q, want []", out)
+	}
+
+	// The defaults make a secure account key.
+	out := alice.ok("keys", "create")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "KEY SECRET TYPE SECURE" {
+		t.Fatalf("keys create printed:\n%s", out)
+	}
+	row := strings.Fields(lines[1])
+	if len(row) != 4 || row[2] != "account" || row[3] != "true" {
+		t.Fatalf("keys create row = %q, want KEY SECRET account true", row)
+	}
+	out = alice.ok("keys", "ls")
+	if want := []string{"KEY SECRET TYPE SECURE VALID", row[0] + " " + row[1] + " account true true"}; !sameRows(out, want) {
+		t.Errorf("keys ls printed:\n%s\nwant rows %q", out, want)
+	}
+
+	out = alice.ok("orgs", "create", "Acme Inc")
+	org, err := alice.hc.GetOrg(client.WithOrg(alice.ctx(), "acme-inc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Created org Acme Inc; use it with -o acme-inc.\nOrg key: " + string(org.Key) + "\n"; out != want {
+		t.Errorf("orgs create printed %q, want %q", out, want)
+	}
+	out = alice.ok("orgs", "ls")
+	if want := []string{"SLUG NAME MEMBERS CREATED KEY", "acme-inc Acme Inc 1 " + date(org.CreatedAt) + " " + string(org.Key)}; !sameRows(out, want) {
+		t.Errorf("orgs ls printed:\n%s\nwant rows %q", out, want)
+	}
+	out = alice.ok("orgs", "members", "-o", "acme-inc")
+	if want := []string{"USERNAME ROLE KEY", "alice owner " + key}; !sameRows(out, want) {
+		t.Errorf("orgs members printed:\n%s\nwant rows %q", out, want)
+	}
+	out = alice.ok("whoami", "-o", "acme-inc")
+	want := []string{"username alice", "email alice@example.com", "key " + key,
+		"org acme-inc (Acme Inc)", "org key " + string(org.Key), "role owner"}
+	if !sameRows(out, want) {
+		t.Errorf("whoami -o printed:\n%s\nwant rows %q", out, want)
 	}
 }
 
-// TestBinary runs the built hub as a subprocess, to check the wiring in
-// cmd/hub: arguments, streams, environment and exit status.
-func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the hub binary")
+// sameRows reports whether a table's lines are want, comparing the
+// whitespace-separated fields of each line.
+func sameRows(table string, want []string) bool {
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	if len(lines) != len(want) {
+		return false
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found")
-	}
-	bin := filepath.Join(t.TempDir(), "hub")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "../cmd/hub").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	_, addr := newFakeHub(t)
-	home := t.TempDir()
-	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = []string{"HUB_HOME=" + home, "HUB_API=" + addr}
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
+	for i, l := range lines {
+		if strings.Join(strings.Fields(l), " ") != want[i] {
+			return false
 		}
-		return out.String(), errb.String(), code
 	}
-	if out, errs, code := run("version"); code != 0 || !strings.Contains(out, "v9.9.9") {
-		t.Errorf("hub version: exit %d, stdout %q, stderr %q", code, out, errs)
-	}
-	// Stdin is /dev/null here: not a terminal, so no prompt.
-	if _, errs, code := run("init"); code != 1 || errs != "Error: --username is required when stdin is not a terminal\n" {
-		t.Errorf("hub init: exit %d, stderr %q", code, errs)
-	}
-	if out, errs, code := run("init", "--username", "alice", "--email", "a@example.com"); code != 0 {
-		t.Fatalf("hub init: exit %d, stdout %q, stderr %q", code, out, errs)
-	}
-	if fi, err := os.Stat(filepath.Join(home, configName)); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("config file: %v, %v; want mode 0600", fi, err)
-	}
-	if out, _, code := run("keys", "create", "--json"); code != 0 || !strings.Contains(out, `"type": "account"`) {
-		t.Errorf("hub keys create --json: exit %d, stdout %q", code, out)
-	}
+	return true
 }

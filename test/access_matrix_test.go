@@ -35,7 +35,7 @@ type world struct {
 	devToken, orgToken string
 }
 
-func newWorld(t *testing.T, h *testhub.Hub) *world {
+func newWorld(t testing.TB, h *testhub.Hub) *world {
 	t.Helper()
 	w := &world{h: h, hc: hubclient.New(h.Conn), tc: threadsclient.New(h.Conn)}
 	var s hubclient.Session
@@ -60,7 +60,7 @@ func newWorld(t *testing.T, h *testhub.Hub) *world {
 	return w
 }
 
-func (w *world) key(t *testing.T, ctx context.Context, typ hub.KeyType, secure bool) hub.APIKey {
+func (w *world) key(t testing.TB, ctx context.Context, typ hub.KeyType, secure bool) hub.APIKey {
 	t.Helper()
 	k, err := w.hc.CreateKey(ctx, typ, secure)
 	if err != nil {
@@ -70,7 +70,7 @@ func (w *world) key(t *testing.T, ctx context.Context, typ hub.KeyType, secure b
 }
 
 // withKey returns a context carrying k, signed when k is secure.
-func withKey(t *testing.T, k hub.APIKey) context.Context {
+func withKey(t testing.TB, k hub.APIKey) context.Context {
 	t.Helper()
 	secret := ""
 	if k.Secure {
@@ -83,7 +83,7 @@ func withKey(t *testing.T, k hub.APIKey) context.Context {
 	return ctx
 }
 
-func (w *world) token(t *testing.T, k hub.APIKey) string {
+func (w *world) token(t testing.TB, k hub.APIKey) string {
 	t.Helper()
 	tok, err := w.tc.GetToken(withKey(t, k), w.user)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 )
 
 // signup creates a developer and returns a context carrying its session.
-func signup(t *testing.T, hc *hubclient.Client, name string) (context.Context, hubclient.Session) {
+func signup(t testing.TB, hc *hubclient.Client, name string) (context.Context, hubclient.Session) {
 	t.Helper()
 	sess, err := hc.Signup(context.Background(), name, name+"@example.com")
 	if err != nil {
