@@ -91,19 +91,5 @@ func (s *Server) Web() http.Handler {
 		grpcweb.WithWebsocketPingInterval(20*time.Second),
 		grpcweb.WithAllowedRequestHeaders([]string{"*"}),
 		grpcweb.WithWebsocketsMessageReadLimit(64<<20),
-		grpcweb.WithCorsForRegisteredEndpointsOnly(true),
-		grpcweb.WithEndpointsFunc(func() []string { return s.endpoints() }),
 	)
 }
-
-// endpoints lists every registered method path, for CORS.
-func (s *Server) endpoints() []string {
-	var out []string
-	for name, info := range s.grpc.GetServiceInfo() {
-		for _, m := range info.Methods {
-			out = append(out, "/"+name+"/"+m.Name)
-		}
-	}
-	return out
-}
-
