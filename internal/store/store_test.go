@@ -1,0 +1,85 @@
+package store
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/selfhub/hub/errors"
+)
+
+type rec struct{ N int }
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBatchGetScan(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := s.NewBatch()
+	for i, k := range []string{"a/1", "a/2", "a0", "b/1"} {
+		b.Put([]byte(k), rec{i})
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var r rec
+	if err := s.Get([]byte("a/2"), &r); err != nil || r.N != 1 {
+		t.Fatalf("get: %+v %v", r, err)
+	}
+	if err := s.Get([]byte("a/3"), &r); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("missing key: %v", err)
+	}
+	var keys []string
+	if err := ScanJSON(s, Key("a", ""), func(k []byte, v *rec) error {
+		keys = append(keys, string(k))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != "a/1" || keys[1] != "a/2" {
+		t.Fatalf("scan of a/ = %v; want a/1, a/2 and not a0", keys)
+	}
+	b = s.NewBatch()
+	b.Delete([]byte("a/1"))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if ok, _ := s.Has([]byte("a/1")); ok {
+		t.Fatal("deleted key back after reopen")
+	}
+	if ok, _ := s.Has([]byte("b/1")); !ok {
+		t.Fatal("committed key lost after reopen")
+	}
+}
+
+func TestFailedBatchWritesNothing(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := s.NewBatch()
+	b.Put([]byte("good"), rec{1})
+	b.Put([]byte("bad"), func() {}) // cannot be encoded
+	if err := b.Commit(); !errors.Is(errors.Internal, err) {
+		t.Fatalf("commit of an unencodable batch: %v", err)
+	}
+	if ok, _ := s.Has([]byte("good")); ok {
+		t.Fatal("half of a failed batch was written")
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	cases := map[string]string{"a/": "a0", "a\xff": "b", "\xff\xff": ""}
+	for in, want := range cases {
+		if got := string(prefixEnd([]byte(in))); got != want {
+			t.Errorf("prefixEnd(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
