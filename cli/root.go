@@ -188,6 +188,9 @@ func (a *app) needOrg() error {
 	return nil
 }
 
+// unreachablePrefix starts the message for a hubd that cannot be reached.
+const unreachablePrefix = "cannot reach hubd at "
+
 // message is the text Run prints for err: the server's message, or for a
 // server that cannot be reached, where hub looked for it and how to fix it.
 func (a *app) message(err error) string {
@@ -197,14 +200,15 @@ func (a *app) message(err error) string {
 	}
 	// gRPC itself reports a failure to connect or to resolve the address
 	// in these words ("connection error: …", "last connection error: …",
-	// "name resolver error: …"); a server's own Unavailable does not.
-	if errors.Is(errors.Unavailable, err) &&
+	// "name resolver error: …"); a server's own Unavailable does not. A
+	// command that already explained it (logout) is left as it is.
+	if errors.Is(errors.Unavailable, err) && !strings.Contains(msg, unreachablePrefix) &&
 		(strings.Contains(msg, "connection error") || strings.Contains(msg, "resolver error")) {
 		addr := a.api
 		if cfg, _, cerr := a.loadConfig(); cerr == nil {
 			addr = a.addr(cfg)
 		}
-		return fmt.Sprintf("cannot reach hubd at %s (%s); check that it is running there, or point --api or HUB_API at it", addr, msg)
+		return fmt.Sprintf(unreachablePrefix+"%s (%s); check that it is running there, or point --api or HUB_API at it", addr, msg)
 	}
 	return msg
 }

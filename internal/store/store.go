@@ -67,6 +67,20 @@ func (s *Store) Get(key []byte, v any) error {
 	return nil
 }
 
+// GetRaw returns a copy of the raw value at key, or a NotExist error.
+func (s *Store) GetRaw(key []byte) ([]byte, error) {
+	const op errors.Op = "store.GetRaw"
+	val, closer, err := s.db.Get(key)
+	if err == pebble.ErrNotFound {
+		return nil, errors.E(op, errors.NotExist, fmt.Sprintf("no record %q", key))
+	}
+	if err != nil {
+		return nil, errors.E(op, errors.Internal, err)
+	}
+	defer closer.Close()
+	return bytes.Clone(val), nil
+}
+
 // Has reports whether a record exists at key.
 func (s *Store) Has(key []byte) (bool, error) {
 	_, closer, err := s.db.Get(key)
@@ -133,6 +147,13 @@ func (b *Batch) Put(key []byte, v any) {
 		return
 	}
 	b.err = b.b.Set(key, val, nil)
+}
+
+// PutRaw stores val as is at key. The batch takes its own copy.
+func (b *Batch) PutRaw(key, val []byte) {
+	if b.err == nil {
+		b.err = b.b.Set(key, val, nil)
+	}
 }
 
 // Delete removes the record at key.
