@@ -85,6 +85,9 @@ func (s *Service) AcceptInvite(ctx context.Context, token string) (org string, j
 	if err != nil {
 		return "", false, errors.Errorf(op, errors.NotExist, "the org %s no longer exists", inv.OrgName)
 	}
+	if roleOf(orgRec, inv.From) == "" {
+		return "", false, errors.Errorf(op, errors.NotExist, "this invitation to %s lapsed: its sender is no longer a member; ask a member for a new one", inv.OrgName)
+	}
 	b := s.db.NewBatch()
 	dev, err := s.accountByEmail(op, inv.Email)
 	switch {
@@ -118,8 +121,8 @@ func (s *Service) applyInvites(b *store.Batch, dev *accountRecord, email string)
 			return nil
 		}
 		org, err := s.account("auth.applyInvites", inv.Org)
-		if err != nil {
-			return nil // the org is gone; the invitation lapses
+		if err != nil || roleOf(org, inv.From) == "" {
+			return nil // the org or its inviter is gone; the invitation lapses
 		}
 		s.addMember(b, org, dev, hub.RoleMember)
 		return nil
