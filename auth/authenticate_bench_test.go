@@ -35,7 +35,9 @@ func BenchmarkAuthSession(b *testing.B) {
 
 // BenchmarkAuthSessionOrg: session lookup plus org membership.
 func BenchmarkAuthSessionOrg(b *testing.B) {
-	benchAuth(b, func(b *testing.B, f *fixture) Credentials { return Credentials{Session: f.aliceSess.ID, Org: f.org.Slug} }, SessionOnly)
+	benchAuth(b, func(b *testing.B, f *fixture) Credentials {
+		return Credentials{Session: f.aliceSess.ID, Org: f.org.Slug}
+	}, SessionOnly)
 }
 
 // BenchmarkAuthToken: a secure user group key plus the user's token (an

@@ -92,4 +92,3 @@ type contextStream struct {
 }
 
 func (c *contextStream) Context() context.Context { return c.ctx }
-

@@ -80,4 +80,3 @@ func recvWithin(ctx context.Context, stream pb.API_GetTokenServer) (*pb.GetToken
 		return nil, errors.Errorf("", errors.DeadlineExceeded, "the challenge was not answered within %s", auth.ChallengeTTL)
 	}
 }
-
