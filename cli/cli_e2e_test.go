@@ -7,7 +7,6 @@ package cli
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -241,21 +240,6 @@ func TestE2EKeys(t *testing.T) {
 	}, "keys", "invalidate", "bnosuchkey")
 }
 
-// follow GETs an invitation link as the invited person's browser would.
-func follow(t *testing.T, h *testhub.Hub, token string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + h.Addrs.Gateway + "/consent/" + token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
 // invite runs hub orgs invite and returns the token it prints.
 func (d *dev) invite(email, slug string) string {
 	d.t.Helper()
@@ -329,7 +313,7 @@ func TestE2EOrgs(t *testing.T) {
 
 	// Someone new: the link is followed first, the sign-up comes after.
 	token := alice.invite("bob@example.com", slug)
-	if code, page := follow(t, h, token); code != http.StatusOK || !strings.Contains(page, "Sign up with this e-mail address") {
+	if code, page := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusOK || !strings.Contains(page, "Sign up with this e-mail address") {
 		t.Fatalf("following bob's invitation: %d\n%s", code, page)
 	}
 	bob := newDev(t, h)
@@ -347,10 +331,10 @@ func TestE2EOrgs(t *testing.T) {
 	carol := newDev(t, h)
 	carol.signup("carol")
 	token = alice.invite("carol@example.com", slug)
-	if code, page := follow(t, h, token); code != http.StatusOK || !strings.Contains(page, "You are now a member of Acme Inc.") {
+	if code, page := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusOK || !strings.Contains(page, "You are now a member of Acme Inc.") {
 		t.Fatalf("following carol's invitation: %d\n%s", code, page)
 	}
-	if code, _ := follow(t, h, token); code != http.StatusNotFound {
+	if code, _ := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusNotFound {
 		t.Errorf("following a used invitation again: %d, want 404", code)
 	}
 	var who whoamiJSON

@@ -69,23 +69,9 @@ func (w *world) key(t testing.TB, ctx context.Context, typ hub.KeyType, secure b
 	return k
 }
 
-// withKey returns a context carrying k, signed when k is secure.
-func withKey(t testing.TB, k hub.APIKey) context.Context {
-	t.Helper()
-	secret := ""
-	if k.Secure {
-		secret = k.Secret
-	}
-	ctx, err := client.WithAPIKey(context.Background(), k.Key, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
-
 func (w *world) token(t testing.TB, k hub.APIKey) string {
 	t.Helper()
-	tok, err := w.tc.GetToken(withKey(t, k), w.user)
+	tok, err := w.tc.GetToken(testhub.WithKey(t, k), w.user)
 	if err != nil {
 		t.Fatalf("GetToken with %s key: %v", k.Type, err)
 	}
@@ -155,15 +141,15 @@ func TestAccessMatrixOverTheWire(t *testing.T) {
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.PermissionDenied, ""}}},
 		{"other developer's session", w.bob, map[string]want{
 			"ListKeys": {codes.OK, "none"}, "GetOrg": {codes.InvalidArgument, ""}, "threads": {codes.Unimplemented, ""}}},
-		{"developer account key", withKey(t, w.devAcct), map[string]want{
+		{"developer account key", testhub.WithKey(t, w.devAcct), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
-		{"org account key", withKey(t, w.orgAcct), map[string]want{
+		{"org account key", testhub.WithKey(t, w.orgAcct), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
-		{"user key with token", withTok(withKey(t, w.devUser), w.devToken), map[string]want{
+		{"user key with token", withTok(testhub.WithKey(t, w.devUser), w.devToken), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
-		{"org user key with token", withTok(withKey(t, w.orgUser), w.orgToken), map[string]want{
+		{"org user key with token", withTok(testhub.WithKey(t, w.orgUser), w.orgToken), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
-		{"user key without token", withKey(t, w.devUser), map[string]want{
+		{"user key without token", testhub.WithKey(t, w.devUser), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unauthenticated, ""}}},
 		{"secure key with an expired signature", expired(t, w.devAcct), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "threads": {codes.Unauthenticated, ""}}},

@@ -30,8 +30,8 @@ func BenchmarkAuthGRPC(b *testing.B) {
 		}
 	}
 	// Contexts are signed once, as a client does for a run of calls.
-	keyCtx := withKey(b, w.devAcct)
-	tokenCtx := client.WithToken(withKey(b, w.devUser), w.devToken)
+	keyCtx := testhub.WithKey(b, w.devAcct)
+	tokenCtx := client.WithToken(testhub.WithKey(b, w.devUser), w.devToken)
 	cases := []struct {
 		name string
 		call func(b *testing.B)

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -10,6 +9,7 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
+	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/testhub"
@@ -21,16 +21,6 @@ func hubdArgs(repo string) []string {
 		"--gateway-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
 }
 
-func dial(t *testing.T, addr string) *hubclient.Client {
-	t.Helper()
-	conn, err := client.Dial(context.Background(), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return hubclient.New(conn)
-}
-
 // TestRestartKeepsState stops hubd cleanly and then kills it (SIGKILL) right
 // after acknowledged writes; each time the restarted hubd still has the
 // accounts, sessions, orgs, keys and the host identity that signs tokens.
@@ -38,7 +28,7 @@ func TestRestartKeepsState(t *testing.T) {
 	bin := testhub.Build(t, "./cmd/hubd")
 	repo := t.TempDir()
 	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
-	hc := dial(t, p.Addrs.API)
+	hc := hubclient.New(testhub.Dial(t, p.Addrs.API))
 	ctx, sess := signup(t, hc, "alice")
 	org, err := hc.CreateOrg(ctx, "Acme")
 	if err != nil {
@@ -56,14 +46,14 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := threadsclientFor(t, p.Addrs.API).GetToken(withKey(t, userKey), user)
+	token, err := threadsclient.New(testhub.Dial(t, p.Addrs.API)).GetToken(testhub.WithKey(t, userKey), user)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	check := func(t *testing.T, api string, wantKeys int) {
 		t.Helper()
-		hc := dial(t, api)
+		hc := hubclient.New(testhub.Dial(t, api))
 		info, err := hc.SessionInfo(ctx)
 		if err != nil {
 			t.Fatalf("session lost: %v", err)
@@ -81,13 +71,11 @@ func TestRestartKeepsState(t *testing.T) {
 		// The signed account key and the user token issued before the
 		// restart are still admitted (Unimplemented is the threads
 		// service answering after authentication).
-		conn, _ := client.Dial(context.Background(), api)
-		defer conn.Close()
-		tc := threadspb.NewAPIClient(conn)
-		if _, err := tc.ListDBs(withKey(t, acct), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
+		tc := threadspb.NewAPIClient(testhub.Dial(t, api))
+		if _, err := tc.ListDBs(testhub.WithKey(t, acct), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
 			t.Fatalf("account key after restart: %v", err)
 		}
-		if _, err := tc.ListDBs(client.WithToken(withKey(t, userKey), token), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
+		if _, err := tc.ListDBs(client.WithToken(testhub.WithKey(t, userKey), token), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
 			t.Fatalf("user token after restart: %v", err)
 		}
 	}
@@ -99,7 +87,7 @@ func TestRestartKeepsState(t *testing.T) {
 	check(t, p.Addrs.API, 1)
 
 	// Acknowledged writes survive a kill with no shutdown at all.
-	if _, err := dial(t, p.Addrs.API).CreateKey(ctx, hub.UserKey, true); err != nil {
+	if _, err := hubclient.New(testhub.Dial(t, p.Addrs.API)).CreateKey(ctx, hub.UserKey, true); err != nil {
 		t.Fatal(err)
 	}
 	p.Kill()

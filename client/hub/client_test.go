@@ -2,7 +2,6 @@ package hubclient_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,12 +21,7 @@ import (
 func start(t *testing.T) (*testhub.Hub, *hubclient.Client) {
 	t.Helper()
 	h := testhub.Start(t, nil)
-	conn, err := client.Dial(context.Background(), h.Addrs.API)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return h, hubclient.New(conn)
+	return h, hubclient.New(h.Conn)
 }
 
 // signup creates a developer NAME with NAME@example.com and returns a
@@ -52,21 +46,6 @@ func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
 	if strings.Contains(msg, "rpc error") || !strings.Contains(msg, hint) {
 		t.Fatalf("message %q: want the server's message, containing %q", msg, hint)
 	}
-}
-
-// follow GETs an e-mailed link and returns the status code and page.
-func follow(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
 }
 
 // TestBuildInfo checks every field against the same call made with the
@@ -303,7 +282,7 @@ func TestOrgs(t *testing.T) {
 	if err != nil || token == "" {
 		t.Fatalf("InviteToOrg = %q, %v", token, err)
 	}
-	if code, page := follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusOK || !strings.Contains(page, "now a member") {
+	if code, page := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/consent/"+token); code != http.StatusOK || !strings.Contains(page, "now a member") {
 		t.Fatalf("following the invitation: %d\n%s", code, page)
 	}
 	got, err = c.GetOrg(client.WithOrg(bctx, slug))

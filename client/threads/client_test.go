@@ -25,32 +25,13 @@ import (
 func setup(t *testing.T) (*threadsclient.Client, *hubclient.Client, context.Context) {
 	t.Helper()
 	h := testhub.Start(t, nil)
-	conn, err := client.Dial(context.Background(), h.Addrs.API)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := h.Conn
 	hc := hubclient.New(conn)
 	s, err := hc.Signup(context.Background(), "alice", "alice@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return threadsclient.New(conn), hc, client.WithSession(context.Background(), s.ID)
-}
-
-// withKey returns a context carrying k, signed (for a secure key) to
-// expire an hour from now.
-func withKey(t *testing.T, k hub.APIKey) context.Context {
-	t.Helper()
-	secret := ""
-	if k.Secure {
-		secret = k.Secret
-	}
-	ctx, err := client.WithAPIKey(context.Background(), k.Key, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx
 }
 
 func newIdentity(t *testing.T) (crypto.PrivKey, hub.PubKey) {
@@ -106,7 +87,7 @@ func TestGetToken(t *testing.T) {
 					t.Fatal(err)
 				}
 				priv, pub := newIdentity(t)
-				tok, err := tc.GetToken(withKey(t, k), priv)
+				tok, err := tc.GetToken(testhub.WithKey(t, k), priv)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -114,7 +95,7 @@ func TestGetToken(t *testing.T) {
 					t.Errorf("token issued to %q, want %q", sub, pub)
 				}
 				// A second exchange for the same identity works too.
-				if _, err := tc.GetToken(withKey(t, k), priv); err != nil {
+				if _, err := tc.GetToken(testhub.WithKey(t, k), priv); err != nil {
 					t.Errorf("second GetToken: %v", err)
 				}
 			})
@@ -165,13 +146,13 @@ func TestGetTokenRefused(t *testing.T) {
 	}{
 		{"no API key", context.Background(), priv, "missing credentials"},
 		{"session instead of an API key", ctx, priv, "needs an API key"},
-		{"unknown API key", withKey(t, hub.APIKey{Key: "bnosuchkey"}), priv, "API key not found"},
-		{"invalidated key", withKey(t, invalidated), priv, "invalidated"},
+		{"unknown API key", testhub.WithKey(t, hub.APIKey{Key: "bnosuchkey"}), priv, "API key not found"},
+		{"invalidated key", testhub.WithKey(t, invalidated), priv, "invalidated"},
 		{"secure key unsigned", unsigned, priv, "this API key is secure"},
 		{"expired signature", signed(secure.Secret, time.Now().Add(-time.Minute)), priv, "expired"},
 		{"signature too far ahead", signed(secure.Secret, time.Now().Add(365*24*time.Hour)), priv, "ahead"},
 		{"signature with another secret", signed(invalidated.Secret, time.Now().Add(time.Hour)), priv, "does not match the API key"},
-		{"wrong signature of the challenge", withKey(t, secure), wrongKey{PrivKey: priv, claimed: other}, "does not match the challenge"},
+		{"wrong signature of the challenge", testhub.WithKey(t, secure), wrongKey{PrivKey: priv, claimed: other}, "does not match the challenge"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +164,7 @@ func TestGetTokenRefused(t *testing.T) {
 		})
 	}
 
-	if _, err := tc.GetToken(withKey(t, secure), nil); !errors.Is(errors.Invalid, err) {
+	if _, err := tc.GetToken(testhub.WithKey(t, secure), nil); !errors.Is(errors.Invalid, err) {
 		t.Errorf("GetToken(nil) = %v, want Invalid", err)
 	}
 }

@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/client"
 	"github.com/selfhub/hub/daemon"
 )
 
@@ -27,7 +28,7 @@ import (
 type Hub struct {
 	Config daemon.Config
 	Addrs  daemon.Addrs
-	// Conn is a gRPC connection to Addrs.API.
+	// Conn is a gRPC connection to Addrs.API, made with client.Dial.
 	Conn *grpc.ClientConn
 	d    *daemon.Daemon
 	t    testing.TB
@@ -69,7 +70,7 @@ func (h *Hub) start() {
 	}
 	h.d = d
 	h.Addrs = d.Addrs()
-	h.Conn, err = grpc.NewClient(h.Addrs.API, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	h.Conn, err = client.Dial(context.Background(), h.Addrs.API)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -227,4 +228,31 @@ func (p *Process) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
+}
+
+// Dial connects to a gRPC address the way an application does
+// (client.Dial) and closes the connection when the test ends.
+func Dial(t testing.TB, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := client.Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// WithKey returns a context carrying k, signed to expire an hour from now
+// when k is secure.
+func WithKey(t testing.TB, k hub.APIKey) context.Context {
+	t.Helper()
+	secret := ""
+	if k.Secure {
+		secret = k.Secret
+	}
+	ctx, err := client.WithAPIKey(context.Background(), k.Key, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
 }
