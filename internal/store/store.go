@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 
@@ -19,6 +20,21 @@ import (
 // Store is an open pebble database. It is safe for concurrent use.
 type Store struct {
 	db *pebble.DB
+}
+
+// Reader reads records: the live store, or a Snapshot of it.
+type Reader interface {
+	Get(key []byte, v any) error
+	GetRaw(key []byte) ([]byte, error)
+	Has(key []byte) (bool, error)
+	Scan(prefix []byte, fn func(key, val []byte) error) error
+	ScanRange(lower, upper []byte, fn func(key, val []byte) error) error
+}
+
+// pebbleReader is what both *pebble.DB and *pebble.Snapshot offer.
+type pebbleReader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
 }
 
 // Open opens (creating it if needed) the store in dir. Pebble's errors go
@@ -51,9 +67,11 @@ func Key(parts ...string) []byte {
 
 // Get decodes the JSON record at key into v. It returns a NotExist error when
 // there is none.
-func (s *Store) Get(key []byte, v any) error {
+func (s *Store) Get(key []byte, v any) error { return get(s.db, key, v) }
+
+func get(r pebbleReader, key []byte, v any) error {
 	const op errors.Op = "store.Get"
-	val, closer, err := s.db.Get(key)
+	val, closer, err := r.Get(key)
 	if err == pebble.ErrNotFound {
 		return errors.E(op, errors.NotExist, fmt.Sprintf("no record %q", key))
 	}
@@ -68,9 +86,11 @@ func (s *Store) Get(key []byte, v any) error {
 }
 
 // GetRaw returns a copy of the raw value at key, or a NotExist error.
-func (s *Store) GetRaw(key []byte) ([]byte, error) {
+func (s *Store) GetRaw(key []byte) ([]byte, error) { return getRaw(s.db, key) }
+
+func getRaw(r pebbleReader, key []byte) ([]byte, error) {
 	const op errors.Op = "store.GetRaw"
-	val, closer, err := s.db.Get(key)
+	val, closer, err := r.Get(key)
 	if err == pebble.ErrNotFound {
 		return nil, errors.E(op, errors.NotExist, fmt.Sprintf("no record %q", key))
 	}
@@ -82,8 +102,10 @@ func (s *Store) GetRaw(key []byte) ([]byte, error) {
 }
 
 // Has reports whether a record exists at key.
-func (s *Store) Has(key []byte) (bool, error) {
-	_, closer, err := s.db.Get(key)
+func (s *Store) Has(key []byte) (bool, error) { return has(s.db, key) }
+
+func has(r pebbleReader, key []byte) (bool, error) {
+	_, closer, err := r.Get(key)
 	if err == pebble.ErrNotFound {
 		return false, nil
 	}
@@ -98,8 +120,18 @@ func (s *Store) Has(key []byte) (bool, error) {
 // with prefix, in key order, until fn returns an error. The slices are only
 // valid during the call.
 func (s *Store) Scan(prefix []byte, fn func(key, val []byte) error) error {
+	return scan(s.db, prefix, prefixEnd(prefix), fn)
+}
+
+// ScanRange is Scan over the keys k with lower <= k < upper; a nil upper
+// means no upper bound.
+func (s *Store) ScanRange(lower, upper []byte, fn func(key, val []byte) error) error {
+	return scan(s.db, lower, upper, fn)
+}
+
+func scan(r pebbleReader, lower, upper []byte, fn func(key, val []byte) error) error {
 	const op errors.Op = "store.Scan"
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
@@ -117,7 +149,7 @@ func (s *Store) Scan(prefix []byte, fn func(key, val []byte) error) error {
 }
 
 // ScanJSON is Scan that decodes each value into a fresh T.
-func ScanJSON[T any](s *Store, prefix []byte, fn func(key []byte, v *T) error) error {
+func ScanJSON[T any](s Reader, prefix []byte, fn func(key []byte, v *T) error) error {
 	return s.Scan(prefix, func(key, val []byte) error {
 		v := new(T)
 		if err := json.Unmarshal(val, v); err != nil {
@@ -126,6 +158,41 @@ func ScanJSON[T any](s *Store, prefix []byte, fn func(key []byte, v *T) error) e
 		return fn(key, v)
 	})
 }
+
+// Snapshot is a consistent, read-only view of the store as it was when the
+// snapshot was taken. Close it when done.
+type Snapshot struct {
+	snap *pebble.Snapshot
+}
+
+// Snapshot takes a snapshot of the store.
+func (s *Store) Snapshot() *Snapshot { return &Snapshot{snap: s.db.NewSnapshot()} }
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.snap.Close() }
+
+// Get is Store.Get in the snapshot.
+func (s *Snapshot) Get(key []byte, v any) error { return get(s.snap, key, v) }
+
+// GetRaw is Store.GetRaw in the snapshot.
+func (s *Snapshot) GetRaw(key []byte) ([]byte, error) { return getRaw(s.snap, key) }
+
+// Has is Store.Has in the snapshot.
+func (s *Snapshot) Has(key []byte) (bool, error) { return has(s.snap, key) }
+
+// Scan is Store.Scan in the snapshot.
+func (s *Snapshot) Scan(prefix []byte, fn func(key, val []byte) error) error {
+	return scan(s.snap, prefix, prefixEnd(prefix), fn)
+}
+
+// ScanRange is Store.ScanRange in the snapshot.
+func (s *Snapshot) ScanRange(lower, upper []byte, fn func(key, val []byte) error) error {
+	return scan(s.snap, lower, upper, fn)
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix,
+// the exclusive upper bound of a prefix scan (nil when there is none).
+func PrefixEnd(prefix []byte) []byte { return prefixEnd(prefix) }
 
 // Batch collects writes that are applied atomically and durably by Commit.
 type Batch struct {

@@ -83,3 +83,35 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotIsolation(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := s.NewBatch()
+	b.Put([]byte("k/1"), rec{1})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	defer snap.Close()
+	b = s.NewBatch()
+	b.Put([]byte("k/1"), rec{2})
+	b.Put([]byte("k/2"), rec{3})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var r rec
+	if err := snap.Get([]byte("k/1"), &r); err != nil || r.N != 1 {
+		t.Fatalf("snapshot sees a later write: %+v %v", r, err)
+	}
+	n := 0
+	snap.Scan([]byte("k/"), func(k, v []byte) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("snapshot scan saw %d records; want 1", n)
+	}
+	n = 0
+	s.ScanRange([]byte("k/2"), nil, func(k, v []byte) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("open-ended range saw %d records; want 1", n)
+	}
+}
