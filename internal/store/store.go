@@ -230,6 +230,18 @@ func (b *Batch) Delete(key []byte) {
 	}
 }
 
+// DeleteRange removes every record with lower <= key < upper, including
+// records put earlier in the same batch.
+func (b *Batch) DeleteRange(lower, upper []byte) {
+	if b.err == nil {
+		b.err = b.b.DeleteRange(lower, upper, nil)
+	}
+}
+
+// DeletePrefix removes every record whose key starts with prefix, including
+// records put earlier in the same batch.
+func (b *Batch) DeletePrefix(prefix []byte) { b.DeleteRange(prefix, prefixEnd(prefix)) }
+
 // Commit applies the batch and syncs it to disk before returning, so a
 // committed batch survives a crash and a failed one leaves nothing behind.
 func (b *Batch) Commit() error {

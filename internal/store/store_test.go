@@ -115,3 +115,24 @@ func TestSnapshotIsolation(t *testing.T) {
 		t.Fatalf("open-ended range saw %d records; want 1", n)
 	}
 }
+
+func TestDeletePrefixInBatch(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := s.NewBatch()
+	b.Put([]byte("p/old"), rec{1})
+	b.Put([]byte("q/keep"), rec{1})
+	b.Commit()
+	b = s.NewBatch()
+	b.Put([]byte("p/before"), rec{2})
+	b.DeletePrefix([]byte("p/"))
+	b.Put([]byte("p/after"), rec{3})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	s.Scan(nil, func(k, v []byte) error { keys = append(keys, string(k)); return nil })
+	if len(keys) != 2 || keys[0] != "p/after" || keys[1] != "q/keep" {
+		t.Fatalf("keys after DeletePrefix: %v", keys)
+	}
+}

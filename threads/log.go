@@ -1,0 +1,365 @@
+package threads
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// LogInfo describes one writer's log in a thread.
+type LogInfo struct {
+	ID      peer.ID        // the peer ID of PubKey
+	PubKey  crypto.PubKey  // the writer's Ed25519 key, which signs the records
+	PrivKey crypto.PrivKey // nil unless this peer writes the log
+	Head    cid.Cid        // the latest record; cid.Undef in a log with none
+	Counter int64          // how many records the log holds
+}
+
+// logJSON is how LogInfo is stored.
+type logJSON struct {
+	PubKey  []byte `json:"pubKey"`            // libp2p-marshalled
+	PrivKey []byte `json:"privKey,omitempty"` // libp2p-marshalled
+	Head    []byte `json:"head,omitempty"`    // CID bytes
+	Counter int64  `json:"counter"`
+}
+
+// Log returns log lid of thread id, or NotExist.
+func (s *Store) Log(id ID, lid peer.ID) (LogInfo, error) {
+	const op errors.Op = "threads.Log"
+	if _, err := s.readInfo(id); err != nil {
+		return LogInfo{}, errors.E(op, err)
+	}
+	l, err := s.readLog(id, lid)
+	if err != nil {
+		return LogInfo{}, errors.E(op, err)
+	}
+	return l, nil
+}
+
+// Logs returns the logs of thread id, or NotExist when there is no such
+// thread.
+func (s *Store) Logs(id ID) ([]LogInfo, error) {
+	const op errors.Op = "threads.Logs"
+	if _, err := s.readInfo(id); err != nil {
+		return nil, errors.E(op, err)
+	}
+	var out []LogInfo
+	err := store.ScanJSON(s.db, logPrefix(id), func(key []byte, v *logJSON) error {
+		lid, err := peer.Decode(string(key[len(logPrefix(id)):]))
+		if err != nil {
+			return errors.Errorf(op, errors.Internal, "stored log %s: %v", key, err)
+		}
+		l, err := v.decode(lid)
+		if err != nil {
+			return errors.Errorf(op, errors.Internal, "stored log %s: %v", key, err)
+		}
+		out = append(out, l)
+		return nil
+	})
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	return out, nil
+}
+
+// Append writes an event carrying body to logKey's log in thread id, into
+// b: the record, its event blocks and the log's new head. The log is
+// created on first use, and its private key kept. It needs the thread's
+// read key (Permission without it). The caller serialises writes to the
+// thread (see Store).
+func (s *Store) Append(b *store.Batch, id ID, logKey crypto.PrivKey, body []byte, now time.Time) (Record, error) {
+	const op errors.Op = "threads.Append"
+	p := s.view(id, b)
+	info, err := s.info(p, id)
+	if err != nil {
+		return Record{}, errors.E(op, err)
+	}
+	if logKey == nil || logKey.Type() != crypto.Ed25519 {
+		return Record{}, errors.E(op, errors.Invalid, "log key must be an Ed25519 private key")
+	}
+	lid, err := peer.IDFromPrivateKey(logKey)
+	if err != nil {
+		return Record{}, errors.E(op, errors.Invalid, err)
+	}
+	l, err := s.log(p, id, lid)
+	if errors.Is(errors.NotExist, err) {
+		l, err = LogInfo{ID: lid, PubKey: logKey.GetPublic()}, nil
+	}
+	if err != nil {
+		return Record{}, errors.E(op, err)
+	}
+	rec, blocks, err := NewRecord(info.Key, logKey, l.Head, body, now)
+	if err != nil {
+		return Record{}, errors.E(op, err)
+	}
+	l.PrivKey, l.Head, l.Counter = logKey, rec.Cid, l.Counter+1
+	if err := s.write(b, p, id, l, blocks); err != nil {
+		return Record{}, errors.E(op, err)
+	}
+	return rec, nil
+}
+
+// Ingest verifies a record received from elsewhere and writes it into b.
+// blocks[0] is the record block; the rest are its event, header and body
+// blocks (those the thread already holds, committed, may be left out; no
+// others may be given). The record must decode and verify with the thread's key, and
+// extend its log: its prev is the log's current head, or it is the first
+// record of a log this thread has not seen. Refusals change nothing and
+// say why: Invalid or Permission as for DecodeRecord and OpenEvent, Exist
+// for a record the log already holds, FailedPrecondition for a record whose
+// prev is missing (naming it) or that forks its log. The caller serialises
+// writes to the thread (see Store).
+//
+// With the read key the event is opened and returned, so that what is
+// stored is known to be readable. A replicator (service key only) checks
+// that the event's blocks are present and well formed, and gets a zero
+// Event back.
+func (s *Store) Ingest(b *store.Batch, id ID, blocks []Block) (Record, Event, error) {
+	const op errors.Op = "threads.Ingest"
+	p := s.view(id, b)
+	info, err := s.info(p, id)
+	if err != nil {
+		return Record{}, Event{}, errors.E(op, err)
+	}
+	rec, ev, l, writes, err := s.verify(p, info, blocks)
+	if err != nil {
+		return Record{}, Event{}, errors.E(op, err)
+	}
+	if err := s.write(b, p, id, l, writes); err != nil {
+		return Record{}, Event{}, errors.E(op, err)
+	}
+	return rec, ev, nil
+}
+
+// verify checks an ingested record and returns it, its opened event, its
+// log after it, and the blocks to store.
+func (s *Store) verify(p *pending, info Info, blocks []Block) (Record, Event, LogInfo, []Block, error) {
+	fail := func(err error) (Record, Event, LogInfo, []Block, error) {
+		return Record{}, Event{}, LogInfo{}, nil, err
+	}
+	if len(blocks) == 0 {
+		return fail(errors.E(errors.Invalid, "no blocks: send the record block first, then its event blocks"))
+	}
+	rec, err := decodeRecord(info.Key, blocks[0])
+	if err != nil {
+		return fail(err)
+	}
+	given := make(map[cid.Cid][]byte, len(blocks)-1)
+	for _, blk := range blocks[1:] {
+		if err := checkBlock(blk.Cid, blk.Data); err != nil {
+			return fail(errors.Errorf("", errors.Invalid, "record %s: %v", rec.Cid, err))
+		}
+		given[blk.Cid] = blk.Data
+	}
+	get := func(c cid.Cid) ([]byte, error) {
+		if data, ok := given[c]; ok {
+			return data, nil
+		}
+		data, ok, err := s.committedBlock(p, info.ID, c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errors.Errorf("", errors.Invalid, "not sent with record %s and not held by thread %s; send it with the record", rec.Cid, info.ID)
+		}
+		return data, nil
+	}
+
+	// The chain.
+	if known, err := s.has(p, info.ID, rec.Cid); err != nil {
+		return fail(err)
+	} else if known {
+		return fail(errors.Errorf("", errors.Exist, "record %s is already in log %s", rec.Cid, rec.LogID))
+	}
+	l, err := s.log(p, info.ID, rec.LogID)
+	if errors.Is(errors.NotExist, err) {
+		l, err = LogInfo{ID: rec.LogID, PubKey: rec.PubKey}, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if !rec.Prev.Equals(l.Head) {
+		return fail(s.chainError(p, info.ID, rec, l))
+	}
+
+	// The event.
+	header, body, err := eventLinks(rec.Event, get)
+	if err != nil {
+		return fail(err)
+	}
+	part := map[cid.Cid]bool{rec.Event: true, header: true, body: true}
+	for c := range given {
+		if !part[c] {
+			return fail(errors.Errorf("", errors.Invalid, "block %s is not part of record %s", c, rec.Cid))
+		}
+	}
+	var ev Event
+	if info.Key.CanRead() {
+		if ev, err = openEvent(info.Key, rec.Event, get); err != nil {
+			return fail(err)
+		}
+	} else {
+		// A replicator cannot decrypt, but can make sure it will be able
+		// to hand readers the whole event.
+		if _, err := fetch(header, "header", get); err != nil {
+			return fail(err)
+		}
+		if _, err := fetch(body, "body", get); err != nil {
+			return fail(err)
+		}
+	}
+
+	writes := []Block{blocks[0]}
+	for _, c := range []cid.Cid{rec.Event, header, body} {
+		if data, ok := given[c]; ok {
+			writes = append(writes, Block{Cid: c, Data: data})
+		}
+	}
+	l.Head, l.Counter = rec.Cid, l.Counter+1
+	return rec, ev, l, writes, nil
+}
+
+// chainError says why rec does not extend log l.
+func (s *Store) chainError(p *pending, id ID, rec Record, l LogInfo) error {
+	if !rec.Prev.Defined() {
+		return errors.Errorf("", errors.FailedPrecondition, "record %s starts log %s again, but the log already has %d records up to %s: the log forked", rec.Cid, rec.LogID, l.Counter, l.Head)
+	}
+	known, err := s.has(p, id, rec.Prev)
+	if err != nil {
+		return err
+	}
+	if known {
+		return errors.Errorf("", errors.FailedPrecondition, "record %s follows %s, which is not the head of log %s (%s): the log forked", rec.Cid, rec.Prev, rec.LogID, l.Head)
+	}
+	return errors.Errorf("", errors.FailedPrecondition, "record %s of log %s follows record %s, which thread %s does not have; ingest %s (and any records before it) first", rec.Cid, rec.LogID, rec.Prev, id, rec.Prev)
+}
+
+// write puts blocks and the log l into b and notes them as pending. It
+// encodes everything before the first write, so a failure leaves b as it was.
+func (s *Store) write(b *store.Batch, p *pending, id ID, l LogInfo, blocks []Block) error {
+	v, err := encodeLog(l)
+	if err != nil {
+		return errors.E(errors.Internal, err)
+	}
+	for _, blk := range blocks {
+		b.PutRaw(blockKey(id, blk.Cid), blk.Data)
+		p.blocks[blk.Cid] = true
+	}
+	b.Put(logKey(id, l.ID), v)
+	p.logs[l.ID] = l
+	return nil
+}
+
+// Records returns the records of log lid in thread id, oldest first. It
+// walks from the head back to the first record and verifies each one
+// again (signature, log, chain), so a corrupted store is reported, as
+// Internal, instead of served.
+func (s *Store) Records(id ID, lid peer.ID) ([]Record, error) {
+	const op errors.Op = "threads.Records"
+	info, err := s.readInfo(id)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	l, err := s.readLog(id, lid)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	var out []Record
+	for c := l.Head; c.Defined(); {
+		if int64(len(out)) == l.Counter {
+			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s holds more records than its counter (%d)", lid, id, l.Counter)
+		}
+		data, err := s.db.GetRaw(blockKey(id, c))
+		if err != nil {
+			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: record %s: %v", lid, id, c, err)
+		}
+		rec, err := decodeRecord(info.Key, Block{Cid: c, Data: data})
+		if err != nil {
+			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: stored %v", lid, id, err)
+		}
+		if rec.LogID != lid {
+			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: record %s belongs to log %s", lid, id, c, rec.LogID)
+		}
+		out = append(out, rec)
+		c = rec.Prev
+	}
+	if int64(len(out)) != l.Counter {
+		return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s holds %d records, its counter says %d", lid, id, len(out), l.Counter)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// log returns log lid of thread id as seen by pending writes.
+func (s *Store) log(p *pending, id ID, lid peer.ID) (LogInfo, error) {
+	if l, ok := p.logs[lid]; ok {
+		return l, nil
+	}
+	if p.wiped {
+		return LogInfo{}, errors.Errorf("", errors.NotExist, "thread %s has no log %s", id, lid)
+	}
+	return s.readLog(id, lid)
+}
+
+// readLog returns the committed log lid of thread id.
+func (s *Store) readLog(id ID, lid peer.ID) (LogInfo, error) {
+	var v logJSON
+	if err := s.db.Get(logKey(id, lid), &v); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return LogInfo{}, errors.Errorf("", errors.NotExist, "thread %s has no log %s", id, lid)
+		}
+		return LogInfo{}, err
+	}
+	l, err := v.decode(lid)
+	if err != nil {
+		return LogInfo{}, errors.Errorf("", errors.Internal, "stored log %s of thread %s: %v", lid, id, err)
+	}
+	return l, nil
+}
+
+func encodeLog(l LogInfo) (logJSON, error) {
+	var v logJSON
+	var err error
+	if v.PubKey, err = crypto.MarshalPublicKey(l.PubKey); err != nil {
+		return v, err
+	}
+	if l.PrivKey != nil {
+		if v.PrivKey, err = crypto.MarshalPrivateKey(l.PrivKey); err != nil {
+			return v, err
+		}
+	}
+	if l.Head.Defined() {
+		v.Head = l.Head.Bytes()
+	}
+	v.Counter = l.Counter
+	return v, nil
+}
+
+func (v *logJSON) decode(lid peer.ID) (LogInfo, error) {
+	l := LogInfo{ID: lid, Counter: v.Counter}
+	var err error
+	if l.PubKey, err = crypto.UnmarshalPublicKey(v.PubKey); err != nil {
+		return l, fmt.Errorf("public key: %v", err)
+	}
+	if !lid.MatchesPublicKey(l.PubKey) {
+		return l, fmt.Errorf("public key does not match the log ID")
+	}
+	if v.PrivKey != nil {
+		if l.PrivKey, err = crypto.UnmarshalPrivateKey(v.PrivKey); err != nil {
+			return l, fmt.Errorf("private key: %v", err)
+		}
+	}
+	if v.Head != nil {
+		if l.Head, err = cid.Cast(v.Head); err != nil {
+			return l, fmt.Errorf("head: %v", err)
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,296 @@
+package threads
+
+import (
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// Store keeps threads, their logs and their blocks in the embedded store,
+// under these keys:
+//
+//	thr/i/<thread>          Info as JSON
+//	thr/l/<thread>/<log>    a log: public key, private key if local, head, counter (JSON)
+//	thr/b/<thread>/<cid>    a block's bytes
+//
+// with the thread ID and CIDs in base32 and log IDs in base58. Blocks are
+// kept per thread, not in one shared space: deleting a thread removes its
+// blocks by prefix without reference counting, and a block is served only
+// to those who may see its thread.
+//
+// Writes go into a caller's *store.Batch so that a database change and the
+// record that carries it commit together. A write reads the log heads it
+// builds on, so writes to one thread must be serialised from that read to
+// the commit of their batch: by the caller's own per-thread lock (threads/db
+// holds one per DB), or by Lock for callers that have none. Several writes
+// to one thread may share a batch and see each other (a thread created and
+// its first record appended, a run of ingested records); a batch that is
+// dropped instead of committed leaves nothing behind, and the next batch
+// builds on what is committed. Reads (Thread, Log, Records, GetBlock…) see
+// committed state only.
+type Store struct {
+	db *store.Store
+
+	mu      sync.Mutex         // guards the fields below
+	locks   map[ID]*threadLock // threads whose Lock is held or awaited
+	pending map[ID]*pending    // the latest batch written to each thread
+	sweepAt int                // size of pending at which to drop finished batches
+}
+
+// threadLock is a thread's write lock, for callers without their own.
+type threadLock struct {
+	mu   sync.Mutex
+	refs int // goroutines holding or awaiting mu; guarded by Store.mu
+}
+
+// pending is a thread as written to one batch that may not be committed
+// yet: created or deleted there, its logs' new heads, the blocks added. The
+// batch is held weakly, only to recognise it: once it is committed or
+// dropped, the next batch starts from committed state, and once it is
+// garbage the entry can go. batch is set at creation; the other fields are
+// used only by the thread's writer, whom the caller serialises.
+type pending struct {
+	batch  weak.Pointer[store.Batch]
+	info   *Info // created in batch
+	wiped  bool  // deleted in batch: the stored thread, logs and blocks are gone
+	logs   map[peer.ID]LogInfo
+	blocks map[cid.Cid]bool
+}
+
+// minSweep is the smallest pending map that is swept for finished batches.
+const minSweep = 64
+
+// Info describes a thread.
+type Info struct {
+	ID        ID
+	Key       Key
+	Name      string // optional, for people
+	CreatedAt time.Time
+}
+
+// infoJSON is how Info is stored.
+type infoJSON struct {
+	ID        string `json:"id"`
+	Key       string `json:"key"`
+	Name      string `json:"name,omitempty"`
+	CreatedAt int64  `json:"createdAt"` // Unix ns
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *store.Store) *Store {
+	return &Store{db: db, locks: make(map[ID]*threadLock), pending: make(map[ID]*pending), sweepAt: minSweep}
+}
+
+// Lock takes thread id's write lock and returns the function that releases
+// it (calling that more than once is harmless). Callers that have no
+// per-thread lock of their own hold it across their writes to the thread
+// and the commit of the batch that holds them.
+func (s *Store) Lock(id ID) (unlock func()) {
+	s.mu.Lock()
+	l := s.locks[id]
+	if l == nil {
+		l = &threadLock{}
+		s.locks[id] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	l.mu.Lock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Unlock()
+			s.mu.Lock()
+			if l.refs--; l.refs == 0 {
+				delete(s.locks, id)
+			}
+			s.mu.Unlock()
+		})
+	}
+}
+
+// view returns the pending state of thread id in batch b. A batch other
+// than the last one seen means that one was committed or dropped (writes
+// are serialised until then), so the store is the truth again.
+func (s *Store) view(id ID, b *store.Batch) *pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := weak.Make(b)
+	if p := s.pending[id]; p != nil && p.batch == w {
+		return p
+	}
+	p := &pending{batch: w, logs: make(map[peer.ID]LogInfo), blocks: make(map[cid.Cid]bool)}
+	s.pending[id] = p
+	if len(s.pending) >= s.sweepAt {
+		// Amortised: the map at least doubles between sweeps.
+		for tid, q := range s.pending {
+			if q.batch.Value() == nil {
+				delete(s.pending, tid)
+			}
+		}
+		s.sweepAt = max(minSweep, 2*len(s.pending))
+	}
+	return p
+}
+
+// CreateThread adds a thread to b. It fails with Exist when the thread is
+// already there and Invalid when info's ID or key is malformed.
+func (s *Store) CreateThread(b *store.Batch, info Info) error {
+	const op errors.Op = "threads.CreateThread"
+	if err := info.ID.Validate(); err != nil {
+		return errors.E(op, err)
+	}
+	if !info.Key.Defined() {
+		return errors.Errorf(op, errors.Invalid, "thread %s has no key", info.ID)
+	}
+	p := s.view(info.ID, b)
+	if _, err := s.info(p, info.ID); err == nil {
+		return errors.Errorf(op, errors.Exist, "thread %s already exists", info.ID)
+	} else if !errors.Is(errors.NotExist, err) {
+		return errors.E(op, err)
+	}
+	b.Put(infoKey(info.ID), infoJSON{
+		ID:        info.ID.String(),
+		Key:       info.Key.String(),
+		Name:      info.Name,
+		CreatedAt: info.CreatedAt.UnixNano(),
+	})
+	p.info = &info
+	return nil
+}
+
+// Thread returns the thread id, or a NotExist error.
+func (s *Store) Thread(id ID) (Info, error) {
+	info, err := s.readInfo(id)
+	if err != nil {
+		return Info{}, errors.E(errors.Op("threads.Thread"), err)
+	}
+	return info, nil
+}
+
+// Threads returns every thread, ordered by the bytes of their IDs' string form.
+func (s *Store) Threads() ([]Info, error) {
+	const op errors.Op = "threads.Threads"
+	var out []Info
+	err := store.ScanJSON(s.db, []byte("thr/i/"), func(key []byte, v *infoJSON) error {
+		info, err := v.decode()
+		if err != nil {
+			return errors.Errorf(op, errors.Internal, "stored thread %s: %v", key, err)
+		}
+		out = append(out, info)
+		return nil
+	})
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	return out, nil
+}
+
+// DeleteThread removes thread id, its logs and its blocks in b, or fails
+// with NotExist.
+func (s *Store) DeleteThread(b *store.Batch, id ID) error {
+	const op errors.Op = "threads.DeleteThread"
+	p := s.view(id, b)
+	if _, err := s.info(p, id); err != nil {
+		return errors.E(op, err)
+	}
+	// Range deletions: constant work however big the thread, and they
+	// cover what was put earlier in this batch too.
+	b.Delete(infoKey(id))
+	b.DeletePrefix(logPrefix(id))
+	b.DeletePrefix(blockPrefix(id))
+	p.info, p.wiped, p.logs, p.blocks = nil, true, make(map[peer.ID]LogInfo), make(map[cid.Cid]bool)
+	return nil
+}
+
+// GetBlock returns the bytes of block c of thread id, or NotExist. Blocks
+// are returned as stored: callers that hand them on need not re-check them,
+// and callers that decode them use DecodeRecord or OpenEvent, which do.
+func (s *Store) GetBlock(id ID, c cid.Cid) ([]byte, error) {
+	data, err := s.db.GetRaw(blockKey(id, c))
+	if errors.Is(errors.NotExist, err) {
+		return nil, errors.Errorf("threads.GetBlock", errors.NotExist, "thread %s has no block %s", id, c)
+	}
+	if err != nil {
+		return nil, errors.E(errors.Op("threads.GetBlock"), err)
+	}
+	return data, nil
+}
+
+// info returns thread id as seen by pending writes.
+func (s *Store) info(p *pending, id ID) (Info, error) {
+	switch {
+	case p.info != nil:
+		return *p.info, nil
+	case p.wiped:
+		return Info{}, errors.Errorf("", errors.NotExist, "thread %s does not exist", id)
+	}
+	return s.readInfo(id)
+}
+
+// readInfo returns the committed Info of thread id.
+func (s *Store) readInfo(id ID) (Info, error) {
+	var v infoJSON
+	if err := s.db.Get(infoKey(id), &v); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return Info{}, errors.Errorf("", errors.NotExist, "thread %s does not exist", id)
+		}
+		return Info{}, err
+	}
+	info, err := v.decode()
+	if err != nil {
+		return Info{}, errors.Errorf("", errors.Internal, "stored thread %s: %v", id, err)
+	}
+	return info, nil
+}
+
+func (v *infoJSON) decode() (Info, error) {
+	id, err := Decode(v.ID)
+	if err != nil {
+		return Info{}, err
+	}
+	key, err := KeyFromString(v.Key)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{ID: id, Key: key, Name: v.Name, CreatedAt: time.Unix(0, v.CreatedAt)}, nil
+}
+
+// has reports whether thread id holds block c, as seen by pending writes.
+func (s *Store) has(p *pending, id ID, c cid.Cid) (bool, error) {
+	if p.blocks[c] {
+		return true, nil
+	}
+	if p.wiped {
+		return false, nil
+	}
+	return s.db.Has(blockKey(id, c))
+}
+
+// committedBlock returns block c of thread id if it is committed (and not
+// deleted by pending writes). Blocks are only ever added with the record
+// that needs them, so a record never needs a block that is only pending.
+func (s *Store) committedBlock(p *pending, id ID, c cid.Cid) ([]byte, bool, error) {
+	if p.wiped {
+		return nil, false, nil
+	}
+	data, err := s.db.GetRaw(blockKey(id, c))
+	if errors.Is(errors.NotExist, err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return data, true, nil
+}
+
+func infoKey(id ID) []byte             { return store.Key("thr", "i", id.String()) }
+func logPrefix(id ID) []byte           { return append(store.Key("thr", "l", id.String()), '/') }
+func logKey(id ID, lid peer.ID) []byte { return store.Key("thr", "l", id.String(), lid.String()) }
+func blockPrefix(id ID) []byte         { return append(store.Key("thr", "b", id.String()), '/') }
+func blockKey(id ID, c cid.Cid) []byte { return store.Key("thr", "b", id.String(), c.String()) }
