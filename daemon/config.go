@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/threads/db"
 )
 
 // Default listen addresses.
@@ -51,6 +52,9 @@ type Config struct {
 	TokenTTL       time.Duration `key:"token-ttl" help:"how long a user token lasts (0: no expiry, as the original)"`
 	ConfirmTimeout time.Duration `key:"confirm-timeout" help:"how long sign-up and sign-in wait for the e-mailed link"`
 
+	MaxDBsPerOwner  int `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
+	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
+
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
 }
@@ -62,17 +66,19 @@ func DefaultConfig() Config {
 		repo = filepath.Join(home, DefaultRepoDir)
 	}
 	return Config{
-		Repo:           repo,
-		APIAddr:        DefaultAPIAddr,
-		WebAddr:        DefaultWebAddr,
-		GatewayAddr:    DefaultGatewayAddr,
-		P2PAddr:        strings.Split(DefaultP2PAddr, ","),
-		SMTPFrom:       "hub@localhost",
-		SigMaxAhead:    auth.DefaultSigMaxAhead,
-		SessionTTL:     auth.DefaultSessionTTL,
-		ConfirmTimeout: auth.DefaultConfirmTimeout,
-		LogLevel:       "info",
-		LogFormat:      "text",
+		Repo:            repo,
+		APIAddr:         DefaultAPIAddr,
+		WebAddr:         DefaultWebAddr,
+		GatewayAddr:     DefaultGatewayAddr,
+		P2PAddr:         strings.Split(DefaultP2PAddr, ","),
+		SMTPFrom:        "hub@localhost",
+		SigMaxAhead:     auth.DefaultSigMaxAhead,
+		SessionTTL:      auth.DefaultSessionTTL,
+		ConfirmTimeout:  auth.DefaultConfirmTimeout,
+		MaxDBsPerOwner:  db.DefaultMaxDBsPerOwner,
+		MaxInstanceSize: db.DefaultMaxInstanceSize,
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 }
 
@@ -210,6 +216,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
 	}
+	if c.MaxDBsPerOwner < 1 || c.MaxInstanceSize < 1 {
+		return fmt.Errorf("max-dbs-per-owner and max-instance-size must be positive")
+	}
 	if c.TokenTTL < 0 {
 		return fmt.Errorf("token-ttl: must not be negative")
 	}
@@ -290,6 +299,12 @@ func (f *configField) Set(s string) error {
 			return fmt.Errorf("%q is not true or false", s)
 		}
 		f.v.SetBool(b)
+	case int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		f.v.SetInt(int64(n))
 	case time.Duration:
 		d, err := time.ParseDuration(s)
 		if err != nil {

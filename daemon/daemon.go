@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/selfhub/hub/email"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads/db"
 )
 
 // Addrs are the addresses a running daemon listens on, with the ports
@@ -110,10 +112,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if d.server, err = server.New(authSvc, buildInfo(), log, reg); err != nil {
+	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
 		return nil, err
 	}
-	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
+	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize}, d.store)
+	if d.server, err = server.New(server.Services{
+		Auth:      authSvc,
+		DBs:       dbs,
+		HostAddrs: d.hostAddrs,
+		Build:     buildInfo(),
+	}, log, reg); err != nil {
 		return nil, err
 	}
 	for _, a := range d.p2p.Addrs() {
@@ -127,6 +135,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
 	return d, nil
+}
+
+// hostAddrs are the libp2p host's addresses, each ending in /p2p/<peer>.
+func (d *Daemon) hostAddrs() []ma.Multiaddr {
+	self, err := ma.NewComponent("p2p", d.p2p.ID().String())
+	if err != nil {
+		return nil
+	}
+	var out []ma.Multiaddr
+	for _, a := range d.p2p.Addrs() {
+		out = append(out, a.Encapsulate(self))
+	}
+	return out
 }
 
 // startP2P starts the libp2p host with the hub's identity.

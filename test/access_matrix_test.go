@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
 )
 
 // world is a hub with two developers, an org owned by the first (the second
@@ -57,6 +60,21 @@ func newWorld(t testing.TB, h *testhub.Hub) *world {
 	}
 	w.devToken = w.token(t, w.devUser)
 	w.orgToken = w.token(t, w.orgUser)
+	// Each principal makes a DB named after itself, so listing DBs shows
+	// whose resources a credential reaches.
+	for name, ctx := range map[string]context.Context{
+		"alice": w.alice, "bob": w.bob, "org": w.asOrg,
+		"user-via-alice": client.WithToken(testhub.WithKey(t, w.devUser), w.devToken),
+		"user-via-org":   client.WithToken(testhub.WithKey(t, w.orgUser), w.orgToken),
+	} {
+		id, err := threads.NewID(threads.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := threadspb.NewAPIClient(h.Conn).NewDB(ctx, &threadspb.NewDBRequest{DbID: id.Bytes(), Name: name}); err != nil {
+			t.Fatalf("NewDB %s: %v", name, err)
+		}
+	}
 	return w
 }
 
@@ -108,13 +126,19 @@ var probes = map[string]probe{
 		}
 		return codes.OK, o.Slug
 	},
-	// ListDBs is a threads call that needs any authenticated principal.
-	// The threads service is not built yet, so Unimplemented shows that
-	// authentication admitted the call; the ThreadDB issue replaces this
-	// probe with the caller's own DBs.
-	"threads": func(ctx context.Context, w *world) (codes.Code, string) {
-		_, err := threadspb.NewAPIClient(w.h.Conn).ListDBs(ctx, &threadspb.ListDBsRequest{})
-		return status.Code(err), ""
+	// ListDBs reaches the caller's own ThreadDB DBs, named after their
+	// makers.
+	"DBs": func(ctx context.Context, w *world) (codes.Code, string) {
+		res, err := threadspb.NewAPIClient(w.h.Conn).ListDBs(ctx, &threadspb.ListDBsRequest{})
+		if err != nil {
+			return status.Code(err), ""
+		}
+		var names []string
+		for _, d := range res.Dbs {
+			names = append(names, d.Info.Name)
+		}
+		sort.Strings(names)
+		return codes.OK, strings.Join(names, ",")
 	},
 }
 
@@ -134,27 +158,27 @@ func TestAccessMatrixOverTheWire(t *testing.T) {
 		want map[string]want
 	}{
 		{"developer session", w.alice, map[string]want{
-			"ListKeys": {codes.OK, "alice"}, "GetOrg": {codes.InvalidArgument, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.OK, "alice"}, "GetOrg": {codes.InvalidArgument, ""}, "DBs": {codes.OK, "alice"}}},
 		{"member session acting as the org", w.asOrg, map[string]want{
-			"ListKeys": {codes.OK, "org"}, "GetOrg": {codes.OK, w.org.Slug}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.OK, "org"}, "GetOrg": {codes.OK, w.org.Slug}, "DBs": {codes.OK, "org"}}},
 		{"non-member session naming the org", client.WithOrg(w.bob, w.org.Slug), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.PermissionDenied, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.PermissionDenied, ""}}},
 		{"other developer's session", w.bob, map[string]want{
-			"ListKeys": {codes.OK, "none"}, "GetOrg": {codes.InvalidArgument, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.OK, "none"}, "GetOrg": {codes.InvalidArgument, ""}, "DBs": {codes.OK, "bob"}}},
 		{"developer account key", testhub.WithKey(t, w.devAcct), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "alice"}}},
 		{"org account key", testhub.WithKey(t, w.orgAcct), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "org"}}},
 		{"user key with token", withTok(testhub.WithKey(t, w.devUser), w.devToken), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "user-via-alice"}}},
 		{"org user key with token", withTok(testhub.WithKey(t, w.orgUser), w.orgToken), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unimplemented, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "user-via-org"}}},
 		{"user key without token", testhub.WithKey(t, w.devUser), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "threads": {codes.Unauthenticated, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.Unauthenticated, ""}}},
 		{"secure key with an expired signature", expired(t, w.devAcct), map[string]want{
-			"ListKeys": {codes.PermissionDenied, ""}, "threads": {codes.Unauthenticated, ""}}},
+			"ListKeys": {codes.PermissionDenied, ""}, "DBs": {codes.Unauthenticated, ""}}},
 		{"no credentials", context.Background(), map[string]want{
-			"ListKeys": {codes.Unauthenticated, ""}, "GetOrg": {codes.Unauthenticated, ""}, "threads": {codes.Unauthenticated, ""}}},
+			"ListKeys": {codes.Unauthenticated, ""}, "GetOrg": {codes.Unauthenticated, ""}, "DBs": {codes.Unauthenticated, ""}}},
 	}
 	for _, c := range cases {
 		for name, wnt := range c.want {

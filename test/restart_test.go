@@ -3,16 +3,14 @@ package test
 import (
 	"testing"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
 )
 
 // hubdArgs are the flags of a test hubd process on repo.
@@ -50,6 +48,11 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	userCtx := client.WithToken(testhub.WithKey(t, userKey), token)
+	dbID, _ := threads.NewID(threads.Raw)
+	if _, err := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API)).NewDB(userCtx, &threadspb.NewDBRequest{DbID: dbID.Bytes(), Name: "notes"}); err != nil {
+		t.Fatal(err)
+	}
 
 	check := func(t *testing.T, api string, wantKeys int) {
 		t.Helper()
@@ -69,14 +72,17 @@ func TestRestartKeepsState(t *testing.T) {
 			t.Fatalf("org lost: %v", err)
 		}
 		// The signed account key and the user token issued before the
-		// restart are still admitted (Unimplemented is the threads
-		// service answering after authentication).
+		// restart are still admitted, and the user's DB is still there.
 		tc := threadspb.NewAPIClient(testhub.Dial(t, api))
-		if _, err := tc.ListDBs(testhub.WithKey(t, acct), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
+		if _, err := tc.ListDBs(testhub.WithKey(t, acct), &threadspb.ListDBsRequest{}); err != nil {
 			t.Fatalf("account key after restart: %v", err)
 		}
-		if _, err := tc.ListDBs(client.WithToken(testhub.WithKey(t, userKey), token), &threadspb.ListDBsRequest{}); errors.Code(err) != codes.Unimplemented {
+		dbs, err := tc.ListDBs(userCtx, &threadspb.ListDBsRequest{})
+		if err != nil {
 			t.Fatalf("user token after restart: %v", err)
+		}
+		if len(dbs.Dbs) != 1 || dbs.Dbs[0].Info.Name != "notes" {
+			t.Fatalf("user's DBs after restart: %v", dbs.Dbs)
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/improbable-eng/grpc-web/go/grpcweb"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -19,6 +20,7 @@ import (
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/threads/db"
 )
 
 // BuildInfo describes the running build, reported by BuildInfo.
@@ -30,14 +32,25 @@ type BuildInfo struct {
 	BuildDate string
 }
 
+// Services are what the server serves.
+type Services struct {
+	Auth *auth.Service
+	DBs  *db.Manager
+	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
+	HostAddrs func() []ma.Multiaddr
+	Build     BuildInfo
+}
+
 // Server holds the gRPC server and its services.
 type Server struct {
-	auth    *auth.Service
-	build   BuildInfo
-	log     *slog.Logger
-	metrics *metrics
-	grpc    *grpc.Server
-	health  *health.Server
+	auth      *auth.Service
+	dbs       *db.Manager
+	hostAddrs func() []ma.Multiaddr
+	build     BuildInfo
+	log       *slog.Logger
+	metrics   *metrics
+	grpc      *grpc.Server
+	health    *health.Server
 	// requirements names what credentials each method needs; methods not
 	// listed need an authenticated principal.
 	requirements map[string]auth.Requirement
@@ -45,12 +58,13 @@ type Server struct {
 
 // New builds the server and registers every service. Metrics are
 // registered with reg.
-func New(a *auth.Service, build BuildInfo, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{auth: a, build: build, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, hostAddrs: svc.HostAddrs, build: svc.Build,
+		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),

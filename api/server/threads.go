@@ -15,8 +15,8 @@ var threadsRequirements = map[string]auth.Requirement{
 	"GetToken": auth.APIKeyOnly,
 }
 
-// threadsService serves threads.pb.API. Only GetToken is served so far; the
-// other methods answer Unimplemented.
+// threadsService serves threads.pb.API: GetToken here, ThreadDB in
+// threads_db.go.
 type threadsService struct {
 	pb.UnimplementedAPIServer
 	s *Server

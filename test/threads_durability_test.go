@@ -1,0 +1,116 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/selfhub/hub/api/pb/threadspb"
+	hubclient "github.com/selfhub/hub/client/hub"
+	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
+)
+
+// TestWritesSurviveKill runs a write loop against a child hubd and kills
+// it (SIGKILL) at random moments, several times. After each restart every
+// acknowledged write is there, every write is whole or absent (each call
+// creates a group of three instances, and groups are complete or missing),
+// and the index agrees with the instances.
+func TestWritesSurviveKill(t *testing.T) {
+	bin := testhub.Build(t, "./cmd/hubd")
+	repo := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+	ctx, _ := signup(t, hubclient.New(testhub.Dial(t, p.Addrs.API)), "alice")
+	dbID, _ := threads.NewID(threads.Raw)
+	api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+	if _, err := api.NewDB(ctx, &threadspb.NewDBRequest{DbID: dbID.Bytes(), Name: "durable", Collections: []*threadspb.CollectionConfig{{
+		Name: "items", Indexes: []*threadspb.Index{{Path: "group"}},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	acked := map[int]bool{} // groups whose Create was acknowledged
+	next := 0
+	for round := range 4 {
+		api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+		var mu sync.Mutex
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				g := next
+				next++
+				mu.Unlock()
+				var inst [][]byte
+				for k := range 3 {
+					inst = append(inst, []byte(fmt.Sprintf(`{"_id":"g%d-%d","group":%d,"pad":"%0200d"}`, g, k, g, g)))
+				}
+				if _, err := api.Create(ctx, &threadspb.CreateRequest{DbID: dbID.Bytes(), CollectionName: "items", Instances: inst}); err != nil {
+					return // the daemon is gone
+				}
+				mu.Lock()
+				acked[g] = true
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(time.Duration(150+rng.IntN(400)) * time.Millisecond)
+		p.Kill()
+		close(stop)
+		<-done
+		mu.Lock()
+		nAcked := len(acked)
+		mu.Unlock()
+		if nAcked == 0 {
+			t.Fatalf("round %d: no write was acknowledged before the kill", round)
+		}
+
+		p = testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+		api = threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+		res, err := api.Find(ctx, &threadspb.FindRequest{DbID: dbID.Bytes(), CollectionName: "items", QueryJSON: []byte(`{}`)})
+		if err != nil {
+			t.Fatalf("round %d: find after restart: %v", round, err)
+		}
+		groups := map[int]int{}
+		for _, raw := range res.Instances {
+			var doc struct{ Group int }
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				t.Fatalf("round %d: a stored instance is not whole JSON: %q", round, raw)
+			}
+			groups[doc.Group]++
+		}
+		for g, n := range groups {
+			if n != 3 {
+				t.Fatalf("round %d: group %d has %d of its 3 instances: a write was half applied", round, g, n)
+			}
+		}
+		for g := range acked {
+			if groups[g] != 3 {
+				t.Fatalf("round %d: acknowledged group %d is missing after the kill", round, g)
+			}
+		}
+		// The index holds exactly the instances: an indexed equality
+		// query finds each group's three, and nothing of missing ones.
+		for _, g := range []int{0, next - 1, rng.IntN(next)} {
+			q := fmt.Sprintf(`{"ands":[{"fieldPath":"group","operation":0,"value":{"float":%d}}]}`, g)
+			res, err := api.Find(ctx, &threadspb.FindRequest{DbID: dbID.Bytes(), CollectionName: "items", QueryJSON: []byte(q)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Instances) != groups[g] {
+				t.Fatalf("round %d: index finds %d instances of group %d; the collection has %d", round, len(res.Instances), g, groups[g])
+			}
+		}
+		t.Logf("round %d: %d groups acknowledged, %d stored", round, nAcked, len(groups))
+	}
+}

@@ -1,0 +1,260 @@
+package db
+
+import (
+	"encoding/json"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads/db/query"
+)
+
+// applier applies the ops of events to a DB's state inside one batch. It is
+// the only code that changes collection and document records, index
+// entries and the listen log, for local writes and for records from other
+// peers alike, so both converge the same way: per document and per
+// collection, the write with the latest version wins.
+//
+// A pebble batch cannot be read, so the applier keeps what it wrote in
+// maps and reads through them. It runs under the DB's write lock.
+type applier struct {
+	d       *DB
+	b       *store.Batch
+	cols    map[string]*colRecord // written or read so far; nil value: absent
+	docs    map[string]*docRecord // by docKey
+	seq     uint64                // last change sequence number
+	changes []change              // appended to the listen log
+	rebuild map[string]bool       // collections whose indexes must be rebuilt
+}
+
+func (d *DB) newApplier(b *store.Batch) (*applier, error) {
+	a := &applier{d: d, b: b, cols: map[string]*colRecord{}, docs: map[string]*docRecord{}, rebuild: map[string]bool{}}
+	if err := d.m.st.Get(seqKey(d.id), &a.seq); err != nil && !errors.Is(errors.NotExist, err) {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *applier) col(name string) (*colRecord, error) {
+	if c, ok := a.cols[name]; ok {
+		return c, nil
+	}
+	var c colRecord
+	err := a.d.m.st.Get(colKey(a.d.id, name), &c)
+	if errors.Is(errors.NotExist, err) {
+		a.cols[name] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.cols[name] = &c
+	return &c, nil
+}
+
+func (a *applier) doc(col, id string) (*docRecord, error) {
+	k := string(docKey(a.d.id, col, id))
+	if d, ok := a.docs[k]; ok {
+		return d, nil
+	}
+	var d docRecord
+	err := a.d.m.st.Get([]byte(k), &d)
+	if errors.Is(errors.NotExist, err) {
+		a.docs[k] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.docs[k] = &d
+	return &d, nil
+}
+
+// apply applies one event's ops, written by log at time t.
+func (a *applier) apply(ev eventBody, log string) error {
+	v := version{Time: ev.Time, Log: log}
+	for _, o := range ev.Ops {
+		var err error
+		switch o.Kind {
+		case opCollSet, opCollClear:
+			err = a.applyCollection(o, v)
+		case opCreate, opSave, opDelete:
+			err = a.applyDoc(o, v)
+		default:
+			err = errors.Errorf("db.apply", errors.Invalid, "unknown operation %q", o.Kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyCollection(o operation, v version) error {
+	cur, err := a.col(o.Col)
+	if err != nil {
+		return err
+	}
+	next := colRecord{}
+	if cur != nil {
+		next = *cur
+	}
+	if o.Kind == opCollClear && v.after(next.Cleared) {
+		next.Cleared = v
+	}
+	if cur == nil || v.after(cur.Version) {
+		next.Version = v
+		next.Deleted = o.Kind == opCollClear
+		if o.Kind == opCollSet {
+			var cfg CollectionConfig
+			if err := json.Unmarshal(o.Value, &cfg); err != nil {
+				return errors.E("db.applyCollection", errors.Invalid, err)
+			}
+			next.Config = cfg
+		}
+	}
+	a.cols[o.Col] = &next
+	a.b.Put(colKey(a.d.id, o.Col), next)
+	a.rebuild[o.Col] = true
+	return nil
+}
+
+func (a *applier) applyDoc(o operation, v version) error {
+	cur, err := a.doc(o.Col, o.ID)
+	if err != nil {
+		return err
+	}
+	if cur != nil && !v.after(cur.Version) {
+		return nil // a later write already won
+	}
+	col, err := a.col(o.Col)
+	if err != nil {
+		return err
+	}
+	next := &docRecord{Version: v, Deleted: o.Kind == opDelete}
+	if !next.Deleted {
+		next.Value = o.Value
+	}
+	wasVisible, isVisible := cur.visible(col), next.visible(col)
+	a.docs[string(docKey(a.d.id, o.Col, o.ID))] = next
+	a.b.Put(docKey(a.d.id, o.Col, o.ID), next)
+	if !a.rebuild[o.Col] {
+		if wasVisible {
+			if err := a.indexDoc(o.Col, col, o.ID, cur.Value, false); err != nil {
+				return err
+			}
+		}
+		if isVisible {
+			if err := a.indexDoc(o.Col, col, o.ID, next.Value, true); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case !wasVisible && isVisible:
+		a.changes = append(a.changes, change{Col: o.Col, ID: o.ID, Action: ActionCreate, Value: next.Value})
+	case wasVisible && isVisible:
+		a.changes = append(a.changes, change{Col: o.Col, ID: o.ID, Action: ActionSave, Value: next.Value})
+	case wasVisible && !isVisible:
+		a.changes = append(a.changes, change{Col: o.Col, ID: o.ID, Action: ActionDelete})
+	}
+	return nil
+}
+
+// indexDoc adds (or removes) the index entries of one document.
+func (a *applier) indexDoc(colName string, col *colRecord, id string, raw json.RawMessage, add bool) error {
+	if len(col.Config.Indexes) == 0 {
+		return nil
+	}
+	doc, err := decodeDoc(raw)
+	if err != nil {
+		return err
+	}
+	for _, ix := range col.Config.Indexes {
+		key, ok := indexEntry(a.d, colName, ix.Path, doc, id)
+		if !ok {
+			continue
+		}
+		if add {
+			a.b.PutRaw(key, []byte(id)) // the value names the instance
+		} else {
+			a.b.Delete(key)
+		}
+	}
+	return nil
+}
+
+// indexEntry returns the index key of doc for path, or false when the
+// document has no indexable value there.
+func indexEntry(d *DB, col, path string, doc map[string]any, id string) ([]byte, bool) {
+	v, ok := query.Lookup(doc, path)
+	if !ok {
+		return nil, false
+	}
+	val, ok := query.ValueOf(v)
+	if !ok {
+		return nil, false
+	}
+	return append(append(idxPrefix(d.id, col, path), query.EncodeKey(val)...), id...), true
+}
+
+// finish rebuilds the indexes of collections whose definition changed
+// (backfilling every visible document) and appends the listen log.
+func (a *applier) finish() error {
+	for name := range a.rebuild {
+		if err := a.rebuildIndexes(name); err != nil {
+			return err
+		}
+	}
+	for _, c := range a.changes {
+		a.seq++
+		a.b.Put(chgKey(a.d.id, a.seq), c)
+	}
+	if len(a.changes) > 0 {
+		a.b.Put(seqKey(a.d.id), a.seq)
+		// Keep the newest ListenHistory changes for listeners to resume
+		// from; older ones go.
+		if keep := uint64(a.d.m.cfg.ListenHistory); a.seq > keep {
+			a.b.DeleteRange(chgKey(a.d.id, 0), chgKey(a.d.id, a.seq-keep+1))
+		}
+	}
+	return nil
+}
+
+// rebuildIndexes drops a collection's index entries and writes them again
+// from its visible documents: this is how indexes are backfilled when a
+// collection gains one.
+func (a *applier) rebuildIndexes(name string) error {
+	col, err := a.col(name)
+	if err != nil {
+		return err
+	}
+	a.b.DeletePrefix(idxColPrefix(a.d.id, name))
+	if col == nil || col.Deleted || len(col.Config.Indexes) == 0 {
+		return nil
+	}
+	prefix := docPrefix(a.d.id, name)
+	// Documents in the store, overridden by those written in this batch.
+	seen := map[string]bool{}
+	err = store.ScanJSON(a.d.m.st, prefix, func(k []byte, d *docRecord) error {
+		key := string(k)
+		seen[key] = true
+		if pending, ok := a.docs[key]; ok {
+			d = pending
+		}
+		if d.visible(col) {
+			return a.indexDoc(name, col, string(k[len(prefix):]), d.Value, true)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for key, d := range a.docs {
+		if !seen[key] && len(key) > len(prefix) && key[:len(prefix)] == string(prefix) && d.visible(col) {
+			if err := a.indexDoc(name, col, key[len(prefix):], d.Value, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
+)
+
+// DB is one thread's database.
+type DB struct {
+	m    *Manager
+	id   threads.ID
+	info Info
+
+	// sem is the write lock: one write transaction (or ingest) at a time.
+	// A channel, so waiting for it respects a context.
+	sem chan struct{}
+	// clock is the last hybrid logical clock value used or seen; guarded
+	// by sem.
+	clock int64
+
+	// colsMu guards cols.
+	colsMu sync.RWMutex
+	// cols are the visible collections, compiled.
+	cols map[string]*collection
+
+	listeners *broadcaster
+}
+
+func (m *Manager) newDB(info Info) *DB {
+	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), cols: map[string]*collection{}, listeners: newBroadcaster()}
+}
+
+// Info describes the DB.
+func (d *DB) Info() Info { return d.info }
+
+// load reads the clock and compiles the visible collections.
+func (d *DB) load() error {
+	if err := d.m.st.Get(clockKey(d.id), &d.clock); err != nil && !errors.Is(errors.NotExist, err) {
+		return err
+	}
+	return d.reloadCollections()
+}
+
+// reloadCollections recompiles the visible collections from the store.
+func (d *DB) reloadCollections() error {
+	cols := map[string]*collection{}
+	err := store.ScanJSON(d.m.st, colPrefix(d.id), func(_ []byte, c *colRecord) error {
+		if c.Deleted {
+			return nil
+		}
+		compiled, err := compile("db.load", c.Config, d.m.cfg.Scripts)
+		if err != nil {
+			return err
+		}
+		cols[c.Config.Name] = compiled
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	d.colsMu.Lock()
+	d.cols = cols
+	d.colsMu.Unlock()
+	return nil
+}
+
+// lock takes the write lock, or fails when ctx ends first.
+func (d *DB) lock(ctx context.Context) error {
+	select {
+	case d.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return errors.E(errors.Op("db.lock"), errors.DeadlineExceeded, "timed out waiting for another write transaction on this DB")
+	}
+}
+
+func (d *DB) unlock() { <-d.sem }
+
+// tick advances the clock for a local event: wall time, or one more than
+// the last value when the wall clock has not moved past it.
+func (d *DB) tick() int64 {
+	now := d.m.cfg.Now().UnixNano()
+	if now <= d.clock {
+		now = d.clock + 1
+	}
+	d.clock = now
+	return now
+}
+
+// collection returns a visible collection.
+func (d *DB) collection(op errors.Op, name string) (*collection, error) {
+	d.colsMu.RLock()
+	c, ok := d.cols[name]
+	d.colsMu.RUnlock()
+	if !ok {
+		return nil, errors.Errorf(op, errors.NotExist, "collection %q not found in this DB", clip(name))
+	}
+	return c, nil
+}
+
+// writer returns the log key that the identity writes with in this DB,
+// creating it in b on first use: each identity writes to its own log.
+func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
+	raw, err := d.m.st.GetRaw(writerKey(d.id, who))
+	if err == nil {
+		return crypto.UnmarshalPrivateKey(raw)
+	}
+	if !errors.Is(errors.NotExist, err) {
+		return nil, err
+	}
+	key, err := identity.New()
+	if err != nil {
+		return nil, err
+	}
+	raw, err = crypto.MarshalPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	b.PutRaw(writerKey(d.id, who), raw)
+	return key, nil
+}
+
+// writeEvent records ops as an event on the principal's log, applies them
+// and commits b, all under the write lock the caller holds (or, for a new
+// DB, before anyone else can reach it). Listeners are told afterwards.
+func (d *DB) writeEvent(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) error {
+	logKey, err := d.writer(b, p.Owner())
+	if err != nil {
+		return err
+	}
+	ev := eventBody{Time: d.tick(), Ops: ops}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return errors.E(errors.Internal, err)
+	}
+	rec, err := d.m.threads.Append(b, d.id, logKey, body, d.m.cfg.Now())
+	if err != nil {
+		return err
+	}
+	return d.applyAndCommit(b, ev, rec.LogID.String())
+}
+
+// applyAndCommit applies an event to the state in b, commits, and then
+// refreshes the compiled collections and wakes the listeners.
+func (d *DB) applyAndCommit(b *store.Batch, ev eventBody, log string) error {
+	a, err := d.newApplier(b)
+	if err != nil {
+		return err
+	}
+	if err := a.apply(ev, log); err != nil {
+		return err
+	}
+	if err := a.finish(); err != nil {
+		return err
+	}
+	b.Put(clockKey(d.id), d.clock)
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	if len(a.rebuild) > 0 {
+		if err := d.reloadCollections(); err != nil {
+			return err
+		}
+	}
+	if len(a.changes) > 0 {
+		d.listeners.wake(a.seq)
+	}
+	return nil
+}
+
+// Ingest applies a record that another peer wrote to this DB's thread:
+// verified by the thread store, then applied like a local write. Records
+// may arrive in any order across logs; the state converges.
+func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
+	const op errors.Op = "db.Ingest"
+	if err := d.lock(ctx); err != nil {
+		return err
+	}
+	defer d.unlock()
+	b := d.m.st.NewBatch()
+	rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	var body eventBody
+	if err := json.Unmarshal(ev.Body, &body); err != nil {
+		return errors.Errorf(op, errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
+	}
+	if body.Time > d.clock {
+		d.clock = body.Time
+	}
+	if err := d.applyAndCommit(b, body, rec.LogID.String()); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// collectionOps turns compiled collections into collection ops.
+func collectionOps(cols []*collection, kind opKind) []operation {
+	ops := make([]operation, len(cols))
+	for i, c := range cols {
+		raw, _ := json.Marshal(c.config)
+		ops[i] = operation{Kind: kind, Col: c.config.Name, Value: raw}
+	}
+	return ops
+}
+
+// NewCollection adds a collection.
+func (d *DB) NewCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig) error {
+	return d.setCollection(ctx, p, cfg, false)
+}
+
+// UpdateCollection replaces a collection's config; new indexes are
+// backfilled from the existing instances.
+func (d *DB) UpdateCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig) error {
+	return d.setCollection(ctx, p, cfg, true)
+}
+
+func (d *DB) setCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig, update bool) error {
+	op := errors.Op("db.NewCollection")
+	if update {
+		op = "db.UpdateCollection"
+	}
+	c, err := compile(op, cfg, d.m.cfg.Scripts)
+	if err != nil {
+		return err
+	}
+	if err := d.lock(ctx); err != nil {
+		return err
+	}
+	defer d.unlock()
+	_, err = d.collection(op, cfg.Name)
+	switch {
+	case update && err != nil:
+		return err
+	case !update && err == nil:
+		return errors.Errorf(op, errors.Exist, "collection %q already exists; use UpdateCollection to change it", cfg.Name)
+	}
+	if update {
+		// A unique index added to a collection must hold for the
+		// instances it already has.
+		if err := d.checkUnique(op, c); err != nil {
+			return err
+		}
+	}
+	if err := d.writeEvent(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollSet)); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// DeleteCollection deletes a collection and hides its instances.
+func (d *DB) DeleteCollection(ctx context.Context, p hub.Principal, name string) error {
+	const op errors.Op = "db.DeleteCollection"
+	if err := d.lock(ctx); err != nil {
+		return err
+	}
+	defer d.unlock()
+	c, err := d.collection(op, name)
+	if err != nil {
+		return err
+	}
+	if err := d.writeEvent(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollClear)); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// CollectionInfo returns a collection's config.
+func (d *DB) CollectionInfo(ctx context.Context, name string) (CollectionConfig, error) {
+	c, err := d.collection("db.CollectionInfo", name)
+	if err != nil {
+		return CollectionConfig{}, err
+	}
+	return c.config, nil
+}
+
+// Collections lists the collections' configs by name.
+func (d *DB) Collections(ctx context.Context) []CollectionConfig {
+	d.colsMu.RLock()
+	defer d.colsMu.RUnlock()
+	out := make([]CollectionConfig, 0, len(d.cols))
+	for _, c := range d.cols {
+		out = append(out, c.config)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// checkUnique refuses a config whose unique indexes the collection's
+// current instances break.
+func (d *DB) checkUnique(op errors.Op, c *collection) error {
+	var col colRecord
+	if err := d.m.st.Get(colKey(d.id, c.config.Name), &col); err != nil {
+		return err
+	}
+	seen := map[string]map[string]string{} // path → encoded value → _id
+	for _, ix := range c.config.Indexes {
+		if ix.Unique {
+			seen[ix.Path] = map[string]string{}
+		}
+	}
+	if len(seen) == 0 {
+		return nil
+	}
+	prefix := docPrefix(d.id, c.config.Name)
+	return store.ScanJSON(d.m.st, prefix, func(k []byte, doc *docRecord) error {
+		if !doc.visible(&col) {
+			return nil
+		}
+		v, err := decodeDoc(doc.Value)
+		if err != nil {
+			return err
+		}
+		id := string(k[len(prefix):])
+		for path, vals := range seen {
+			enc, ok := encodedAt(v, path)
+			if !ok {
+				continue
+			}
+			if other, dup := vals[enc]; dup {
+				return errors.Errorf(op, errors.FailedPrecondition, "cannot add a unique index on %q: instances %s and %s share a value there", path, other, id)
+			}
+			vals[enc] = id
+		}
+		return nil
+	})
+}

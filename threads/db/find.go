@@ -1,0 +1,105 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads/db/query"
+)
+
+// Find returns the instances matching queryJSON (the wire's query format),
+// as the reader may see them: filtered, then sorted, then seeked, skipped
+// and limited. The read filter runs before the query matches, so a reader
+// cannot find instances, or learn field values, by querying fields the
+// filter hides from them.
+//
+// Candidates come from an index when the planner finds one for the
+// query's equality or range criteria (an ordered scan of just the matching
+// entries), else from a scan of the collection; the query is always
+// matched against each candidate, so the plan only decides the cost.
+func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, error) {
+	const op errors.Op = "db.Find"
+	q, err := query.Parse(queryJSON)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.usable(op, false); err != nil {
+		return nil, err
+	}
+	plan, err := q.Plan(t.col.indexPaths())
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	var docs []query.Doc
+	add := func(id string, raw json.RawMessage) error {
+		raw, err := t.filter(ctx, raw)
+		if err != nil || raw == nil {
+			return err
+		}
+		v, err := decodeDoc(raw)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, query.Doc{ID: id, Value: v, Raw: raw})
+		return nil
+	}
+	seen := map[string]bool{}
+	visit := func(id string) error {
+		if seen[id] {
+			return nil
+		}
+		seen[id] = true
+		if _, pending := t.pending[id]; pending {
+			return nil // added from the pending writes below
+		}
+		var rec docRecord
+		if err := t.r.Get(docKey(t.d.id, t.name, id), &rec); err != nil {
+			return err
+		}
+		if !rec.visible(&t.colRec) {
+			return nil
+		}
+		return add(id, rec.Value)
+	}
+	if plan.Full {
+		prefix := docPrefix(t.d.id, t.name)
+		err = t.r.Scan(prefix, func(k, _ []byte) error { return visit(string(k[len(prefix):])) })
+	} else {
+		ip := idxPrefix(t.d.id, t.name, plan.Index)
+		lower, upper := boundKeys(ip, plan)
+		// An entry's value is its instance's _id.
+		err = t.r.ScanRange(lower, upper, func(_, id []byte) error { return visit(string(id)) })
+	}
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	for _, id := range t.order {
+		if w := t.pending[id]; w.kind != opDelete {
+			if err := add(id, w.value); err != nil {
+				return nil, errors.E(op, err)
+			}
+		}
+	}
+	found := q.Apply(docs)
+	out := make([]json.RawMessage, len(found))
+	for i, d := range found {
+		out[i] = d.Raw
+	}
+	return out, nil
+}
+
+// boundKeys turns a plan's range into store keys under the index prefix
+// ip. Entries are ip || encoded value || _id, and no encoded value is a
+// prefix of another, so the value range covers exactly its entries.
+func boundKeys(ip []byte, p query.Plan) (lower, upper []byte) {
+	start, end := p.Range()
+	lower = append(append([]byte{}, ip...), start...)
+	if end == nil {
+		return lower, store.PrefixEnd(ip)
+	}
+	return lower, append(append([]byte{}, ip...), end...)
+}

@@ -1,0 +1,619 @@
+package jsfunc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/selfhub/hub/errors"
+)
+
+// ok is the kind a case expects when it expects no error.
+const ok = errors.Other
+
+// Bodies as the JS client (@textile/threads-client 2.3.4, getFunctionBody)
+// sends them, produced with node -e from compat/js:
+//
+//	const writeValidator = (writer, event, instance) => {
+//	  var type = event.patch.type // what kind of write
+//	  if (type === "delete") {
+//	    return writer === instance.owner
+//	  }
+//	  return true
+//	};
+//	const readFilter = function (reader, instance) {
+//	  /* hide the secret from everyone but the owner */
+//	  if (reader !== instance.owner) { delete instance.secret }
+//	  return instance
+//	};
+//	getFunctionBody(writeValidator); getFunctionBody(readFilter)
+//	getFunctionBody(new Function("function writeValidator(writer, event, instance){ return true }"))
+const (
+	clientValidator   = "\n  var type = event.patch.type \n  if (type === \"delete\") {\n    return writer === instance.owner\n  }\n  return true\n"
+	clientFilter      = "\n  \n  if (reader !== instance.owner) { delete instance.secret }\n  return instance\n"
+	clientNewFunction = "\nfunction writeValidator(writer, event, instance){ return true }\n"
+)
+
+// Identities as the wire carries them: multibase public key strings.
+const (
+	alice = "bbaareigca777c5zjrjrkouccm7sfv34tfaadsuxeiwmtr52qlwilmlnym4"
+	bob   = "bbaareie3rd4plaeplyqxnkjhgkjpzvsyvi5zkf3qwjuw3bh5tlncmcu6xa"
+)
+
+// event returns the JSON of an event on instance "1" of collection
+// "people".
+func event(t testing.TB, typ EventType, patch string) []byte {
+	t.Helper()
+	e := Event{Type: typ, Collection: "people", InstanceID: "1", Time: 1700000000000000000}
+	if patch != "" {
+		e.Patch = json.RawMessage(patch)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkErr fails t unless err is of kind want (ok: nil) and its message
+// holds msg.
+func checkErr(t *testing.T, err error, want errors.Kind, msg string) {
+	t.Helper()
+	if want == ok {
+		if err != nil {
+			t.Fatalf("error %v, want none", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error, want %v", want)
+	}
+	if got := errors.KindOf(err); got != want {
+		t.Fatalf("error %q is %v, want %v", err, got, want)
+	}
+	if !strings.Contains(err.Error(), msg) {
+		t.Fatalf("error %q does not say %q", err, msg)
+	}
+	if !strings.HasPrefix(err.Error(), "jsfunc.") {
+		t.Fatalf("error %q does not name its op", err)
+	}
+}
+
+func TestCompile(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		lim    Limits
+		kind   errors.Kind
+		msg    string
+		isNil  bool // an empty body: no validator
+		accept bool // whether the compiled validator accepts a create by alice
+	}{
+		{name: "body", body: "return writer === " + `"` + alice + `"`, accept: true},
+		{name: "body from the JS client", body: clientValidator, accept: true},
+		{name: "function declaration from new Function", body: clientNewFunction, accept: true},
+		{name: "function expression", body: "function (writer, event, instance) { return event.type === 'create' }", accept: true},
+		{name: "function with other argument names", body: "function v(w, e) { return w === '" + bob + "' }", accept: false},
+		{name: "arrow function", body: "(w, e, i) => e.patch.type === 'create'", accept: true},
+		{name: "body with a trailing line comment", body: "return true // always", accept: true},
+		{name: "body that declares a function and returns nothing", body: "function helper() { return true }\nhelper()", accept: false},
+		{name: "empty", body: "", isNil: true},
+		{name: "blank", body: " \n\t", isNil: true},
+		{name: "syntax error", body: "return (", kind: errors.Invalid, msg: "Unexpected token"},
+		{name: "closes the function early", body: "return true }); (function () {", kind: errors.Invalid, msg: "closes the function"},
+		{name: "strict mode", body: "with (instance) { return owner === writer }", kind: errors.Invalid, msg: "may not include a with statement"},
+		{name: "async function", body: "async function (w) { return true }", kind: errors.Invalid, msg: "async"},
+		{name: "async arrow", body: "async (w) => true", kind: errors.Invalid, msg: "async"},
+		{name: "generator", body: "function* (w) { yield true }", kind: errors.Invalid, msg: "generator"},
+		{name: "too long", body: "return true" + strings.Repeat(" ", 100), lim: Limits{MaxSourceLen: 100}, kind: errors.Invalid, msg: "at most 100"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := CompileValidator(tc.body, tc.lim)
+			checkErr(t, err, tc.kind, tc.msg)
+			if err != nil {
+				return
+			}
+			if (v == nil) != tc.isNil {
+				t.Fatalf("validator is %v, want nil %v", v, tc.isNil)
+			}
+			if v == nil {
+				return
+			}
+			err = v.Validate(context.Background(), alice, event(t, Create, `{"_id":"1"}`), nil)
+			if accepted := err == nil; accepted != tc.accept {
+				t.Fatalf("accepted %v (%v), want %v", accepted, err, tc.accept)
+			}
+		})
+	}
+}
+
+func TestCompileFilter(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		kind errors.Kind
+		msg  string
+	}{
+		{name: "body from the JS client", body: clientFilter},
+		{name: "whole function", body: "function (r, i) { return i }"},
+		{name: "syntax error", body: "return instance.", kind: errors.Invalid, msg: "Unexpected"},
+		{name: "closes the function early", body: "}, function () {", kind: errors.Invalid, msg: "closes the function"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := CompileFilter(tc.body, Limits{})
+			checkErr(t, err, tc.kind, tc.msg)
+		})
+	}
+	if f, err := CompileFilter("  ", Limits{}); f != nil || err != nil {
+		t.Fatalf("blank filter: %v, %v; want nil, nil", f, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	owned := `{"_id":"1","owner":"` + alice + `","name":"Ada"}`
+	tests := []struct {
+		name     string
+		body     string
+		writer   string
+		event    []byte
+		instance string // the stored instance; "" for none
+		lim      Limits
+		kind     errors.Kind
+		msg      string
+	}{
+		// What validators are for.
+		{name: "owner may write", body: "return instance.owner === writer", writer: alice, instance: owned},
+		{name: "others may not", body: "return instance.owner === writer", writer: bob, instance: owned, kind: errors.Permission, msg: "write refused by the collection's validator"},
+		{name: "JS client body: anyone may save", body: clientValidator, writer: bob, event: event(t, Save, `{"name":"Bob"}`), instance: owned},
+		{name: "JS client body: only the owner deletes", body: clientValidator, writer: bob, event: event(t, Delete, ""), instance: owned, kind: errors.Permission, msg: "refused"},
+		{name: "JS client body: the owner deletes", body: clientValidator, writer: alice, event: event(t, Delete, ""), instance: owned},
+		{name: "create by the owner it names", body: "var p = event.patch; return p.type === 'create' ? p.json_patch.owner === writer : instance.owner === writer", writer: alice, event: event(t, Create, owned)},
+		{name: "create naming another owner", body: "var p = event.patch; return p.type === 'create' ? p.json_patch.owner === writer : instance.owner === writer", writer: bob, event: event(t, Create, owned), kind: errors.Permission},
+		{name: "save may not change the owner", body: "return !('owner' in event.patch.json_patch)", writer: bob, event: event(t, Save, `{"owner":"`+bob+`"}`), instance: owned, kind: errors.Permission},
+		{name: "short event aliases", body: "return event.type === 'save' && event.collection === 'people' && event.instanceID === '1' && event._id === '1' && event.collection_name === 'people' && event.timestamp === 1700000000000000000", writer: alice, event: event(t, Save, `{}`)},
+		{name: "no instance is undefined", body: "return instance === undefined", writer: alice, event: event(t, Create, `{}`)},
+		{name: "no writer is the empty string", body: "return writer === ''"},
+		{name: "no event is undefined", body: "return event === undefined", event: []byte{}},
+
+		// Answers that are not true.
+		{name: "false", body: "return false", kind: errors.Permission, msg: "write refused by the collection's validator"},
+		{name: "no return", body: "var x = 1", kind: errors.Permission, msg: "returned undefined"},
+		{name: "null", body: "return null", kind: errors.Permission, msg: "returned null"},
+		{name: "a reason", body: "return 'permission denied'", kind: errors.Permission, msg: "validator: permission denied"},
+		{name: "a number", body: "return 1", kind: errors.Permission, msg: "returned the number 1"},
+		{name: "an object", body: "return {ok: true}", kind: errors.Permission, msg: "returned an object"},
+		{name: "a bigint", body: "return 1n", kind: errors.Permission, msg: "returned the bigint 1"},
+		{name: "a promise", body: "return Promise.resolve(true)", kind: errors.Permission, msg: "returned an object"},
+
+		// Failures.
+		{name: "throw", body: "throw new Error('only the owner may write')", kind: errors.Invalid, msg: "threw Error: only the owner may write"},
+		{name: "type error", body: "return instance.owner === writer", writer: alice, event: event(t, Create, owned), kind: errors.Invalid, msg: "TypeError"},
+		{name: "endless loop", body: "while (true) {}", kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms"},
+		{name: "endless loop that catches", body: "for (;;) { try { while (true) {} } catch (e) {} } ", kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "endless loop in a promise job", body: "Promise.resolve().then(function () { for (;;) {} }); return true", kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "allocation loop", body: "var a = []; while (true) a.push(1)", kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "string doubling", body: "var s = 'x'; while (true) s += s", kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "short timeout", body: "while (true) {}", lim: Limits{Timeout: 10 * time.Millisecond}, kind: errors.DeadlineExceeded, msg: "limit of 10ms"},
+		{name: "deep recursion", body: "function f(n) { return f(n + 1) } return f(0)", kind: errors.Exhausted, msg: "deeper than the limit of 1000"},
+		{name: "deep recursion that catches", body: "function f(n) { try { return f(n + 1) } catch (e) { return true } } return f(0)", kind: errors.Exhausted, msg: "deeper"},
+		{name: "recursion through a built-in", body: "function f() { return [1].map(f) } return f()", kind: errors.Exhausted, msg: "deeper"},
+		{name: "recursion within the limit", body: "function f(n) { return n === 0 || f(n - 1) } return f(500)"},
+		{name: "lower call depth", body: "function f(n) { return n === 0 || f(n - 1) } return f(500)", lim: Limits{MaxCallDepth: 100}, kind: errors.Exhausted, msg: "limit of 100"},
+		{name: "instance not JSON", body: "return true", instance: "{", kind: errors.Invalid, msg: "instance is not JSON"},
+		{name: "instance nested too deep", body: "return true", instance: strings.Repeat("[", MaxJSONDepth+1), kind: errors.Invalid, msg: "nests deeper than 10000"},
+
+		// The sandbox.
+		{name: "no clock", body: "return Date.now() > 0", kind: errors.Invalid, msg: "the current time is not available"},
+		{name: "no clock through new Date", body: "return new Date().getTime() > 0", kind: errors.Invalid, msg: "the current time is not available"},
+		{name: "dates from values", body: "return new Date(0).toISOString() === '1970-01-01T00:00:00.000Z' && Date.UTC(2020, 0, 1) === 1577836800000"},
+		{name: "no eval", body: "return eval('true')", kind: errors.Invalid, msg: "EvalError: eval is not available"},
+		{name: "no Function", body: "return Function('return true')()", kind: errors.Invalid, msg: "EvalError: code generation from strings"},
+		{name: "no Function through a function", body: "return (function () {}).constructor('return true')()", kind: errors.Invalid, msg: "EvalError"},
+		{name: "no Function through a generator", body: "return (function* () {}).constructor('yield 1')().next().value", kind: errors.Invalid, msg: "EvalError"},
+		{name: "no Function through an async function", body: "return (async function () {}).constructor('return 1')", kind: errors.Invalid, msg: "EvalError"},
+		{name: "functions are still functions", body: "var f = function () {}; return f instanceof Function && typeof Function === 'function' && f.constructor === Function"},
+		{name: "no host", body: "return typeof require + typeof console + typeof process + typeof setTimeout + typeof GoError + typeof module"},
+		{name: "no host really", body: "return typeof require === 'undefined' && typeof console === 'undefined' && typeof setTimeout === 'undefined' && typeof GoError === 'undefined'"},
+		{name: "JSON.parse", body: "return JSON.parse('{\"a\":[1,2]}').a[1] === 2 && JSON.parse('[1]', function (k, v) { return v }).length === 1"},
+		{name: "JSON.parse too deep", body: "return JSON.parse('['.repeat(20001))", kind: errors.Invalid, msg: "RangeError: JSON.parse: the text nests deeper than 10000 levels"},
+		{name: "JSON.parse at the depth limit", body: "return JSON.parse('['.repeat(10000) + ']'.repeat(10000)).length === 1"},
+		{name: "JSON.parse of an object that changes", body: "var n = 0; var t = {toString: function () { return n++ ? '['.repeat(20001) : '1' }}; return JSON.parse(t) === 1"},
+		{name: "strict mode", body: "undeclared = 1; return true", kind: errors.Invalid, msg: "ReferenceError"},
+		{name: "Math.random", body: "var r = Math.random(); return r >= 0 && r < 1"},
+		{name: "regular expressions", body: "return /^b[a-z2-7]+$/.test(writer)", writer: alice},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := CompileValidator(tc.body, tc.lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := tc.event
+			if ev == nil {
+				ev = event(t, Save, `{}`)
+			}
+			var instance []byte
+			if tc.instance != "" {
+				instance = []byte(tc.instance)
+			}
+			start := time.Now()
+			err = v.Validate(context.Background(), tc.writer, ev, instance)
+			if tc.name == "no host" {
+				// A refusal that shows every name is undefined.
+				checkErr(t, err, errors.Permission, strings.Repeat("undefined", 6))
+				return
+			}
+			checkErr(t, err, tc.kind, tc.msg)
+			if tc.kind == errors.DeadlineExceeded {
+				lim := tc.lim.withDefaults()
+				if took := time.Since(start); took > lim.Timeout+overdueGrace+time.Second {
+					t.Fatalf("took %v to stop, with a limit of %v", took, lim.Timeout)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateContext(t *testing.T) {
+	v, err := CompileValidator("if (instance.spin) { while (true) {} } return true", Limits{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spin := []byte(`{"spin":true}`)
+	t.Run("deadline sooner than the limit", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := v.Validate(ctx, alice, nil, spin)
+		checkErr(t, err, errors.DeadlineExceeded, "request's deadline passed")
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("took %v", took)
+		}
+	})
+	t.Run("canceled while running", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		err := v.Validate(ctx, alice, nil, spin)
+		checkErr(t, err, errors.Canceled, "canceled")
+	})
+	t.Run("canceled before", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		checkErr(t, v.Validate(ctx, alice, nil, nil), errors.Canceled, "canceled")
+	})
+	t.Run("deadline passed before", func(t *testing.T) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		checkErr(t, v.Validate(ctx, alice, nil, nil), errors.DeadlineExceeded, "deadline")
+	})
+	t.Run("a live context does not get in the way", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		checkErr(t, v.Validate(ctx, alice, nil, []byte(`{}`)), ok, "")
+	})
+}
+
+// TestInterruptedRuntimeNotReused checks that a runtime that was stopped,
+// or failed, never serves another call: the calls after it run normally,
+// are not interrupted by a stale interrupt, and see a clean global scope.
+func TestInterruptedRuntimeNotReused(t *testing.T) {
+	body := `
+		if (instance.spin) { globalThis.dirty = true; while (true) {} }
+		if (instance.deep) { globalThis.dirty = true; return (function f() { return f() })() }
+		if (instance.boom) { throw new Error("boom") }
+		return globalThis.dirty === undefined`
+	v, err := CompileValidator(body, Limits{Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		instance string
+		kind     errors.Kind
+	}{
+		{`{}`, ok},
+		{`{"spin":true}`, errors.DeadlineExceeded},
+		{`{}`, ok},
+		{`{"deep":true}`, errors.Exhausted},
+		{`{}`, ok},
+		{`{"boom":true}`, errors.Invalid},
+		{`{}`, ok},
+		{`{"spin":true}`, errors.DeadlineExceeded},
+		{`{"spin":true}`, errors.DeadlineExceeded},
+	}
+	for i, s := range steps {
+		err := v.Validate(context.Background(), alice, nil, []byte(s.instance))
+		if got := errors.KindOf(err); (err == nil) != (s.kind == ok) || err != nil && got != s.kind {
+			t.Fatalf("step %d (%s): %v, want %v", i, s.instance, err, s.kind)
+		}
+	}
+	// Many quick calls: none may meet a stale interrupt or dirty state.
+	for i := 0; i < 200; i++ {
+		if err := v.Validate(context.Background(), alice, nil, []byte(`{}`)); err != nil {
+			t.Fatalf("call %d after the failures: %v", i, err)
+		}
+	}
+	// The pool holds no broken sandbox.
+	for i := 0; i < 10; i++ {
+		s, _ := v.f.pool.Get().(*sandbox)
+		if s == nil {
+			break
+		}
+		if s.broken || s.fn == nil {
+			t.Fatalf("pooled sandbox broken=%v loaded=%v", s.broken, s.fn != nil)
+		}
+	}
+}
+
+// TestOverdue checks the calls stuck in a built-in that cannot be
+// interrupted (catastrophic backtracking in a regular expression): the
+// caller gets its answer at the deadline, later calls are refused while
+// the stuck one runs, and accepted again once it ends.
+func TestOverdue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a slow regular expression")
+	}
+	// About 0.2 s (5 s with -race) of backtracking, with 22 a's.
+	body := "if (instance.slow) { return /^(?=a)(a+)+$/.test('a'.repeat(instance.slow) + '!') } return true"
+	v, err := CompileValidator(body, Limits{Timeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = v.Validate(context.Background(), alice, nil, []byte(`{"slow":22}`))
+	checkErr(t, err, errors.DeadlineExceeded, "stopped")
+	if took := time.Since(start); took > 20*time.Millisecond+overdueGrace+time.Second {
+		t.Fatalf("the stuck call took %v to answer", took)
+	}
+	err = v.Validate(context.Background(), alice, nil, []byte(`{}`))
+	checkErr(t, err, errors.Exhausted, "still running past their time limit")
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for v.f.overdue.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck call never ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkErr(t, v.Validate(context.Background(), alice, nil, []byte(`{}`)), ok, "")
+}
+
+func TestFilter(t *testing.T) {
+	doc := `{"_id":"1","owner":"` + alice + `","name":"Ada","secret":"s3","age":36}`
+	redacted := `{"_id":"1","owner":"` + alice + `","name":"Ada","age":36}`
+	tests := []struct {
+		name     string
+		body     string
+		reader   string
+		instance string
+		want     string // "" for hidden
+		kind     errors.Kind
+		msg      string
+	}{
+		{name: "JS client body: the owner sees all", body: clientFilter, reader: alice, instance: doc, want: doc},
+		{name: "JS client body: others see less", body: clientFilter, reader: bob, instance: doc, want: redacted},
+		{name: "anonymous reader", body: clientFilter, reader: "", instance: doc, want: redacted},
+		{name: "unchanged", body: "return instance", reader: bob, instance: doc, want: doc},
+		{name: "hide with null", body: "return reader === instance.owner ? instance : null", reader: bob, instance: doc},
+		{name: "show with null", body: "return reader === instance.owner ? instance : null", reader: alice, instance: doc, want: doc},
+		{name: "hide with false", body: "return reader === instance.owner && instance", reader: bob, instance: doc},
+		{name: "hide with undefined", body: "if (reader === instance.owner) return instance", reader: bob, instance: doc},
+		{name: "hide from anonymous readers", body: "return reader ? instance : null", reader: "", instance: doc},
+		{name: "another object", body: "return {_id: instance._id, name: instance.name.toUpperCase()}", reader: bob, instance: doc, want: `{"_id":"1","name":"ADA"}`},
+		{name: "added field", body: "instance.seenBy = reader; return instance", reader: bob, instance: `{"_id":"1"}`, want: `{"_id":"1","seenBy":"` + bob + `"}`},
+		{name: "order and values kept", body: "return instance", instance: `{"z":1,"a":[true,null,"é\u2028"],"m":{"y":1.5,"b":-2}}`, want: `{"z":1,"a":[true,null,"é` + "\u2028" + `"],"m":{"y":1.5,"b":-2}}`},
+		{name: "numbers as JavaScript writes them", body: "return instance", instance: `{"a":1.0,"b":1e21,"c":-0}`, want: `{"a":1,"b":1e+21,"c":0}`},
+		{name: "a string", body: "return 'no'", instance: doc, kind: errors.Invalid, msg: "returned no; it must return the instance"},
+		{name: "true", body: "return true", instance: doc, kind: errors.Invalid, msg: "returned true"},
+		{name: "a number", body: "return 0", instance: doc, kind: errors.Invalid, msg: "returned 0"},
+		{name: "an array", body: "return [instance]", instance: doc, kind: errors.Invalid, msg: "returned an array"},
+		{name: "a function", body: "return function () {}", instance: doc, kind: errors.Invalid, msg: "returned a function"},
+		{name: "a cycle", body: "instance.self = instance; return instance", instance: doc, kind: errors.Invalid, msg: "TypeError"},
+		{name: "JSON that is not an object", body: "return {toJSON: function () { return 5 }}", instance: doc, kind: errors.Invalid, msg: "JSON is not an object (5)"},
+		{name: "throw", body: "throw new TypeError('nope')", instance: doc, kind: errors.Invalid, msg: "read filter threw TypeError: nope"},
+		{name: "endless loop", body: "for (;;) {}", instance: doc, kind: errors.DeadlineExceeded, msg: "read filter ran for longer"},
+		{name: "endless toJSON", body: "return {toJSON: function () { for (;;) {} }}", instance: doc, kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "deep recursion", body: "return (function f() { return f() })()", instance: doc, kind: errors.Exhausted, msg: "read filter nested calls deeper"},
+		{name: "no clock", body: "instance.at = Date.now(); return instance", instance: doc, kind: errors.Invalid, msg: "current time"},
+		{name: "instance not JSON", body: "return instance", instance: "nope", kind: errors.Invalid, msg: "instance is not JSON"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := CompileFilter(tc.body, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := f.Apply(context.Background(), tc.reader, []byte(tc.instance))
+			checkErr(t, err, tc.kind, tc.msg)
+			if err != nil {
+				if out != nil {
+					t.Fatalf("Apply returned %s with its error", out)
+				}
+				return
+			}
+			if got := string(out); got != tc.want || (tc.want == "") != (out == nil) {
+				t.Fatalf("got %q (nil %v), want %q", got, out == nil, tc.want)
+			}
+		})
+	}
+}
+
+func TestNil(t *testing.T) {
+	var v *Validator
+	if err := v.Validate(context.Background(), bob, nil, nil); err != nil {
+		t.Fatalf("nil validator: %v", err)
+	}
+	var f *Filter
+	in := []byte(`{"_id":"1"}`)
+	if out, err := f.Apply(context.Background(), bob, in); err != nil || string(out) != string(in) {
+		t.Fatalf("nil filter: %s, %v", out, err)
+	}
+}
+
+// TestGlobals pins what the sandbox's global scope holds.
+func TestGlobals(t *testing.T) {
+	f, err := CompileFilter("return {names: Object.getOwnPropertyNames(globalThis).sort().join(' ')}", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Apply(context.Background(), "", []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Names string }
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := "AggregateError Array ArrayBuffer BigInt BigInt64Array BigUint64Array Boolean DataView Date Error EvalError Float32Array Float64Array Function Infinity Int16Array Int32Array Int8Array JSON Map Math NaN Number Object Promise Proxy RangeError ReferenceError Reflect RegExp Set String Symbol SyntaxError TypeError URIError Uint16Array Uint32Array Uint8Array Uint8ClampedArray WeakMap WeakSet decodeURI decodeURIComponent encodeURI encodeURIComponent escape eval globalThis isFinite isNaN parseFloat parseInt undefined unescape"
+	if got.Names != want {
+		t.Fatalf("globals:\n%s\nwant:\n%s", got.Names, want)
+	}
+}
+
+// TestParallel runs one validator and one filter from 100 goroutines at
+// once, with calls that time out mixed in; run it with -race.
+func TestParallel(t *testing.T) {
+	v, err := CompileValidator("return instance.owner === writer", Limits{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := CompileFilter(clientFilter, Limits{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spin, err := CompileValidator("while (true) {}", Limits{Timeout: 5 * time.Millisecond, MaxOverdue: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, calls = 100, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*calls)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < calls; i++ {
+				owner, reader := alice, bob
+				if (g+i)%2 == 0 {
+					owner, reader = bob, alice
+				}
+				doc := fmt.Sprintf(`{"_id":"%d-%d","owner":"%s","secret":"s"}`, g, i, owner)
+				if err := v.Validate(context.Background(), owner, nil, []byte(doc)); err != nil {
+					errs <- fmt.Errorf("owner refused: %v", err)
+				}
+				if err := v.Validate(context.Background(), reader, nil, []byte(doc)); !errors.Is(errors.Permission, err) {
+					errs <- fmt.Errorf("other writer: %v", err)
+				}
+				out, err := f.Apply(context.Background(), reader, []byte(doc))
+				if want := fmt.Sprintf(`{"_id":"%d-%d","owner":"%s"}`, g, i, owner); err != nil || string(out) != want {
+					errs <- fmt.Errorf("filter: %s, %v; want %s", out, err, want)
+				}
+				if g%10 == 0 {
+					if err := spin.Validate(context.Background(), owner, nil, nil); !errors.Is(errors.DeadlineExceeded, err) {
+						errs <- fmt.Errorf("spin: %v", err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestAllocationLoop measures how much an allocation loop takes before
+// the time limit stops it (the numbers in the package doc).
+func TestAllocationLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures memory")
+	}
+	for _, body := range []string{
+		"var a = []; while (true) a.push(1)",
+		"var a = []; while (true) a.push({x: a.length})",
+		"var s = 'x'; while (true) s += s",
+	} {
+		v, err := CompileValidator(body, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		err = v.Validate(context.Background(), alice, nil, nil)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		checkErr(t, err, errors.DeadlineExceeded, "stopped")
+		allocated := (after.TotalAlloc - before.TotalAlloc) >> 20
+		t.Logf("%-50s stopped after %v, %d MB allocated", body, took.Round(time.Millisecond), allocated)
+		if allocated > 4<<10 {
+			t.Errorf("%s allocated %d MB", body, allocated)
+		}
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	got := string(event(t, Save, `{"name":"Bob","age":null}`))
+	want := `{"timestamp":1700000000000000000,"_id":"1","collection_name":"people","patch":{"type":"save","instance_id":"1","json_patch":{"name":"Bob","age":null}},"type":"save","collection":"people","instanceID":"1"}`
+	if got != want {
+		t.Fatalf("save event:\n%s\nwant\n%s", got, want)
+	}
+	got = string(event(t, Delete, ""))
+	want = `{"timestamp":1700000000000000000,"_id":"1","collection_name":"people","patch":{"type":"delete","instance_id":"1"},"type":"delete","collection":"people","instanceID":"1"}`
+	if got != want {
+		t.Fatalf("delete event:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestMergePatch(t *testing.T) {
+	tests := []struct {
+		name, prev, next, want string
+		kind                   errors.Kind
+	}{
+		{name: "same", prev: `{"a":1,"b":{"c":[1,2]}}`, next: `{"b":{"c":[1,2]},"a":1}`, want: `{}`},
+		{name: "changed, added, removed", prev: `{"a":1,"b":2,"c":3}`, next: `{"a":1,"b":"two","d":4}`, want: `{"b":"two","c":null,"d":4}`},
+		{name: "nested object", prev: `{"m":{"x":1,"y":2},"k":1}`, next: `{"m":{"x":1,"y":3,"z":true},"k":1}`, want: `{"m":{"y":3,"z":true}}`},
+		{name: "object replaced by a value", prev: `{"m":{"x":1}}`, next: `{"m":[1]}`, want: `{"m":[1]}`},
+		{name: "array changed", prev: `{"a":[1,2]}`, next: `{"a":[1,2,3]}`, want: `{"a":[1,2,3]}`},
+		{name: "big numbers keep their digits", prev: `{"n":1}`, next: `{"n":12345678901234567890}`, want: `{"n":12345678901234567890}`},
+		{name: "not an object", prev: `[1]`, next: `{}`, kind: errors.Invalid},
+		{name: "null", prev: `{}`, next: `null`, kind: errors.Invalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := MergePatch([]byte(tc.prev), []byte(tc.next))
+			checkErr(t, err, tc.kind, "")
+			if err == nil && string(got) != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNestsDeeper(t *testing.T) {
+	tests := []struct {
+		text string
+		max  int
+		want bool
+	}{
+		{`[[1]]`, 2, false},
+		{`[[[1]]]`, 2, true},
+		{`{"a":{"b":1}}`, 2, false},
+		{`{"a":"[[[[[[","b":"\"[[[["}`, 1, false},
+		{`["\\",[[1]]]`, 2, true},
+		{`[1],[2],[3]`, 1, false},
+	}
+	for _, tc := range tests {
+		if got := nestsDeeper(tc.text, tc.max); got != tc.want {
+			t.Errorf("nestsDeeper(%s, %d) = %v, want %v", tc.text, tc.max, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package db
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"sync"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+)
+
+// ListenFilter selects the events a listener wants. Empty Collection or ID
+// match any; Actions empty matches every action.
+type ListenFilter struct {
+	Collection string
+	ID         string
+	Actions    []Action
+}
+
+func (f ListenFilter) match(c *change) bool {
+	if f.Collection != "" && f.Collection != c.Col || f.ID != "" && f.ID != c.ID {
+		return false
+	}
+	if len(f.Actions) == 0 {
+		return true
+	}
+	for _, a := range f.Actions {
+		if a == c.Action {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one change a listener receives.
+type Event struct {
+	// Seq is the change's position in the DB's listen log; Listen from Seq
+	// resumes right after it.
+	Seq        uint64
+	Collection string
+	ID         string
+	Action     Action
+	// Instance is the instance as written, as the listener may see it;
+	// nil for a delete.
+	Instance json.RawMessage
+}
+
+// FromNow starts a listener at the DB's latest change.
+const FromNow = ^uint64(0)
+
+// listenBatch is how many changes a listener reads from the log at once.
+const listenBatch = 256
+
+// Listen calls fn, in order, for every change after position since (or
+// FromNow) that matches any of filters (all changes when there are
+// none), until ctx ends, fn fails or the DB is deleted.
+//
+// Nothing is ever dropped: the listener reads the durable listen log at
+// its own pace, so a slow listener falls behind rather than losing
+// events, and it can resume from the last Seq it handled. Only a position
+// older than the kept history (Config.ListenHistory) is refused, with
+// FailedPrecondition.
+func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters []ListenFilter, fn func(Event) error) error {
+	const op errors.Op = "db.Listen"
+	pos := since
+	if since == FromNow {
+		if err := d.m.st.Get(seqKey(d.id), &pos); err != nil && !errors.Is(errors.NotExist, err) {
+			return errors.E(op, err)
+		}
+	} else if err := d.checkKept(op, since); err != nil {
+		return err
+	}
+	for {
+		wake, err := d.listeners.wait()
+		if err != nil {
+			return err
+		}
+		n := 0
+		var c change
+		err = d.m.st.ScanRange(chgKey(d.id, pos+1), chgKey(d.id, FromNow), func(k, v []byte) error {
+			if err := json.Unmarshal(v, &c); err != nil {
+				return errors.E(errors.Internal, err)
+			}
+			pos = binary.BigEndian.Uint64(k[len(k)-8:])
+			n++
+			if err := d.deliver(ctx, p, pos, &c, filters, fn); err != nil {
+				return err
+			}
+			c = change{}
+			if n == listenBatch {
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			return err
+		}
+		if n == listenBatch {
+			continue // more may be waiting: read on without sleeping
+		}
+		select {
+		case <-ctx.Done():
+			return errors.E(op, ctx.Err())
+		case <-wake:
+		}
+	}
+}
+
+// errStopScan ends a scan early.
+var errStopScan = errors.New("stop scan")
+
+// checkKept refuses a resume position older than the kept history.
+func (d *DB) checkKept(op errors.Op, since uint64) error {
+	if since == 0 {
+		return nil
+	}
+	var last uint64
+	if err := d.m.st.Get(seqKey(d.id), &last); err != nil && !errors.Is(errors.NotExist, err) {
+		return errors.E(op, err)
+	}
+	if since > last {
+		return errors.Errorf(op, errors.Invalid, "listen position %d is ahead of the DB's latest change %d", since, last)
+	}
+	if keep := uint64(d.m.cfg.ListenHistory); last > keep && since < last-keep {
+		return errors.Errorf(op, errors.FailedPrecondition, "listen position %d is older than the %d changes this hub keeps; listen from now and reload the collection", since, keep)
+	}
+	return nil
+}
+
+// deliver passes one change to fn if a filter selects it and the read
+// filter lets the listener see it.
+func (d *DB) deliver(ctx context.Context, p hub.Principal, seq uint64, c *change, filters []ListenFilter, fn func(Event) error) error {
+	if len(filters) > 0 {
+		ok := false
+		for _, f := range filters {
+			if f.match(c) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil
+		}
+	}
+	ev := Event{Seq: seq, Collection: c.Col, ID: c.ID, Action: c.Action, Instance: c.Value}
+	if c.Action != ActionDelete {
+		d.colsMu.RLock()
+		col := d.cols[c.Col]
+		d.colsMu.RUnlock()
+		if col != nil && col.filter != nil {
+			v, err := col.filter.Apply(ctx, string(p.Owner()), c.Value)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				return nil // hidden from this reader
+			}
+			ev.Instance = v
+		}
+	}
+	return fn(ev)
+}
+
+// broadcaster wakes the listeners of a DB when its listen log grows.
+type broadcaster struct {
+	mu  sync.Mutex
+	ch  chan struct{} // closed and replaced on each wake; guarded by mu
+	err error         // set when the DB goes away; guarded by mu
+}
+
+func newBroadcaster() *broadcaster { return &broadcaster{ch: make(chan struct{})} }
+
+// wait returns a channel closed at the next wake, or the error that ended
+// the DB.
+func (b *broadcaster) wait() (<-chan struct{}, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch, b.err
+}
+
+// wake wakes every listener.
+func (b *broadcaster) wake(uint64) {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// close ends every listener with err.
+func (b *broadcaster) close(err error) {
+	b.mu.Lock()
+	b.err = err
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}

@@ -1,0 +1,113 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/selfhub/hub/errors"
+)
+
+// TestListenNeverDrops writes thousands of changes while a listener that
+// does not read for a while is subscribed: it must still receive every
+// one, in order, and then resume from the last position it handled.
+func TestListenNeverDrops(t *testing.T) {
+	m := newManager(t, Config{})
+	p := user(t)
+	d := newDB(t, m, p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	const n = 3000
+	var (
+		mu     sync.Mutex
+		events []Event
+		gate   = make(chan struct{})
+	)
+	done := make(chan error, 1)
+	go func() {
+		// From position 0: the first change of the DB, whenever the
+		// listener gets going.
+		done <- d.Listen(ctx, p, 0, []ListenFilter{{Collection: "people"}}, func(ev Event) error {
+			<-gate // a stalled reader
+			mu.Lock()
+			events = append(events, ev)
+			full := len(events) == n+2
+			mu.Unlock()
+			if full {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	for i := range n {
+		create(t, d, p, fmt.Sprintf(`{"_id":"i%05d","name":"x"}`, i))
+	}
+	if err := write(t, d, p, "people", func(x *Txn) error {
+		return x.Save(context.Background(), [][]byte{[]byte(`{"_id":"i00000","name":"y"}`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(t, d, p, "people", func(x *Txn) error { return x.Delete(context.Background(), []string{"i00001"}) }); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	select {
+	case err := <-done:
+		if !errors.Is(errors.Canceled, err) && err != nil && ctx.Err() == nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("listener received %d of %d events", len(events), n+2)
+	}
+	if len(events) != n+2 {
+		t.Fatalf("received %d events; want %d", len(events), n+2)
+	}
+	for i := range n {
+		if e := events[i]; e.Action != ActionCreate || e.ID != fmt.Sprintf("i%05d", i) || len(e.Instance) == 0 {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	if e := events[n]; e.Action != ActionSave || e.ID != "i00000" {
+		t.Fatalf("save event: %+v", e)
+	}
+	if e := events[n+1]; e.Action != ActionDelete || e.ID != "i00001" || e.Instance != nil {
+		t.Fatalf("delete event: %+v", e)
+	}
+
+	// Resuming after an event delivers exactly the ones after it, with
+	// the filters applied.
+	var resumed []Event
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	err := d.Listen(ctx2, p, events[n-1].Seq, []ListenFilter{{Actions: []Action{ActionDelete}}}, func(ev Event) error {
+		resumed = append(resumed, ev)
+		cancel2()
+		return nil
+	})
+	if len(resumed) != 1 || resumed[0].ID != "i00001" {
+		t.Fatalf("resumed listener got %+v (%v)", resumed, err)
+	}
+}
+
+func TestListenHistoryBound(t *testing.T) {
+	m := newManager(t, Config{ListenHistory: 10})
+	p := user(t)
+	d := newDB(t, m, p)
+	for i := range 30 {
+		create(t, d, p, fmt.Sprintf(`{"name":"n%d"}`, i))
+	}
+	err := d.Listen(context.Background(), p, 2, nil, func(Event) error { return nil })
+	if !errors.Is(errors.FailedPrecondition, err) {
+		t.Fatalf("resume from a trimmed position: %v", err)
+	}
+	n := 0
+	m.st.Scan(chgPrefix(d.id), func(_, _ []byte) error { n++; return nil })
+	if n != 10 {
+		t.Fatalf("%d changes kept; want 10", n)
+	}
+}

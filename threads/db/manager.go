@@ -1,0 +1,280 @@
+// Package db is ThreadDB: a document database whose every write is an event
+// in a thread (threads package), so it replicates and converges like the
+// thread does. Collections have JSON Schemas, indexes (backfilled when
+// added), JavaScript write validators and read filters; queries use the
+// indexes; transactions are isolated; Listen never drops an event.
+//
+// State lives in the embedded store. One DB's writes are serialised by its
+// write lock and each commits, with its thread record, in one synced
+// batch: an acknowledged write survives a crash, and a write in flight is
+// whole or absent.
+package db
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db/jsfunc"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxInstanceSize = 1 << 20
+	DefaultMaxDBsPerOwner  = 100
+	DefaultTxnTimeout      = time.Minute
+	DefaultListenHistory   = 100000
+	maxDBName              = 128
+)
+
+// Config holds the limits of a Manager.
+type Config struct {
+	// MaxInstanceSize caps an instance's JSON, in bytes.
+	MaxInstanceSize int
+	// MaxDBsPerOwner caps how many DBs one identity may own.
+	MaxDBsPerOwner int
+	// TxnTimeout bounds how long a write transaction may hold its DB.
+	TxnTimeout time.Duration
+	// ListenHistory is how many of a DB's latest changes are kept for
+	// listeners to resume from.
+	ListenHistory int
+	// Scripts bounds write validators and read filters.
+	Scripts jsfunc.Limits
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Info describes a DB.
+type Info struct {
+	ID        threads.ID
+	Name      string
+	Key       threads.Key
+	Owner     hub.PubKey
+	Account   hub.PubKey
+	CreatedAt time.Time
+}
+
+// Manager holds every DB of a hub.
+type Manager struct {
+	cfg     Config
+	st      *store.Store
+	threads *threads.Store
+
+	// mu guards dbs and serialises DB creation and deletion.
+	mu  sync.Mutex
+	dbs map[threads.ID]*DB
+}
+
+// NewManager returns a Manager over st.
+func NewManager(cfg Config, st *store.Store) *Manager {
+	if cfg.MaxInstanceSize == 0 {
+		cfg.MaxInstanceSize = DefaultMaxInstanceSize
+	}
+	if cfg.MaxDBsPerOwner == 0 {
+		cfg.MaxDBsPerOwner = DefaultMaxDBsPerOwner
+	}
+	if cfg.TxnTimeout == 0 {
+		cfg.TxnTimeout = DefaultTxnTimeout
+	}
+	if cfg.ListenHistory == 0 {
+		cfg.ListenHistory = DefaultListenHistory
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Manager{cfg: cfg, st: st, threads: threads.NewStore(st), dbs: map[threads.ID]*DB{}}
+}
+
+// NewDB creates a DB for the principal: a thread with id (made by the
+// client, as the JS client does) and key (a fresh one when nil), with the
+// given collections. Names are unique per owner; the number of DBs per
+// owner is capped (Exhausted).
+func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, name string, key *threads.Key, cols []CollectionConfig) (Info, error) {
+	const op errors.Op = "db.NewDB"
+	owner, sc := p.Owner(), scope(p)
+	if owner == "" {
+		return Info{}, errors.E(op, errors.Unauthenticated, "creating a DB needs an identity")
+	}
+	if err := id.Validate(); err != nil {
+		return Info{}, errors.E(op, errors.Invalid, err)
+	}
+	if len(name) > maxDBName {
+		return Info{}, errors.Errorf(op, errors.Invalid, "DB name is longer than %d characters", maxDBName)
+	}
+	k := threads.Key{}
+	if key != nil {
+		k = *key
+	} else {
+		var err error
+		if k, err = threads.NewKey(); err != nil {
+			return Info{}, errors.E(op, err)
+		}
+	}
+	if !k.CanRead() {
+		return Info{}, errors.E(op, errors.Invalid, "a hosted DB needs the full thread key (service and read keys)")
+	}
+	compiled := make([]*collection, len(cols))
+	for i, c := range cols {
+		var err error
+		if compiled[i], err = compile(op, c, m.cfg.Scripts); err != nil {
+			return Info{}, err
+		}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.threads.Thread(id); err == nil {
+		return Info{}, errors.Errorf(op, errors.Exist, "DB %s already exists", id)
+	} else if !errors.Is(errors.NotExist, err) {
+		return Info{}, errors.E(op, err)
+	}
+	if name != "" {
+		if taken, err := m.st.Has(nameKey(sc, name)); err != nil {
+			return Info{}, errors.E(op, err)
+		} else if taken {
+			return Info{}, errors.Errorf(op, errors.Exist, "you already have a DB named %q", name)
+		}
+	}
+	n := 0
+	if err := m.st.Scan(ownerPrefix(sc), func(_, _ []byte) error { n++; return nil }); err != nil {
+		return Info{}, errors.E(op, err)
+	}
+	if n >= m.cfg.MaxDBsPerOwner {
+		return Info{}, errors.Errorf(op, errors.Exhausted, "you own %d DBs, the limit of this hub; delete one first", n)
+	}
+	now := m.cfg.Now()
+	info := Info{ID: id, Name: name, Key: k, Owner: owner, Account: p.Account, CreatedAt: now}
+	b := m.st.NewBatch()
+	if err := m.threads.CreateThread(b, threads.Info{ID: id, Key: k, Name: name, CreatedAt: now}); err != nil {
+		return Info{}, errors.E(op, err)
+	}
+	b.Put(metaKey(id), dbRecord{ID: id.String(), Name: name, Owner: owner, Account: p.Account, CreatedAt: now})
+	if name != "" {
+		b.Put(nameKey(sc, name), id.String())
+	}
+	b.Put(ownerKey(sc, id), struct{}{})
+	d := m.newDB(info)
+	if len(compiled) > 0 {
+		// The collections are the DB's first event, so replicas get them.
+		if err := d.writeEvent(ctx, b, p, collectionOps(compiled, opCollSet)); err != nil {
+			return Info{}, errors.E(op, err)
+		}
+	} else if err := b.Commit(); err != nil {
+		return Info{}, errors.E(op, err)
+	}
+	m.dbs[id] = d
+	return info, nil
+}
+
+// scope is whose DBs a principal reaches: an identity within an account.
+// A developer or org is its own account; an app's user reaches only the
+// DBs it made through that app's keys, so one person using two apps
+// (two developers' user group keys) keeps two separate sets of DBs. Keys
+// do not enter into it: a replaced key keeps its users' DBs.
+func scope(p hub.Principal) string { return string(p.Account) + "/" + string(p.Owner()) }
+
+// principal is the principal that owns d, for scope.
+func (d *DB) principal() hub.Principal {
+	if d.info.Owner == d.info.Account {
+		return hub.Principal{Kind: hub.DeveloperPrincipal, Account: d.info.Account}
+	}
+	return hub.Principal{Kind: hub.UserPrincipal, Account: d.info.Account, Identity: d.info.Owner}
+}
+
+// DB returns the principal's DB with id. A DB that exists but belongs to
+// someone else is reported as not found, so DB IDs do not leak.
+func (m *Manager) DB(ctx context.Context, p hub.Principal, id threads.ID) (*DB, error) {
+	const op errors.Op = "db.DB"
+	d, err := m.open(id)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if scope(d.principal()) != scope(p) {
+		return nil, errors.Errorf(op, errors.NotExist, "DB %s not found among your DBs", id)
+	}
+	return d, nil
+}
+
+// open loads a DB by ID, whoever owns it.
+func (m *Manager) open(id threads.ID) (*DB, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.dbs[id]; ok {
+		return d, nil
+	}
+	var rec dbRecord
+	if err := m.st.Get(metaKey(id), &rec); err != nil {
+		if errors.Is(errors.NotExist, err) {
+			return nil, errors.Errorf("", errors.NotExist, "DB %s not found", id)
+		}
+		return nil, err
+	}
+	ti, err := m.threads.Thread(id)
+	if err != nil {
+		return nil, err
+	}
+	d := m.newDB(Info{ID: id, Name: rec.Name, Key: ti.Key, Owner: rec.Owner, Account: rec.Account, CreatedAt: rec.CreatedAt})
+	if err := d.load(); err != nil {
+		return nil, err
+	}
+	m.dbs[id] = d
+	return d, nil
+}
+
+// ListDBs lists the principal's own DBs.
+func (m *Manager) ListDBs(ctx context.Context, p hub.Principal) ([]Info, error) {
+	const op errors.Op = "db.ListDBs"
+	var out []Info
+	prefix := ownerPrefix(scope(p))
+	err := m.st.Scan(prefix, func(k, _ []byte) error {
+		id, err := threads.Decode(string(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		d, err := m.open(id)
+		if err != nil {
+			return err
+		}
+		out = append(out, d.info)
+		return nil
+	})
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	return out, nil
+}
+
+// DeleteDB deletes the principal's DB, its thread and all its records.
+func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) error {
+	const op errors.Op = "db.DeleteDB"
+	d, err := m.DB(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if err := d.lock(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	defer d.unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.st.NewBatch()
+	if err := m.threads.DeleteThread(b, id); err != nil {
+		return errors.E(op, err)
+	}
+	b.DeletePrefix(dbPrefix(id))
+	sc := scope(d.principal())
+	if d.info.Name != "" {
+		b.Delete(nameKey(sc, d.info.Name))
+	}
+	b.Delete(ownerKey(sc, id))
+	if err := b.Commit(); err != nil {
+		return errors.E(op, err)
+	}
+	delete(m.dbs, id)
+	d.listeners.close(errors.Errorf(op, errors.NotExist, "DB %s was deleted", id))
+	return nil
+}
