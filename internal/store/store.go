@@ -194,14 +194,16 @@ func (s *Snapshot) ScanRange(lower, upper []byte, fn func(key, val []byte) error
 // the exclusive upper bound of a prefix scan (nil when there is none).
 func PrefixEnd(prefix []byte) []byte { return prefixEnd(prefix) }
 
-// Batch collects writes that are applied atomically and durably by Commit.
+// Batch collects writes that are applied atomically and durably by Commit
+// (or Apply).
 type Batch struct {
+	db  *pebble.DB
 	b   *pebble.Batch
 	err error
 }
 
 // NewBatch starts a batch of writes.
-func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+func (s *Store) NewBatch() *Batch { return &Batch{db: s.db, b: s.db.NewBatch()} }
 
 // Put stores v as JSON at key.
 func (b *Batch) Put(key []byte, v any) {
@@ -241,6 +243,31 @@ func (b *Batch) DeleteRange(lower, upper []byte) {
 // DeletePrefix removes every record whose key starts with prefix, including
 // records put earlier in the same batch.
 func (b *Batch) DeletePrefix(prefix []byte) { b.DeleteRange(prefix, prefixEnd(prefix)) }
+
+// Apply applies the batch and makes it visible to readers at once, but
+// returns before it is synced: the returned function waits until it is on
+// disk (and must be called). Commits that overlap share their syncs (group
+// commit), so a writer can release its locks before waiting. Nothing that
+// depends on the batch being durable, such as acknowledging it, may happen
+// before the wait returns.
+func (b *Batch) Apply() (durable func() error, err error) {
+	const op errors.Op = "store.Apply"
+	if b.err != nil {
+		b.b.Close()
+		return nil, errors.E(op, errors.Internal, b.err)
+	}
+	if err := b.db.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
+		b.b.Close()
+		return nil, errors.E(op, errors.Internal, err)
+	}
+	return func() error {
+		defer b.b.Close()
+		if err := b.b.SyncWait(); err != nil {
+			return errors.E(op, errors.Internal, err)
+		}
+		return nil
+	}, nil
+}
 
 // Commit applies the batch and syncs it to disk before returning, so a
 // committed batch survives a crash and a failed one leaves nothing behind.

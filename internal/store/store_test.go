@@ -136,3 +136,26 @@ func TestDeletePrefixInBatch(t *testing.T) {
 		t.Fatalf("keys after DeletePrefix: %v", keys)
 	}
 }
+
+func TestApplyIsVisibleThenDurable(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := s.NewBatch()
+	b.Put([]byte("k"), rec{1})
+	durable, err := b.Apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Has([]byte("k")); !ok {
+		t.Fatal("an applied batch is not visible")
+	}
+	if err := durable(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if ok, _ := s.Has([]byte("k")); !ok {
+		t.Fatal("an applied and synced batch was lost on reopen")
+	}
+}

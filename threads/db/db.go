@@ -37,17 +37,23 @@ type DB struct {
 }
 
 func (m *Manager) newDB(info Info) *DB {
-	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), cols: map[string]*collection{}, listeners: newBroadcaster()}
+	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), cols: map[string]*collection{}, listeners: newBroadcaster(0)}
 }
 
 // Info describes the DB.
 func (d *DB) Info() Info { return d.info }
 
-// load reads the clock and compiles the visible collections.
+// load reads the clock and the listen log's end (all of it on disk by
+// now) and compiles the visible collections.
 func (d *DB) load() error {
 	if err := d.m.st.Get(clockKey(d.id), &d.clock); err != nil && !errors.Is(errors.NotExist, err) {
 		return err
 	}
+	var seq uint64
+	if err := d.m.st.Get(seqKey(d.id), &seq); err != nil && !errors.Is(errors.NotExist, err) {
+		return err
+	}
+	d.listeners = newBroadcaster(seq)
 	return d.reloadCollections()
 }
 
@@ -130,52 +136,75 @@ func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
 	return key, nil
 }
 
-// writeEvent records ops as an event on the principal's log, applies them
-// and commits b, all under the write lock the caller holds (or, for a new
-// DB, before anyone else can reach it). Listeners are told afterwards.
-func (d *DB) writeEvent(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) error {
+// writeEvent records ops as an event on the principal's log and applies
+// them, under the write lock the caller holds (or, for a new DB, before
+// anyone else can reach it). The event is visible when writeEvent returns;
+// the returned function waits until it is durable and then wakes the
+// listeners. Callers may release the lock first, so that the next
+// transaction's sync overlaps this one's, but must wait before they
+// acknowledge the write.
+func (d *DB) writeEvent(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) (durable func() error, err error) {
 	logKey, err := d.writer(b, p.Owner())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev := eventBody{Time: d.tick(), Ops: ops}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return errors.E(errors.Internal, err)
+		return nil, errors.E(errors.Internal, err)
 	}
 	rec, err := d.m.threads.Append(b, d.id, logKey, body, d.m.cfg.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return d.applyAndCommit(b, ev, rec.LogID.String())
+	return d.applyEvent(b, ev, rec.LogID.String())
 }
 
-// applyAndCommit applies an event to the state in b, commits, and then
-// refreshes the compiled collections and wakes the listeners.
-func (d *DB) applyAndCommit(b *store.Batch, ev eventBody, log string) error {
-	a, err := d.newApplier(b)
+// writeEventDurably is writeEvent followed by its wait, for callers that
+// keep the lock until the write is durable.
+func (d *DB) writeEventDurably(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) error {
+	durable, err := d.writeEvent(ctx, b, p, ops)
 	if err != nil {
 		return err
 	}
+	return durable()
+}
+
+// applyEvent applies an event to the state in b and applies b, refreshing
+// the compiled collections if they changed. The returned function waits
+// for durability, then wakes the listeners: an event is never delivered
+// before it is on disk.
+func (d *DB) applyEvent(b *store.Batch, ev eventBody, log string) (durable func() error, err error) {
+	a, err := d.newApplier(b)
+	if err != nil {
+		return nil, err
+	}
 	if err := a.apply(ev, log); err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.finish(); err != nil {
-		return err
+		return nil, err
 	}
 	b.Put(clockKey(d.id), d.clock)
-	if err := b.Commit(); err != nil {
-		return err
+	wait, err := b.Apply()
+	if err != nil {
+		return nil, err
 	}
 	if len(a.rebuild) > 0 {
 		if err := d.reloadCollections(); err != nil {
-			return err
+			wait()
+			return nil, err
 		}
 	}
-	if len(a.changes) > 0 {
-		d.listeners.wake(a.seq)
-	}
-	return nil
+	return func() error {
+		if err := wait(); err != nil {
+			return err
+		}
+		if len(a.changes) > 0 {
+			d.listeners.wake(a.seq)
+		}
+		return nil
+	}, nil
 }
 
 // Ingest applies a record that another peer wrote to this DB's thread:
@@ -199,7 +228,11 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	if body.Time > d.clock {
 		d.clock = body.Time
 	}
-	if err := d.applyAndCommit(b, body, rec.LogID.String()); err != nil {
+	durable, err := d.applyEvent(b, body, rec.LogID.String())
+	if err == nil {
+		err = durable()
+	}
+	if err != nil {
 		return errors.E(op, err)
 	}
 	return nil
@@ -253,7 +286,7 @@ func (d *DB) setCollection(ctx context.Context, p hub.Principal, cfg CollectionC
 			return err
 		}
 	}
-	if err := d.writeEvent(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollSet)); err != nil {
+	if err := d.writeEventDurably(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollSet)); err != nil {
 		return errors.E(op, err)
 	}
 	return nil
@@ -270,7 +303,7 @@ func (d *DB) DeleteCollection(ctx context.Context, p hub.Principal, name string)
 	if err != nil {
 		return err
 	}
-	if err := d.writeEvent(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollClear)); err != nil {
+	if err := d.writeEventDurably(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollClear)); err != nil {
 		return errors.E(op, err)
 	}
 	return nil

@@ -47,32 +47,36 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		docs = append(docs, query.Doc{ID: id, Value: v, Raw: raw})
 		return nil
 	}
-	seen := map[string]bool{}
-	visit := func(id string) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
-		if _, pending := t.pending[id]; pending {
-			return nil // added from the pending writes below
-		}
-		var rec docRecord
-		if err := t.r.Get(docKey(t.d.id, t.name, id), &rec); err != nil {
-			return err
-		}
-		if !rec.visible(&t.colRec) {
+	// visit adds a stored instance, unless the transaction changed it
+	// (those come from the pending writes below).
+	visit := func(id string, rec *docRecord) error {
+		if _, pending := t.pending[id]; pending || !rec.visible(&t.colRec) {
 			return nil
 		}
 		return add(id, rec.Value)
 	}
 	if plan.Full {
 		prefix := docPrefix(t.d.id, t.name)
-		err = t.r.Scan(prefix, func(k, _ []byte) error { return visit(string(k[len(prefix):])) })
+		err = store.ScanJSON(t.r, prefix, func(k []byte, rec *docRecord) error {
+			return visit(string(k[len(prefix):]), rec)
+		})
 	} else {
+		seen := map[string]bool{}
 		ip := idxPrefix(t.d.id, t.name, plan.Index)
 		lower, upper := boundKeys(ip, plan)
 		// An entry's value is its instance's _id.
-		err = t.r.ScanRange(lower, upper, func(_, id []byte) error { return visit(string(id)) })
+		err = t.r.ScanRange(lower, upper, func(_, idBytes []byte) error {
+			id := string(idBytes)
+			if seen[id] {
+				return nil // a plan for ors may cover a value twice
+			}
+			seen[id] = true
+			var rec docRecord
+			if err := t.r.Get(docKey(t.d.id, t.name, id), &rec); err != nil {
+				return err
+			}
+			return visit(id, &rec)
+		})
 	}
 	if err != nil {
 		return nil, errors.E(op, err)

@@ -72,13 +72,13 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 		return err
 	}
 	for {
-		wake, err := d.listeners.wait()
+		wake, durable, err := d.listeners.wait()
 		if err != nil {
 			return err
 		}
 		n := 0
 		var c change
-		err = d.m.st.ScanRange(chgKey(d.id, pos+1), chgKey(d.id, FromNow), func(k, v []byte) error {
+		err = d.m.st.ScanRange(chgKey(d.id, pos+1), chgKey(d.id, durable+1), func(k, v []byte) error {
 			if err := json.Unmarshal(v, &c); err != nil {
 				return errors.E(errors.Internal, err)
 			}
@@ -162,26 +162,35 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, seq uint64, c *change
 	return fn(ev)
 }
 
-// broadcaster wakes the listeners of a DB when its listen log grows.
+// broadcaster wakes the listeners of a DB when its listen log grows, and
+// holds how far the log is durable: changes are visible in the store
+// before they are synced, and a listener must never deliver one that a
+// crash could still take back.
 type broadcaster struct {
-	mu  sync.Mutex
-	ch  chan struct{} // closed and replaced on each wake; guarded by mu
-	err error         // set when the DB goes away; guarded by mu
+	mu      sync.Mutex
+	ch      chan struct{} // closed and replaced on each wake; guarded by mu
+	durable uint64        // last change known to be on disk; guarded by mu
+	err     error         // set when the DB goes away; guarded by mu
 }
 
-func newBroadcaster() *broadcaster { return &broadcaster{ch: make(chan struct{})} }
+func newBroadcaster(durable uint64) *broadcaster {
+	return &broadcaster{ch: make(chan struct{}), durable: durable}
+}
 
-// wait returns a channel closed at the next wake, or the error that ended
-// the DB.
-func (b *broadcaster) wait() (<-chan struct{}, error) {
+// wait returns a channel closed at the next wake, the last durable
+// change, or the error that ended the DB.
+func (b *broadcaster) wait() (<-chan struct{}, uint64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.ch, b.err
+	return b.ch, b.durable, b.err
 }
 
-// wake wakes every listener.
-func (b *broadcaster) wake(uint64) {
+// wake records that the log is durable up to seq and wakes every listener.
+func (b *broadcaster) wake(seq uint64) {
 	b.mu.Lock()
+	if seq > b.durable {
+		b.durable = seq
+	}
 	close(b.ch)
 	b.ch = make(chan struct{})
 	b.mu.Unlock()

@@ -411,15 +411,17 @@ func (t *Txn) filter(ctx context.Context, raw json.RawMessage) (json.RawMessage,
 	return t.col.filter.Apply(ctx, string(t.p.Owner()), raw)
 }
 
-// Commit writes the transaction's writes as one event and ends it.
+// Commit writes the transaction's writes as one event and ends it. The
+// DB's write lock is released as soon as the event is applied, and Commit
+// returns once it is durable: the next transaction need not wait for this
+// one's sync, and overlapping syncs are shared.
 func (t *Txn) Commit(ctx context.Context) error {
 	const op errors.Op = "db.Commit"
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if err := t.usable(op, true); err != nil {
+		t.mu.Unlock()
 		return err
 	}
-	defer t.end()
 	var ops []operation
 	for _, id := range t.order {
 		w := t.pending[id]
@@ -432,10 +434,17 @@ func (t *Txn) Commit(ctx context.Context) error {
 			ops = append(ops, operation{Kind: w.kind, Col: t.name, ID: id, Value: w.value})
 		}
 	}
-	if len(ops) == 0 {
-		return nil
+	durable := func() error { return nil }
+	var err error
+	if len(ops) > 0 {
+		durable, err = t.d.writeEvent(ctx, t.d.m.st.NewBatch(), t.p, ops)
 	}
-	if err := t.d.writeEvent(ctx, t.d.m.st.NewBatch(), t.p, ops); err != nil {
+	t.end()
+	t.mu.Unlock()
+	if err == nil {
+		err = durable()
+	}
+	if err != nil {
 		return errors.E(op, err)
 	}
 	return nil
