@@ -37,7 +37,11 @@ proto:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## fuzz: run each fuzz target for a short while (seed corpora run in make test)
+## fuzz: run each fuzz target for a while (their seed corpora run in make test)
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseSignature -fuzztime 30s ./auth
-	$(GO) test -run '^$$' -fuzz FuzzParseCredentials -fuzztime 30s ./auth
+	$(GO) test -run '^$$' -fuzz FuzzParseSignature -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run '^$$' -fuzz FuzzParseCredentials -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./threads
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./threads/db/query
+	$(GO) test -run '^$$' -fuzz FuzzDecodeJSON -fuzztime $(FUZZTIME) ./threads/db/jsfunc
