@@ -1,7 +1,7 @@
 # Hub: make run | test | proto | bench | fuzz
 GO        ?= go
 BIN       := $(CURDIR)/bin
-PROTOS    := hubd billingd threads
+PROTOS    := hubd billingd threads usersd
 
 .PHONY: run build test compat-deps proto bench fuzz vet
 

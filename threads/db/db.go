@@ -136,14 +136,11 @@ func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
 	return key, nil
 }
 
-// writeEvent records ops as an event on the principal's log and applies
-// them, under the write lock the caller holds (or, for a new DB, before
-// anyone else can reach it). The event is visible when writeEvent returns;
-// the returned function waits until it is durable and then wakes the
-// listeners. Callers may release the lock first, so that the next
-// transaction's sync overlaps this one's, but must wait before they
-// acknowledge the write.
-func (d *DB) writeEvent(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) (durable func() error, err error) {
+// stage records ops as an event on the principal's log and applies them
+// to the DB's state in b, under the write lock the caller holds (or, for a
+// new DB, before anyone else can reach it). Nothing is visible until the
+// batch is committed with commit.
+func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation) (*applier, error) {
 	logKey, err := d.writer(b, p.Owner())
 	if err != nil {
 		return nil, err
@@ -157,24 +154,11 @@ func (d *DB) writeEvent(ctx context.Context, b *store.Batch, p hub.Principal, op
 	if err != nil {
 		return nil, err
 	}
-	return d.applyEvent(b, ev, rec.LogID.String())
+	return d.stageEvent(b, ev, rec.LogID.String())
 }
 
-// writeEventDurably is writeEvent followed by its wait, for callers that
-// keep the lock until the write is durable.
-func (d *DB) writeEventDurably(ctx context.Context, b *store.Batch, p hub.Principal, ops []operation) error {
-	durable, err := d.writeEvent(ctx, b, p, ops)
-	if err != nil {
-		return err
-	}
-	return durable()
-}
-
-// applyEvent applies an event to the state in b and applies b, refreshing
-// the compiled collections if they changed. The returned function waits
-// for durability, then wakes the listeners: an event is never delivered
-// before it is on disk.
-func (d *DB) applyEvent(b *store.Batch, ev eventBody, log string) (durable func() error, err error) {
+// stageEvent applies an event written by log to the DB's state in b.
+func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string) (*applier, error) {
 	a, err := d.newApplier(b)
 	if err != nil {
 		return nil, err
@@ -186,25 +170,54 @@ func (d *DB) applyEvent(b *store.Batch, ev eventBody, log string) (durable func(
 		return nil, err
 	}
 	b.Put(clockKey(d.id), d.clock)
+	return a, nil
+}
+
+// commit applies b, which holds the staged events of one or more DBs, so
+// that all of them become visible together, and refreshes the compiled
+// collections that changed. The returned function waits until the batch
+// is durable and then wakes the DBs' listeners: an event is never
+// delivered before it is on disk. Callers may release their write locks
+// before waiting, so that the next transaction's sync overlaps this one's
+// (group commit), but must wait before they acknowledge the write.
+func commit(b *store.Batch, staged ...*applier) (durable func() error, err error) {
 	wait, err := b.Apply()
 	if err != nil {
 		return nil, err
 	}
-	if len(a.rebuild) > 0 {
-		if err := d.reloadCollections(); err != nil {
-			wait()
-			return nil, err
+	for _, a := range staged {
+		if len(a.rebuild) > 0 {
+			if err := a.d.reloadCollections(); err != nil {
+				wait()
+				return nil, err
+			}
 		}
 	}
 	return func() error {
 		if err := wait(); err != nil {
 			return err
 		}
-		if len(a.changes) > 0 {
-			d.listeners.wake(a.seq)
+		for _, a := range staged {
+			if len(a.changes) > 0 {
+				a.d.listeners.wake(a.seq)
+			}
 		}
 		return nil
 	}, nil
+}
+
+// writeDurably stages ops, commits and waits, for callers that keep the
+// lock until the write is durable.
+func (d *DB) writeDurably(b *store.Batch, p hub.Principal, ops []operation) error {
+	a, err := d.stage(b, p, ops)
+	if err != nil {
+		return err
+	}
+	durable, err := commit(b, a)
+	if err != nil {
+		return err
+	}
+	return durable()
 }
 
 // Ingest applies a record that another peer wrote to this DB's thread:
@@ -228,7 +241,11 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	if body.Time > d.clock {
 		d.clock = body.Time
 	}
-	durable, err := d.applyEvent(b, body, rec.LogID.String())
+	a, err := d.stageEvent(b, body, rec.LogID.String())
+	var durable func() error
+	if err == nil {
+		durable, err = commit(b, a)
+	}
 	if err == nil {
 		err = durable()
 	}
@@ -286,7 +303,7 @@ func (d *DB) setCollection(ctx context.Context, p hub.Principal, cfg CollectionC
 			return err
 		}
 	}
-	if err := d.writeEventDurably(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollSet)); err != nil {
+	if err := d.writeDurably(d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollSet)); err != nil {
 		return errors.E(op, err)
 	}
 	return nil
@@ -303,7 +320,7 @@ func (d *DB) DeleteCollection(ctx context.Context, p hub.Principal, name string)
 	if err != nil {
 		return err
 	}
-	if err := d.writeEventDurably(ctx, d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollClear)); err != nil {
+	if err := d.writeDurably(d.m.st.NewBatch(), p, collectionOps([]*collection{c}, opCollClear)); err != nil {
 		return errors.E(op, err)
 	}
 	return nil

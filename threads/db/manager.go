@@ -160,7 +160,7 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	d := m.newDB(info)
 	if len(compiled) > 0 {
 		// The collections are the DB's first event, so replicas get them.
-		if err := d.writeEventDurably(ctx, b, p, collectionOps(compiled, opCollSet)); err != nil {
+		if err := d.writeDurably(b, p, collectionOps(compiled, opCollSet)); err != nil {
 			return Info{}, errors.E(op, err)
 		}
 	} else if err := b.Commit(); err != nil {

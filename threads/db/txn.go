@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +93,49 @@ func (d *DB) WriteTxn(ctx context.Context, p hub.Principal, collection string) (
 	}
 	t.expired = time.AfterFunc(d.m.cfg.TxnTimeout, t.Discard)
 	return t, nil
+}
+
+// WriteSpec names a write transaction to begin with BeginWrites.
+type WriteSpec struct {
+	DB         *DB
+	Principal  hub.Principal
+	Collection string
+}
+
+// BeginWrites begins write transactions on several DBs, for CommitAll. It
+// takes the DBs' write locks in the order of their IDs, so two callers
+// writing to the same DBs in different orders cannot deadlock. The
+// transactions are returned in the order of specs. Each DB may be named
+// once.
+func BeginWrites(ctx context.Context, specs ...WriteSpec) ([]*Txn, error) {
+	const op errors.Op = "db.BeginWrites"
+	order := make([]int, len(specs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return specs[order[i]].DB.id < specs[order[j]].DB.id })
+	txns := make([]*Txn, len(specs))
+	for k, i := range order {
+		if k > 0 && specs[order[k-1]].DB == specs[i].DB {
+			for _, t := range txns {
+				if t != nil {
+					t.Discard()
+				}
+			}
+			return nil, errors.E(op, errors.Invalid, "a DB may take part once in a multi-DB write")
+		}
+		t, err := specs[i].DB.WriteTxn(ctx, specs[i].Principal, specs[i].Collection)
+		if err != nil {
+			for _, t := range txns {
+				if t != nil {
+					t.Discard()
+				}
+			}
+			return nil, err
+		}
+		txns[i] = t
+	}
+	return txns, nil
 }
 
 func (t *Txn) loadCol() error { return t.r.Get(colKey(t.d.id, t.name), &t.colRec) }
@@ -412,16 +456,66 @@ func (t *Txn) filter(ctx context.Context, raw json.RawMessage) (json.RawMessage,
 }
 
 // Commit writes the transaction's writes as one event and ends it. The
-// DB's write lock is released as soon as the event is applied, and Commit
+// DB's write lock is released as soon as the event is visible, and Commit
 // returns once it is durable: the next transaction need not wait for this
 // one's sync, and overlapping syncs are shared.
 func (t *Txn) Commit(ctx context.Context) error {
-	const op errors.Op = "db.Commit"
-	t.mu.Lock()
-	if err := t.usable(op, true); err != nil {
-		t.mu.Unlock()
-		return err
+	return commitTxns(ctx, "db.Commit", t)
+}
+
+// CommitAll commits write transactions on several DBs atomically: one
+// batch holds all their events, so after a crash either every one of them
+// is there or none is. Begin them with BeginWrites, which takes the DBs'
+// locks in an order that cannot deadlock.
+func CommitAll(ctx context.Context, txns ...*Txn) error {
+	return commitTxns(ctx, "db.CommitAll", txns...)
+}
+
+func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
+	for _, t := range txns {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err := t.usable(op, true); err != nil {
+			return err
+		}
 	}
+	var (
+		staged []*applier
+		b      *store.Batch
+		err    error
+	)
+	for _, t := range txns {
+		ops := t.ops()
+		if len(ops) == 0 {
+			continue
+		}
+		if b == nil {
+			b = t.d.m.st.NewBatch()
+		}
+		var a *applier
+		if a, err = t.d.stage(b, t.p, ops); err != nil {
+			break
+		}
+		staged = append(staged, a)
+	}
+	durable := func() error { return nil }
+	if err == nil && len(staged) > 0 {
+		durable, err = commit(b, staged...)
+	}
+	for _, t := range txns {
+		t.end()
+	}
+	if err == nil {
+		err = durable()
+	}
+	if err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// ops turns the transaction's pending writes into event operations.
+func (t *Txn) ops() []operation {
 	var ops []operation
 	for _, id := range t.order {
 		w := t.pending[id]
@@ -434,20 +528,7 @@ func (t *Txn) Commit(ctx context.Context) error {
 			ops = append(ops, operation{Kind: w.kind, Col: t.name, ID: id, Value: w.value})
 		}
 	}
-	durable := func() error { return nil }
-	var err error
-	if len(ops) > 0 {
-		durable, err = t.d.writeEvent(ctx, t.d.m.st.NewBatch(), t.p, ops)
-	}
-	t.end()
-	t.mu.Unlock()
-	if err == nil {
-		err = durable()
-	}
-	if err != nil {
-		return errors.E(op, err)
-	}
-	return nil
+	return ops
 }
 
 // parseInstance decodes an instance: a JSON object within the size limit.
