@@ -112,16 +112,16 @@ func TestIDRefused(t *testing.T) {
 }
 
 // TestJSParsesOurs hands an ID and keys made here to @textile/threads-id
-// and @textile/security. It needs node and compat/js/node_modules, and is
-// skipped without them.
+// and @textile/security. It needs node and compat/js/node_modules (make
+// compat-deps), and fails without them.
 func TestJSParsesOurs(t *testing.T) {
 	modules, _ := filepath.Abs("../compat/js/node_modules")
 	if _, err := os.Stat(filepath.Join(modules, "@textile/threads-id")); err != nil {
-		t.Skip("compat/js/node_modules is not installed")
+		t.Fatal("compat/js/node_modules is not installed: run `make compat-deps`")
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed")
+		t.Fatal("node is not on PATH: install Node 20, then run `make compat-deps`")
 	}
 	id, _ := NewID(AccessControlled)
 	full, _ := NewKey()

@@ -356,9 +356,6 @@ func TestInterruptedRuntimeNotReused(t *testing.T) {
 // caller gets its answer at the deadline, later calls are refused while
 // the stuck one runs, and accepted again once it ends.
 func TestOverdue(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for a slow regular expression")
-	}
 	// About 0.2 s (5 s with -race) of backtracking, with 22 a's.
 	body := "if (instance.slow) { return /^(?=a)(a+)+$/.test('a'.repeat(instance.slow) + '!') } return true"
 	v, err := CompileValidator(body, Limits{Timeout: 20 * time.Millisecond})
@@ -532,9 +529,6 @@ func TestParallel(t *testing.T) {
 // TestAllocationLoop measures how much an allocation loop takes before
 // the time limit stops it (the numbers in the package doc).
 func TestAllocationLoop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures memory")
-	}
 	for _, body := range []string{
 		"var a = []; while (true) a.push(1)",
 		"var a = []; while (true) a.push({x: a.length})",
