@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
 )
 
@@ -55,6 +56,10 @@ type Config struct {
 	MaxDBsPerOwner  int `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
 	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
 
+	MailMaxMessageSize int `key:"mail-max-message-size" help:"largest encrypted mailbox message body, in bytes"`
+	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
+	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
+
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
 }
@@ -66,19 +71,22 @@ func DefaultConfig() Config {
 		repo = filepath.Join(home, DefaultRepoDir)
 	}
 	return Config{
-		Repo:            repo,
-		APIAddr:         DefaultAPIAddr,
-		WebAddr:         DefaultWebAddr,
-		GatewayAddr:     DefaultGatewayAddr,
-		P2PAddr:         strings.Split(DefaultP2PAddr, ","),
-		SMTPFrom:        "hub@localhost",
-		SigMaxAhead:     auth.DefaultSigMaxAhead,
-		SessionTTL:      auth.DefaultSessionTTL,
-		ConfirmTimeout:  auth.DefaultConfirmTimeout,
-		MaxDBsPerOwner:  db.DefaultMaxDBsPerOwner,
-		MaxInstanceSize: db.DefaultMaxInstanceSize,
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Repo:               repo,
+		APIAddr:            DefaultAPIAddr,
+		WebAddr:            DefaultWebAddr,
+		GatewayAddr:        DefaultGatewayAddr,
+		P2PAddr:            strings.Split(DefaultP2PAddr, ","),
+		SMTPFrom:           "hub@localhost",
+		SigMaxAhead:        auth.DefaultSigMaxAhead,
+		SessionTTL:         auth.DefaultSessionTTL,
+		ConfirmTimeout:     auth.DefaultConfirmTimeout,
+		MaxDBsPerOwner:     db.DefaultMaxDBsPerOwner,
+		MaxInstanceSize:    db.DefaultMaxInstanceSize,
+		MailMaxMessageSize: mail.DefaultMaxMessageSize,
+		MailRate:           mail.DefaultRate,
+		MailBurst:          mail.DefaultBurst,
+		LogLevel:           "info",
+		LogFormat:          "text",
 	}
 }
 
@@ -218,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDBsPerOwner < 1 || c.MaxInstanceSize < 1 {
 		return fmt.Errorf("max-dbs-per-owner and max-instance-size must be positive")
+	}
+	if c.MailMaxMessageSize < 1 || c.MailRate < 1 || c.MailBurst < 1 {
+		return fmt.Errorf("mail-max-message-size, mail-rate and mail-burst must be positive")
 	}
 	if c.TokenTTL < 0 {
 		return fmt.Errorf("token-ttl: must not be negative")

@@ -26,6 +26,7 @@ import (
 	"github.com/selfhub/hub/email"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
 )
 
@@ -119,6 +120,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if d.server, err = server.New(server.Services{
 		Auth:      authSvc,
 		DBs:       dbs,
+		Mail:      mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
 		HostAddrs: d.hostAddrs,
 		Build:     buildInfo(),
 	}, log, reg); err != nil {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
+	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
 )
 
@@ -36,6 +38,7 @@ type BuildInfo struct {
 type Services struct {
 	Auth *auth.Service
 	DBs  *db.Manager
+	Mail *mail.Service
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
@@ -45,6 +48,7 @@ type Services struct {
 type Server struct {
 	auth      *auth.Service
 	dbs       *db.Manager
+	mail      *mail.Service
 	hostAddrs func() []ma.Multiaddr
 	build     BuildInfo
 	log       *slog.Logger
@@ -63,7 +67,7 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, hostAddrs: svc.HostAddrs, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, mail: svc.Mail, hostAddrs: svc.HostAddrs, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unary),
@@ -71,12 +75,16 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	)
 	hubdpb.RegisterAPIServiceServer(s.grpc, &hubdService{s: s})
 	threadspb.RegisterAPIServer(s.grpc, &threadsService{s: s})
+	usersdpb.RegisterAPIServiceServer(s.grpc, &usersService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for method, req := range hubdRequirements {
 		s.requirements["/"+hubdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
 	for method, req := range threadsRequirements {
 		s.requirements["/"+threadspb.API_ServiceDesc.ServiceName+"/"+method] = req
+	}
+	for method, req := range usersRequirements {
+		s.requirements["/"+usersdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
 	s.requirements["/grpc.health.v1.Health/Check"] = auth.Open
 	s.requirements["/grpc.health.v1.Health/Watch"] = auth.Open

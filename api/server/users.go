@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+
+	"github.com/selfhub/hub"
+	pb "github.com/selfhub/hub/api/pb/usersdpb"
+	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/mail"
+)
+
+// usersRequirements gives the credentials each api.usersd.pb.APIService
+// method needs: every one acts on the caller's own DBs and mailbox, so
+// all need an authenticated principal (for an app's user, a user group key
+// with the token GetToken issued).
+var usersRequirements = map[string]auth.Requirement{
+	"GetThread":            auth.Authenticated,
+	"ListThreads":          auth.Authenticated,
+	"SetupMailbox":         auth.Authenticated,
+	"SendMessage":          auth.Authenticated,
+	"ListInboxMessages":    auth.Authenticated,
+	"ListSentboxMessages":  auth.Authenticated,
+	"ReadInboxMessage":     auth.Authenticated,
+	"DeleteInboxMessage":   auth.Authenticated,
+	"DeleteSentboxMessage": auth.Authenticated,
+	"GetUsage":             auth.Authenticated,
+	"ArchivesLs":           auth.Authenticated,
+	"ArchivesImport":       auth.Authenticated,
+	"ArchiveRetrievalLs":   auth.Authenticated,
+	"ArchiveRetrievalLogs": auth.Authenticated,
+}
+
+// errNoFilecoin answers the archive calls.
+var errNoFilecoin = errors.E(errors.Unimplemented, "Filecoin archives are not offered: the Filecoin network and Powergate service the Textile Hub archived to no longer exist")
+
+// errNoUsage answers GetUsage until hubd meters usage.
+var errNoUsage = errors.E(errors.Unimplemented, "GetUsage is not implemented yet: this hub does not meter stored bytes, reads, writes or egress yet, and has no billing")
+
+// usersService serves api.usersd.pb.APIService: the caller's threads and
+// mailbox. It converts protobuf to the mail package's calls and back.
+type usersService struct {
+	pb.UnimplementedAPIServiceServer
+	s *Server
+}
+
+func (u *usersService) GetThread(ctx context.Context, req *pb.GetThreadRequest) (*pb.GetThreadResponse, error) {
+	if req.Name == "" {
+		return nil, errors.E(errors.Invalid, "name the thread to get (GetThread name)")
+	}
+	infos, err := u.s.dbs.ListDBs(ctx, principal(ctx))
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range infos {
+		if info.Name == req.Name {
+			return &pb.GetThreadResponse{Id: info.ID.Bytes(), Name: info.Name, IsDb: true}, nil
+		}
+	}
+	if req.Name == mail.DBName {
+		return nil, errors.E(errors.NotExist, "you have no mailbox (thread hubmail) yet; call SetupMailbox first")
+	}
+	return nil, errors.Errorf("", errors.NotExist, "you have no thread named %q", req.Name)
+}
+
+func (u *usersService) ListThreads(ctx context.Context, _ *pb.ListThreadsRequest) (*pb.ListThreadsResponse, error) {
+	infos, err := u.s.dbs.ListDBs(ctx, principal(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListThreadsResponse{}
+	for _, info := range infos {
+		out.List = append(out.List, &pb.GetThreadResponse{Id: info.ID.Bytes(), Name: info.Name, IsDb: true})
+	}
+	return out, nil
+}
+
+func (u *usersService) SetupMailbox(ctx context.Context, _ *pb.SetupMailboxRequest) (*pb.SetupMailboxResponse, error) {
+	id, err := u.s.mail.SetupMailbox(ctx, principal(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetupMailboxResponse{MailboxId: id.Bytes()}, nil
+}
+
+func (u *usersService) SendMessage(ctx context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
+	m, err := u.s.mail.SendMessage(ctx, principal(ctx), hub.PubKey(req.To), req.ToBody, req.ToSignature, req.FromBody, req.FromSignature)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SendMessageResponse{Id: m.ID, CreatedAt: m.CreatedAt}, nil
+}
+
+func (u *usersService) ListInboxMessages(ctx context.Context, req *pb.ListInboxMessagesRequest) (*pb.ListInboxMessagesResponse, error) {
+	opts := mail.ListOptions{Seek: req.Seek, Ascending: req.Ascending}
+	var err error
+	if opts.Limit, err = limit(req.Limit); err != nil {
+		return nil, err
+	}
+	switch req.Status {
+	case pb.ListInboxMessagesRequest_STATUS_UNSPECIFIED, pb.ListInboxMessagesRequest_STATUS_ALL:
+		opts.Status = mail.All
+	case pb.ListInboxMessagesRequest_STATUS_READ:
+		opts.Status = mail.Read
+	case pb.ListInboxMessagesRequest_STATUS_UNREAD:
+		opts.Status = mail.Unread
+	default:
+		return nil, errors.Errorf("", errors.Invalid, "status %d is not ALL (1), READ (2) or UNREAD (3)", req.Status)
+	}
+	ms, err := u.s.mail.ListInboxMessages(ctx, principal(ctx), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ListInboxMessagesResponse{Messages: messagesToPB(ms)}, nil
+}
+
+func (u *usersService) ListSentboxMessages(ctx context.Context, req *pb.ListSentboxMessagesRequest) (*pb.ListSentboxMessagesResponse, error) {
+	opts := mail.ListOptions{Seek: req.Seek, Ascending: req.Ascending}
+	var err error
+	if opts.Limit, err = limit(req.Limit); err != nil {
+		return nil, err
+	}
+	ms, err := u.s.mail.ListSentboxMessages(ctx, principal(ctx), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ListSentboxMessagesResponse{Messages: messagesToPB(ms)}, nil
+}
+
+// limit converts a wire page size, which the mail package bounds.
+func limit(n int64) (int, error) {
+	if n < 0 || n > mail.MaxLimit {
+		return 0, errors.Errorf("", errors.Invalid, "limit %d is out of range; ask for 1 to %d messages (0 means %d)", n, mail.MaxLimit, mail.DefaultLimit)
+	}
+	return int(n), nil
+}
+
+func (u *usersService) ReadInboxMessage(ctx context.Context, req *pb.ReadInboxMessageRequest) (*pb.ReadInboxMessageResponse, error) {
+	readAt, err := u.s.mail.ReadInboxMessage(ctx, principal(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ReadInboxMessageResponse{ReadAt: readAt}, nil
+}
+
+func (u *usersService) DeleteInboxMessage(ctx context.Context, req *pb.DeleteInboxMessageRequest) (*pb.DeleteInboxMessageResponse, error) {
+	if err := u.s.mail.DeleteInboxMessage(ctx, principal(ctx), req.Id); err != nil {
+		return nil, err
+	}
+	return &pb.DeleteInboxMessageResponse{}, nil
+}
+
+func (u *usersService) DeleteSentboxMessage(ctx context.Context, req *pb.DeleteSentboxMessageRequest) (*pb.DeleteSentboxMessageResponse, error) {
+	if err := u.s.mail.DeleteSentboxMessage(ctx, principal(ctx), req.Id); err != nil {
+		return nil, err
+	}
+	return &pb.DeleteSentboxMessageResponse{}, nil
+}
+
+func (u *usersService) GetUsage(context.Context, *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
+	return nil, errNoUsage
+}
+
+func (u *usersService) ArchivesLs(context.Context, *pb.ArchivesLsRequest) (*pb.ArchivesLsResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (u *usersService) ArchivesImport(context.Context, *pb.ArchivesImportRequest) (*pb.ArchivesImportResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (u *usersService) ArchiveRetrievalLs(context.Context, *pb.ArchiveRetrievalLsRequest) (*pb.ArchiveRetrievalLsResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (u *usersService) ArchiveRetrievalLogs(*pb.ArchiveRetrievalLogsRequest, pb.APIService_ArchiveRetrievalLogsServer) error {
+	return errNoFilecoin
+}
+
+func messagesToPB(ms []mail.Message) []*pb.Message {
+	out := make([]*pb.Message, len(ms))
+	for i, m := range ms {
+		out[i] = &pb.Message{Id: m.ID, From: string(m.From), To: string(m.To), Body: m.Body,
+			Signature: m.Signature, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt}
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+// Package usersclient is the Go client of Hub's Users API
+// (api.usersd.pb.APIService): the caller's threads and its mailbox, with the
+// client-side encryption of @textile/hub's Users, so messages sent from
+// JavaScript open in Go and back.
+//
+// Calls act as whoever the context's credentials name (client.WithAPIKey
+// with a user group key, and client.WithToken with the token that
+// threadsclient.GetToken issued for the identity).
+package usersclient
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"google.golang.org/grpc"
+
+	"github.com/selfhub/hub"
+	pb "github.com/selfhub/hub/api/pb/usersdpb"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/threads"
+)
+
+// Client calls the Users API.
+type Client struct {
+	c pb.APIServiceClient
+}
+
+// New returns a Client over conn.
+func New(conn grpc.ClientConnInterface) *Client {
+	return &Client{c: pb.NewAPIServiceClient(conn)}
+}
+
+// Thread is one of the caller's threads.
+type Thread struct {
+	ID   threads.ID
+	Name string
+	IsDB bool
+}
+
+// Message is a mailbox message as the hub stores it: Body is ciphertext for
+// the box's owner (Open decrypts it), Signature the sender's signature over
+// Body.
+type Message struct {
+	ID        string
+	From      hub.PubKey
+	To        hub.PubKey
+	Body      []byte
+	Signature []byte
+	CreatedAt int64 // Unix ns
+	ReadAt    int64 // Unix ns; 0 while unread
+}
+
+// Status selects inbox messages by whether they have been read.
+type Status int
+
+// Inbox statuses.
+const (
+	All Status = iota
+	Read
+	Unread
+)
+
+// ListOptions pages through a box; see the mail package for their meaning.
+type ListOptions struct {
+	Seek      string
+	Limit     int
+	Ascending bool
+	Status    Status // inbox only
+}
+
+// GetThread returns the caller's thread with the name.
+func (c *Client) GetThread(ctx context.Context, name string) (Thread, error) {
+	res, err := c.c.GetThread(ctx, &pb.GetThreadRequest{Name: name})
+	if err != nil {
+		return Thread{}, errors.FromStatus("users.GetThread", err)
+	}
+	return threadFromPB(res)
+}
+
+// ListThreads lists the caller's threads.
+func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
+	res, err := c.c.ListThreads(ctx, &pb.ListThreadsRequest{})
+	if err != nil {
+		return nil, errors.FromStatus("users.ListThreads", err)
+	}
+	out := make([]Thread, len(res.List))
+	for i, t := range res.List {
+		if out[i], err = threadFromPB(t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
+	id, err := threads.Cast(t.Id)
+	if err != nil {
+		return Thread{}, errors.E(errors.Op("users.Thread"), errors.Internal, err)
+	}
+	return Thread{ID: id, Name: t.Name, IsDB: t.IsDb}, nil
+}
+
+// SetupMailbox creates the caller's mailbox, or finds it, and returns the
+// ID of its DB (for a ThreadDB Listen on "inbox" or "sentbox").
+func (c *Client) SetupMailbox(ctx context.Context) (threads.ID, error) {
+	res, err := c.c.SetupMailbox(ctx, &pb.SetupMailboxRequest{})
+	if err != nil {
+		return "", errors.FromStatus("users.SetupMailbox", err)
+	}
+	id, err := threads.Cast(res.MailboxId)
+	if err != nil {
+		return "", errors.E(errors.Op("users.SetupMailbox"), errors.Internal, err)
+	}
+	return id, nil
+}
+
+// SendMessage encrypts body to the recipient and to the sender, signs both
+// ciphertexts with from, and sends them, as @textile/hub's
+// Users.sendMessage does. from must be the identity the context's token
+// was issued for. It returns the sender's copy.
+func (c *Client) SendMessage(ctx context.Context, from crypto.PrivKey, to crypto.PubKey, body []byte) (Message, error) {
+	const op errors.Op = "users.SendMessage"
+	toStr, err := identity.String(to)
+	if err != nil {
+		return Message{}, errors.E(op, err)
+	}
+	fromStr, err := identity.String(from.GetPublic())
+	if err != nil {
+		return Message{}, errors.E(op, err)
+	}
+	toBody, err := Encrypt(to, body)
+	if err != nil {
+		return Message{}, errors.E(op, err)
+	}
+	fromBody, err := Encrypt(from.GetPublic(), body)
+	if err != nil {
+		return Message{}, errors.E(op, err)
+	}
+	toSig, err := from.Sign(toBody)
+	if err != nil {
+		return Message{}, errors.E(op, errors.Invalid, err)
+	}
+	fromSig, err := from.Sign(fromBody)
+	if err != nil {
+		return Message{}, errors.E(op, errors.Invalid, err)
+	}
+	return c.SendEncrypted(ctx, fromStr, toStr, toBody, toSig, fromBody, fromSig)
+}
+
+// SendEncrypted sends ciphertexts made and signed by the caller; from is
+// the caller's identity, used only to fill in the returned message.
+func (c *Client) SendEncrypted(ctx context.Context, from, to hub.PubKey, toBody, toSig, fromBody, fromSig []byte) (Message, error) {
+	res, err := c.c.SendMessage(ctx, &pb.SendMessageRequest{To: string(to), ToBody: toBody, ToSignature: toSig, FromBody: fromBody, FromSignature: fromSig})
+	if err != nil {
+		return Message{}, errors.FromStatus("users.SendMessage", err)
+	}
+	return Message{ID: res.Id, From: from, To: to, Body: fromBody, Signature: fromSig, CreatedAt: res.CreatedAt}, nil
+}
+
+// ListInboxMessages lists a page of the caller's inbox.
+func (c *Client) ListInboxMessages(ctx context.Context, opts ListOptions) ([]Message, error) {
+	req := &pb.ListInboxMessagesRequest{Seek: opts.Seek, Limit: int64(opts.Limit), Ascending: opts.Ascending}
+	switch opts.Status {
+	case All:
+		req.Status = pb.ListInboxMessagesRequest_STATUS_ALL
+	case Read:
+		req.Status = pb.ListInboxMessagesRequest_STATUS_READ
+	case Unread:
+		req.Status = pb.ListInboxMessagesRequest_STATUS_UNREAD
+	default:
+		return nil, errors.Errorf("users.ListInboxMessages", errors.Invalid, "status %d is not All, Read or Unread", opts.Status)
+	}
+	res, err := c.c.ListInboxMessages(ctx, req)
+	if err != nil {
+		return nil, errors.FromStatus("users.ListInboxMessages", err)
+	}
+	return messagesFromPB(res.Messages), nil
+}
+
+// ListSentboxMessages lists a page of the caller's sentbox.
+func (c *Client) ListSentboxMessages(ctx context.Context, opts ListOptions) ([]Message, error) {
+	res, err := c.c.ListSentboxMessages(ctx, &pb.ListSentboxMessagesRequest{Seek: opts.Seek, Limit: int64(opts.Limit), Ascending: opts.Ascending})
+	if err != nil {
+		return nil, errors.FromStatus("users.ListSentboxMessages", err)
+	}
+	return messagesFromPB(res.Messages), nil
+}
+
+// ReadInboxMessage marks an inbox message read and returns when.
+func (c *Client) ReadInboxMessage(ctx context.Context, id string) (int64, error) {
+	res, err := c.c.ReadInboxMessage(ctx, &pb.ReadInboxMessageRequest{Id: id})
+	if err != nil {
+		return 0, errors.FromStatus("users.ReadInboxMessage", err)
+	}
+	return res.ReadAt, nil
+}
+
+// DeleteInboxMessage deletes a message from the caller's inbox.
+func (c *Client) DeleteInboxMessage(ctx context.Context, id string) error {
+	_, err := c.c.DeleteInboxMessage(ctx, &pb.DeleteInboxMessageRequest{Id: id})
+	return errors.FromStatus("users.DeleteInboxMessage", err)
+}
+
+// DeleteSentboxMessage deletes a message from the caller's sentbox.
+func (c *Client) DeleteSentboxMessage(ctx context.Context, id string) error {
+	_, err := c.c.DeleteSentboxMessage(ctx, &pb.DeleteSentboxMessageRequest{Id: id})
+	return errors.FromStatus("users.DeleteSentboxMessage", err)
+}
+
+// Open checks that m is signed by its sender and decrypts it with priv,
+// the key of the box's owner.
+func Open(priv crypto.PrivKey, m Message) ([]byte, error) {
+	const op errors.Op = "users.Open"
+	pub, err := identity.Parse(m.From)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if ok, err := pub.Verify(m.Body, m.Signature); err != nil || !ok {
+		return nil, errors.Errorf(op, errors.Invalid, "message %s is not signed by its sender %s", m.ID, m.From)
+	}
+	return Decrypt(priv, m.Body)
+}
+
+func messagesFromPB(ms []*pb.Message) []Message {
+	out := make([]Message, len(ms))
+	for i, m := range ms {
+		out[i] = Message{ID: m.Id, From: hub.PubKey(m.From), To: hub.PubKey(m.To), Body: m.Body,
+			Signature: m.Signature, CreatedAt: m.CreatedAt, ReadAt: m.ReadAt}
+	}
+	return out
+}
