@@ -27,6 +27,7 @@ import (
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/mail"
+	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
 )
 
@@ -43,6 +44,7 @@ type Addrs struct {
 type Daemon struct {
 	log    *slog.Logger
 	store  *store.Store
+	meter  *metering.Meter
 	server *server.Server
 	p2p    host.Host
 	addrs  Addrs
@@ -116,10 +118,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
 		return nil, err
 	}
-	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize}, d.store)
+	d.meter = metering.New(d.store)
+	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
 	if d.server, err = server.New(server.Services{
 		Auth:      authSvc,
 		DBs:       dbs,
+		Meter:     d.meter,
 		Mail:      mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
 		HostAddrs: d.hostAddrs,
 		Build:     buildInfo(),
@@ -195,6 +199,11 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	if d.p2p != nil {
 		d.p2p.Close()
+	}
+	if d.meter != nil {
+		if err := d.meter.Close(); err != nil {
+			d.log.Error("flush usage counts", "err", err)
+		}
 	}
 	if d.store != nil {
 		return d.store.Close()

@@ -248,7 +248,6 @@ func TestMailRefusals(t *testing.T) {
 		t.Errorf("listing without a mailbox: %v, want FailedPrecondition", err)
 	}
 	for _, call := range []func() error{
-		func() error { _, err := raw.GetUsage(alice.ctx, &usersdpb.GetUsageRequest{}); return err },
 		func() error { _, err := raw.ArchivesLs(alice.ctx, &usersdpb.ArchivesLsRequest{}); return err },
 	} {
 		if err := call(); status.Code(err) != codes.Unimplemented || status.Convert(err).Message() == "" {

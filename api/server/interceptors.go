@@ -7,10 +7,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/metering"
 )
 
 type principalKey struct{}
@@ -53,7 +55,11 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
+	resp, err = handler(ctx, req)
+	if m, ok := resp.(proto.Message); ok && err == nil {
+		s.meter.Add(principal(ctx), metering.Counts{Egress: int64(proto.Size(m))})
+	}
+	return resp, err
 }
 
 // stream does for streaming calls what unary does: streams are
@@ -65,7 +71,7 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	if err != nil {
 		return err
 	}
-	return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	return handler(srv, &contextStream{ServerStream: ss, ctx: ctx, meter: s.meter})
 }
 
 // finish turns a panic into an Internal error, logs failures that are the
@@ -85,10 +91,22 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, pan
 	return errors.ToStatus(err)
 }
 
-// contextStream carries the authenticated context into a stream handler.
+// contextStream carries the authenticated context into a stream handler
+// and counts what the stream sends as the principal's egress.
 type contextStream struct {
 	grpc.ServerStream
-	ctx context.Context
+	ctx   context.Context
+	meter *metering.Meter
 }
 
 func (c *contextStream) Context() context.Context { return c.ctx }
+
+func (c *contextStream) SendMsg(m any) error {
+	if err := c.ServerStream.SendMsg(m); err != nil {
+		return err
+	}
+	if pm, ok := m.(proto.Message); ok {
+		c.meter.Add(principal(c.ctx), metering.Counts{Egress: int64(proto.Size(pm))})
+	}
+	return nil
+}

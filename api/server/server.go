@@ -22,6 +22,7 @@ import (
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/mail"
+	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
 )
 
@@ -38,7 +39,9 @@ type BuildInfo struct {
 type Services struct {
 	Auth *auth.Service
 	DBs  *db.Manager
-	Mail *mail.Service
+	// Meter counts usage: egress here, reads and writes in the services.
+	Meter *metering.Meter
+	Mail  *mail.Service
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
@@ -49,6 +52,7 @@ type Server struct {
 	auth      *auth.Service
 	dbs       *db.Manager
 	mail      *mail.Service
+	meter     *metering.Meter
 	hostAddrs func() []ma.Multiaddr
 	build     BuildInfo
 	log       *slog.Logger
@@ -67,7 +71,7 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, mail: svc.Mail, hostAddrs: svc.HostAddrs, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, hostAddrs: svc.HostAddrs, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unary),

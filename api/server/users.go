@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"slices"
 
 	"github.com/selfhub/hub"
+	billingpb "github.com/selfhub/hub/api/pb/billingdpb"
 	pb "github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/mail"
+	"github.com/selfhub/hub/metering"
 )
 
 // usersRequirements gives the credentials each api.usersd.pb.APIService
@@ -33,9 +36,6 @@ var usersRequirements = map[string]auth.Requirement{
 
 // errNoFilecoin answers the archive calls.
 var errNoFilecoin = errors.E(errors.Unimplemented, "Filecoin archives are not offered: the Filecoin network and Powergate service the Textile Hub archived to no longer exist")
-
-// errNoUsage answers GetUsage until hubd meters usage.
-var errNoUsage = errors.E(errors.Unimplemented, "GetUsage is not implemented yet: this hub does not meter stored bytes, reads, writes or egress yet, and has no billing")
 
 // usersService serves api.usersd.pb.APIService: the caller's threads and
 // mailbox. It converts protobuf to the mail package's calls and back.
@@ -157,8 +157,44 @@ func (u *usersService) DeleteSentboxMessage(ctx context.Context, req *pb.DeleteS
 	return &pb.DeleteSentboxMessageResponse{}, nil
 }
 
-func (u *usersService) GetUsage(context.Context, *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
-	return nil, errNoUsage
+// GetUsage reports the metered usage of the caller, or, for a developer
+// or org, of one of its app's users (req.key). There is no billing: the
+// figures are totals since the identity's first use, free and uncharged.
+func (u *usersService) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
+	const op errors.Op = "users.GetUsage"
+	p := principal(ctx)
+	subject := p
+	if req.Key != "" && hub.PubKey(req.Key) != p.Owner() {
+		if p.Kind == hub.UserPrincipal {
+			return nil, errors.E(op, errors.Permission, "a user may read only its own usage; leave key empty")
+		}
+		users, err := u.s.auth.Users(ctx, p.Account)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(users, hub.PubKey(req.Key)) {
+			return nil, errors.Errorf(op, errors.NotExist, "%q is not a user of this account", req.Key)
+		}
+		subject = hub.Principal{Kind: hub.UserPrincipal, Account: p.Account, Identity: hub.PubKey(req.Key)}
+	}
+	counts, err := u.s.meter.Usage(ctx, metering.SubjectOf(subject))
+	if err != nil {
+		return nil, err
+	}
+	stored, err := u.s.dbs.StoredBytes(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	usage := map[string]*billingpb.Usage{
+		"stored_data":     {Description: "bytes of ThreadDB instances stored", Units: stored, Total: stored},
+		"network_egress":  {Description: "bytes sent in API responses", Units: counts.Egress, Total: counts.Egress},
+		"instance_reads":  {Description: "ThreadDB instances read", Units: counts.Reads, Total: counts.Reads},
+		"instance_writes": {Description: "ThreadDB instances written", Units: counts.Writes, Total: counts.Writes},
+	}
+	return &pb.GetUsageResponse{
+		Customer: &billingpb.GetCustomerResponse{Key: string(subject.Owner()), ParentKey: string(subject.Account), DailyUsage: usage},
+		Usage:    &billingpb.GetCustomerUsageResponse{Usage: usage},
+	}, nil
 }
 
 func (u *usersService) ArchivesLs(context.Context, *pb.ArchivesLsRequest) (*pb.ArchivesLsResponse, error) {

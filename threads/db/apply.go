@@ -22,6 +22,7 @@ type applier struct {
 	cols    map[string]*colRecord // written or read so far; nil value: absent
 	docs    map[string]*docRecord // by docKey
 	seq     uint64                // last change sequence number
+	bytes   int64                 // change in stored instance bytes
 	changes []change              // appended to the listen log
 	rebuild map[string]bool       // collections whose indexes must be rebuilt
 }
@@ -135,6 +136,10 @@ func (a *applier) applyDoc(o operation, v version) error {
 		next.Value = o.Value
 	}
 	wasVisible, isVisible := cur.visible(col), next.visible(col)
+	if cur != nil {
+		a.bytes -= int64(len(cur.Value))
+	}
+	a.bytes += int64(len(next.Value))
 	a.docs[string(docKey(a.d.id, o.Col, o.ID))] = next
 	a.b.Put(docKey(a.d.id, o.Col, o.ID), next)
 	if !a.rebuild[o.Col] {
@@ -204,6 +209,13 @@ func (a *applier) finish() error {
 		if err := a.rebuildIndexes(name); err != nil {
 			return err
 		}
+	}
+	if a.bytes != 0 {
+		var stored int64
+		if err := a.d.m.st.Get(bytesKey(a.d.id), &stored); err != nil && !errors.Is(errors.NotExist, err) {
+			return err
+		}
+		a.b.Put(bytesKey(a.d.id), stored+a.bytes)
 	}
 	for _, c := range a.changes {
 		a.seq++

@@ -19,6 +19,7 @@ import (
 //	db/<id>/chg/<seq: 8 bytes BE>      → change (the listen log)
 //	db/<id>/seq                        → uint64 of the last change
 //	db/<id>/clock                      → int64 last hybrid logical clock value
+//	db/<id>/bytes                      → int64 bytes of instance JSON stored
 //	db/<id>/writer/<identity>          → libp2p-marshalled log key of that writer
 //	dbname/<account>/<owner>/<name>    → thread ID (names are unique per scope)
 //	dbown/<account>/<owner>/<id>       → empty (lists a scope's DBs)
@@ -29,6 +30,7 @@ func seqKey(id threads.ID) []byte  { return append(dbPrefix(id), "seq"...) }
 func clockKey(id threads.ID) []byte {
 	return append(dbPrefix(id), "clock"...)
 }
+func bytesKey(id threads.ID) []byte  { return append(dbPrefix(id), "bytes"...) }
 func colPrefix(id threads.ID) []byte { return append(dbPrefix(id), "col/"...) }
 func colKey(id threads.ID, col string) []byte {
 	return append(colPrefix(id), col...)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/metering"
 )
 
 // ListenFilter selects the events a listener wants. Empty Collection or ID
@@ -159,6 +160,7 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, seq uint64, c *change
 			ev.Instance = v
 		}
 	}
+	d.m.cfg.Meter.Add(p, metering.Counts{Reads: 1})
 	return fn(ev)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	// ListenHistory is how many of a DB's latest changes are kept for
 	// listeners to resume from.
 	ListenHistory int
+	// Meter counts instance reads and writes; nil counts nothing.
+	Meter *metering.Meter
 	// Scripts bounds write validators and read filters.
 	Scripts jsfunc.Limits
 	// Now is the clock; nil means time.Now.
@@ -277,4 +280,21 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 	delete(m.dbs, id)
 	d.listeners.close(errors.Errorf(op, errors.NotExist, "DB %s was deleted", id))
 	return nil
+}
+
+// StoredBytes is how many bytes of instances the principal's DBs hold.
+func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, error) {
+	infos, err := m.ListDBs(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, info := range infos {
+		var n int64
+		if err := m.st.Get(bytesKey(info.ID), &n); err != nil && !errors.Is(errors.NotExist, err) {
+			return 0, errors.E(errors.Op("db.StoredBytes"), err)
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 	"github.com/selfhub/hub/threads/db/query"
 )
@@ -406,6 +407,7 @@ func (t *Txn) Has(ctx context.Context, ids []string) (bool, error) {
 	if err := t.usable(op, false); err != nil {
 		return false, err
 	}
+	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: int64(len(ids))})
 	for _, id := range ids {
 		raw, exists, err := t.current(id)
 		if err != nil {
@@ -443,6 +445,7 @@ func (t *Txn) FindByID(ctx context.Context, id string) (json.RawMessage, error) 
 	if !exists || raw == nil {
 		return nil, errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", clip(id), t.name)
 	}
+	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: 1})
 	return raw, nil
 }
 
@@ -497,6 +500,7 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 			break
 		}
 		staged = append(staged, a)
+		t.d.m.cfg.Meter.Add(t.p, metering.Counts{Writes: int64(len(ops))})
 	}
 	durable := func() error { return nil }
 	if err == nil && len(staged) > 0 {
