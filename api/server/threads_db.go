@@ -297,13 +297,25 @@ func txnError(err error) string {
 	return errors.Message(err)
 }
 
-func (t *threadsService) ReadTransaction(stream pb.API_ReadTransactionServer) error {
+// txnStream is a transaction's bidirectional stream, read or write.
+type txnStream[Req, Rep any] interface {
+	Context() context.Context
+	Recv() (Req, error)
+	Send(Rep) error
+}
+
+// serveTxn runs a transaction stream: the first message begins the
+// transaction (a write one when end is set), each later one is answered by
+// handle, and when the client ends the stream, end finishes a write
+// transaction (a read one just ends).
+func serveTxn[Req, Rep any](t *threadsService, stream txnStream[Req, Rep], start func(Req) *pb.StartTransactionRequest, handle func(context.Context, *db.Txn, Req) (Rep, error), end func(context.Context, *db.Txn) error) error {
+	write := end != nil
 	ctx := stream.Context()
 	first, err := stream.Recv()
 	if err != nil {
 		return errors.E(errors.Canceled, err)
 	}
-	txn, err := t.beginTxn(ctx, first.GetStartTransactionRequest(), false)
+	txn, err := t.beginTxn(ctx, start(first), write)
 	if err != nil {
 		return err
 	}
@@ -311,24 +323,17 @@ func (t *threadsService) ReadTransaction(stream pb.API_ReadTransactionServer) er
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
+			if write {
+				return end(ctx, txn)
+			}
 			return nil
 		}
 		if err != nil {
 			return errors.E(errors.Canceled, err)
 		}
-		reply := &pb.ReadTransactionReply{}
-		switch r := req.Option.(type) {
-		case *pb.ReadTransactionRequest_HasRequest:
-			ok, err := txn.Has(ctx, r.HasRequest.InstanceIDs)
-			reply.Option = &pb.ReadTransactionReply_HasReply{HasReply: &pb.HasReply{Exists: ok, TransactionError: txnError(err)}}
-		case *pb.ReadTransactionRequest_FindRequest:
-			found, err := find(ctx, txn, r.FindRequest.QueryJSON)
-			reply.Option = &pb.ReadTransactionReply_FindReply{FindReply: &pb.FindReply{Instances: found, TransactionError: txnError(err)}}
-		case *pb.ReadTransactionRequest_FindByIDRequest:
-			inst, err := txn.FindByID(ctx, r.FindByIDRequest.InstanceID)
-			reply.Option = &pb.ReadTransactionReply_FindByIDReply{FindByIDReply: &pb.FindByIDReply{Instance: inst, TransactionError: txnError(err)}}
-		default:
-			return errors.E(errors.Invalid, "a read transaction takes has, find and findByID requests")
+		reply, err := handle(ctx, txn, req)
+		if err != nil {
+			return err
 		}
 		if err := stream.Send(reply); err != nil {
 			return errors.E(errors.Canceled, err)
@@ -336,59 +341,78 @@ func (t *threadsService) ReadTransaction(stream pb.API_ReadTransactionServer) er
 	}
 }
 
+// The replies to reads inside a transaction, shared by both kinds.
+func hasReply(ctx context.Context, txn *db.Txn, r *pb.HasRequest) *pb.HasReply {
+	ok, err := txn.Has(ctx, r.InstanceIDs)
+	return &pb.HasReply{Exists: ok, TransactionError: txnError(err)}
+}
+
+func findReply(ctx context.Context, txn *db.Txn, r *pb.FindRequest) *pb.FindReply {
+	found, err := find(ctx, txn, r.QueryJSON)
+	return &pb.FindReply{Instances: found, TransactionError: txnError(err)}
+}
+
+func findByIDReply(ctx context.Context, txn *db.Txn, r *pb.FindByIDRequest) *pb.FindByIDReply {
+	inst, err := txn.FindByID(ctx, r.InstanceID)
+	return &pb.FindByIDReply{Instance: inst, TransactionError: txnError(err)}
+}
+
+func (t *threadsService) ReadTransaction(stream pb.API_ReadTransactionServer) error {
+	return serveTxn(t, stream, (*pb.ReadTransactionRequest).GetStartTransactionRequest,
+		func(ctx context.Context, txn *db.Txn, req *pb.ReadTransactionRequest) (*pb.ReadTransactionReply, error) {
+			switch r := req.Option.(type) {
+			case *pb.ReadTransactionRequest_HasRequest:
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_HasReply{HasReply: hasReply(ctx, txn, r.HasRequest)}}, nil
+			case *pb.ReadTransactionRequest_FindRequest:
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindReply{FindReply: findReply(ctx, txn, r.FindRequest)}}, nil
+			case *pb.ReadTransactionRequest_FindByIDRequest:
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(ctx, txn, r.FindByIDRequest)}}, nil
+			}
+			return nil, errors.E(errors.Invalid, "a read transaction takes has, find and findByID requests")
+		}, nil)
+}
+
 func (t *threadsService) WriteTransaction(stream pb.API_WriteTransactionServer) error {
-	ctx := stream.Context()
-	first, err := stream.Recv()
-	if err != nil {
-		return errors.E(errors.Canceled, err)
-	}
-	txn, err := t.beginTxn(ctx, first.GetStartTransactionRequest(), true)
-	if err != nil {
-		return err
-	}
-	defer txn.Discard()
-	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			// The client ended the transaction: commit what it wrote.
+	// A transaction the client discarded ends quietly; any other is
+	// committed when the client ends the stream.
+	discarded := false
+	return serveTxn(t, stream, (*pb.WriteTransactionRequest).GetStartTransactionRequest,
+		func(ctx context.Context, txn *db.Txn, req *pb.WriteTransactionRequest) (*pb.WriteTransactionReply, error) {
+			reply := &pb.WriteTransactionReply{}
+			switch r := req.Option.(type) {
+			case *pb.WriteTransactionRequest_CreateRequest:
+				ids, err := txn.Create(ctx, r.CreateRequest.Instances)
+				reply.Option = &pb.WriteTransactionReply_CreateReply{CreateReply: &pb.CreateReply{InstanceIDs: ids, TransactionError: txnError(err)}}
+			case *pb.WriteTransactionRequest_SaveRequest:
+				err := txn.Save(ctx, r.SaveRequest.Instances)
+				reply.Option = &pb.WriteTransactionReply_SaveReply{SaveReply: &pb.SaveReply{TransactionError: txnError(err)}}
+			case *pb.WriteTransactionRequest_DeleteRequest:
+				err := txn.Delete(ctx, r.DeleteRequest.InstanceIDs)
+				reply.Option = &pb.WriteTransactionReply_DeleteReply{DeleteReply: &pb.DeleteReply{TransactionError: txnError(err)}}
+			case *pb.WriteTransactionRequest_VerifyRequest:
+				err := txn.Verify(ctx, r.VerifyRequest.Instances)
+				reply.Option = &pb.WriteTransactionReply_VerifyReply{VerifyReply: &pb.VerifyReply{TransactionError: txnError(err)}}
+			case *pb.WriteTransactionRequest_HasRequest:
+				reply.Option = &pb.WriteTransactionReply_HasReply{HasReply: hasReply(ctx, txn, r.HasRequest)}
+			case *pb.WriteTransactionRequest_FindRequest:
+				reply.Option = &pb.WriteTransactionReply_FindReply{FindReply: findReply(ctx, txn, r.FindRequest)}
+			case *pb.WriteTransactionRequest_FindByIDRequest:
+				reply.Option = &pb.WriteTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(ctx, txn, r.FindByIDRequest)}
+			case *pb.WriteTransactionRequest_DiscardRequest:
+				txn.Discard()
+				discarded = true
+				reply.Option = &pb.WriteTransactionReply_DiscardReply{DiscardReply: &pb.DiscardReply{}}
+			default:
+				return nil, errors.E(errors.Invalid, "a write transaction takes create, save, delete, has, find, findByID, verify and discard requests")
+			}
+			return reply, nil
+		},
+		func(ctx context.Context, txn *db.Txn) error {
+			if discarded {
+				return nil
+			}
 			return txn.Commit(ctx)
-		}
-		if err != nil {
-			return errors.E(errors.Canceled, err)
-		}
-		reply := &pb.WriteTransactionReply{}
-		switch r := req.Option.(type) {
-		case *pb.WriteTransactionRequest_CreateRequest:
-			ids, err := txn.Create(ctx, r.CreateRequest.Instances)
-			reply.Option = &pb.WriteTransactionReply_CreateReply{CreateReply: &pb.CreateReply{InstanceIDs: ids, TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_SaveRequest:
-			err := txn.Save(ctx, r.SaveRequest.Instances)
-			reply.Option = &pb.WriteTransactionReply_SaveReply{SaveReply: &pb.SaveReply{TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_DeleteRequest:
-			err := txn.Delete(ctx, r.DeleteRequest.InstanceIDs)
-			reply.Option = &pb.WriteTransactionReply_DeleteReply{DeleteReply: &pb.DeleteReply{TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_HasRequest:
-			ok, err := txn.Has(ctx, r.HasRequest.InstanceIDs)
-			reply.Option = &pb.WriteTransactionReply_HasReply{HasReply: &pb.HasReply{Exists: ok, TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_FindRequest:
-			found, err := find(ctx, txn, r.FindRequest.QueryJSON)
-			reply.Option = &pb.WriteTransactionReply_FindReply{FindReply: &pb.FindReply{Instances: found, TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_FindByIDRequest:
-			inst, err := txn.FindByID(ctx, r.FindByIDRequest.InstanceID)
-			reply.Option = &pb.WriteTransactionReply_FindByIDReply{FindByIDReply: &pb.FindByIDReply{Instance: inst, TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_VerifyRequest:
-			err := txn.Verify(ctx, r.VerifyRequest.Instances)
-			reply.Option = &pb.WriteTransactionReply_VerifyReply{VerifyReply: &pb.VerifyReply{TransactionError: txnError(err)}}
-		case *pb.WriteTransactionRequest_DiscardRequest:
-			txn.Discard()
-			reply.Option = &pb.WriteTransactionReply_DiscardReply{DiscardReply: &pb.DiscardReply{}}
-		default:
-			return errors.E(errors.Invalid, "a write transaction takes create, save, delete, has, find, findByID, verify and discard requests")
-		}
-		if err := stream.Send(reply); err != nil {
-			return errors.E(errors.Canceled, err)
-		}
-	}
+		})
 }
 
 func (t *threadsService) Listen(req *pb.ListenRequest, stream pb.API_ListenServer) error {
