@@ -1,8 +1,8 @@
 // Package cli implements the hub command: a developer's tool for signing up,
-// managing sessions, organizations and API keys on a hubd server. It talks
-// to the server only through the Go clients in client/, keeps no global
-// state, and writes to the streams and reads the environment it is given,
-// so tests run it in-process.
+// managing sessions, organizations, API keys and ThreadDB databases on a
+// hubd server. It talks to the server only through the Go clients in
+// client/, keeps no global state, and writes to the streams and reads the
+// environment it is given, so tests run it in-process.
 package cli
 
 import (
@@ -82,9 +82,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, env func(string) string) 
 func (a *app) command() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hub",
-		Short: "Manage your account, organizations and API keys on a Hub server",
-		Long: `hub manages your developer account, organizations and API keys on a
-Hub server (hubd).
+		Short: "Manage your account, organizations, API keys and DBs on a Hub server",
+		Long: `hub manages your developer account, organizations, API keys and
+ThreadDB databases on a Hub server (hubd).
 
 Every flag can also be set in the environment: --api is HUB_API, --org is
 HUB_ORG, --json is HUB_JSON, and so on. HUB_HOME is the directory where hub
@@ -114,6 +114,7 @@ the stored session.`,
 		a.destroyCommand(),
 		a.keysCommand(),
 		a.orgsCommand(),
+		a.threadsCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -1,7 +1,20 @@
 // Package threadsclient is the Go client of hubd's threads API
-// (threads.pb.API). For now it offers GetToken, the challenge-response that
-// turns an end-user's Ed25519 key into the bearer token user group API keys
-// need (client.WithToken).
+// (threads.pb.API), with the reach of the JavaScript client: GetToken, the
+// challenge-response that turns an end-user's Ed25519 key into the bearer
+// token user group API keys need (client.WithToken); DBs and their
+// collections; instances (create, save, delete, has, find, verify); read and
+// write transactions; and Listen, which Hub makes resumable.
+//
+// Credentials travel in the context, attached with the helpers of package
+// client: a session (and org), an API key and signature, and for a user
+// group key the user's token. Each caller sees only its own DBs: another
+// identity's DB is NotExist, as is one that does not exist. Errors from the
+// server carry their kind (errors.Is) and the server's message
+// (errors.Message); an error a transaction reports inside a reply
+// (transactionError) carries only the message, so its kind is Other.
+//
+// Instances travel as JSON objects (json.RawMessage); queries are
+// *query.Query values from package threads/db/query, or their JSON form.
 package threadsclient
 
 import (

@@ -16,9 +16,9 @@ import (
 
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/usersdpb"
+	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/threads"
 )
 
 // Client calls the Users API.
@@ -33,7 +33,7 @@ func New(conn grpc.ClientConnInterface) *Client {
 
 // Thread is one of the caller's threads.
 type Thread struct {
-	ID   threads.ID
+	ID   threadsclient.ID
 	Name string
 	IsDB bool
 }
@@ -94,7 +94,7 @@ func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
 }
 
 func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
-	id, err := threads.Cast(t.Id)
+	id, err := threadsclient.CastID(t.Id)
 	if err != nil {
 		return Thread{}, errors.E(errors.Op("users.Thread"), errors.Internal, err)
 	}
@@ -103,12 +103,12 @@ func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
 
 // SetupMailbox creates the caller's mailbox, or finds it, and returns the
 // ID of its DB (for a ThreadDB Listen on "inbox" or "sentbox").
-func (c *Client) SetupMailbox(ctx context.Context) (threads.ID, error) {
+func (c *Client) SetupMailbox(ctx context.Context) (threadsclient.ID, error) {
 	res, err := c.c.SetupMailbox(ctx, &pb.SetupMailboxRequest{})
 	if err != nil {
 		return "", errors.FromStatus("users.SetupMailbox", err)
 	}
-	id, err := threads.Cast(res.MailboxId)
+	id, err := threadsclient.CastID(res.MailboxId)
 	if err != nil {
 		return "", errors.E(errors.Op("users.SetupMailbox"), errors.Internal, err)
 	}

@@ -47,6 +47,8 @@ type Fixture struct {
 //	HUB_INSECURE_USER_KEY                   non-signing user group key
 //	HUB_INVALIDATED_KEY, HUB_INVALIDATED_SECRET
 //	                                        secure user group key, invalidated
+//	HUB_ACCOUNT_KEY, HUB_ACCOUNT_SECRET     secure account key
+//	HUB_INSECURE_ACCOUNT_KEY                non-signing account key
 func Start(t *testing.T) *Fixture {
 	t.Helper()
 	requireDeps(t)
@@ -57,15 +59,16 @@ func Start(t *testing.T) *Fixture {
 		t.Fatalf("signup: %v", err)
 	}
 	ctx := client.WithSession(t.Context(), sess.ID)
-	key := func(secure bool) hub.APIKey {
+	key := func(typ hub.KeyType, secure bool) hub.APIKey {
 		t.Helper()
-		k, err := hc.CreateKey(ctx, hub.UserKey, secure)
+		k, err := hc.CreateKey(ctx, typ, secure)
 		if err != nil {
-			t.Fatalf("create user group key (secure %v): %v", secure, err)
+			t.Fatalf("create %v key (secure %v): %v", typ, secure, err)
 		}
 		return k
 	}
-	user, insecure, invalidated := key(true), key(false), key(true)
+	user, insecure, invalidated := key(hub.UserKey, true), key(hub.UserKey, false), key(hub.UserKey, true)
+	account, insecureAccount := key(hub.AccountKey, true), key(hub.AccountKey, false)
 	if err := hc.InvalidateKey(ctx, invalidated.Key); err != nil {
 		t.Fatalf("invalidate key: %v", err)
 	}
@@ -76,6 +79,9 @@ func Start(t *testing.T) *Fixture {
 		"HUB_INSECURE_USER_KEY=" + insecure.Key,
 		"HUB_INVALIDATED_KEY=" + invalidated.Key,
 		"HUB_INVALIDATED_SECRET=" + invalidated.Secret,
+		"HUB_ACCOUNT_KEY=" + account.Key,
+		"HUB_ACCOUNT_SECRET=" + account.Secret,
+		"HUB_INSECURE_ACCOUNT_KEY=" + insecureAccount.Key,
 	}}
 }
 

@@ -1,0 +1,371 @@
+package threadsclient
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/selfhub/hub/api/pb/threadspb"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads/db/query"
+)
+
+// CollectionConfig describes a collection: its name, the JSON Schema its
+// instances must satisfy, its indexes, and optional JavaScript function
+// bodies that validate writes and filter reads.
+type CollectionConfig struct {
+	// Name matches ^[A-Za-z0-9]+(?:[-][A-Za-z0-9]+)*$.
+	Name string
+	// Schema is a JSON Schema (drafts 4 to 2020-12); nil accepts any object.
+	Schema json.RawMessage
+	// Indexes are the field paths to index, such as "meta.rating".
+	Indexes []Index
+	// WriteValidator is the body of a function (writer, event, instance)
+	// that returns whether a write is allowed; "" allows every write.
+	WriteValidator string
+	// ReadFilter is the body of a function (reader, instance) that returns
+	// the instance as the reader may see it, or null to hide it; "" shows
+	// every instance as stored.
+	ReadFilter string
+}
+
+// Index is an index on a dot-separated field path. A unique index refuses
+// a second instance with the same value at the path.
+type Index struct {
+	Path   string
+	Unique bool
+}
+
+// DBInfo describes a DB.
+type DBInfo struct {
+	ID   ID
+	Name string
+	// Key is the thread key, which reads and writes the DB's records.
+	Key Key
+	// Addrs are the addresses peers reach the DB at,
+	// /…/p2p/<hub peer>/thread/<id>.
+	Addrs []string
+}
+
+// DBOptions are the optional settings of a new DB.
+type DBOptions struct {
+	// Name names the DB; names are unique among the caller's DBs.
+	Name string
+	// Collections are created with the DB.
+	Collections []CollectionConfig
+	// Key is the thread key to use (service and read key); nil asks the
+	// server for a fresh one.
+	Key Key
+}
+
+// NewDB creates a DB owned by the caller and returns its ID. When id is
+// empty a new random one is made, as the JavaScript client does. It fails
+// with Exist if the ID or the name is taken, Invalid for a bad collection
+// config and Exhausted when the caller owns as many DBs as the hub allows.
+func (c *Client) NewDB(ctx context.Context, id ID, opts DBOptions) (ID, error) {
+	const op errors.Op = "threadsclient.NewDB"
+	if id == "" {
+		var err error
+		if id, err = NewID(); err != nil {
+			return "", errors.E(op, err)
+		}
+	}
+	req := &threadspb.NewDBRequest{DbID: id.Bytes(), Name: opts.Name, Key: opts.Key}
+	for _, cc := range opts.Collections {
+		req.Collections = append(req.Collections, configToPB(cc))
+	}
+	if _, err := c.c.NewDB(ctx, req); err != nil {
+		return "", errors.FromStatus(op, err)
+	}
+	return id, nil
+}
+
+// ListDBs lists the caller's own DBs.
+func (c *Client) ListDBs(ctx context.Context) ([]DBInfo, error) {
+	const op errors.Op = "threadsclient.ListDBs"
+	r, err := c.c.ListDBs(ctx, &threadspb.ListDBsRequest{})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	out := make([]DBInfo, 0, len(r.GetDbs()))
+	for _, d := range r.GetDbs() {
+		id, err := CastID(d.GetDbID())
+		if err != nil {
+			return nil, errors.Errorf(op, errors.Internal, "server listed a malformed DB ID 0x%s: %s", hexClip(d.GetDbID()), errors.Message(err))
+		}
+		info, err := dbInfo(id, d.GetInfo())
+		if err != nil {
+			return nil, errors.E(op, err)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// GetDBInfo describes one of the caller's DBs. A DB that does not exist,
+// or is someone else's, is NotExist.
+func (c *Client) GetDBInfo(ctx context.Context, id ID) (DBInfo, error) {
+	const op errors.Op = "threadsclient.GetDBInfo"
+	r, err := c.c.GetDBInfo(ctx, &threadspb.GetDBInfoRequest{DbID: id.Bytes()})
+	if err != nil {
+		return DBInfo{}, errors.FromStatus(op, err)
+	}
+	info, err := dbInfo(id, r)
+	if err != nil {
+		return DBInfo{}, errors.E(op, err)
+	}
+	return info, nil
+}
+
+func dbInfo(id ID, r *threadspb.GetDBInfoReply) (DBInfo, error) {
+	info := DBInfo{ID: id, Name: r.GetName(), Key: Key(r.GetKey())}
+	for _, a := range r.GetAddrs() {
+		s, err := addrString(a)
+		if err != nil {
+			return DBInfo{}, errors.Errorf("", errors.Internal, "server sent a DB address that is not a multiaddr (0x%s): %v", hexClip(a), err)
+		}
+		info.Addrs = append(info.Addrs, s)
+	}
+	return info, nil
+}
+
+// DeleteDB deletes one of the caller's DBs and everything in it.
+func (c *Client) DeleteDB(ctx context.Context, id ID) error {
+	const op errors.Op = "threadsclient.DeleteDB"
+	if _, err := c.c.DeleteDB(ctx, &threadspb.DeleteDBRequest{DbID: id.Bytes()}); err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return nil
+}
+
+// NewCollection adds a collection to a DB. It fails with Exist if the name
+// is taken and Invalid for a bad name, schema, index or function.
+func (c *Client) NewCollection(ctx context.Context, db ID, cc CollectionConfig) error {
+	const op errors.Op = "threadsclient.NewCollection"
+	if _, err := c.c.NewCollection(ctx, &threadspb.NewCollectionRequest{DbID: db.Bytes(), Config: configToPB(cc)}); err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return nil
+}
+
+// UpdateCollection replaces the config of the collection cc.Name; new
+// indexes are built over the existing instances.
+func (c *Client) UpdateCollection(ctx context.Context, db ID, cc CollectionConfig) error {
+	const op errors.Op = "threadsclient.UpdateCollection"
+	if _, err := c.c.UpdateCollection(ctx, &threadspb.UpdateCollectionRequest{DbID: db.Bytes(), Config: configToPB(cc)}); err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return nil
+}
+
+// DeleteCollection deletes a collection and its instances.
+func (c *Client) DeleteCollection(ctx context.Context, db ID, name string) error {
+	const op errors.Op = "threadsclient.DeleteCollection"
+	if _, err := c.c.DeleteCollection(ctx, &threadspb.DeleteCollectionRequest{DbID: db.Bytes(), Name: name}); err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return nil
+}
+
+// GetCollectionInfo returns a collection's config.
+func (c *Client) GetCollectionInfo(ctx context.Context, db ID, name string) (CollectionConfig, error) {
+	const op errors.Op = "threadsclient.GetCollectionInfo"
+	r, err := c.c.GetCollectionInfo(ctx, &threadspb.GetCollectionInfoRequest{DbID: db.Bytes(), Name: name})
+	if err != nil {
+		return CollectionConfig{}, errors.FromStatus(op, err)
+	}
+	return configFromPB(r), nil
+}
+
+// GetCollectionIndexes returns a collection's indexes.
+func (c *Client) GetCollectionIndexes(ctx context.Context, db ID, name string) ([]Index, error) {
+	const op errors.Op = "threadsclient.GetCollectionIndexes"
+	r, err := c.c.GetCollectionIndexes(ctx, &threadspb.GetCollectionIndexesRequest{DbID: db.Bytes(), Name: name})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	return indexesFromPB(r.GetIndexes()), nil
+}
+
+// ListCollections returns the configs of a DB's collections.
+func (c *Client) ListCollections(ctx context.Context, db ID) ([]CollectionConfig, error) {
+	const op errors.Op = "threadsclient.ListCollections"
+	r, err := c.c.ListCollections(ctx, &threadspb.ListCollectionsRequest{DbID: db.Bytes()})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	out := make([]CollectionConfig, 0, len(r.GetCollections()))
+	for _, cc := range r.GetCollections() {
+		out = append(out, configFromPB(cc))
+	}
+	return out, nil
+}
+
+// Create adds instances (JSON objects) to a collection, all or none, and
+// returns their _ids; an instance without an _id is given one. It fails
+// with Exist for an _id that is taken, Invalid for an instance the schema
+// refuses, and NotExist for an unknown DB or collection.
+func (c *Client) Create(ctx context.Context, db ID, collection string, instances ...json.RawMessage) ([]string, error) {
+	const op errors.Op = "threadsclient.Create"
+	r, err := c.c.Create(ctx, &threadspb.CreateRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	if err := txnError(op, r.GetTransactionError()); err != nil {
+		return nil, err
+	}
+	return r.GetInstanceIDs(), nil
+}
+
+// Save replaces existing instances, identified by their _id, all or none.
+func (c *Client) Save(ctx context.Context, db ID, collection string, instances ...json.RawMessage) error {
+	const op errors.Op = "threadsclient.Save"
+	r, err := c.c.Save(ctx, &threadspb.SaveRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
+	if err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return txnError(op, r.GetTransactionError())
+}
+
+// Delete removes instances by _id, all or none; each must exist.
+func (c *Client) Delete(ctx context.Context, db ID, collection string, ids ...string) error {
+	const op errors.Op = "threadsclient.Delete"
+	r, err := c.c.Delete(ctx, &threadspb.DeleteRequest{DbID: db.Bytes(), CollectionName: collection, InstanceIDs: ids})
+	if err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return txnError(op, r.GetTransactionError())
+}
+
+// Has reports whether every one of ids exists (and is visible to the
+// caller through the collection's read filter).
+func (c *Client) Has(ctx context.Context, db ID, collection string, ids ...string) (bool, error) {
+	const op errors.Op = "threadsclient.Has"
+	r, err := c.c.Has(ctx, &threadspb.HasRequest{DbID: db.Bytes(), CollectionName: collection, InstanceIDs: ids})
+	if err != nil {
+		return false, errors.FromStatus(op, err)
+	}
+	if err := txnError(op, r.GetTransactionError()); err != nil {
+		return false, err
+	}
+	return r.GetExists(), nil
+}
+
+// Find returns the instances that match q (nil matches all), in the
+// query's order.
+func (c *Client) Find(ctx context.Context, db ID, collection string, q *query.Query) ([]json.RawMessage, error) {
+	const op errors.Op = "threadsclient.Find"
+	b, err := marshalQuery(op, q)
+	if err != nil {
+		return nil, err
+	}
+	return c.find(ctx, op, db, collection, b)
+}
+
+// FindJSON is Find with the query in its wire form (queryJSON), as the
+// JavaScript client builds it; the server checks it.
+func (c *Client) FindJSON(ctx context.Context, db ID, collection string, queryJSON []byte) ([]json.RawMessage, error) {
+	return c.find(ctx, "threadsclient.FindJSON", db, collection, queryJSON)
+}
+
+func (c *Client) find(ctx context.Context, op errors.Op, db ID, collection string, q []byte) ([]json.RawMessage, error) {
+	r, err := c.c.Find(ctx, &threadspb.FindRequest{DbID: db.Bytes(), CollectionName: collection, QueryJSON: q})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	if err := txnError(op, r.GetTransactionError()); err != nil {
+		return nil, err
+	}
+	return instanceList(r.GetInstances()), nil
+}
+
+// FindByID returns one instance; NotExist when there is none with that
+// _id.
+func (c *Client) FindByID(ctx context.Context, db ID, collection, id string) (json.RawMessage, error) {
+	const op errors.Op = "threadsclient.FindByID"
+	r, err := c.c.FindByID(ctx, &threadspb.FindByIDRequest{DbID: db.Bytes(), CollectionName: collection, InstanceID: id})
+	if err != nil {
+		return nil, errors.FromStatus(op, err)
+	}
+	if err := txnError(op, r.GetTransactionError()); err != nil {
+		return nil, err
+	}
+	return json.RawMessage(r.GetInstance()), nil
+}
+
+// Verify checks instances as Save would, without writing them.
+func (c *Client) Verify(ctx context.Context, db ID, collection string, instances ...json.RawMessage) error {
+	const op errors.Op = "threadsclient.Verify"
+	r, err := c.c.Verify(ctx, &threadspb.VerifyRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
+	if err != nil {
+		return errors.FromStatus(op, err)
+	}
+	return txnError(op, r.GetTransactionError())
+}
+
+// txnError turns a reply's transactionError into an error. The wire
+// carries only the server's message, not its kind, so the error's kind is
+// Other; errors.Message gives the server's words.
+func txnError(op errors.Op, msg string) error {
+	if msg == "" {
+		return nil
+	}
+	return errors.E(op, msg)
+}
+
+// marshalQuery checks q as the server would and gives its wire form; a
+// nil q is the empty query.
+func marshalQuery(op errors.Op, q *query.Query) ([]byte, error) {
+	if q == nil {
+		return []byte("{}"), nil
+	}
+	if err := q.Validate(); err != nil {
+		return nil, errors.E(op, err)
+	}
+	b, err := q.MarshalJSON()
+	if err != nil {
+		return nil, errors.E(op, errors.Invalid, err)
+	}
+	return b, nil
+}
+
+func rawList(in []json.RawMessage) [][]byte {
+	out := make([][]byte, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+func instanceList(in [][]byte) []json.RawMessage {
+	out := make([]json.RawMessage, len(in))
+	for i, b := range in {
+		out[i] = b
+	}
+	return out
+}
+
+func configToPB(c CollectionConfig) *threadspb.CollectionConfig {
+	out := &threadspb.CollectionConfig{Name: c.Name, Schema: c.Schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
+	for _, ix := range c.Indexes {
+		out.Indexes = append(out.Indexes, &threadspb.Index{Path: ix.Path, Unique: ix.Unique})
+	}
+	return out
+}
+
+func configFromPB(r *threadspb.GetCollectionInfoReply) CollectionConfig {
+	return CollectionConfig{
+		Name:           r.GetName(),
+		Schema:         json.RawMessage(r.GetSchema()),
+		Indexes:        indexesFromPB(r.GetIndexes()),
+		WriteValidator: r.GetWriteValidator(),
+		ReadFilter:     r.GetReadFilter(),
+	}
+}
+
+func indexesFromPB(in []*threadspb.Index) []Index {
+	out := make([]Index, 0, len(in))
+	for _, ix := range in {
+		out = append(out, Index{Path: ix.GetPath(), Unique: ix.GetUnique()})
+	}
+	return out
+}
