@@ -1,8 +1,8 @@
 // Package client holds the plumbing shared by Hub's Go clients: dialing a
 // hubd gRPC endpoint and attaching the request metadata (session, org, API
 // key and signature, token, thread) that the server authenticates. The
-// service clients live in subpackages: client/hub (accounts, orgs, keys) and
-// client/threads (tokens).
+// service clients live in subpackages: client/hub (accounts, orgs, keys),
+// client/threads (tokens and ThreadDB) and client/users (mailboxes).
 package client
 
 import (
