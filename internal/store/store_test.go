@@ -9,7 +9,7 @@ import (
 
 type rec struct{ N int }
 
-func open(t *testing.T, dir string) *Store {
+func open(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -41,6 +41,9 @@ type collection struct {
 	schema    schema
 	validator *jsfunc.Validator // nil: none
 	filter    *jsfunc.Filter    // nil: none
+	// record is the collection's stored record as of the last reload, for
+	// write transactions, which run under the lock that reloads it.
+	record colRecord
 }
 
 // compile checks a collection config and compiles its parts. Every

@@ -28,6 +28,10 @@ type DB struct {
 	// by sem.
 	clock int64
 
+	// writers caches the log keys of the identities that write here;
+	// guarded by sem.
+	writers map[hub.PubKey]crypto.PrivKey
+
 	// colsMu guards cols.
 	colsMu sync.RWMutex
 	// cols are the visible collections, compiled.
@@ -37,7 +41,7 @@ type DB struct {
 }
 
 func (m *Manager) newDB(info Info) *DB {
-	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), cols: map[string]*collection{}, listeners: newBroadcaster(0)}
+	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), writers: map[hub.PubKey]crypto.PrivKey{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
 }
 
 // Info describes the DB.
@@ -68,6 +72,7 @@ func (d *DB) reloadCollections() error {
 		if err != nil {
 			return err
 		}
+		compiled.record = *c
 		cols[c.Config.Name] = compiled
 		return nil
 	})
@@ -117,9 +122,16 @@ func (d *DB) collection(op errors.Op, name string) (*collection, error) {
 // writer returns the log key that the identity writes with in this DB,
 // creating it in b on first use: each identity writes to its own log.
 func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
+	if key, ok := d.writers[who]; ok {
+		return key, nil
+	}
 	raw, err := d.m.st.GetRaw(writerKey(d.id, who))
 	if err == nil {
-		return crypto.UnmarshalPrivateKey(raw)
+		key, err := crypto.UnmarshalPrivateKey(raw)
+		if err == nil {
+			d.writers[who] = key
+		}
+		return key, err
 	}
 	if !errors.Is(errors.NotExist, err) {
 		return nil, err
@@ -132,6 +144,8 @@ func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Not cached yet: it is stored only if b commits. The next write
+	// finds it in the store and caches it.
 	b.PutRaw(writerKey(d.id, who), raw)
 	return key, nil
 }

@@ -87,11 +87,8 @@ func (d *DB) WriteTxn(ctx context.Context, p hub.Principal, collection string) (
 		d.unlock()
 		return nil, err
 	}
-	t := &Txn{d: d, col: c, name: collection, p: p, r: d.m.st, write: true, pending: map[string]*pendingWrite{}}
-	if err := t.loadCol(); err != nil {
-		d.unlock()
-		return nil, errors.E(op, err)
-	}
+	// Under the lock, the compiled collection's record is current.
+	t := &Txn{d: d, col: c, name: collection, p: p, r: d.m.st, colRec: c.record, write: true, pending: map[string]*pendingWrite{}}
 	t.expired = time.AfterFunc(d.m.cfg.TxnTimeout, t.Discard)
 	return t, nil
 }
