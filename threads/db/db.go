@@ -154,7 +154,10 @@ func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
 // to the DB's state in b, under the write lock the caller holds (or, for a
 // new DB, before anyone else can reach it). Nothing is visible until the
 // batch is committed with commit.
-func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation) (*applier, error) {
+//
+// known, if not nil, holds the current records of instances the caller
+// read under the lock, by store key, sparing the applier the reads.
+func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known map[string]*docRecord) (*applier, error) {
 	logKey, err := d.writer(b, p.Owner())
 	if err != nil {
 		return nil, err
@@ -168,14 +171,17 @@ func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation) (*applier, 
 	if err != nil {
 		return nil, err
 	}
-	return d.stageEvent(b, ev, rec.LogID.String())
+	return d.stageEvent(b, ev, rec.LogID.String(), known)
 }
 
 // stageEvent applies an event written by log to the DB's state in b.
-func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string) (*applier, error) {
+func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known map[string]*docRecord) (*applier, error) {
 	a, err := d.newApplier(b)
 	if err != nil {
 		return nil, err
+	}
+	for k, rec := range known {
+		a.docs[k] = rec
 	}
 	if err := a.apply(ev, log); err != nil {
 		return nil, err
@@ -223,7 +229,7 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 // writeDurably stages ops, commits and waits, for callers that keep the
 // lock until the write is durable.
 func (d *DB) writeDurably(b *store.Batch, p hub.Principal, ops []operation) error {
-	a, err := d.stage(b, p, ops)
+	a, err := d.stage(b, p, ops, nil)
 	if err != nil {
 		return err
 	}
@@ -255,7 +261,7 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	if body.Time > d.clock {
 		d.clock = body.Time
 	}
-	a, err := d.stageEvent(b, body, rec.LogID.String())
+	a, err := d.stageEvent(b, body, rec.LogID.String(), nil)
 	var durable func() error
 	if err == nil {
 		durable, err = commit(b, a)

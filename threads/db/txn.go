@@ -54,6 +54,7 @@ type pendingWrite struct {
 	kind    opKind
 	value   json.RawMessage // nil for delete
 	existed bool            // visible before the transaction
+	before  *docRecord      // its stored record then, when it existed
 }
 
 // ReadTxn begins a read transaction on a collection.
@@ -177,18 +178,27 @@ func (t *Txn) current(id string) (json.RawMessage, bool, error) {
 	if pw, ok := t.pending[id]; ok {
 		return pw.value, pw.kind != opDelete, nil
 	}
+	rec, err := t.stored(id)
+	if err != nil || rec == nil {
+		return nil, false, err
+	}
+	return rec.Value, true, nil
+}
+
+// stored returns an instance's visible stored record, or nil.
+func (t *Txn) stored(id string) (*docRecord, error) {
 	var rec docRecord
 	err := t.r.Get(docKey(t.d.id, t.name, id), &rec)
 	if errors.Is(errors.NotExist, err) {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if !rec.visible(&t.colRec) {
-		return nil, false, nil
+		return nil, nil
 	}
-	return rec.Value, true, nil
+	return &rec, nil
 }
 
 // Create adds new instances and returns their _ids; an instance without
@@ -226,7 +236,9 @@ func (t *Txn) Create(ctx context.Context, instances [][]byte) ([]string, error) 
 		ids[i] = id
 		staged[id] = &pendingWrite{kind: opCreate, value: value}
 	}
-	t.stage(ids, staged)
+	if err := t.stage(ids, staged); err != nil {
+		return nil, errors.E(op, err)
+	}
 	return ids, nil
 }
 
@@ -272,7 +284,9 @@ func (t *Txn) save(ctx context.Context, op errors.Op, instances [][]byte, write 
 		staged[id] = &pendingWrite{kind: opSave, value: value, existed: true}
 	}
 	if write {
-		t.stage(ids, staged)
+		if err := t.stage(ids, staged); err != nil {
+			return errors.E(op, err)
+		}
 	}
 	return nil
 }
@@ -299,20 +313,29 @@ func (t *Txn) Delete(ctx context.Context, ids []string) error {
 		}
 		staged[id] = &pendingWrite{kind: opDelete, existed: true}
 	}
-	t.stage(ids, staged)
+	if err := t.stage(ids, staged); err != nil {
+		return errors.E(op, err)
+	}
 	return nil
 }
 
 // stage records checked writes, all of them or (on error, before this is
 // reached) none.
-func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) {
+func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) error {
 	for _, id := range ids {
 		w := staged[id]
+		if _, ok := t.pending[id]; !ok && w.existed {
+			rec, err := t.stored(id)
+			if err != nil {
+				return err
+			}
+			w.before = rec
+		}
 		if prev, ok := t.pending[id]; ok {
 			// Fold with the earlier write of this transaction: a create
 			// then a save is still a create; a create then a delete is
 			// nothing at all.
-			w.existed = prev.existed
+			w.existed, w.before = prev.existed, prev.before
 			if prev.kind == opCreate && w.kind == opSave {
 				w.kind = opCreate
 			}
@@ -321,6 +344,7 @@ func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) {
 		}
 		t.pending[id] = w
 	}
+	return nil
 }
 
 // check validates one instance for a write: size, schema, the unique
@@ -493,7 +517,7 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 			b = t.d.m.st.NewBatch()
 		}
 		var a *applier
-		if a, err = t.d.stage(b, t.p, ops); err != nil {
+		if a, err = t.d.stage(b, t.p, ops, t.known()); err != nil {
 			break
 		}
 		staged = append(staged, a)
@@ -513,6 +537,19 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 		return errors.E(op, err)
 	}
 	return nil
+}
+
+// known is what the transaction saw of the instances it writes, under the
+// DB's write lock: the applier needs no store reads for them. A local
+// write always wins over what is stored (the clock only moves forward),
+// so an instance that did not exist is as good as absent, tombstone or
+// not.
+func (t *Txn) known() map[string]*docRecord {
+	k := make(map[string]*docRecord, len(t.pending))
+	for id, w := range t.pending {
+		k[string(docKey(t.d.id, t.name, id))] = w.before // nil: did not exist
+	}
+	return k
 }
 
 // ops turns the transaction's pending writes into event operations.
