@@ -1,7 +1,7 @@
 # Hub: make run | test | proto | bench | fuzz
 GO        ?= go
 BIN       := $(CURDIR)/bin
-PROTOS    := hubd billingd threads usersd
+PROTOS    := hubd billingd threads usersd bucketsd
 
 .PHONY: run build test compat-deps proto bench fuzz vet
 
@@ -45,3 +45,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./threads
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./threads/db/query
 	$(GO) test -run '^$$' -fuzz FuzzDecodeJSON -fuzztime $(FUZZTIME) ./threads/db/jsfunc
+	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime $(FUZZTIME) ./buckets

@@ -60,6 +60,8 @@ type Config struct {
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
 
+	BucketsDomain string `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
+
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
 }

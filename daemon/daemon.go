@@ -23,8 +23,10 @@ import (
 
 	"github.com/selfhub/hub/api/server"
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/email"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
@@ -120,11 +122,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	d.meter = metering.New(d.store)
 	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
+	// Bucket contents are files under <repo>/blocks: see package blockstore.
+	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
+	if err != nil {
+		return nil, err
+	}
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain}, dbs, d.store,
+		blockstore.NewDAGService(blockstore.New(blockFiles)))
 	if d.server, err = server.New(server.Services{
 		Auth:      authSvc,
 		DBs:       dbs,
 		Meter:     d.meter,
 		Mail:      mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
+		Buckets:   bkts,
 		HostAddrs: d.hostAddrs,
 		Build:     buildInfo(),
 	}, log, reg); err != nil {

@@ -17,10 +17,12 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/selfhub/hub/api/pb/bucketsdpb"
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
@@ -42,6 +44,8 @@ type Services struct {
 	// Meter counts usage: egress here, reads and writes in the services.
 	Meter *metering.Meter
 	Mail  *mail.Service
+	// Buckets is the bucket service; nil serves none.
+	Buckets *buckets.Service
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
@@ -52,6 +56,7 @@ type Server struct {
 	auth      *auth.Service
 	dbs       *db.Manager
 	mail      *mail.Service
+	buckets   *buckets.Service
 	meter     *metering.Meter
 	hostAddrs func() []ma.Multiaddr
 	build     BuildInfo
@@ -71,7 +76,7 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, hostAddrs: svc.HostAddrs, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unary),
@@ -80,12 +85,16 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	hubdpb.RegisterAPIServiceServer(s.grpc, &hubdService{s: s})
 	threadspb.RegisterAPIServer(s.grpc, &threadsService{s: s})
 	usersdpb.RegisterAPIServiceServer(s.grpc, &usersService{s: s})
+	bucketsdpb.RegisterAPIServiceServer(s.grpc, &bucketsService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for method, req := range hubdRequirements {
 		s.requirements["/"+hubdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
 	for method, req := range threadsRequirements {
 		s.requirements["/"+threadspb.API_ServiceDesc.ServiceName+"/"+method] = req
+	}
+	for method, req := range bucketsRequirements {
+		s.requirements["/"+bucketsdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
 	for method, req := range usersRequirements {
 		s.requirements["/"+usersdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req

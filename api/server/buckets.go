@@ -1,0 +1,371 @@
+package server
+
+import (
+	"context"
+	"io"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+	"google.golang.org/grpc/metadata"
+
+	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
+	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/buckets"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+)
+
+// bucketsRequirements gives the credentials each api.bucketsd.pb.APIService
+// method needs: all act on the caller's own DBs.
+var bucketsRequirements = map[string]auth.Requirement{
+	"List": auth.Authenticated, "Create": auth.Authenticated, "Root": auth.Authenticated,
+	"Links": auth.Authenticated, "ListPath": auth.Authenticated, "ListIpfsPath": auth.Authenticated,
+	"PushPath": auth.Authenticated, "PushPaths": auth.Authenticated, "PullPath": auth.Authenticated,
+	"PullIpfsPath": auth.Authenticated, "SetPath": auth.Authenticated, "MovePath": auth.Authenticated,
+	"Remove": auth.Authenticated, "RemovePath": auth.Authenticated,
+	"PushPathAccessRoles": auth.Authenticated, "PullPathAccessRoles": auth.Authenticated,
+}
+
+// pullChunkSize is the size of the chunks PullPath sends (what the
+// original hub sent; the JS client's push chunks are the same size).
+const pullChunkSize = 32 << 10
+
+// bucketsService serves api.bucketsd.pb.APIService. The DB that holds the
+// buckets is named by the x-textile-thread header, as the JS client sends
+// it.
+type bucketsService struct {
+	pb.UnimplementedAPIServiceServer
+	s *Server
+}
+
+// threadFrom returns the DB the x-textile-thread header names, or "" when
+// there is none (the service says what to do).
+func threadFrom(ctx context.Context) (threads.ID, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get("x-textile-thread")
+	if len(v) == 0 || v[0] == "" {
+		return "", nil
+	}
+	id, err := threads.Decode(v[0])
+	if err != nil {
+		return "", errors.E(errors.Invalid, err)
+	}
+	return id, nil
+}
+
+func (b *bucketsService) svc(ctx context.Context) (*buckets.Service, threads.ID, error) {
+	if b.s.buckets == nil {
+		return nil, "", errors.E(errors.Unimplemented, "this hub does not serve buckets")
+	}
+	id, err := threadFrom(ctx)
+	return b.s.buckets, id, err
+}
+
+func rootToPB(bk buckets.Bucket) *pb.Root {
+	r := &pb.Root{Key: bk.Key, Name: bk.Name, Path: bk.Path, CreatedAt: bk.CreatedAt, UpdatedAt: bk.UpdatedAt,
+		Thread: bk.Thread.String(), Owner: bk.Owner, Version: int32(bk.Version), LinkKey: bk.LinkKey,
+		PathMetadata: map[string]*pb.Metadata{}}
+	for p, m := range bk.Metadata {
+		pm := &pb.Metadata{Key: m.Key, UpdatedAt: m.UpdatedAt, Roles: map[string]pb.PathAccessRole{}}
+		for k, role := range m.Roles {
+			pm.Roles[k] = pb.PathAccessRole(role)
+		}
+		r.PathMetadata[p] = pm
+		if p == "" {
+			r.Metadata = pm
+		}
+	}
+	return r
+}
+
+// itemToPB converts an item; base is the /ipfs/<root> path it lies under.
+func itemToPB(base string, it buckets.Item) *pb.PathItem {
+	p := base
+	if it.Path != "" {
+		p += "/" + it.Path
+	}
+	out := &pb.PathItem{Cid: it.Cid.String(), Name: it.Name, Path: p, Size: it.Size, IsDir: it.IsDir, ItemsCount: int32(it.ItemsCount)}
+	for _, sub := range it.Items {
+		out.Items = append(out.Items, itemToPB(base, sub))
+	}
+	return out
+}
+
+func (b *bucketsService) linksPB(ctx context.Context, svc *buckets.Service, id threads.ID, key, path string) (*pb.LinksResponse, error) {
+	l, err := svc.Links(ctx, principal(ctx), id, key, path)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.LinksResponse{Url: l.URL, Www: l.WWW, Ipns: l.IPNS}, nil
+}
+
+func (b *bucketsService) List(ctx context.Context, _ *pb.ListRequest) (*pb.ListResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := svc.List(ctx, principal(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListResponse{}
+	for _, bk := range list {
+		out.Roots = append(out.Roots, rootToPB(bk))
+	}
+	return out, nil
+}
+
+func (b *bucketsService) Create(ctx context.Context, req *pb.CreateRequest) (*pb.CreateResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	boot := cid.Undef
+	if req.BootstrapCid != "" {
+		if boot, err = cid.Decode(req.BootstrapCid); err != nil {
+			return nil, errors.Errorf("", errors.Invalid, "bootstrap CID %q: %v", req.BootstrapCid, err)
+		}
+	}
+	if req.Unfreeze {
+		return nil, errNoFilecoin
+	}
+	bk, seed, err := svc.Create(ctx, principal(ctx), id, req.Name, req.Private, boot)
+	if err != nil {
+		return nil, err
+	}
+	links, err := b.linksPB(ctx, svc, id, bk.Key, "")
+	if err != nil {
+		return nil, err
+	}
+	var seedBytes []byte
+	{
+		var w bytesWriter
+		if err := svc.PullPath(ctx, principal(ctx), id, bk.Key, buckets.SeedName, &w); err != nil {
+			return nil, err
+		}
+		seedBytes = w.b
+	}
+	return &pb.CreateResponse{Root: rootToPB(bk), Links: links, Seed: seedBytes, SeedCid: seed.String()}, nil
+}
+
+type bytesWriter struct{ b []byte }
+
+func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+func (b *bucketsService) Root(ctx context.Context, req *pb.RootRequest) (*pb.RootResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bk, err := svc.Get(ctx, principal(ctx), id, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RootResponse{Root: rootToPB(bk)}, nil
+}
+
+func (b *bucketsService) Links(ctx context.Context, req *pb.LinksRequest) (*pb.LinksResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return b.linksPB(ctx, svc, id, req.Key, req.Path)
+}
+
+func (b *bucketsService) ListPath(ctx context.Context, req *pb.ListPathRequest) (*pb.ListPathResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	it, bk, err := svc.ListPath(ctx, principal(ctx), id, req.Key, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ListPathResponse{Item: itemToPB(bk.Path, it), Root: rootToPB(bk)}, nil
+}
+
+func (b *bucketsService) ListIpfsPath(ctx context.Context, req *pb.ListIpfsPathRequest) (*pb.ListIpfsPathResponse, error) {
+	svc, _, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	it, err := svc.ListIPFSPath(ctx, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	out := itemToPB("", it)
+	out.Path = req.Path
+	return &pb.ListIpfsPathResponse{Item: out}, nil
+}
+
+// pushReader reads a PushPath stream's chunks as one byte stream, sending
+// a progress event (bytes so far) about every progressEvery bytes.
+type pushReader struct {
+	stream pb.APIService_PushPathServer
+	buf    []byte
+	n      int64
+	next   int64 // when n passes this, send progress
+}
+
+const progressEvery = 1 << 20
+
+func (r *pushReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		if r.n >= r.next && r.n > 0 {
+			if err := r.stream.Send(&pb.PushPathResponse{Event: &pb.PushPathResponse_Event{Bytes: r.n}}); err != nil {
+				return 0, err
+			}
+			r.next = r.n + progressEvery
+		}
+		msg, err := r.stream.Recv()
+		if err != nil {
+			return 0, err // io.EOF when the client closes its side: the end of the data
+		}
+		if msg.GetHeader() != nil {
+			return 0, errors.E(errors.Invalid, "a second header in a PushPath stream; send one header, then chunks")
+		}
+		r.buf = msg.GetChunk()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	r.n += int64(n)
+	return n, nil
+}
+
+func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
+	ctx := stream.Context()
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return errors.E(errors.Invalid, "PushPath stream ended before its header")
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return errors.E(errors.Invalid, "PushPath must start with a header {key, path, root}, then chunks")
+	}
+	r := &pushReader{stream: stream, next: progressEvery}
+	res, err := svc.PushPath(ctx, principal(ctx), id, h.Key, h.Path, r, h.Root)
+	if err != nil {
+		return err
+	}
+	return stream.Send(&pb.PushPathResponse{Event: &pb.PushPathResponse_Event{
+		Name: res.Cid.String(), Path: "/ipfs/" + res.Cid.String(), Bytes: res.Size,
+		Size: strconv.FormatInt(res.Size, 10), Root: rootToPB(res.Bucket)}})
+}
+
+func (b *bucketsService) PushPaths(pb.APIService_PushPathsServer) error {
+	return errors.E(errors.Unimplemented, "PushPaths comes in a later increment; push each file with PushPath")
+}
+
+// chunkWriter sends what is written to it as stream chunks of at most
+// pullChunkSize bytes.
+type chunkWriter struct{ send func([]byte) error }
+
+func (w chunkWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		c := p[:min(len(p), pullChunkSize)]
+		if err := w.send(c); err != nil {
+			return n, err
+		}
+		n += len(c)
+		p = p[len(c):]
+	}
+	return n, nil
+}
+
+func (b *bucketsService) PullPath(req *pb.PullPathRequest, stream pb.APIService_PullPathServer) error {
+	ctx := stream.Context()
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return err
+	}
+	w := chunkWriter{send: func(c []byte) error { return stream.Send(&pb.PullPathResponse{Chunk: c}) }}
+	return svc.PullPath(ctx, principal(ctx), id, req.Key, req.Path, w)
+}
+
+func (b *bucketsService) PullIpfsPath(req *pb.PullIpfsPathRequest, stream pb.APIService_PullIpfsPathServer) error {
+	svc, _, err := b.svc(stream.Context())
+	if err != nil {
+		return err
+	}
+	w := chunkWriter{send: func(c []byte) error { return stream.Send(&pb.PullIpfsPathResponse{Chunk: c}) }}
+	return svc.PullIPFSPath(stream.Context(), req.Path, w)
+}
+
+func (b *bucketsService) SetPath(ctx context.Context, req *pb.SetPathRequest) (*pb.SetPathResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cid.Decode(req.Cid)
+	if err != nil {
+		return nil, errors.Errorf("", errors.Invalid, "CID %q: %v", req.Cid, err)
+	}
+	_, err = svc.SetPath(ctx, principal(ctx), id, req.Key, req.Path, c)
+	return &pb.SetPathResponse{}, err
+}
+
+func (b *bucketsService) MovePath(ctx context.Context, req *pb.MovePathRequest) (*pb.MovePathResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = svc.MovePath(ctx, principal(ctx), id, req.Key, req.FromPath, req.ToPath)
+	return &pb.MovePathResponse{}, err
+}
+
+func (b *bucketsService) RemovePath(ctx context.Context, req *pb.RemovePathRequest) (*pb.RemovePathResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bk, err := svc.RemovePath(ctx, principal(ctx), id, req.Key, req.Path, req.Root)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RemovePathResponse{Root: rootToPB(bk)}, nil
+}
+
+func (b *bucketsService) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RemoveResponse{}, svc.Remove(ctx, principal(ctx), id, req.Key)
+}
+
+var errRolesLater = errors.E(errors.Unimplemented, "path access roles come in a later increment")
+
+func (b *bucketsService) PushPathAccessRoles(context.Context, *pb.PushPathAccessRolesRequest) (*pb.PushPathAccessRolesResponse, error) {
+	return nil, errRolesLater
+}
+
+func (b *bucketsService) PullPathAccessRoles(context.Context, *pb.PullPathAccessRolesRequest) (*pb.PullPathAccessRolesResponse, error) {
+	return nil, errRolesLater
+}
+
+func (b *bucketsService) DefaultArchiveConfig(context.Context, *pb.DefaultArchiveConfigRequest) (*pb.DefaultArchiveConfigResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (b *bucketsService) SetDefaultArchiveConfig(context.Context, *pb.SetDefaultArchiveConfigRequest) (*pb.SetDefaultArchiveConfigResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (b *bucketsService) Archive(context.Context, *pb.ArchiveRequest) (*pb.ArchiveResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (b *bucketsService) Archives(context.Context, *pb.ArchivesRequest) (*pb.ArchivesResponse, error) {
+	return nil, errNoFilecoin
+}
+
+func (b *bucketsService) ArchiveWatch(*pb.ArchiveWatchRequest, pb.APIService_ArchiveWatchServer) error {
+	return errNoFilecoin
+}
+
+var _ io.Writer = chunkWriter{}

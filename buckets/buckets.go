@@ -1,0 +1,825 @@
+// Package buckets is Hub's bucket service: S3-like storage whose contents
+// are UnixFS DAGs in the hub's blockstore, and whose state (name, owner,
+// root) is an instance in the "buckets" collection of a ThreadDB DB, so
+// buckets replicate like any thread.
+//
+// A bucket's root changes only by swapping the instance's path from one
+// complete DAG to another: every block of the new DAG is stored (and synced)
+// before the instance is written, so a crash at any point leaves the bucket
+// at its previous root with nothing half-visible. Changes to one bucket are
+// serialized; changes that name a root (pushes, removes) are fast-forward
+// only.
+//
+// This first increment has public buckets only: no encryption, no roles
+// beyond the DB's own access rules, no garbage collection of blocks, no
+// IPNS publishing, no gateway. See the Service methods for what each
+// operation refuses and with which kind. ListIPFSPath and PullIPFSPath read
+// any DAG this hub stores to any authenticated caller: in this increment
+// all bucket contents are public IPFS data, as on any IPFS node.
+package buckets
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mbase "github.com/multiformats/go-multibase"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
+)
+
+// Names on the wire and in ThreadDB.
+const (
+	// Collection is the ThreadDB collection that holds bucket instances.
+	Collection = "buckets"
+	// DBName is the name the JS client's getOrCreate gives the DB it makes.
+	DBName = "buckets"
+	// SeedName is the file every new bucket gets at its root: random bytes
+	// that make each bucket's root unique (as the original did).
+	SeedName = ".textileseed"
+	// Version is the bucket instance version this hub writes.
+	Version = 1
+	// MaxBucketNameLen is the longest bucket name, in bytes.
+	MaxBucketNameLen = 1024
+)
+
+// Role is a role on a path. The values are the wire values.
+type Role int
+
+// Roles.
+const (
+	RoleNone Role = iota
+	RoleReader
+	RoleWriter
+	RoleAdmin
+)
+
+// Metadata is what a bucket records about one path.
+type Metadata struct {
+	Key       string          `json:"key,omitempty"`
+	Roles     map[string]Role `json:"roles"`
+	UpdatedAt int64           `json:"updated_at"`
+}
+
+// Bucket is a bucket instance, as stored in the buckets collection. The
+// JSON names are the ones the original hub used, so JS clients that read
+// the collection directly see what they expect.
+type Bucket struct {
+	Key       string              `json:"_id"` // IPNS name: libp2p-key CIDv1 in base36
+	Name      string              `json:"name"`
+	Owner     string              `json:"owner"`
+	Version   int                 `json:"version"`
+	LinkKey   string              `json:"key,omitempty"` // private buckets only
+	Path      string              `json:"path"`          // /ipfs/<root>
+	Metadata  map[string]Metadata `json:"metadata"`
+	CreatedAt int64               `json:"created_at"` // Unix ns
+	UpdatedAt int64               `json:"updated_at"` // Unix ns
+	// Thread is the DB that holds the bucket; not stored in the instance.
+	Thread threads.ID `json:"-"`
+}
+
+// Root returns the CID of the bucket's root directory.
+func (b Bucket) Root() (cid.Cid, error) { return parseRoot(b.Path) }
+
+// Item describes a file or directory in a bucket.
+type Item struct {
+	Cid        cid.Cid
+	Name       string
+	Path       string // from the bucket's root, without a leading slash
+	Size       int64  // file size; for directories the DAG's cumulative size
+	IsDir      bool
+	Items      []Item // a directory's entries, one level deep
+	ItemsCount int
+}
+
+// Config configures the service.
+type Config struct {
+	// GatewayURL is the base URL of the hub's HTTP gateway, for links.
+	GatewayURL string
+	// WWWDomain is the domain under which bucket websites are served
+	// (<key>.<domain>); empty for none.
+	WWWDomain string
+}
+
+// Service is the bucket service. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	dbs *db.Manager
+	st  *store.Store
+	dag ipld.DAGService
+	now func() time.Time
+
+	// mu guards locks.
+	mu    sync.Mutex
+	locks map[string]*bucketLock // by thread/key
+	// setupMu serializes creating the buckets collection in a DB.
+	setupMu sync.Mutex
+}
+
+type bucketLock struct {
+	mu   sync.Mutex
+	refs int // guarded by Service.mu
+}
+
+// New returns the service. Blocks go to dag; IPNS keys to st.
+func New(cfg Config, dbs *db.Manager, st *store.Store, dag ipld.DAGService) *Service {
+	return &Service{cfg: cfg, dbs: dbs, st: st, dag: dag, now: time.Now, locks: map[string]*bucketLock{}}
+}
+
+// DAG returns the DAG service that holds bucket contents.
+func (s *Service) DAG() ipld.DAGService { return s.dag }
+
+// lock serializes changes to one bucket; call the returned function to
+// unlock.
+func (s *Service) lock(thread threads.ID, key string) func() {
+	k := thread.String() + "/" + key
+	s.mu.Lock()
+	l := s.locks[k]
+	if l == nil {
+		l = &bucketLock{}
+		s.locks[k] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.locks, k)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// ipnsKeyKey is where the private key behind a bucket's IPNS name is kept,
+// for the increment that publishes IPNS records.
+func ipnsKeyKey(key string) []byte { return store.Key("bktkey", key) }
+
+// NewKey makes a fresh Ed25519 key and returns it with its IPNS name: the
+// peer ID as a CIDv1 with the libp2p-key codec, in base36.
+func NewKey() (crypto.PrivKey, string, error) {
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := peer.ToCid(id).StringOfBase(mbase.Base36)
+	if err != nil {
+		return nil, "", err
+	}
+	return sk, name, nil
+}
+
+// CheckKey reports whether key has the form of a bucket key.
+func CheckKey(key string) error {
+	const op errors.Op = "buckets.CheckKey"
+	if key == "" {
+		return errors.E(op, errors.Invalid, "bucket key is empty; give the key that Create or List returned")
+	}
+	c, err := cid.Decode(key)
+	if err != nil || c.Type() != cid.Libp2pKey {
+		return errors.Errorf(op, errors.Invalid, "%q is not a bucket key (an IPNS name such as k51…); give the key that Create or List returned", clip(key))
+	}
+	return nil
+}
+
+// parseRoot parses "/ipfs/<cid>" or a bare CID.
+func parseRoot(p string) (cid.Cid, error) {
+	c, err := cid.Decode(strings.TrimPrefix(p, "/ipfs/"))
+	if err != nil {
+		return cid.Undef, errors.Errorf("buckets.parseRoot", errors.Invalid, "root %q is not /ipfs/<cid> or a CID", clip(p))
+	}
+	return c, nil
+}
+
+// bucketsDB returns the caller's DB with the given ID.
+func (s *Service) bucketsDB(ctx context.Context, p hub.Principal, thread threads.ID) (*db.DB, error) {
+	if thread == "" {
+		return nil, errors.E(errors.Invalid, "no thread: name the DB that holds the buckets in the x-textile-thread header")
+	}
+	return s.dbs.DB(ctx, p, thread)
+}
+
+// ensureCollection creates the buckets collection in d if it lacks one.
+func (s *Service) ensureCollection(ctx context.Context, p hub.Principal, d *db.DB) error {
+	if _, err := d.CollectionInfo(ctx, Collection); err == nil {
+		return nil
+	} else if !errors.Is(errors.NotExist, err) {
+		return err
+	}
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if _, err := d.CollectionInfo(ctx, Collection); err == nil {
+		return nil
+	}
+	err := d.NewCollection(ctx, p, db.CollectionConfig{Name: Collection})
+	if errors.Is(errors.Exist, err) {
+		return nil
+	}
+	return err
+}
+
+// Create makes a bucket named name in the DB thread, with a seed file at
+// its root, on top of the directory bootstrap if that is defined (it must
+// already be in this hub's blockstore). Private buckets are Unimplemented.
+// It returns the bucket and the seed file's CID.
+func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID, name string, private bool, bootstrap cid.Cid) (Bucket, cid.Cid, error) {
+	const op errors.Op = "buckets.Create"
+	switch {
+	case private:
+		return Bucket{}, cid.Undef, errors.E(op, errors.Unimplemented, "private buckets come in a later increment; create a public bucket")
+	case strings.TrimSpace(name) == "":
+		return Bucket{}, cid.Undef, errors.E(op, errors.Invalid, "bucket name is empty; give the bucket a name")
+	case len(name) > MaxBucketNameLen:
+		return Bucket{}, cid.Undef, errors.Errorf(op, errors.Invalid, "bucket name is %d bytes; the limit is %d", len(name), MaxBucketNameLen)
+	}
+	d, err := s.bucketsDB(ctx, p, thread)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	if err := s.ensureCollection(ctx, p, d); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	var root ipld.Node
+	if bootstrap.Defined() {
+		if root, err = s.dag.Get(ctx, bootstrap); ipld.IsNotFound(err) {
+			return Bucket{}, cid.Undef, errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents first (fetching from the IPFS network comes in a later increment)", bootstrap)
+		} else if err != nil {
+			return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+		}
+		if !isDir(root) {
+			return Bucket{}, cid.Undef, errors.Errorf(op, errors.Invalid, "CID %s is not a UnixFS directory; bootstrap a bucket from a directory", bootstrap)
+		}
+	} else if root, err = emptyDir(ctx, s.dag); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+	}
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	seedNode, err := Import(ctx, s.dag, strings.NewReader(string(seed)))
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	if root, err = put(ctx, s.dag, root, []string{SeedName}, seedNode); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	sk, key, err := NewKey()
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+	}
+	raw, err := crypto.MarshalPrivateKey(sk)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+	}
+	b := s.st.NewBatch()
+	b.PutRaw(ipnsKeyKey(key), raw)
+	if err := b.Commit(); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	now := s.now().UnixNano()
+	bkt := Bucket{
+		Key: key, Name: name, Owner: string(p.Owner()), Version: Version,
+		Path: "/ipfs/" + root.Cid().String(),
+		Metadata: map[string]Metadata{
+			"": {Roles: map[string]Role{string(p.Owner()): RoleAdmin}, UpdatedAt: now},
+		},
+		CreatedAt: now, UpdatedAt: now, Thread: thread,
+	}
+	txn, err := d.WriteTxn(ctx, p, Collection)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	defer txn.Discard()
+	doc, err := json.Marshal(bkt)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+	}
+	if _, err := txn.Create(ctx, [][]byte{doc}); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	if err := txn.Commit(ctx); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	return bkt, seedNode.Cid(), nil
+}
+
+// List returns the buckets in the DB thread.
+func (s *Service) List(ctx context.Context, p hub.Principal, thread threads.ID) ([]Bucket, error) {
+	const op errors.Op = "buckets.List"
+	d, err := s.bucketsDB(ctx, p, thread)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	txn, err := d.ReadTxn(ctx, p, Collection)
+	if errors.Is(errors.NotExist, err) {
+		return nil, nil // no bucket was ever made here
+	}
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	defer txn.Discard()
+	raws, err := txn.Find(ctx, nil)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	out := make([]Bucket, 0, len(raws))
+	for _, raw := range raws {
+		var b Bucket
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, errors.E(op, errors.Internal, err)
+		}
+		b.Thread = thread
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Get returns the bucket with the given key (NotExist if there is none).
+func (s *Service) Get(ctx context.Context, p hub.Principal, thread threads.ID, key string) (Bucket, error) {
+	const op errors.Op = "buckets.Get"
+	if err := CheckKey(key); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	d, err := s.bucketsDB(ctx, p, thread)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	txn, err := d.ReadTxn(ctx, p, Collection)
+	if err != nil {
+		return Bucket{}, errors.E(op, notFound(key, err))
+	}
+	defer txn.Discard()
+	return decodeBucket(op, txn, key, thread)
+}
+
+func notFound(key string, err error) error {
+	if errors.Is(errors.NotExist, err) {
+		return errors.Errorf("", errors.NotExist, "bucket %s not found in this thread", clip(key))
+	}
+	return err
+}
+
+func decodeBucket(op errors.Op, txn *db.Txn, key string, thread threads.ID) (Bucket, error) {
+	raw, err := txn.FindByID(context.Background(), key)
+	if err != nil {
+		return Bucket{}, errors.E(op, notFound(key, err))
+	}
+	var b Bucket
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	b.Thread = thread
+	return b, nil
+}
+
+// Links are the addresses at which a bucket can be read.
+type Links struct {
+	URL  string // <gateway>/thread/<db>/buckets/<key>
+	WWW  string // <scheme>://<key>.<www domain>, empty without a domain
+	IPNS string // <gateway>/ipns/<key>
+}
+
+// Links returns the bucket's links. The gateway that serves them comes in a
+// later increment.
+func (s *Service) Links(ctx context.Context, p hub.Principal, thread threads.ID, key, path string) (Links, error) {
+	const op errors.Op = "buckets.Links"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return Links{}, errors.E(op, err)
+	}
+	if _, err := s.Get(ctx, p, thread, key); err != nil {
+		return Links{}, errors.E(op, err)
+	}
+	gw := strings.TrimRight(s.cfg.GatewayURL, "/")
+	l := Links{URL: fmt.Sprintf("%s/thread/%s/buckets/%s", gw, thread, key), IPNS: gw + "/ipns/" + key}
+	if s.cfg.WWWDomain != "" {
+		scheme := "https"
+		if strings.HasPrefix(gw, "http://") {
+			scheme = "http"
+		}
+		l.WWW = fmt.Sprintf("%s://%s.%s", scheme, key, s.cfg.WWWDomain)
+	}
+	if len(segs) > 0 {
+		l.URL += "/" + join(segs)
+	}
+	return l, nil
+}
+
+// ListPath describes the file or directory at path in the bucket, with a
+// directory's entries one level deep.
+func (s *Service) ListPath(ctx context.Context, p hub.Principal, thread threads.ID, key, path string) (Item, Bucket, error) {
+	const op errors.Op = "buckets.ListPath"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return Item{}, Bucket{}, errors.E(op, err)
+	}
+	b, err := s.Get(ctx, p, thread, key)
+	if err != nil {
+		return Item{}, Bucket{}, errors.E(op, err)
+	}
+	root, err := b.Root()
+	if err != nil {
+		return Item{}, Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	nd, err := resolve(ctx, s.dag, root, segs)
+	if err != nil {
+		return Item{}, Bucket{}, errors.E(op, err)
+	}
+	it, err := s.item(ctx, nd, segs, true)
+	if err != nil {
+		return Item{}, Bucket{}, errors.E(op, err)
+	}
+	return it, b, nil
+}
+
+// ListIPFSPath is ListPath for any UnixFS path /ipfs/<cid>[/path] in this
+// hub's blockstore.
+func (s *Service) ListIPFSPath(ctx context.Context, ipfsPath string) (Item, error) {
+	const op errors.Op = "buckets.ListIPFSPath"
+	root, segs, err := s.parseIPFSPath(ipfsPath)
+	if err != nil {
+		return Item{}, errors.E(op, err)
+	}
+	nd, err := resolve(ctx, s.dag, root, segs)
+	if err != nil {
+		return Item{}, errors.E(op, err)
+	}
+	return s.item(ctx, nd, segs, true)
+}
+
+func (s *Service) parseIPFSPath(p string) (cid.Cid, []string, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(p, "/"), "ipfs/")
+	c, rest, _ := strings.Cut(t, "/")
+	root, err := cid.Decode(c)
+	if err != nil {
+		return cid.Undef, nil, errors.Errorf("", errors.Invalid, "%q is not /ipfs/<cid>[/path]", clip(p))
+	}
+	segs, err := CleanPath(rest)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if _, err := s.dag.Get(context.Background(), root); ipld.IsNotFound(err) {
+		return cid.Undef, nil, errors.Errorf("", errors.NotExist, "CID %s is not in this hub (fetching from the IPFS network comes in a later increment)", root)
+	}
+	return root, segs, nil
+}
+
+func (s *Service) item(ctx context.Context, nd ipld.Node, segs []string, expand bool) (Item, error) {
+	it := Item{Cid: nd.Cid(), Path: join(segs)}
+	if len(segs) > 0 {
+		it.Name = segs[len(segs)-1]
+	}
+	if !isDir(nd) {
+		size, err := fileSize(nd)
+		if err != nil {
+			return Item{}, err
+		}
+		it.Size = size
+		return it, nil
+	}
+	it.IsDir = true
+	size, err := nd.Size()
+	if err != nil {
+		return Item{}, errors.E(errors.Internal, err)
+	}
+	it.Size = int64(size)
+	d, err := loadDir("buckets.item", s.dag, nd, join(segs))
+	if err != nil {
+		return Item{}, err
+	}
+	err = d.ForEachLink(ctx, func(l *ipld.Link) error {
+		it.ItemsCount++
+		if !expand {
+			return nil
+		}
+		child, err := l.GetNode(ctx, s.dag)
+		if err != nil {
+			return err
+		}
+		sub, err := s.item(ctx, child, append(segs[:len(segs):len(segs)], l.Name), false)
+		if err != nil {
+			return err
+		}
+		it.Items = append(it.Items, sub)
+		return nil
+	})
+	if err != nil {
+		return Item{}, errors.E(errors.KindOf(err), err)
+	}
+	return it, nil
+}
+
+// checkRoot refuses a change based on a root other than the bucket's
+// current one; an empty root means the caller forces the change.
+func checkRoot(op errors.Op, b Bucket, root string) error {
+	if root == "" {
+		return nil
+	}
+	want, err := parseRoot(root)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	cur, err := b.Root()
+	if err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	if !want.Equals(cur) {
+		return errors.Errorf(op, errors.FailedPrecondition,
+			"bucket %s is at root %s, not %s: pull the current state first (non-fast-forward changes are refused unless forced)", b.Key, b.Path, root)
+	}
+	return nil
+}
+
+// update applies change to the bucket's current root under the bucket's
+// lock, checking root (see checkRoot) against the stored state, and writes
+// the new root. All blocks change stores are synced before the instance is
+// written.
+func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thread threads.ID, key, root string,
+	change func(cur ipld.Node) (ipld.Node, error)) (Bucket, error) {
+	if err := CheckKey(key); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	d, err := s.bucketsDB(ctx, p, thread)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	unlock := s.lock(thread, key)
+	defer unlock()
+	b, err := s.Get(ctx, p, thread, key)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	if err := checkRoot(op, b, root); err != nil {
+		return Bucket{}, err
+	}
+	cur, err := b.Root()
+	if err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	curNode, err := s.dag.Get(ctx, cur)
+	if err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	next, err := change(curNode)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	txn, err := d.WriteTxn(ctx, p, Collection)
+	if err != nil {
+		return Bucket{}, errors.E(op, notFound(key, err))
+	}
+	defer txn.Discard()
+	// The instance may have changed through the threads API since Get.
+	if b, err = decodeBucket(op, txn, key, thread); err != nil {
+		return Bucket{}, err
+	}
+	if !mustRoot(b).Equals(cur) {
+		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while this change was made; retry", key)
+	}
+	b.Path = "/ipfs/" + next.Cid().String()
+	b.UpdatedAt = s.now().UnixNano()
+	doc, err := json.Marshal(b)
+	if err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	if err := txn.Commit(ctx); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	return b, nil
+}
+
+func mustRoot(b Bucket) cid.Cid {
+	c, _ := b.Root()
+	return c
+}
+
+// PushResult is what a push stored.
+type PushResult struct {
+	Cid    cid.Cid // the file's CID
+	Size   int64   // bytes read
+	Bucket Bucket  // the bucket at its new root
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// PushPath stores r, read to its end, as the file at path, replacing what
+// was there. root is the root the caller last saw ("/ipfs/<cid>" or a CID);
+// if the bucket is elsewhere the push is refused with FailedPrecondition,
+// before and after the data is read. An empty root forces the push. The
+// data streams into the blockstore; only then is the bucket's root moved.
+func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.ID, key, path string, r io.Reader, root string) (PushResult, error) {
+	const op errors.Op = "buckets.PushPath"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return PushResult{}, errors.E(op, err)
+	}
+	if len(segs) == 0 {
+		return PushResult{}, errors.E(op, errors.Invalid, "path is empty; name the file to push, such as dir/file.txt")
+	}
+	// Fail fast, before reading what may be gigabytes.
+	b, err := s.Get(ctx, p, thread, key)
+	if err != nil {
+		return PushResult{}, errors.E(op, err)
+	}
+	if err := checkRoot(op, b, root); err != nil {
+		return PushResult{}, err
+	}
+	cr := &countingReader{r: r}
+	file, err := Import(ctx, s.dag, cr)
+	if err != nil {
+		return PushResult{}, errors.E(op, err)
+	}
+	b, err = s.update(ctx, op, p, thread, key, root, func(cur ipld.Node) (ipld.Node, error) {
+		return put(ctx, s.dag, cur, segs, file)
+	})
+	if err != nil {
+		return PushResult{}, err
+	}
+	return PushResult{Cid: file.Cid(), Size: cr.n, Bucket: b}, nil
+}
+
+// PullPath writes the contents of the file at path to w.
+func (s *Service) PullPath(ctx context.Context, p hub.Principal, thread threads.ID, key, path string, w io.Writer) error {
+	const op errors.Op = "buckets.PullPath"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	b, err := s.Get(ctx, p, thread, key)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	root, err := b.Root()
+	if err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	nd, err := resolve(ctx, s.dag, root, segs)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	return Export(ctx, s.dag, nd, w)
+}
+
+// PullIPFSPath writes the file at /ipfs/<cid>[/path] to w.
+func (s *Service) PullIPFSPath(ctx context.Context, ipfsPath string, w io.Writer) error {
+	const op errors.Op = "buckets.PullIPFSPath"
+	root, segs, err := s.parseIPFSPath(ipfsPath)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	nd, err := resolve(ctx, s.dag, root, segs)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	return Export(ctx, s.dag, nd, w)
+}
+
+// SetPath links the existing DAG c (which must be in this hub) at path;
+// an empty path replaces the whole root with c, which must be a directory.
+func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.ID, key, path string, c cid.Cid) (Bucket, error) {
+	const op errors.Op = "buckets.SetPath"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	nd, err := s.dag.Get(ctx, c)
+	if ipld.IsNotFound(err) {
+		return Bucket{}, errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents first (fetching from the IPFS network comes in a later increment)", c)
+	} else if err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	if len(segs) == 0 && !isDir(nd) {
+		return Bucket{}, errors.Errorf(op, errors.Invalid, "CID %s is a file; a bucket's root must be a directory", c)
+	}
+	return s.update(ctx, op, p, thread, key, "", func(cur ipld.Node) (ipld.Node, error) {
+		if len(segs) == 0 {
+			return nd, nil
+		}
+		return put(ctx, s.dag, cur, segs, nd)
+	})
+}
+
+// MovePath moves the file or directory at from to to, replacing what was
+// at to. Moving the root, or a directory into itself, is Invalid.
+func (s *Service) MovePath(ctx context.Context, p hub.Principal, thread threads.ID, key, from, to string) (Bucket, error) {
+	const op errors.Op = "buckets.MovePath"
+	fsegs, err := CleanPath(from)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	tsegs, err := CleanPath(to)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	switch {
+	case len(fsegs) == 0 || len(tsegs) == 0:
+		return Bucket{}, errors.E(op, errors.Invalid, "cannot move the bucket's root or onto it; name a file or directory inside the bucket")
+	case join(fsegs) == join(tsegs):
+		return Bucket{}, errors.E(op, errors.Invalid, "source and destination are the same path")
+	case strings.HasPrefix(join(tsegs)+"/", join(fsegs)+"/"):
+		return Bucket{}, errors.Errorf(op, errors.Invalid, "cannot move %q into itself", "/"+join(fsegs))
+	}
+	return s.update(ctx, op, p, thread, key, "", func(cur ipld.Node) (ipld.Node, error) {
+		nd, err := resolve(ctx, s.dag, cur.Cid(), fsegs)
+		if err != nil {
+			return nil, err
+		}
+		next, err := remove(ctx, s.dag, cur, fsegs)
+		if err != nil {
+			return nil, err
+		}
+		return put(ctx, s.dag, next, tsegs, nd)
+	})
+}
+
+// RemovePath removes the file or directory at path, fast-forward only
+// against root as PushPath.
+func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread threads.ID, key, path, root string) (Bucket, error) {
+	const op errors.Op = "buckets.RemovePath"
+	segs, err := CleanPath(path)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	if len(segs) == 0 {
+		return Bucket{}, errors.E(op, errors.Invalid, "cannot remove the bucket's root; remove the bucket instead")
+	}
+	return s.update(ctx, op, p, thread, key, root, func(cur ipld.Node) (ipld.Node, error) {
+		return remove(ctx, s.dag, cur, segs)
+	})
+}
+
+// Remove deletes the bucket. Its blocks stay until garbage collection
+// (a later increment).
+func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID, key string) error {
+	const op errors.Op = "buckets.Remove"
+	if err := CheckKey(key); err != nil {
+		return errors.E(op, err)
+	}
+	d, err := s.bucketsDB(ctx, p, thread)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	unlock := s.lock(thread, key)
+	defer unlock()
+	txn, err := d.WriteTxn(ctx, p, Collection)
+	if err != nil {
+		return errors.E(op, notFound(key, err))
+	}
+	defer txn.Discard()
+	if _, err := decodeBucket(op, txn, key, thread); err != nil {
+		return err
+	}
+	if err := txn.Delete(ctx, []string{key}); err != nil {
+		return errors.E(op, err)
+	}
+	if err := txn.Commit(ctx); err != nil {
+		return errors.E(op, err)
+	}
+	b := s.st.NewBatch()
+	b.Delete(ipnsKeyKey(key))
+	return b.Commit()
+}
+
+// fileSize returns the size of the UnixFS file at nd.
+func fileSize(nd ipld.Node) (int64, error) {
+	pn, ok := nd.(*merkledag.ProtoNode)
+	if !ok {
+		return int64(len(nd.RawData())), nil // a raw leaf
+	}
+	fs, err := unixfs.FSNodeFromBytes(pn.Data())
+	if err != nil {
+		return 0, errors.E(errors.Internal, err)
+	}
+	return int64(fs.FileSize()), nil
+}
