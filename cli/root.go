@@ -115,6 +115,7 @@ the stored session.`,
 		a.keysCommand(),
 		a.orgsCommand(),
 		a.threadsCommand(),
+		a.mailCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -19,9 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/multiformats/go-multibase"
+
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
+	threadsclient "github.com/selfhub/hub/client/threads"
+	usersclient "github.com/selfhub/hub/client/users"
+	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -36,6 +42,8 @@ type Fixture struct {
 	// Env holds the HUB_* variables the JavaScript tests read, as
 	// "NAME=value" strings.
 	Env []string
+	// UserKey is the secure user group key in HUB_USER_KEY.
+	UserKey hub.APIKey
 }
 
 // Start checks that node and the pinned clients are installed, starts a
@@ -72,7 +80,7 @@ func Start(t *testing.T) *Fixture {
 	if err := hc.InvalidateKey(ctx, invalidated.Key); err != nil {
 		t.Fatalf("invalidate key: %v", err)
 	}
-	return &Fixture{Hub: h, Env: []string{
+	return &Fixture{Hub: h, UserKey: user, Env: []string{
 		"HUB_WEB_URL=http://" + h.Addrs.Web,
 		"HUB_USER_KEY=" + user.Key,
 		"HUB_USER_SECRET=" + user.Secret,
@@ -131,8 +139,103 @@ func (f *Fixture) Node(t *testing.T, args ...string) {
 	}
 }
 
-// TestJS runs every Node test file in test/ against one hubd.
+// TestJS runs every Node test file in test/ against one hubd, with the Go
+// side of the mailbox tests (users.test.mjs) around it.
 func TestJS(t *testing.T) {
 	f := Start(t)
+	m := f.goMail(t)
 	f.Node(t, "--test", "test/")
+	m.checkFromJS(t)
+}
+
+// The bodies of the messages between Go and JavaScript; not ASCII, so an
+// encoding slip shows.
+const (
+	goToJSBody = "from Go to JS: grüße ✓"
+	jsToGoBody = "from JS to Go: grüße ✓"
+)
+
+// goMail is a Go-held identity with a mailbox in the JavaScript tests' app.
+type goMail struct {
+	uc   *usersclient.Client
+	priv crypto.PrivKey
+	ctx  context.Context
+}
+
+// goMail gives the JavaScript tests a Go identity to write to and a
+// message that Go sent with client/users:
+//
+//	HUB_GO_PUBLIC           public key string of the Go identity (with a mailbox)
+//	HUB_GO_TO_JS_IDENTITY   private key, in @textile/crypto's PrivateKey string
+//	                        form, of an identity whose inbox holds a message
+//	                        from the Go identity
+//	HUB_GO_TO_JS_BODY       that message's plaintext
+//	HUB_JS_TO_GO_BODY       what JavaScript is to send to the Go identity
+func (f *Fixture) goMail(t *testing.T) *goMail {
+	t.Helper()
+	uc := usersclient.New(f.Hub.Conn)
+	tc := threadsclient.New(f.Hub.Conn)
+	user := func() (crypto.PrivKey, context.Context) {
+		t.Helper()
+		priv, err := identity.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testhub.WithKey(t, f.UserKey)
+		tok, err := tc.GetToken(ctx, priv)
+		if err != nil {
+			t.Fatalf("GetToken: %v", err)
+		}
+		ctx = client.WithToken(ctx, tok)
+		if _, err := uc.SetupMailbox(ctx); err != nil {
+			t.Fatalf("SetupMailbox: %v", err)
+		}
+		return priv, ctx
+	}
+	goPriv, goCtx := user()
+	jsPriv, _ := user()
+	if _, err := uc.SendMessage(goCtx, goPriv, jsPriv.GetPublic(), []byte(goToJSBody)); err != nil {
+		t.Fatalf("SendMessage from Go: %v", err)
+	}
+	goPub, err := identity.String(goPriv.GetPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// @textile/crypto's PrivateKey.fromString takes multibase (base32) of
+	// the libp2p-marshalled private key.
+	b, err := crypto.MarshalPrivateKey(jsPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsPrivStr, err := multibase.Encode(multibase.Base32, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Env = append(f.Env,
+		"HUB_GO_PUBLIC="+string(goPub),
+		"HUB_GO_TO_JS_IDENTITY="+jsPrivStr,
+		"HUB_GO_TO_JS_BODY="+goToJSBody,
+		"HUB_JS_TO_GO_BODY="+jsToGoBody,
+	)
+	return &goMail{uc: uc, priv: goPriv, ctx: goCtx}
+}
+
+// checkFromJS opens, with client/users, the message JavaScript sent to the
+// Go identity.
+func (m *goMail) checkFromJS(t *testing.T) {
+	t.Helper()
+	in, err := m.uc.ListInboxMessages(m.ctx, usersclient.ListOptions{})
+	if err != nil {
+		t.Fatalf("the Go identity's inbox: %v", err)
+	}
+	if len(in) != 1 {
+		t.Fatalf("the Go identity's inbox holds %d messages, want the one from JavaScript", len(in))
+	}
+	body, err := usersclient.Open(m.priv, in[0])
+	if err != nil {
+		t.Fatalf("the message from JavaScript does not open in Go: %v", err)
+	}
+	if string(body) != jsToGoBody {
+		t.Errorf("the message from JavaScript opened to %q, want %q", body, jsToGoBody)
+	}
 }
