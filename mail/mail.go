@@ -454,6 +454,7 @@ const (
 	opEq = 0
 	opGt = 2
 	opLt = 3
+	opGe = 4
 )
 
 func (s *Service) list(ctx context.Context, op errors.Op, p hub.Principal, box string, opts ListOptions) ([]Message, error) {
@@ -463,7 +464,10 @@ func (s *Service) list(ctx context.Context, op errors.Op, p hub.Principal, box s
 	case opts.Limit == 0:
 		opts.Limit = DefaultLimit
 	}
-	var ands []criterion
+	// Every message has a created_at, so bounding it below by 0 selects
+	// them all while letting the created_at index serve the page in order,
+	// stopping after it; a seek narrows the bound further below.
+	ands := []criterion{{"created_at", opGe, map[string]any{"float": 0}}}
 	switch opts.Status {
 	case All:
 	case Read:

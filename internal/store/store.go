@@ -29,6 +29,7 @@ type Reader interface {
 	Has(key []byte) (bool, error)
 	Scan(prefix []byte, fn func(key, val []byte) error) error
 	ScanRange(lower, upper []byte, fn func(key, val []byte) error) error
+	ScanRangeReverse(lower, upper []byte, fn func(key, val []byte) error) error
 }
 
 // pebbleReader is what both *pebble.DB and *pebble.Snapshot offer.
@@ -129,14 +130,27 @@ func (s *Store) ScanRange(lower, upper []byte, fn func(key, val []byte) error) e
 	return scan(s.db, lower, upper, fn)
 }
 
+// ScanRangeReverse is ScanRange in descending key order.
+func (s *Store) ScanRangeReverse(lower, upper []byte, fn func(key, val []byte) error) error {
+	return scanDir(s.db, lower, upper, true, fn)
+}
+
 func scan(r pebbleReader, lower, upper []byte, fn func(key, val []byte) error) error {
+	return scanDir(r, lower, upper, false, fn)
+}
+
+func scanDir(r pebbleReader, lower, upper []byte, reverse bool, fn func(key, val []byte) error) error {
 	const op errors.Op = "store.Scan"
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
 	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
+	first, next := it.First, it.Next
+	if reverse {
+		first, next = it.Last, it.Prev
+	}
+	for first(); it.Valid(); next() {
 		val, err := it.ValueAndErr()
 		if err != nil {
 			return errors.E(op, errors.Internal, err)
@@ -188,6 +202,11 @@ func (s *Snapshot) Scan(prefix []byte, fn func(key, val []byte) error) error {
 // ScanRange is Store.ScanRange in the snapshot.
 func (s *Snapshot) ScanRange(lower, upper []byte, fn func(key, val []byte) error) error {
 	return scan(s.snap, lower, upper, fn)
+}
+
+// ScanRangeReverse is Store.ScanRangeReverse in the snapshot.
+func (s *Snapshot) ScanRangeReverse(lower, upper []byte, fn func(key, val []byte) error) error {
+	return scanDir(s.snap, lower, upper, true, fn)
 }
 
 // PrefixEnd returns the smallest key greater than every key with prefix,

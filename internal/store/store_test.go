@@ -159,3 +159,18 @@ func TestApplyIsVisibleThenDurable(t *testing.T) {
 		t.Fatal("an applied and synced batch was lost on reopen")
 	}
 }
+
+func TestScanRangeReverse(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := s.NewBatch()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		b.Put([]byte(k), rec{})
+	}
+	b.Commit()
+	var got string
+	s.ScanRangeReverse([]byte("b"), []byte("d"), func(k, _ []byte) error { got += string(k); return nil })
+	if got != "cb" {
+		t.Fatalf("reverse scan of [b, d) = %q", got)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db/query"
 )
 
 // newManager opens a Manager over a fresh store.
@@ -211,6 +212,11 @@ func TestQueriesUseIndexesAndAgreeWithScans(t *testing.T) {
 		`{"ands":[{"fieldPath":"address.city","operation":0,"value":{"string":"Lima"}}],"ors":[{"ands":[{"fieldPath":"age","operation":5,"value":{"float":1}}]}]}`,
 		`{"ands":[{"fieldPath":"age","operation":2,"value":{"float":85}}],"sort":{"fieldPath":"name"}}`,
 		`{"ands":[{"fieldPath":"name","operation":1,"value":{"string":"n1"}}],"limit":5,"seek":"p010"}`,
+		// Read off the index in order, stopping early (ties on age are
+		// ordered by _id, both ways).
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"age"},"limit":7,"skip":3}`,
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}},{"fieldPath":"name","operation":1,"value":{"string":"n13"}}],"sort":{"fieldPath":"age","desc":true},"limit":9,"skip":2}`,
+		`{"ands":[{"fieldPath":"age","operation":3,"value":{"float":50}},{"fieldPath":"address.city","operation":0,"value":{"string":"Lima"}}],"sort":{"fieldPath":"age","desc":true},"limit":5}`,
 	}
 	for _, q := range queries {
 		indexed := find(t, d, p, q)
@@ -383,5 +389,38 @@ func TestOwnershipAndLimits(t *testing.T) {
 	m.st.Scan(dbPrefix(d.id), func(_, _ []byte) error { n++; return nil })
 	if n != 0 {
 		t.Fatalf("%d records of a deleted DB remain", n)
+	}
+}
+
+// TestOrderedWalk checks which queries are read off their index in order
+// with an early stop, the fast path the agreement test above verifies.
+func TestOrderedWalk(t *testing.T) {
+	m := newManager(t, Config{})
+	p := user(t)
+	d := newDB(t, m, p)
+	txn, err := d.ReadTxn(context.Background(), p, "people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	for q, want := range map[string]bool{
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"age"},"limit":7}`:             true,
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"age","desc":true},"limit":7}`: true,
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"age"}}`:                       false, // no limit
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"name"},"limit":7}`:            false, // other order
+		`{"ands":[{"fieldPath":"age","operation":4,"value":{"float":10}}],"sort":{"fieldPath":"age"},"limit":7,"seek":"x"}`:  false,
+		`{"sort":{"fieldPath":"age"},"limit":7}`: false, // full scan: instances without an age sort first
+	} {
+		parsed, err := query.Parse([]byte(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := parsed.Plan(txn.col.indexPaths())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := !plan.Full && txn.ordered(parsed, plan); got != want {
+			t.Errorf("%s: ordered = %v, want %v", q, got, want)
+		}
 	}
 }

@@ -65,8 +65,19 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		seen := map[string]bool{}
 		ip := idxPrefix(t.d.id, t.name, plan.Index)
 		lower, upper := boundKeys(ip, plan)
+		// When the index is also the sort order, walking it in that order
+		// finds the results first, and the walk can stop once it has
+		// skip+limit of them (see ordered).
+		stopAt, scan := 0, t.r.ScanRange
+		if t.ordered(q, plan) {
+			stopAt = q.Skip + q.Limit
+			if q.Sort.Desc {
+				scan = t.r.ScanRangeReverse
+			}
+		}
+		matched := 0
 		// An entry's value is its instance's _id.
-		err = t.r.ScanRange(lower, upper, func(_, idBytes []byte) error {
+		err = scan(lower, upper, func(_, idBytes []byte) error {
 			id := string(idBytes)
 			if seen[id] {
 				return nil // a plan for ors may cover a value twice
@@ -76,8 +87,20 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 			if err := t.r.Get(docKey(t.d.id, t.name, id), &rec); err != nil {
 				return err
 			}
-			return visit(id, &rec)
+			n := len(docs)
+			if err := visit(id, &rec); err != nil {
+				return err
+			}
+			if stopAt > 0 && len(docs) > n && q.Match(docs[n].Value) {
+				if matched++; matched == stopAt {
+					return errStopScan
+				}
+			}
+			return nil
 		})
+		if err == errStopScan {
+			err = nil
+		}
 	}
 	if err != nil {
 		return nil, errors.E(op, err)
@@ -96,6 +119,17 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		out[i] = d.Raw
 	}
 	return out, nil
+}
+
+// ordered reports whether a query's results can be read off its index in
+// order, stopping early: the plan scans the index of the sort field (so
+// every candidate has a value there, and the index order, value then _id,
+// is the query's order, reversed for a descending sort), the query has a
+// limit and no seek or ors, nothing hidden by a read filter or changed by
+// this transaction needs merging in.
+func (t *Txn) ordered(q *query.Query, plan query.Plan) bool {
+	return q.Sort.FieldPath == plan.Index && q.Limit > 0 && q.Seek == "" && len(q.Ors) == 0 &&
+		t.col.filter == nil && len(t.pending) == 0
 }
 
 // boundKeys turns a plan's range into store keys under the index prefix
