@@ -19,12 +19,23 @@ import (
 type applier struct {
 	d       *DB
 	b       *store.Batch
-	cols    map[string]*colRecord // written or read so far; nil value: absent
-	docs    map[string]*docRecord // by docKey
-	seq     uint64                // last change sequence number
-	bytes   int64                 // change in stored instance bytes
-	changes []change              // appended to the listen log
-	rebuild map[string]bool       // collections whose indexes must be rebuilt
+	cols    map[string]*colRecord     // written or read so far; nil value: absent
+	docs    map[string]*docRecord     // by docKey
+	seq     uint64                    // last change sequence number
+	bytes   int64                     // change in stored instance bytes
+	changes []change                  // appended to the listen log
+	rebuild map[string]bool           // collections whose indexes must be rebuilt
+	decoded map[string]map[string]any // new values already decoded, by docKey
+}
+
+// hints are what a local transaction already knows about the instances it
+// writes, read and decoded under the DB's write lock: their records before
+// the write (nil: none visible), and the new values decoded. A local write
+// always wins over what is stored (the clock only moves forward), so an
+// instance that did not exist is as good as absent, tombstone or not.
+type hints struct {
+	records map[string]*docRecord
+	docs    map[string]map[string]any
 }
 
 func (d *DB) newApplier(b *store.Batch) (*applier, error) {
@@ -149,7 +160,8 @@ func (a *applier) applyDoc(o operation, v version) error {
 			}
 		}
 		if isVisible {
-			if err := a.indexDoc(o.Col, col, o.ID, next.Value, true); err != nil {
+			doc := a.decoded[string(docKey(a.d.id, o.Col, o.ID))]
+			if err := a.indexDocValue(o.Col, col, o.ID, next.Value, doc, true); err != nil {
 				return err
 			}
 		}
@@ -167,12 +179,19 @@ func (a *applier) applyDoc(o operation, v version) error {
 
 // indexDoc adds (or removes) the index entries of one document.
 func (a *applier) indexDoc(colName string, col *colRecord, id string, raw json.RawMessage, add bool) error {
+	return a.indexDocValue(colName, col, id, raw, nil, add)
+}
+
+// indexDocValue is indexDoc for a document that may be decoded already.
+func (a *applier) indexDocValue(colName string, col *colRecord, id string, raw json.RawMessage, doc map[string]any, add bool) error {
 	if len(col.Config.Indexes) == 0 {
 		return nil
 	}
-	doc, err := decodeDoc(raw)
-	if err != nil {
-		return err
+	if doc == nil {
+		var err error
+		if doc, err = decodeDoc(raw); err != nil {
+			return err
+		}
 	}
 	for _, ix := range col.Config.Indexes {
 		key, ok := indexEntry(a.d, colName, ix.Path, doc, id)

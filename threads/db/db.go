@@ -155,9 +155,9 @@ func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
 // new DB, before anyone else can reach it). Nothing is visible until the
 // batch is committed with commit.
 //
-// known, if not nil, holds the current records of instances the caller
-// read under the lock, by store key, sparing the applier the reads.
-func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known map[string]*docRecord) (*applier, error) {
+// known holds what the caller already read and decoded under the lock,
+// sparing the applier the work.
+func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known hints) (*applier, error) {
 	logKey, err := d.writer(b, p.Owner())
 	if err != nil {
 		return nil, err
@@ -175,14 +175,15 @@ func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known map[s
 }
 
 // stageEvent applies an event written by log to the DB's state in b.
-func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known map[string]*docRecord) (*applier, error) {
+func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known hints) (*applier, error) {
 	a, err := d.newApplier(b)
 	if err != nil {
 		return nil, err
 	}
-	for k, rec := range known {
+	for k, rec := range known.records {
 		a.docs[k] = rec
 	}
+	a.decoded = known.docs
 	if err := a.apply(ev, log); err != nil {
 		return nil, err
 	}
@@ -229,7 +230,7 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 // writeDurably stages ops, commits and waits, for callers that keep the
 // lock until the write is durable.
 func (d *DB) writeDurably(b *store.Batch, p hub.Principal, ops []operation) error {
-	a, err := d.stage(b, p, ops, nil)
+	a, err := d.stage(b, p, ops, hints{})
 	if err != nil {
 		return err
 	}
@@ -261,7 +262,7 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	if body.Time > d.clock {
 		d.clock = body.Time
 	}
-	a, err := d.stageEvent(b, body, rec.LogID.String(), nil)
+	a, err := d.stageEvent(b, body, rec.LogID.String(), hints{})
 	var durable func() error
 	if err == nil {
 		durable, err = commit(b, a)

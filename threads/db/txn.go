@@ -53,6 +53,7 @@ type Txn struct {
 type pendingWrite struct {
 	kind    opKind
 	value   json.RawMessage // nil for delete
+	doc     map[string]any  // value decoded; nil for delete
 	existed bool            // visible before the transaction
 	before  *docRecord      // its stored record then, when it existed
 }
@@ -217,9 +218,12 @@ func (t *Txn) Create(ctx context.Context, instances [][]byte) ([]string, error) 
 		if err != nil {
 			return nil, fmt.Errorf("instance %d: %w", i, err)
 		}
-		id, err := ensureID(op, doc)
+		id, generated, err := ensureID(op, doc)
 		if err != nil {
 			return nil, err
+		}
+		if generated {
+			raw = nil // the stored JSON must hold the new _id
 		}
 		if _, dup := staged[id]; dup {
 			return nil, errors.Errorf(op, errors.Exist, "_id %q is given twice", id)
@@ -229,12 +233,12 @@ func (t *Txn) Create(ctx context.Context, instances [][]byte) ([]string, error) 
 		} else if exists {
 			return nil, errors.Errorf(op, errors.Exist, "instance %q already exists in collection %s; use Save to change it", id, t.name)
 		}
-		value, err := t.check(ctx, op, opCreate, id, doc, nil)
+		value, err := t.check(ctx, op, opCreate, id, doc, raw, nil)
 		if err != nil {
 			return nil, err
 		}
 		ids[i] = id
-		staged[id] = &pendingWrite{kind: opCreate, value: value}
+		staged[id] = &pendingWrite{kind: opCreate, value: value, doc: doc}
 	}
 	if err := t.stage(ids, staged); err != nil {
 		return nil, errors.E(op, err)
@@ -276,12 +280,12 @@ func (t *Txn) save(ctx context.Context, op errors.Op, instances [][]byte, write 
 		if !exists {
 			return errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", clip(id), t.name)
 		}
-		value, err := t.check(ctx, op, opSave, id, doc, prev)
+		value, err := t.check(ctx, op, opSave, id, doc, raw, prev)
 		if err != nil {
 			return err
 		}
 		ids[i] = id
-		staged[id] = &pendingWrite{kind: opSave, value: value, existed: true}
+		staged[id] = &pendingWrite{kind: opSave, value: value, doc: doc, existed: true}
 	}
 	if write {
 		if err := t.stage(ids, staged); err != nil {
@@ -349,14 +353,18 @@ func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) error {
 
 // check validates one instance for a write: size, schema, the unique
 // indexes against the transaction's view, and the write validator. It
-// returns the JSON to store.
-func (t *Txn) check(ctx context.Context, op errors.Op, kind opKind, id string, doc map[string]any, prev json.RawMessage) (json.RawMessage, error) {
+// returns the JSON to store: raw as the client sent it, or doc encoded
+// when raw is nil (an _id was added).
+func (t *Txn) check(ctx context.Context, op errors.Op, kind opKind, id string, doc map[string]any, raw, prev json.RawMessage) (json.RawMessage, error) {
 	if err := t.col.schema.validate(op, doc); err != nil {
 		return nil, err
 	}
-	value, err := json.Marshal(doc)
-	if err != nil {
-		return nil, errors.E(op, errors.Invalid, err)
+	value := raw
+	if value == nil {
+		var err error
+		if value, err = json.Marshal(doc); err != nil {
+			return nil, errors.E(op, errors.Invalid, err)
+		}
 	}
 	if len(value) > t.d.m.cfg.MaxInstanceSize {
 		return nil, errors.Errorf(op, errors.Exhausted, "instance %q is %d bytes; this hub's limit is %d", clip(id), len(value), t.d.m.cfg.MaxInstanceSize)
@@ -544,12 +552,16 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 // write always wins over what is stored (the clock only moves forward),
 // so an instance that did not exist is as good as absent, tombstone or
 // not.
-func (t *Txn) known() map[string]*docRecord {
-	k := make(map[string]*docRecord, len(t.pending))
+func (t *Txn) known() hints {
+	h := hints{records: make(map[string]*docRecord, len(t.pending)), docs: make(map[string]map[string]any, len(t.pending))}
 	for id, w := range t.pending {
-		k[string(docKey(t.d.id, t.name, id))] = w.before // nil: did not exist
+		k := string(docKey(t.d.id, t.name, id))
+		h.records[k] = w.before // nil: did not exist
+		if w.doc != nil {
+			h.docs[k] = w.doc
+		}
 	}
-	return k
+	return h
 }
 
 // ops turns the transaction's pending writes into event operations.
@@ -586,24 +598,24 @@ func (d *DB) parseInstance(op errors.Op, raw []byte) (map[string]any, error) {
 
 // ensureID checks the instance's _id, or gives it a fresh one (a
 // time-ordered UUID) when it has none.
-func ensureID(op errors.Op, doc map[string]any) (string, error) {
+func ensureID(op errors.Op, doc map[string]any) (id string, generated bool, err error) {
 	v, ok := doc["_id"]
 	if !ok || v == nil || v == "" {
-		id, err := uuid.NewV7()
+		u, err := uuid.NewV7()
 		if err != nil {
-			return "", errors.E(op, errors.Internal, err)
+			return "", false, errors.E(op, errors.Internal, err)
 		}
-		doc["_id"] = id.String()
-		return id.String(), nil
+		doc["_id"] = u.String()
+		return u.String(), true, nil
 	}
-	id, ok := v.(string)
+	id, ok = v.(string)
 	if !ok {
-		return "", errors.Errorf(op, errors.Invalid, "_id must be a string, not %T", v)
+		return "", false, errors.Errorf(op, errors.Invalid, "_id must be a string, not %T", v)
 	}
 	if len(id) > maxIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		return "", errors.Errorf(op, errors.Invalid, "_id %q must be at most %d characters without control characters", clip(id), maxIDLen)
+		return "", false, errors.Errorf(op, errors.Invalid, "_id %q must be at most %d characters without control characters", clip(id), maxIDLen)
 	}
-	return id, nil
+	return id, false, nil
 }
 
 // validate runs the collection's write validator, if it has one, on a
