@@ -25,6 +25,7 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/email"
+	"github.com/selfhub/hub/gateway"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/internal/store"
@@ -127,8 +128,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
+	blocks := blockstore.New(blockFiles)
 	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain}, dbs, d.store,
-		blockstore.NewDAGService(blockstore.New(blockFiles)))
+		blockstore.NewDAGService(blocks))
+	content, err := gateway.New(gateway.Config{Blocks: blocks, Buckets: bkts, Metrics: reg, Log: log})
+	if err != nil {
+		return nil, err
+	}
 	if d.server, err = server.New(server.Services{
 		Auth:      authSvc,
 		DBs:       dbs,
@@ -146,7 +152,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 
 	go func() { d.errc <- d.server.GRPC().Serve(apiLn) }()
 	d.serveHTTP(webLn, d.server.Web())
-	d.serveHTTP(gwLn, gatewayHandler(authSvc, reg))
+	d.serveHTTP(gwLn, gatewayHandler(authSvc, reg, content))
 	log.Info("hubd ready",
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)

@@ -10,12 +10,17 @@ import (
 
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/gateway"
 )
 
-// gatewayHandler serves hubd's HTTP endpoint: health, metrics, and the
-// links that hubd e-mails.
-func gatewayHandler(a *auth.Service, reg *prometheus.Registry) http.Handler {
+// gatewayHandler serves hubd's HTTP endpoint: health, metrics, the links
+// that hubd e-mails, and content (/ipfs/, /ipns/, /thread/: package
+// gateway).
+func gatewayHandler(a *auth.Service, reg *prometheus.Registry, content http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	for _, p := range gateway.Prefixes {
+		mux.Handle(p, content)
+	}
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintln(w, `{"status":"ok"}`)

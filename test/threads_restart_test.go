@@ -116,7 +116,7 @@ func TestThreadsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(found) != 2 || string(found[0]) != `{"_id":"a","stars":3,"title":"first"}` || string(found[1]) != `{"_id":"b","stars":5,"title":"second"}` {
+	if len(found) != 2 || string(found[0]) != `{"_id":"a","title":"first","stars":3}` || string(found[1]) != `{"_id":"b","title":"second","stars":5}` {
 		t.Errorf("after the restart Find = %s", found)
 	}
 	// The schema, the unique index and the validator still hold.

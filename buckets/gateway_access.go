@@ -1,0 +1,87 @@
+package buckets
+
+import (
+	"context"
+	stderrors "errors"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+)
+
+// GatewayBucket is what the HTTP gateway needs to serve a bucket.
+type GatewayBucket struct {
+	Thread  threads.ID // the DB that holds the bucket
+	Root    cid.Cid    // the bucket's current root directory
+	Private bool       // contents are encrypted; serve only with a token
+	Updated int64      // Unix ns of the last change
+}
+
+// GatewayRoot returns the bucket with key in DB thread, or in whichever DB
+// holds it when thread is empty, for the HTTP gateway. It reads as the
+// DB's owner and checks no access itself: the gateway decides who may read
+// (public buckets are public; private ones need a token). NotExist when
+// there is no such bucket. Finding a bucket without its thread scans the
+// hub's DBs: it is for /ipns/<key> until IPNS records index the keys.
+func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string) (GatewayBucket, error) {
+	const op errors.Op = "buckets.GatewayRoot"
+	if err := CheckKey(key); err != nil {
+		return GatewayBucket{}, errors.E(op, err)
+	}
+	if thread != "" {
+		return s.gatewayRoot(ctx, op, thread, key)
+	}
+	// Every bucket made here has its IPNS key here: a cheap refusal for
+	// names this hub never made.
+	if ok, err := s.st.Has(ipnsKeyKey(key)); err != nil {
+		return GatewayBucket{}, errors.E(op, errors.Internal, err)
+	} else if !ok {
+		return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", clip(key))
+	}
+	var found GatewayBucket
+	errFound := stderrors.New("found")
+	err := s.dbs.EachDB(ctx, func(id threads.ID) error {
+		b, err := s.gatewayRoot(ctx, op, id, key)
+		if errors.Is(errors.NotExist, err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = b
+		return errFound
+	})
+	switch {
+	case found.Root.Defined():
+		return found, nil
+	case err != nil:
+		return GatewayBucket{}, errors.E(op, err)
+	}
+	return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", clip(key))
+}
+
+func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.ID, key string) (GatewayBucket, error) {
+	owner, err := s.dbs.Owner(ctx, thread)
+	if err != nil {
+		return GatewayBucket{}, errors.E(op, err)
+	}
+	d, err := s.dbs.DB(ctx, owner, thread)
+	if err != nil {
+		return GatewayBucket{}, errors.E(op, err)
+	}
+	txn, err := d.ReadTxn(ctx, owner, Collection)
+	if err != nil {
+		return GatewayBucket{}, errors.E(op, notFound(key, err))
+	}
+	defer txn.Discard()
+	b, err := decodeBucket(op, txn, key, thread)
+	if err != nil {
+		return GatewayBucket{}, err
+	}
+	root, err := b.Root()
+	if err != nil {
+		return GatewayBucket{}, errors.E(op, errors.Internal, err)
+	}
+	return GatewayBucket{Thread: thread, Root: root, Private: b.LinkKey != "", Updated: b.UpdatedAt}, nil
+}

@@ -1,0 +1,232 @@
+// Package gateway is Hub's HTTP gateway for content: /ipfs/<cid>,
+// /ipns/<bucket key> and /thread/<db>/buckets/<key>, all served by boxo's
+// gateway handler over the hub's own blockstore.
+//
+// The gateway is offline: it reads only blocks this hub stores, through a
+// blockservice with no exchange, so a CID the hub does not hold answers 404
+// at once instead of waiting on the network.
+//
+// Bucket paths are served as /ipns/<key> paths inside boxo: a name system
+// of our own resolves a bucket key to its current root, so boxo treats
+// bucket contents as mutable (no immutable cache headers) while ETags,
+// Range requests, directory listings, index.html and trustless responses
+// (raw blocks, CAR) are boxo's. /thread/<db>/buckets/<key>/p is rewritten
+// to /ipns/<key>/p with the thread pinned in the request's context; boxo
+// builds redirects and listing links from the original request URI, so
+// they keep the /thread form.
+//
+// Private buckets are refused (403) until the gateway checks tokens and
+// decrypts.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/blockservice"
+	bstore "github.com/ipfs/boxo/blockstore"
+	boxogw "github.com/ipfs/boxo/gateway"
+	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/selfhub/hub/buckets"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+)
+
+// Buckets is what the gateway needs from the bucket service.
+type Buckets interface {
+	// GatewayRoot returns the bucket with key in DB thread, or in any DB
+	// when thread is empty; NotExist when there is none. It checks no
+	// access: the gateway does.
+	GatewayRoot(ctx context.Context, thread threads.ID, key string) (buckets.GatewayBucket, error)
+}
+
+// Config configures the gateway.
+type Config struct {
+	// Blocks is the hub's blockstore; the gateway only reads it.
+	Blocks bstore.Blockstore
+	// Buckets resolves bucket keys.
+	Buckets Buckets
+	// Metrics receives boxo's gateway metrics; nil for none.
+	Metrics prometheus.Registerer
+	// Log receives request errors worth a look; nil for none.
+	Log *slog.Logger
+}
+
+// Handler serves /ipfs/, /ipns/ and /thread/ paths.
+type Handler struct {
+	blocks bstore.Blockstore
+	bkts   Buckets
+	boxo   http.Handler
+	log    *slog.Logger
+
+	// mu guards threads.
+	mu sync.Mutex
+	// threads remembers which DB holds a bucket key, so /ipns/<key> scans
+	// the hub's DBs once per key: a key never moves to another DB.
+	threads map[string]threads.ID
+}
+
+// maxCachedKeys bounds Handler.threads; past it the cache starts over.
+const maxCachedKeys = 100_000
+
+// RetrievalTimeout bounds the time to the first byte and between writes.
+// Everything is local, so only a stuck disk or client trips it.
+const RetrievalTimeout = 30 * time.Second
+
+// New returns the gateway handler.
+func New(cfg Config) (*Handler, error) {
+	const op errors.Op = "gateway.New"
+	if cfg.Blocks == nil || cfg.Buckets == nil {
+		return nil, errors.E(op, errors.Invalid, "the gateway needs a blockstore and the bucket service")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry() // not the global one: hubs in one process must not collide
+	}
+	// No exchange: a missing block is ipld.ErrNotFound at once (404).
+	bs := blockservice.New(cfg.Blocks, nil)
+	backend, err := boxogw.NewBlocksBackend(bs, boxogw.WithNameSystem(names{cfg.Buckets}))
+	if err != nil {
+		return nil, errors.E(op, errors.Internal, err)
+	}
+	h := boxogw.NewHandler(boxogw.Config{
+		DeserializedResponses: true,
+		NoDNSLink:             true,
+		DisableHTMLErrors:     true,
+		RetrievalTimeout:      RetrievalTimeout,
+		MetricsRegistry:       reg,
+		DiagnosticServiceURL:  "", // error pages link to no outside service
+	}, backend)
+	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, threads: map[string]threads.ID{}}, nil
+}
+
+// Prefixes are the URL path prefixes the handler serves.
+var Prefixes = []string{"/ipfs/", "/ipns/", "/thread/"}
+
+// ServeHTTP serves a content request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/ipfs/"):
+		// A root this hub lacks is 404 before boxo starts: boxo would
+		// answer a CAR request 200 and then truncate the stream.
+		first, _, _ := strings.Cut(p[len("/ipfs/"):], "/")
+		if c, err := cid.Decode(first); err == nil {
+			if ok, err := h.blocks.Has(r.Context(), c); err == nil && !ok {
+				httpError(w, http.StatusNotFound, "CID "+c.String()+" is not on this hub; this gateway serves only what the hub stores")
+				return
+			}
+		}
+		h.boxo.ServeHTTP(w, r)
+	case strings.HasPrefix(p, "/ipns/"):
+		key, _, _ := strings.Cut(p[len("/ipns/"):], "/")
+		h.serveBucket(w, r, "", key, "")
+	case strings.HasPrefix(p, "/thread/"):
+		// /thread/<db>/buckets/<key>[/rest]
+		parts := strings.SplitN(p[len("/thread/"):], "/", 4)
+		if len(parts) < 3 || parts[1] != "buckets" || parts[2] == "" {
+			httpError(w, http.StatusNotFound, "not a bucket path: use /thread/<db>/buckets/<key>[/path]")
+			return
+		}
+		thread, err := threads.Decode(parts[0])
+		if err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a thread ID; use the DB's ID from hub threads ls", clip(parts[0])))
+			return
+		}
+		rest := ""
+		if len(parts) == 4 {
+			rest = "/" + parts[3]
+		}
+		h.serveBucket(w, r, thread, parts[2], "/ipns/"+parts[2]+rest)
+	default:
+		httpError(w, http.StatusNotFound, "no such page: content is under /ipfs/<cid>, /ipns/<key> and /thread/<db>/buckets/<key>")
+	}
+}
+
+// serveBucket resolves the bucket, refuses what the gateway may not serve,
+// and hands the request to boxo with the root pinned in the context. A
+// non-empty ipnsPath replaces the request's path for boxo.
+func (h *Handler) serveBucket(w http.ResponseWriter, r *http.Request, thread threads.ID, key, ipnsPath string) {
+	if err := buckets.CheckKey(key); err != nil {
+		httpError(w, http.StatusBadRequest, errors.Message(err))
+		return
+	}
+	b, err := h.bucket(r.Context(), thread, key)
+	switch {
+	case errors.Is(errors.NotExist, err):
+		httpError(w, http.StatusNotFound, errors.Message(err))
+		return
+	case errors.Is(errors.Invalid, err):
+		httpError(w, http.StatusBadRequest, errors.Message(err))
+		return
+	case err != nil:
+		h.log.Warn("gateway: resolve bucket", "thread", thread, "key", key, "err", err)
+		httpError(w, http.StatusInternalServerError, "could not read the bucket; try again later")
+		return
+	case b.Private:
+		httpError(w, http.StatusForbidden, "bucket "+key+" is private; the gateway does not serve private buckets yet (tokens and decryption come later): pull it with the hub client")
+		return
+	}
+	r = r.WithContext(withBucket(r.Context(), key, b))
+	if ipnsPath != "" {
+		u := *r.URL
+		u.Path, u.RawPath = ipnsPath, ""
+		r.URL = &u
+		// r.RequestURI stays: boxo builds redirects and listing links
+		// from it, so they keep the /thread/... form.
+	}
+	h.boxo.ServeHTTP(w, r)
+}
+
+// bucket resolves key in thread, or in the DB that holds it when thread is
+// empty.
+func (h *Handler) bucket(ctx context.Context, thread threads.ID, key string) (buckets.GatewayBucket, error) {
+	if thread != "" {
+		return h.bkts.GatewayRoot(ctx, thread, key)
+	}
+	h.mu.Lock()
+	known, ok := h.threads[key]
+	h.mu.Unlock()
+	if ok {
+		b, err := h.bkts.GatewayRoot(ctx, known, key)
+		if !errors.Is(errors.NotExist, err) {
+			return b, err
+		}
+		// Removed (or its DB deleted): look again from scratch.
+		h.mu.Lock()
+		delete(h.threads, key)
+		h.mu.Unlock()
+	}
+	b, err := h.bkts.GatewayRoot(ctx, "", key)
+	if err == nil && b.Thread != "" {
+		h.mu.Lock()
+		if len(h.threads) >= maxCachedKeys {
+			h.threads = map[string]threads.ID{}
+		}
+		h.threads[key] = b.Thread
+		h.mu.Unlock()
+	}
+	return b, err
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
