@@ -10,12 +10,17 @@
 // serialized; changes that name a root (pushes, removes) are fast-forward
 // only.
 //
-// This first increment has public buckets only: no encryption, no roles
-// beyond the DB's own access rules, no garbage collection of blocks, no
-// IPNS publishing, no gateway. See the Service methods for what each
-// operation refuses and with which kind. ListIPFSPath and PullIPFSPath read
-// any DAG this hub stores to any authenticated caller: in this increment
-// all bucket contents are public IPFS data, as on any IPFS node.
+// Path access roles (access.go) let other identities of the same account
+// read and write parts of a bucket; the owner is Admin everywhere. A Batch
+// (batch.go) pushes many files in one change of the root.
+//
+// This increment has public buckets only: no encryption, no garbage
+// collection of blocks, no IPNS publishing. See the Service methods for
+// what each operation refuses and with which kind. ListIPFSPath and
+// PullIPFSPath read any DAG this hub stores to any authenticated caller: in
+// this increment all bucket contents are public IPFS data, as on any IPFS
+// node, so roles limit what an identity reaches through a bucket, not which
+// CIDs it may read.
 package buckets
 
 import (
@@ -324,11 +329,11 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 // List returns the buckets in the DB thread.
 func (s *Service) List(ctx context.Context, p hub.Principal, thread threads.ID) ([]Bucket, error) {
 	const op errors.Op = "buckets.List"
-	d, err := s.bucketsDB(ctx, p, thread)
+	r, err := s.reachDB(ctx, p, thread)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	txn, err := d.ReadTxn(ctx, p, Collection)
+	txn, err := r.d.ReadTxn(ctx, r.as, Collection)
 	if errors.Is(errors.NotExist, err) {
 		return nil, nil // no bucket was ever made here
 	}
@@ -347,27 +352,20 @@ func (s *Service) List(ctx context.Context, p hub.Principal, thread threads.ID) 
 			return nil, errors.E(op, errors.Internal, err)
 		}
 		b.Thread = thread
+		if r.authorizeAny(op, b) != nil {
+			continue // another identity's bucket in which the caller has no role
+		}
 		out = append(out, b)
 	}
 	return out, nil
 }
 
 // Get returns the bucket with the given key (NotExist if there is none).
+// A caller other than the owner needs a role somewhere in the bucket.
 func (s *Service) Get(ctx context.Context, p hub.Principal, thread threads.ID, key string) (Bucket, error) {
 	const op errors.Op = "buckets.Get"
-	if err := CheckKey(key); err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	d, err := s.bucketsDB(ctx, p, thread)
-	if err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	txn, err := d.ReadTxn(ctx, p, Collection)
-	if err != nil {
-		return Bucket{}, errors.E(op, notFound(key, err))
-	}
-	defer txn.Discard()
-	return decodeBucket(op, txn, key, thread)
+	_, b, err := s.open(ctx, op, p, thread, key, nil, anyRoleNeeded)
+	return b, err
 }
 
 func notFound(key string, err error) error {
@@ -431,9 +429,9 @@ func (s *Service) ListPath(ctx context.Context, p hub.Principal, thread threads.
 	if err != nil {
 		return Item{}, Bucket{}, errors.E(op, err)
 	}
-	b, err := s.Get(ctx, p, thread, key)
+	_, b, err := s.open(ctx, op, p, thread, key, segs, RoleReader)
 	if err != nil {
-		return Item{}, Bucket{}, errors.E(op, err)
+		return Item{}, Bucket{}, err
 	}
 	root, err := b.Root()
 	if err != nil {
@@ -553,19 +551,24 @@ func checkRoot(op errors.Op, b Bucket, root string) error {
 // the new root. All blocks change stores are synced before the instance is
 // written.
 func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thread threads.ID, key, root string,
-	change func(cur ipld.Node) (ipld.Node, error)) (Bucket, error) {
-	if err := CheckKey(key); err != nil {
+	need Role, paths [][]string, change func(cur ipld.Node) (ipld.Node, error)) (Bucket, error) {
+	r, err := s.reachDB(ctx, p, thread)
+	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	d, err := s.bucketsDB(ctx, p, thread)
-	if err != nil {
+	if err := CheckKey(key); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
 	unlock := s.lock(thread, key)
 	defer unlock()
-	b, err := s.Get(ctx, p, thread, key)
+	b, err := s.getBucket(ctx, op, r, thread, key)
 	if err != nil {
-		return Bucket{}, errors.E(op, err)
+		return Bucket{}, err
+	}
+	for _, segs := range paths {
+		if err := r.authorize(op, b, segs, need); err != nil {
+			return Bucket{}, err
+		}
 	}
 	if err := checkRoot(op, b, root); err != nil {
 		return Bucket{}, err
@@ -582,7 +585,7 @@ func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thr
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	txn, err := d.WriteTxn(ctx, p, Collection)
+	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
 	if err != nil {
 		return Bucket{}, errors.E(op, notFound(key, err))
 	}
@@ -648,9 +651,9 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 		return PushResult{}, errors.E(op, errors.Invalid, "path is empty; name the file to push, such as dir/file.txt")
 	}
 	// Fail fast, before reading what may be gigabytes.
-	b, err := s.Get(ctx, p, thread, key)
+	_, b, err := s.open(ctx, op, p, thread, key, segs, RoleWriter)
 	if err != nil {
-		return PushResult{}, errors.E(op, err)
+		return PushResult{}, err
 	}
 	if err := checkRoot(op, b, root); err != nil {
 		return PushResult{}, err
@@ -660,7 +663,7 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 	if err != nil {
 		return PushResult{}, errors.E(op, err)
 	}
-	b, err = s.update(ctx, op, p, thread, key, root, func(cur ipld.Node) (ipld.Node, error) {
+	b, err = s.update(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
 		return put(ctx, s.dag, cur, segs, file)
 	})
 	if err != nil {
@@ -676,9 +679,9 @@ func (s *Service) PullPath(ctx context.Context, p hub.Principal, thread threads.
 	if err != nil {
 		return errors.E(op, err)
 	}
-	b, err := s.Get(ctx, p, thread, key)
+	_, b, err := s.open(ctx, op, p, thread, key, segs, RoleReader)
 	if err != nil {
-		return errors.E(op, err)
+		return err
 	}
 	root, err := b.Root()
 	if err != nil {
@@ -722,7 +725,7 @@ func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.I
 	if len(segs) == 0 && !isDir(nd) {
 		return Bucket{}, errors.Errorf(op, errors.Invalid, "CID %s is a file; a bucket's root must be a directory", c)
 	}
-	return s.update(ctx, op, p, thread, key, "", func(cur ipld.Node) (ipld.Node, error) {
+	return s.update(ctx, op, p, thread, key, "", RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
 		if len(segs) == 0 {
 			return nd, nil
 		}
@@ -750,7 +753,7 @@ func (s *Service) MovePath(ctx context.Context, p hub.Principal, thread threads.
 	case strings.HasPrefix(join(tsegs)+"/", join(fsegs)+"/"):
 		return Bucket{}, errors.Errorf(op, errors.Invalid, "cannot move %q into itself", "/"+join(fsegs))
 	}
-	return s.update(ctx, op, p, thread, key, "", func(cur ipld.Node) (ipld.Node, error) {
+	return s.update(ctx, op, p, thread, key, "", RoleWriter, [][]string{fsegs, tsegs}, func(cur ipld.Node) (ipld.Node, error) {
 		nd, err := resolve(ctx, s.dag, cur.Cid(), fsegs)
 		if err != nil {
 			return nil, err
@@ -774,7 +777,7 @@ func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread thread
 	if len(segs) == 0 {
 		return Bucket{}, errors.E(op, errors.Invalid, "cannot remove the bucket's root; remove the bucket instead")
 	}
-	return s.update(ctx, op, p, thread, key, root, func(cur ipld.Node) (ipld.Node, error) {
+	return s.update(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
 		return remove(ctx, s.dag, cur, segs)
 	})
 }
@@ -786,18 +789,22 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := CheckKey(key); err != nil {
 		return errors.E(op, err)
 	}
-	d, err := s.bucketsDB(ctx, p, thread)
+	r, err := s.reachDB(ctx, p, thread)
 	if err != nil {
 		return errors.E(op, err)
 	}
 	unlock := s.lock(thread, key)
 	defer unlock()
-	txn, err := d.WriteTxn(ctx, p, Collection)
+	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
 	if err != nil {
 		return errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
-	if _, err := decodeBucket(op, txn, key, thread); err != nil {
+	b, err := decodeBucket(op, txn, key, thread)
+	if err != nil {
+		return err
+	}
+	if err := r.authorize(op, b, nil, RoleAdmin); err != nil {
 		return err
 	}
 	if err := txn.Delete(ctx, []string{key}); err != nil {
@@ -806,9 +813,9 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := txn.Commit(ctx); err != nil {
 		return errors.E(op, err)
 	}
-	b := s.st.NewBatch()
-	b.Delete(ipnsKeyKey(key))
-	return b.Commit()
+	kb := s.st.NewBatch()
+	kb.Delete(ipnsKeyKey(key))
+	return kb.Commit()
 }
 
 // fileSize returns the size of the UnixFS file at nd.

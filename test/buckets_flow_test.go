@@ -288,13 +288,16 @@ func TestBucketsBadInput(t *testing.T) {
 			}
 			return errors.FromStatus("", err)
 		}, errors.Unimplemented, "no longer exist"},
-		{"push paths", func() error {
+		{"push paths without a header", func() error {
 			s, err := pb.NewAPIServiceClient(w.h.Conn).PushPaths(ctx)
+			if err == nil {
+				err = s.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: "a", Data: []byte("x")}}})
+			}
 			if err == nil {
 				_, err = s.Recv()
 			}
 			return errors.FromStatus("", err)
-		}, errors.Unimplemented, "later increment"},
+		}, errors.Invalid, "must start with a header"},
 		{"no credentials", func() error {
 			_, err := bc.List(client.WithThread(context.Background(), threadOf(t, w.ctx)))
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"google.golang.org/grpc/metadata"
@@ -16,7 +17,9 @@ import (
 )
 
 // bucketsRequirements gives the credentials each api.bucketsd.pb.APIService
-// method needs: all act on the caller's own DBs.
+// method needs: any authenticated caller. The buckets service decides the
+// rest: a caller's own DBs, or another identity's of the same account as
+// far as the bucket's path access roles allow.
 var bucketsRequirements = map[string]auth.Requirement{
 	"List": auth.Authenticated, "Create": auth.Authenticated, "Root": auth.Authenticated,
 	"Links": auth.Authenticated, "ListPath": auth.Authenticated, "ListIpfsPath": auth.Authenticated,
@@ -256,8 +259,118 @@ func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 		Size: strconv.FormatInt(res.Size, 10), Root: rootToPB(res.Bucket)}})
 }
 
-func (b *bucketsService) PushPaths(pb.APIService_PushPathsServer) error {
-	return errors.E(errors.Unimplemented, "PushPaths comes in a later increment; push each file with PushPath")
+// PushPaths receives a header {key, root}, then chunks {path, data} of
+// any number of files, interleaved; a chunk with no data ends its file.
+// Each file streams into the blockstore through its own pipe as its chunks
+// arrive, so memory does not grow with the files' sizes. When the client
+// closes its side, every file is linked into the bucket in one change
+// (fast-forward against root), and the hub sends one response per file,
+// each with the bucket's new root.
+func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return err
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return errors.E(errors.Invalid, "PushPaths stream ended before its header")
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return errors.E(errors.Invalid, "PushPaths must start with a header {key, root}, then chunks {path, data}")
+	}
+	batch, err := svc.NewBatch(ctx, principal(ctx), id, h.Key, h.Root)
+	if err != nil {
+		return err
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		addErr error                         // guarded by mu: the first failed Add
+		pipes  = map[string]*io.PipeWriter{} // by path; nil once the file ended
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if addErr == nil {
+			addErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	abort := func(err error) error {
+		for _, w := range pipes {
+			if w != nil {
+				w.CloseWithError(err)
+			}
+		}
+		cancel()
+		wg.Wait()
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return abort(err)
+		}
+		c := msg.GetChunk()
+		if c == nil {
+			return abort(errors.E(errors.Invalid, "a second header in a PushPaths stream; send one header, then chunks"))
+		}
+		w, ok := pipes[c.Path]
+		if !ok {
+			var r *io.PipeReader
+			r, w = io.Pipe()
+			pipes[c.Path] = w
+			path := c.Path
+			wg.Go(func() {
+				if _, err := batch.Add(ctx, path, r); err != nil {
+					r.CloseWithError(err)
+					fail(err)
+				}
+			})
+		}
+		if w == nil {
+			return abort(errors.Errorf("", errors.Invalid, "chunk for %q after its end; a chunk with no data ends a file", c.Path))
+		}
+		if len(c.Data) == 0 {
+			w.Close()
+			pipes[c.Path] = nil
+			continue
+		}
+		if _, err := w.Write(c.Data); err != nil {
+			mu.Lock()
+			err = addErr
+			mu.Unlock()
+			return abort(err)
+		}
+	}
+	for path, w := range pipes {
+		if w != nil {
+			// The stream ended mid-file: refuse rather than store a
+			// truncated file.
+			return abort(errors.Errorf("", errors.Invalid, "the stream ended before the file %q did; end each file with a chunk that has no data", path))
+		}
+	}
+	wg.Wait()
+	if addErr != nil {
+		return addErr
+	}
+	files, bk, err := batch.Commit(ctx)
+	if err != nil {
+		return err
+	}
+	root := rootToPB(bk)
+	for _, f := range files {
+		if err := stream.Send(&pb.PushPathsResponse{Path: f.Path, Cid: f.Cid.String(), Size: f.Size, Root: root}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // chunkWriter sends what is written to it as stream chunks of at most
@@ -338,14 +451,35 @@ func (b *bucketsService) Remove(ctx context.Context, req *pb.RemoveRequest) (*pb
 	return &pb.RemoveResponse{}, svc.Remove(ctx, principal(ctx), id, req.Key)
 }
 
-var errRolesLater = errors.E(errors.Unimplemented, "path access roles come in a later increment")
-
-func (b *bucketsService) PushPathAccessRoles(context.Context, *pb.PushPathAccessRolesRequest) (*pb.PushPathAccessRolesResponse, error) {
-	return nil, errRolesLater
+func (b *bucketsService) PushPathAccessRoles(ctx context.Context, req *pb.PushPathAccessRolesRequest) (*pb.PushPathAccessRolesResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roles := make(map[string]buckets.Role, len(req.Roles))
+	for k, v := range req.Roles {
+		roles[k] = buckets.Role(v)
+	}
+	if _, err := svc.SetPathRoles(ctx, principal(ctx), id, req.Key, req.Path, roles); err != nil {
+		return nil, err
+	}
+	return &pb.PushPathAccessRolesResponse{}, nil
 }
 
-func (b *bucketsService) PullPathAccessRoles(context.Context, *pb.PullPathAccessRolesRequest) (*pb.PullPathAccessRolesResponse, error) {
-	return nil, errRolesLater
+func (b *bucketsService) PullPathAccessRoles(ctx context.Context, req *pb.PullPathAccessRolesRequest) (*pb.PullPathAccessRolesResponse, error) {
+	svc, id, err := b.svc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := svc.PathRoles(ctx, principal(ctx), id, req.Key, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.PullPathAccessRolesResponse{Roles: map[string]pb.PathAccessRole{}}
+	for k, v := range roles {
+		out.Roles[k] = pb.PathAccessRole(v)
+	}
+	return out, nil
 }
 
 func (b *bucketsService) DefaultArchiveConfig(context.Context, *pb.DefaultArchiveConfigRequest) (*pb.DefaultArchiveConfigResponse, error) {

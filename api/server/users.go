@@ -60,7 +60,10 @@ func (u *usersService) GetThread(ctx context.Context, req *pb.GetThreadRequest) 
 	if req.Name == mail.DBName {
 		return nil, errors.E(errors.NotExist, "you have no mailbox (thread hubmail) yet; call SetupMailbox first")
 	}
-	return nil, errors.Errorf("", errors.NotExist, "you have no thread named %q", req.Name)
+	// Exactly this message: @textile/buckets' getOrCreate creates the
+	// "buckets" DB only when GetThread fails with "Thread not found" (the
+	// original's words) and rethrows anything else.
+	return nil, errors.E(errors.NotExist, "Thread not found")
 }
 
 func (u *usersService) ListThreads(ctx context.Context, _ *pb.ListThreadsRequest) (*pb.ListThreadsResponse, error) {

@@ -290,3 +290,117 @@ func (c *Client) Remove(ctx context.Context, key string) error {
 	_, err := c.c.Remove(ctx, &pb.RemoveRequest{Key: key})
 	return errors.FromStatus("bucketsclient.Remove", err)
 }
+
+// File is one file for PushPaths.
+type File struct {
+	Path string
+	Data io.Reader
+}
+
+// PushedFile is what PushPaths stored for one file.
+type PushedFile struct {
+	Path string
+	Cid  string
+	Size int64
+}
+
+// PushPaths streams files, one after another, in one call; the hub links
+// them all into the bucket in one change, fast-forward only against root
+// as PushPath (empty forces). It returns what was stored for each file and
+// the bucket at its new root.
+func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) ([]PushedFile, Root, error) {
+	const op errors.Op = "bucketsclient.PushPaths"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.c.PushPaths(ctx)
+	if err != nil {
+		return nil, Root{}, errors.FromStatus(op, err)
+	}
+	type result struct {
+		files []PushedFile
+		root  Root
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() { // read while sending, so neither side blocks the other
+		var res result
+		for {
+			m, err := stream.Recv()
+			if err == io.EOF {
+				done <- res
+				return
+			}
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			res.files = append(res.files, PushedFile{Path: m.Path, Cid: m.Cid, Size: m.Size})
+			res.root = rootFromPB(m.Root)
+		}
+	}()
+	sendErr := func() error {
+		if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Header_{Header: &pb.PushPathsRequest_Header{Key: key, Root: root}}}); err != nil {
+			return err
+		}
+		buf := make([]byte, ChunkSize)
+		for _, f := range files {
+			for {
+				n, err := io.ReadFull(f.Data, buf)
+				if n > 0 {
+					if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: f.Path, Data: buf[:n]}}}); err != nil {
+						return err
+					}
+				}
+				if err == io.EOF || err == io.ErrUnexpectedEOF {
+					break
+				}
+				if err != nil {
+					cancel() // our reader failed: the hub drops the push
+					return errors.E(op, errors.Canceled, err)
+				}
+			}
+			// A chunk with no data ends the file.
+			if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: f.Path}}}); err != nil {
+				return err
+			}
+		}
+		return stream.CloseSend()
+	}()
+	if errors.KindOf(sendErr) == errors.Canceled {
+		<-done
+		return nil, Root{}, sendErr
+	}
+	res := <-done
+	if res.err != nil {
+		return nil, Root{}, errors.FromStatus(op, res.err)
+	}
+	return res.files, res.root, nil
+}
+
+// Roles are path access roles by identity public-key string or "*":
+// 0 None, 1 Reader, 2 Writer, 3 Admin.
+type Roles map[string]int
+
+// PushPathAccessRoles merges roles into those given on path (None removes
+// an identity's role). The caller needs Admin on path.
+func (c *Client) PushPathAccessRoles(ctx context.Context, key, path string, roles Roles) error {
+	req := &pb.PushPathAccessRolesRequest{Key: key, Path: path, Roles: map[string]pb.PathAccessRole{}}
+	for k, v := range roles {
+		req.Roles[k] = pb.PathAccessRole(v)
+	}
+	_, err := c.c.PushPathAccessRoles(ctx, req)
+	return errors.FromStatus("bucketsclient.PushPathAccessRoles", err)
+}
+
+// PullPathAccessRoles returns the roles given on path itself.
+func (c *Client) PullPathAccessRoles(ctx context.Context, key, path string) (Roles, error) {
+	r, err := c.c.PullPathAccessRoles(ctx, &pb.PullPathAccessRolesRequest{Key: key, Path: path})
+	if err != nil {
+		return nil, errors.FromStatus("bucketsclient.PullPathAccessRoles", err)
+	}
+	out := Roles{}
+	for k, v := range r.Roles {
+		out[k] = int(v)
+	}
+	return out, nil
+}

@@ -57,6 +57,11 @@ type Fixture struct {
 //	                                        secure user group key, invalidated
 //	HUB_ACCOUNT_KEY, HUB_ACCOUNT_SECRET     secure account key
 //	HUB_INSECURE_ACCOUNT_KEY                non-signing account key
+//	HUB_BUCKETS_USER_KEY, HUB_BUCKETS_USER_SECRET,
+//	HUB_BUCKETS_ACCOUNT_KEY, HUB_BUCKETS_ACCOUNT_SECRET
+//	                                        secure user group and account
+//	                                        keys of a second developer, for
+//	                                        buckets.test.mjs
 func Start(t *testing.T) *Fixture {
 	t.Helper()
 	requireDeps(t)
@@ -80,7 +85,20 @@ func Start(t *testing.T) *Fixture {
 	if err := hc.InvalidateKey(ctx, invalidated.Key); err != nil {
 		t.Fatalf("invalidate key: %v", err)
 	}
+	// The bucket tests get a developer of their own: node runs the test
+	// files in parallel, and the threads tests expect the account's DBs to
+	// be exactly the ones they made, not the "buckets" DB getOrCreate adds.
+	bsess, err := hc.Signup(t.Context(), "jsbuckets", "jsbuckets@example.com")
+	if err != nil {
+		t.Fatalf("signup: %v", err)
+	}
+	ctx = client.WithSession(t.Context(), bsess.ID)
+	bucketsUser, bucketsAccount := key(hub.UserKey, true), key(hub.AccountKey, true)
 	return &Fixture{Hub: h, UserKey: user, Env: []string{
+		"HUB_BUCKETS_USER_KEY=" + bucketsUser.Key,
+		"HUB_BUCKETS_USER_SECRET=" + bucketsUser.Secret,
+		"HUB_BUCKETS_ACCOUNT_KEY=" + bucketsAccount.Key,
+		"HUB_BUCKETS_ACCOUNT_SECRET=" + bucketsAccount.Secret,
 		"HUB_WEB_URL=http://" + h.Addrs.Web,
 		"HUB_USER_KEY=" + user.Key,
 		"HUB_USER_SECRET=" + user.Secret,
@@ -140,10 +158,16 @@ func (f *Fixture) Node(t *testing.T, args ...string) {
 }
 
 // TestJS runs every Node test file in test/ against one hubd, with the Go
-// side of the mailbox tests (users.test.mjs) around it.
+// side of the mailbox tests (users.test.mjs) around it. HUB_JS_TEST, if
+// set, names the one file to run instead (test/buckets.test.mjs), for
+// working on one API.
 func TestJS(t *testing.T) {
 	f := Start(t)
 	m := f.goMail(t)
+	if only := os.Getenv("HUB_JS_TEST"); only != "" {
+		f.Node(t, "--test", only)
+		return
+	}
 	f.Node(t, "--test", "test/")
 	m.checkFromJS(t)
 }
