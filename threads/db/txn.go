@@ -176,14 +176,21 @@ func (t *Txn) usable(op errors.Op, write bool) error {
 
 // current returns an instance's visible JSON as the transaction sees it.
 func (t *Txn) current(id string) (json.RawMessage, bool, error) {
+	value, _, exists, err := t.lookup(id)
+	return value, exists, err
+}
+
+// lookup is current that also returns the stored record when the
+// transaction has not written the instance (nil otherwise, or when none
+// is visible).
+func (t *Txn) lookup(id string) (value json.RawMessage, rec *docRecord, exists bool, err error) {
 	if pw, ok := t.pending[id]; ok {
-		return pw.value, pw.kind != opDelete, nil
+		return pw.value, nil, pw.kind != opDelete, nil
 	}
-	rec, err := t.stored(id)
-	if err != nil || rec == nil {
-		return nil, false, err
+	if rec, err = t.stored(id); err != nil || rec == nil {
+		return nil, nil, false, err
 	}
-	return rec.Value, true, nil
+	return rec.Value, rec, true, nil
 }
 
 // stored returns an instance's visible stored record, or nil.
@@ -240,9 +247,7 @@ func (t *Txn) Create(ctx context.Context, instances [][]byte) ([]string, error) 
 		ids[i] = id
 		staged[id] = &pendingWrite{kind: opCreate, value: value, doc: doc}
 	}
-	if err := t.stage(ids, staged); err != nil {
-		return nil, errors.E(op, err)
-	}
+	t.stage(ids, staged)
 	return ids, nil
 }
 
@@ -273,7 +278,7 @@ func (t *Txn) save(ctx context.Context, op errors.Op, instances [][]byte, write 
 		if !ok || id == "" {
 			return errors.Errorf(op, errors.Invalid, "instance %d has no _id; Save changes existing instances (use Create for new ones)", i)
 		}
-		prev, exists, err := t.current(id)
+		prev, before, exists, err := t.lookup(id)
 		if err != nil {
 			return errors.E(op, err)
 		}
@@ -285,12 +290,10 @@ func (t *Txn) save(ctx context.Context, op errors.Op, instances [][]byte, write 
 			return err
 		}
 		ids[i] = id
-		staged[id] = &pendingWrite{kind: opSave, value: value, doc: doc, existed: true}
+		staged[id] = &pendingWrite{kind: opSave, value: value, doc: doc, existed: true, before: before}
 	}
 	if write {
-		if err := t.stage(ids, staged); err != nil {
-			return errors.E(op, err)
-		}
+		t.stage(ids, staged)
 	}
 	return nil
 }
@@ -305,7 +308,7 @@ func (t *Txn) Delete(ctx context.Context, ids []string) error {
 	}
 	staged := map[string]*pendingWrite{}
 	for _, id := range ids {
-		prev, exists, err := t.current(id)
+		prev, before, exists, err := t.lookup(id)
 		if err != nil {
 			return errors.E(op, err)
 		}
@@ -315,26 +318,17 @@ func (t *Txn) Delete(ctx context.Context, ids []string) error {
 		if err := t.validate(ctx, op, jsfunc.Delete, id, prev, nil); err != nil {
 			return err
 		}
-		staged[id] = &pendingWrite{kind: opDelete, existed: true}
+		staged[id] = &pendingWrite{kind: opDelete, existed: true, before: before}
 	}
-	if err := t.stage(ids, staged); err != nil {
-		return errors.E(op, err)
-	}
+	t.stage(ids, staged)
 	return nil
 }
 
 // stage records checked writes, all of them or (on error, before this is
 // reached) none.
-func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) error {
+func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) {
 	for _, id := range ids {
 		w := staged[id]
-		if _, ok := t.pending[id]; !ok && w.existed {
-			rec, err := t.stored(id)
-			if err != nil {
-				return err
-			}
-			w.before = rec
-		}
 		if prev, ok := t.pending[id]; ok {
 			// Fold with the earlier write of this transaction: a create
 			// then a save is still a create; a create then a delete is
@@ -348,7 +342,6 @@ func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) error {
 		}
 		t.pending[id] = w
 	}
-	return nil
 }
 
 // check validates one instance for a write: size, schema, the unique
