@@ -125,10 +125,10 @@ func (s *Service) Signin(ctx context.Context, usernameOrEmail string) (hub.Accou
 		rec, err = s.accountByName(op, usernameOrEmail)
 	}
 	if err == nil && rec.Type != hub.Developer {
-		err = errors.Errorf(op, errors.NotExist, "%q is an org; sign in as one of its members", clip(usernameOrEmail))
+		err = errors.Errorf(op, errors.NotExist, "%q is an org; sign in as one of its members", errors.Clip(usernameOrEmail))
 	}
 	if errors.Is(errors.NotExist, err) {
-		return hub.Account{}, hub.Session{}, errors.Errorf(op, errors.NotExist, "no developer with username or e-mail %q; sign up first", clip(usernameOrEmail))
+		return hub.Account{}, hub.Session{}, errors.Errorf(op, errors.NotExist, "no developer with username or e-mail %q; sign up first", errors.Clip(usernameOrEmail))
 	}
 	if err != nil {
 		return hub.Account{}, hub.Session{}, err

@@ -71,7 +71,7 @@ func (s *Service) authSession(op errors.Op, c Credentials) (hub.Principal, error
 		if err != nil && !errors.Is(errors.NotExist, err) {
 			return hub.Principal{}, err
 		}
-		return hub.Principal{}, errors.Errorf(op, errors.NotExist, "org %q not found (x-textile-org takes the org's slug)", clip(c.Org))
+		return hub.Principal{}, errors.Errorf(op, errors.NotExist, "org %q not found (x-textile-org takes the org's slug)", errors.Clip(c.Org))
 	}
 	if roleOf(org, sess.Account) == "" {
 		return hub.Principal{}, errors.Errorf(op, errors.Permission, "you are not a member of org %q", org.Slug)

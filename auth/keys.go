@@ -68,7 +68,7 @@ func (s *Service) InvalidateKey(ctx context.Context, p hub.Principal, key string
 	var k hub.APIKey
 	err := s.db.Get(store.Key(pKey, key), &k)
 	if errors.Is(errors.NotExist, err) || (err == nil && k.Owner != p.Account) {
-		return errors.Errorf(op, errors.NotExist, "API key %q not found among this account's keys", clip(key))
+		return errors.Errorf(op, errors.NotExist, "API key %q not found among this account's keys", errors.Clip(key))
 	}
 	if err != nil {
 		return errors.E(op, err)

@@ -24,9 +24,9 @@ var usernameRe = regexp.MustCompile(`^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$`)
 func checkUsername(op errors.Op, name string) error {
 	switch {
 	case len(name) < minNameLen || len(name) > maxUsernameLen:
-		return errors.Errorf(op, errors.Invalid, "username %q must be %d to %d characters long", clip(name), minNameLen, maxUsernameLen)
+		return errors.Errorf(op, errors.Invalid, "username %q must be %d to %d characters long", errors.Clip(name), minNameLen, maxUsernameLen)
 	case !usernameRe.MatchString(name):
-		return errors.Errorf(op, errors.Invalid, "username %q may hold only letters, digits and single '-' or '_' between them", clip(name))
+		return errors.Errorf(op, errors.Invalid, "username %q may hold only letters, digits and single '-' or '_' between them", errors.Clip(name))
 	}
 	return nil
 }
@@ -38,7 +38,7 @@ func checkEmail(op errors.Op, addr string) error {
 	}
 	a, err := mail.ParseAddress(addr)
 	if err != nil || a.Address != addr || !strings.Contains(addr[strings.LastIndexByte(addr, '@')+1:], ".") {
-		return errors.Errorf(op, errors.Invalid, "%q is not an e-mail address; send a bare address such as name@example.com", clip(addr))
+		return errors.Errorf(op, errors.Invalid, "%q is not an e-mail address; send a bare address such as name@example.com", errors.Clip(addr))
 	}
 	return nil
 }
@@ -48,7 +48,7 @@ func checkEmail(op errors.Op, addr string) error {
 func orgSlug(op errors.Op, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if len(name) < minNameLen || len(name) > maxOrgNameLen {
-		return "", errors.Errorf(op, errors.Invalid, "org name %q must be %d to %d characters long", clip(name), minNameLen, maxOrgNameLen)
+		return "", errors.Errorf(op, errors.Invalid, "org name %q must be %d to %d characters long", errors.Clip(name), minNameLen, maxOrgNameLen)
 	}
 	var b strings.Builder
 	dash := false
@@ -63,18 +63,10 @@ func orgSlug(op errors.Op, name string) (string, error) {
 	}
 	slug := strings.TrimSuffix(b.String(), "-")
 	if len(slug) < minNameLen {
-		return "", errors.Errorf(op, errors.Invalid, "org name %q needs at least %d letters or digits", clip(name), minNameLen)
+		return "", errors.Errorf(op, errors.Invalid, "org name %q needs at least %d letters or digits", errors.Clip(name), minNameLen)
 	}
 	return slug, nil
 }
 
 // nameKey is the case-folded form under which usernames and slugs are unique.
 func nameKey(name string) string { return strings.ToLower(name) }
-
-// clip shortens untrusted input quoted in error messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}

@@ -161,7 +161,7 @@ func (s *Service) accountByName(op errors.Op, name string) (*accountRecord, erro
 	var key hub.PubKey
 	if err := s.db.Get(store.Key(pName, nameKey(name)), &key); err != nil {
 		if errors.Is(errors.NotExist, err) {
-			return nil, errors.Errorf(op, errors.NotExist, "no account named %q", clip(name))
+			return nil, errors.Errorf(op, errors.NotExist, "no account named %q", errors.Clip(name))
 		}
 		return nil, errors.E(op, err)
 	}
@@ -173,7 +173,7 @@ func (s *Service) accountByEmail(op errors.Op, email string) (*accountRecord, er
 	var key hub.PubKey
 	if err := s.db.Get(store.Key(pEmail, nameKey(email)), &key); err != nil {
 		if errors.Is(errors.NotExist, err) {
-			return nil, errors.Errorf(op, errors.NotExist, "no account with e-mail %q", clip(email))
+			return nil, errors.Errorf(op, errors.NotExist, "no account with e-mail %q", errors.Clip(email))
 		}
 		return nil, errors.E(op, err)
 	}

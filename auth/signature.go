@@ -53,7 +53,7 @@ func ParseSignature(sig, msg string) (Signature, error) {
 	}
 	until, err := time.Parse(time.RFC3339Nano, msg)
 	if err != nil {
-		return Signature{}, errors.Errorf(op, errors.Invalid, "x-textile-api-sig-msg %q is not an RFC 3339 date such as 2030-01-02T15:04:05.000Z", clip(msg))
+		return Signature{}, errors.Errorf(op, errors.Invalid, "x-textile-api-sig-msg %q is not an RFC 3339 date such as 2030-01-02T15:04:05.000Z", errors.Clip(msg))
 	}
 	_, mac, err := multibase.Decode(sig)
 	if err != nil {

@@ -2,7 +2,6 @@ package buckets
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/selfhub/hub"
@@ -122,7 +121,7 @@ func (r reach) authorize(op errors.Op, b Bucket, segs []string, need Role) error
 	if have := b.RoleOf(r.caller, segs); have < need {
 		return errors.Errorf(op, errors.Permission,
 			"identity %s has role %v on /%s of bucket %s and needs %v: the bucket's owner can grant it with PushPathAccessRoles",
-			clip(r.caller), have, join(segs), b.Key, need)
+			errors.Clip(r.caller), have, join(segs), b.Key, need)
 	}
 	return nil
 }
@@ -133,7 +132,7 @@ func (r reach) authorizeAny(op errors.Op, b Bucket) error {
 		return nil
 	}
 	return errors.Errorf(op, errors.Permission,
-		"identity %s has no role in bucket %s: the bucket's owner can grant one with PushPathAccessRoles", clip(r.caller), b.Key)
+		"identity %s has no role in bucket %s: the bucket's owner can grant one with PushPathAccessRoles", errors.Clip(r.caller), b.Key)
 }
 
 // getBucket reads the bucket with key through r.
@@ -201,13 +200,13 @@ func (s *Service) PathRoles(ctx context.Context, p hub.Principal, thread threads
 func CheckRoles(roles map[string]Role) error {
 	for k, v := range roles {
 		if v < RoleNone || v > RoleAdmin {
-			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "role %d for %s is not one of None 0, Reader 1, Writer 2, Admin 3", int(v), clip(k))
+			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "role %d for %s is not one of None 0, Reader 1, Writer 2, Admin 3", int(v), errors.Clip(k))
 		}
 		if k == AnyIdentity {
 			continue
 		}
 		if _, err := identity.Parse(hub.PubKey(k)); err != nil {
-			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "%q is neither an identity's public-key string nor \"*\"", clip(k))
+			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "%q is neither an identity's public-key string nor \"*\"", errors.Clip(k))
 		}
 	}
 	return nil
@@ -261,15 +260,5 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	m.UpdatedAt = now
 	b.Metadata[join(segs)] = m
 	b.UpdatedAt = now
-	doc, err := json.Marshal(b)
-	if err != nil {
-		return Bucket{}, errors.E(op, errors.Internal, err)
-	}
-	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	if err := txn.Commit(ctx); err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	return b, nil
+	return saveBucket(ctx, op, txn, b)
 }

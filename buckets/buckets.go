@@ -202,7 +202,7 @@ func CheckKey(key string) error {
 	}
 	c, err := cid.Decode(key)
 	if err != nil || c.Type() != cid.Libp2pKey {
-		return errors.Errorf(op, errors.Invalid, "%q is not a bucket key (an IPNS name such as k51…); give the key that Create or List returned", clip(key))
+		return errors.Errorf(op, errors.Invalid, "%q is not a bucket key (an IPNS name such as k51…); give the key that Create or List returned", errors.Clip(key))
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func CheckKey(key string) error {
 func parseRoot(p string) (cid.Cid, error) {
 	c, err := cid.Decode(strings.TrimPrefix(p, "/ipfs/"))
 	if err != nil {
-		return cid.Undef, errors.Errorf("buckets.parseRoot", errors.Invalid, "root %q is not /ipfs/<cid> or a CID", clip(p))
+		return cid.Undef, errors.Errorf("buckets.parseRoot", errors.Invalid, "root %q is not /ipfs/<cid> or a CID", errors.Clip(p))
 	}
 	return c, nil
 }
@@ -370,7 +370,7 @@ func (s *Service) Get(ctx context.Context, p hub.Principal, thread threads.ID, k
 
 func notFound(key string, err error) error {
 	if errors.Is(errors.NotExist, err) {
-		return errors.Errorf("", errors.NotExist, "bucket %s not found in this thread", clip(key))
+		return errors.Errorf("", errors.NotExist, "bucket %s not found in this thread", errors.Clip(key))
 	}
 	return err
 }
@@ -468,7 +468,7 @@ func (s *Service) parseIPFSPath(p string) (cid.Cid, []string, error) {
 	c, rest, _ := strings.Cut(t, "/")
 	root, err := cid.Decode(c)
 	if err != nil {
-		return cid.Undef, nil, errors.Errorf("", errors.Invalid, "%q is not /ipfs/<cid>[/path]", clip(p))
+		return cid.Undef, nil, errors.Errorf("", errors.Invalid, "%q is not /ipfs/<cid>[/path]", errors.Clip(p))
 	}
 	segs, err := CleanPath(rest)
 	if err != nil {
@@ -599,17 +599,7 @@ func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thr
 	}
 	b.Path = "/ipfs/" + next.Cid().String()
 	b.UpdatedAt = s.now().UnixNano()
-	doc, err := json.Marshal(b)
-	if err != nil {
-		return Bucket{}, errors.E(op, errors.Internal, err)
-	}
-	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	if err := txn.Commit(ctx); err != nil {
-		return Bucket{}, errors.E(op, err)
-	}
-	return b, nil
+	return saveBucket(ctx, op, txn, b)
 }
 
 func mustRoot(b Bucket) cid.Cid {
@@ -829,4 +819,19 @@ func fileSize(nd ipld.Node) (int64, error) {
 		return 0, errors.E(errors.Internal, err)
 	}
 	return int64(fs.FileSize()), nil
+}
+
+// saveBucket writes b as its bucket instance and commits txn.
+func saveBucket(ctx context.Context, op errors.Op, txn *db.Txn, b Bucket) (Bucket, error) {
+	doc, err := json.Marshal(b)
+	if err != nil {
+		return Bucket{}, errors.E(op, errors.Internal, err)
+	}
+	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	if err := txn.Commit(ctx); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	return b, nil
 }

@@ -37,7 +37,7 @@ func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string
 	if ok, err := s.st.Has(ipnsKeyKey(key)); err != nil {
 		return GatewayBucket{}, errors.E(op, errors.Internal, err)
 	} else if !ok {
-		return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", clip(key))
+		return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", errors.Clip(key))
 	}
 	var found GatewayBucket
 	errFound := stderrors.New("found")
@@ -58,7 +58,7 @@ func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string
 	case err != nil:
 		return GatewayBucket{}, errors.E(op, err)
 	}
-	return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", clip(key))
+	return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", errors.Clip(key))
 }
 
 func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.ID, key string) (GatewayBucket, error) {

@@ -34,24 +34,16 @@ func CleanPath(p string) ([]string, error) {
 	for _, s := range segs {
 		switch {
 		case s == "":
-			return nil, errors.Errorf(op, errors.Invalid, "path %q has an empty segment (\"//\")", clip(p))
+			return nil, errors.Errorf(op, errors.Invalid, "path %q has an empty segment (\"//\")", errors.Clip(p))
 		case s == "." || s == "..":
-			return nil, errors.Errorf(op, errors.Invalid, "path %q has a %q segment; give the path from the bucket's root without . or ..", clip(p), s)
+			return nil, errors.Errorf(op, errors.Invalid, "path %q has a %q segment; give the path from the bucket's root without . or ..", errors.Clip(p), s)
 		case len(s) > MaxNameLen:
-			return nil, errors.Errorf(op, errors.Invalid, "a segment of path %q is %d bytes; the limit is %d", clip(p), len(s), MaxNameLen)
+			return nil, errors.Errorf(op, errors.Invalid, "a segment of path %q is %d bytes; the limit is %d", errors.Clip(p), len(s), MaxNameLen)
 		case strings.ContainsAny(s, "\x00\\"):
-			return nil, errors.Errorf(op, errors.Invalid, "path %q contains a NUL or backslash", clip(p))
+			return nil, errors.Errorf(op, errors.Invalid, "path %q contains a NUL or backslash", errors.Clip(p))
 		}
 	}
 	return segs, nil
 }
 
 func join(segs []string) string { return strings.Join(segs, "/") }
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
-}

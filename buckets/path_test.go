@@ -37,14 +37,14 @@ func TestCleanPath(t *testing.T) {
 	for _, c := range cases {
 		got, err := CleanPath(c.in)
 		if c.ok != (err == nil) {
-			t.Errorf("CleanPath(%q) err = %v, want ok=%v", clip(c.in), err, c.ok)
+			t.Errorf("CleanPath(%q) err = %v, want ok=%v", errors.Clip(c.in), err, c.ok)
 			continue
 		}
 		if err != nil && errors.KindOf(err) != errors.Invalid {
-			t.Errorf("CleanPath(%q) kind = %v, want Invalid", clip(c.in), errors.KindOf(err))
+			t.Errorf("CleanPath(%q) kind = %v, want Invalid", errors.Clip(c.in), errors.KindOf(err))
 		}
 		if c.ok && !slices.Equal(got, c.want) {
-			t.Errorf("CleanPath(%q) = %q, want %q", clip(c.in), got, c.want)
+			t.Errorf("CleanPath(%q) = %q, want %q", errors.Clip(c.in), got, c.want)
 		}
 	}
 }

@@ -146,3 +146,15 @@ var (
 	As  = stderrors.As
 	New = stderrors.New
 )
+
+// clipLen is how much of an untrusted value a message quotes.
+const clipLen = 80
+
+// Clip shortens untrusted input quoted in an error message, so a huge or
+// hostile value cannot swell a message or a log line.
+func Clip(s string) string {
+	if len(s) > clipLen {
+		return s[:clipLen] + "…"
+	}
+	return s
+}

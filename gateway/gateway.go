@@ -141,7 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		thread, err := threads.Decode(parts[0])
 		if err != nil {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a thread ID; use the DB's ID from hub threads ls", clip(parts[0])))
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("%q is not a thread ID; use the DB's ID from hub threads ls", errors.Clip(parts[0])))
 			return
 		}
 		rest := ""
@@ -222,11 +222,4 @@ func (h *Handler) bucket(ctx context.Context, thread threads.ID, key string) (bu
 
 func httpError(w http.ResponseWriter, code int, msg string) {
 	http.Error(w, msg, code)
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

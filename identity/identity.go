@@ -4,7 +4,6 @@ package identity
 
 import (
 	"crypto/rand"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -42,14 +41,14 @@ func Parse(s hub.PubKey) (crypto.PubKey, error) {
 	const op errors.Op = "identity.Parse"
 	_, b, err := multibase.Decode(string(s))
 	if err != nil {
-		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not multibase: %v", trim(string(s)), err)
+		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not multibase: %v", errors.Clip(string(s)), err)
 	}
 	pub, err := crypto.UnmarshalPublicKey(b)
 	if err != nil {
-		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not a libp2p-marshalled key: %v", trim(string(s)), err)
+		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not a libp2p-marshalled key: %v", errors.Clip(string(s)), err)
 	}
 	if pub.Type() != crypto.Ed25519 {
-		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not Ed25519", trim(string(s)))
+		return nil, errors.Errorf(op, errors.Invalid, "public key %q is not Ed25519", errors.Clip(string(s)))
 	}
 	return pub, nil
 }
@@ -106,12 +105,4 @@ func LoadOrCreate(file string) (crypto.PrivKey, error) {
 		return nil, errors.E(op, errors.Internal, err)
 	}
 	return priv, nil
-}
-
-// trim shortens untrusted input for error messages.
-func trim(s string) string {
-	if len(s) > 80 {
-		return fmt.Sprintf("%s…", s[:80])
-	}
-	return s
 }

@@ -492,7 +492,7 @@ func (s *Service) list(ctx context.Context, op errors.Op, p hub.Principal, box s
 		// and the created_at index narrows the scan to the page's side.
 		raw, err := txn.FindByID(ctx, opts.Seek)
 		if errors.Is(errors.NotExist, err) {
-			return nil, errors.Errorf(op, errors.Invalid, "seek %q is not a message in your %s; pass the ID of a message from the previous page", clipID(opts.Seek), box)
+			return nil, errors.Errorf(op, errors.Invalid, "seek %q is not a message in your %s; pass the ID of a message from the previous page", errors.Clip(opts.Seek), box)
 		}
 		if err != nil {
 			return nil, errors.E(op, err)
@@ -543,7 +543,7 @@ func (s *Service) ReadInboxMessage(ctx context.Context, p hub.Principal, id stri
 	defer txn.Discard()
 	raw, err := txn.FindByID(ctx, id)
 	if errors.Is(errors.NotExist, err) {
-		return 0, errors.Errorf(op, errors.NotExist, "message %q not found in your inbox", clipID(id))
+		return 0, errors.Errorf(op, errors.NotExist, "message %q not found in your inbox", errors.Clip(id))
 	}
 	if err != nil {
 		return 0, errors.E(op, err)
@@ -592,7 +592,7 @@ func (s *Service) delete(ctx context.Context, op errors.Op, p hub.Principal, box
 	}
 	defer txn.Discard()
 	if err := txn.Delete(ctx, []string{id}); errors.Is(errors.NotExist, err) {
-		return errors.Errorf(op, errors.NotExist, "message %q not found in your %s", clipID(id), box)
+		return errors.Errorf(op, errors.NotExist, "message %q not found in your %s", errors.Clip(id), box)
 	} else if err != nil {
 		return errors.E(op, err)
 	}
@@ -616,12 +616,4 @@ func decodeMessage(raw []byte) (Message, error) {
 	}
 	m.Message.CreatedAt, m.Message.ReadAt = int64(m.CreatedAt), int64(m.ReadAt)
 	return m.Message, nil
-}
-
-// clipID shortens an untrusted ID quoted in a message.
-func clipID(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/selfhub/hub/errors"
+
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/datamodel"
@@ -142,7 +144,7 @@ func mapFields(n datamodel.Node, required []string, optional ...string) (map[str
 			return nil, err
 		}
 		if !known[ks] {
-			return nil, fmt.Errorf("unknown field %q", trim(ks))
+			return nil, fmt.Errorf("unknown field %q", errors.Clip(ks))
 		}
 		fields[ks] = v
 	}

@@ -74,10 +74,10 @@ func Decode(s string) (ID, error) {
 	}
 	_, b, err := multibase.Decode(s)
 	if err != nil {
-		return "", errors.Errorf(op, errors.Invalid, "thread ID %q is not a multibase string: %v", trim(s), err)
+		return "", errors.Errorf(op, errors.Invalid, "thread ID %q is not a multibase string: %v", errors.Clip(s), err)
 	}
 	if err := validateID(b); err != nil {
-		return "", errors.Errorf(op, errors.Invalid, "thread ID %q: %v", trim(s), err)
+		return "", errors.Errorf(op, errors.Invalid, "thread ID %q: %v", errors.Clip(s), err)
 	}
 	return ID(b), nil
 }
@@ -162,14 +162,6 @@ func validateID(b []byte) error {
 		return fmt.Errorf("random part is %d bytes, want at most %d", r, maxIDRandom)
 	}
 	return nil
-}
-
-// trim shortens untrusted input for error messages.
-func trim(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 // trimHex is the hex form of untrusted bytes, shortened for messages.

@@ -44,11 +44,11 @@ func DecodeID(s string) (ID, error) {
 	const op errors.Op = "threadsclient.DecodeID"
 	_, b, err := multibase.Decode(s)
 	if err != nil {
-		return "", errors.Errorf(op, errors.Invalid, "thread ID %q is not a multibase string: %v", clip(s), err)
+		return "", errors.Errorf(op, errors.Invalid, "thread ID %q is not a multibase string: %v", errors.Clip(s), err)
 	}
 	id, err := CastID(b)
 	if err != nil {
-		return "", errors.Errorf(op, errors.Invalid, "thread ID %q: %s", clip(s), errors.Message(err))
+		return "", errors.Errorf(op, errors.Invalid, "thread ID %q: %s", errors.Clip(s), errors.Message(err))
 	}
 	return id, nil
 }
@@ -174,14 +174,6 @@ func addrString(b []byte) (string, error) {
 		rest = rest[size:]
 	}
 	return out, nil
-}
-
-// clip shortens untrusted input for error messages.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 // hexClip is the hex form of bytes, shortened for messages.

@@ -50,7 +50,7 @@ type collection struct {
 // refusal is Invalid and says what to fix.
 func compile(op errors.Op, cfg CollectionConfig, lim jsfunc.Limits) (*collection, error) {
 	if !collectionNameRe.MatchString(cfg.Name) || len(cfg.Name) > maxCollectionName {
-		return nil, errors.Errorf(op, errors.Invalid, "collection name %q must be letters and digits, with single '-' between them, at most %d characters", clip(cfg.Name), maxCollectionName)
+		return nil, errors.Errorf(op, errors.Invalid, "collection name %q must be letters and digits, with single '-' between them, at most %d characters", errors.Clip(cfg.Name), maxCollectionName)
 	}
 	if len(cfg.Indexes) > maxIndexes {
 		return nil, errors.Errorf(op, errors.Invalid, "collection %s has %d indexes; at most %d are allowed", cfg.Name, len(cfg.Indexes), maxIndexes)
@@ -89,11 +89,11 @@ func compile(op errors.Op, cfg CollectionConfig, lim jsfunc.Limits) (*collection
 // checkPath checks a dot-separated field path.
 func checkPath(op errors.Op, path string) error {
 	if path == "" || len(path) > maxIndexPath || strings.ContainsRune(path, 0) {
-		return errors.Errorf(op, errors.Invalid, "index path %q must be 1 to %d characters without NUL", clip(path), maxIndexPath)
+		return errors.Errorf(op, errors.Invalid, "index path %q must be 1 to %d characters without NUL", errors.Clip(path), maxIndexPath)
 	}
 	for _, seg := range strings.Split(path, ".") {
 		if seg == "" {
-			return errors.Errorf(op, errors.Invalid, "index path %q has an empty segment", clip(path))
+			return errors.Errorf(op, errors.Invalid, "index path %q has an empty segment", errors.Clip(path))
 		}
 	}
 	return nil
@@ -116,12 +116,4 @@ func (c *collection) indexPaths() []string {
 		out[i] = ix.Path
 	}
 	return out
-}
-
-// clip shortens untrusted input quoted in messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -114,7 +114,7 @@ func (d *DB) collection(op errors.Op, name string) (*collection, error) {
 	c, ok := d.cols[name]
 	d.colsMu.RUnlock()
 	if !ok {
-		return nil, errors.Errorf(op, errors.NotExist, "collection %q not found in this DB", clip(name))
+		return nil, errors.Errorf(op, errors.NotExist, "collection %q not found in this DB", errors.Clip(name))
 	}
 	return c, nil
 }

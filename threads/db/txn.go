@@ -283,7 +283,7 @@ func (t *Txn) save(ctx context.Context, op errors.Op, instances [][]byte, write 
 			return errors.E(op, err)
 		}
 		if !exists {
-			return errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", clip(id), t.name)
+			return errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", errors.Clip(id), t.name)
 		}
 		value, err := t.check(ctx, op, opSave, id, doc, raw, prev)
 		if err != nil {
@@ -313,7 +313,7 @@ func (t *Txn) Delete(ctx context.Context, ids []string) error {
 			return errors.E(op, err)
 		}
 		if !exists {
-			return errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", clip(id), t.name)
+			return errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", errors.Clip(id), t.name)
 		}
 		if err := t.validate(ctx, op, jsfunc.Delete, id, prev, nil); err != nil {
 			return err
@@ -360,7 +360,7 @@ func (t *Txn) check(ctx context.Context, op errors.Op, kind opKind, id string, d
 		}
 	}
 	if len(value) > t.d.m.cfg.MaxInstanceSize {
-		return nil, errors.Errorf(op, errors.Exhausted, "instance %q is %d bytes; this hub's limit is %d", clip(id), len(value), t.d.m.cfg.MaxInstanceSize)
+		return nil, errors.Errorf(op, errors.Exhausted, "instance %q is %d bytes; this hub's limit is %d", errors.Clip(id), len(value), t.d.m.cfg.MaxInstanceSize)
 	}
 	evType := jsfunc.Create
 	if kind == opSave {
@@ -388,7 +388,7 @@ func (t *Txn) checkUnique(op errors.Op, path, id string, doc map[string]any) err
 		return nil
 	}
 	conflict := func(other string) error {
-		return errors.Errorf(op, errors.Exist, "instance %q has the same %s as instance %q, and %s is a unique index", clip(id), path, clip(other), path)
+		return errors.Errorf(op, errors.Exist, "instance %q has the same %s as instance %q, and %s is a unique index", errors.Clip(id), path, errors.Clip(other), path)
 	}
 	for otherID, pw := range t.pending {
 		if otherID == id || pw.kind == opDelete {
@@ -465,7 +465,7 @@ func (t *Txn) FindByID(ctx context.Context, id string) (json.RawMessage, error) 
 		}
 	}
 	if !exists || raw == nil {
-		return nil, errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", clip(id), t.name)
+		return nil, errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", errors.Clip(id), t.name)
 	}
 	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: 1})
 	return raw, nil
@@ -606,7 +606,7 @@ func ensureID(op errors.Op, doc map[string]any) (id string, generated bool, err 
 		return "", false, errors.Errorf(op, errors.Invalid, "_id must be a string, not %T", v)
 	}
 	if len(id) > maxIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		return "", false, errors.Errorf(op, errors.Invalid, "_id %q must be at most %d characters without control characters", clip(id), maxIDLen)
+		return "", false, errors.Errorf(op, errors.Invalid, "_id %q must be at most %d characters without control characters", errors.Clip(id), maxIDLen)
 	}
 	return id, false, nil
 }
