@@ -9,6 +9,7 @@ import (
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
 )
 
 // threadsCommand is hub threads: the ThreadDB databases of the account, or
@@ -146,7 +147,7 @@ func (a *app) threadsRemoveCommand() *cobra.Command {
 		Short:   "Delete a DB and everything in it",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := threadsclient.DecodeID(args[0])
+			id, err := threads.Decode(args[0])
 			if err != nil {
 				return errors.Errorf(cliOp, errors.Invalid, "%s; copy the ID from hub threads ls", errors.Message(err))
 			}

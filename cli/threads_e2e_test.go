@@ -11,6 +11,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
 )
 
 // threadsRefused is dev.refused for threads calls: hub must fail with
@@ -74,7 +75,7 @@ func TestE2EThreads(t *testing.T) {
 
 	// create prints the new ID alone, for scripts.
 	out = alice.ok("threads", "create", "--name", "notes")
-	notes, err := threadsclient.DecodeID(strings.TrimSuffix(out, "\n"))
+	notes, err := threads.Decode(strings.TrimSuffix(out, "\n"))
 	if err != nil || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("threads create printed %q (%v), want a DB ID and a newline", out, err)
 	}
@@ -172,7 +173,7 @@ func TestE2EThreads(t *testing.T) {
 	// With -o the commands act as the org: its DBs are its own.
 	const slug = "acme-inc"
 	alice.ok("orgs", "create", "Acme Inc")
-	orgNotes, err := threadsclient.DecodeID(strings.TrimSpace(alice.ok("threads", "create", "-o", slug, "--name", "notes")))
+	orgNotes, err := threads.Decode(strings.TrimSpace(alice.ok("threads", "create", "-o", slug, "--name", "notes")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
 )
 
 // dbOp is one threads call on a DB, made with the Go client. On the
@@ -162,7 +163,7 @@ func TestThreadsIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	unknown, err := threadsclient.NewID()
+	unknown, err := threads.NewID(threads.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,9 +47,10 @@ func checkCid(c cid.Cid) error {
 	return nil
 }
 
-// checkBlock reports whether data is what c addresses. Untrusted blocks
-// (from peers, from a getter) go through it before they are decoded.
-func checkBlock(c cid.Cid, data []byte) error {
+// CheckBlock reports whether data is what c addresses, in the one CID form
+// thread blocks use. Untrusted blocks (from peers, from a getter) go
+// through it before they are decoded or stored.
+func CheckBlock(c cid.Cid, data []byte) error {
 	if err := checkCid(c); err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
 // Package threads holds the building blocks of a thread: its ID and key,
 // the signed and encrypted records that make up each writer's log, the
-// events they carry, and a Store that keeps threads, logs and blocks in the
-// embedded key-value store. Apps embed it; the document database
-// (threads/db) and replication (threads/net) are built on it.
+// and the events they carry. It holds no storage and imports nothing of the server,
+// so apps outside this module can embed it; threads/logstore keeps threads,
+// logs and blocks in the embedded key-value store, and the document database
+// (threads/db) is built on both.
 //
 // # Thread IDs and keys
 //

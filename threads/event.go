@@ -92,11 +92,11 @@ func openEvent(key Key, event cid.Cid, get func(cid.Cid) ([]byte, error)) (Event
 	if !ok {
 		return Event{}, errors.E(errors.Permission, "thread key holds only the service key (a replicator's key); opening events needs the read key")
 	}
-	header, body, err := eventLinks(event, get)
+	header, body, err := EventLinks(event, get)
 	if err != nil {
 		return Event{}, err
 	}
-	hdata, err := fetch(header, "header", get)
+	hdata, err := FetchBlock(header, "header", get)
 	if err != nil {
 		return Event{}, err
 	}
@@ -104,7 +104,7 @@ func openEvent(key Key, event cid.Cid, get func(cid.Cid) ([]byte, error)) (Event
 	if err != nil {
 		return Event{}, err
 	}
-	bdata, err := fetch(body, "body", get)
+	bdata, err := FetchBlock(body, "body", get)
 	if err != nil {
 		return Event{}, err
 	}
@@ -119,11 +119,11 @@ func openEvent(key Key, event cid.Cid, get func(cid.Cid) ([]byte, error)) (Event
 	return Event{Time: t, Body: plain}, nil
 }
 
-// eventLinks fetches and parses an event node, returning its header and
-// body CIDs. It needs no key, so a replicator can check that a record's
-// event is complete.
-func eventLinks(event cid.Cid, get func(cid.Cid) ([]byte, error)) (header, body cid.Cid, err error) {
-	data, err := fetch(event, "event", get)
+// EventLinks fetches and parses an event node with get, returning its
+// header and body CIDs. It needs no key, so a replicator can check that a
+// record's event is complete (with FetchBlock) without reading it.
+func EventLinks(event cid.Cid, get func(cid.Cid) ([]byte, error)) (header, body cid.Cid, err error) {
+	data, err := FetchBlock(event, "event", get)
 	if err != nil {
 		return cid.Undef, cid.Undef, err
 	}
@@ -194,13 +194,14 @@ func parseHeader(plain []byte) (SymKey, time.Time, error) {
 	return key, time.Unix(0, ns), nil
 }
 
-// fetch gets a block and checks it against its CID: getters are not trusted.
-func fetch(c cid.Cid, what string, get func(cid.Cid) ([]byte, error)) ([]byte, error) {
+// FetchBlock gets block c with get and checks it against its CID: getters
+// are not trusted. what names the block in errors ("header", "body"...).
+func FetchBlock(c cid.Cid, what string, get func(cid.Cid) ([]byte, error)) ([]byte, error) {
 	data, err := get(c)
 	if err != nil {
 		return nil, errors.E(fmt.Errorf("event %s block %s: %w", what, c, err))
 	}
-	if err := checkBlock(c, data); err != nil {
+	if err := CheckBlock(c, data); err != nil {
 		return nil, errors.Errorf("", errors.Invalid, "event %s block: %v", what, err)
 	}
 	return data, nil

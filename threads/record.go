@@ -105,7 +105,7 @@ func decodeRecord(key Key, blk Block) (Record, error) {
 	if len(blk.Data) > maxRecordSize {
 		return Record{}, errors.Errorf("", errors.Invalid, "record %s is %d bytes, more than a record can be (%d)", blk.Cid, len(blk.Data), maxRecordSize)
 	}
-	if err := checkBlock(blk.Cid, blk.Data); err != nil {
+	if err := CheckBlock(blk.Cid, blk.Data); err != nil {
 		return Record{}, errors.Errorf("", errors.Invalid, "record: %v", err)
 	}
 	ciphertext, err := unwrap(blk.Data)

@@ -64,7 +64,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			t.Fatalf("blocks are not record, event, header, body")
 		}
 		for _, b := range blocks {
-			if err := checkBlock(b.Cid, b.Data); err != nil {
+			if err := CheckBlock(b.Cid, b.Data); err != nil {
 				t.Fatal(err)
 			}
 		}

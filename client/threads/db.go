@@ -6,6 +6,7 @@ import (
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
 )
 
@@ -52,8 +53,8 @@ type DBOptions struct {
 	Name string
 	// Collections are created with the DB.
 	Collections []CollectionConfig
-	// Key is the thread key to use (service and read key); nil asks the
-	// server for a fresh one.
+	// Key is the thread key to use (service and read key); the zero Key
+	// asks the server for a fresh one.
 	Key Key
 }
 
@@ -65,11 +66,14 @@ func (c *Client) NewDB(ctx context.Context, id ID, opts DBOptions) (ID, error) {
 	const op errors.Op = "threadsclient.NewDB"
 	if id == "" {
 		var err error
-		if id, err = NewID(); err != nil {
+		if id, err = threads.NewID(threads.Raw); err != nil {
 			return "", errors.E(op, err)
 		}
 	}
-	req := &threadspb.NewDBRequest{DbID: id.Bytes(), Name: opts.Name, Key: opts.Key}
+	req := &threadspb.NewDBRequest{DbID: id.Bytes(), Name: opts.Name}
+	if opts.Key.Defined() {
+		req.Key = opts.Key.Bytes()
+	}
 	for _, cc := range opts.Collections {
 		req.Collections = append(req.Collections, configToPB(cc))
 	}
@@ -88,7 +92,7 @@ func (c *Client) ListDBs(ctx context.Context) ([]DBInfo, error) {
 	}
 	out := make([]DBInfo, 0, len(r.GetDbs()))
 	for _, d := range r.GetDbs() {
-		id, err := CastID(d.GetDbID())
+		id, err := threads.Cast(d.GetDbID())
 		if err != nil {
 			return nil, errors.Errorf(op, errors.Internal, "server listed a malformed DB ID 0x%s: %s", hexClip(d.GetDbID()), errors.Message(err))
 		}
@@ -117,7 +121,11 @@ func (c *Client) GetDBInfo(ctx context.Context, id ID) (DBInfo, error) {
 }
 
 func dbInfo(id ID, r *threadspb.GetDBInfoReply) (DBInfo, error) {
-	info := DBInfo{ID: id, Name: r.GetName(), Key: Key(r.GetKey())}
+	key, err := threads.KeyFromBytes(r.GetKey())
+	if err != nil {
+		return DBInfo{}, errors.Errorf("", errors.Internal, "server sent a malformed thread key: %s", errors.Message(err))
+	}
+	info := DBInfo{ID: id, Name: r.GetName(), Key: key}
 	for _, a := range r.GetAddrs() {
 		s, err := addrString(a)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
 )
 
@@ -131,30 +132,11 @@ func wantTxnErr(t *testing.T, err error, hint string) {
 	}
 }
 
-func TestIDs(t *testing.T) {
-	id, err := threadsclient.NewID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := id.Bytes(); len(b) != 34 || b[0] != 0x01 || b[1] != 0x55 {
-		t.Errorf("NewID bytes = %x, want 01 55 and 32 random bytes", b)
-	}
-	back, err := threadsclient.DecodeID(id.String())
-	if err != nil || back != id || !strings.HasPrefix(id.String(), "b") {
-		t.Errorf("DecodeID(%s) = %x, %v", id, back, err)
-	}
-	for _, bad := range []string{"", "!", "bafy", "b" + strings.Repeat("a", 10)} {
-		if _, err := threadsclient.DecodeID(bad); !errors.Is(errors.Invalid, err) {
-			t.Errorf("DecodeID(%q) = %v, want Invalid", bad, err)
-		}
-	}
-}
-
 func TestDBs(t *testing.T) {
 	d := newDBTest(t)
 	ctx := d.alice
 
-	id, err := threadsclient.NewID()
+	id, err := threads.NewID(threads.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +150,7 @@ func TestDBs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.ID != id || info.Name != "first" || len(info.Key) != 64 || !strings.HasPrefix(info.Key.String(), "b") {
+	if info.ID != id || info.Name != "first" || len(info.Key.Bytes()) != 64 || !strings.HasPrefix(info.Key.String(), "b") {
 		t.Errorf("GetDBInfo = %+v", info)
 	}
 	if len(info.Addrs) == 0 {
@@ -179,8 +161,8 @@ func TestDBs(t *testing.T) {
 			t.Errorf("address %q, want /ip4/127.0.0.1/tcp/…/p2p/…/thread/%s", a, id)
 		}
 	}
-	if k, err := threadsclient.DecodeKey(info.Key.String()); err != nil || !slices.Equal(k, info.Key) {
-		t.Errorf("DecodeKey(Key.String()) = %x, %v", k, err)
+	if k, err := threads.KeyFromString(info.Key.String()); err != nil || !slices.Equal(k.Bytes(), info.Key.Bytes()) {
+		t.Errorf("KeyFromString(Key.String()) = %x, %v", k.Bytes(), err)
 	}
 
 	// ListDBs lists the caller's own DBs, each as GetDBInfo describes it.
@@ -202,21 +184,25 @@ func TestDBs(t *testing.T) {
 	wantKind(t, err, errors.Invalid, "collection name")
 
 	// A DB may be made with a key the caller chose: the full thread key.
-	key := threadsclient.Key(make([]byte, 64))
-	for i := range key {
-		key[i] = byte(i)
+	keyBytes := make([]byte, 64)
+	for i := range keyBytes {
+		keyBytes[i] = byte(i)
+	}
+	key, err := threads.KeyFromBytes(keyBytes)
+	if err != nil {
+		t.Fatal(err)
 	}
 	keyed, err := d.tc.NewDB(ctx, "", threadsclient.DBOptions{Name: "keyed", Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := d.tc.GetDBInfo(ctx, keyed); err != nil || !slices.Equal(info.Key, key) {
-		t.Errorf("GetDBInfo of a DB made with a key: key %x, %v; want %x", info.Key, err, key)
+	if info, err := d.tc.GetDBInfo(ctx, keyed); err != nil || !slices.Equal(info.Key.Bytes(), keyBytes) {
+		t.Errorf("GetDBInfo of a DB made with a key: key %x, %v; want %x", info.Key.Bytes(), err, keyBytes)
 	}
 	if err := d.tc.DeleteDB(ctx, keyed); err != nil {
 		t.Fatal(err)
 	}
-	_, err = d.tc.NewDB(ctx, "", threadsclient.DBOptions{Key: key[:32]})
+	_, err = d.tc.NewDB(ctx, "", threadsclient.DBOptions{Key: key.ServiceOnly()})
 	wantKind(t, err, errors.Invalid, "full thread key")
 
 	// Another identity sees none of alice's DBs, and they see none of its.
@@ -264,7 +250,7 @@ func TestDBs(t *testing.T) {
 	}
 
 	// An ID that was never made, and a malformed one.
-	unknown, _ := threadsclient.NewID()
+	unknown, _ := threads.NewID(threads.Raw)
 	_, err = d.tc.GetDBInfo(ctx, unknown)
 	wantKind(t, err, errors.NotExist, "not found")
 	_, err = d.tc.GetDBInfo(ctx, threadsclient.ID("\x01\x55short"))
@@ -691,7 +677,7 @@ func TestTransactions(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantKind(t, w.End(), errors.NotExist, `collection "nothing" not found`)
-		unknown, _ := threadsclient.NewID()
+		unknown, _ := threads.NewID(threads.Raw)
 		w, err = d.tc.WriteTransaction(ctx, unknown, "people")
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/threads"
 )
 
 // Client calls the Users API.
@@ -94,7 +95,7 @@ func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
 }
 
 func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
-	id, err := threadsclient.CastID(t.Id)
+	id, err := threads.Cast(t.Id)
 	if err != nil {
 		return Thread{}, errors.E(errors.Op("users.Thread"), errors.Internal, err)
 	}
@@ -108,7 +109,7 @@ func (c *Client) SetupMailbox(ctx context.Context) (threadsclient.ID, error) {
 	if err != nil {
 		return "", errors.FromStatus("users.SetupMailbox", err)
 	}
-	id, err := threadsclient.CastID(res.MailboxId)
+	id, err := threads.Cast(res.MailboxId)
 	if err != nil {
 		return "", errors.E(errors.Op("users.SetupMailbox"), errors.Internal, err)
 	}

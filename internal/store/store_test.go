@@ -174,3 +174,38 @@ func TestScanRangeReverse(t *testing.T) {
 		t.Fatalf("reverse scan of [b, d) = %q", got)
 	}
 }
+
+// TestWhileOpen checks that background work runs only on an open store:
+// after Close, WhileOpen refuses without calling its function, and a
+// second Close says the store is closed instead of panicking in pebble.
+func TestWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	b := s.NewBatch()
+	b.Put([]byte("k"), rec{1})
+	if err := s.WhileOpen(b.ApplyNoSync); err != nil {
+		t.Fatal(err)
+	}
+	var got rec
+	if err := s.Get([]byte("k"), &got); err != nil || got.N != 1 {
+		t.Fatalf("after ApplyNoSync: %+v, %v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	err := s.WhileOpen(func() error { called = true; return nil })
+	if called || !errors.Is(errors.FailedPrecondition, err) {
+		t.Fatalf("WhileOpen on a closed store: called %v, %v; want FailedPrecondition", called, err)
+	}
+	if err := s.Close(); !errors.Is(errors.FailedPrecondition, err) {
+		t.Fatalf("second Close: %v; want FailedPrecondition", err)
+	}
+
+	// What ApplyNoSync wrote reached the disk with Close.
+	s = open(t, dir)
+	defer s.Close()
+	if err := s.Get([]byte("k"), &got); err != nil || got.N != 1 {
+		t.Fatalf("after reopening: %+v, %v", got, err)
+	}
+}

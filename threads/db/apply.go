@@ -21,29 +21,30 @@ type applier struct {
 	b       *store.Batch
 	cols    map[string]*colRecord     // written or read so far; nil value: absent
 	docs    map[string]*docRecord     // by docKey
-	seq     uint64                    // last change sequence number
-	bytes   int64                     // change in stored instance bytes
+	seq     uint64                    // last change sequence number (DB.seq, then as staged)
+	bytes   int64                     // change in stored instance bytes (to DB.bytes)
 	changes []change                  // appended to the listen log
 	rebuild map[string]bool           // collections whose indexes must be rebuilt
 	decoded map[string]map[string]any // new values already decoded, by docKey
+	// journaled is set when the event is a local write whose record the
+	// former makes after the commit (journal.go).
+	journaled bool
 }
 
 // hints are what a local transaction already knows about the instances it
 // writes, read and decoded under the DB's write lock: their records before
-// the write (nil: none visible), and the new values decoded. A local write
+// the write (nil: none visible), the new values decoded, and the
+// records of their collections. A local write
 // always wins over what is stored (the clock only moves forward), so an
 // instance that did not exist is as good as absent, tombstone or not.
 type hints struct {
 	records map[string]*docRecord
 	docs    map[string]map[string]any
+	cols    map[string]*colRecord // the collections written to, by name
 }
 
-func (d *DB) newApplier(b *store.Batch) (*applier, error) {
-	a := &applier{d: d, b: b, cols: map[string]*colRecord{}, docs: map[string]*docRecord{}, rebuild: map[string]bool{}}
-	if err := d.m.st.Get(seqKey(d.id), &a.seq); err != nil && !errors.Is(errors.NotExist, err) {
-		return nil, err
-	}
-	return a, nil
+func (d *DB) newApplier(b *store.Batch) *applier {
+	return &applier{d: d, b: b, cols: map[string]*colRecord{}, docs: map[string]*docRecord{}, rebuild: map[string]bool{}, seq: d.seq}
 }
 
 func (a *applier) col(name string) (*colRecord, error) {
@@ -51,7 +52,7 @@ func (a *applier) col(name string) (*colRecord, error) {
 		return c, nil
 	}
 	var c colRecord
-	err := a.d.m.st.Get(colKey(a.d.id, name), &c)
+	err := a.d.m.st.Get(colKey(a.d.pfx, name), &c)
 	if errors.Is(errors.NotExist, err) {
 		a.cols[name] = nil
 		return nil, nil
@@ -63,21 +64,21 @@ func (a *applier) col(name string) (*colRecord, error) {
 	return &c, nil
 }
 
-func (a *applier) doc(col, id string) (*docRecord, error) {
-	k := string(docKey(a.d.id, col, id))
-	if d, ok := a.docs[k]; ok {
+// doc returns the record at docKey k, as written so far.
+func (a *applier) doc(k []byte) (*docRecord, error) {
+	if d, ok := a.docs[string(k)]; ok {
 		return d, nil
 	}
 	var d docRecord
-	err := a.d.m.st.Get([]byte(k), &d)
+	err := a.d.m.st.Get(k, &d)
 	if errors.Is(errors.NotExist, err) {
-		a.docs[k] = nil
+		a.docs[string(k)] = nil
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	a.docs[k] = &d
+	a.docs[string(k)] = &d
 	return &d, nil
 }
 
@@ -125,13 +126,14 @@ func (a *applier) applyCollection(o operation, v version) error {
 		}
 	}
 	a.cols[o.Col] = &next
-	a.b.Put(colKey(a.d.id, o.Col), next)
+	a.b.Put(colKey(a.d.pfx, o.Col), next)
 	a.rebuild[o.Col] = true
 	return nil
 }
 
 func (a *applier) applyDoc(o operation, v version) error {
-	cur, err := a.doc(o.Col, o.ID)
+	k := docKey(a.d.pfx, o.Col, o.ID)
+	cur, err := a.doc(k)
 	if err != nil {
 		return err
 	}
@@ -151,8 +153,8 @@ func (a *applier) applyDoc(o operation, v version) error {
 		a.bytes -= int64(len(cur.Value))
 	}
 	a.bytes += int64(len(next.Value))
-	a.docs[string(docKey(a.d.id, o.Col, o.ID))] = next
-	a.b.Put(docKey(a.d.id, o.Col, o.ID), next)
+	a.docs[string(k)] = next
+	a.b.PutRaw(k, next.encode())
 	if !a.rebuild[o.Col] {
 		if wasVisible {
 			if err := a.indexDoc(o.Col, col, o.ID, cur.Value, false); err != nil {
@@ -160,7 +162,7 @@ func (a *applier) applyDoc(o operation, v version) error {
 			}
 		}
 		if isVisible {
-			doc := a.decoded[string(docKey(a.d.id, o.Col, o.ID))]
+			doc := a.decoded[string(k)]
 			if err := a.indexDocValue(o.Col, col, o.ID, next.Value, doc, true); err != nil {
 				return err
 			}
@@ -218,7 +220,7 @@ func indexEntry(d *DB, col, path string, doc map[string]any, id string) ([]byte,
 	if !ok {
 		return nil, false
 	}
-	return append(append(idxPrefix(d.id, col, path), query.EncodeKey(val)...), id...), true
+	return append(append(idxPrefix(d.pfx, col, path), query.EncodeKey(val)...), id...), true
 }
 
 // finish rebuilds the indexes of collections whose definition changed
@@ -230,22 +232,18 @@ func (a *applier) finish() error {
 		}
 	}
 	if a.bytes != 0 {
-		var stored int64
-		if err := a.d.m.st.Get(bytesKey(a.d.id), &stored); err != nil && !errors.Is(errors.NotExist, err) {
-			return err
-		}
-		a.b.Put(bytesKey(a.d.id), stored+a.bytes)
+		a.b.Put(bytesKey(a.d.pfx), a.d.bytes+a.bytes)
 	}
 	for _, c := range a.changes {
 		a.seq++
-		a.b.Put(chgKey(a.d.id, a.seq), c)
+		a.b.PutRaw(chgKey(a.d.pfx, a.seq), c.encode())
 	}
 	if len(a.changes) > 0 {
-		a.b.Put(seqKey(a.d.id), a.seq)
+		a.b.Put(seqKey(a.d.pfx), a.seq)
 		// Keep the newest ListenHistory changes for listeners to resume
 		// from; older ones go.
 		if keep := uint64(a.d.m.cfg.ListenHistory); a.seq > keep {
-			a.b.DeleteRange(chgKey(a.d.id, 0), chgKey(a.d.id, a.seq-keep+1))
+			a.b.DeleteRange(chgKey(a.d.pfx, 0), chgKey(a.d.pfx, a.seq-keep+1))
 		}
 	}
 	return nil
@@ -259,11 +257,11 @@ func (a *applier) rebuildIndexes(name string) error {
 	if err != nil {
 		return err
 	}
-	a.b.DeletePrefix(idxColPrefix(a.d.id, name))
+	a.b.DeletePrefix(idxColPrefix(a.d.pfx, name))
 	if col == nil || col.Deleted || len(col.Config.Indexes) == 0 {
 		return nil
 	}
-	prefix := docPrefix(a.d.id, name)
+	prefix := docPrefix(a.d.pfx, name)
 	// Documents in the store, overridden by those written in this batch.
 	seen := map[string]bool{}
 	err = store.ScanJSON(a.d.m.st, prefix, func(k []byte, d *docRecord) error {

@@ -25,12 +25,12 @@ func stateHash(t testing.TB, d *DB) string {
 	t.Helper()
 	h := sha256.New()
 	st := d.m.st
-	err := store.ScanJSON(st, colPrefix(d.id), func(_ []byte, c *colRecord) error {
+	err := store.ScanJSON(st, colPrefix(d.pfx), func(_ []byte, c *colRecord) error {
 		if c.Deleted {
 			return nil
 		}
 		fmt.Fprintf(h, "col %s %s %v %q %q\n", c.Config.Name, c.Config.Schema, c.Config.Indexes, c.Config.WriteValidator, c.Config.ReadFilter)
-		return store.ScanJSON(st, docPrefix(d.id, c.Config.Name), func(k []byte, doc *docRecord) error {
+		return store.ScanJSON(st, docPrefix(d.pfx, c.Config.Name), func(k []byte, doc *docRecord) error {
 			if doc.visible(c) {
 				fmt.Fprintf(h, "doc %s %s\n", k, doc.Value)
 			}
@@ -71,6 +71,10 @@ func newReplica(t *testing.T, id threads.ID, key threads.Key, now func() time.Ti
 // logRecords returns, per log, the blocks of each record in log order.
 func (r *replica) logRecords(t *testing.T) map[peer.ID][][]threads.Block {
 	t.Helper()
+	// The last writes' records are formed behind their acknowledgement.
+	if err := r.d.WaitRecords(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ts := r.m.threads
 	logs, err := ts.Logs(r.d.id)
 	if err != nil {

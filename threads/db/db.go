@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -20,6 +21,7 @@ type DB struct {
 	m    *Manager
 	id   threads.ID
 	info Info
+	pfx  []byte // dbPrefix(id): every key of the DB starts with it
 
 	// sem is the write lock: one write transaction (or ingest) at a time.
 	// A channel, so waiting for it respects a context.
@@ -27,10 +29,38 @@ type DB struct {
 	// clock is the last hybrid logical clock value used or seen; guarded
 	// by sem.
 	clock int64
+	// jseq numbers the last journal entry (journal.go); guarded by sem.
+	jseq uint64
+	// seq and bytes are the stored seqKey and bytesKey as of the last
+	// commit, kept so that writes need not read them; guarded by sem.
+	seq   uint64
+	bytes int64
 
-	// writers caches the log keys of the identities that write here;
-	// guarded by sem.
-	writers map[hub.PubKey]crypto.PrivKey
+	// recMu serialises writes to the thread's logs, from reading a log's
+	// head to applying the batch that moves it: the former, Ingest and
+	// DeleteDB hold it. Whoever holds both takes sem first. deleted is
+	// set, under recMu, when the DB is deleted: its former must stop, as a
+	// DB made again with the same ID has its own.
+	recMu   sync.Mutex
+	deleted bool
+	// formed numbers the last journal entry formed, so that the former
+	// seeks past the deleted entries instead of stepping over them;
+	// guarded by recMu.
+	formed uint64
+
+	// jmu guards the former's state: whether it runs (forming), whether
+	// it was kicked since it last looked (kicked), what stopped it last
+	// (formErr), and idle, closed when it stops.
+	jmu     sync.Mutex
+	forming bool
+	kicked  bool
+	formErr error
+	idle    chan struct{}
+
+	// writersMu guards writers, the log keys of the identities that
+	// write here.
+	writersMu sync.Mutex
+	writers   map[hub.PubKey]logWriter
 
 	// colsMu guards cols.
 	colsMu sync.RWMutex
@@ -41,30 +71,41 @@ type DB struct {
 }
 
 func (m *Manager) newDB(info Info) *DB {
-	return &DB{m: m, id: info.ID, info: info, sem: make(chan struct{}, 1), writers: map[hub.PubKey]crypto.PrivKey{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
+	return &DB{m: m, id: info.ID, info: info, pfx: dbPrefix(info.ID), sem: make(chan struct{}, 1), writers: map[hub.PubKey]logWriter{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
+}
+
+// logWriter is an identity's log in the DB's thread: its key and ID.
+type logWriter struct {
+	key crypto.PrivKey
+	id  string // the log's peer ID, which breaks clock ties (version.Log)
 }
 
 // Info describes the DB.
 func (d *DB) Info() Info { return d.info }
 
-// load reads the clock and the listen log's end (all of it on disk by
-// now) and compiles the visible collections.
+// load reads the clock, the listen log's end (all of it on disk by now)
+// and the journal, and compiles the visible collections.
 func (d *DB) load() error {
-	if err := d.m.st.Get(clockKey(d.id), &d.clock); err != nil && !errors.Is(errors.NotExist, err) {
+	if err := d.m.st.Get(clockKey(d.pfx), &d.clock); err != nil && !errors.Is(errors.NotExist, err) {
 		return err
 	}
-	var seq uint64
-	if err := d.m.st.Get(seqKey(d.id), &seq); err != nil && !errors.Is(errors.NotExist, err) {
+	if err := d.m.st.Get(seqKey(d.pfx), &d.seq); err != nil && !errors.Is(errors.NotExist, err) {
 		return err
 	}
-	d.listeners = newBroadcaster(seq)
-	return d.reloadCollections()
+	if err := d.m.st.Get(bytesKey(d.pfx), &d.bytes); err != nil && !errors.Is(errors.NotExist, err) {
+		return err
+	}
+	d.listeners = newBroadcaster(d.seq)
+	if err := d.reloadCollections(); err != nil {
+		return err
+	}
+	return d.loadJournal()
 }
 
 // reloadCollections recompiles the visible collections from the store.
 func (d *DB) reloadCollections() error {
 	cols := map[string]*collection{}
-	err := store.ScanJSON(d.m.st, colPrefix(d.id), func(_ []byte, c *colRecord) error {
+	err := store.ScanJSON(d.m.st, colPrefix(d.pfx), func(_ []byte, c *colRecord) error {
 		if c.Deleted {
 			return nil
 		}
@@ -119,69 +160,81 @@ func (d *DB) collection(op errors.Op, name string) (*collection, error) {
 	return c, nil
 }
 
-// writer returns the log key that the identity writes with in this DB,
-// creating it in b on first use: each identity writes to its own log.
-func (d *DB) writer(b *store.Batch, who hub.PubKey) (crypto.PrivKey, error) {
-	if key, ok := d.writers[who]; ok {
-		return key, nil
+// writer returns the log the identity writes to in this DB: each identity
+// writes to its own. A log key is made on first use and put into b, to be
+// stored with the write; with a nil b the key must be stored already.
+func (d *DB) writer(b *store.Batch, who hub.PubKey) (logWriter, error) {
+	d.writersMu.Lock()
+	defer d.writersMu.Unlock()
+	if w, ok := d.writers[who]; ok {
+		return w, nil
 	}
-	raw, err := d.m.st.GetRaw(writerKey(d.id, who))
-	if err == nil {
-		key, err := crypto.UnmarshalPrivateKey(raw)
-		if err == nil {
-			d.writers[who] = key
+	raw, err := d.m.st.GetRaw(writerKey(d.pfx, who))
+	stored := err == nil
+	var key crypto.PrivKey
+	switch {
+	case stored:
+		if key, err = crypto.UnmarshalPrivateKey(raw); err != nil {
+			return logWriter{}, errors.Errorf("", errors.Internal, "stored log key of %s: %v", who, err)
 		}
-		return key, err
+	case !errors.Is(errors.NotExist, err):
+		return logWriter{}, err
+	case b == nil:
+		return logWriter{}, errors.Errorf("", errors.Internal, "no log key is stored for %s", who)
+	default:
+		if key, err = identity.New(); err != nil {
+			return logWriter{}, err
+		}
+		if raw, err = crypto.MarshalPrivateKey(key); err != nil {
+			return logWriter{}, errors.E(errors.Internal, err)
+		}
 	}
-	if !errors.Is(errors.NotExist, err) {
-		return nil, err
-	}
-	key, err := identity.New()
+	lid, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return nil, err
+		return logWriter{}, errors.E(errors.Internal, err)
 	}
-	raw, err = crypto.MarshalPrivateKey(key)
-	if err != nil {
-		return nil, err
+	w := logWriter{key: key, id: lid.String()}
+	if !stored {
+		// Not cached: it is stored only if b commits. The next write
+		// finds it in the store and caches it.
+		b.PutRaw(writerKey(d.pfx, who), raw)
+		return w, nil
 	}
-	// Not cached yet: it is stored only if b commits. The next write
-	// finds it in the store and caches it.
-	b.PutRaw(writerKey(d.id, who), raw)
-	return key, nil
+	d.writers[who] = w
+	return w, nil
 }
 
-// stage records ops as an event on the principal's log and applies them
-// to the DB's state in b, under the write lock the caller holds (or, for a
-// new DB, before anyone else can reach it). Nothing is visible until the
-// batch is committed with commit.
+// stage applies ops to the DB's state in b as one event on the
+// principal's log, and journals the event for its record (journal.go),
+// under the write lock the caller holds (or, for a new DB, before anyone
+// else can reach it). Nothing is visible until the batch is committed with
+// commit.
 //
 // known holds what the caller already read and decoded under the lock,
 // sparing the applier the work.
 func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known hints) (*applier, error) {
-	logKey, err := d.writer(b, p.Owner())
+	w, err := d.writer(b, p.Owner())
 	if err != nil {
 		return nil, err
 	}
 	ev := eventBody{Time: d.tick(), Ops: ops}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return nil, errors.E(errors.Internal, err)
-	}
-	rec, err := d.m.threads.Append(b, d.id, logKey, body, d.m.cfg.Now())
+	d.journal(b, p.Owner(), d.m.cfg.Now(), ev.encode())
+	a, err := d.stageEvent(b, ev, w.id, known)
 	if err != nil {
 		return nil, err
 	}
-	return d.stageEvent(b, ev, rec.LogID.String(), known)
+	a.journaled = true
+	return a, nil
 }
 
 // stageEvent applies an event written by log to the DB's state in b.
 func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known hints) (*applier, error) {
-	a, err := d.newApplier(b)
-	if err != nil {
-		return nil, err
-	}
+	a := d.newApplier(b)
 	for k, rec := range known.records {
 		a.docs[k] = rec
+	}
+	for name, c := range known.cols {
+		a.cols[name] = c
 	}
 	a.decoded = known.docs
 	if err := a.apply(ev, log); err != nil {
@@ -190,15 +243,15 @@ func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known hints) (
 	if err := a.finish(); err != nil {
 		return nil, err
 	}
-	b.Put(clockKey(d.id), d.clock)
+	b.Put(clockKey(d.pfx), d.clock)
 	return a, nil
 }
 
 // commit applies b, which holds the staged events of one or more DBs, so
 // that all of them become visible together, and refreshes the compiled
 // collections that changed. The returned function waits until the batch
-// is durable and then wakes the DBs' listeners: an event is never
-// delivered before it is on disk. Callers may release their write locks
+// is durable and then wakes the DBs' listeners and formers: an event is
+// never delivered, nor its record formed, before it is on disk. Callers may release their write locks
 // before waiting, so that the next transaction's sync overlaps this one's
 // (group commit), but must wait before they acknowledge the write.
 func commit(b *store.Batch, staged ...*applier) (durable func() error, err error) {
@@ -207,6 +260,7 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 		return nil, err
 	}
 	for _, a := range staged {
+		a.d.seq, a.d.bytes = a.seq, a.d.bytes+a.bytes
 		if len(a.rebuild) > 0 {
 			if err := a.d.reloadCollections(); err != nil {
 				wait()
@@ -221,6 +275,9 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 		for _, a := range staged {
 			if len(a.changes) > 0 {
 				a.d.listeners.wake(a.seq)
+			}
+			if a.journaled {
+				a.d.kick()
 			}
 		}
 		return nil
@@ -250,23 +307,7 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 		return err
 	}
 	defer d.unlock()
-	b := d.m.st.NewBatch()
-	rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
-	if err != nil {
-		return errors.E(op, err)
-	}
-	var body eventBody
-	if err := json.Unmarshal(ev.Body, &body); err != nil {
-		return errors.Errorf(op, errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
-	}
-	if body.Time > d.clock {
-		d.clock = body.Time
-	}
-	a, err := d.stageEvent(b, body, rec.LogID.String(), hints{})
-	var durable func() error
-	if err == nil {
-		durable, err = commit(b, a)
-	}
+	durable, err := d.ingest(blocks)
 	if err == nil {
 		err = durable()
 	}
@@ -274,6 +315,30 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 		return errors.E(op, err)
 	}
 	return nil
+}
+
+// ingest verifies, stages and applies a record under the write lock and
+// the record lock, and returns the wait for its durability.
+func (d *DB) ingest(blocks []threads.Block) (durable func() error, err error) {
+	d.recMu.Lock()
+	defer d.recMu.Unlock()
+	b := d.m.st.NewBatch()
+	rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
+	if err != nil {
+		return nil, err
+	}
+	var body eventBody
+	if err := json.Unmarshal(ev.Body, &body); err != nil {
+		return nil, errors.Errorf("", errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
+	}
+	if body.Time > d.clock {
+		d.clock = body.Time
+	}
+	a, err := d.stageEvent(b, body, rec.LogID.String(), hints{})
+	if err != nil {
+		return nil, err
+	}
+	return commit(b, a)
 }
 
 // collectionOps turns compiled collections into collection ops.
@@ -372,7 +437,7 @@ func (d *DB) Collections(ctx context.Context) []CollectionConfig {
 // current instances break.
 func (d *DB) checkUnique(op errors.Op, c *collection) error {
 	var col colRecord
-	if err := d.m.st.Get(colKey(d.id, c.config.Name), &col); err != nil {
+	if err := d.m.st.Get(colKey(d.pfx, c.config.Name), &col); err != nil {
 		return err
 	}
 	seen := map[string]map[string]string{} // path → encoded value → _id
@@ -384,7 +449,7 @@ func (d *DB) checkUnique(op errors.Op, c *collection) error {
 	if len(seen) == 0 {
 		return nil
 	}
-	prefix := docPrefix(d.id, c.config.Name)
+	prefix := docPrefix(d.pfx, c.config.Name)
 	return store.ScanJSON(d.m.st, prefix, func(k []byte, doc *docRecord) error {
 		if !doc.visible(&col) {
 			return nil

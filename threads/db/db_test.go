@@ -270,7 +270,7 @@ func TestIndexBackfillAndUnique(t *testing.T) {
 		t.Fatalf("backfilled index found %s", ids(got))
 	}
 	n := 0
-	m.st.Scan(idxPrefix(d.id, "people", "nick"), func(_, _ []byte) error { n++; return nil })
+	m.st.Scan(idxPrefix(d.pfx, "people", "nick"), func(_, _ []byte) error { n++; return nil })
 	if n != 2 {
 		t.Fatalf("%d entries in the backfilled index; want 2", n)
 	}

@@ -57,13 +57,13 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		return add(id, rec.Value)
 	}
 	if plan.Full {
-		prefix := docPrefix(t.d.id, t.name)
+		prefix := docPrefix(t.d.pfx, t.name)
 		err = store.ScanJSON(t.r, prefix, func(k []byte, rec *docRecord) error {
 			return visit(string(k[len(prefix):]), rec)
 		})
 	} else {
 		seen := map[string]bool{}
-		ip := idxPrefix(t.d.id, t.name, plan.Index)
+		ip := idxPrefix(t.d.pfx, t.name, plan.Index)
 		lower, upper := boundKeys(ip, plan)
 		// When the index is also the sort order, walking it in that order
 		// finds the results first, and the walk can stop once it has
@@ -84,7 +84,7 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 			}
 			seen[id] = true
 			var rec docRecord
-			if err := t.r.Get(docKey(t.d.id, t.name, id), &rec); err != nil {
+			if err := t.r.Get(docKey(t.d.pfx, t.name, id), &rec); err != nil {
 				return err
 			}
 			n := len(docs)

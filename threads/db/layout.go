@@ -21,43 +21,62 @@ import (
 //	db/<id>/clock                      → int64 last hybrid logical clock value
 //	db/<id>/bytes                      → int64 bytes of instance JSON stored
 //	db/<id>/writer/<identity>          → libp2p-marshalled log key of that writer
+//	db/<id>/jrn/<seq: 8 bytes BE>      → a write waiting for its record (journal.go)
 //	dbname/<account>/<owner>/<name>    → thread ID (names are unique per scope)
 //	dbown/<account>/<owner>/<id>       → empty (lists a scope's DBs)
 func dbPrefix(id threads.ID) []byte { return store.Key("db", id.String(), "") }
 
-func metaKey(id threads.ID) []byte { return append(dbPrefix(id), "meta"...) }
-func seqKey(id threads.ID) []byte  { return append(dbPrefix(id), "seq"...) }
-func clockKey(id threads.ID) []byte {
-	return append(dbPrefix(id), "clock"...)
+// The functions below take the DB's prefix, dbPrefix(id), which a DB
+// keeps (DB.pfx) rather than encode its ID for every key.
+
+func metaKey(db []byte) []byte  { return join(db, "meta") }
+func seqKey(db []byte) []byte   { return join(db, "seq") }
+func clockKey(db []byte) []byte { return join(db, "clock") }
+func bytesKey(db []byte) []byte { return join(db, "bytes") }
+func colPrefix(db []byte) []byte {
+	return join(db, "col/")
 }
-func bytesKey(id threads.ID) []byte  { return append(dbPrefix(id), "bytes"...) }
-func colPrefix(id threads.ID) []byte { return append(dbPrefix(id), "col/"...) }
-func colKey(id threads.ID, col string) []byte {
-	return append(colPrefix(id), col...)
+func colKey(db []byte, col string) []byte { return join(db, "col/", col) }
+func docPrefix(db []byte, col string) []byte {
+	return join(db, "doc/", col, "/")
 }
-func docPrefix(id threads.ID, col string) []byte {
-	return append(append(dbPrefix(id), "doc/"...), col+"/"...)
-}
-func docKey(id threads.ID, col, docID string) []byte {
-	return append(docPrefix(id, col), docID...)
-}
-func writerKey(id threads.ID, identity hub.PubKey) []byte {
-	return append(append(dbPrefix(id), "writer/"...), identity...)
+func docKey(db []byte, col, docID string) []byte { return join(db, "doc/", col, "/", docID) }
+func writerKey(db []byte, identity hub.PubKey) []byte {
+	return join(db, "writer/", string(identity))
 }
 
 // idxColPrefix holds every index entry of a collection.
-func idxColPrefix(id threads.ID, col string) []byte {
-	return append(append(append(dbPrefix(id), "idx/"...), col...), 0)
-}
+func idxColPrefix(db []byte, col string) []byte { return join(db, "idx/", col, "\x00") }
 
 // idxPrefix holds the entries of one index; encoded values follow it.
-func idxPrefix(id threads.ID, col, path string) []byte {
-	return append(append(idxColPrefix(id, col), path...), 0)
+func idxPrefix(db []byte, col, path string) []byte {
+	return join(db, "idx/", col, "\x00", path, "\x00")
 }
 
-func chgPrefix(id threads.ID) []byte { return append(dbPrefix(id), "chg/"...) }
-func chgKey(id threads.ID, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(chgPrefix(id), seq)
+func chgPrefix(db []byte) []byte { return join(db, "chg/") }
+func chgKey(db []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(chgPrefix(db), seq)
+}
+
+// jrnPrefix holds the record journal (journal.go).
+func jrnPrefix(db []byte) []byte { return join(db, "jrn/") }
+func jrnKey(db []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(jrnPrefix(db), seq)
+}
+
+// join returns a new key: prefix followed by parts, with room for a few
+// more bytes (an index value, a sequence number) so that callers that
+// append to it rarely copy it again.
+func join(prefix []byte, parts ...string) []byte {
+	n := len(prefix) + 16
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := append(make([]byte, 0, n), prefix...)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 func nameKey(scope, name string) []byte { return store.Key("dbname", scope, name) }

@@ -66,7 +66,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 	const op errors.Op = "db.Listen"
 	pos := since
 	if since == FromNow {
-		if err := d.m.st.Get(seqKey(d.id), &pos); err != nil && !errors.Is(errors.NotExist, err) {
+		if err := d.m.st.Get(seqKey(d.pfx), &pos); err != nil && !errors.Is(errors.NotExist, err) {
 			return errors.E(op, err)
 		}
 	} else if err := d.checkKept(op, since); err != nil {
@@ -79,7 +79,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 		}
 		n := 0
 		var c change
-		err = d.m.st.ScanRange(chgKey(d.id, pos+1), chgKey(d.id, durable+1), func(k, v []byte) error {
+		err = d.m.st.ScanRange(chgKey(d.pfx, pos+1), chgKey(d.pfx, durable+1), func(k, v []byte) error {
 			if err := json.Unmarshal(v, &c); err != nil {
 				return errors.E(errors.Internal, err)
 			}
@@ -117,7 +117,7 @@ func (d *DB) checkKept(op errors.Op, since uint64) error {
 		return nil
 	}
 	var last uint64
-	if err := d.m.st.Get(seqKey(d.id), &last); err != nil && !errors.Is(errors.NotExist, err) {
+	if err := d.m.st.Get(seqKey(d.pfx), &last); err != nil && !errors.Is(errors.NotExist, err) {
 		return errors.E(op, err)
 	}
 	if since > last {

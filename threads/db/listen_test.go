@@ -106,7 +106,7 @@ func TestListenHistoryBound(t *testing.T) {
 		t.Fatalf("resume from a trimmed position: %v", err)
 	}
 	n := 0
-	m.st.Scan(chgPrefix(d.id), func(_, _ []byte) error { n++; return nil })
+	m.st.Scan(chgPrefix(d.pfx), func(_, _ []byte) error { n++; return nil })
 	if n != 10 {
 		t.Fatalf("%d changes kept; want 10", n)
 	}

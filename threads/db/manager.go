@@ -5,9 +5,11 @@
 // indexes; transactions are isolated; Listen never drops an event.
 //
 // State lives in the embedded store. One DB's writes are serialised by its
-// write lock and each commits, with its thread record, in one synced
-// batch: an acknowledged write survives a crash, and a write in flight is
-// whole or absent.
+// write lock and each commits in one synced batch, with a journal entry
+// from which its signed thread record is formed right after (journal.go):
+// an acknowledged write survives a crash, a write in flight is whole or
+// absent, and a write whose record a crash prevented gets it when the DB
+// is next opened.
 package db
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/jsfunc"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // Defaults for Config.
@@ -65,7 +68,7 @@ type Info struct {
 type Manager struct {
 	cfg     Config
 	st      *store.Store
-	threads *threads.Store
+	threads *logstore.Store
 
 	// mu guards dbs and serialises DB creation and deletion.
 	mu  sync.Mutex
@@ -89,7 +92,7 @@ func NewManager(cfg Config, st *store.Store) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, st: st, threads: threads.NewStore(st), dbs: map[threads.ID]*DB{}}
+	return &Manager{cfg: cfg, st: st, threads: logstore.NewStore(st), dbs: map[threads.ID]*DB{}}
 }
 
 // NewDB creates a DB for the principal: a thread with id (made by the
@@ -152,10 +155,10 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	now := m.cfg.Now()
 	info := Info{ID: id, Name: name, Key: k, Owner: owner, Account: p.Account, CreatedAt: now}
 	b := m.st.NewBatch()
-	if err := m.threads.CreateThread(b, threads.Info{ID: id, Key: k, Name: name, CreatedAt: now}); err != nil {
+	if err := m.threads.CreateThread(b, logstore.Info{ID: id, Key: k, Name: name, CreatedAt: now}); err != nil {
 		return Info{}, errors.E(op, err)
 	}
-	b.Put(metaKey(id), dbRecord{ID: id.String(), Name: name, Owner: owner, Account: p.Account, CreatedAt: now})
+	b.Put(metaKey(dbPrefix(id)), dbRecord{ID: id.String(), Name: name, Owner: owner, Account: p.Account, CreatedAt: now})
 	if name != "" {
 		b.Put(nameKey(sc, name), id.String())
 	}
@@ -210,7 +213,7 @@ func (m *Manager) open(id threads.ID) (*DB, error) {
 		return d, nil
 	}
 	var rec dbRecord
-	if err := m.st.Get(metaKey(id), &rec); err != nil {
+	if err := m.st.Get(metaKey(dbPrefix(id)), &rec); err != nil {
 		if errors.Is(errors.NotExist, err) {
 			return nil, errors.Errorf("", errors.NotExist, "DB %s not found", id)
 		}
@@ -262,6 +265,8 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 		return errors.E(op, err)
 	}
 	defer d.unlock()
+	d.recMu.Lock() // the former must not write records of a deleted thread
+	defer d.recMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.st.NewBatch()
@@ -277,6 +282,7 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 	if err := b.Commit(); err != nil {
 		return errors.E(op, err)
 	}
+	d.deleted = true
 	delete(m.dbs, id)
 	d.listeners.close(errors.Errorf(op, errors.NotExist, "DB %s was deleted", id))
 	return nil
@@ -291,7 +297,7 @@ func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, erro
 	var total int64
 	for _, info := range infos {
 		var n int64
-		if err := m.st.Get(bytesKey(info.ID), &n); err != nil && !errors.Is(errors.NotExist, err) {
+		if err := m.st.Get(bytesKey(dbPrefix(info.ID)), &n); err != nil && !errors.Is(errors.NotExist, err) {
 			return 0, errors.E(errors.Op("db.StoredBytes"), err)
 		}
 		total += n

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	stderrors "errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -138,7 +139,7 @@ func BeginWrites(ctx context.Context, specs ...WriteSpec) ([]*Txn, error) {
 	return txns, nil
 }
 
-func (t *Txn) loadCol() error { return t.r.Get(colKey(t.d.id, t.name), &t.colRec) }
+func (t *Txn) loadCol() error { return t.r.Get(colKey(t.d.pfx, t.name), &t.colRec) }
 
 // Discard ends the transaction without writing. It is safe to call more
 // than once and after Commit.
@@ -196,7 +197,7 @@ func (t *Txn) lookup(id string) (value json.RawMessage, rec *docRecord, exists b
 // stored returns an instance's visible stored record, or nil.
 func (t *Txn) stored(id string) (*docRecord, error) {
 	var rec docRecord
-	err := t.r.Get(docKey(t.d.id, t.name, id), &rec)
+	err := t.r.Get(docKey(t.d.pfx, t.name, id), &rec)
 	if errors.Is(errors.NotExist, err) {
 		return nil, nil
 	}
@@ -235,10 +236,14 @@ func (t *Txn) Create(ctx context.Context, instances [][]byte) ([]string, error) 
 		if _, dup := staged[id]; dup {
 			return nil, errors.Errorf(op, errors.Exist, "_id %q is given twice", id)
 		}
-		if _, exists, err := t.current(id); err != nil {
-			return nil, errors.E(op, err)
-		} else if exists {
-			return nil, errors.Errorf(op, errors.Exist, "instance %q already exists in collection %s; use Save to change it", id, t.name)
+		// A generated _id (a UUID, 74 random bits) is new: looking it up
+		// would only cost a store read.
+		if !generated {
+			if _, exists, err := t.current(id); err != nil {
+				return nil, errors.E(op, err)
+			} else if exists {
+				return nil, errors.Errorf(op, errors.Exist, "instance %q already exists in collection %s; use Save to change it", id, t.name)
+			}
 		}
 		value, err := t.check(ctx, op, opCreate, id, doc, raw, nil)
 		if err != nil {
@@ -358,6 +363,13 @@ func (t *Txn) check(ctx context.Context, op errors.Op, kind opKind, id string, d
 		if value, err = json.Marshal(doc); err != nil {
 			return nil, errors.E(op, errors.Invalid, err)
 		}
+	} else if bytes.ContainsAny(value, " \t\r\n") {
+		// Stored compact, once, here: the encoders of encode.go copy it.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, value); err != nil {
+			return nil, errors.E(op, errors.Invalid, err)
+		}
+		value = buf.Bytes()
 	}
 	if len(value) > t.d.m.cfg.MaxInstanceSize {
 		return nil, errors.Errorf(op, errors.Exhausted, "instance %q is %d bytes; this hub's limit is %d", errors.Clip(id), len(value), t.d.m.cfg.MaxInstanceSize)
@@ -402,7 +414,7 @@ func (t *Txn) checkUnique(op errors.Op, path, id string, doc map[string]any) err
 			return conflict(otherID)
 		}
 	}
-	prefix := append(idxPrefix(t.d.id, t.name, path), enc...)
+	prefix := append(idxPrefix(t.d.pfx, t.name, path), enc...)
 	var found error
 	err := t.r.Scan(prefix, func(_, val []byte) error {
 		other := string(val) // an entry's value is its instance's _id
@@ -546,9 +558,10 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 // so an instance that did not exist is as good as absent, tombstone or
 // not.
 func (t *Txn) known() hints {
-	h := hints{records: make(map[string]*docRecord, len(t.pending)), docs: make(map[string]map[string]any, len(t.pending))}
+	col := t.colRec // current: read under the lock
+	h := hints{records: make(map[string]*docRecord, len(t.pending)), docs: make(map[string]map[string]any, len(t.pending)), cols: map[string]*colRecord{t.name: &col}}
 	for id, w := range t.pending {
-		k := string(docKey(t.d.id, t.name, id))
+		k := string(docKey(t.d.pfx, t.name, id))
 		h.records[k] = w.before // nil: did not exist
 		if w.doc != nil {
 			h.docs[k] = w.doc
@@ -579,11 +592,15 @@ func (d *DB) parseInstance(op errors.Op, raw []byte) (map[string]any, error) {
 	if len(raw) > d.m.cfg.MaxInstanceSize {
 		return nil, errors.Errorf(op, errors.Exhausted, "instance is %d bytes; this hub's limit is %d", len(raw), d.m.cfg.MaxInstanceSize)
 	}
-	if !json.Valid(raw) {
-		return nil, errors.E(op, errors.Invalid, "instance is not valid JSON")
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		var syntax *json.SyntaxError
+		if stderrors.As(err, &syntax) {
+			return nil, errors.E(op, errors.Invalid, "instance is not valid JSON")
+		}
+		return nil, errors.E(op, errors.Invalid, "instance must be a JSON object")
 	}
-	doc, err := decodeDoc(raw)
-	if err != nil {
+	if doc == nil {
 		return nil, errors.E(op, errors.Invalid, "instance must be a JSON object")
 	}
 	return doc, nil
@@ -644,8 +661,7 @@ func (t *Txn) validate(ctx context.Context, op errors.Op, typ jsfunc.EventType, 
 // (the type queries compare).
 func decodeDoc(raw []byte) (map[string]any, error) {
 	var doc map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&doc); err != nil || doc == nil {
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
 		return nil, errors.E(errors.Invalid, "not a JSON object")
 	}
 	return doc, nil

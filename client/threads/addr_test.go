@@ -6,6 +6,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-varint"
+
+	"github.com/selfhub/hub/threads"
 )
 
 // threadAddr appends /thread/<id> to host in multiaddr's binary form, as
@@ -19,7 +21,7 @@ func threadAddr(t *testing.T, host string, id ID) []byte {
 }
 
 func TestAddrString(t *testing.T) {
-	id, err := NewID()
+	id, err := threads.NewID(threads.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package threads
+package logstore
 
 import (
 	"bytes"
@@ -14,8 +14,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"crypto/rand"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
+	"strings"
 )
 
 // testStore is a Store over a real pebble store in a temporary directory.
@@ -55,7 +58,7 @@ func (s *testStore) reopen(t testing.TB) *testStore {
 
 // write runs fn under the thread's lock with a new batch, and commits it
 // when fn succeeds.
-func (s *testStore) write(t testing.TB, id ID, fn func(b *store.Batch) error) error {
+func (s *testStore) write(t testing.TB, id threads.ID, fn func(b *store.Batch) error) error {
 	t.Helper()
 	unlock := s.Lock(id)
 	defer unlock()
@@ -76,9 +79,9 @@ func (s *testStore) create(t testing.TB, info Info) {
 	}
 }
 
-func (s *testStore) append(t testing.TB, id ID, logKey crypto.PrivKey, body string) Record {
+func (s *testStore) append(t testing.TB, id threads.ID, logKey crypto.PrivKey, body string) threads.Record {
 	t.Helper()
-	var rec Record
+	var rec threads.Record
 	err := s.write(t, id, func(b *store.Batch) (err error) {
 		rec, err = s.Append(b, id, logKey, []byte(body), time.Now())
 		return err
@@ -89,10 +92,10 @@ func (s *testStore) append(t testing.TB, id ID, logKey crypto.PrivKey, body stri
 	return rec
 }
 
-func (s *testStore) ingest(t testing.TB, id ID, blocks []Block) (Record, Event, error) {
+func (s *testStore) ingest(t testing.TB, id threads.ID, blocks []threads.Block) (threads.Record, threads.Event, error) {
 	t.Helper()
-	var rec Record
-	var ev Event
+	var rec threads.Record
+	var ev threads.Event
 	err := s.write(t, id, func(b *store.Batch) (err error) {
 		rec, ev, err = s.Ingest(b, id, blocks)
 		return err
@@ -112,27 +115,27 @@ func (s *testStore) keys(t testing.TB, prefix string) int {
 
 // blocksOf returns what a peer sends for rec: the record block, then its
 // event, header and body blocks.
-func (s *testStore) blocksOf(t testing.TB, id ID, rec Record) []Block {
+func (s *testStore) blocksOf(t testing.TB, id threads.ID, rec threads.Record) []threads.Block {
 	t.Helper()
 	get := func(c cid.Cid) ([]byte, error) { return s.GetBlock(id, c) }
-	header, body, err := eventLinks(rec.Event, get)
+	header, body, err := threads.EventLinks(rec.Event, get)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []Block
+	var out []threads.Block
 	for _, c := range []cid.Cid{rec.Cid, rec.Event, header, body} {
 		data, err := s.GetBlock(id, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, Block{c, data})
+		out = append(out, threads.Block{Cid: c, Data: data})
 	}
 	return out
 }
 
 func newInfo(t testing.TB, name string) Info {
 	t.Helper()
-	id, err := NewID(Raw)
+	id, err := threads.NewID(threads.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +179,7 @@ func TestAppendChains(t *testing.T) {
 	info := newInfo(t, "")
 	s.create(t, info)
 	alice, bob := newLogKey(t), newLogKey(t)
-	var recs []Record
+	var recs []threads.Record
 	for i := range 3 {
 		recs = append(recs, s.append(t, info.ID, alice, fmt.Sprintf("alice %d", i)))
 	}
@@ -212,7 +215,7 @@ func TestAppendChains(t *testing.T) {
 		if !got[i].Cid.Equals(recs[i].Cid) {
 			t.Fatalf("record %d is %s, want %s", i, got[i].Cid, recs[i].Cid)
 		}
-		ev, err := OpenEvent(info.Key, got[i], func(c cid.Cid) ([]byte, error) { return s.GetBlock(info.ID, c) })
+		ev, err := threads.OpenEvent(info.Key, got[i], func(c cid.Cid) ([]byte, error) { return s.GetBlock(info.ID, c) })
 		if err != nil || string(ev.Body) != fmt.Sprintf("alice %d", i) {
 			t.Fatalf("event %d: %q, %v", i, ev.Body, err)
 		}
@@ -234,7 +237,7 @@ func TestAppendBatches(t *testing.T) {
 	lid := logID(t, logKey)
 
 	t.Run("create and append in one batch", func(t *testing.T) {
-		var first, second Record
+		var first, second threads.Record
 		err := s.write(t, info.ID, func(b *store.Batch) (err error) {
 			if err = s.CreateThread(b, info); err != nil {
 				return err
@@ -335,7 +338,7 @@ func TestConcurrentAppends(t *testing.T) {
 }
 
 // replica makes a second store holding thread info with key.
-func replica(t *testing.T, info Info, key Key) *testStore {
+func replica(t *testing.T, info Info, key threads.Key) *testStore {
 	r := newStore(t)
 	r.create(t, Info{ID: info.ID, Key: key, CreatedAt: info.CreatedAt})
 	return r
@@ -346,7 +349,7 @@ func TestIngestInOrder(t *testing.T) {
 	info := newInfo(t, "")
 	src.create(t, info)
 	logKey := newLogKey(t)
-	var recs []Record
+	var recs []threads.Record
 	for i := range 3 {
 		recs = append(recs, src.append(t, info.ID, logKey, fmt.Sprintf("event %d", i)))
 	}
@@ -407,11 +410,11 @@ func TestIngestInOrder(t *testing.T) {
 			t.Fatalf("Records = %d, %v", len(got), err)
 		}
 		// A reader fetching from the replicator opens every event.
-		ev, err := OpenEvent(info.Key, got[1], func(c cid.Cid) ([]byte, error) { return r.GetBlock(info.ID, c) })
+		ev, err := threads.OpenEvent(info.Key, got[1], func(c cid.Cid) ([]byte, error) { return r.GetBlock(info.ID, c) })
 		if err != nil || string(ev.Body) != "event 1" {
 			t.Fatalf("event through the replicator: %q, %v", ev.Body, err)
 		}
-		_, err = OpenEvent(r.mustThread(t, info.ID).Key, got[1], func(c cid.Cid) ([]byte, error) { return r.GetBlock(info.ID, c) })
+		_, err = threads.OpenEvent(r.mustThread(t, info.ID).Key, got[1], func(c cid.Cid) ([]byte, error) { return r.GetBlock(info.ID, c) })
 		check(t, err, errors.Permission, "needs the read key")
 	})
 
@@ -429,7 +432,7 @@ func TestIngestInOrder(t *testing.T) {
 	})
 }
 
-func (s *testStore) mustThread(t *testing.T, id ID) Info {
+func (s *testStore) mustThread(t *testing.T, id threads.ID) Info {
 	info, err := s.Thread(id)
 	if err != nil {
 		t.Fatal(err)
@@ -448,20 +451,20 @@ func TestIngestRefuses(t *testing.T) {
 	r2 := src.append(t, info.ID, logKey, "two")
 	b1, b2 := src.blocksOf(t, info.ID, r1), src.blocksOf(t, info.ID, r2)
 	// fork is another second record, following r1 like r2 does.
-	_, forkBlocks, _ := NewRecord(info.Key, logKey, r1.Cid, []byte("fork"), time.Now())
+	_, forkBlocks, _ := threads.NewRecord(info.Key, logKey, r1.Cid, []byte("fork"), time.Now())
 	// restart is another first record for the same log.
-	_, restartBlocks, _ := NewRecord(info.Key, logKey, cid.Undef, []byte("again"), time.Now())
+	_, restartBlocks, _ := threads.NewRecord(info.Key, logKey, cid.Undef, []byte("again"), time.Now())
 	otherThread := newInfo(t, "")
-	_, foreign, _ := NewRecord(otherThread.Key, logKey, cid.Undef, []byte("x"), time.Now())
-	sameService, _ := KeyFromBytes(append(info.Key.Service().Bytes(), newKey(t).Bytes()[32:]...))
+	_, foreign, _ := threads.NewRecord(otherThread.Key, logKey, cid.Undef, []byte("x"), time.Now())
+	sameService, _ := threads.KeyFromBytes(append(info.Key.Service().Bytes(), newKey(t).Bytes()[32:]...))
 	tamperedBody := bytes.Clone(b1[3].Data)
 	tamperedBody[len(tamperedBody)-1] ^= 1
 
 	for _, tc := range []struct {
 		name    string
-		key     Key     // the receiving thread's key
-		before  []Block // ingested first, successfully
-		blocks  []Block
+		key     threads.Key     // the receiving thread's key
+		before  []threads.Block // ingested first, successfully
+		blocks  []threads.Block
 		kind    errors.Kind
 		why     string
 		records int64 // the log's counter afterwards
@@ -472,8 +475,8 @@ func TestIngestRefuses(t *testing.T) {
 		{"restart", info.Key, b1, restartBlocks, errors.FailedPrecondition, "starts log", 1},
 		{"another thread's record", info.Key, nil, foreign, errors.Permission, "does not open with this thread's service key", 0},
 		{"another read key", sameService, nil, b1, errors.Permission, "does not open with this thread's read key", 0},
-		{"tampered body", info.Key, nil, []Block{b1[0], b1[1], b1[2], {b1[3].Cid, tamperedBody}}, errors.Invalid, "bytes hash to", 0},
-		{"tampered record", info.Key, nil, slices.Concat([]Block{{b1[0].Cid, tamperedBody}}, b1[1:]), errors.Invalid, "bytes hash to", 0},
+		{"tampered body", info.Key, nil, []threads.Block{b1[0], b1[1], b1[2], {Cid: b1[3].Cid, Data: tamperedBody}}, errors.Invalid, "bytes hash to", 0},
+		{"tampered record", info.Key, nil, slices.Concat([]threads.Block{{Cid: b1[0].Cid, Data: tamperedBody}}, b1[1:]), errors.Invalid, "bytes hash to", 0},
 		{"body missing", info.Key, nil, b1[:3], errors.Invalid, "not sent with record", 0},
 		{"unrelated block", info.Key, nil, slices.Concat(b1, b2[3:]), errors.Invalid, "is not part of record", 0},
 		{"event first", info.Key, nil, b1[1:], errors.Invalid, "record", 0},
@@ -503,8 +506,8 @@ func TestIngestRefuses(t *testing.T) {
 }
 
 // chunks splits a run of records' blocks (four per record) into records.
-func chunks(blocks []Block) [][]Block {
-	var out [][]Block
+func chunks(blocks []threads.Block) [][]threads.Block {
+	var out [][]threads.Block
 	for len(blocks) >= 4 {
 		out = append(out, blocks[:4])
 		blocks = blocks[4:]
@@ -592,9 +595,9 @@ func logID(t testing.TB, k crypto.PrivKey) peer.ID {
 // gone does not pile up.
 func TestPendingIsForgotten(t *testing.T) {
 	s := newStore(t)
-	const threads = 1000
-	for i := range threads {
-		id, _ := NewID(Raw)
+	const made = 1000
+	for i := range made {
+		id, _ := threads.NewID(threads.Raw)
 		s.view(id, s.db.NewBatch()) // a batch dropped at once
 		if i%100 == 0 {
 			runtime.GC()
@@ -605,6 +608,35 @@ func TestPendingIsForgotten(t *testing.T) {
 	s.mu.Unlock()
 	t.Logf("%d remembered", n)
 	if n > 300 {
-		t.Fatalf("%d of %d dropped batches still remembered", n, threads)
+		t.Fatalf("%d of %d dropped batches still remembered", n, made)
+	}
+}
+
+func newLogKey(t testing.TB) crypto.PrivKey {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newKey(t testing.TB) threads.Key {
+	t.Helper()
+	k, err := threads.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// check fails t unless err has kind and its text contains want.
+func check(t *testing.T, err error, kind errors.Kind, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %v containing %q", kind, want)
+	}
+	if !errors.Is(kind, err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q (%v); want %v containing %q", err, errors.KindOf(err), kind, want)
 	}
 }

@@ -1,4 +1,4 @@
-package threads
+package logstore
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
 )
 
 // LogInfo describes one writer's log in a thread.
@@ -31,8 +32,8 @@ type logJSON struct {
 }
 
 // Log returns log lid of thread id, or NotExist.
-func (s *Store) Log(id ID, lid peer.ID) (LogInfo, error) {
-	const op errors.Op = "threads.Log"
+func (s *Store) Log(id threads.ID, lid peer.ID) (LogInfo, error) {
+	const op errors.Op = "logstore.Log"
 	if _, err := s.readInfo(id); err != nil {
 		return LogInfo{}, errors.E(op, err)
 	}
@@ -45,8 +46,8 @@ func (s *Store) Log(id ID, lid peer.ID) (LogInfo, error) {
 
 // Logs returns the logs of thread id, or NotExist when there is no such
 // thread.
-func (s *Store) Logs(id ID) ([]LogInfo, error) {
-	const op errors.Op = "threads.Logs"
+func (s *Store) Logs(id threads.ID) ([]LogInfo, error) {
+	const op errors.Op = "logstore.Logs"
 	if _, err := s.readInfo(id); err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -74,34 +75,34 @@ func (s *Store) Logs(id ID) ([]LogInfo, error) {
 // created on first use, and its private key kept. It needs the thread's
 // read key (Permission without it). The caller serialises writes to the
 // thread (see Store).
-func (s *Store) Append(b *store.Batch, id ID, logKey crypto.PrivKey, body []byte, now time.Time) (Record, error) {
-	const op errors.Op = "threads.Append"
+func (s *Store) Append(b *store.Batch, id threads.ID, logKey crypto.PrivKey, body []byte, now time.Time) (threads.Record, error) {
+	const op errors.Op = "logstore.Append"
 	p := s.view(id, b)
 	info, err := s.info(p, id)
 	if err != nil {
-		return Record{}, errors.E(op, err)
+		return threads.Record{}, errors.E(op, err)
 	}
 	if logKey == nil || logKey.Type() != crypto.Ed25519 {
-		return Record{}, errors.E(op, errors.Invalid, "log key must be an Ed25519 private key")
+		return threads.Record{}, errors.E(op, errors.Invalid, "log key must be an Ed25519 private key")
 	}
 	lid, err := peer.IDFromPrivateKey(logKey)
 	if err != nil {
-		return Record{}, errors.E(op, errors.Invalid, err)
+		return threads.Record{}, errors.E(op, errors.Invalid, err)
 	}
 	l, err := s.log(p, id, lid)
 	if errors.Is(errors.NotExist, err) {
 		l, err = LogInfo{ID: lid, PubKey: logKey.GetPublic()}, nil
 	}
 	if err != nil {
-		return Record{}, errors.E(op, err)
+		return threads.Record{}, errors.E(op, err)
 	}
-	rec, blocks, err := NewRecord(info.Key, logKey, l.Head, body, now)
+	rec, blocks, err := threads.NewRecord(info.Key, logKey, l.Head, body, now)
 	if err != nil {
-		return Record{}, errors.E(op, err)
+		return threads.Record{}, errors.E(op, err)
 	}
 	l.PrivKey, l.Head, l.Counter = logKey, rec.Cid, l.Counter+1
 	if err := s.write(b, p, id, l, blocks); err != nil {
-		return Record{}, errors.E(op, err)
+		return threads.Record{}, errors.E(op, err)
 	}
 	return rec, nil
 }
@@ -121,39 +122,39 @@ func (s *Store) Append(b *store.Batch, id ID, logKey crypto.PrivKey, body []byte
 // stored is known to be readable. A replicator (service key only) checks
 // that the event's blocks are present and well formed, and gets a zero
 // Event back.
-func (s *Store) Ingest(b *store.Batch, id ID, blocks []Block) (Record, Event, error) {
-	const op errors.Op = "threads.Ingest"
+func (s *Store) Ingest(b *store.Batch, id threads.ID, blocks []threads.Block) (threads.Record, threads.Event, error) {
+	const op errors.Op = "logstore.Ingest"
 	p := s.view(id, b)
 	info, err := s.info(p, id)
 	if err != nil {
-		return Record{}, Event{}, errors.E(op, err)
+		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
 	rec, ev, l, writes, err := s.verify(p, info, blocks)
 	if err != nil {
-		return Record{}, Event{}, errors.E(op, err)
+		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
 	if err := s.write(b, p, id, l, writes); err != nil {
-		return Record{}, Event{}, errors.E(op, err)
+		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
 	return rec, ev, nil
 }
 
 // verify checks an ingested record and returns it, its opened event, its
 // log after it, and the blocks to store.
-func (s *Store) verify(p *pending, info Info, blocks []Block) (Record, Event, LogInfo, []Block, error) {
-	fail := func(err error) (Record, Event, LogInfo, []Block, error) {
-		return Record{}, Event{}, LogInfo{}, nil, err
+func (s *Store) verify(p *pending, info Info, blocks []threads.Block) (threads.Record, threads.Event, LogInfo, []threads.Block, error) {
+	fail := func(err error) (threads.Record, threads.Event, LogInfo, []threads.Block, error) {
+		return threads.Record{}, threads.Event{}, LogInfo{}, nil, err
 	}
 	if len(blocks) == 0 {
 		return fail(errors.E(errors.Invalid, "no blocks: send the record block first, then its event blocks"))
 	}
-	rec, err := decodeRecord(info.Key, blocks[0])
+	rec, err := threads.DecodeRecord(info.Key, blocks[0])
 	if err != nil {
 		return fail(err)
 	}
 	given := make(map[cid.Cid][]byte, len(blocks)-1)
 	for _, blk := range blocks[1:] {
-		if err := checkBlock(blk.Cid, blk.Data); err != nil {
+		if err := threads.CheckBlock(blk.Cid, blk.Data); err != nil {
 			return fail(errors.Errorf("", errors.Invalid, "record %s: %v", rec.Cid, err))
 		}
 		given[blk.Cid] = blk.Data
@@ -190,7 +191,7 @@ func (s *Store) verify(p *pending, info Info, blocks []Block) (Record, Event, Lo
 	}
 
 	// The event.
-	header, body, err := eventLinks(rec.Event, get)
+	header, body, err := threads.EventLinks(rec.Event, get)
 	if err != nil {
 		return fail(err)
 	}
@@ -200,26 +201,26 @@ func (s *Store) verify(p *pending, info Info, blocks []Block) (Record, Event, Lo
 			return fail(errors.Errorf("", errors.Invalid, "block %s is not part of record %s", c, rec.Cid))
 		}
 	}
-	var ev Event
+	var ev threads.Event
 	if info.Key.CanRead() {
-		if ev, err = openEvent(info.Key, rec.Event, get); err != nil {
+		if ev, err = threads.OpenEvent(info.Key, rec, get); err != nil {
 			return fail(err)
 		}
 	} else {
 		// A replicator cannot decrypt, but can make sure it will be able
 		// to hand readers the whole event.
-		if _, err := fetch(header, "header", get); err != nil {
+		if _, err := threads.FetchBlock(header, "header", get); err != nil {
 			return fail(err)
 		}
-		if _, err := fetch(body, "body", get); err != nil {
+		if _, err := threads.FetchBlock(body, "body", get); err != nil {
 			return fail(err)
 		}
 	}
 
-	writes := []Block{blocks[0]}
+	writes := []threads.Block{blocks[0]}
 	for _, c := range []cid.Cid{rec.Event, header, body} {
 		if data, ok := given[c]; ok {
-			writes = append(writes, Block{Cid: c, Data: data})
+			writes = append(writes, threads.Block{Cid: c, Data: data})
 		}
 	}
 	l.Head, l.Counter = rec.Cid, l.Counter+1
@@ -227,7 +228,7 @@ func (s *Store) verify(p *pending, info Info, blocks []Block) (Record, Event, Lo
 }
 
 // chainError says why rec does not extend log l.
-func (s *Store) chainError(p *pending, id ID, rec Record, l LogInfo) error {
+func (s *Store) chainError(p *pending, id threads.ID, rec threads.Record, l LogInfo) error {
 	if !rec.Prev.Defined() {
 		return errors.Errorf("", errors.FailedPrecondition, "record %s starts log %s again, but the log already has %d records up to %s: the log forked", rec.Cid, rec.LogID, l.Counter, l.Head)
 	}
@@ -243,7 +244,7 @@ func (s *Store) chainError(p *pending, id ID, rec Record, l LogInfo) error {
 
 // write puts blocks and the log l into b and notes them as pending. It
 // encodes everything before the first write, so a failure leaves b as it was.
-func (s *Store) write(b *store.Batch, p *pending, id ID, l LogInfo, blocks []Block) error {
+func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, blocks []threads.Block) error {
 	v, err := encodeLog(l)
 	if err != nil {
 		return errors.E(errors.Internal, err)
@@ -261,8 +262,8 @@ func (s *Store) write(b *store.Batch, p *pending, id ID, l LogInfo, blocks []Blo
 // walks from the head back to the first record and verifies each one
 // again (signature, log, chain), so a corrupted store is reported, as
 // Internal, instead of served.
-func (s *Store) Records(id ID, lid peer.ID) ([]Record, error) {
-	const op errors.Op = "threads.Records"
+func (s *Store) Records(id threads.ID, lid peer.ID) ([]threads.Record, error) {
+	const op errors.Op = "logstore.Records"
 	info, err := s.readInfo(id)
 	if err != nil {
 		return nil, errors.E(op, err)
@@ -271,7 +272,7 @@ func (s *Store) Records(id ID, lid peer.ID) ([]Record, error) {
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	var out []Record
+	var out []threads.Record
 	for c := l.Head; c.Defined(); {
 		if int64(len(out)) == l.Counter {
 			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s holds more records than its counter (%d)", lid, id, l.Counter)
@@ -280,9 +281,9 @@ func (s *Store) Records(id ID, lid peer.ID) ([]Record, error) {
 		if err != nil {
 			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: record %s: %v", lid, id, c, err)
 		}
-		rec, err := decodeRecord(info.Key, Block{Cid: c, Data: data})
+		rec, err := threads.DecodeRecord(info.Key, threads.Block{Cid: c, Data: data})
 		if err != nil {
-			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: stored %v", lid, id, err)
+			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: stored %s", lid, id, errors.Message(err))
 		}
 		if rec.LogID != lid {
 			return nil, errors.Errorf(op, errors.Internal, "log %s of thread %s: record %s belongs to log %s", lid, id, c, rec.LogID)
@@ -298,7 +299,7 @@ func (s *Store) Records(id ID, lid peer.ID) ([]Record, error) {
 }
 
 // log returns log lid of thread id as seen by pending writes.
-func (s *Store) log(p *pending, id ID, lid peer.ID) (LogInfo, error) {
+func (s *Store) log(p *pending, id threads.ID, lid peer.ID) (LogInfo, error) {
 	if l, ok := p.logs[lid]; ok {
 		return l, nil
 	}
@@ -309,7 +310,7 @@ func (s *Store) log(p *pending, id ID, lid peer.ID) (LogInfo, error) {
 }
 
 // readLog returns the committed log lid of thread id.
-func (s *Store) readLog(id ID, lid peer.ID) (LogInfo, error) {
+func (s *Store) readLog(id threads.ID, lid peer.ID) (LogInfo, error) {
 	var v logJSON
 	if err := s.db.Get(logKey(id, lid), &v); err != nil {
 		if errors.Is(errors.NotExist, err) {

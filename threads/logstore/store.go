@@ -1,4 +1,10 @@
-package threads
+// Package logstore keeps threads in Hub's embedded key-value store: each
+// thread's info and key, its writers' logs (heads and counters) and the
+// blocks of their records, written in the caller's batches so that a
+// change and the record that carries it commit together. Records and
+// blocks themselves are package threads' business; this package chains,
+// verifies and stores them.
+package logstore
 
 import (
 	"sync"
@@ -10,6 +16,7 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
 )
 
 // Store keeps threads, their logs and their blocks in the embedded store,
@@ -28,7 +35,7 @@ import (
 // record that carries it commit together. A write reads the log heads it
 // builds on, so writes to one thread must be serialised from that read to
 // the commit of their batch: by the caller's own per-thread lock (threads/db
-// holds one per DB), or by Lock for callers that have none. Several writes
+// holds one per DB, its record lock), or by Lock for callers that have none. Several writes
 // to one thread may share a batch and see each other (a thread created and
 // its first record appended, a run of ingested records); a batch that is
 // dropped instead of committed leaves nothing behind, and the next batch
@@ -37,10 +44,10 @@ import (
 type Store struct {
 	db *store.Store
 
-	mu      sync.Mutex         // guards the fields below
-	locks   map[ID]*threadLock // threads whose Lock is held or awaited
-	pending map[ID]*pending    // the latest batch written to each thread
-	sweepAt int                // size of pending at which to drop finished batches
+	mu      sync.Mutex                 // guards the fields below
+	locks   map[threads.ID]*threadLock // threads whose Lock is held or awaited
+	pending map[threads.ID]*pending    // the latest batch written to each thread
+	sweepAt int                        // size of pending at which to drop finished batches
 }
 
 // threadLock is a thread's write lock, for callers without their own.
@@ -68,8 +75,8 @@ const minSweep = 64
 
 // Info describes a thread.
 type Info struct {
-	ID        ID
-	Key       Key
+	ID        threads.ID
+	Key       threads.Key
 	Name      string // optional, for people
 	CreatedAt time.Time
 }
@@ -84,14 +91,14 @@ type infoJSON struct {
 
 // NewStore returns a Store over db.
 func NewStore(db *store.Store) *Store {
-	return &Store{db: db, locks: make(map[ID]*threadLock), pending: make(map[ID]*pending), sweepAt: minSweep}
+	return &Store{db: db, locks: make(map[threads.ID]*threadLock), pending: make(map[threads.ID]*pending), sweepAt: minSweep}
 }
 
 // Lock takes thread id's write lock and returns the function that releases
 // it (calling that more than once is harmless). Callers that have no
 // per-thread lock of their own hold it across their writes to the thread
 // and the commit of the batch that holds them.
-func (s *Store) Lock(id ID) (unlock func()) {
+func (s *Store) Lock(id threads.ID) (unlock func()) {
 	s.mu.Lock()
 	l := s.locks[id]
 	if l == nil {
@@ -117,7 +124,7 @@ func (s *Store) Lock(id ID) (unlock func()) {
 // view returns the pending state of thread id in batch b. A batch other
 // than the last one seen means that one was committed or dropped (writes
 // are serialised until then), so the store is the truth again.
-func (s *Store) view(id ID, b *store.Batch) *pending {
+func (s *Store) view(id threads.ID, b *store.Batch) *pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := weak.Make(b)
@@ -141,7 +148,7 @@ func (s *Store) view(id ID, b *store.Batch) *pending {
 // CreateThread adds a thread to b. It fails with Exist when the thread is
 // already there and Invalid when info's ID or key is malformed.
 func (s *Store) CreateThread(b *store.Batch, info Info) error {
-	const op errors.Op = "threads.CreateThread"
+	const op errors.Op = "logstore.CreateThread"
 	if err := info.ID.Validate(); err != nil {
 		return errors.E(op, err)
 	}
@@ -165,17 +172,17 @@ func (s *Store) CreateThread(b *store.Batch, info Info) error {
 }
 
 // Thread returns the thread id, or a NotExist error.
-func (s *Store) Thread(id ID) (Info, error) {
+func (s *Store) Thread(id threads.ID) (Info, error) {
 	info, err := s.readInfo(id)
 	if err != nil {
-		return Info{}, errors.E(errors.Op("threads.Thread"), err)
+		return Info{}, errors.E(errors.Op("logstore.Thread"), err)
 	}
 	return info, nil
 }
 
 // Threads returns every thread, ordered by the bytes of their IDs' string form.
 func (s *Store) Threads() ([]Info, error) {
-	const op errors.Op = "threads.Threads"
+	const op errors.Op = "logstore.Threads"
 	var out []Info
 	err := store.ScanJSON(s.db, []byte("thr/i/"), func(key []byte, v *infoJSON) error {
 		info, err := v.decode()
@@ -193,8 +200,8 @@ func (s *Store) Threads() ([]Info, error) {
 
 // DeleteThread removes thread id, its logs and its blocks in b, or fails
 // with NotExist.
-func (s *Store) DeleteThread(b *store.Batch, id ID) error {
-	const op errors.Op = "threads.DeleteThread"
+func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
+	const op errors.Op = "logstore.DeleteThread"
 	p := s.view(id, b)
 	if _, err := s.info(p, id); err != nil {
 		return errors.E(op, err)
@@ -211,19 +218,19 @@ func (s *Store) DeleteThread(b *store.Batch, id ID) error {
 // GetBlock returns the bytes of block c of thread id, or NotExist. Blocks
 // are returned as stored: callers that hand them on need not re-check them,
 // and callers that decode them use DecodeRecord or OpenEvent, which do.
-func (s *Store) GetBlock(id ID, c cid.Cid) ([]byte, error) {
+func (s *Store) GetBlock(id threads.ID, c cid.Cid) ([]byte, error) {
 	data, err := s.db.GetRaw(blockKey(id, c))
 	if errors.Is(errors.NotExist, err) {
-		return nil, errors.Errorf("threads.GetBlock", errors.NotExist, "thread %s has no block %s", id, c)
+		return nil, errors.Errorf("logstore.GetBlock", errors.NotExist, "thread %s has no block %s", id, c)
 	}
 	if err != nil {
-		return nil, errors.E(errors.Op("threads.GetBlock"), err)
+		return nil, errors.E(errors.Op("logstore.GetBlock"), err)
 	}
 	return data, nil
 }
 
 // info returns thread id as seen by pending writes.
-func (s *Store) info(p *pending, id ID) (Info, error) {
+func (s *Store) info(p *pending, id threads.ID) (Info, error) {
 	switch {
 	case p.info != nil:
 		return *p.info, nil
@@ -234,7 +241,7 @@ func (s *Store) info(p *pending, id ID) (Info, error) {
 }
 
 // readInfo returns the committed Info of thread id.
-func (s *Store) readInfo(id ID) (Info, error) {
+func (s *Store) readInfo(id threads.ID) (Info, error) {
 	var v infoJSON
 	if err := s.db.Get(infoKey(id), &v); err != nil {
 		if errors.Is(errors.NotExist, err) {
@@ -250,11 +257,11 @@ func (s *Store) readInfo(id ID) (Info, error) {
 }
 
 func (v *infoJSON) decode() (Info, error) {
-	id, err := Decode(v.ID)
+	id, err := threads.Decode(v.ID)
 	if err != nil {
 		return Info{}, err
 	}
-	key, err := KeyFromString(v.Key)
+	key, err := threads.KeyFromString(v.Key)
 	if err != nil {
 		return Info{}, err
 	}
@@ -262,7 +269,7 @@ func (v *infoJSON) decode() (Info, error) {
 }
 
 // has reports whether thread id holds block c, as seen by pending writes.
-func (s *Store) has(p *pending, id ID, c cid.Cid) (bool, error) {
+func (s *Store) has(p *pending, id threads.ID, c cid.Cid) (bool, error) {
 	if p.blocks[c] {
 		return true, nil
 	}
@@ -275,7 +282,7 @@ func (s *Store) has(p *pending, id ID, c cid.Cid) (bool, error) {
 // committedBlock returns block c of thread id if it is committed (and not
 // deleted by pending writes). Blocks are only ever added with the record
 // that needs them, so a record never needs a block that is only pending.
-func (s *Store) committedBlock(p *pending, id ID, c cid.Cid) ([]byte, bool, error) {
+func (s *Store) committedBlock(p *pending, id threads.ID, c cid.Cid) ([]byte, bool, error) {
 	if p.wiped {
 		return nil, false, nil
 	}
@@ -289,8 +296,10 @@ func (s *Store) committedBlock(p *pending, id ID, c cid.Cid) ([]byte, bool, erro
 	return data, true, nil
 }
 
-func infoKey(id ID) []byte             { return store.Key("thr", "i", id.String()) }
-func logPrefix(id ID) []byte           { return append(store.Key("thr", "l", id.String()), '/') }
-func logKey(id ID, lid peer.ID) []byte { return store.Key("thr", "l", id.String(), lid.String()) }
-func blockPrefix(id ID) []byte         { return append(store.Key("thr", "b", id.String()), '/') }
-func blockKey(id ID, c cid.Cid) []byte { return store.Key("thr", "b", id.String(), c.String()) }
+func infoKey(id threads.ID) []byte   { return store.Key("thr", "i", id.String()) }
+func logPrefix(id threads.ID) []byte { return append(store.Key("thr", "l", id.String()), '/') }
+func logKey(id threads.ID, lid peer.ID) []byte {
+	return store.Key("thr", "l", id.String(), lid.String())
+}
+func blockPrefix(id threads.ID) []byte         { return append(store.Key("thr", "b", id.String()), '/') }
+func blockKey(id threads.ID, c cid.Cid) []byte { return store.Key("thr", "b", id.String(), c.String()) }

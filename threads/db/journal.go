@@ -1,0 +1,218 @@
+package db
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+)
+
+// The record journal: how a local write is acknowledged without waiting
+// for its signed thread record.
+//
+// Forming a record (a fresh body key, three encryptions, dag-cbor, an
+// Ed25519 signature, four blocks and the log head) costs more CPU than the
+// rest of a small write together. So a write transaction commits its state
+// change together with a journal entry (db/<id>/jrn/<seq>: the writer, the
+// time and the event body) in one synced batch, and is acknowledged. The
+// DB's former then turns journal entries into records, in journal order,
+// behind the writers: each batch it applies appends the records to their
+// logs and deletes their entries, atomically. The state change and its
+// entry are never apart, and an entry and its record are never both there,
+// so after a crash the entries left are exactly the writes without a record;
+// they are formed when the DB is next opened.
+//
+// Readers of records (Records, GetBlock, replication) see each log as a
+// prefix of the writes applied to the state: the records of the last
+// writes appear a moment after the writes are acknowledged (WaitRecords
+// waits for them). Records are formed only from durable entries, in
+// commit order, so each log's chain follows the order in which its writer's
+// transactions committed; the event bodies are the ones the state was
+// built from, so a replica that ingests the records converges to the same
+// state. The former's batches are not synced on their own, since an fsync
+// of theirs would delay the writers' own: they reach the disk with the
+// next synced commit of the store (commits reach it in order). A crash
+// before then may lose the records, never without their entries, which
+// are formed again, as new records at the same places in their logs.
+// Replication must therefore announce a record only once a synced commit
+// has followed it.
+
+// formBatch is how many journal entries the former turns into records
+// in one batch: enough to amortise a batch, few enough that the record
+// lock is never held long.
+const formBatch = 64
+
+// journalEntry is a write waiting for its record.
+type journalEntry struct {
+	key    []byte     // its key in the store
+	writer hub.PubKey // whose log the record goes to
+	now    time.Time  // the event time in the record's header
+	body   []byte     // the event body (eventBody, encoded)
+}
+
+// encodeJournal lays an entry out as uvarint(len(writer)) || writer ||
+// varint(Unix ns) || body.
+func encodeJournal(writer hub.PubKey, now time.Time, body []byte) []byte {
+	out := make([]byte, 0, 2*binary.MaxVarintLen64+len(writer)+len(body))
+	out = binary.AppendUvarint(out, uint64(len(writer)))
+	out = append(out, writer...)
+	out = binary.AppendVarint(out, now.UnixNano())
+	return append(out, body...)
+}
+
+// decodeJournal reads an entry stored at key.
+func decodeJournal(key, val []byte) (journalEntry, error) {
+	bad := errors.Errorf("db.decodeJournal", errors.Internal, "journal entry %q is malformed", key)
+	n, k := binary.Uvarint(val)
+	if k <= 0 || uint64(len(val)-k) < n {
+		return journalEntry{}, bad
+	}
+	e := journalEntry{key: append([]byte(nil), key...), writer: hub.PubKey(val[k : k+int(n)])}
+	val = val[k+int(n):]
+	ns, k := binary.Varint(val)
+	if k <= 0 {
+		return journalEntry{}, bad
+	}
+	e.now, e.body = time.Unix(0, ns), append([]byte(nil), val[k:]...)
+	return e, nil
+}
+
+// journal adds a journal entry for an event to b; the caller holds the
+// write lock.
+func (d *DB) journal(b *store.Batch, writer hub.PubKey, now time.Time, body []byte) {
+	d.jseq++
+	b.PutRaw(jrnKey(d.pfx, d.jseq), encodeJournal(writer, now, body))
+}
+
+// loadJournal sets the journal's next entry number after the last entry
+// stored, and starts forming the records of any entries left by a crash.
+func (d *DB) loadJournal() error {
+	prefix := jrnPrefix(d.pfx)
+	var last []byte
+	err := d.m.st.ScanRangeReverse(prefix, store.PrefixEnd(prefix), func(key, _ []byte) error {
+		last = append([]byte(nil), key...)
+		return errStopScan
+	})
+	if err != nil && err != errStopScan {
+		return err
+	}
+	if last == nil {
+		return nil
+	}
+	if len(last) != len(prefix)+8 {
+		return errors.Errorf("db.load", errors.Internal, "journal key %q is malformed", last)
+	}
+	d.jseq = binary.BigEndian.Uint64(last[len(prefix):])
+	d.kick()
+	return nil
+}
+
+// kick makes sure the former runs: it starts it, or tells the running one
+// to look for entries again before it stops.
+func (d *DB) kick() {
+	d.jmu.Lock()
+	defer d.jmu.Unlock()
+	if d.forming {
+		d.kicked = true
+		return
+	}
+	d.forming, d.kicked, d.formErr = true, false, nil
+	d.idle = make(chan struct{})
+	go d.form()
+}
+
+// form is the former: it turns journal entries into records until there
+// are none left, and stops. A failure (the store closed, a storage error)
+// stops it too; the entries stay, for the next kick or the next open.
+func (d *DB) form() {
+	for {
+		d.jmu.Lock()
+		d.kicked = false
+		d.jmu.Unlock()
+		n, err := d.formRecords()
+		d.jmu.Lock()
+		if err != nil || n == 0 && !d.kicked {
+			d.forming, d.formErr = false, err
+			close(d.idle)
+			d.jmu.Unlock()
+			return
+		}
+		d.jmu.Unlock()
+	}
+}
+
+// formRecords turns up to formBatch journal entries, oldest first, into
+// records, and returns how many it formed.
+func (d *DB) formRecords() (int, error) {
+	n := 0
+	err := d.m.st.WhileOpen(func() error {
+		d.recMu.Lock()
+		defer d.recMu.Unlock()
+		if d.deleted {
+			return nil
+		}
+		var entries []journalEntry
+		prefix := jrnPrefix(d.pfx)
+		err := d.m.st.ScanRange(jrnKey(d.pfx, d.formed+1), store.PrefixEnd(prefix), func(key, val []byte) error {
+			e, err := decodeJournal(key, val)
+			if err != nil {
+				return err
+			}
+			if entries = append(entries, e); len(entries) == formBatch {
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		b := d.m.st.NewBatch()
+		for _, e := range entries {
+			w, err := d.writer(nil, e.writer) // stored with the entry
+			if err != nil {
+				return err
+			}
+			if _, err := d.m.threads.Append(b, d.id, w.key, e.body, e.now); err != nil {
+				return err
+			}
+			b.Delete(e.key)
+		}
+		// Not synced: a crash before the next sync loses these records
+		// and keeps their entries, which are formed again.
+		if err := b.ApplyNoSync(); err != nil {
+			return err
+		}
+		last := entries[len(entries)-1].key
+		d.formed, n = binary.BigEndian.Uint64(last[len(prefix):]), len(entries)
+		return nil
+	})
+	return n, err
+}
+
+// WaitRecords waits until every write acknowledged before the call has its
+// signed record in the thread's log, and returns the error that stopped
+// the former, if one did.
+func (d *DB) WaitRecords(ctx context.Context) error {
+	for {
+		d.jmu.Lock()
+		forming, err, idle := d.forming, d.formErr, d.idle
+		d.jmu.Unlock()
+		if !forming {
+			if err != nil {
+				return errors.E(errors.Op("db.WaitRecords"), err)
+			}
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return errors.E(errors.Op("db.WaitRecords"), errors.DeadlineExceeded, "gave up waiting for the DB's records to be formed")
+		}
+	}
+}
