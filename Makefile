@@ -1,9 +1,9 @@
 # Hub: make run | test | proto | bench | fuzz
 GO        ?= go
 BIN       := $(CURDIR)/bin
-PROTOS    := hubd billingd threads usersd bucketsd
+PROTOS    := hubd billingd threads usersd bucketsd hubbuckets
 
-.PHONY: run build test compat-deps proto bench fuzz vet
+.PHONY: run build test compat-deps proto bench bench-kubo fuzz vet
 
 ## run: start hubd on its embedded default (~/.hubd, gRPC :3006, gRPC-Web :3007, HTTP :8006, libp2p :4006)
 run:
@@ -37,6 +37,10 @@ proto:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## bench-kubo: buckets vs kubo v0.43.1 side by side (builds kubo into bench/.cache; see bench/RESULTS.md)
+bench-kubo:
+	$(GO) run ./bench/cmd/kubobench $(KUBOBENCH_FLAGS)
+
 ## fuzz: run each fuzz target for a while (their seed corpora run in make test)
 FUZZTIME ?= 30s
 fuzz:
@@ -46,3 +50,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./threads/db/query
 	$(GO) test -run '^$$' -fuzz FuzzDecodeJSON -fuzztime $(FUZZTIME) ./threads/db/jsfunc
 	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime $(FUZZTIME) ./buckets
+	$(GO) test -run '^$$' -fuzz FuzzDecryptSegments -fuzztime $(FUZZTIME) ./buckets
+	$(GO) test -run '^$$' -fuzz FuzzTamperedStream -fuzztime $(FUZZTIME) ./buckets
+	$(GO) test -run '^$$' -fuzz FuzzPaths -fuzztime $(FUZZTIME) ./gateway

@@ -214,7 +214,10 @@ func CheckRoles(roles map[string]Role) error {
 
 // SetPathRoles merges roles into those given on path: each identity's role
 // is replaced, and None removes it. The caller needs Admin on path. It
-// returns the bucket as stored.
+// returns the bucket as stored. In a private bucket, lowering or removing
+// a role rotates the path's key: the subtree is re-encrypted under a fresh
+// key (private_rekey.go) and the new blocks are stored before the roles
+// and the root change together.
 func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread threads.ID, key, path string, roles map[string]Role) (Bucket, error) {
 	const op errors.Op = "buckets.SetPathRoles"
 	segs, err := CleanPath(path)
@@ -228,25 +231,26 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	if err != nil {
 		return Bucket{}, err
 	}
+	defer s.gc.hold()()
 	unlock := s.lock(thread, key)
 	defer unlock()
-	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
-	if err != nil {
-		return Bucket{}, errors.E(op, notFound(key, err))
-	}
-	defer txn.Discard()
-	b, err := decodeBucket(op, txn, key, thread)
+	b, err := s.getBucket(ctx, op, r, thread, key)
 	if err != nil {
 		return Bucket{}, err
 	}
 	if err := r.authorize(op, b, segs, RoleAdmin); err != nil { // roles may have changed
 		return Bucket{}, err
 	}
-	now := s.now().UnixNano()
-	if b.Metadata == nil {
-		b.Metadata = map[string]Metadata{}
+	next := b
+	if b.IsPrivate() && losesRole(b.Metadata[join(segs)].Roles, roles) {
+		if next, err = s.rekey(ctx, b, segs); err != nil {
+			return Bucket{}, errors.E(op, err)
+		}
+	} else {
+		next.Metadata = cloneMetadata(b.Metadata)
 	}
-	m := b.Metadata[join(segs)]
+	now := s.now().UnixNano()
+	m := next.Metadata[join(segs)]
 	if m.Roles == nil {
 		m.Roles = map[string]Role{}
 	}
@@ -258,7 +262,22 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 		}
 	}
 	m.UpdatedAt = now
-	b.Metadata[join(segs)] = m
-	b.UpdatedAt = now
-	return saveBucket(ctx, op, txn, b)
+	next.Metadata[join(segs)] = m
+	next.UpdatedAt = now
+	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
+	if err != nil {
+		return Bucket{}, errors.E(op, notFound(key, err))
+	}
+	defer txn.Discard()
+	// The instance may have changed through the threads API meanwhile.
+	if cur, err := decodeBucket(op, txn, key, thread); err != nil {
+		return Bucket{}, err
+	} else if cur.UpdatedAt != b.UpdatedAt || cur.Path != b.Path {
+		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while its roles were set; retry", key)
+	}
+	saved, err := s.saveBucket(ctx, op, txn, next)
+	if err != nil || saved.Path == b.Path {
+		return saved, err
+	}
+	return saved, s.published(ctx, op, saved) // re-keyed: a new root
 }

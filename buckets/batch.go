@@ -24,18 +24,28 @@ type Batch struct {
 	thread threads.ID
 	key    string
 	root   string
+	owner  hub.PubKey // the bucket's, whose quota the files count against
+	// keys seal the files of a private bucket (nil for a public one), as
+	// the bucket was when the batch was opened; Commit refuses files whose
+	// keys changed since.
+	keys *keyring
+	// release lets garbage collection past this batch (gc.go): its blocks
+	// are unlinked until Commit.
+	release func()
 
-	// mu guards files and done.
-	mu    sync.Mutex
-	files map[string]batchFile // by cleaned path
-	order []string
-	done  bool
+	// mu guards files, pushed and done.
+	mu     sync.Mutex
+	files  map[string]batchFile // by cleaned path
+	order  []string
+	pushed int64 // bytes imported so far
+	done   bool
 }
 
 type batchFile struct {
 	segs []string
 	nd   ipld.Node
 	size int64
+	used string // the key the file was sealed with (keyring.keyID)
 }
 
 // BatchFile is one file a committed batch stored.
@@ -60,7 +70,17 @@ func (s *Service) NewBatch(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return nil, err
 	}
-	return &Batch{s: s, p: p, thread: thread, key: key, root: root, files: map[string]batchFile{}}, nil
+	return &Batch{s: s, p: p, thread: thread, key: key, root: root, owner: hub.PubKey(b.Owner), keys: keysOf(b),
+		release: s.gc.hold(), files: map[string]batchFile{}}, nil
+}
+
+// Discard ends a batch that will not be committed; its imported blocks
+// become garbage. Calling it after Commit does nothing, so callers defer it.
+func (bt *Batch) Discard() {
+	bt.mu.Lock()
+	bt.done = true
+	bt.mu.Unlock()
+	bt.release()
 }
 
 // Add imports r, read to its end, as the file at path. It is safe to call
@@ -74,21 +94,32 @@ func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, 
 	if len(segs) == 0 {
 		return BatchFile{}, errors.E(op, errors.Invalid, "path is empty; name the file to push, such as dir/file.txt")
 	}
-	cr := &countingReader{r: r}
-	nd, err := Import(ctx, bt.s.dag, cr)
+	cr, err := bt.s.meter(ctx, op, bt.owner, r)
+	if err != nil {
+		return BatchFile{}, err
+	}
+	bt.mu.Lock()
+	cr.used += bt.pushed
+	bt.mu.Unlock()
+	sealed, err := bt.keys.sealFile(segs, cr)
+	if err != nil {
+		return BatchFile{}, errors.E(op, err)
+	}
+	nd, err := Import(ctx, bt.s.dag, sealed)
 	if err != nil {
 		return BatchFile{}, errors.E(op, err)
 	}
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
 	if bt.done {
-		return BatchFile{}, errors.E(op, errors.FailedPrecondition, "the batch is already committed")
+		return BatchFile{}, errors.E(op, errors.FailedPrecondition, "the batch is already committed or discarded")
 	}
+	bt.pushed += cr.n
 	k := join(segs)
 	if _, ok := bt.files[k]; !ok {
 		bt.order = append(bt.order, k)
 	}
-	bt.files[k] = batchFile{segs: segs, nd: nd, size: cr.n}
+	bt.files[k] = batchFile{segs: segs, nd: nd, size: cr.n, used: bt.keys.keyID(segs)}
 	return BatchFile{Path: k, Cid: nd.Cid(), Size: cr.n}, nil
 }
 
@@ -97,10 +128,11 @@ func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, 
 // root. The caller needs Writer on every file's path.
 func (bt *Batch) Commit(ctx context.Context) ([]BatchFile, Bucket, error) {
 	const op errors.Op = "buckets.Batch.Commit"
+	defer bt.release()
 	bt.mu.Lock()
 	if bt.done {
 		bt.mu.Unlock()
-		return nil, Bucket{}, errors.E(op, errors.FailedPrecondition, "the batch is already committed")
+		return nil, Bucket{}, errors.E(op, errors.FailedPrecondition, "the batch is already committed or discarded")
 	}
 	bt.done = true
 	files := make([]batchFile, 0, len(bt.order))
@@ -117,14 +149,8 @@ func (bt *Batch) Commit(ctx context.Context) ([]BatchFile, Bucket, error) {
 		_, b, err := bt.s.open(ctx, op, bt.p, bt.thread, bt.key, nil, anyRoleNeeded)
 		return nil, b, err
 	}
-	b, err := bt.s.update(ctx, op, bt.p, bt.thread, bt.key, bt.root, RoleWriter, paths, func(cur ipld.Node) (ipld.Node, error) {
-		var err error
-		for _, f := range files {
-			if cur, err = put(ctx, bt.s.dag, cur, f.segs, f.nd); err != nil {
-				return nil, err
-			}
-		}
-		return cur, nil
+	b, err := bt.s.updateKeyed(ctx, op, bt.p, bt.thread, bt.key, bt.root, RoleWriter, paths, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		return bt.s.linkAll(ctx, b, cur, files)
 	})
 	if err != nil {
 		return nil, Bucket{}, err

@@ -14,16 +14,17 @@
 // read and write parts of a bucket; the owner is Admin everywhere. A Batch
 // (batch.go) pushes many files in one change of the root.
 //
-// This increment has public buckets only: no encryption, no garbage
-// collection of blocks, no IPNS publishing. See the Service methods for
+// Private buckets (private.go) hold only ciphertext: the hub encrypts file
+// contents and entry names with keys that never leave it. See the Service methods for
 // what each operation refuses and with which kind. ListIPFSPath and
-// PullIPFSPath read any DAG this hub stores to any authenticated caller: in
-// this increment all bucket contents are public IPFS data, as on any IPFS
-// node, so roles limit what an identity reaches through a bucket, not which
-// CIDs it may read.
+// PullIPFSPath read any DAG this hub stores to any authenticated caller, as
+// on any IPFS node, so roles limit what an identity reaches through a
+// bucket, not which CIDs it may read; for private buckets those calls
+// return ciphertext and encrypted names only.
 package buckets
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -33,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
@@ -43,6 +45,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	hubblocks "github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
@@ -119,15 +122,26 @@ type Config struct {
 	// WWWDomain is the domain under which bucket websites are served
 	// (<key>.<domain>); empty for none.
 	WWWDomain string
+	// Quota is the most bytes the buckets of one owner may hold (see
+	// usage.go); 0 for no limit.
+	Quota int64
+	// Publisher is told of every change of a bucket's root (publish.go);
+	// nil for none.
+	Publisher Publisher
 }
 
 // Service is the bucket service. It is safe for concurrent use.
 type Service struct {
-	cfg Config
-	dbs *db.Manager
-	st  *store.Store
-	dag ipld.DAGService
-	now func() time.Time
+	cfg    Config
+	dbs    *db.Manager
+	st     *store.Store
+	blocks blockstore.Blockstore // the hub's blockstore, reporting to gc (gc.go)
+	dag    ipld.DAGService       // over blocks
+	raw    blockstore.Blockstore // the blockstore itself, for the collector
+	rawDAG ipld.DAGService       // over raw, for the collector's mark
+	gc     *collector
+	usage  usage
+	now    func() time.Time
 
 	// mu guards locks.
 	mu    sync.Mutex
@@ -141,13 +155,36 @@ type bucketLock struct {
 	refs int // guarded by Service.mu
 }
 
-// New returns the service. Blocks go to dag; IPNS keys to st.
-func New(cfg Config, dbs *db.Manager, st *store.Store, dag ipld.DAGService) *Service {
-	return &Service{cfg: cfg, dbs: dbs, st: st, dag: dag, now: time.Now, locks: map[string]*bucketLock{}}
+// New returns the service. Bucket contents go to blocks, which the
+// service garbage-collects (gc.go); IPNS keys to st.
+func New(cfg Config, dbs *db.Manager, st *store.Store, blocks blockstore.Blockstore) *Service {
+	gc := newCollector()
+	live := liveBlocks{Blockstore: blocks, gc: gc}
+	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: live, dag: hubblocks.NewDAGService(live),
+		raw: blocks, rawDAG: hubblocks.NewDAGService(blocks), gc: gc, now: time.Now, locks: map[string]*bucketLock{}}
+}
+
+// flusher is a blockstore whose puts are durable only once Flush returns
+// (internal/blockstore's: see Files); others are durable as they put.
+type flusher interface{ Flush(context.Context) error }
+
+// flush makes every block stored so far durable.
+func (s *Service) flush(ctx context.Context, op errors.Op) error {
+	if f, ok := s.raw.(flusher); ok {
+		if err := f.Flush(ctx); err != nil {
+			return errors.E(op, errors.Internal, err)
+		}
+	}
+	return nil
 }
 
 // DAG returns the DAG service that holds bucket contents.
 func (s *Service) DAG() ipld.DAGService { return s.dag }
+
+// Blocks returns the blockstore that holds bucket contents, for the
+// gateway and the network: what is read through it during a garbage
+// collection is kept.
+func (s *Service) Blocks() blockstore.Blockstore { return s.blocks }
 
 // lock serializes changes to one bucket; call the returned function to
 // unlock.
@@ -172,8 +209,8 @@ func (s *Service) lock(thread threads.ID, key string) func() {
 	}
 }
 
-// ipnsKeyKey is where the private key behind a bucket's IPNS name is kept,
-// for the increment that publishes IPNS records.
+// ipnsKeyKey is where the private key behind a bucket's IPNS name is kept;
+// publish.go signs the name's records with it.
 func ipnsKeyKey(key string) []byte { return store.Key("bktkey", key) }
 
 // NewKey makes a fresh Ed25519 key and returns it with its IPNS name: the
@@ -245,13 +282,12 @@ func (s *Service) ensureCollection(ctx context.Context, p hub.Principal, d *db.D
 
 // Create makes a bucket named name in the DB thread, with a seed file at
 // its root, on top of the directory bootstrap if that is defined (it must
-// already be in this hub's blockstore). Private buckets are Unimplemented.
+// already be in this hub's blockstore). A private bucket gets a fresh
+// bucket key, and a bootstrap directory is encrypted under it.
 // It returns the bucket and the seed file's CID.
 func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID, name string, private bool, bootstrap cid.Cid) (Bucket, cid.Cid, error) {
 	const op errors.Op = "buckets.Create"
 	switch {
-	case private:
-		return Bucket{}, cid.Undef, errors.E(op, errors.Unimplemented, "private buckets come in a later increment; create a public bucket")
 	case strings.TrimSpace(name) == "":
 		return Bucket{}, cid.Undef, errors.E(op, errors.Invalid, "bucket name is empty; give the bucket a name")
 	case len(name) > MaxBucketNameLen:
@@ -264,12 +300,11 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := s.ensureCollection(ctx, p, d); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
+	defer s.gc.hold()()
 	var root ipld.Node
 	if bootstrap.Defined() {
-		if root, err = s.dag.Get(ctx, bootstrap); ipld.IsNotFound(err) {
-			return Bucket{}, cid.Undef, errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents first (fetching from the IPFS network comes in a later increment)", bootstrap)
-		} else if err != nil {
-			return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
+		if root, err = s.stored(ctx, op, bootstrap); err != nil {
+			return Bucket{}, cid.Undef, err
 		}
 		if !isDir(root) {
 			return Bucket{}, cid.Undef, errors.Errorf(op, errors.Invalid, "CID %s is not a UnixFS directory; bootstrap a bucket from a directory", bootstrap)
@@ -277,13 +312,33 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	} else if root, err = emptyDir(ctx, s.dag); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
 	}
+	var linkKey string
+	if private {
+		if linkKey, err = newPathKey(); err != nil {
+			return Bucket{}, cid.Undef, errors.E(op, err)
+		}
+	}
+	keys := keysOf(Bucket{LinkKey: linkKey})
+	if keys != nil && bootstrap.Defined() {
+		if root, err = transcrypt(ctx, s.dag, root, nil, nil, keys, nil); err != nil {
+			return Bucket{}, cid.Undef, errors.E(op, err)
+		}
+	}
 	seed := make([]byte, 32)
 	rand.Read(seed)
-	seedNode, err := Import(ctx, s.dag, strings.NewReader(string(seed)))
+	sealed, err := keys.sealFile([]string{SeedName}, bytes.NewReader(seed))
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	if root, err = put(ctx, s.dag, root, []string{SeedName}, seedNode); err != nil {
+	seedNode, err := Import(ctx, s.dag, sealed)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	seedLink, err := keys.sealName(nil, SeedName)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	if root, err = put(ctx, s.dag, root, []string{seedLink}, seedNode); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
 	sk, key, err := NewKey()
@@ -301,13 +356,27 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	}
 	now := s.now().UnixNano()
 	bkt := Bucket{
-		Key: key, Name: name, Owner: string(p.Owner()), Version: Version,
+		Key: key, Name: name, Owner: string(p.Owner()), Version: Version, LinkKey: linkKey,
 		Path: "/ipfs/" + root.Cid().String(),
 		Metadata: map[string]Metadata{
 			"": {Roles: map[string]Role{string(p.Owner()): RoleAdmin}, UpdatedAt: now},
 		},
 		CreatedAt: now, UpdatedAt: now, Thread: thread,
 	}
+	size, err := nodeSize(root)
+	if err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	undo, err := s.reserve(ctx, op, p.Owner(), size)
+	if err != nil {
+		return Bucket{}, cid.Undef, err
+	}
+	created := false
+	defer func() {
+		if !created {
+			undo()
+		}
+	}()
 	txn, err := d.WriteTxn(ctx, p, Collection)
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
@@ -320,8 +389,15 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if _, err := txn.Create(ctx, [][]byte{doc}); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
+	if err := s.flush(ctx, op); err != nil {
+		return Bucket{}, cid.Undef, err
+	}
 	if err := txn.Commit(ctx); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	created = true
+	if err := s.published(ctx, op, bkt); err != nil {
+		return Bucket{}, cid.Undef, err
 	}
 	return bkt, seedNode.Cid(), nil
 }
@@ -341,21 +417,15 @@ func (s *Service) List(ctx context.Context, p hub.Principal, thread threads.ID) 
 		return nil, errors.E(op, err)
 	}
 	defer txn.Discard()
-	raws, err := txn.Find(ctx, nil)
+	all, err := findBuckets(ctx, txn, thread)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	out := make([]Bucket, 0, len(raws))
-	for _, raw := range raws {
-		var b Bucket
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return nil, errors.E(op, errors.Internal, err)
+	out := all[:0]
+	for _, b := range all {
+		if r.authorizeAny(op, b) == nil { // else another identity's bucket in which the caller has no role
+			out = append(out, b)
 		}
-		b.Thread = thread
-		if r.authorizeAny(op, b) != nil {
-			continue // another identity's bucket in which the caller has no role
-		}
-		out = append(out, b)
 	}
 	return out, nil
 }
@@ -393,6 +463,9 @@ type Links struct {
 	URL  string // <gateway>/thread/<db>/buckets/<key>
 	WWW  string // <scheme>://<key>.<www domain>, empty without a domain
 	IPNS string // <gateway>/ipns/<key>
+	// Private says the bucket is private: the gateway serves these links
+	// only with ?token=<a reader's user token> added.
+	Private bool
 }
 
 // Links returns the bucket's links. The gateway that serves them comes in a
@@ -403,11 +476,12 @@ func (s *Service) Links(ctx context.Context, p hub.Principal, thread threads.ID,
 	if err != nil {
 		return Links{}, errors.E(op, err)
 	}
-	if _, err := s.Get(ctx, p, thread, key); err != nil {
+	b, err := s.Get(ctx, p, thread, key)
+	if err != nil {
 		return Links{}, errors.E(op, err)
 	}
 	gw := strings.TrimRight(s.cfg.GatewayURL, "/")
-	l := Links{URL: fmt.Sprintf("%s/thread/%s/buckets/%s", gw, thread, key), IPNS: gw + "/ipns/" + key}
+	l := Links{URL: fmt.Sprintf("%s/thread/%s/buckets/%s", gw, thread, key), IPNS: gw + "/ipns/" + key, Private: b.IsPrivate()}
 	if s.cfg.WWWDomain != "" {
 		scheme := "https"
 		if strings.HasPrefix(gw, "http://") {
@@ -437,11 +511,12 @@ func (s *Service) ListPath(ctx context.Context, p hub.Principal, thread threads.
 	if err != nil {
 		return Item{}, Bucket{}, errors.E(op, errors.Internal, err)
 	}
-	nd, err := resolve(ctx, s.dag, root, segs)
+	keys := keysOf(b)
+	nd, err := s.find(ctx, keys, root, segs)
 	if err != nil {
 		return Item{}, Bucket{}, errors.E(op, err)
 	}
-	it, err := s.item(ctx, nd, segs, true)
+	it, err := s.item(ctx, keys, nd, segs, true)
 	if err != nil {
 		return Item{}, Bucket{}, errors.E(op, err)
 	}
@@ -460,7 +535,7 @@ func (s *Service) ListIPFSPath(ctx context.Context, ipfsPath string) (Item, erro
 	if err != nil {
 		return Item{}, errors.E(op, err)
 	}
-	return s.item(ctx, nd, segs, true)
+	return s.item(ctx, nil, nd, segs, true)
 }
 
 func (s *Service) parseIPFSPath(p string) (cid.Cid, []string, error) {
@@ -480,7 +555,9 @@ func (s *Service) parseIPFSPath(p string) (cid.Cid, []string, error) {
 	return root, segs, nil
 }
 
-func (s *Service) item(ctx context.Context, nd ipld.Node, segs []string, expand bool) (Item, error) {
+// item describes nd, at the path segs; keys opens the names and sizes of a
+// private bucket (nil: they are shown as stored).
+func (s *Service) item(ctx context.Context, keys *keyring, nd ipld.Node, segs []string, expand bool) (Item, error) {
 	it := Item{Cid: nd.Cid(), Path: join(segs)}
 	if len(segs) > 0 {
 		it.Name = segs[len(segs)-1]
@@ -490,7 +567,9 @@ func (s *Service) item(ctx context.Context, nd ipld.Node, segs []string, expand 
 		if err != nil {
 			return Item{}, err
 		}
-		it.Size = size
+		if it.Size, err = keys.plainSize(size); err != nil {
+			return Item{}, err
+		}
 		return it, nil
 	}
 	it.IsDir = true
@@ -508,15 +587,19 @@ func (s *Service) item(ctx context.Context, nd ipld.Node, segs []string, expand 
 		if !expand {
 			return nil
 		}
+		name, err := keys.openName(segs, l.Name)
+		if err != nil {
+			return err
+		}
 		child, err := l.GetNode(ctx, s.dag)
 		if err != nil {
 			return err
 		}
-		sub, err := s.item(ctx, child, append(segs[:len(segs):len(segs)], l.Name), false)
+		entry, err := s.item(ctx, keys, child, sub(segs, name), false)
 		if err != nil {
 			return err
 		}
-		it.Items = append(it.Items, sub)
+		it.Items = append(it.Items, entry)
 		return nil
 	})
 	if err != nil {
@@ -546,12 +629,25 @@ func checkRoot(op errors.Op, b Bucket, root string) error {
 	return nil
 }
 
-// update applies change to the bucket's current root under the bucket's
-// lock, checking root (see checkRoot) against the stored state, and writes
-// the new root. All blocks change stores are synced before the instance is
-// written.
+// update is updateKeyed for a change that knows nothing of encryption: it
+// refuses private buckets, whose contents such a change would corrupt.
 func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thread threads.ID, key, root string,
 	need Role, paths [][]string, change func(cur ipld.Node) (ipld.Node, error)) (Bucket, error) {
+	return s.updateKeyed(ctx, op, p, thread, key, root, need, paths, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		if b.IsPrivate() {
+			return nil, errors.Errorf(op, errors.Unimplemented, "%s is not offered for private buckets, whose contents the hub encrypts; push the files with PushPath or PushPaths", op)
+		}
+		return change(cur)
+	})
+}
+
+// updateKeyed applies change to the bucket's current root under the
+// bucket's lock, checking root (see checkRoot) against the stored state,
+// and writes the new root. change gets the bucket as read under the lock,
+// whose keys are current. All blocks change stores are synced before the
+// instance is written.
+func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal, thread threads.ID, key, root string,
+	need Role, paths [][]string, change func(b Bucket, cur ipld.Node) (ipld.Node, error)) (Bucket, error) {
 	r, err := s.reachDB(ctx, p, thread)
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
@@ -559,6 +655,7 @@ func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thr
 	if err := CheckKey(key); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
+	defer s.gc.hold()()
 	unlock := s.lock(thread, key)
 	defer unlock()
 	b, err := s.getBucket(ctx, op, r, thread, key)
@@ -581,7 +678,7 @@ func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thr
 	if err != nil {
 		return Bucket{}, errors.E(op, errors.Internal, err)
 	}
-	next, err := change(curNode)
+	next, err := change(b, curNode)
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
@@ -597,9 +694,32 @@ func (s *Service) update(ctx context.Context, op errors.Op, p hub.Principal, thr
 	if !mustRoot(b).Equals(cur) {
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while this change was made; retry", key)
 	}
+	grown, err := sizeChange(curNode, next)
+	if err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	undo, err := s.reserve(ctx, op, hub.PubKey(b.Owner), grown)
+	if err != nil {
+		return Bucket{}, err
+	}
 	b.Path = "/ipfs/" + next.Cid().String()
 	b.UpdatedAt = s.now().UnixNano()
-	return saveBucket(ctx, op, txn, b)
+	if b, err = s.saveBucket(ctx, op, txn, b); err != nil {
+		undo()
+		return Bucket{}, err
+	}
+	return b, s.published(ctx, op, b)
+}
+
+// sizeChange returns by how many bytes the DAG under next is larger than
+// the one under cur.
+func sizeChange(cur, next ipld.Node) (int64, error) {
+	a, err := nodeSize(cur)
+	if err != nil {
+		return 0, err
+	}
+	b, err := nodeSize(next)
+	return b - a, err
 }
 
 func mustRoot(b Bucket) cid.Cid {
@@ -648,13 +768,23 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return PushResult{}, err
 	}
-	cr := &countingReader{r: r}
-	file, err := Import(ctx, s.dag, cr)
+	defer s.gc.hold()()
+	cr, err := s.meter(ctx, op, hub.PubKey(b.Owner), r)
+	if err != nil {
+		return PushResult{}, err
+	}
+	keys := keysOf(b)
+	sealed, err := keys.sealFile(segs, cr)
 	if err != nil {
 		return PushResult{}, errors.E(op, err)
 	}
-	b, err = s.update(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
-		return put(ctx, s.dag, cur, segs, file)
+	file, err := Import(ctx, s.dag, sealed)
+	if err != nil {
+		return PushResult{}, errors.E(op, err)
+	}
+	used := keys.keyID(segs)
+	b, err = s.updateKeyed(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		return s.link(ctx, b, cur, segs, used, file)
 	})
 	if err != nil {
 		return PushResult{}, err
@@ -677,11 +807,19 @@ func (s *Service) PullPath(ctx context.Context, p hub.Principal, thread threads.
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
-	nd, err := resolve(ctx, s.dag, root, segs)
+	keys := keysOf(b)
+	nd, err := s.find(ctx, keys, root, segs)
 	if err != nil {
 		return errors.E(op, err)
 	}
-	return Export(ctx, s.dag, nd, w)
+	r, _, err := keys.openFile(ctx, s.dag, nd, segs)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if _, err := r.WriteTo(w); err != nil {
+		return errors.E(op, errors.KindOf(err), err)
+	}
+	return nil
 }
 
 // PullIPFSPath writes the file at /ipfs/<cid>[/path] to w.
@@ -698,6 +836,48 @@ func (s *Service) PullIPFSPath(ctx context.Context, ipfsPath string, w io.Writer
 	return Export(ctx, s.dag, nd, w)
 }
 
+// stored returns the node c after checking that this hub holds every
+// block of the DAG under it, so a bucket never links a partial DAG.
+// (Reading them also keeps them from a garbage collection running now.)
+func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Node, error) {
+	missing := func(b cid.Cid) error {
+		if b.Equals(c) {
+			return errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents or import a CAR first", c)
+		}
+		return errors.Errorf(op, errors.NotExist, "the DAG under %s is incomplete in this hub (block %s is missing); import all of it first, such as with a CAR", c, b)
+	}
+	seen := cid.NewSet()
+	var walk func(b cid.Cid) (ipld.Node, error)
+	walk = func(b cid.Cid) (ipld.Node, error) {
+		if !seen.Visit(b) {
+			return nil, nil
+		}
+		if b.Prefix().Codec == cid.Raw && !b.Equals(c) {
+			ok, err := s.blocks.Has(ctx, b)
+			if err != nil {
+				return nil, errors.E(op, errors.Internal, err)
+			}
+			if !ok {
+				return nil, missing(b)
+			}
+			return nil, nil
+		}
+		nd, err := s.dag.Get(ctx, b)
+		if ipld.IsNotFound(err) {
+			return nil, missing(b)
+		} else if err != nil {
+			return nil, errors.E(op, errors.Internal, err)
+		}
+		for _, l := range nd.Links() {
+			if _, err := walk(l.Cid); err != nil {
+				return nil, err
+			}
+		}
+		return nd, nil
+	}
+	return walk(c)
+}
+
 // SetPath links the existing DAG c (which must be in this hub) at path;
 // an empty path replaces the whole root with c, which must be a directory.
 func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.ID, key, path string, c cid.Cid) (Bucket, error) {
@@ -706,20 +886,27 @@ func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.I
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	nd, err := s.dag.Get(ctx, c)
-	if ipld.IsNotFound(err) {
-		return Bucket{}, errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents first (fetching from the IPFS network comes in a later increment)", c)
-	} else if err != nil {
-		return Bucket{}, errors.E(op, errors.Internal, err)
+	defer s.gc.hold()()
+	nd, err := s.stored(ctx, op, c)
+	if err != nil {
+		return Bucket{}, err
 	}
 	if len(segs) == 0 && !isDir(nd) {
 		return Bucket{}, errors.Errorf(op, errors.Invalid, "CID %s is a file; a bucket's root must be a directory", c)
 	}
-	return s.update(ctx, op, p, thread, key, "", RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
+	return s.updateKeyed(ctx, op, p, thread, key, "", RoleWriter, [][]string{segs}, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		keys := keysOf(b)
+		nd := nd
+		if keys != nil { // c is plaintext: encrypt it for its place
+			var err error
+			if nd, err = transcrypt(ctx, s.dag, nd, nil, nil, keys, segs); err != nil {
+				return nil, err
+			}
+		}
 		if len(segs) == 0 {
 			return nd, nil
 		}
-		return put(ctx, s.dag, cur, segs, nd)
+		return s.link(ctx, b, cur, segs, keys.keyID(segs), nd)
 	})
 }
 
@@ -743,16 +930,28 @@ func (s *Service) MovePath(ctx context.Context, p hub.Principal, thread threads.
 	case strings.HasPrefix(join(tsegs)+"/", join(fsegs)+"/"):
 		return Bucket{}, errors.Errorf(op, errors.Invalid, "cannot move %q into itself", "/"+join(fsegs))
 	}
-	return s.update(ctx, op, p, thread, key, "", RoleWriter, [][]string{fsegs, tsegs}, func(cur ipld.Node) (ipld.Node, error) {
-		nd, err := resolve(ctx, s.dag, cur.Cid(), fsegs)
+	return s.updateKeyed(ctx, op, p, thread, key, "", RoleWriter, [][]string{fsegs, tsegs}, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		keys := keysOf(b)
+		nd, err := s.find(ctx, keys, cur.Cid(), fsegs)
 		if err != nil {
 			return nil, err
 		}
-		next, err := remove(ctx, s.dag, cur, fsegs)
+		from, err := keys.sealPath(fsegs)
 		if err != nil {
 			return nil, err
 		}
-		return put(ctx, s.dag, next, tsegs, nd)
+		next, err := remove(ctx, s.dag, cur, from)
+		if err != nil {
+			return nil, err
+		}
+		if keys != nil {
+			// Names are bound to their directories, and another path
+			// key may govern the destination: seal again what must be.
+			if nd, err = transcrypt(ctx, s.dag, nd, keys, fsegs, keys, tsegs); err != nil {
+				return nil, err
+			}
+		}
+		return s.link(ctx, b, next, tsegs, keys.keyID(tsegs), nd)
 	})
 }
 
@@ -767,13 +966,19 @@ func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread thread
 	if len(segs) == 0 {
 		return Bucket{}, errors.E(op, errors.Invalid, "cannot remove the bucket's root; remove the bucket instead")
 	}
-	return s.update(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(cur ipld.Node) (ipld.Node, error) {
-		return remove(ctx, s.dag, cur, segs)
+	return s.updateKeyed(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+		keys := keysOf(b)
+		links, err := keys.sealPath(segs)
+		if err != nil {
+			return nil, err
+		}
+		next, err := remove(ctx, s.dag, cur, links)
+		return next, keys.plainErr(segs, err)
 	})
 }
 
-// Remove deletes the bucket. Its blocks stay until garbage collection
-// (a later increment).
+// Remove deletes the bucket. Its blocks are deleted by the next garbage
+// collection, unless something else still links them.
 func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID, key string) error {
 	const op errors.Op = "buckets.Remove"
 	if err := CheckKey(key); err != nil {
@@ -797,11 +1002,21 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := r.authorize(op, b, nil, RoleAdmin); err != nil {
 		return err
 	}
+	size, err := s.bucketSize(ctx, b)
+	if err != nil {
+		return errors.E(op, err)
+	}
 	if err := txn.Delete(ctx, []string{key}); err != nil {
 		return errors.E(op, err)
 	}
 	if err := txn.Commit(ctx); err != nil {
 		return errors.E(op, err)
+	}
+	if _, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size); err != nil {
+		return err
+	}
+	if err := s.unpublished(ctx, op, key); err != nil {
+		return err
 	}
 	kb := s.st.NewBatch()
 	kb.Delete(ipnsKeyKey(key))
@@ -821,8 +1036,12 @@ func fileSize(nd ipld.Node) (int64, error) {
 	return int64(fs.FileSize()), nil
 }
 
-// saveBucket writes b as its bucket instance and commits txn.
-func saveBucket(ctx context.Context, op errors.Op, txn *db.Txn, b Bucket) (Bucket, error) {
+// saveBucket writes b as its bucket instance and commits txn, after
+// making every block stored so far durable (b's root may link any of them).
+func (s *Service) saveBucket(ctx context.Context, op errors.Op, txn *db.Txn, b Bucket) (Bucket, error) {
+	if err := s.flush(ctx, op); err != nil {
+		return Bucket{}, err
+	}
 	doc, err := json.Marshal(b)
 	if err != nil {
 		return Bucket{}, errors.E(op, errors.Internal, err)

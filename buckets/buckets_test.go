@@ -37,6 +37,11 @@ type fixture struct {
 
 func newFixture(t testing.TB) fixture {
 	t.Helper()
+	return newFixtureConfig(t, Config{GatewayURL: "http://127.0.0.1:8006", WWWDomain: "buckets.example"})
+}
+
+func newFixtureConfig(t testing.TB, cfg Config) fixture {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +60,7 @@ func newFixture(t testing.TB) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(Config{GatewayURL: "http://127.0.0.1:8006", WWWDomain: "buckets.example"}, m, st,
-		blockstore.NewDAGService(blockstore.New(files)))
+	svc := New(cfg, m, st, blockstore.New(files))
 	return fixture{svc: svc, p: p, thread: id}
 }
 
@@ -153,7 +157,6 @@ func TestCreateRefuses(t *testing.T) {
 	}{
 		{"empty name", "", false, cid.Undef, errors.Invalid},
 		{"blank name", "   ", false, cid.Undef, errors.Invalid},
-		{"private", "p", true, cid.Undef, errors.Unimplemented},
 		{"unknown bootstrap", "b", false, missing, errors.NotExist},
 	}
 	for _, c := range cases {

@@ -62,15 +62,7 @@ func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string
 }
 
 func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.ID, key string) (GatewayBucket, error) {
-	owner, err := s.dbs.Owner(ctx, thread)
-	if err != nil {
-		return GatewayBucket{}, errors.E(op, err)
-	}
-	d, err := s.dbs.DB(ctx, owner, thread)
-	if err != nil {
-		return GatewayBucket{}, errors.E(op, err)
-	}
-	txn, err := d.ReadTxn(ctx, owner, Collection)
+	txn, err := s.ownerTxn(ctx, thread)
 	if err != nil {
 		return GatewayBucket{}, errors.E(op, notFound(key, err))
 	}
@@ -83,5 +75,5 @@ func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.
 	if err != nil {
 		return GatewayBucket{}, errors.E(op, errors.Internal, err)
 	}
-	return GatewayBucket{Thread: thread, Root: root, Private: b.LinkKey != "", Updated: b.UpdatedAt}, nil
+	return GatewayBucket{Thread: thread, Root: root, Private: b.IsPrivate(), Updated: b.UpdatedAt}, nil
 }

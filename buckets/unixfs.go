@@ -40,6 +40,9 @@ func Import(ctx context.Context, dag ipld.DAGService, r io.Reader) (ipld.Node, e
 		return nil, errors.E(op, errors.Internal, err)
 	}
 	nd, err := balanced.Layout(db)
+	if errors.KindOf(err) != errors.Other {
+		return nil, errors.E(op, err) // the reader's own verdict, such as a quota
+	}
 	if err != nil {
 		return nil, errors.E(op, readErrKind(ctx), err)
 	}
@@ -164,61 +167,136 @@ func noEntry(err error) bool {
 // put returns a new root in which segs names child, creating missing
 // parent directories. Every new node is stored in dag.
 func put(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []string, child ipld.Node) (ipld.Node, error) {
-	return edit(ctx, dag, root, segs, 0, func(d uio.Directory, name string) error {
-		return d.AddChild(ctx, name, child)
-	})
+	t, err := newDirTree(dag, root)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.put(ctx, segs, child); err != nil {
+		return nil, err
+	}
+	return t.node(ctx)
 }
 
 // remove returns a new root without the entry segs names.
 func remove(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []string) (ipld.Node, error) {
-	const op errors.Op = "buckets.remove"
-	return edit(ctx, dag, root, segs, 0, func(d uio.Directory, name string) error {
-		err := d.RemoveChild(ctx, name)
-		if noEntry(err) {
-			return errors.Errorf(op, errors.NotExist, "no file or directory at %q", "/"+join(segs))
-		}
-		return err
-	})
-}
-
-// edit applies fn to the directory holding segs[len(segs)-1] and rewrites
-// the directories above it; missing intermediate directories are created.
-func edit(ctx context.Context, dag ipld.DAGService, nd ipld.Node, segs []string, depth int, fn func(uio.Directory, string) error) (ipld.Node, error) {
-	const op errors.Op = "buckets.edit"
-	d, err := loadDir(op, dag, nd, join(segs[:depth]))
+	t, err := newDirTree(dag, root)
 	if err != nil {
 		return nil, err
 	}
-	name := segs[depth]
-	if depth == len(segs)-1 {
-		if err := fn(d, name); err != nil {
+	if err := t.remove(ctx, segs); err != nil {
+		return nil, err
+	}
+	return t.node(ctx)
+}
+
+// dirTree applies changes to a directory DAG in memory: the directories a
+// change goes through are opened once and stay open, and node writes each
+// changed directory once, bottom up. So a push of ten thousand files into
+// a few directories writes those directories once, not once per file.
+type dirTree struct {
+	dag  ipld.DAGService
+	root *openDir
+}
+
+// openDir is a directory being changed, with its changed subdirectories.
+type openDir struct {
+	dir  uio.Directory
+	subs map[string]*openDir // by entry name
+}
+
+func newDirTree(dag ipld.DAGService, root ipld.Node) (*dirTree, error) {
+	d, err := loadDir("buckets.dirTree", dag, root, "")
+	if err != nil {
+		return nil, err
+	}
+	return &dirTree{dag: dag, root: &openDir{dir: d, subs: map[string]*openDir{}}}, nil
+}
+
+// parent returns the open directory that holds segs' last entry, opening
+// the directories on the way; missing ones are created when create is
+// set, and NotExist otherwise.
+func (t *dirTree) parent(ctx context.Context, op errors.Op, segs []string, create bool) (*openDir, error) {
+	d := t.root
+	for i, name := range segs[:len(segs)-1] {
+		if sub, ok := d.subs[name]; ok {
+			d = sub
+			continue
+		}
+		nd, err := d.dir.Find(ctx, name)
+		var sub uio.Directory
+		switch {
+		case noEntry(err) && create:
+			sub, err = newDir(t.dag)
+		case noEntry(err):
+			return nil, errors.Errorf(op, errors.NotExist, "no file or directory at %q", "/"+join(segs[:i+1]))
+		case err == nil:
+			sub, err = loadDir(op, t.dag, nd, join(segs[:i+1]))
+		}
+		if err != nil {
 			return nil, errors.E(op, err)
 		}
-	} else {
-		sub, err := d.Find(ctx, name)
-		switch {
-		case err == nil:
-		case noEntry(err):
-			if sub, err = emptyDir(ctx, dag); err != nil {
-				return nil, errors.E(op, errors.Internal, err)
-			}
-		default:
-			return nil, errors.E(op, errors.Internal, err)
-		}
-		sub, err = edit(ctx, dag, sub, segs, depth+1, fn)
+		next := &openDir{dir: sub, subs: map[string]*openDir{}}
+		d.subs[name] = next
+		d = next
+	}
+	return d, nil
+}
+
+// put makes segs name child, replacing what was there.
+func (t *dirTree) put(ctx context.Context, segs []string, child ipld.Node) error {
+	const op errors.Op = "buckets.put"
+	d, err := t.parent(ctx, op, segs, true)
+	if err != nil {
+		return err
+	}
+	name := segs[len(segs)-1]
+	delete(d.subs, name) // child replaces an open directory there
+	if err := d.dir.AddChild(ctx, name, child); err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	return nil
+}
+
+// remove removes the entry segs names.
+func (t *dirTree) remove(ctx context.Context, segs []string) error {
+	const op errors.Op = "buckets.remove"
+	d, err := t.parent(ctx, op, segs, false)
+	if err != nil {
+		return err
+	}
+	name := segs[len(segs)-1]
+	delete(d.subs, name)
+	err = d.dir.RemoveChild(ctx, name)
+	if noEntry(err) {
+		return errors.Errorf(op, errors.NotExist, "no file or directory at %q", "/"+join(segs))
+	}
+	if err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	return nil
+}
+
+// node stores every changed directory and returns the new root.
+func (t *dirTree) node(ctx context.Context) (ipld.Node, error) {
+	return t.root.store(ctx, t.dag)
+}
+
+func (d *openDir) store(ctx context.Context, dag ipld.DAGService) (ipld.Node, error) {
+	for name, sub := range d.subs {
+		nd, err := sub.store(ctx, dag)
 		if err != nil {
 			return nil, err
 		}
-		if err := d.AddChild(ctx, name, sub); err != nil {
-			return nil, errors.E(op, errors.Internal, err)
+		if err := d.dir.AddChild(ctx, name, nd); err != nil {
+			return nil, errors.E(errors.Internal, err)
 		}
 	}
-	out, err := d.GetNode()
+	nd, err := d.dir.GetNode()
 	if err != nil {
-		return nil, errors.E(op, errors.Internal, err)
+		return nil, errors.E(errors.Internal, err)
 	}
-	if err := dag.Add(ctx, out); err != nil {
-		return nil, errors.E(op, errors.Internal, err)
+	if err := dag.Add(ctx, nd); err != nil {
+		return nil, errors.E(errors.Internal, err)
 	}
-	return out, nil
+	return nd, nil
 }

@@ -62,36 +62,42 @@ func readConfig(dir string) (config, error) {
 	return c, nil
 }
 
-// writeConfig replaces the config in dir, creating dir (mode 0700) if
-// needed. It writes a temporary file and renames it, so a crash leaves the
-// old config or the new one, never half of one.
+// writeConfig replaces the config in dir, creating dir (mode 0700: the
+// config holds a bearer credential) if needed.
 func writeConfig(dir string, c config) error {
-	const op errors.Op = "cli.writeConfig"
-	b, err := json.MarshalIndent(c, "", "  ")
+	return writeJSONFile(filepath.Join(dir, configName), c, 0o700)
+}
+
+// writeJSONFile replaces file with v as indented JSON, creating file's
+// directory with mode dirPerm if needed. It writes a temporary file (mode
+// 0600, as os.CreateTemp makes it), syncs it and renames it into place, so
+// a crash leaves the old file or the new one, never half of one.
+func writeJSONFile(file string, v any, dirPerm os.FileMode) error {
+	const op errors.Op = "cli.writeJSONFile"
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
-	b = append(b, '\n')
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
-	f, err := os.CreateTemp(dir, configName+".*") // created with mode 0600
+	f, err := os.CreateTemp(dir, filepath.Base(file)+".*")
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
 	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return errors.E(op, errors.Internal, err)
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return errors.E(op, errors.Internal, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
-		return errors.E(op, errors.Internal, err)
+	if err == nil {
+		err = os.Rename(f.Name(), file)
 	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, configName)); err != nil {
+	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
 	return nil

@@ -20,11 +20,7 @@ a confirmation link and wait for it to be followed before the login completes.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var who string
-			if len(args) == 1 {
-				who = args[0]
-			}
-			who, err := a.askFlag(who, "a USERNAME_OR_EMAIL argument", "Username or email: ")
+			who, err := a.askFlag(optionalArg(args, 0), "a USERNAME_OR_EMAIL argument", "Username or email: ")
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	usersclient "github.com/selfhub/hub/client/users"
 	"github.com/selfhub/hub/errors"
@@ -30,33 +26,9 @@ const (
 	sentboxName = "sentbox"
 )
 
-// identityName is the identity file in HUB_HOME used when --identity is
-// not given.
-const identityName = "identity"
-
-// tokensDir is the directory in HUB_HOME that caches one user token per
-// identity.
-const tokensDir = "tokens"
-
-// mailFlags are the flags every hub mail command shares: who acts, and
-// through which app.
-type mailFlags struct {
-	identity string // --identity: libp2p-marshalled Ed25519 private key file
-	key      string // --key: the app's user group key
-	secret   string // --secret: its secret; empty for a non-signing key
-}
-
-// check fails unless an API key was given.
-func (f *mailFlags) check() error {
-	if f.key == "" {
-		return errors.E(cliOp, errors.Invalid, "hub mail acts through an app's user group key; pass --key and --secret, or set HUB_KEY and HUB_SECRET")
-	}
-	return nil
-}
-
 // mailCommand is hub mail: the mailbox of an app user's identity.
 func (a *app) mailCommand() *cobra.Command {
-	f := &mailFlags{}
+	f := &userFlags{}
 	cmd := &cobra.Command{
 		Use:   "mail",
 		Short: "Send and read end-to-end encrypted messages as an app user's identity",
@@ -82,47 +54,6 @@ issues for the identity is cached in HUB_HOME/tokens.`,
 		a.mailWatchCommand(f),
 	)
 	return cmd
-}
-
-// mailer is one identity's connection to its mailbox.
-type mailer struct {
-	priv crypto.PrivKey
-	pub  hub.PubKey
-	ctx  context.Context // carries the API key and the identity's token
-	uc   *usersclient.Client
-	tc   *threadsclient.Client
-}
-
-// identityFile returns the path of the identity file to use.
-func (a *app) identityFile(f *mailFlags) (string, error) {
-	if f.identity != "" {
-		return f.identity, nil
-	}
-	dir, err := configDir(a.env)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, identityName), nil
-}
-
-// loadIdentity reads the private key in file.
-func loadIdentity(file string) (crypto.PrivKey, error) {
-	const op errors.Op = "cli.loadIdentity"
-	b, err := os.ReadFile(file)
-	if os.IsNotExist(err) {
-		return nil, errors.Errorf(op, errors.NotExist, "no identity in %s; make one with hub mail setup --new-identity, or point --identity at yours", file)
-	}
-	if err != nil {
-		return nil, errors.E(op, errors.Internal, err)
-	}
-	priv, err := crypto.UnmarshalPrivateKey(b)
-	if err != nil {
-		return nil, errors.Errorf(op, errors.Invalid, "%s is not a libp2p-marshalled private key (%v)", file, err)
-	}
-	if priv.Type() != crypto.Ed25519 {
-		return nil, errors.Errorf(op, errors.Invalid, "the key in %s is not Ed25519; mailboxes need an Ed25519 identity", file)
-	}
-	return priv, nil
 }
 
 // newIdentity makes an identity and writes it to file (mode 0600). It
@@ -165,139 +96,16 @@ func newIdentity(file string) (crypto.PrivKey, error) {
 	return priv, nil
 }
 
-// cachedToken is a token file in HUB_HOME/tokens. A token is valid only
-// with the API key of the app it was issued for, on the hub that issued
-// it, so those are kept with it and a mismatch fetches a new one.
-type cachedToken struct {
-	API   string `json:"api"`
-	Key   string `json:"key"`
-	Token string `json:"token"`
-}
-
-// tokenFile returns where the token of pub is cached.
-func (a *app) tokenFile(pub hub.PubKey) (string, error) {
-	dir, err := configDir(a.env)
-	if err != nil {
-		return "", err
-	}
-	// Public key strings are long; a digest keeps file names short.
-	sum := sha256.Sum256([]byte(pub))
-	return filepath.Join(dir, tokensDir, hex.EncodeToString(sum[:16])+".json"), nil
-}
-
-// readToken returns the cached token of pub for api and key, or "".
-func (a *app) readToken(pub hub.PubKey, api, key string) string {
-	file, err := a.tokenFile(pub)
-	if err != nil {
-		return ""
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return ""
-	}
-	var c cachedToken
-	if json.Unmarshal(b, &c) != nil || c.API != api || c.Key != key {
-		return ""
-	}
-	return c.Token
-}
-
-// writeToken caches a token (mode 0600: it is a bearer credential). A
-// failure only costs a GetToken next time, so it is not an error.
-func (a *app) writeToken(pub hub.PubKey, c cachedToken) {
-	file, err := a.tokenFile(pub)
-	if err != nil {
-		return
-	}
-	b, err := json.Marshal(c)
-	if err != nil || os.MkdirAll(filepath.Dir(file), 0o700) != nil {
-		return
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*")
-	if err != nil {
-		return
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err != nil || cerr != nil {
-		return
-	}
-	os.Rename(tmp.Name(), file)
-}
-
-// dropToken forgets pub's cached token.
-func (a *app) dropToken(pub hub.PubKey) {
-	if file, err := a.tokenFile(pub); err == nil {
-		os.Remove(file)
-	}
-}
-
-// mailCall runs fn as the identity, with a token from the cache or, if
-// there is none, from GetToken. A cached token the hub refuses (expired,
-// revoked, or from a wiped hub) is replaced and fn runs once more: a
-// refused call changed nothing.
-func (a *app) mailCall(ctx context.Context, f *mailFlags, priv crypto.PrivKey, fn func(*mailer) error) error {
-	if err := f.check(); err != nil {
-		return err
-	}
-	cfg, _, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	if priv == nil {
-		file, err := a.identityFile(f)
-		if err != nil {
-			return err
-		}
-		if priv, err = loadIdentity(file); err != nil {
-			return err
-		}
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		return err
-	}
-	addr := a.addr(cfg)
-	conn, err := client.Dial(ctx, addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	keyCtx, err := client.WithAPIKey(ctx, f.key, f.secret)
-	if err != nil {
-		return err
-	}
-	m := &mailer{priv: priv, pub: pub, uc: usersclient.New(conn), tc: threadsclient.New(conn)}
-	token := a.readToken(pub, addr, f.key)
-	cached := token != ""
-	for {
-		if token == "" {
-			if token, err = m.tc.GetToken(keyCtx, priv); err != nil {
-				return err
-			}
-			a.writeToken(pub, cachedToken{API: addr, Key: f.key, Token: token})
-		}
-		m.ctx = client.WithToken(keyCtx, token)
-		err = fn(m)
-		if cached && errors.Is(errors.Unauthenticated, err) {
-			a.dropToken(pub)
-			token, cached = "", false
-			continue
-		}
-		return err
-	}
-}
-
 // mailbox returns the ID of the identity's mailbox DB.
-func (m *mailer) mailbox() (threadsclient.ID, error) {
-	th, err := m.uc.GetThread(m.ctx, mailDBName)
+func (u *userSession) mailbox() (threadsclient.ID, error) {
+	th, err := u.uc.GetThread(u.ctx, mailDBName)
 	if err != nil {
 		return "", err
 	}
 	return th.ID, nil
 }
 
-func (a *app) mailSetupCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailSetupCommand(f *userFlags) *cobra.Command {
 	var (
 		newID  bool
 		asJSON bool
@@ -328,15 +136,15 @@ never replaced.`,
 				}
 				fmt.Fprintf(a.stderr, "Wrote a new identity to %s; keep it safe: it alone opens the mailbox.\n", file)
 			}
-			return a.mailCall(cmd.Context(), f, priv, func(m *mailer) error {
-				id, err := m.uc.SetupMailbox(m.ctx)
+			return a.userCall(cmd.Context(), f, priv, func(u *userSession) error {
+				id, err := u.uc.SetupMailbox(u.ctx)
 				if err != nil {
 					return err
 				}
 				if asJSON {
-					return writeJSON(a.stdout, map[string]string{"identity": string(m.pub), "mailbox": id.String()})
+					return writeJSON(a.stdout, map[string]string{"identity": string(u.pub), "mailbox": id.String()})
 				}
-				fmt.Fprintf(a.stdout, "identity %s\nmailbox  %s\n", m.pub, id)
+				fmt.Fprintf(a.stdout, "identity %s\nmailbox  %s\n", u.pub, id)
 				return nil
 			})
 		},
@@ -346,7 +154,7 @@ never replaced.`,
 	return cmd
 }
 
-func (a *app) mailSendCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailSendCommand(f *userFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "send TO_PUBKEY [FILE|-]",
@@ -364,8 +172,8 @@ ID. The recipient must have set up a mailbox in the same app.`,
 			if err != nil {
 				return err
 			}
-			return a.mailCall(cmd.Context(), f, nil, func(m *mailer) error {
-				sent, err := m.uc.SendMessage(m.ctx, m.priv, to, body)
+			return a.userCall(cmd.Context(), f, nil, func(u *userSession) error {
+				sent, err := u.uc.SendMessage(u.ctx, u.priv, to, body)
 				if err != nil {
 					return err
 				}
@@ -445,7 +253,7 @@ func parseBox(s string) (inbox bool, err error) {
 	return false, errors.Errorf(cliOp, errors.Invalid, "%q is not a box; use inbox or sentbox", s)
 }
 
-func (a *app) mailListCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailListCommand(f *userFlags) *cobra.Command {
 	var (
 		unread bool
 		asJSON bool
@@ -471,15 +279,15 @@ Listing does not mark messages read; hub mail read does.`,
 			if limit < 0 {
 				return errors.Errorf(cliOp, errors.Invalid, "--limit %d; pass the number of messages to list, or 0 for all", limit)
 			}
-			return a.mailCall(cmd.Context(), f, nil, func(m *mailer) error {
-				msgs, err := m.list(inbox, unread, limit)
+			return a.userCall(cmd.Context(), f, nil, func(u *userSession) error {
+				msgs, err := u.list(inbox, unread, limit)
 				if err != nil {
 					return err
 				}
 				if asJSON {
 					out := make([]messageJSON, len(msgs))
 					for i, msg := range msgs {
-						out[i] = toMessageJSON(m.priv, msg)
+						out[i] = toMessageJSON(u.priv, msg)
 					}
 					return writeJSON(a.stdout, out)
 				}
@@ -515,7 +323,7 @@ const maxPage = 10000
 
 // list pages through a box, newest first, until it has limit messages (all
 // when limit is 0) or the box ends.
-func (m *mailer) list(inbox, unread bool, limit int) ([]usersclient.Message, error) {
+func (u *userSession) list(inbox, unread bool, limit int) ([]usersclient.Message, error) {
 	var out []usersclient.Message
 	opts := usersclient.ListOptions{}
 	if unread {
@@ -529,9 +337,9 @@ func (m *mailer) list(inbox, unread bool, limit int) ([]usersclient.Message, err
 		var page []usersclient.Message
 		var err error
 		if inbox {
-			page, err = m.uc.ListInboxMessages(m.ctx, opts)
+			page, err = u.uc.ListInboxMessages(u.ctx, opts)
 		} else {
-			page, err = m.uc.ListSentboxMessages(m.ctx, opts)
+			page, err = u.uc.ListSentboxMessages(u.ctx, opts)
 		}
 		if err != nil {
 			return nil, err
@@ -544,24 +352,24 @@ func (m *mailer) list(inbox, unread bool, limit int) ([]usersclient.Message, err
 	}
 }
 
-func (a *app) mailReadCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailReadCommand(f *userFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "read ID",
 		Short: "Print an inbox message's decrypted body and mark it read",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			return a.mailCall(cmd.Context(), f, nil, func(m *mailer) error {
+			return a.userCall(cmd.Context(), f, nil, func(u *userSession) error {
 				// Marking first gives the hub's own answer for an ID
 				// that is not in the inbox.
-				if _, err := m.uc.ReadInboxMessage(m.ctx, id); err != nil {
+				if _, err := u.uc.ReadInboxMessage(u.ctx, id); err != nil {
 					return err
 				}
-				box, err := m.mailbox()
+				box, err := u.mailbox()
 				if err != nil {
 					return err
 				}
-				raw, err := m.tc.FindByID(m.ctx, box, inboxName, id)
+				raw, err := u.tc.FindByID(u.ctx, box, inboxName, id)
 				if err != nil {
 					return err
 				}
@@ -569,7 +377,7 @@ func (a *app) mailReadCommand(f *mailFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				body, err := usersclient.Open(m.priv, msg)
+				body, err := usersclient.Open(u.priv, msg)
 				if err != nil {
 					return err
 				}
@@ -600,7 +408,7 @@ func decodeInstance(raw []byte) (usersclient.Message, error) {
 		CreatedAt: int64(in.CreatedAt), ReadAt: int64(in.ReadAt)}, nil
 }
 
-func (a *app) mailRemoveCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailRemoveCommand(f *userFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm inbox|sentbox ID",
 		Aliases: []string{"remove"},
@@ -613,11 +421,11 @@ theirs and stays.`,
 			if err != nil {
 				return err
 			}
-			return a.mailCall(cmd.Context(), f, nil, func(m *mailer) error {
+			return a.userCall(cmd.Context(), f, nil, func(u *userSession) error {
 				if inbox {
-					err = m.uc.DeleteInboxMessage(m.ctx, args[1])
+					err = u.uc.DeleteInboxMessage(u.ctx, args[1])
 				} else {
-					err = m.uc.DeleteSentboxMessage(m.ctx, args[1])
+					err = u.uc.DeleteSentboxMessage(u.ctx, args[1])
 				}
 				if err != nil {
 					return err
@@ -629,7 +437,7 @@ theirs and stays.`,
 	}
 }
 
-func (a *app) mailWatchCommand(f *mailFlags) *cobra.Command {
+func (a *app) mailWatchCommand(f *userFlags) *cobra.Command {
 	var (
 		asJSON bool
 		after  uint64
@@ -644,19 +452,19 @@ stopped without missing a message (the hub keeps a bounded history).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			return a.mailCall(ctx, f, nil, func(m *mailer) error {
-				box, err := m.mailbox()
+			return a.userCall(ctx, f, nil, func(u *userSession) error {
+				box, err := u.mailbox()
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "Watching the inbox of %s; interrupt to stop.\n", m.pub)
+				fmt.Fprintf(a.stderr, "Watching the inbox of %s; interrupt to stop.\n", u.pub)
 				filters := []threadsclient.ListenFilter{{Collection: inboxName, Action: threadsclient.ActionCreate}}
-				err = m.tc.Listen(m.ctx, box, filters, after, func(ev threadsclient.ListenEvent) error {
+				err = u.tc.Listen(u.ctx, box, filters, after, func(ev threadsclient.ListenEvent) error {
 					msg, err := decodeInstance(ev.Instance)
 					if err != nil {
 						return err
 					}
-					j := toMessageJSON(m.priv, msg)
+					j := toMessageJSON(u.priv, msg)
 					j.Seq = ev.Seq
 					if asJSON {
 						b, err := json.Marshal(j)

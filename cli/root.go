@@ -116,6 +116,7 @@ the stored session.`,
 		a.orgsCommand(),
 		a.threadsCommand(),
 		a.mailCommand(),
+		a.buckCommand(),
 		a.versionCommand(),
 	)
 	return root
@@ -213,4 +214,13 @@ func (a *app) message(err error) string {
 		return fmt.Sprintf(unreachablePrefix+"%s (%s); check that it is running there, or point --api or HUB_API at it", addr, msg)
 	}
 	return msg
+}
+
+// optionalArg returns args[i], or "" when the optional argument at i was
+// not given.
+func optionalArg(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
 }

@@ -16,6 +16,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
 )
@@ -28,6 +30,11 @@ const (
 	DefaultP2PAddr     = "/ip4/0.0.0.0/tcp/4006,/ip4/0.0.0.0/udp/4006/quic-v1"
 	DefaultRepoDir     = ".hubd" // under the user's home directory
 )
+
+// DefaultGCInterval is how often hubd collects unreferenced blocks: often
+// enough that removed data frees disk within the hour, rarely enough that
+// the scan of every bucket costs little.
+const DefaultGCInterval = time.Hour
 
 // Config is hubd's configuration. Every field has one name, used as the
 // flag (--api-addr), the environment variable (HUBD_API_ADDR) and the key in
@@ -60,7 +67,15 @@ type Config struct {
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
 
-	BucketsDomain string `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
+	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
+	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one owner (developer, org or user) may hold; 0: no limit"`
+	GCInterval    time.Duration `key:"gc-interval" help:"how often blocks no bucket references are deleted; 0: never"`
+
+	IPFSDHT       string        `key:"ipfs-dht" help:"how hubd takes part in the IPFS DHT: auto (client until publicly reachable), client, server or off"`
+	IPFSBootstrap []string      `key:"ipfs-bootstrap" help:"DHT peers to start from, comma-separated multiaddrs ending in /p2p/<peer ID> (none: hubd announces only to peers that find it)"`
+	IPFSAnnounce  bool          `key:"ipfs-announce" help:"announce bucket roots as provider records on the DHT"`
+	IPNSValidity  time.Duration `key:"ipns-validity" help:"how long a bucket's signed IPNS record stays valid; records are signed again before half of it passes"`
+	IPNSTTL       time.Duration `key:"ipns-ttl" help:"how long resolvers may cache a bucket's IPNS record"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
@@ -87,8 +102,13 @@ func DefaultConfig() Config {
 		MailMaxMessageSize: mail.DefaultMaxMessageSize,
 		MailRate:           mail.DefaultRate,
 		MailBurst:          mail.DefaultBurst,
+		GCInterval:         DefaultGCInterval,
 		LogLevel:           "info",
 		LogFormat:          "text",
+		IPFSDHT:            string(ipfsnet.DHTAuto),
+		IPFSAnnounce:       true,
+		IPNSValidity:       ipfsnet.DefaultValidity,
+		IPNSTTL:            ipfsnet.DefaultTTL,
 	}
 }
 
@@ -210,6 +230,18 @@ func (c Config) Validate() error {
 			return fmt.Errorf("p2p-addr: %q is not a multiaddr: %v", a, err)
 		}
 	}
+	if _, err := ipfsnet.ParseDHTMode(c.IPFSDHT); err != nil {
+		return fmt.Errorf("ipfs-dht: %s", errors.Message(err))
+	}
+	if _, err := ipfsnet.ParseBootstrap(c.IPFSBootstrap); err != nil {
+		return fmt.Errorf("ipfs-bootstrap: %s", errors.Message(err))
+	}
+	if c.IPNSValidity < ipfsnet.MinValidity {
+		return fmt.Errorf("ipns-validity: %s is too short; use at least %s", c.IPNSValidity, ipfsnet.MinValidity)
+	}
+	if c.IPNSTTL < 0 {
+		return fmt.Errorf("ipns-ttl: must not be negative")
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -234,6 +266,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenTTL < 0 {
 		return fmt.Errorf("token-ttl: must not be negative")
+	}
+	if c.BucketQuota < 0 || c.GCInterval < 0 {
+		return fmt.Errorf("bucket-quota and gc-interval must not be negative (0 turns them off)")
 	}
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {

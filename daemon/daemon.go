@@ -29,6 +29,7 @@ import (
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
@@ -50,9 +51,14 @@ type Daemon struct {
 	meter  *metering.Meter
 	server *server.Server
 	p2p    host.Host
+	ipfs   *ipfsnet.Node // bitswap, DHT and IPNS records on p2p
 	addrs  Addrs
 	https  []*http.Server
 	errc   chan error
+	// background ends the daemon's background work (garbage collection);
+	// gcDone is closed when the collector has stopped.
+	background context.CancelFunc
+	gcDone     chan struct{}
 }
 
 // Start builds and starts a daemon. It returns once every listener is bound
@@ -129,9 +135,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	blocks := blockstore.New(blockFiles)
-	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain}, dbs, d.store,
-		blockstore.NewDAGService(blocks))
-	content, err := gateway.New(gateway.Config{Blocks: blocks, Buckets: bkts, Metrics: reg, Log: log})
+	records, err := ipfsnet.NewRecords(d.store, cfg.IPNSValidity, cfg.IPNSTTL)
+	if err != nil {
+		return nil, err
+	}
+	bootstrap, err := ipfsnet.ParseBootstrap(cfg.IPFSBootstrap)
+	if err != nil {
+		return nil, err
+	}
+	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: blocks, Records: records,
+		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
+		return nil, err
+	}
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Publisher: d.ipfs}, dbs, d.store,
+		blocks)
+	d.ipfs.Run(bkts)
+	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +169,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		d.addrs.P2P = append(d.addrs.P2P, fmt.Sprintf("%s/p2p/%s", a, d.p2p.ID()))
 	}
 
+	d.collectGarbage(bkts, cfg.GCInterval)
 	go func() { d.errc <- d.server.GRPC().Serve(apiLn) }()
 	d.serveHTTP(webLn, d.server.Web())
 	d.serveHTTP(gwLn, gatewayHandler(authSvc, reg, content))
@@ -157,6 +177,27 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
 	return d, nil
+}
+
+// collectGarbage deletes unreferenced bucket blocks every interval (never
+// when 0) until Close.
+func (d *Daemon) collectGarbage(bkts *buckets.Service, interval time.Duration) {
+	if interval == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.background, d.gcDone = cancel, make(chan struct{})
+	go func() {
+		defer close(d.gcDone)
+		bkts.RunGC(ctx, interval, func(st buckets.GCStats, err error) {
+			if err != nil {
+				d.log.Error("garbage collection", "err", err)
+				return
+			}
+			d.log.Info("garbage collection", "roots", st.Roots, "blocks_kept", st.Marked, "blocks_deleted", st.Swept,
+				"bytes_freed", st.FreedBytes, "waited", st.Waited, "took", st.Duration)
+		})
+	}()
 }
 
 // hostAddrs are the libp2p host's addresses, each ending in /p2p/<peer>.
@@ -212,6 +253,13 @@ func (d *Daemon) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			d.server.GRPC().Stop()
 		}
+	}
+	if d.background != nil {
+		d.background()
+		<-d.gcDone
+	}
+	if d.ipfs != nil {
+		d.ipfs.Close()
 	}
 	if d.p2p != nil {
 		d.p2p.Close()

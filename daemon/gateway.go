@@ -16,7 +16,7 @@ import (
 // gatewayHandler serves hubd's HTTP endpoint: health, metrics, the links
 // that hubd e-mails, and content (/ipfs/, /ipns/, /thread/: package
 // gateway).
-func gatewayHandler(a *auth.Service, reg *prometheus.Registry, content http.Handler) http.Handler {
+func gatewayHandler(a *auth.Service, reg *prometheus.Registry, content *gateway.Handler) http.Handler {
 	mux := http.NewServeMux()
 	for _, p := range gateway.Prefixes {
 		mux.Handle(p, content)
@@ -48,7 +48,14 @@ func gatewayHandler(a *auth.Service, reg *prometheus.Registry, content http.Hand
 			page(w, http.StatusOK, "Invitation accepted", fmt.Sprintf("Sign up with this e-mail address (hub init) and you will join %s.", org))
 		}
 	})
-	return mux
+	// Bucket websites own every path of their host.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := content.Website(r); ok {
+			content.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // page writes a minimal HTML page for a person following a link.

@@ -29,6 +29,7 @@ const (
 	Unavailable                    // a dependency is temporarily unreachable
 	Canceled                       // the caller went away
 	DeadlineExceeded               // the operation ran out of time
+	DataLoss                       // stored data is damaged or was altered
 )
 
 var kindNames = [...]string{
@@ -45,6 +46,7 @@ var kindNames = [...]string{
 	Unavailable:        "unavailable",
 	Canceled:           "canceled",
 	DeadlineExceeded:   "deadline exceeded",
+	DataLoss:           "data loss",
 }
 
 func (k Kind) String() string {

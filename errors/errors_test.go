@@ -27,7 +27,7 @@ func TestKindSurvivesWrapping(t *testing.T) {
 // TestStatusRoundTrip checks the one table both ways: every kind goes on the
 // wire as its code and comes back as the same kind, with its message.
 func TestStatusRoundTrip(t *testing.T) {
-	for k := Invalid; k <= DeadlineExceeded; k++ {
+	for k := Invalid; k <= DataLoss; k++ {
 		err := E(Op("op"), k, "what to fix")
 		st := status.Convert(ToStatus(err))
 		if st.Code() != grpcCodes[k] {

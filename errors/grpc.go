@@ -23,6 +23,7 @@ var grpcCodes = map[Kind]codes.Code{
 	Unavailable:        codes.Unavailable,
 	Canceled:           codes.Canceled,
 	DeadlineExceeded:   codes.DeadlineExceeded,
+	DataLoss:           codes.DataLoss,
 }
 
 // Code returns the gRPC code for err.

@@ -1,6 +1,7 @@
 // Package gateway is Hub's HTTP gateway for content: /ipfs/<cid>,
-// /ipns/<bucket key> and /thread/<db>/buckets/<key>, all served by boxo's
-// gateway handler over the hub's own blockstore.
+// /ipns/<bucket key>, /thread/<db>/buckets/<key> and bucket websites on
+// <key>.<buckets domain>, all served by boxo's gateway handler over the
+// hub's own blockstore.
 //
 // The gateway is offline: it reads only blocks this hub stores, through a
 // blockservice with no exchange, so a CID the hub does not hold answers 404
@@ -10,19 +11,23 @@
 // of our own resolves a bucket key to its current root, so boxo treats
 // bucket contents as mutable (no immutable cache headers) while ETags,
 // Range requests, directory listings, index.html and trustless responses
-// (raw blocks, CAR) are boxo's. /thread/<db>/buckets/<key>/p is rewritten
+// (raw blocks, CAR) are boxo's. The bucket key's signed IPNS record, kept
+// by package ipfsnet, is served for ?format=ipns-record and gives resolved
+// names their TTL (names.go). /thread/<db>/buckets/<key>/p is rewritten
 // to /ipns/<key>/p with the thread pinned in the request's context; boxo
 // builds redirects and listing links from the original request URI, so
 // they keep the /thread form.
 //
-// Private buckets are refused (403) until the gateway checks tokens and
-// decrypts.
+// Private buckets are served decrypted, by the gateway itself rather than
+// boxo (private.go), to a request with ?token=<user token> whose identity
+// has Reader on the path; /ipfs/ paths of their blocks give ciphertext.
 package gateway
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -53,10 +58,21 @@ type Config struct {
 	Blocks bstore.Blockstore
 	// Buckets resolves bucket keys.
 	Buckets Buckets
+	// Records are the signed IPNS records of bucket keys, served for
+	// ?format=ipns-record; nil for none.
+	Records Records
 	// Metrics receives boxo's gateway metrics; nil for none.
 	Metrics prometheus.Registerer
 	// Log receives request errors worth a look; nil for none.
 	Log *slog.Logger
+	// Private opens private buckets and Tokens checks the tokens that
+	// admit readers; with either nil, private buckets are refused (403).
+	Private PrivateBuckets
+	Tokens  Tokens
+	// WWWDomain is the domain of bucket websites: a request for host
+	// <key>.<WWWDomain> is served from that bucket's root, index.html
+	// included. Empty for none.
+	WWWDomain string
 }
 
 // Handler serves /ipfs/, /ipns/ and /thread/ paths.
@@ -65,6 +81,9 @@ type Handler struct {
 	bkts   Buckets
 	boxo   http.Handler
 	log    *slog.Logger
+	priv   PrivateBuckets // nil: private buckets are refused
+	tokens Tokens
+	www    string // "." + Config.WWWDomain, lower case; empty for none
 
 	// mu guards threads.
 	mu sync.Mutex
@@ -96,7 +115,11 @@ func New(cfg Config) (*Handler, error) {
 	}
 	// No exchange: a missing block is ipld.ErrNotFound at once (404).
 	bs := blockservice.New(cfg.Blocks, nil)
-	backend, err := boxogw.NewBlocksBackend(bs, boxogw.WithNameSystem(names{cfg.Buckets}))
+	opts := []boxogw.BackendOption{boxogw.WithNameSystem(names{cfg.Buckets, cfg.Records})}
+	if cfg.Records != nil {
+		opts = append(opts, boxogw.WithValueStore(recordStore{cfg.Records}))
+	}
+	backend, err := boxogw.NewBlocksBackend(bs, opts...)
 	if err != nil {
 		return nil, errors.E(op, errors.Internal, err)
 	}
@@ -108,7 +131,25 @@ func New(cfg Config) (*Handler, error) {
 		MetricsRegistry:       reg,
 		DiagnosticServiceURL:  "", // error pages link to no outside service
 	}, backend)
-	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, threads: map[string]threads.ID{}}, nil
+	www := ""
+	if cfg.WWWDomain != "" {
+		www = "." + strings.ToLower(strings.Trim(cfg.WWWDomain, "."))
+	}
+	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, www: www, priv: cfg.Private, tokens: cfg.Tokens, threads: map[string]threads.ID{}}, nil
+}
+
+// Website returns the bucket key of a request for a bucket website
+// (host <key>.<WWWDomain>, any port), or false.
+func (h *Handler) Website(r *http.Request) (key string, ok bool) {
+	if h.www == "" {
+		return "", false
+	}
+	host := r.Host
+	if hp, _, err := net.SplitHostPort(host); err == nil {
+		host = hp
+	}
+	key, ok = strings.CutSuffix(strings.ToLower(host), h.www)
+	return key, ok && key != "" && !strings.Contains(key, ".")
 }
 
 // Prefixes are the URL path prefixes the handler serves.
@@ -116,6 +157,11 @@ var Prefixes = []string{"/ipfs/", "/ipns/", "/thread/"}
 
 // ServeHTTP serves a content request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if key, ok := h.Website(r); ok {
+		// Bucket keys are base36, so lower case loses nothing.
+		h.serveBucket(w, r, "", key, "/ipns/"+key+r.URL.Path)
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/ipfs/"):
@@ -164,18 +210,14 @@ func (h *Handler) serveBucket(w http.ResponseWriter, r *http.Request, thread thr
 	}
 	b, err := h.bucket(r.Context(), thread, key)
 	switch {
-	case errors.Is(errors.NotExist, err):
-		httpError(w, http.StatusNotFound, errors.Message(err))
-		return
-	case errors.Is(errors.Invalid, err):
-		httpError(w, http.StatusBadRequest, errors.Message(err))
-		return
 	case err != nil:
-		h.log.Warn("gateway: resolve bucket", "thread", thread, "key", key, "err", err)
-		httpError(w, http.StatusInternalServerError, "could not read the bucket; try again later")
+		h.fail(w, err, "bucket", "thread", thread, "key", key)
+		return
+	case b.Private && (h.priv == nil || h.tokens == nil):
+		httpError(w, http.StatusForbidden, "bucket "+key+" is private and this gateway serves no private buckets: pull it with the hub client")
 		return
 	case b.Private:
-		httpError(w, http.StatusForbidden, "bucket "+key+" is private; the gateway does not serve private buckets yet (tokens and decryption come later): pull it with the hub client")
+		h.servePrivate(w, r, b, key, ipnsPath)
 		return
 	}
 	r = r.WithContext(withBucket(r.Context(), key, b))
@@ -218,6 +260,22 @@ func (h *Handler) bucket(ctx context.Context, thread threads.ID, key string) (bu
 		h.mu.Unlock()
 	}
 	return b, err
+}
+
+// fail answers err with the HTTP status of its kind. Anything else is
+// the hub's fault: logged with args and answered 500, without details.
+func (h *Handler) fail(w http.ResponseWriter, err error, what string, args ...any) {
+	switch errors.KindOf(err) {
+	case errors.Permission:
+		httpError(w, http.StatusForbidden, errors.Message(err))
+	case errors.NotExist:
+		httpError(w, http.StatusNotFound, errors.Message(err))
+	case errors.Invalid:
+		httpError(w, http.StatusBadRequest, errors.Message(err))
+	default:
+		h.log.Warn("gateway: read the "+what, append(args, "err", err)...)
+		httpError(w, http.StatusInternalServerError, "could not read the "+what+"; try again later")
+	}
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {

@@ -49,8 +49,10 @@ func newKey(t *testing.T) string {
 }
 
 // TestBucketAccess checks what the gateway does with a bucket it may not
-// serve or cannot read, which a real hub cannot make yet (private buckets
-// are refused at Create).
+// serve or cannot read: a private bucket when it was built without the
+// means to open one (no Private, no Tokens), a bucket in another thread, a
+// store that fails. Serving private buckets is tested end to end in
+// test/buckets_private_test.go.
 func TestBucketAccess(t *testing.T) {
 	ctx := context.Background()
 	bs := bstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))

@@ -49,12 +49,12 @@ func BenchmarkBucketPushPull64MiB(b *testing.B) {
 	}
 }
 
-// BenchmarkBucketPushMemory pushes 1 GiB (pseudo-random, generated as it
-// is sent) per iteration to a child hubd and reports the daemon's peak
+// BenchmarkBucketPushMemory pushes one 5 GiB file (pseudo-random,
+// generated as it is sent) per iteration to a child hubd and reports the daemon's peak
 // resident memory (VmHWM, Linux) next to the throughput: streaming means
 // it stays far below the size of the data.
 func BenchmarkBucketPushMemory(b *testing.B) {
-	const size = 1 << 30
+	const size = 5 << 30
 	bin := testhub.Build(b, "./cmd/hubd")
 	p := testhub.StartProcess(b, bin, nil, hubdArgs(b.TempDir())...)
 	conn := testhub.Dial(b, p.Addrs.API)

@@ -245,10 +245,6 @@ func TestBucketsBadInput(t *testing.T) {
 		hint string
 	}{
 		{"create without a name", func() error { _, err := bc.Create(ctx, "", bucketsclient.CreateOptions{}); return err }, errors.Invalid, "name"},
-		{"private bucket", func() error {
-			_, err := bc.Create(ctx, "p", bucketsclient.CreateOptions{Private: true})
-			return err
-		}, errors.Unimplemented, "later increment"},
 		{"push with ..", func() error {
 			_, err := bc.PushPath(ctx, key, "a/../../etc/passwd", strings.NewReader("x"), "")
 			return err

@@ -83,8 +83,8 @@ var noRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// get fetches url with optional header pairs and returns the response
-// with its body read.
+// get fetches url with optional header pairs ("Host" included) and
+// returns the response with its body read.
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
@@ -92,6 +92,10 @@ func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // Go sends req.Host, not a Host header
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := noRedirects.Do(req)

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"io"
+	"net/url"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -29,9 +31,10 @@ var bucketsRequirements = map[string]auth.Requirement{
 	"PushPathAccessRoles": auth.Authenticated, "PullPathAccessRoles": auth.Authenticated,
 }
 
-// pullChunkSize is the size of the chunks PullPath sends (what the
-// original hub sent; the JS client's push chunks are the same size).
-const pullChunkSize = 32 << 10
+// pullChunkSize is the largest chunk PullPath sends: one 1 MiB leaf block
+// per message, so a pull costs one message, not 32, per block (the
+// original hub sent 32 KiB; clients accept any size up to gRPC's 4 MiB).
+const pullChunkSize = 1 << 20
 
 // bucketsService serves api.bucketsd.pb.APIService. The DB that holds the
 // buckets is named by the x-textile-thread header, as the JS client sends
@@ -66,10 +69,15 @@ func (b *bucketsService) svc(ctx context.Context) (*buckets.Service, threads.ID,
 
 func rootToPB(bk buckets.Bucket) *pb.Root {
 	r := &pb.Root{Key: bk.Key, Name: bk.Name, Path: bk.Path, CreatedAt: bk.CreatedAt, UpdatedAt: bk.UpdatedAt,
-		Thread: bk.Thread.String(), Owner: bk.Owner, Version: int32(bk.Version), LinkKey: bk.LinkKey,
+		Thread: bk.Thread.String(), Owner: bk.Owner, Version: int32(bk.Version),
 		PathMetadata: map[string]*pb.Metadata{}}
+	// Keys of private buckets never leave the hub: a fingerprint says the
+	// bucket is private (and changes when its key rotates).
+	if bk.IsPrivate() {
+		r.LinkKey = buckets.KeyID(bk.LinkKey)
+	}
 	for p, m := range bk.Metadata {
-		pm := &pb.Metadata{Key: m.Key, UpdatedAt: m.UpdatedAt, Roles: map[string]pb.PathAccessRole{}}
+		pm := &pb.Metadata{UpdatedAt: m.UpdatedAt, Roles: map[string]pb.PathAccessRole{}}
 		for k, role := range m.Roles {
 			pm.Roles[k] = pb.PathAccessRole(role)
 		}
@@ -98,6 +106,18 @@ func (b *bucketsService) linksPB(ctx context.Context, svc *buckets.Service, id t
 	l, err := svc.Links(ctx, principal(ctx), id, key, path)
 	if err != nil {
 		return nil, err
+	}
+	if l.Private {
+		// The caller's own token admits it at the gateway; a caller
+		// without one (a developer session) gets bare links.
+		md, _ := metadata.FromIncomingContext(ctx)
+		if c, err := auth.ParseCredentials(md.Get); err == nil && c.Token != "" {
+			q := "?token=" + url.QueryEscape(c.Token)
+			l.URL, l.IPNS = l.URL+q, l.IPNS+q
+			if l.WWW != "" {
+				l.WWW += q
+			}
+		}
 	}
 	return &pb.LinksResponse{Url: l.URL, Www: l.WWW, Ipns: l.IPNS}, nil
 }
@@ -201,39 +221,41 @@ func (b *bucketsService) ListIpfsPath(ctx context.Context, req *pb.ListIpfsPathR
 	return &pb.ListIpfsPathResponse{Item: out}, nil
 }
 
-// pushReader reads a PushPath stream's chunks as one byte stream, sending
-// a progress event (bytes so far) about every progressEvery bytes.
-type pushReader struct {
-	stream pb.APIService_PushPathServer
+// chunkReader reads the data chunks of a client stream that began with a
+// header as one byte stream. before, when set, runs before each receive
+// with the bytes read so far (PushPath sends progress from it).
+type chunkReader struct {
+	call   string // for messages: PushPath, ImportCar
+	recv   func() (chunk []byte, header bool, err error)
+	before func(n int64) error
 	buf    []byte
 	n      int64
-	next   int64 // when n passes this, send progress
 }
 
-const progressEvery = 1 << 20
-
-func (r *pushReader) Read(p []byte) (int, error) {
+func (r *chunkReader) Read(p []byte) (int, error) {
 	for len(r.buf) == 0 {
-		if r.n >= r.next && r.n > 0 {
-			if err := r.stream.Send(&pb.PushPathResponse{Event: &pb.PushPathResponse_Event{Bytes: r.n}}); err != nil {
+		if r.before != nil {
+			if err := r.before(r.n); err != nil {
 				return 0, err
 			}
-			r.next = r.n + progressEvery
 		}
-		msg, err := r.stream.Recv()
+		chunk, header, err := r.recv()
 		if err != nil {
 			return 0, err // io.EOF when the client closes its side: the end of the data
 		}
-		if msg.GetHeader() != nil {
-			return 0, errors.E(errors.Invalid, "a second header in a PushPath stream; send one header, then chunks")
+		if header {
+			return 0, errors.Errorf("", errors.Invalid, "%s takes one header, then chunks: a second header arrived", r.call)
 		}
-		r.buf = msg.GetChunk()
+		r.buf = chunk
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	r.n += int64(n)
 	return n, nil
 }
+
+// progressEvery is how often, in bytes, PushPath reports progress.
+const progressEvery = 1 << 20
 
 func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 	ctx := stream.Context()
@@ -249,7 +271,19 @@ func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 	if h == nil {
 		return errors.E(errors.Invalid, "PushPath must start with a header {key, path, root}, then chunks")
 	}
-	r := &pushReader{stream: stream, next: progressEvery}
+	next := int64(progressEvery)
+	r := &chunkReader{call: "PushPath",
+		recv: func() ([]byte, bool, error) {
+			msg, err := stream.Recv()
+			return msg.GetChunk(), msg.GetHeader() != nil, err
+		},
+		before: func(n int64) error {
+			if n < next {
+				return nil
+			}
+			next = n + progressEvery
+			return stream.Send(&pb.PushPathResponse{Event: &pb.PushPathResponse_Event{Bytes: n}})
+		}}
 	res, err := svc.PushPath(ctx, principal(ctx), id, h.Key, h.Path, r, h.Root)
 	if err != nil {
 		return err
@@ -285,11 +319,16 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 	if err != nil {
 		return err
 	}
+	defer batch.Discard()
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		addErr error                         // guarded by mu: the first failed Add
 		pipes  = map[string]*io.PipeWriter{} // by path; nil once the file ended
+		states = map[string]*importState{}   // by path, until the file ended
+		// Bounds the files importing after their end, so a fast client
+		// cannot start thousands of imports at once.
+		finishing = newImports(2 * runtime.GOMAXPROCS(0))
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -326,8 +365,10 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 			var r *io.PipeReader
 			r, w = io.Pipe()
 			pipes[c.Path] = w
-			path := c.Path
+			path, f := c.Path, &importState{}
+			states[path] = f
 			wg.Go(func() {
+				defer finishing.exit(f)
 				if _, err := batch.Add(ctx, path, r); err != nil {
 					r.CloseWithError(err)
 					fail(err)
@@ -340,6 +381,8 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 		if len(c.Data) == 0 {
 			w.Close()
 			pipes[c.Path] = nil
+			finishing.end(ctx, states[c.Path])
+			delete(states, c.Path)
 			continue
 		}
 		if _, err := w.Write(c.Data); err != nil {
@@ -371,6 +414,60 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 		}
 	}
 	return nil
+}
+
+// imports counts the files of a PushPaths stream that are still being
+// imported after their last chunk arrived, and makes the stream's reader
+// wait at a file's end while there are max of them. Files still receiving
+// chunks are not counted: their imports wait for the reader, so counting
+// them could deadlock a client that interleaves many files.
+type imports struct {
+	max int
+	// mu guards finishing and every importState.
+	mu        sync.Mutex
+	cond      *sync.Cond
+	finishing int
+}
+
+// importState is one file's import: whether its last chunk arrived and
+// whether its import has returned.
+type importState struct{ ended, exited bool }
+
+func newImports(max int) *imports {
+	im := &imports{max: max}
+	im.cond = sync.NewCond(&im.mu)
+	return im
+}
+
+// end records that f's last chunk arrived and waits until fewer than max
+// ended files are importing (or ctx ends).
+func (im *imports) end(ctx context.Context, f *importState) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if !f.exited {
+		f.ended = true
+		im.finishing++
+	}
+	stop := context.AfterFunc(ctx, func() {
+		im.mu.Lock()
+		im.cond.Broadcast()
+		im.mu.Unlock()
+	})
+	defer stop()
+	for im.finishing >= im.max && ctx.Err() == nil {
+		im.cond.Wait()
+	}
+}
+
+// exit records that f's import returned.
+func (im *imports) exit(f *importState) {
+	im.mu.Lock()
+	f.exited = true
+	if f.ended {
+		im.finishing--
+		im.cond.Broadcast()
+	}
+	im.mu.Unlock()
 }
 
 // chunkWriter sends what is written to it as stream chunks of at most

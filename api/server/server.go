@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/selfhub/hub/api/pb/bucketsdpb"
+	"github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
@@ -86,6 +87,7 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 	threadspb.RegisterAPIServer(s.grpc, &threadsService{s: s})
 	usersdpb.RegisterAPIServiceServer(s.grpc, &usersService{s: s})
 	bucketsdpb.RegisterAPIServiceServer(s.grpc, &bucketsService{s: s})
+	hubbucketspb.RegisterAPIServiceServer(s.grpc, &hubBucketsService{b: &bucketsService{s: s}})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for method, req := range hubdRequirements {
 		s.requirements["/"+hubdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req

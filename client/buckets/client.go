@@ -16,20 +16,23 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
+	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
 )
 
 // ChunkSize is the size of the chunks PushPath sends.
 const ChunkSize = 256 << 10
 
-// Client calls the bucket service.
+// Client calls the bucket service, and Hub's extensions of it
+// (api.hubbuckets.pb: CAR import).
 type Client struct {
 	c pb.APIServiceClient
+	h hubpb.APIServiceClient
 }
 
 // New returns a Client over conn.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{c: pb.NewAPIServiceClient(conn)}
+	return &Client{c: pb.NewAPIServiceClient(conn), h: hubpb.NewAPIServiceClient(conn)}
 }
 
 // Root describes a bucket and its current root.
@@ -81,7 +84,7 @@ func itemFromPB(p *pb.PathItem) Item {
 
 // CreateOptions are Create's options.
 type CreateOptions struct {
-	Private      bool   // not offered yet: Unimplemented
+	Private      bool   // encrypt the contents (the hub holds the keys)
 	BootstrapCID string // a UnixFS directory already in the hub
 }
 
@@ -245,16 +248,22 @@ func (c *Client) PullPath(ctx context.Context, key, path string, w io.Writer) (i
 	if err != nil {
 		return 0, errors.FromStatus(op, err)
 	}
+	return drain(op, stream.Recv, w)
+}
+
+// drain writes the chunks recv returns to w until the stream ends, and
+// returns the bytes written.
+func drain[M interface{ GetChunk() []byte }](op errors.Op, recv func() (M, error), w io.Writer) (int64, error) {
 	var n int64
 	for {
-		m, err := stream.Recv()
+		m, err := recv()
 		if err == io.EOF {
 			return n, nil
 		}
 		if err != nil {
 			return n, errors.FromStatus(op, err)
 		}
-		k, err := w.Write(m.Chunk)
+		k, err := w.Write(m.GetChunk())
 		n += int64(k)
 		if err != nil {
 			return n, errors.E(op, err)
@@ -403,4 +412,27 @@ func (c *Client) PullPathAccessRoles(ctx context.Context, key, path string) (Rol
 		out[k] = int(v)
 	}
 	return out, nil
+}
+
+// ListIPFSPath describes the file or directory at an IPFS path
+// (/ipfs/<cid>[/path]) this hub stores, with a directory's entries one
+// level deep. Listing under a bucket's root CID reads one fixed version
+// of the bucket, whatever pushes happen meanwhile.
+func (c *Client) ListIPFSPath(ctx context.Context, path string) (Item, error) {
+	r, err := c.c.ListIpfsPath(ctx, &pb.ListIpfsPathRequest{Path: path})
+	if err != nil {
+		return Item{}, errors.FromStatus("bucketsclient.ListIPFSPath", err)
+	}
+	return itemFromPB(r.Item), nil
+}
+
+// PullIPFSPath streams the file at an IPFS path (/ipfs/<cid>[/path]) to w
+// and returns the bytes written.
+func (c *Client) PullIPFSPath(ctx context.Context, path string, w io.Writer) (int64, error) {
+	const op errors.Op = "bucketsclient.PullIPFSPath"
+	stream, err := c.c.PullIpfsPath(ctx, &pb.PullIpfsPathRequest{Path: path})
+	if err != nil {
+		return 0, errors.FromStatus(op, err)
+	}
+	return drain(op, stream.Recv, w)
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -91,7 +93,10 @@ func TestBlockstore(t *testing.T) {
 			if im.name == "pebble" {
 				return // one store per directory: reopening is the store's own test
 			}
-			// Blocks survive a reopen (every batch is synced).
+			// Flushed blocks survive a reopen.
+			if err := bs.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
 			bs = New(im.open(t, dir))
 			if _, err := bs.Get(ctx, blks[1].Cid()); err != nil {
 				t.Fatalf("after reopen: %v", err)
@@ -131,8 +136,8 @@ func TestDatastoreQuery(t *testing.T) {
 	}
 }
 
-// A crash between writing a temporary file and renaming it leaves the
-// temporary file; opening the store removes it and the block is absent.
+// A crash before Sync leaves temporary files; opening the store removes
+// them and the blocks are absent.
 func TestFilesCrashLeftovers(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -144,7 +149,7 @@ func TestFilesCrashLeftovers(t *testing.T) {
 	if err := b.Put(ctx, ds.NewKey("/blocks/ABCDEF"), []byte("half")); err != nil {
 		t.Fatal(err)
 	}
-	// No Commit: the process "dies" here.
+	// No Sync: the process "dies" here.
 	f, err = OpenFiles(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +175,7 @@ func TestFilesCrashLeftovers(t *testing.T) {
 }
 
 // BenchmarkImport writes 64 MiB as 1 MiB blocks in batches of 8, as an
-// import does, into each datastore, syncing every batch.
+// import does, into each datastore, and makes them durable.
 func BenchmarkImport(b *testing.B) {
 	for _, im := range impls {
 		b.Run(im.name, func(b *testing.B) {
@@ -188,6 +193,74 @@ func BenchmarkImport(b *testing.B) {
 					if err := bs.PutMany(ctx, batch); err != nil {
 						b.Fatal(err)
 					}
+				}
+				if err := bs.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestFilesSync checks the barrier: values put before Sync are durable
+// under their final names (few and many, the fsync and syncfs paths),
+// readable throughout, while concurrent puts, reads and deletes go on.
+func TestFilesSync(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int{3, 200} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			dir := t.TempDir()
+			f, err := OpenFiles(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := func(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/blocks/K%05dX", i)) }
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < n; i += 4 {
+						if err := f.Put(ctx, key(i), []byte(fmt.Sprint(i))); err != nil {
+							t.Error(err)
+							return
+						}
+						if v, err := f.Get(ctx, key(i)); err != nil || string(v) != fmt.Sprint(i) {
+							t.Errorf("Get(%d) right after Put = %q, %v", i, v, err)
+						}
+						if i%10 == 0 {
+							if err := f.Sync(ctx, ds.NewKey("/")); err != nil {
+								t.Error(err)
+							}
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := f.Delete(ctx, key(1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(ctx, ds.NewKey("/")); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.staged) != 0 {
+				t.Fatalf("%d values still staged after Sync", len(f.staged))
+			}
+			// A reopen (what a restart sees) holds every value but the deleted one.
+			g, err := OpenFiles(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				v, err := g.Get(ctx, key(i))
+				if i == 1 {
+					if err != ds.ErrNotFound {
+						t.Fatalf("deleted value: %q, %v", v, err)
+					}
+					continue
+				}
+				if err != nil || string(v) != fmt.Sprint(i) {
+					t.Fatalf("value %d after reopen = %q, %v", i, v, err)
 				}
 			}
 		})

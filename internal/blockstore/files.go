@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	stderrors "errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -22,11 +23,17 @@ import (
 // name (as kubo's flatfs "next-to-last/2"), so a directory holds at most a
 // few thousand files.
 //
-// Crash safety: a value is written to a temporary file, synced, and renamed
-// into place; the directory is synced after the rename. After a crash a
-// value is therefore whole or absent; stray temporary files are removed
-// when the store is opened. A batch syncs all its files, renames them, and
-// syncs the directories they went to, once each, before Commit returns.
+// Durability is a barrier, as go-datastore defines Sync: Put writes the
+// value to a temporary file without syncing it (reads see it at once), and
+// Sync makes every value Put before it durable under its final name —
+// one syncfs(2) for many files (one fsync each for a few), then the
+// renames, then the directories. A bucket syncs once before its root
+// moves, so a push of ten thousand files costs a few syncs, not ten
+// thousand. After a crash a value is whole under its name or absent;
+// unsynced temporary files are removed when the store is opened.
+//
+// Deletes are not synced: only garbage is deleted, and garbage a crash
+// brings back is deleted again by the next collection.
 //
 // Keys must have the shape /<namespace>/<name> with names of letters,
 // digits, '-', '_' and '=' (what boxo's blockstore writes: base32
@@ -36,11 +43,21 @@ type Files struct {
 	// mkdirMu guards made.
 	mkdirMu sync.Mutex
 	made    map[string]bool // shard directories known to exist
+	// syncMu serializes Sync, so a Sync returns only after every earlier
+	// Put is durable, including those another Sync was renaming.
+	syncMu sync.Mutex
+	// stagedMu guards staged.
+	stagedMu sync.Mutex
+	staged   map[string]string // final path -> temporary file, for values not yet synced
 }
 
 var _ ds.Batching = (*Files)(nil)
 
 const tmpPrefix = ".tmp-"
+
+// syncEachMax is the most files (or directories) Sync fsyncs one by one;
+// past it a syncfs of the whole file system is cheaper.
+const syncEachMax = 8
 
 // OpenFiles opens (creating it if needed) a file datastore in dir.
 func OpenFiles(dir string) (*Files, error) {
@@ -48,8 +65,8 @@ func OpenFiles(dir string) (*Files, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, errors.E(op, errors.Internal, err)
 	}
-	f := &Files{dir: dir, made: map[string]bool{}}
-	// Remove the temporary files of writes a crash interrupted.
+	f := &Files{dir: dir, made: map[string]bool{}, staged: map[string]string{}}
+	// Remove the temporary files of writes never synced before a crash.
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
 			return os.Remove(p)
@@ -89,27 +106,49 @@ func (f *Files) path(k ds.Key) (string, string, error) {
 	return d, filepath.Join(d, name+".data"), nil
 }
 
-// Get returns the value at k, or ds.ErrNotFound.
-func (f *Files) Get(_ context.Context, k ds.Key) ([]byte, error) {
+// file returns the file that holds the value at k now: its temporary
+// file until a Sync renames it, its final file after.
+func (f *Files) file(k ds.Key) (string, bool) {
 	_, p, err := f.path(k)
 	if err != nil {
-		return nil, ds.ErrNotFound
+		return "", false
 	}
-	v, err := os.ReadFile(p)
+	f.stagedMu.Lock()
+	defer f.stagedMu.Unlock()
+	if tmp, ok := f.staged[p]; ok {
+		return tmp, true
+	}
+	return p, true
+}
+
+// read calls fn on the file holding k's value, retrying once if a Sync
+// renamed it away in between.
+func read[T any](f *Files, k ds.Key, fn func(string) (T, error)) (T, error) {
+	var zero T
+	p, ok := f.file(k)
+	if !ok {
+		return zero, ds.ErrNotFound
+	}
+	v, err := fn(p)
+	if os.IsNotExist(err) && strings.HasPrefix(filepath.Base(p), tmpPrefix) {
+		_, final, _ := f.path(k)
+		v, err = fn(final)
+	}
 	if os.IsNotExist(err) {
-		return nil, ds.ErrNotFound
+		return zero, ds.ErrNotFound
 	}
 	return v, err
 }
 
+// Get returns the value at k, or ds.ErrNotFound.
+func (f *Files) Get(_ context.Context, k ds.Key) ([]byte, error) {
+	return read(f, k, os.ReadFile)
+}
+
 // Has reports whether k exists.
 func (f *Files) Has(_ context.Context, k ds.Key) (bool, error) {
-	_, p, err := f.path(k)
-	if err != nil {
-		return false, nil
-	}
-	_, err = os.Stat(p)
-	if os.IsNotExist(err) {
+	_, err := read(f, k, os.Stat)
+	if err == ds.ErrNotFound {
 		return false, nil
 	}
 	return err == nil, err
@@ -117,46 +156,142 @@ func (f *Files) Has(_ context.Context, k ds.Key) (bool, error) {
 
 // GetSize returns the size of the value at k, or ds.ErrNotFound.
 func (f *Files) GetSize(_ context.Context, k ds.Key) (int, error) {
-	_, p, err := f.path(k)
-	if err != nil {
-		return -1, ds.ErrNotFound
-	}
-	st, err := os.Stat(p)
-	if os.IsNotExist(err) {
-		return -1, ds.ErrNotFound
-	}
+	st, err := read(f, k, os.Stat)
 	if err != nil {
 		return -1, err
 	}
 	return int(st.Size()), nil
 }
 
-// Put stores v at k durably.
-func (f *Files) Put(ctx context.Context, k ds.Key, v []byte) error {
-	b := &filesBatch{f: f}
-	if err := b.Put(ctx, k, v); err != nil {
+// Put stores v at k; it is durable once Sync returns.
+func (f *Files) Put(_ context.Context, k ds.Key, v []byte) error {
+	d, p, err := f.path(k)
+	if err != nil {
 		return err
 	}
-	return b.Commit(ctx)
-}
-
-// Delete removes k durably; a missing k is not an error.
-func (f *Files) Delete(ctx context.Context, k ds.Key) error {
-	b := &filesBatch{f: f}
-	if err := b.Delete(ctx, k); err != nil {
+	if f.isStaged(p) {
+		return nil // the same value (keys name contents), already written
+	}
+	if err := f.mkdir(d); err != nil {
 		return err
 	}
-	return b.Commit(ctx)
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(d, tmpPrefix+hex.EncodeToString(rnd[:]))
+	if err := os.WriteFile(tmp, v, 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	f.stagedMu.Lock()
+	_, dup := f.staged[p]
+	if !dup {
+		f.staged[p] = tmp
+	}
+	f.stagedMu.Unlock()
+	if dup {
+		// A concurrent Put of the same value won. Keeping the first
+		// temporary file matters: a Sync may be syncing it for that Put.
+		os.Remove(tmp)
+	}
+	return nil
 }
 
-// Sync is a no-op: Put, Delete and batch Commit are durable already.
-func (f *Files) Sync(context.Context, ds.Key) error { return nil }
+func (f *Files) isStaged(p string) bool {
+	f.stagedMu.Lock()
+	defer f.stagedMu.Unlock()
+	_, ok := f.staged[p]
+	return ok
+}
+
+// Delete removes k; a missing k is not an error. The delete is not synced
+// (see Files).
+func (f *Files) Delete(_ context.Context, k ds.Key) error {
+	_, p, err := f.path(k)
+	if err != nil {
+		return nil // such a key cannot exist
+	}
+	f.stagedMu.Lock()
+	tmp, ok := f.staged[p]
+	delete(f.staged, p)
+	f.stagedMu.Unlock()
+	if ok {
+		os.Remove(tmp)
+	}
+	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// Sync makes every value Put before the call durable under its final name
+// (whatever the prefix: there is one barrier for the whole store).
+func (f *Files) Sync(context.Context, ds.Key) error {
+	const op errors.Op = "blockstore.Sync"
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	f.stagedMu.Lock()
+	finals := make([]string, 0, len(f.staged))
+	tmps := make([]string, 0, len(f.staged))
+	for p, tmp := range f.staged {
+		finals, tmps = append(finals, p), append(tmps, tmp)
+	}
+	f.stagedMu.Unlock()
+	if len(tmps) == 0 {
+		return nil
+	}
+	if err := f.syncFiles(tmps); err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	dirs := map[string]bool{}
+	for i, p := range finals {
+		f.stagedMu.Lock()
+		// A Delete since the listing removed the value; a Put rewrote it
+		// (the same bytes) under another temporary name, synced next time.
+		current := f.staged[p] == tmps[i]
+		var err error
+		if current {
+			if err = os.Rename(tmps[i], p); err == nil {
+				delete(f.staged, p)
+			}
+		}
+		f.stagedMu.Unlock()
+		if err != nil {
+			return errors.E(op, errors.Internal, err)
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	list := make([]string, 0, len(dirs))
+	for d := range dirs {
+		list = append(list, d)
+	}
+	if err := f.syncFiles(list); err != nil {
+		return errors.E(op, errors.Internal, err)
+	}
+	return nil
+}
+
+// syncFiles makes the contents of the named files or directories durable:
+// an fsync each for a few, one syncfs for the file system past that.
+func (f *Files) syncFiles(names []string) error {
+	if len(names) > syncEachMax {
+		return syncFS(f.dir)
+	}
+	for _, n := range names {
+		// A value deleted since Sync listed it needs no syncing.
+		if err := syncPath(n); err != nil && !stderrors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
 
 // Close is a no-op.
 func (f *Files) Close() error { return nil }
 
-// Query lists the entries under q.Prefix, one shard directory at a time;
-// filters, orders, offsets and limits are applied naively on top.
+// Query lists the entries under q.Prefix, one shard directory at a time,
+// then the values not yet synced (a value a Sync renames meanwhile may be
+// listed twice); filters, orders, offsets and limits are applied naively
+// on top.
 func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error) {
 	ns := strings.Trim(q.Prefix, "/")
 	if strings.Contains(ns, "/") {
@@ -175,6 +310,12 @@ func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error)
 				}
 			}
 		}
+		f.stagedMu.Lock()
+		var staged []string // final paths
+		for p := range f.staged {
+			staged = append(staged, p)
+		}
+		f.stagedMu.Unlock()
 		for _, ns := range namespaces {
 			err := filepath.WalkDir(filepath.Join(f.dir, ns), func(p string, d fs.DirEntry, err error) error {
 				if os.IsNotExist(err) {
@@ -212,27 +353,42 @@ func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error)
 				return
 			}
 		}
+		for _, p := range staged {
+			rel, err := filepath.Rel(f.dir, p)
+			parts := strings.Split(filepath.ToSlash(rel), "/")
+			if err != nil || len(parts) != 3 || ns != "" && parts[0] != ns {
+				continue
+			}
+			k := ds.NewKey("/" + parts[0] + "/" + strings.TrimSuffix(parts[2], ".data"))
+			e := query.Entry{Key: k.String()}
+			if !q.KeysOnly || q.ReturnsSizes {
+				v, err := f.Get(ctx, k)
+				if err != nil {
+					continue // deleted since
+				}
+				e.Size = len(v)
+				if !q.KeysOnly {
+					e.Value = v
+				}
+			}
+			select {
+			case out <- query.Result{Entry: e}:
+			case <-ctx.Done():
+				return
+			}
+		}
 	})
 	q.Prefix = ""
 	return query.NaiveQueryApply(q, res), nil
 }
 
-// Batch starts a batch; see Files for what Commit guarantees.
-func (f *Files) Batch(context.Context) (ds.Batch, error) { return &filesBatch{f: f}, nil }
+// Batch returns a batch that puts and deletes as it goes: Files needs no
+// batching, and Sync, not Commit, is the durability barrier.
+func (f *Files) Batch(context.Context) (ds.Batch, error) { return filesBatch{f}, nil }
 
-type pendingFile struct {
-	tmp, final, dir string
-	file            *os.File
-}
+type filesBatch struct{ *Files }
 
-// filesBatch writes each Put to a temporary file at once (so a batch holds
-// no values in memory) and makes them all visible in Commit.
-type filesBatch struct {
-	f       *Files
-	puts    []pendingFile
-	deletes []string
-	err     error
-}
+func (filesBatch) Commit(context.Context) error { return nil }
 
 func (f *Files) mkdir(d string) error {
 	f.mkdirMu.Lock()
@@ -244,103 +400,25 @@ func (f *Files) mkdir(d string) error {
 		return err
 	}
 	// The new directory's entry must reach the disk too.
-	if err := syncDir(filepath.Dir(d)); err != nil {
+	if err := syncPath(filepath.Dir(d)); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(filepath.Dir(d))); err != nil {
+	if err := syncPath(filepath.Dir(filepath.Dir(d))); err != nil {
 		return err
 	}
 	f.made[d] = true
 	return nil
 }
 
-func (b *filesBatch) Put(_ context.Context, k ds.Key, v []byte) error {
-	if b.err != nil {
-		return b.err
-	}
-	d, p, err := b.f.path(k)
-	if err != nil {
-		return err
-	}
-	if err := b.f.mkdir(d); err != nil {
-		b.err = err
-		return err
-	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := filepath.Join(d, tmpPrefix+hex.EncodeToString(rnd[:]))
-	file, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		b.err = err
-		return err
-	}
-	b.puts = append(b.puts, pendingFile{tmp: tmp, final: p, dir: d, file: file})
-	if _, err := file.Write(v); err != nil {
-		b.err = err
-		return err
-	}
-	return nil
-}
-
-func (b *filesBatch) Delete(_ context.Context, k ds.Key) error {
-	_, p, err := b.f.path(k)
-	if err != nil {
-		return nil // such a key cannot exist
-	}
-	b.deletes = append(b.deletes, p)
-	return nil
-}
-
-// Commit syncs every written file, renames them into place and syncs the
-// directories, then applies the deletes. On error nothing written by the
-// batch is left behind under a final name that was not synced.
-func (b *filesBatch) Commit(context.Context) error {
-	const op errors.Op = "blockstore.Commit"
-	err := b.err
-	for _, pf := range b.puts {
-		if err == nil {
-			err = pf.file.Sync()
-		}
-		if cerr := pf.file.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		for _, pf := range b.puts {
-			os.Remove(pf.tmp)
-		}
-		return errors.E(op, errors.Internal, err)
-	}
-	dirs := map[string]bool{}
-	for _, pf := range b.puts {
-		if err := os.Rename(pf.tmp, pf.final); err != nil {
-			return errors.E(op, errors.Internal, err)
-		}
-		dirs[pf.dir] = true
-	}
-	for _, p := range b.deletes {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return errors.E(op, errors.Internal, err)
-		}
-		dirs[filepath.Dir(p)] = true
-	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil {
-			return errors.E(op, errors.Internal, err)
-		}
-	}
-	b.puts, b.deletes = nil, nil
-	return nil
-}
-
-func syncDir(d string) error {
-	f, err := os.Open(d)
+// syncPath fsyncs the file or directory p.
+func syncPath(p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", d, err)
+		return fmt.Errorf("sync %s: %w", p, err)
 	}
 	return nil
 }

@@ -214,5 +214,28 @@ for (const kind of kinds) {
       // returned promise (a client bug) as an unhandled rejection.
       await rejectsMatching(buckets.pushPath(key, 'x.txt', 'x', { root: last }), /not found/)
     })
+
+    test('a private bucket round-trips', { timeout }, async () => {
+      const made = await buckets.getOrCreate('secret', { encrypted: true })
+      assert.equal(made.threadID, threadID, 'the same DB')
+      const secret = made.root.key
+      await buckets.pushPath(secret, 'notes/plan.txt', 'private plans ✓')
+      const bytes = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256))
+      await buckets.pushPath(secret, 'data.bin', bytes)
+      const files = [{ path: 'many/a.txt', content: Buffer.from('a') }, { path: 'many/b.txt', content: Buffer.from('b') }]
+      for await (const ev of buckets.pushPaths(secret, files)) assert.match(ev.root.path, /^\/ipfs\//)
+      assert.equal((await pull(buckets, secret, 'notes/plan.txt')).toString(), 'private plans ✓')
+      assert.ok((await pull(buckets, secret, 'data.bin')).equals(bytes))
+      assert.equal((await pull(buckets, secret, 'many/b.txt')).toString(), 'b')
+      const top = await buckets.listPath(secret, '')
+      assert.deepEqual(top.item.items.map((i) => i.name).sort(), ['.textileseed', 'data.bin', 'many', 'notes'])
+      assert.equal(top.item.items.find((i) => i.name === 'data.bin').size, 200_000)
+      // The raw DAG shows no names.
+      const raw = await buckets.listIpfsPath(top.root.path)
+      for (const item of raw.items) assert.ok(!['data.bin', 'notes', 'many'].includes(item.name), item.name)
+      const links = await buckets.links(secret)
+      if (kind.user) assert.match(links.url, /\?token=/)
+      await buckets.remove(secret)
+    })
   })
 }

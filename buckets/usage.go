@@ -1,0 +1,222 @@
+package buckets
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"sync"
+
+	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
+)
+
+// A bucket's size is the cumulative size of its root DAG (the bytes of
+// every block, counted once per link, as IPFS reports it): the logical
+// size a user pushed, before deduplication. An owner's usage is the sum
+// over the buckets it owns, and the quota (Config.Quota) caps it.
+//
+// Usage is computed by one scan of every bucket on first need and kept in
+// memory, moved by every change this service makes and recomputed by each
+// garbage collection (which scans every bucket anyway), so a change made
+// around the service (through the ThreadDB API) is picked up there.
+
+// usage holds the bytes stored per bucket owner.
+type usage struct {
+	// mu guards every field below.
+	mu     sync.Mutex
+	loaded bool
+	bytes  map[hub.PubKey]int64
+	moves  uint64 // changes made through reserve; see setUsage
+}
+
+// StoredBytes returns the bytes stored in the buckets owner owns.
+func (s *Service) StoredBytes(ctx context.Context, owner hub.PubKey) (int64, error) {
+	const op errors.Op = "buckets.StoredBytes"
+	s.usage.mu.Lock()
+	defer s.usage.mu.Unlock()
+	if err := s.loadUsage(ctx); err != nil {
+		return 0, errors.E(op, err)
+	}
+	return s.usage.bytes[owner], nil
+}
+
+// loadUsage scans every bucket once. s.usage.mu must be held.
+func (s *Service) loadUsage(ctx context.Context) error {
+	if s.usage.loaded {
+		return nil
+	}
+	sizes := map[hub.PubKey]int64{}
+	err := s.dbs.EachDB(ctx, func(id threads.ID) error {
+		bkts, err := s.allBuckets(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, b := range bkts {
+			n, err := s.bucketSize(ctx, b)
+			if err != nil {
+				return err
+			}
+			sizes[hub.PubKey(b.Owner)] += n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.usage.bytes, s.usage.loaded = sizes, true
+	return nil
+}
+
+// usageMoves returns the number of changes reserve has made, for setUsage.
+func (s *Service) usageMoves() uint64 {
+	s.usage.mu.Lock()
+	defer s.usage.mu.Unlock()
+	return s.usage.moves
+}
+
+// setUsage replaces the usage figures with ones a full scan computed, if
+// no change was reserved since the scan began (moves is usageMoves from
+// then): a newer change would otherwise be lost.
+func (s *Service) setUsage(sizes map[hub.PubKey]int64, moves uint64) {
+	s.usage.mu.Lock()
+	if s.usage.moves == moves {
+		s.usage.bytes, s.usage.loaded = sizes, true
+	}
+	s.usage.mu.Unlock()
+}
+
+// bucketSize returns the cumulative size of b's root DAG.
+func (s *Service) bucketSize(ctx context.Context, b Bucket) (int64, error) {
+	root, err := b.Root()
+	if err != nil {
+		return 0, errors.E(errors.Internal, err)
+	}
+	nd, err := s.dag.Get(ctx, root)
+	if err != nil {
+		return 0, errors.Errorf("", errors.Internal, "root %s of bucket %s is unreadable: %v", root, b.Key, err)
+	}
+	return nodeSize(nd)
+}
+
+// nodeSize returns the cumulative size of the DAG under nd.
+func nodeSize(nd ipld.Node) (int64, error) {
+	n, err := nd.Size()
+	if err != nil {
+		return 0, errors.E(errors.Internal, err)
+	}
+	return int64(n), nil
+}
+
+// reserve moves owner's usage by delta, refusing with Exhausted a growth
+// past the quota. The returned undo takes the change back (when the write
+// it was made for fails). Shrinking is always allowed.
+func (s *Service) reserve(ctx context.Context, op errors.Op, owner hub.PubKey, delta int64) (undo func(), err error) {
+	s.usage.mu.Lock()
+	defer s.usage.mu.Unlock()
+	if err := s.loadUsage(ctx); err != nil {
+		return nil, errors.E(op, err)
+	}
+	used := s.usage.bytes[owner]
+	if q := s.cfg.Quota; q > 0 && delta > 0 && used+delta > q {
+		return nil, quotaError(op, used, delta, q)
+	}
+	s.usage.bytes[owner] = used + delta
+	s.usage.moves++
+	return func() {
+		s.usage.mu.Lock()
+		s.usage.bytes[owner] -= delta
+		s.usage.moves++
+		s.usage.mu.Unlock()
+	}, nil
+}
+
+func quotaError(op errors.Op, used, more, quota int64) error {
+	return errors.Errorf(op, errors.Exhausted,
+		"bucket storage quota exceeded: %d bytes stored, %d more would pass the quota of %d bytes; remove data or ask the operator for a larger quota", used, more, quota)
+}
+
+// quotaReader fails a stream with Exhausted once more than left bytes
+// were read through it, so a push past the quota stops early instead of
+// storing everything first.
+type quotaReader struct {
+	countingReader
+	op    errors.Op
+	used  int64 // bytes stored when the push began
+	quota int64
+}
+
+func (q *quotaReader) Read(b []byte) (int, error) {
+	n, err := q.countingReader.Read(b)
+	if q.quota > 0 && q.used+q.n > q.quota {
+		return n, quotaError(q.op, q.used, q.n, q.quota)
+	}
+	return n, err
+}
+
+// meter returns a reader that counts what it reads from r and, when a
+// quota is set, fails once owner's usage would pass it.
+func (s *Service) meter(ctx context.Context, op errors.Op, owner hub.PubKey, r io.Reader) (*quotaReader, error) {
+	q := &quotaReader{countingReader: countingReader{r: r}, op: op, quota: s.cfg.Quota}
+	if q.quota > 0 {
+		used, err := s.StoredBytes(ctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		if used >= q.quota {
+			return nil, quotaError(op, used, 0, q.quota)
+		}
+		q.used = used
+	}
+	return q, nil
+}
+
+// allBuckets returns every bucket in DB thread, read as the DB's owner.
+// A DB without a buckets collection has none.
+func (s *Service) allBuckets(ctx context.Context, thread threads.ID) ([]Bucket, error) {
+	txn, err := s.ownerTxn(ctx, thread)
+	if errors.Is(errors.NotExist, err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+	return findBuckets(ctx, txn, thread)
+}
+
+// findBuckets returns every bucket txn reads.
+func findBuckets(ctx context.Context, txn *db.Txn, thread threads.ID) ([]Bucket, error) {
+	raws, err := txn.Find(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bucket, 0, len(raws))
+	for _, raw := range raws {
+		var b Bucket
+		if err := json.Unmarshal(raw, &b); err != nil {
+			return nil, errors.E(errors.Internal, err)
+		}
+		b.Thread = thread
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// ownerTxn opens a read transaction on the buckets collection of DB thread
+// as the DB's owner, for the hub's own bookkeeping (gateway, collection,
+// usage), which checks no caller's access.
+func (s *Service) ownerTxn(ctx context.Context, thread threads.ID) (*db.Txn, error) {
+	owner, err := s.dbs.Owner(ctx, thread)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.dbs.DB(ctx, owner, thread)
+	if err != nil {
+		return nil, err
+	}
+	return d.ReadTxn(ctx, owner, Collection)
+}

@@ -1,0 +1,83 @@
+package bucketsclient
+
+import (
+	"context"
+	"io"
+
+	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
+	"github.com/selfhub/hub/errors"
+)
+
+// CAROptions are ImportCAR's options.
+type CAROptions struct {
+	// Root is the bucket root the caller last saw (Root.Path); the hub
+	// refuses the import with FailedPrecondition if the bucket has moved
+	// on. Empty forces it.
+	Root string
+	// CARRoot names which of the CAR's roots to link; empty means the
+	// CAR's only root.
+	CARRoot string
+	// Progress, if not nil, is called with the bytes sent so far after
+	// each chunk.
+	Progress func(int64)
+}
+
+// ImportedCAR is what ImportCAR stored.
+type ImportedCAR struct {
+	Cid    string // the CID linked at the path
+	Blocks int64  // blocks the CAR held
+	Bytes  int64  // bytes of CAR the hub read
+	Root   Root   // the bucket at its new root
+}
+
+// ImportCAR streams the CAR (v1 or v2) read from r to the hub, which
+// verifies and stores its blocks and links its root DAG, which must be
+// complete UnixFS, at path (empty: replace the bucket's root with it, a
+// directory). It is a Hub extension; the Textile hub had no such call. A
+// CAR that fails a check leaves the bucket unchanged.
+func (c *Client) ImportCAR(ctx context.Context, key, path string, r io.Reader, opts CAROptions) (ImportedCAR, error) {
+	const op errors.Op = "bucketsclient.ImportCAR"
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.h.ImportCar(ctx)
+	if err != nil {
+		return ImportedCAR{}, errors.FromStatus(op, err)
+	}
+	hdr := &hubpb.ImportCarRequest_Header{Key: key, Path: path, Root: opts.Root, CarRoot: opts.CARRoot}
+	sendErr := func() error {
+		if err := stream.Send(&hubpb.ImportCarRequest{Payload: &hubpb.ImportCarRequest_Header_{Header: hdr}}); err != nil {
+			return err
+		}
+		buf := make([]byte, ChunkSize)
+		var sent int64
+		for {
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				if err := stream.Send(&hubpb.ImportCarRequest{Payload: &hubpb.ImportCarRequest_Chunk{Chunk: buf[:n]}}); err != nil {
+					return err
+				}
+				sent += int64(n)
+				if opts.Progress != nil {
+					opts.Progress(sent)
+				}
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil
+			}
+			if err != nil {
+				cancel() // our reader failed: the hub drops the import
+				return errors.E(op, errors.Canceled, err)
+			}
+		}
+	}()
+	if errors.KindOf(sendErr) == errors.Canceled {
+		return ImportedCAR{}, sendErr
+	}
+	// A send error (io.EOF) means the hub ended the call early: its
+	// status is what CloseAndRecv returns.
+	res, err := stream.CloseAndRecv()
+	if err != nil {
+		return ImportedCAR{}, errors.FromStatus(op, err)
+	}
+	return ImportedCAR{Cid: res.Cid, Blocks: res.Blocks, Bytes: res.Bytes, Root: rootFromPB(res.Root)}, nil
+}

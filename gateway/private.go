@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/buckets"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+)
+
+// PrivateBuckets opens the contents of private buckets, decrypted, for an
+// identity with a role on the path.
+type PrivateBuckets interface {
+	// GatewayPrivate returns the file or directory at path of private
+	// bucket key in DB thread if who may read it: Permission when it may
+	// not, NotExist when nothing is there.
+	GatewayPrivate(ctx context.Context, thread threads.ID, key string, who hub.PubKey, path string) (buckets.PrivateEntry, error)
+}
+
+// Tokens checks the user tokens that GetToken issues.
+type Tokens interface {
+	// VerifyToken returns the identity token names, or Unauthenticated.
+	VerifyToken(token string) (hub.PubKey, error)
+}
+
+// servePrivate serves a path of private bucket b to the holder of a valid
+// token (?token=, as the bucket's links carry it, or an Authorization
+// bearer header): files with Range support through http.ServeContent,
+// directories as a plain listing whose links keep the token. boxo is not
+// involved: it would serve the ciphertext.
+func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets.GatewayBucket, key, ipnsPath string) {
+	if trustless(r) {
+		// Raw blocks, CARs and records are the ciphertext DAG's, which
+		// /ipfs/ serves; decrypted contents have no such form.
+		httpError(w, http.StatusNotAcceptable, "bucket "+key+" is private: its contents are served decrypted only, as files and listings; its encrypted blocks are at /ipfs/<root>")
+		return
+	}
+	p := ipnsPath
+	if p == "" {
+		p = r.URL.Path
+	}
+	rest := strings.TrimPrefix(p, "/ipns/"+key)
+	token := r.URL.Query().Get("token")
+	if a := r.Header.Get("Authorization"); token == "" && len(a) > len("bearer ") && strings.EqualFold(a[:len("bearer ")], "bearer ") {
+		token = a[len("bearer "):]
+	}
+	// Responses depend on the token: no shared cache may keep them.
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		httpError(w, http.StatusUnauthorized, "bucket "+key+" is private: add ?token=<user token> (from GetToken; the bucket's links carry it) to read it")
+		return
+	}
+	who, err := h.tokens.VerifyToken(token)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		httpError(w, http.StatusUnauthorized, errors.Message(err))
+		return
+	}
+	e, err := h.priv.GatewayPrivate(r.Context(), b.Thread, key, who, rest)
+	if err != nil {
+		h.fail(w, err, "private bucket", "thread", b.Thread, "key", key, "path", rest)
+		return
+	}
+	if e.IsDir {
+		if !strings.HasSuffix(r.URL.Path, "/") {
+			u := *r.URL
+			u.Path += "/"
+			u.RawPath = ""
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		listPrivate(w, e, "?token="+url.QueryEscape(token))
+		return
+	}
+	// The stored file's CID names these exact bytes: a strong ETag.
+	w.Header().Set("ETag", `"`+e.Cid.String()+`"`)
+	http.ServeContent(w, r, e.Name, time.Unix(0, e.Updated), e.File)
+}
+
+// listPrivate writes a directory listing whose links end in query.
+func listPrivate(w http.ResponseWriter, e buckets.PrivateEntry, query string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	title := html.EscapeString("/" + e.Path)
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!doctype html><title>%s</title><h1>%s</h1><ul>\n", title, title)
+	for _, it := range e.Items {
+		name, href := it.Name, url.PathEscape(it.Name)
+		if it.IsDir {
+			name, href = name+"/", href+"/"
+		}
+		fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a> %d</li>\n", html.EscapeString(href+query), html.EscapeString(name), it.Size)
+	}
+	b.WriteString("</ul>\n")
+	fmt.Fprint(w, b.String())
+}
+
+// trustless reports whether r asks for a verifiable response (a raw
+// block, a CAR, an IPNS record) rather than contents.
+func trustless(r *http.Request) bool {
+	if r.URL.Query().Get("format") != "" {
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/vnd.ipld.") || strings.Contains(accept, "application/vnd.ipfs.")
+}

@@ -1,0 +1,201 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/buckets"
+	"github.com/selfhub/hub/client"
+	bucketsclient "github.com/selfhub/hub/client/buckets"
+	hubclient "github.com/selfhub/hub/client/hub"
+	threadsclient "github.com/selfhub/hub/client/threads"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/testhub"
+)
+
+// privateMarker is put in a private bucket's names and contents, and looked
+// for in the hub's block files.
+const privateMarker = "PRIVATE-PLAINTEXT-4b1d"
+
+// blocksHold reports whether any block file of hub h contains s.
+func blocksHold(t *testing.T, h *testhub.Hub, s string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(filepath.Join(h.Config.Repo, "blocks"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		found = found || bytes.Contains(b, []byte(s))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// TestBucketsPrivate: a private bucket on a real hubd round-trips bytes
+// through the API and the gateway (ranges too) while its blocks hold no
+// plaintext and its raw DAG no names; the gateway wants a reader's token;
+// removing a role re-encrypts the path and shuts the identity out.
+func TestBucketsPrivate(t *testing.T) {
+	h := testhub.Start(t, nil)
+	hc := hubclient.New(h.Conn)
+	sctx, _ := signup(t, hc, "privdev")
+	appKey, err := hc.CreateKey(sctx, hub.UserKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, friend := newAppUser(t, h, appKey), newAppUser(t, h, appKey)
+	db, err := threadsclient.New(h.Conn).NewDB(owner.ctx, "", threadsclient.DBOptions{Name: "buckets"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(u appUser) context.Context { return client.WithThread(u.ctx, db.String()) }
+	bc := bucketsclient.New(h.Conn)
+	made, err := bc.Create(in(owner), "vault", bucketsclient.CreateOptions{Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := made.Root.Key
+	if !strings.Contains(made.Links.URL, "?token=") {
+		t.Fatalf("links of a private bucket carry no token: %+v", made.Links)
+	}
+	file := privateMarker + "/notes.txt"
+	data := randomData(300_000)
+	for _, at := range []int{0, 150_000, len(data) - len(privateMarker)} {
+		copy(data[at:], privateMarker)
+	}
+	if _, err := bc.PushPath(in(owner), key, file, bytes.NewReader(data), ""); err != nil {
+		t.Fatal(err)
+	}
+	pushed, _, err := bc.PushPaths(in(owner), key, "", []bucketsclient.File{{Path: "top.txt", Data: strings.NewReader("top " + privateMarker)}})
+	if err != nil || len(pushed) != 1 {
+		t.Fatalf("PushPaths: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := bc.PullPath(in(owner), key, file, &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("pulled %d bytes (%v), want the %d pushed", buf.Len(), err, len(data))
+	}
+	it, root, err := bc.ListPath(in(owner), key, privateMarker)
+	if err != nil || len(it.Items) != 1 || it.Items[0].Name != "notes.txt" || it.Items[0].Size != int64(len(data)) {
+		t.Fatalf("ListPath: %+v, %v", it.Items, err)
+	}
+	if blocksHold(t, h, privateMarker) {
+		t.Fatal("the hub's block files hold plaintext of a private bucket")
+	}
+	raw, err := bc.ListIPFSPath(in(owner), root.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rawFile string
+	for _, e := range raw.Items {
+		if !strings.HasPrefix(e.Name, "~") || e.Name == "top.txt" || e.Name == buckets.SeedName || strings.Contains(e.Name, privateMarker) {
+			t.Fatalf("ListIpfsPath shows the name %q", e.Name)
+		}
+		if !e.IsDir {
+			rawFile = e.Cid
+		}
+	}
+
+	// The gateway.
+	gw := "http://" + h.Addrs.Gateway
+	base := fmt.Sprintf("%s/thread/%s/buckets/%s/", gw, db, key)
+	tok := func(u appUser) string {
+		md, _ := metadata.FromOutgoingContext(u.ctx)
+		return url.QueryEscape(strings.TrimPrefix(md.Get("authorization")[0], "bearer "))
+	}
+	status := func(u string, headers ...string) int {
+		res, _ := get(t, u, headers...)
+		return res.StatusCode
+	}
+	if c := status(base + file); c != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", c)
+	}
+	if c := status(base + file + "?token=not-a-token"); c != http.StatusUnauthorized {
+		t.Fatalf("bad token: %d, want 401", c)
+	}
+	if c := status(base + file + "?token=" + tok(friend)); c != http.StatusForbidden {
+		t.Fatalf("token of an identity with no role: %d, want 403", c)
+	}
+	res, body := get(t, base+file+"?token="+tok(owner))
+	if res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("owner's GET: %d, %d bytes", res.StatusCode, len(body))
+	}
+	res, body = get(t, base+file+"?token="+tok(owner), "Range", "bytes=65530-200009")
+	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[65530:200010]) {
+		t.Fatalf("range GET: %d, %d bytes", res.StatusCode, len(body))
+	}
+	bearer := mustUnescape(t, tok(owner))
+	if res, body = get(t, gw+"/ipns/"+key+"/top.txt", "Authorization", "Bearer "+bearer); res.StatusCode != http.StatusOK || string(body) != "top "+privateMarker {
+		t.Fatalf("/ipns/ GET with a bearer header: %d %q", res.StatusCode, body)
+	}
+	if c := status(base + file + "?format=car&token=" + tok(owner)); c != http.StatusNotAcceptable {
+		t.Fatalf("a CAR of a private path: %d, want 406", c)
+	}
+	if res, body = get(t, base+privateMarker+"/?token="+tok(owner)); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "notes.txt") {
+		t.Fatalf("directory listing: %d %q", res.StatusCode, body)
+	}
+	if res, body = get(t, made.Links.URL); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusMovedPermanently {
+		t.Fatalf("the bucket's own link: %d %q", res.StatusCode, body)
+	}
+	if res, body = get(t, gw+"/ipfs/"+rawFile); res.StatusCode != http.StatusOK || bytes.Contains(body, []byte(privateMarker)) {
+		t.Fatalf("raw /ipfs/ GET of a private file: %d, plaintext %v", res.StatusCode, bytes.Contains(body, []byte(privateMarker)))
+	}
+
+	// Roles: a reader gets in; removing the role re-encrypts and shuts it out.
+	if err := bc.PushPathAccessRoles(in(owner), key, privateMarker, bucketsclient.Roles{friend.pub: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if res, body = get(t, base+file+"?token="+tok(friend)); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("reader's GET: %d, %d bytes", res.StatusCode, len(body))
+	}
+	if c := status(base + "top.txt?token=" + tok(friend)); c != http.StatusForbidden {
+		t.Fatalf("reader outside its path: %d, want 403", c)
+	}
+	before, err := bc.Root(in(owner), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.PushPathAccessRoles(in(owner), key, privateMarker, bucketsclient.Roles{friend.pub: 0}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := bc.Root(in(owner), key)
+	if err != nil || after.Path == before.Path {
+		t.Fatalf("removing a role did not re-encrypt (root %s → %s, %v)", before.Path, after.Path, err)
+	}
+	if c := status(base + file + "?token=" + tok(friend)); c != http.StatusForbidden {
+		t.Fatalf("removed reader: %d, want 403", c)
+	}
+	_, err = bc.PullPath(in(friend), key, file, io.Discard)
+	wantKind(t, err, errors.Permission, "needs Reader")
+	buf.Reset()
+	if _, err := bc.PullPath(in(owner), key, file, &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("after rotation the owner pulled %d bytes (%v)", buf.Len(), err)
+	}
+	if blocksHold(t, h, privateMarker) {
+		t.Fatal("re-encryption left plaintext in the block files")
+	}
+}
+
+func mustUnescape(t *testing.T, s string) string {
+	t.Helper()
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
