@@ -6,6 +6,8 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,9 +79,25 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
 			return
 		}
+		// A directory with an index.html is a web page, as in public
+		// buckets and on bucket websites.
+		if slices.ContainsFunc(e.Items, func(it buckets.Item) bool { return it.Name == "index.html" && !it.IsDir }) {
+			index, err := h.priv.GatewayPrivate(r.Context(), b.Thread, key, who, path.Join(rest, "index.html"))
+			if err != nil {
+				h.fail(w, err, "private bucket", "thread", b.Thread, "key", key, "path", rest+"/index.html")
+				return
+			}
+			servePrivateFile(w, r, index)
+			return
+		}
 		listPrivate(w, e, "?token="+url.QueryEscape(token))
 		return
 	}
+	servePrivateFile(w, r, e)
+}
+
+// servePrivateFile serves a decrypted file, ranges included.
+func servePrivateFile(w http.ResponseWriter, r *http.Request, e buckets.PrivateEntry) {
 	// The stored file's CID names these exact bytes: a strong ETag.
 	w.Header().Set("ETag", `"`+e.Cid.String()+`"`)
 	http.ServeContent(w, r, e.Name, time.Unix(0, e.Updated), e.File)

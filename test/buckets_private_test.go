@@ -149,6 +149,13 @@ func TestBucketsPrivate(t *testing.T) {
 	if res, body = get(t, base+privateMarker+"/?token="+tok(owner)); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "notes.txt") {
 		t.Fatalf("directory listing: %d %q", res.StatusCode, body)
 	}
+	const page = "<!doctype html><title>private site</title>"
+	if _, err := bc.PushPath(in(owner), key, "site/index.html", strings.NewReader(page), ""); err != nil {
+		t.Fatal(err)
+	}
+	if res, body = get(t, base+"site/?token="+tok(owner)); res.StatusCode != http.StatusOK || string(body) != page {
+		t.Fatalf("a directory with an index.html: %d %q; want the page", res.StatusCode, body)
+	}
 	if res, body = get(t, made.Links.URL); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusMovedPermanently {
 		t.Fatalf("the bucket's own link: %d %q", res.StatusCode, body)
 	}
