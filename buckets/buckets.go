@@ -213,6 +213,10 @@ func (s *Service) lock(thread threads.ID, key string) func() {
 // publish.go signs the name's records with it.
 func ipnsKeyKey(key string) []byte { return store.Key("bktkey", key) }
 
+// bucketDBKey is where the ID of the DB that holds a bucket is kept, so
+// the gateway and the IPNS publisher find a bucket by its key alone.
+func bucketDBKey(key string) []byte { return store.Key("bktdb", key) }
+
 // NewKey makes a fresh Ed25519 key and returns it with its IPNS name: the
 // peer ID as a CIDv1 with the libp2p-key codec, in base36.
 func NewKey() (crypto.PrivKey, string, error) {
@@ -351,6 +355,7 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	}
 	b := s.st.NewBatch()
 	b.PutRaw(ipnsKeyKey(key), raw)
+	b.PutRaw(bucketDBKey(key), []byte(thread))
 	if err := b.Commit(); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
@@ -1020,6 +1025,7 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	}
 	kb := s.st.NewBatch()
 	kb.Delete(ipnsKeyKey(key))
+	kb.Delete(bucketDBKey(key))
 	return kb.Commit()
 }
 

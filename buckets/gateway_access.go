@@ -2,7 +2,6 @@ package buckets
 
 import (
 	"context"
-	stderrors "errors"
 
 	"github.com/ipfs/go-cid"
 
@@ -19,46 +18,26 @@ type GatewayBucket struct {
 }
 
 // GatewayRoot returns the bucket with key in DB thread, or in whichever DB
-// holds it when thread is empty, for the HTTP gateway. It reads as the
-// DB's owner and checks no access itself: the gateway decides who may read
-// (public buckets are public; private ones need a token). NotExist when
-// there is no such bucket. Finding a bucket without its thread scans the
-// hub's DBs: it is for /ipns/<key> until IPNS records index the keys.
+// holds it when thread is empty (recorded when the bucket was made), for
+// the HTTP gateway. It reads as the DB's owner and checks no access
+// itself: the gateway decides who may read (public buckets are public;
+// private ones need a token). NotExist when there is no such bucket.
 func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string) (GatewayBucket, error) {
 	const op errors.Op = "buckets.GatewayRoot"
 	if err := CheckKey(key); err != nil {
 		return GatewayBucket{}, errors.E(op, err)
 	}
-	if thread != "" {
-		return s.gatewayRoot(ctx, op, thread, key)
-	}
-	// Every bucket made here has its IPNS key here: a cheap refusal for
-	// names this hub never made.
-	if ok, err := s.st.Has(ipnsKeyKey(key)); err != nil {
-		return GatewayBucket{}, errors.E(op, errors.Internal, err)
-	} else if !ok {
-		return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", errors.Clip(key))
-	}
-	var found GatewayBucket
-	errFound := stderrors.New("found")
-	err := s.dbs.EachDB(ctx, func(id threads.ID) error {
-		b, err := s.gatewayRoot(ctx, op, id, key)
+	if thread == "" {
+		id, err := s.st.GetRaw(bucketDBKey(key))
 		if errors.Is(errors.NotExist, err) {
-			return nil
+			return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", errors.Clip(key))
 		}
 		if err != nil {
-			return err
+			return GatewayBucket{}, errors.E(op, errors.Internal, err)
 		}
-		found = b
-		return errFound
-	})
-	switch {
-	case found.Root.Defined():
-		return found, nil
-	case err != nil:
-		return GatewayBucket{}, errors.E(op, err)
+		thread = threads.ID(id)
 	}
-	return GatewayBucket{}, errors.Errorf(op, errors.NotExist, "no bucket with key %s on this hub", errors.Clip(key))
+	return s.gatewayRoot(ctx, op, thread, key)
 }
 
 func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.ID, key string) (GatewayBucket, error) {

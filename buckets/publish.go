@@ -64,8 +64,7 @@ func (s *Service) ipnsKey(key string) (crypto.PrivKey, error) {
 
 // Republish signs the bucket key's record again with the bucket's current
 // root, under the bucket's lock so it cannot overtake a change in flight;
-// NotExist when the bucket is gone. Finding the bucket scans the hub's DBs
-// (GatewayRoot).
+// NotExist when the bucket is gone.
 func (s *Service) Republish(ctx context.Context, key string) error {
 	const op errors.Op = "buckets.Republish"
 	b, err := s.GatewayRoot(ctx, "", key)

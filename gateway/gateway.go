@@ -30,7 +30,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ipfs/boxo/blockservice"
@@ -84,16 +83,7 @@ type Handler struct {
 	priv   PrivateBuckets // nil: private buckets are refused
 	tokens Tokens
 	www    string // "." + Config.WWWDomain, lower case; empty for none
-
-	// mu guards threads.
-	mu sync.Mutex
-	// threads remembers which DB holds a bucket key, so /ipns/<key> scans
-	// the hub's DBs once per key: a key never moves to another DB.
-	threads map[string]threads.ID
 }
-
-// maxCachedKeys bounds Handler.threads; past it the cache starts over.
-const maxCachedKeys = 100_000
 
 // RetrievalTimeout bounds the time to the first byte and between writes.
 // Everything is local, so only a stuck disk or client trips it.
@@ -135,7 +125,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.WWWDomain != "" {
 		www = "." + strings.ToLower(strings.Trim(cfg.WWWDomain, "."))
 	}
-	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, www: www, priv: cfg.Private, tokens: cfg.Tokens, threads: map[string]threads.ID{}}, nil
+	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, www: www, priv: cfg.Private, tokens: cfg.Tokens}, nil
 }
 
 // Website returns the bucket key of a request for a bucket website
@@ -208,7 +198,7 @@ func (h *Handler) serveBucket(w http.ResponseWriter, r *http.Request, thread thr
 		httpError(w, http.StatusBadRequest, errors.Message(err))
 		return
 	}
-	b, err := h.bucket(r.Context(), thread, key)
+	b, err := h.bkts.GatewayRoot(r.Context(), thread, key)
 	switch {
 	case err != nil:
 		h.fail(w, err, "bucket", "thread", thread, "key", key)
@@ -229,37 +219,6 @@ func (h *Handler) serveBucket(w http.ResponseWriter, r *http.Request, thread thr
 		// from it, so they keep the /thread/... form.
 	}
 	h.boxo.ServeHTTP(w, r)
-}
-
-// bucket resolves key in thread, or in the DB that holds it when thread is
-// empty.
-func (h *Handler) bucket(ctx context.Context, thread threads.ID, key string) (buckets.GatewayBucket, error) {
-	if thread != "" {
-		return h.bkts.GatewayRoot(ctx, thread, key)
-	}
-	h.mu.Lock()
-	known, ok := h.threads[key]
-	h.mu.Unlock()
-	if ok {
-		b, err := h.bkts.GatewayRoot(ctx, known, key)
-		if !errors.Is(errors.NotExist, err) {
-			return b, err
-		}
-		// Removed (or its DB deleted): look again from scratch.
-		h.mu.Lock()
-		delete(h.threads, key)
-		h.mu.Unlock()
-	}
-	b, err := h.bkts.GatewayRoot(ctx, "", key)
-	if err == nil && b.Thread != "" {
-		h.mu.Lock()
-		if len(h.threads) >= maxCachedKeys {
-			h.threads = map[string]threads.ID{}
-		}
-		h.threads[key] = b.Thread
-		h.mu.Unlock()
-	}
-	return b, err
 }
 
 // fail answers err with the HTTP status of its kind. Anything else is
