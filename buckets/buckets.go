@@ -15,8 +15,11 @@
 // (batch.go) pushes many files in one change of the root.
 //
 // Private buckets (private.go) hold only ciphertext: the hub encrypts file
-// contents and entry names with keys that never leave it. See the Service methods for
-// what each operation refuses and with which kind. ListIPFSPath and
+// contents and entry names with keys that never leave it. Garbage
+// collection (gc.go) deletes the blocks no root reaches; quotas and usage
+// are in usage.go; CAR imports in car.go; IPNS publishing in publish.go.
+// See the Service methods for what each operation refuses and with which
+// kind. ListIPFSPath and
 // PullIPFSPath read any DAG this hub stores to any authenticated caller, as
 // on any IPFS node, so roles limit what an identity reaches through a
 // bucket, not which CIDs it may read; for private buckets those calls
