@@ -132,18 +132,10 @@ func (d *Pebble) Query(ctx context.Context, q query.Query) (query.Results, error
 			if !q.KeysOnly {
 				e.Value = append([]byte(nil), val...)
 			}
-			select {
-			case out <- query.Result{Entry: e}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return send(ctx, out, query.Result{Entry: e})
 		})
 		if err != nil && ctx.Err() == nil {
-			select {
-			case out <- query.Result{Error: err}:
-			case <-ctx.Done():
-			}
+			send(ctx, out, query.Result{Error: err})
 		}
 	})
 	q.Prefix = ""
@@ -169,3 +161,14 @@ func (b *batch) Delete(_ context.Context, k ds.Key) error {
 }
 
 func (b *batch) Commit(context.Context) error { return b.b.Commit() }
+
+// send delivers r to a query's results, unless the query's reader went
+// away (ctx ended).
+func send(ctx context.Context, out chan<- query.Result, r query.Result) error {
+	select {
+	case out <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -338,18 +338,10 @@ func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error)
 						e.Value = v
 					}
 				}
-				select {
-				case out <- query.Result{Entry: e}:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
+				return send(ctx, out, query.Result{Entry: e})
 			})
 			if err != nil && ctx.Err() == nil {
-				select {
-				case out <- query.Result{Error: err}:
-				case <-ctx.Done():
-				}
+				send(ctx, out, query.Result{Error: err})
 				return
 			}
 		}
@@ -371,9 +363,7 @@ func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error)
 					e.Value = v
 				}
 			}
-			select {
-			case out <- query.Result{Entry: e}:
-			case <-ctx.Done():
+			if send(ctx, out, query.Result{Entry: e}) != nil {
 				return
 			}
 		}
