@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -58,11 +59,18 @@ const blockCacheSize = 64 << 20
 
 // Open opens (creating it if needed) the store in dir. Pebble's errors go
 // to log; its informational chatter is dropped.
-func Open(dir string, log *slog.Logger) (*Store, error) {
+func Open(dir string, log *slog.Logger) (*Store, error) { return openFS(dir, log, vfs.Default) }
+
+// OpenMem opens an empty store held in memory and lost on Close, for tests
+// that run the layers above the store without touching the disk.
+func OpenMem(log *slog.Logger) (*Store, error) { return openFS("/", log, vfs.NewMem()) }
+
+// openFS is Open with pebble's files in fs: the disk, or memory for OpenMem.
+func openFS(dir string, log *slog.Logger, fs vfs.FS) (*Store, error) {
 	const op errors.Op = "store.Open"
 	cache := pebble.NewCache(blockCacheSize)
 	defer cache.Unref() // the DB holds its own reference
-	opts := &pebble.Options{Logger: pebbleLogger{log}, Cache: cache}
+	opts := &pebble.Options{Logger: pebbleLogger{log}, Cache: cache, FS: fs}
 	// Bloom filters on every level, L0 included: most writes first look up
 	// a key that is not there (a new instance's _id, an index entry), and
 	// without a filter each such miss reads an index and a data block of

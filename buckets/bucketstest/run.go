@@ -1,0 +1,173 @@
+package bucketstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/selfhub/hub/errors"
+)
+
+// Run runs the suite against the implementation open returns. open is
+// called once for each subtest and must return Buckets over an empty
+// thread that nobody else uses, so subtests do not see each other's
+// buckets.
+func Run(t *testing.T, open func(t *testing.T) Buckets) {
+	tests := []struct {
+		name string
+		run  func(w *world)
+	}{
+		{"Create", testCreate},
+		{"RoundTrip", testRoundTrip},
+		{"Listing", testListing},
+		{"FastForward", testFastForward},
+		{"BrokenPush", testBrokenPush},
+		{"SetPath", testSetPath},
+		{"MovePath", testMovePath},
+		{"RemovePath", testRemovePath},
+		{"BadPaths", testBadPaths},
+		{"UnknownBucket", testUnknownBucket},
+		{"RemovedBucket", testRemovedBucket},
+		{"Private", testPrivate},
+		{"PushPaths", testPushPaths},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(&world{t: t, ctx: t.Context(), b: open(t)})
+		})
+	}
+}
+
+// world is one subtest's Buckets with helpers that fail the test on
+// errors the subtest does not expect.
+type world struct {
+	t   *testing.T
+	ctx context.Context
+	b   Buckets
+}
+
+// sub is w for the subtest t.
+func (w *world) sub(t *testing.T) *world { return &world{t: t, ctx: t.Context(), b: w.b} }
+
+func (w *world) create(name string, private bool) Root {
+	w.t.Helper()
+	r, err := w.b.Create(w.ctx, name, private)
+	if err != nil {
+		w.t.Fatalf("create %s: %v", name, err)
+	}
+	return r
+}
+
+func (w *world) root(key string) Root {
+	w.t.Helper()
+	r, err := w.b.Root(w.ctx, key)
+	if err != nil {
+		w.t.Fatalf("root of %s: %v", key, err)
+	}
+	return r
+}
+
+// push stores data at path, forced.
+func (w *world) push(key, path string, data []byte) Pushed {
+	w.t.Helper()
+	p, err := w.b.PushPath(w.ctx, key, path, bytes.NewReader(data), "")
+	if err != nil {
+		w.t.Fatalf("push %s: %v", path, err)
+	}
+	return p
+}
+
+func (w *world) pull(key, path string) ([]byte, error) {
+	var buf bytes.Buffer
+	err := w.b.PullPath(w.ctx, key, path, &buf)
+	return buf.Bytes(), err
+}
+
+// wantFile fails the test unless the file at path holds want.
+func (w *world) wantFile(key, path string, want []byte) {
+	w.t.Helper()
+	got, err := w.pull(key, path)
+	if err != nil {
+		w.t.Fatalf("pull %s: %v", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		w.t.Fatalf("pull %s: %d bytes that differ from the %d pushed", path, len(got), len(want))
+	}
+}
+
+// wantGone fails the test unless nothing is at path.
+func (w *world) wantGone(key, path string) {
+	w.t.Helper()
+	_, err := w.b.ListPath(w.ctx, key, path)
+	wantKind(w.t, err, errors.NotExist, "")
+}
+
+// wantRoot fails the test unless the bucket is at root.
+func (w *world) wantRoot(key, root string) {
+	w.t.Helper()
+	if got := w.root(key).Path; got != root {
+		w.t.Fatalf("bucket is at %s, want %s", got, root)
+	}
+}
+
+func (w *world) list(key, path string) Item {
+	w.t.Helper()
+	it, err := w.b.ListPath(w.ctx, key, path)
+	if err != nil {
+		w.t.Fatalf("list %q: %v", path, err)
+	}
+	return it
+}
+
+// names returns the names of a directory's entries, sorted.
+func names(it Item) []string {
+	var out []string
+	for _, e := range it.Items {
+		out = append(out, e.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// entry returns the entry of it named name.
+func entry(t *testing.T, it Item, name string) Item {
+	t.Helper()
+	for _, e := range it.Items {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("directory %s has no entry %q; it has %v", it.Name, name, names(it))
+	return Item{}
+}
+
+// wantKind fails the test unless err has kind and its text says hint.
+func wantKind(t *testing.T, err error, kind errors.Kind, hint string) {
+	t.Helper()
+	if !errors.Is(kind, err) {
+		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
+	}
+	if !strings.Contains(err.Error(), hint) {
+		t.Fatalf("error %q does not say %q", err, hint)
+	}
+}
+
+func randomData(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// brokenReader yields n random bytes and then fails, like a client whose
+// disk fails mid-upload.
+func brokenReader(n int) io.Reader {
+	return io.MultiReader(bytes.NewReader(randomData(n)), failing{})
+}
+
+type failing struct{}
+
+func (failing) Read([]byte) (int, error) { return 0, errors.E(errors.Internal, "disk on fire") }
