@@ -145,7 +145,7 @@ func (s *Service) getBucket(ctx context.Context, op errors.Op, r reach, thread t
 		return Bucket{}, errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
-	return decodeBucket(op, txn, key, thread)
+	return s.decodeBucket(op, txn, key, thread)
 }
 
 // open reaches the bucket key in thread for p and checks that p has role
@@ -264,13 +264,16 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	m.UpdatedAt = now
 	next.Metadata[join(segs)] = m
 	next.UpdatedAt = now
+	if err := s.flush(ctx, op); err != nil { // a key rotation stored new blocks
+		return Bucket{}, err
+	}
 	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
 	if err != nil {
 		return Bucket{}, errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
 	// The instance may have changed through the threads API meanwhile.
-	if cur, err := decodeBucket(op, txn, key, thread); err != nil {
+	if cur, err := s.decodeBucket(op, txn, key, thread); err != nil {
 		return Bucket{}, err
 	} else if cur.UpdatedAt != b.UpdatedAt || cur.Path != b.Path {
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while its roles were set; retry", key)

@@ -385,6 +385,9 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 			undo()
 		}
 	}()
+	if err := s.flush(ctx, op); err != nil {
+		return Bucket{}, cid.Undef, err
+	}
 	txn, err := d.WriteTxn(ctx, p, Collection)
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
@@ -396,9 +399,6 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	}
 	if _, err := txn.Create(ctx, [][]byte{doc}); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
-	}
-	if err := s.flush(ctx, op); err != nil {
-		return Bucket{}, cid.Undef, err
 	}
 	if err := txn.Commit(ctx); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
@@ -425,7 +425,7 @@ func (s *Service) List(ctx context.Context, p hub.Principal, thread threads.ID) 
 		return nil, errors.E(op, err)
 	}
 	defer txn.Discard()
-	all, err := findBuckets(ctx, txn, thread)
+	all, err := s.findBuckets(ctx, txn, thread)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
@@ -453,7 +453,15 @@ func notFound(key string, err error) error {
 	return err
 }
 
-func decodeBucket(op errors.Op, txn *db.Txn, key string, thread threads.ID) (Bucket, error) {
+// decodeBucket reads the bucket key from txn, a transaction on DB
+// thread's buckets collection. An instance in a DB other than the one the
+// bucket was made in (recorded at Create) is not the bucket: anyone may
+// write any instance into their own DB through the threads API, and such
+// a copy must not reach the bucket's IPNS key or its recorded home.
+func (s *Service) decodeBucket(op errors.Op, txn *db.Txn, key string, thread threads.ID) (Bucket, error) {
+	if !s.isHome(thread, key) {
+		return Bucket{}, errors.E(op, notFound(key, errors.E(errors.NotExist)))
+	}
 	raw, err := txn.FindByID(context.Background(), key)
 	if err != nil {
 		return Bucket{}, errors.E(op, notFound(key, err))
@@ -464,6 +472,12 @@ func decodeBucket(op errors.Op, txn *db.Txn, key string, thread threads.ID) (Buc
 	}
 	b.Thread = thread
 	return b, nil
+}
+
+// isHome reports whether bucket key was made in DB thread.
+func (s *Service) isHome(thread threads.ID, key string) bool {
+	home, err := s.st.GetRaw(bucketDBKey(key))
+	return err == nil && threads.ID(home) == thread
 }
 
 // Links are the addresses at which a bucket can be read.
@@ -690,13 +704,16 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
+	if err := s.flush(ctx, op); err != nil {
+		return Bucket{}, err
+	}
 	txn, err := r.d.WriteTxn(ctx, r.as, Collection)
 	if err != nil {
 		return Bucket{}, errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
 	// The instance may have changed through the threads API since Get.
-	if b, err = decodeBucket(op, txn, key, thread); err != nil {
+	if b, err = s.decodeBucket(op, txn, key, thread); err != nil {
 		return Bucket{}, err
 	}
 	if !mustRoot(b).Equals(cur) {
@@ -854,11 +871,16 @@ func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Nod
 		}
 		return errors.Errorf(op, errors.NotExist, "the DAG under %s is incomplete in this hub (block %s is missing); import all of it first, such as with a CAR", c, b)
 	}
+	// An explicit stack: a DAG from a CAR may be a chain deep enough to
+	// overflow a recursion.
+	var root ipld.Node
 	seen := cid.NewSet()
-	var walk func(b cid.Cid) (ipld.Node, error)
-	walk = func(b cid.Cid) (ipld.Node, error) {
+	stack := []cid.Cid{c}
+	for len(stack) > 0 {
+		b := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		if !seen.Visit(b) {
-			return nil, nil
+			continue
 		}
 		if b.Prefix().Codec == cid.Raw && !b.Equals(c) {
 			ok, err := s.blocks.Has(ctx, b)
@@ -868,7 +890,7 @@ func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Nod
 			if !ok {
 				return nil, missing(b)
 			}
-			return nil, nil
+			continue
 		}
 		nd, err := s.dag.Get(ctx, b)
 		if ipld.IsNotFound(err) {
@@ -876,14 +898,14 @@ func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Nod
 		} else if err != nil {
 			return nil, errors.E(op, errors.Internal, err)
 		}
-		for _, l := range nd.Links() {
-			if _, err := walk(l.Cid); err != nil {
-				return nil, err
-			}
+		if root == nil {
+			root = nd
 		}
-		return nd, nil
+		for _, l := range nd.Links() {
+			stack = append(stack, l.Cid)
+		}
 	}
-	return walk(c)
+	return root, nil
 }
 
 // SetPath links the existing DAG c (which must be in this hub) at path;
@@ -1003,7 +1025,7 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 		return errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
-	b, err := decodeBucket(op, txn, key, thread)
+	b, err := s.decodeBucket(op, txn, key, thread)
 	if err != nil {
 		return err
 	}
@@ -1045,12 +1067,10 @@ func fileSize(nd ipld.Node) (int64, error) {
 	return int64(fs.FileSize()), nil
 }
 
-// saveBucket writes b as its bucket instance and commits txn, after
-// making every block stored so far durable (b's root may link any of them).
+// saveBucket writes b as its bucket instance and commits txn. The blocks
+// b's root links must be durable already (flush, before the write
+// transaction opens: a sync inside it would stall the DB's writers).
 func (s *Service) saveBucket(ctx context.Context, op errors.Op, txn *db.Txn, b Bucket) (Bucket, error) {
-	if err := s.flush(ctx, op); err != nil {
-		return Bucket{}, err
-	}
 	doc, err := json.Marshal(b)
 	if err != nil {
 		return Bucket{}, errors.E(op, errors.Internal, err)

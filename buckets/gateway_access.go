@@ -46,7 +46,7 @@ func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.
 		return GatewayBucket{}, errors.E(op, notFound(key, err))
 	}
 	defer txn.Discard()
-	b, err := decodeBucket(op, txn, key, thread)
+	b, err := s.decodeBucket(op, txn, key, thread)
 	if err != nil {
 		return GatewayBucket{}, err
 	}

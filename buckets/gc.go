@@ -2,6 +2,7 @@ package buckets
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 // GCStats describes one collection cycle.
 type GCStats struct {
 	Roots      int           // bucket roots marked from
+	Broken     []string      // buckets whose DAG could not be read whole (see mark)
 	Marked     int           // distinct blocks reachable from them
 	Swept      int           // blocks deleted
 	FreedBytes int64         // bytes of the deleted blocks
@@ -203,12 +205,12 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	defer s.gc.end()
 	st := GCStats{Waited: time.Since(start)}
 	moves := s.usageMoves()
-	marked, roots, sizes, err := s.mark(ctx, s.rawDAG)
+	marked, roots, sizes, broken, err := s.mark(ctx, s.rawDAG)
 	if err != nil {
 		return GCStats{}, errors.E(op, err)
 	}
 	s.setUsage(sizes, moves)
-	st.Roots, st.Marked = roots, len(marked)
+	st.Roots, st.Marked, st.Broken = roots, len(marked), broken
 	ctx, stop := context.WithCancel(ctx) // ends the key listing on an early return
 	defer stop()
 	keys, err := s.raw.AllKeysChan(ctx)
@@ -242,50 +244,63 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 }
 
 // mark returns the multihashes of every block reachable from the current
-// root of every bucket, the number of roots, and each owner's usage (see
-// usage.go). Raw leaves are marked from their parents' links without being
-// read. It reads through dag, which does not record what it reads as live.
-func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (map[string]struct{}, int, map[hub.PubKey]int64, error) {
-	marked := map[string]struct{}{}
-	sizes := map[hub.PubKey]int64{}
-	roots := 0
-	var walk func(c cid.Cid) (ipld.Node, error)
-	walk = func(c cid.Cid) (ipld.Node, error) {
-		_, seen := marked[string(c.Hash())]
-		marked[string(c.Hash())] = struct{}{}
-		if seen || c.Prefix().Codec == cid.Raw {
-			return nil, nil
-		}
-		nd, err := dag.Get(ctx, c)
-		if err != nil {
-			return nil, errors.Errorf("", errors.Internal, "block %s reachable from a bucket is unreadable: %v", c, err)
-		}
-		for _, l := range nd.Links() {
-			if _, err := walk(l.Cid); err != nil {
-				return nil, err
+// root of every bucket, the roots marked from, each owner's usage (see
+// usage.go) and the buckets whose DAG could not be read whole. Raw leaves
+// are marked from their parents' links without being read. It reads
+// through dag, which does not record what it reads as live.
+//
+// A bucket whose path names no stored root, or whose DAG misses a block,
+// is broken (only its owner can make it so, through the threads API, or
+// a damaged disk): what is below a missing block cannot be reached, so
+// the cycle goes on without it rather than stopping every collection.
+func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (marked map[string]struct{}, roots int, sizes map[hub.PubKey]int64, broken []string, err error) {
+	marked = map[string]struct{}{}
+	sizes = map[hub.PubKey]int64{}
+	// walk marks the DAG under c with an explicit stack: a DAG from a CAR
+	// may be a chain deep enough to overflow a recursion.
+	walk := func(c cid.Cid) error {
+		stack := []cid.Cid{c}
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if _, seen := marked[string(c.Hash())]; seen {
+				continue
+			}
+			marked[string(c.Hash())] = struct{}{}
+			if c.Prefix().Codec == cid.Raw {
+				continue
+			}
+			nd, err := dag.Get(ctx, c)
+			if err != nil {
+				return err
+			}
+			for _, l := range nd.Links() {
+				stack = append(stack, l.Cid)
 			}
 		}
-		return nd, nil
+		return nil
 	}
-	err := s.dbs.EachDB(ctx, func(id threads.ID) error {
+	err = s.dbs.EachDB(ctx, func(id threads.ID) error {
 		bkts, err := s.allBuckets(ctx, id)
 		if err != nil {
 			return err
 		}
 		for _, b := range bkts {
 			root, err := b.Root()
+			if err == nil {
+				err = walk(root)
+			}
 			if err != nil {
-				return errors.E(errors.Internal, err)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				broken = append(broken, fmt.Sprintf("bucket %s in DB %s: %v", b.Key, id, err))
+				continue
 			}
 			roots++
-			nd, err := walk(root)
+			nd, err := dag.Get(ctx, root)
 			if err != nil {
-				return err
-			}
-			if nd == nil { // another bucket has the same root
-				if nd, err = dag.Get(ctx, root); err != nil {
-					return errors.E(errors.Internal, err)
-				}
+				return errors.E(errors.Internal, err)
 			}
 			n, err := nodeSize(nd)
 			if err != nil {
@@ -295,7 +310,7 @@ func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (map[string]str
 		}
 		return nil
 	})
-	return marked, roots, sizes, err
+	return marked, roots, sizes, broken, err
 }
 
 // RunGC collects garbage every interval until ctx ends, logging through

@@ -31,7 +31,7 @@ func (s *Service) GatewayPrivate(ctx context.Context, thread threads.ID, key str
 	if err != nil {
 		return PrivateEntry{}, errors.E(op, notFound(key, err))
 	}
-	b, err := decodeBucket(op, txn, key, thread)
+	b, err := s.decodeBucket(op, txn, key, thread)
 	txn.Discard()
 	if err != nil {
 		return PrivateEntry{}, err

@@ -58,7 +58,7 @@ func (s *Service) loadUsage(ctx context.Context) error {
 		for _, b := range bkts {
 			n, err := s.bucketSize(ctx, b)
 			if err != nil {
-				return err
+				continue // a broken bucket (see mark) holds nothing countable
 			}
 			sizes[hub.PubKey(b.Owner)] += n
 		}
@@ -185,11 +185,12 @@ func (s *Service) allBuckets(ctx context.Context, thread threads.ID) ([]Bucket, 
 		return nil, err
 	}
 	defer txn.Discard()
-	return findBuckets(ctx, txn, thread)
+	return s.findBuckets(ctx, txn, thread)
 }
 
-// findBuckets returns every bucket txn reads.
-func findBuckets(ctx context.Context, txn *db.Txn, thread threads.ID) ([]Bucket, error) {
+// findBuckets returns every bucket txn reads: the instances of buckets
+// made in DB thread (see decodeBucket), not copies written elsewhere.
+func (s *Service) findBuckets(ctx context.Context, txn *db.Txn, thread threads.ID) ([]Bucket, error) {
 	raws, err := txn.Find(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -197,8 +198,8 @@ func findBuckets(ctx context.Context, txn *db.Txn, thread threads.ID) ([]Bucket,
 	out := make([]Bucket, 0, len(raws))
 	for _, raw := range raws {
 		var b Bucket
-		if err := json.Unmarshal(raw, &b); err != nil {
-			return nil, errors.E(errors.Internal, err)
+		if err := json.Unmarshal(raw, &b); err != nil || !s.isHome(thread, b.Key) {
+			continue // not a bucket: written through the threads API, not by this service
 		}
 		b.Thread = thread
 		out = append(out, b)

@@ -55,6 +55,13 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 	}
 	// Responses depend on the token: no shared cache may keep them.
 	w.Header().Set("Cache-Control", "private, no-cache")
+	// The token rides in the URL (as the original hub's links had it):
+	// keep it out of Referer headers, and run what a writer of the bucket
+	// put there as inert content, so its scripts cannot read the reader's
+	// token from the page's address.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "sandbox")
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		httpError(w, http.StatusUnauthorized, "bucket "+key+" is private: add ?token=<user token> (from GetToken; the bucket's links carry it) to read it")

@@ -135,6 +135,11 @@ func TestBucketsPrivate(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("owner's GET: %d, %d bytes", res.StatusCode, len(body))
 	}
+	for h, want := range map[string]string{"Referrer-Policy": "no-referrer", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"} {
+		if got := res.Header.Get(h); got != want {
+			t.Errorf("private GET: %s = %q, want %q (the token is in the URL)", h, got, want)
+		}
+	}
 	res, body = get(t, base+file+"?token="+tok(owner), "Range", "bytes=65530-200009")
 	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[65530:200010]) {
 		t.Fatalf("range GET: %d, %d bytes", res.StatusCode, len(body))

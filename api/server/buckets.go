@@ -254,6 +254,11 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// maxOpenFiles is how many files of one PushPaths stream may be started and
+// not yet ended: each holds an import and its buffers. Clients send files
+// one after another (the JS client) or a few interleaved.
+const maxOpenFiles = 64
+
 // progressEvery is how often, in bytes, PushPath reports progress.
 const progressEvery = 1 << 20
 
@@ -361,6 +366,9 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 			return abort(errors.E(errors.Invalid, "a second header in a PushPaths stream; send one header, then chunks"))
 		}
 		w, ok := pipes[c.Path]
+		if !ok && len(states) >= maxOpenFiles {
+			return abort(errors.Errorf("", errors.Exhausted, "more than %d files of this PushPaths are open at once; end a file (a chunk with no data) before starting more", maxOpenFiles))
+		}
 		if !ok {
 			var r *io.PipeReader
 			r, w = io.Pipe()
@@ -386,8 +394,12 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 			continue
 		}
 		if _, err := w.Write(c.Data); err != nil {
+			// The import failed: err is its error, passed through the pipe
+			// (addErr may not be set yet).
 			mu.Lock()
-			err = addErr
+			if addErr != nil {
+				err = addErr
+			}
 			mu.Unlock()
 			return abort(err)
 		}

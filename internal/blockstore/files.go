@@ -240,6 +240,11 @@ func (f *Files) Sync(context.Context, ds.Key) error {
 		return nil
 	}
 	if err := f.syncFiles(tmps); err != nil {
+		// The kernel may have dropped what it could not write and marked
+		// the pages clean, so a later sync would "succeed" without them:
+		// forget these values, so they read as absent and are written
+		// again by whoever needs them.
+		f.unstage(finals, tmps)
 		return errors.E(op, errors.Internal, err)
 	}
 	dirs := map[string]bool{}
@@ -268,6 +273,19 @@ func (f *Files) Sync(context.Context, ds.Key) error {
 		return errors.E(op, errors.Internal, err)
 	}
 	return nil
+}
+
+// unstage forgets the staged values finals[i] (in tmps[i]) and removes
+// their files, unless a Put or Delete changed them since.
+func (f *Files) unstage(finals, tmps []string) {
+	f.stagedMu.Lock()
+	defer f.stagedMu.Unlock()
+	for i, p := range finals {
+		if f.staged[p] == tmps[i] {
+			delete(f.staged, p)
+			os.Remove(tmps[i])
+		}
+	}
 }
 
 // syncFiles makes the contents of the named files or directories durable:
