@@ -31,6 +31,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	stderrors "errors"
 	"fmt"
 	"io"
 	"strings"
@@ -862,50 +863,21 @@ func (s *Service) PullIPFSPath(ctx context.Context, ipfsPath string, w io.Writer
 }
 
 // stored returns the node c after checking that this hub holds every
-// block of the DAG under it, so a bucket never links a partial DAG.
-// (Reading them also keeps them from a garbage collection running now.)
+// block of the DAG under it with true link sizes (verifyDAG), so a bucket
+// never links a partial DAG. (Reading them also keeps them from a garbage
+// collection running now.)
 func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Node, error) {
-	missing := func(b cid.Cid) error {
-		if b.Equals(c) {
-			return errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents or import a CAR first", c)
-		}
-		return errors.Errorf(op, errors.NotExist, "the DAG under %s is incomplete in this hub (block %s is missing); import all of it first, such as with a CAR", c, b)
+	nd, err := s.verifyDAG(ctx, c, nil)
+	var m missingBlock
+	switch {
+	case stderrors.As(err, &m) && m.c.Equals(c):
+		return nil, errors.Errorf(op, errors.NotExist, "CID %s is not in this hub; push its contents or import a CAR first", c)
+	case stderrors.As(err, &m):
+		return nil, errors.Errorf(op, errors.NotExist, "the DAG under %s is incomplete in this hub (block %s is missing); import all of it first, such as with a CAR", c, m.c)
+	case err != nil:
+		return nil, errors.E(op, err)
 	}
-	// An explicit stack: a DAG from a CAR may be a chain deep enough to
-	// overflow a recursion.
-	var root ipld.Node
-	seen := cid.NewSet()
-	stack := []cid.Cid{c}
-	for len(stack) > 0 {
-		b := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if !seen.Visit(b) {
-			continue
-		}
-		if b.Prefix().Codec == cid.Raw && !b.Equals(c) {
-			ok, err := s.blocks.Has(ctx, b)
-			if err != nil {
-				return nil, errors.E(op, errors.Internal, err)
-			}
-			if !ok {
-				return nil, missing(b)
-			}
-			continue
-		}
-		nd, err := s.dag.Get(ctx, b)
-		if ipld.IsNotFound(err) {
-			return nil, missing(b)
-		} else if err != nil {
-			return nil, errors.E(op, errors.Internal, err)
-		}
-		if root == nil {
-			root = nd
-		}
-		for _, l := range nd.Links() {
-			stack = append(stack, l.Cid)
-		}
-	}
-	return root, nil
+	return nd, nil
 }
 
 // SetPath links the existing DAG c (which must be in this hub) at path;

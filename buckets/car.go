@@ -123,11 +123,11 @@ func pickRoot(roots []cid.Cid, named cid.Cid) (cid.Cid, error) {
 }
 
 // storeCAR verifies and stores every block br holds, and returns how many
-// there were and the CIDs of the raw ones, which checkComplete need not
+// there were and the sizes of the raw ones, which checkComplete need not
 // read back.
-func (s *Service) storeCAR(ctx context.Context, br *car.BlockReader) (int64, map[cid.Cid]struct{}, error) {
+func (s *Service) storeCAR(ctx context.Context, br *car.BlockReader) (int64, map[cid.Cid]int, error) {
 	batch := ipld.NewBufferedDAG(ctx, s.dag)
-	leaves := map[cid.Cid]struct{}{}
+	leaves := map[cid.Cid]int{}
 	var n int64
 	for {
 		blk, err := br.Next()
@@ -152,7 +152,7 @@ func (s *Service) storeCAR(ctx context.Context, br *car.BlockReader) (int64, map
 			return 0, nil, errors.E(errors.Internal, err)
 		}
 		if blk.Cid().Prefix().Codec == cid.Raw {
-			leaves[blk.Cid()] = struct{}{}
+			leaves[blk.Cid()] = len(blk.RawData())
 		}
 	}
 	if err := batch.Commit(); err != nil {
@@ -185,42 +185,23 @@ func decodeBlock(blk blocks.Block) (ipld.Node, error) {
 	return nil, errors.Errorf("", errors.Invalid, "block %s has codec 0x%x; buckets hold UnixFS, so a CAR may only carry dag-pb and raw blocks", c, c.Prefix().Codec)
 }
 
-// checkComplete walks the DAG at top and returns its root node once every
-// block it links to is stored, and the root is a UnixFS node. Raw blocks
-// the CAR held (leaves) are known to be stored and have no links, so they
-// are not read back.
-func (s *Service) checkComplete(ctx context.Context, top cid.Cid, leaves map[cid.Cid]struct{}) (ipld.Node, error) {
-	var rootNode ipld.Node
-	seen := map[cid.Cid]struct{}{}
-	stack := []cid.Cid{top}
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if _, ok := seen[c]; ok {
-			continue
-		}
-		seen[c] = struct{}{}
-		if _, ok := leaves[c]; ok && c != top {
-			continue
-		}
-		nd, err := s.dag.Get(ctx, c)
-		if ipld.IsNotFound(err) {
-			return nil, errors.Errorf("", errors.FailedPrecondition, "the DAG at %s is incomplete: block %s is neither in the CAR nor in this hub; export the whole DAG", top, c)
-		}
-		if err != nil {
-			return nil, errors.E(errors.Internal, err)
-		}
-		if c == top {
-			rootNode = nd
-			if err := checkUnixFS(nd); err != nil {
-				return nil, err
-			}
-		}
-		for _, l := range nd.Links() {
-			stack = append(stack, l.Cid)
-		}
+// checkComplete returns the root node of the DAG at top once every block
+// it links to is stored with true link sizes (verifyDAG) and the root is
+// a UnixFS node. The sizes of the raw blocks the CAR held (leaves) are
+// known, so they are not read back.
+func (s *Service) checkComplete(ctx context.Context, top cid.Cid, leaves map[cid.Cid]int) (ipld.Node, error) {
+	nd, err := s.verifyDAG(ctx, top, leaves)
+	var m missingBlock
+	if stderrors.As(err, &m) {
+		return nil, errors.Errorf("", errors.FailedPrecondition, "the DAG at %s is incomplete: block %s is neither in the CAR nor in this hub; export the whole DAG", top, m.c)
 	}
-	return rootNode, nil
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUnixFS(nd); err != nil {
+		return nil, err
+	}
+	return nd, nil
 }
 
 // checkUnixFS fails unless nd is a UnixFS file or directory.
