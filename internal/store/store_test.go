@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"log/slog"
 	"testing"
 
@@ -207,5 +208,16 @@ func TestWhileOpen(t *testing.T) {
 	defer s.Close()
 	if err := s.Get([]byte("k"), &got); err != nil || got.N != 1 {
 		t.Fatalf("after reopening: %+v, %v", got, err)
+	}
+}
+
+func TestBinaryKey(t *testing.T) {
+	short := BinaryKey("ns", []byte("abc"), 0)
+	long := BinaryKey("ns", []byte("abcd"), 0)
+	if bytes.HasPrefix(long, short) {
+		t.Fatalf("%q starts with %q: one part's keys would cover another's", long, short)
+	}
+	if want := "ns\x03abc"; string(short) != want {
+		t.Fatalf("BinaryKey = %q; want %q", short, want)
 	}
 }

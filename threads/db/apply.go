@@ -224,22 +224,20 @@ func indexEntry(d *DB, col, path string, doc map[string]any, id string) ([]byte,
 }
 
 // finish rebuilds the indexes of collections whose definition changed
-// (backfilling every visible document) and appends the listen log.
+// (backfilling every visible document), appends the listen log and
+// stores the counters.
 func (a *applier) finish() error {
 	for name := range a.rebuild {
 		if err := a.rebuildIndexes(name); err != nil {
 			return err
 		}
 	}
-	if a.bytes != 0 {
-		a.b.Put(bytesKey(a.d.pfx), a.d.bytes+a.bytes)
-	}
 	for _, c := range a.changes {
 		a.seq++
 		a.b.PutRaw(chgKey(a.d.pfx, a.seq), c.encode())
 	}
+	a.b.PutRaw(countersKey(a.d.pfx), counters{seq: a.seq, clock: a.d.clock, bytes: a.d.bytes + a.bytes}.encode())
 	if len(a.changes) > 0 {
-		a.b.Put(seqKey(a.d.pfx), a.seq)
 		// Keep the newest ListenHistory changes for listeners to resume
 		// from; older ones go.
 		if keep := uint64(a.d.m.cfg.ListenHistory); a.seq > keep {

@@ -20,12 +20,17 @@ func BenchmarkCreateDurable(b *testing.B) {
 	m := newManager(b, Config{})
 	p := user(b)
 	d := newDB(b, m, p)
+	wal := m.st.WALBytes()
 	i := 0
 	for b.Loop() {
 		create(b, d, p, fmt.Sprintf(`{"name":"n%d","age":%d}`, i, i%100))
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	if err := d.WaitRecords(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(m.st.WALBytes()-wal)/float64(b.N), "WAL-B/create")
 }
 
 // BenchmarkCreateDurableParallel: one Create per write transaction from

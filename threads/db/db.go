@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -31,7 +32,7 @@ type DB struct {
 	clock int64
 	// jseq numbers the last journal entry (journal.go); guarded by sem.
 	jseq uint64
-	// seq and bytes are the stored seqKey and bytesKey as of the last
+	// seq and bytes are the stored counters as of the last
 	// commit, kept so that writes need not read them; guarded by sem.
 	seq   uint64
 	bytes int64
@@ -48,12 +49,14 @@ type DB struct {
 	// guarded by recMu.
 	formed uint64
 
-	// jmu guards the former's state: whether it runs (forming), whether
-	// it was kicked since it last looked (kicked), what stopped it last
-	// (formErr), and idle, closed when it stops.
+	// jmu guards the former's state: whether it runs (forming), how many
+	// writes were journaled since its run began or it stopped (waiting),
+	// the timer that starts it (timer), what stopped it last (formErr),
+	// and idle, closed when it stops.
 	jmu     sync.Mutex
 	forming bool
-	kicked  bool
+	waiting int
+	timer   *time.Timer
 	formErr error
 	idle    chan struct{}
 
@@ -86,15 +89,11 @@ func (d *DB) Info() Info { return d.info }
 // load reads the clock, the listen log's end (all of it on disk by now)
 // and the journal, and compiles the visible collections.
 func (d *DB) load() error {
-	if err := d.m.st.Get(clockKey(d.pfx), &d.clock); err != nil && !errors.Is(errors.NotExist, err) {
+	c, err := readCounters(d.m.st, d.pfx)
+	if err != nil {
 		return err
 	}
-	if err := d.m.st.Get(seqKey(d.pfx), &d.seq); err != nil && !errors.Is(errors.NotExist, err) {
-		return err
-	}
-	if err := d.m.st.Get(bytesKey(d.pfx), &d.bytes); err != nil && !errors.Is(errors.NotExist, err) {
-		return err
-	}
+	d.seq, d.clock, d.bytes = c.seq, c.clock, c.bytes
 	d.listeners = newBroadcaster(d.seq)
 	if err := d.reloadCollections(); err != nil {
 		return err
@@ -243,7 +242,6 @@ func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known hints) (
 	if err := a.finish(); err != nil {
 		return nil, err
 	}
-	b.Put(clockKey(d.pfx), d.clock)
 	return a, nil
 }
 

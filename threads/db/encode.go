@@ -18,8 +18,9 @@ func (r *docRecord) encode() []byte {
 	b := make([]byte, 0, len(r.Value)+len(r.Version.Log)+64)
 	b = append(b, `{"Version":`...)
 	b = r.Version.append(b)
-	b = append(b, `,"Deleted":`...)
-	b = strconv.AppendBool(b, r.Deleted)
+	if r.Deleted {
+		b = append(b, `,"Deleted":true`...)
+	}
 	if len(r.Value) > 0 {
 		b = append(b, `,"Value":`...)
 		b = append(b, r.Value...)

@@ -66,9 +66,11 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 	const op errors.Op = "db.Listen"
 	pos := since
 	if since == FromNow {
-		if err := d.m.st.Get(seqKey(d.pfx), &pos); err != nil && !errors.Is(errors.NotExist, err) {
+		c, err := readCounters(d.m.st, d.pfx)
+		if err != nil {
 			return errors.E(op, err)
 		}
+		pos = c.seq
 	} else if err := d.checkKept(op, since); err != nil {
 		return err
 	}
@@ -116,10 +118,11 @@ func (d *DB) checkKept(op errors.Op, since uint64) error {
 	if since == 0 {
 		return nil
 	}
-	var last uint64
-	if err := d.m.st.Get(seqKey(d.pfx), &last); err != nil && !errors.Is(errors.NotExist, err) {
+	c, err := readCounters(d.m.st, d.pfx)
+	if err != nil {
 		return errors.E(op, err)
 	}
+	last := c.seq
 	if since > last {
 		return errors.Errorf(op, errors.Invalid, "listen position %d is ahead of the DB's latest change %d", since, last)
 	}

@@ -296,11 +296,11 @@ func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, erro
 	}
 	var total int64
 	for _, info := range infos {
-		var n int64
-		if err := m.st.Get(bytesKey(dbPrefix(info.ID)), &n); err != nil && !errors.Is(errors.NotExist, err) {
+		c, err := readCounters(m.st, dbPrefix(info.ID))
+		if err != nil {
 			return 0, errors.E(errors.Op("db.StoredBytes"), err)
 		}
-		total += n
+		total += c.bytes
 	}
 	return total, nil
 }

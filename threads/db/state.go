@@ -48,7 +48,7 @@ type colRecord struct {
 // tombstones so that an older write that arrives later loses to them.
 type docRecord struct {
 	Version version
-	Deleted bool
+	Deleted bool            `json:",omitempty"`
 	Value   json.RawMessage `json:",omitempty"`
 }
 

@@ -1,7 +1,9 @@
 package logstore
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -23,12 +25,12 @@ type LogInfo struct {
 	Counter int64          // how many records the log holds
 }
 
-// logJSON is how LogInfo is stored.
+// logJSON is how a log's keys are stored; its head and counter are
+// stored apart (encodeHead), since every append changes them and nothing
+// else.
 type logJSON struct {
 	PubKey  []byte `json:"pubKey"`            // libp2p-marshalled
 	PrivKey []byte `json:"privKey,omitempty"` // libp2p-marshalled
-	Head    []byte `json:"head,omitempty"`    // CID bytes
-	Counter int64  `json:"counter"`
 }
 
 // Log returns log lid of thread id, or NotExist.
@@ -60,6 +62,9 @@ func (s *Store) Logs(id threads.ID) ([]LogInfo, error) {
 		l, err := v.decode(lid)
 		if err != nil {
 			return errors.Errorf(op, errors.Internal, "stored log %s: %v", key, err)
+		}
+		if err := s.readHead(id, &l); err != nil {
+			return errors.E(op, err)
 		}
 		out = append(out, l)
 		return nil
@@ -100,8 +105,9 @@ func (s *Store) Append(b *store.Batch, id threads.ID, logKey crypto.PrivKey, bod
 	if err != nil {
 		return threads.Record{}, errors.E(op, err)
 	}
+	keys := l.PrivKey == nil // a new log, or one so far only ingested
 	l.PrivKey, l.Head, l.Counter = logKey, rec.Cid, l.Counter+1
-	if err := s.write(b, p, id, l, blocks); err != nil {
+	if err := s.write(b, p, id, l, keys, blocks); err != nil {
 		return threads.Record{}, errors.E(op, err)
 	}
 	return rec, nil
@@ -133,7 +139,7 @@ func (s *Store) Ingest(b *store.Batch, id threads.ID, blocks []threads.Block) (t
 	if err != nil {
 		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
-	if err := s.write(b, p, id, l, writes); err != nil {
+	if err := s.write(b, p, id, l, l.Counter == 1, writes); err != nil {
 		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
 	return rec, ev, nil
@@ -242,18 +248,25 @@ func (s *Store) chainError(p *pending, id threads.ID, rec threads.Record, l LogI
 	return errors.Errorf("", errors.FailedPrecondition, "record %s of log %s follows record %s, which thread %s does not have; ingest %s (and any records before it) first", rec.Cid, rec.LogID, rec.Prev, id, rec.Prev)
 }
 
-// write puts blocks and the log l into b and notes them as pending. It
-// encodes everything before the first write, so a failure leaves b as it was.
-func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, blocks []threads.Block) error {
-	v, err := encodeLog(l)
-	if err != nil {
-		return errors.E(errors.Internal, err)
+// write puts blocks and the head of log l into b, and its keys too when
+// keys is set (they are new), and notes them as pending. It encodes
+// everything before the first write, so a failure leaves b as it was.
+func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, keys bool, blocks []threads.Block) error {
+	var v logJSON
+	if keys {
+		var err error
+		if v, err = encodeLog(l); err != nil {
+			return errors.E(errors.Internal, err)
+		}
 	}
 	for _, blk := range blocks {
 		b.PutRaw(blockKey(id, blk.Cid), blk.Data)
 		p.blocks[blk.Cid] = true
 	}
-	b.Put(logKey(id, l.ID), v)
+	if keys {
+		b.Put(logKey(id, l.ID), v)
+	}
+	b.PutRaw(headKey(id, l.ID), encodeHead(l))
 	p.logs[l.ID] = l
 	return nil
 }
@@ -322,7 +335,37 @@ func (s *Store) readLog(id threads.ID, lid peer.ID) (LogInfo, error) {
 	if err != nil {
 		return LogInfo{}, errors.Errorf("", errors.Internal, "stored log %s of thread %s: %v", lid, id, err)
 	}
+	if err := s.readHead(id, &l); err != nil {
+		return LogInfo{}, err
+	}
 	return l, nil
+}
+
+// readHead sets the head and counter of l, a committed log of thread id,
+// from the store. A log is stored with its first head, so a missing head
+// is corruption.
+func (s *Store) readHead(id threads.ID, l *LogInfo) error {
+	raw, err := s.db.GetRaw(headKey(id, l.ID))
+	if err != nil {
+		return errors.Errorf("", errors.Internal, "stored log %s of thread %s: head: %v", l.ID, id, err)
+	}
+	n, k := binary.Uvarint(raw)
+	if k <= 0 || n > math.MaxInt64 {
+		return errors.Errorf("", errors.Internal, "stored log %s of thread %s: malformed counter", l.ID, id)
+	}
+	if l.Counter = int64(n); k < len(raw) {
+		if l.Head, err = cid.Cast(raw[k:]); err != nil {
+			return errors.Errorf("", errors.Internal, "stored log %s of thread %s: head: %v", l.ID, id, err)
+		}
+	}
+	return nil
+}
+
+// encodeHead lays out what an append changes in log l: uvarint(counter)
+// || the head CID's bytes.
+func encodeHead(l LogInfo) []byte {
+	out := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+l.Head.ByteLen()), uint64(l.Counter))
+	return append(out, l.Head.KeyString()...)
 }
 
 func encodeLog(l LogInfo) (logJSON, error) {
@@ -336,15 +379,11 @@ func encodeLog(l LogInfo) (logJSON, error) {
 			return v, err
 		}
 	}
-	if l.Head.Defined() {
-		v.Head = l.Head.Bytes()
-	}
-	v.Counter = l.Counter
 	return v, nil
 }
 
 func (v *logJSON) decode(lid peer.ID) (LogInfo, error) {
-	l := LogInfo{ID: lid, Counter: v.Counter}
+	l := LogInfo{ID: lid}
 	var err error
 	if l.PubKey, err = crypto.UnmarshalPublicKey(v.PubKey); err != nil {
 		return l, fmt.Errorf("public key: %v", err)
@@ -355,11 +394,6 @@ func (v *logJSON) decode(lid peer.ID) (LogInfo, error) {
 	if v.PrivKey != nil {
 		if l.PrivKey, err = crypto.UnmarshalPrivateKey(v.PrivKey); err != nil {
 			return l, fmt.Errorf("private key: %v", err)
-		}
-	}
-	if v.Head != nil {
-		if l.Head, err = cid.Cast(v.Head); err != nil {
-			return l, fmt.Errorf("head: %v", err)
 		}
 	}
 	return l, nil

@@ -23,10 +23,17 @@ import (
 // under these keys:
 //
 //	thr/i/<thread>          Info as JSON
-//	thr/l/<thread>/<log>    a log: public key, private key if local, head, counter (JSON)
-//	thr/b/<thread>/<cid>    a block's bytes
+//	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
+//	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
+//	thr/b<thread'><cid'>    a block's bytes
 //
-// with the thread ID and CIDs in base32 and log IDs in base58. Blocks are
+// with the thread ID in base32 and log IDs in base58 in the text keys.
+// The keys written on every append, heads and blocks, are binary (thread'
+// is uvarint(len) || ID bytes, log' and cid' their bytes) and a head
+// holds only what an append changes: each append is synced with the next
+// durable write, and a sync here costs more the more bytes it carries;
+// the text forms spelt out the thread ID and CIDs in 59 bytes each and
+// rewrote the log's keys every time. Blocks are
 // kept per thread, not in one shared space: deleting a thread removes its
 // blocks by prefix without reference counting, and a block is served only
 // to those who may see its thread.
@@ -64,7 +71,7 @@ type threadLock struct {
 // used only by the thread's writer, whom the caller serialises.
 type pending struct {
 	batch  weak.Pointer[store.Batch]
-	info   *Info // created in batch
+	info   *Info // created in batch, or read by one of its writes
 	wiped  bool  // deleted in batch: the stored thread, logs and blocks are gone
 	logs   map[peer.ID]LogInfo
 	blocks map[cid.Cid]bool
@@ -210,6 +217,7 @@ func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
 	// cover what was put earlier in this batch too.
 	b.Delete(infoKey(id))
 	b.DeletePrefix(logPrefix(id))
+	b.DeletePrefix(headPrefix(id))
 	b.DeletePrefix(blockPrefix(id))
 	p.info, p.wiped, p.logs, p.blocks = nil, true, make(map[peer.ID]LogInfo), make(map[cid.Cid]bool)
 	return nil
@@ -229,7 +237,9 @@ func (s *Store) GetBlock(id threads.ID, c cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
-// info returns thread id as seen by pending writes.
+// info returns thread id as seen by pending writes. What it reads is
+// kept for the batch's next writes: decoding the stored Info (its key
+// above all) costs more than forming a small record.
 func (s *Store) info(p *pending, id threads.ID) (Info, error) {
 	switch {
 	case p.info != nil:
@@ -237,7 +247,12 @@ func (s *Store) info(p *pending, id threads.ID) (Info, error) {
 	case p.wiped:
 		return Info{}, errors.Errorf("", errors.NotExist, "thread %s does not exist", id)
 	}
-	return s.readInfo(id)
+	info, err := s.readInfo(id)
+	if err != nil {
+		return Info{}, err
+	}
+	p.info = &info
+	return info, nil
 }
 
 // readInfo returns the committed Info of thread id.
@@ -301,5 +316,11 @@ func logPrefix(id threads.ID) []byte { return append(store.Key("thr", "l", id.St
 func logKey(id threads.ID, lid peer.ID) []byte {
 	return store.Key("thr", "l", id.String(), lid.String())
 }
-func blockPrefix(id threads.ID) []byte         { return append(store.Key("thr", "b", id.String()), '/') }
-func blockKey(id threads.ID, c cid.Cid) []byte { return store.Key("thr", "b", id.String(), c.String()) }
+func headPrefix(id threads.ID) []byte { return store.BinaryKey("thr/h", id.Bytes(), 0) }
+func headKey(id threads.ID, lid peer.ID) []byte {
+	return append(store.BinaryKey("thr/h", id.Bytes(), len(lid)), lid...)
+}
+func blockPrefix(id threads.ID) []byte { return store.BinaryKey("thr/b", id.Bytes(), 0) }
+func blockKey(id threads.ID, c cid.Cid) []byte {
+	return append(store.BinaryKey("thr/b", id.Bytes(), c.ByteLen()), c.KeyString()...)
+}

@@ -566,20 +566,48 @@ func TestDeleteThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, prefix := range []string{"thr/i/" + doomed.ID.String(), "thr/l/" + doomed.ID.String(), "thr/b/" + doomed.ID.String()} {
-		if n := s.keys(t, prefix); n != 0 {
-			t.Fatalf("%d keys left under %s", n, prefix)
+	for _, prefix := range [][]byte{infoKey(doomed.ID), logPrefix(doomed.ID), headPrefix(doomed.ID), blockPrefix(doomed.ID)} {
+		if n := s.keys(t, string(prefix)); n != 0 {
+			t.Fatalf("%d keys left under %q", n, prefix)
 		}
 	}
-	// 1 info, 1 log, 4 blocks.
-	if n := s.keys(t, "thr/"); n != before-6 {
-		t.Fatalf("%d keys left, want %d", n, before-6)
+	// 1 info, 1 log's keys and its head, 4 blocks.
+	if n := s.keys(t, "thr/"); n != before-7 {
+		t.Fatalf("%d keys left, want %d", n, before-7)
 	}
 	if recs, err := s.Records(kept.ID, logID(t, logKey)); err != nil || len(recs) != 1 {
 		t.Fatalf("the other thread: %d records, %v", len(recs), err)
 	}
 	err = s.write(t, doomed.ID, func(b *store.Batch) error { return s.DeleteThread(b, doomed.ID) })
 	check(t, err, errors.NotExist, "does not exist")
+}
+
+// TestDeleteThreadWhoseIDStartsAnother checks that the binary keys of a
+// thread whose ID's bytes are the start of another's do not cover the
+// other's: deleting the shorter one leaves the longer one whole.
+func TestDeleteThreadWhoseIDStartsAnother(t *testing.T) {
+	s := newStore(t)
+	short, long := newInfo(t, "short"), newInfo(t, "long")
+	var err error
+	if long.ID, err = threads.Cast(append(short.ID.Bytes(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	s.create(t, short)
+	s.create(t, long)
+	logKey := newLogKey(t)
+	s.append(t, short.ID, logKey, "x")
+	s.append(t, long.ID, logKey, "y")
+	s.append(t, long.ID, logKey, "z")
+	if err := s.write(t, short.ID, func(b *store.Batch) error { return s.DeleteThread(b, short.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Records(long.ID, logID(t, logKey))
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("the longer thread after deleting the shorter: %d records, %v", len(recs), err)
+	}
+	if _, err := s.Log(short.ID, logID(t, logKey)); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("the deleted thread's log: %v", err)
+	}
 }
 
 // logID is the log ID of k.
