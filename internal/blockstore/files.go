@@ -24,7 +24,8 @@ import (
 // few thousand files.
 //
 // Durability is a barrier, as go-datastore defines Sync: Put writes the
-// value to a temporary file without syncing it (reads see it at once), and
+// value to a temporary file without syncing it (reads see it at once, and
+// the kernel is asked to start writing it out: startWriteback), and
 // Sync makes every value Put before it durable under its final name —
 // one syncfs(2) for many files (one fsync each for a few), then the
 // renames, then the directories. A bucket syncs once before its root
@@ -178,7 +179,7 @@ func (f *Files) Put(_ context.Context, k ds.Key, v []byte) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := filepath.Join(d, tmpPrefix+hex.EncodeToString(rnd[:]))
-	if err := os.WriteFile(tmp, v, 0o600); err != nil {
+	if err := writeFile(tmp, v); err != nil {
 		os.Remove(tmp)
 		return err
 	}
@@ -416,6 +417,22 @@ func (f *Files) mkdir(d string) error {
 	}
 	f.made[d] = true
 	return nil
+}
+
+// writeFile writes v to a new file p and starts writing it to the disk
+// (startWriteback), so the data streams out while a push goes on and the
+// Sync that ends the push finds little left to write.
+func writeFile(p string, v []byte) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(v); err != nil {
+		f.Close()
+		return err
+	}
+	startWriteback(f)
+	return f.Close()
 }
 
 // syncPath fsyncs the file or directory p.
