@@ -41,6 +41,7 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -129,6 +130,9 @@ type Config struct {
 	// Quota is the most bytes the buckets of one owner may hold (see
 	// usage.go); 0 for no limit.
 	Quota int64
+	// Profile is the UnixFS import profile (ParseProfile); the zero value
+	// means DefaultProfile.
+	Profile uio.UnixFSProfile
 	// Publisher is told of every change of a bucket's root (publish.go);
 	// nil for none.
 	Publisher Publisher
@@ -164,7 +168,12 @@ type bucketLock struct {
 func New(cfg Config, dbs *db.Manager, st *store.Store, blocks blockstore.Blockstore) *Service {
 	gc := newCollector()
 	live := liveBlocks{Blockstore: blocks, gc: gc}
-	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: live, dag: hubblocks.NewDAGService(live),
+	profile := cfg.Profile
+	if profile == (uio.UnixFSProfile{}) {
+		profile, _ = ParseProfile(DefaultProfile)
+	}
+	dag := profiledDAG{hubblocks.NewDAGService(live), profile}
+	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: live, dag: dag,
 		raw: blocks, rawDAG: hubblocks.NewDAGService(blocks), gc: gc, now: time.Now, locks: map[string]*bucketLock{}}
 }
 

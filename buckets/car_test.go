@@ -153,7 +153,7 @@ func TestImportCAR(t *testing.T) {
 
 	// A DAG-PB node whose data is not UnixFS, and a dag-cbor block.
 	notUnixFS := merkledag.NodeWithData([]byte("not unixfs"))
-	notUnixFS.SetCidBuilder(Profile.CidBuilder())
+	notUnixFS.SetCidBuilder(profileOf(src.dag).CidBuilder())
 	if err := src.dag.Add(ctx, notUnixFS); err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestLinkSizesMustBeTrue(t *testing.T) {
 			t.Fatal(err)
 		}
 		nd := merkledag.NodeWithData(data)
-		nd.SetCidBuilder(Profile.CidBuilder())
+		nd.SetCidBuilder(profileOf(f.svc.dag).CidBuilder())
 		if err := nd.AddRawLink("", &ipld.Link{Cid: leaf.Cid(), Size: claimed}); err != nil {
 			t.Fatal(err)
 		}

@@ -17,25 +17,56 @@ import (
 	"github.com/selfhub/hub/errors"
 )
 
-// Profile is the UnixFS import profile: unixfs-v1-2025 (IPIP-499), so the
-// same bytes get the same CID as kubo with that profile: CIDv1, SHA2-256,
-// raw leaves, 1 MiB chunks, balanced layout with 1024 links per node, HAMT
-// directories past 256 KiB of estimated block size.
-var Profile = uio.UnixFS_v1_2025
+// DefaultProfile is the name of the UnixFS import profile buckets use
+// unless configured otherwise: unixfs-v1-2025 (IPIP-499), so the same bytes
+// get the same CID as kubo with that profile: CIDv1, SHA2-256, raw leaves,
+// 1 MiB chunks, balanced layout with 1024 links per node, HAMT directories
+// past 256 KiB of estimated block size.
+const DefaultProfile = "unixfs-v1-2025"
+
+// ParseProfile returns the IPIP-499 import profile called name:
+// unixfs-v1-2025, or unixfs-v0-2015 (CIDv0, 256 KiB chunks, dag-pb leaves:
+// what older IPFS nodes produce).
+func ParseProfile(name string) (uio.UnixFSProfile, error) {
+	switch name {
+	case "unixfs-v1-2025":
+		return uio.UnixFS_v1_2025, nil
+	case "unixfs-v0-2015":
+		return uio.UnixFS_v0_2015, nil
+	}
+	return uio.UnixFSProfile{}, errors.Errorf("buckets.ParseProfile", errors.Invalid, "UnixFS profile %q is not unixfs-v1-2025 or unixfs-v0-2015", errors.Clip(name))
+}
+
+// profiledDAG is a DAG service that says which import profile to build
+// with: the service's DAG carries its configured profile this way, so the
+// functions below keep taking just a DAG service.
+type profiledDAG struct {
+	ipld.DAGService
+	profile uio.UnixFSProfile
+}
+
+// profileOf returns the profile dag carries, or the default one.
+func profileOf(dag ipld.DAGService) uio.UnixFSProfile {
+	if p, ok := dag.(profiledDAG); ok {
+		return p.profile
+	}
+	return uio.UnixFS_v1_2025
+}
 
 // Import reads r to its end and stores it as a UnixFS file DAG in dag,
-// returning the root node. It holds at most one chunk and one batch of
+// built with dag's profile (see profiledDAG), returning the root node. It holds at most one chunk and one batch of
 // blocks in memory, whatever the size of the data.
 func Import(ctx context.Context, dag ipld.DAGService, r io.Reader) (ipld.Node, error) {
 	const op errors.Op = "buckets.Import"
+	profile := profileOf(dag)
 	batch := ipld.NewBufferedDAG(ctx, dag)
 	params := helpers.DagBuilderParams{
-		Maxlinks:   Profile.FileDAGWidth,
-		RawLeaves:  Profile.RawLeaves,
-		CidBuilder: Profile.CidBuilder(),
+		Maxlinks:   profile.FileDAGWidth,
+		RawLeaves:  profile.RawLeaves,
+		CidBuilder: profile.CidBuilder(),
 		Dagserv:    batch,
 	}
-	db, err := params.New(chunker.NewSizeSplitter(readErrGuard{r}, Profile.ChunkSize))
+	db, err := params.New(chunker.NewSizeSplitter(readErrGuard{r}, profile.ChunkSize))
 	if err != nil {
 		return nil, errors.E(op, errors.Internal, err)
 	}
@@ -93,12 +124,13 @@ func Export(ctx context.Context, dag ipld.DAGService, nd ipld.Node, w io.Writer)
 	return nil
 }
 
-// newDir returns an empty directory with the profile's settings.
+// newDir returns an empty directory with the settings of dag's profile.
 func newDir(dag ipld.DAGService) (uio.Directory, error) {
+	profile := profileOf(dag)
 	return uio.NewDirectory(dag,
-		uio.WithCidBuilder(Profile.CidBuilder()),
-		uio.WithSizeEstimationMode(Profile.HAMTSizeEstimation),
-		uio.WithMaxHAMTFanout(Profile.HAMTShardWidth))
+		uio.WithCidBuilder(profile.CidBuilder()),
+		uio.WithSizeEstimationMode(profile.HAMTSizeEstimation),
+		uio.WithMaxHAMTFanout(profile.HAMTShardWidth))
 }
 
 // emptyDir stores and returns an empty directory node.

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
@@ -68,6 +69,7 @@ type Config struct {
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
 
 	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
+	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
 	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one owner (developer, org or user) may hold; 0: no limit"`
 	GCInterval    time.Duration `key:"gc-interval" help:"how often blocks no bucket references are deleted; 0: never"`
 
@@ -103,6 +105,7 @@ func DefaultConfig() Config {
 		MailRate:           mail.DefaultRate,
 		MailBurst:          mail.DefaultBurst,
 		GCInterval:         DefaultGCInterval,
+		BucketProfile:      buckets.DefaultProfile,
 		LogLevel:           "info",
 		LogFormat:          "text",
 		IPFSDHT:            string(ipfsnet.DHTAuto),
@@ -266,6 +269,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenTTL < 0 {
 		return fmt.Errorf("token-ttl: must not be negative")
+	}
+	if _, err := buckets.ParseProfile(c.BucketProfile); err != nil {
+		return fmt.Errorf("bucket-profile: %s", errors.Message(err))
 	}
 	if c.BucketQuota < 0 || c.GCInterval < 0 {
 		return fmt.Errorf("bucket-quota and gc-interval must not be negative (0 turns them off)")

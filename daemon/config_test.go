@@ -59,6 +59,9 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"bad bool", []string{"--dev=maybe"}, nil, "true or false"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"zero signature cap", []string{"--sig-max-ahead", "0s"}, nil, "must be positive"},
+		{"unknown bucket profile", []string{"--bucket-profile", "unixfs-v9"}, nil, "bucket-profile"},
+		{"negative quota", []string{"--bucket-quota", "-1"}, nil, "must not be negative"},
+		{"negative GC interval", []string{"--gc-interval", "-1m"}, nil, "must not be negative"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

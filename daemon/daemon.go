@@ -147,7 +147,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
 		return nil, err
 	}
-	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Publisher: d.ipfs}, dbs, d.store,
+	profile, err := buckets.ParseProfile(cfg.BucketProfile) // checked by Validate
+	if err != nil {
+		return nil, err
+	}
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Publisher: d.ipfs}, dbs, d.store,
 		blocks)
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
