@@ -385,16 +385,12 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	undo, err := s.reserve(ctx, op, p.Owner(), size)
+	reserved, err := s.reserve(ctx, op, p.Owner(), size)
 	if err != nil {
 		return Bucket{}, cid.Undef, err
 	}
 	created := false
-	defer func() {
-		if !created {
-			undo()
-		}
-	}()
+	defer func() { reserved(created) }()
 	if err := s.flush(ctx, op); err != nil {
 		return Bucket{}, cid.Undef, err
 	}
@@ -733,14 +729,15 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	undo, err := s.reserve(ctx, op, hub.PubKey(b.Owner), grown)
+	reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), grown)
 	if err != nil {
 		return Bucket{}, err
 	}
 	b.Path = "/ipfs/" + next.Cid().String()
 	b.UpdatedAt = s.now().UnixNano()
-	if b, err = s.saveBucket(ctx, op, txn, b); err != nil {
-		undo()
+	b, err = s.saveBucket(ctx, op, txn, b)
+	reserved(err == nil)
+	if err != nil {
 		return Bucket{}, err
 	}
 	return b, s.published(ctx, op, b)
@@ -1023,9 +1020,11 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := txn.Commit(ctx); err != nil {
 		return errors.E(op, err)
 	}
-	if _, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size); err != nil {
+	reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size)
+	if err != nil {
 		return err
 	}
+	reserved(true)
 	if err := s.unpublished(ctx, op, key); err != nil {
 		return err
 	}

@@ -204,12 +204,12 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	}
 	defer s.gc.end()
 	st := GCStats{Waited: time.Since(start)}
-	moves := s.usageMoves()
+	moves, settled := s.usageMoves()
 	marked, roots, sizes, broken, err := s.mark(ctx, s.rawDAG)
 	if err != nil {
 		return GCStats{}, errors.E(op, err)
 	}
-	s.setUsage(sizes, moves)
+	s.setUsage(sizes, moves, settled)
 	st.Roots, st.Marked, st.Broken = roots, len(marked), broken
 	ctx, stop := context.WithCancel(ctx) // ends the key listing on an early return
 	defer stop()

@@ -27,10 +27,11 @@ import (
 // usage holds the bytes stored per bucket owner.
 type usage struct {
 	// mu guards every field below.
-	mu     sync.Mutex
-	loaded bool
-	bytes  map[hub.PubKey]int64
-	moves  uint64 // changes made through reserve; see setUsage
+	mu      sync.Mutex
+	loaded  bool
+	bytes   map[hub.PubKey]int64
+	moves   uint64 // changes made through reserve; see setUsage
+	pending int    // reservations whose write has not yet committed or failed
 }
 
 // StoredBytes returns the bytes stored in the buckets owner owns.
@@ -71,19 +72,22 @@ func (s *Service) loadUsage(ctx context.Context) error {
 	return nil
 }
 
-// usageMoves returns the number of changes reserve has made, for setUsage.
-func (s *Service) usageMoves() uint64 {
+// usageMoves returns the number of changes reserve has made, and whether
+// a scan starting now may replace the figures (setUsage): not while a
+// reserved write is in flight, which the scan may or may not see.
+func (s *Service) usageMoves() (moves uint64, settled bool) {
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
-	return s.usage.moves
+	return s.usage.moves, s.usage.pending == 0
 }
 
 // setUsage replaces the usage figures with ones a full scan computed, if
-// no change was reserved since the scan began (moves is usageMoves from
-// then): a newer change would otherwise be lost.
-func (s *Service) setUsage(sizes map[hub.PubKey]int64, moves uint64) {
+// the scan began settled and no change was reserved since (moves and
+// settled are usageMoves from then): a newer change would otherwise be
+// lost.
+func (s *Service) setUsage(sizes map[hub.PubKey]int64, moves uint64, settled bool) {
 	s.usage.mu.Lock()
-	if s.usage.moves == moves {
+	if settled && s.usage.moves == moves {
 		s.usage.bytes, s.usage.loaded = sizes, true
 	}
 	s.usage.mu.Unlock()
@@ -112,9 +116,12 @@ func nodeSize(nd ipld.Node) (int64, error) {
 }
 
 // reserve moves owner's usage by delta, refusing with Exhausted a growth
-// past the quota. The returned undo takes the change back (when the write
-// it was made for fails). Shrinking is always allowed.
-func (s *Service) reserve(ctx context.Context, op errors.Op, owner hub.PubKey, delta int64) (undo func(), err error) {
+// past the quota; shrinking is always allowed. The caller then calls done
+// once, with whether the write it reserved for committed: a failed write
+// takes the change back. Either way done counts as a move (see setUsage),
+// so a collection whose scan may have read the DB before this write
+// committed does not overwrite the figure.
+func (s *Service) reserve(ctx context.Context, op errors.Op, owner hub.PubKey, delta int64) (done func(committed bool), err error) {
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
 	if err := s.loadUsage(ctx); err != nil {
@@ -126,10 +133,14 @@ func (s *Service) reserve(ctx context.Context, op errors.Op, owner hub.PubKey, d
 	}
 	s.usage.bytes[owner] = used + delta
 	s.usage.moves++
-	return func() {
+	s.usage.pending++
+	return func(committed bool) {
 		s.usage.mu.Lock()
-		s.usage.bytes[owner] -= delta
+		if !committed {
+			s.usage.bytes[owner] -= delta
+		}
 		s.usage.moves++
+		s.usage.pending--
 		s.usage.mu.Unlock()
 	}, nil
 }
