@@ -282,5 +282,5 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	if err != nil || saved.Path == b.Path {
 		return saved, err
 	}
-	return saved, s.published(ctx, op, saved) // re-keyed: a new root
+	return saved, s.afterCommit(op, s.published(ctx, op, saved)) // re-keyed: a new root
 }

@@ -34,6 +34,7 @@ import (
 	stderrors "errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -133,6 +134,9 @@ type Config struct {
 	// Profile is the UnixFS import profile (ParseProfile); the zero value
 	// means DefaultProfile.
 	Profile uio.UnixFSProfile
+	// Log receives what fails after a change committed (see afterCommit);
+	// nil for none.
+	Log *slog.Logger
 	// Publisher is told of every change of a bucket's root (publish.go);
 	// nil for none.
 	Publisher Publisher
@@ -410,10 +414,7 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
 	created = true
-	if err := s.published(ctx, op, bkt); err != nil {
-		return Bucket{}, cid.Undef, err
-	}
-	return bkt, seedNode.Cid(), nil
+	return bkt, seedNode.Cid(), s.afterCommit(op, s.published(ctx, op, bkt))
 }
 
 // List returns the buckets in the DB thread.
@@ -740,7 +741,19 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if err != nil {
 		return Bucket{}, err
 	}
-	return b, s.published(ctx, op, b)
+	return b, s.afterCommit(op, s.published(ctx, op, b))
+}
+
+// afterCommit reports err, a failure of the bookkeeping that follows a
+// committed change (its IPNS record, the usage figure), to the log and
+// returns nil: the change stands, and the caller must not be told
+// otherwise and retry it. The record is signed again by the next change or
+// the re-signing loop; the usage is recounted by the next collection.
+func (s *Service) afterCommit(op errors.Op, err error) error {
+	if err != nil && s.cfg.Log != nil {
+		s.cfg.Log.Warn("bucket change committed, but what follows it failed", "op", op, "err", err)
+	}
+	return nil
 }
 
 // sizeChange returns by how many bytes the DAG under next is larger than
@@ -1020,14 +1033,12 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := txn.Commit(ctx); err != nil {
 		return errors.E(op, err)
 	}
-	reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size)
-	if err != nil {
-		return err
+	if reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size); err != nil {
+		s.afterCommit(op, err)
+	} else {
+		reserved(true)
 	}
-	reserved(true)
-	if err := s.unpublished(ctx, op, key); err != nil {
-		return err
-	}
+	s.afterCommit(op, s.unpublished(ctx, op, key))
 	kb := s.st.NewBatch()
 	kb.Delete(ipnsKeyKey(key))
 	kb.Delete(bucketDBKey(key))

@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Publisher: d.ipfs}, dbs, d.store,
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs}, dbs, d.store,
 		blocks)
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
