@@ -11,7 +11,6 @@ import (
 
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
-	"github.com/selfhub/hub/buckets/bucketstest"
 	"github.com/selfhub/hub/client"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
@@ -66,10 +65,6 @@ func randomData(n int) []byte {
 	rand.Read(b)
 	return b
 }
-
-// boxoCID is bucketstest.ReferenceCID, the CID boxo's importer gives data
-// with the unixfs-v1-2025 settings.
-func boxoCID(t testing.TB, data []byte) string { return bucketstest.ReferenceCID(t, data) }
 
 // TestBucketsFlow checks what the client offers beyond the conformance
 // suite (TestBucketsConformance): Create's seed and links, push progress,

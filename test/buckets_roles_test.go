@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
+	"github.com/selfhub/hub/buckets/bucketstest"
 	"github.com/selfhub/hub/client"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
@@ -42,7 +43,7 @@ func TestBucketsPushPaths(t *testing.T) {
 	for _, f := range got {
 		byPath[f.Path] = f
 	}
-	if b := byPath["dir/b.bin"]; len(got) != 3 || b.Size != int64(len(big)) || b.Cid != boxoCID(t, big) {
+	if b := byPath["dir/b.bin"]; len(got) != 3 || b.Size != int64(len(big)) || b.Cid != bucketstest.ReferenceCID(t, big) {
 		t.Fatalf("PushPaths returned %+v", got)
 	}
 	if root.Path == stale {
