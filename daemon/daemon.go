@@ -129,6 +129,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	d.meter = metering.New(d.store)
 	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
+	if n, err := dbs.ResumeForming(ctx); err != nil {
+		log.Error("forming the records a crash left unformed", "dbs", n, "err", err)
+	} else if n > 0 {
+		log.Info("forming the records a crash left unformed", "dbs", n)
+	}
 	// Bucket contents are files under <repo>/blocks: see package blockstore.
 	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
 	if err != nil {

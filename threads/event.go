@@ -28,7 +28,7 @@ type Event struct {
 }
 
 // newEvent builds the event, header and body blocks for body, in that order.
-func newEvent(key Key, body []byte, now time.Time) ([]Block, error) {
+func newEvent(key Key, secrets recordSecrets, body []byte, now time.Time) ([]Block, error) {
 	rk, ok := key.Read()
 	if !ok {
 		return nil, errors.E(errors.Permission, "thread key holds only the service key; writing an event needs the read key")
@@ -36,11 +36,11 @@ func newEvent(key Key, body []byte, now time.Time) ([]Block, error) {
 	if len(body) > MaxBodySize {
 		return nil, errors.Errorf("", errors.Invalid, "event body is %d bytes, more than the %d allowed", len(body), MaxBodySize)
 	}
-	bodyKey, err := NewSymKey()
+	bodyKey, err := secrets.bodyKey()
 	if err != nil {
-		return nil, err
+		return nil, errors.E(errors.Internal, err)
 	}
-	bodyBlk, err := seal(bodyKey, body)
+	bodyBlk, err := seal(bodyKey, secrets, "body", body)
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)
 	}
@@ -51,7 +51,7 @@ func newEvent(key Key, body []byte, now time.Time) ([]Block, error) {
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)
 	}
-	headerBlk, err := sealNode(rk, header)
+	headerBlk, err := sealNode(rk, secrets, "header", header)
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)
 	}

@@ -65,10 +65,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		rec, err := DecodeRecord(key, blk)
 		checkDecoded(t, blk, rec, err)
-		sealed, err := seal(key.Service(), data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sealed := sealRandom(t, key.Service(), data)
 		rec, err = DecodeRecord(key, sealed)
 		checkDecoded(t, sealed, rec, err)
 	})

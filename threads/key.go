@@ -46,15 +46,22 @@ func (k SymKey) Bytes() []byte { return append([]byte(nil), k.b[:]...) }
 // Encrypt seals plain with a fresh random nonce and returns
 // nonce(12) || sealed (ciphertext and 16-byte tag).
 func (k SymKey) Encrypt(plain []byte) ([]byte, error) {
-	const op errors.Op = "threads.SymKey.Encrypt"
+	var nonce [nonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, errors.E(errors.Op("threads.SymKey.Encrypt"), errors.Internal, err)
+	}
+	return k.encrypt(nonce, plain)
+}
+
+// encrypt is Encrypt with the nonce given. The caller guarantees that it
+// never seals a different plaintext under k with the same nonce.
+func (k SymKey) encrypt(nonce [nonceSize]byte, plain []byte) ([]byte, error) {
 	aead, err := k.aead()
 	if err != nil {
-		return nil, errors.E(op, errors.Internal, err)
+		return nil, errors.E(errors.Op("threads.SymKey.Encrypt"), errors.Internal, err)
 	}
 	out := make([]byte, nonceSize, nonceSize+len(plain)+aead.Overhead())
-	if _, err := rand.Read(out); err != nil {
-		return nil, errors.E(op, errors.Internal, err)
-	}
+	copy(out, nonce[:])
 	return aead.Seal(out, out, plain, nil), nil
 }
 

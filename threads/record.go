@@ -35,7 +35,8 @@ type Record struct {
 // now, and the record that appends it to logKey's log after prev (cid.Undef
 // for a log's first record). The blocks are, in order: record, event,
 // header, body. It needs the read key (Permission without it) and an
-// Ed25519 log key.
+// Ed25519 log key. The same inputs always give the same blocks: the body
+// key and nonces are derived from them and the log key (recordSecrets).
 func NewRecord(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now time.Time) (Record, []Block, error) {
 	const op errors.Op = "threads.NewRecord"
 	if !key.Defined() {
@@ -49,7 +50,11 @@ func NewRecord(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now ti
 			return Record{}, nil, errors.Errorf(op, errors.Invalid, "prev: %v", err)
 		}
 	}
-	event, err := newEvent(key, body, now)
+	secrets, err := newRecordSecrets(logKey, prev, body, now)
+	if err != nil {
+		return Record{}, nil, errors.E(op, errors.Internal, err)
+	}
+	event, err := newEvent(key, secrets, body, now)
 	if err != nil {
 		return Record{}, nil, errors.E(op, err)
 	}
@@ -75,7 +80,7 @@ func NewRecord(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now ti
 	if err != nil {
 		return Record{}, nil, errors.E(op, errors.Internal, err)
 	}
-	blk, err := sealNode(key.Service(), n)
+	blk, err := sealNode(key.Service(), secrets, "record", n)
 	if err != nil {
 		return Record{}, nil, errors.E(op, errors.Internal, err)
 	}
@@ -178,18 +183,24 @@ func signedBytes(event, prev cid.Cid) []byte {
 	return b
 }
 
-// sealNode encodes n, encrypts it with k and wraps the ciphertext in a block.
-func sealNode(k SymKey, n datamodel.Node) (Block, error) {
+// sealNode encodes n, encrypts it with k and wraps the ciphertext in a
+// block; the nonce is the one secrets derive for label.
+func sealNode(k SymKey, secrets recordSecrets, label string, n datamodel.Node) (Block, error) {
 	plain, err := encodeNode(n)
 	if err != nil {
 		return Block{}, err
 	}
-	return seal(k, plain)
+	return seal(k, secrets, label, plain)
 }
 
-// seal encrypts plain with k and wraps the ciphertext in a block.
-func seal(k SymKey, plain []byte) (Block, error) {
-	ciphertext, err := k.Encrypt(plain)
+// seal encrypts plain with k and wraps the ciphertext in a block; the
+// nonce is the one secrets derive for label.
+func seal(k SymKey, secrets recordSecrets, label string, plain []byte) (Block, error) {
+	nonce, err := secrets.nonce(label)
+	if err != nil {
+		return Block{}, err
+	}
+	ciphertext, err := k.encrypt(nonce, plain)
 	if err != nil {
 		return Block{}, err
 	}

@@ -87,6 +87,58 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestNewRecordIsDeterministic: a record formed again from the same write
+// (after a crash lost the first) is the same record, while any change of
+// input, the log key included, gives other blocks and other nonces.
+func TestNewRecordIsDeterministic(t *testing.T) {
+	key := newKey(t)
+	logKey, otherLog := newLogKey(t), newLogKey(t)
+	now := time.Unix(1700000000, 1)
+	first, _, err := NewRecord(key, logKey, cid.Undef, []byte("first"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type input struct {
+		logKey crypto.PrivKey
+		prev   cid.Cid
+		body   string
+		now    time.Time
+	}
+	base := input{logKey, first.Cid, "body", now}
+	form := func(in input) []Block {
+		_, blocks, err := NewRecord(key, in.logKey, in.prev, []byte(in.body), in.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return blocks
+	}
+	again := form(base)
+	for i, b := range form(base) {
+		if !b.Cid.Equals(again[i].Cid) || !bytes.Equal(b.Data, again[i].Data) {
+			t.Fatalf("block %d differs between two formings of the same record", i)
+		}
+	}
+	nonces := map[string]bool{}
+	for _, b := range again {
+		nonces[string(b.Data[:nonceSize])] = true
+	}
+	for name, in := range map[string]input{
+		"other log key": {otherLog, base.prev, base.body, base.now},
+		"other prev":    {base.logKey, cid.Undef, base.body, base.now},
+		"other body":    {base.logKey, base.prev, "bodY", base.now},
+		"other time":    {base.logKey, base.prev, base.body, base.now.Add(time.Nanosecond)},
+	} {
+		for i, b := range form(in) {
+			if i == 1 {
+				continue // the event node is plaintext links, no nonce
+			}
+			if nonces[string(b.Data[:nonceSize])] {
+				t.Errorf("%s: block %d reuses a nonce of the base record", name, i)
+			}
+		}
+	}
+}
+
 func TestNewRecordRefuses(t *testing.T) {
 	key := newKey(t)
 	secp, _, _ := crypto.GenerateSecp256k1Key(rand.Reader)
@@ -125,7 +177,22 @@ func recordNode(t *testing.T, k SymKey, fields map[string]qp.Assemble) Block {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk, err := sealNode(k, n)
+	plain, err := encodeNode(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealRandom(t, k, plain)
+}
+
+// sealRandom encrypts plain with k under a random nonce, as a writer on
+// another peer may, and wraps the ciphertext in a block.
+func sealRandom(t testing.TB, k SymKey, plain []byte) Block {
+	t.Helper()
+	ciphertext, err := k.Encrypt(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := wrap(ciphertext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +228,7 @@ func TestDecodeRecordRefuses(t *testing.T) {
 	}
 	flip := func(data []byte, i int) []byte { d := bytes.Clone(data); d[i] ^= 1; return d }
 	block := func(data []byte) Block { b, _ := newBlock(data); return b }
-	sealRaw := func(plain []byte) Block { b, _ := seal(sk, plain); return b }
+	sealRaw := func(plain []byte) Block { return sealRandom(t, sk, plain) }
 	other := newKey(t)
 
 	for _, tc := range []struct {

@@ -26,9 +26,9 @@ type applier struct {
 	changes []change                  // appended to the listen log
 	rebuild map[string]bool           // collections whose indexes must be rebuilt
 	decoded map[string]map[string]any // new values already decoded, by docKey
-	// journaled is set when the event is a local write whose record the
-	// former makes after the commit (journal.go).
-	journaled bool
+	// entry numbers the journal entry of a local write, whose record the
+	// former makes after the commit (journal.go); 0 for other events.
+	entry uint64
 }
 
 // hints are what a local transaction already knows about the instances it

@@ -49,11 +49,13 @@ type DB struct {
 	// guarded by recMu.
 	formed uint64
 
-	// jmu guards the former's state: whether it runs (forming), how many
+	// jmu guards the former's state: the last journal entry known to be
+	// on disk (durable), whether it runs (forming), how many
 	// writes were journaled since its run began or it stopped (waiting),
 	// the timer that starts it (timer), what stopped it last (formErr),
 	// and idle, closed when it stops.
 	jmu     sync.Mutex
+	durable uint64
 	forming bool
 	waiting int
 	timer   *time.Timer
@@ -217,12 +219,12 @@ func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known hints
 		return nil, err
 	}
 	ev := eventBody{Time: d.tick(), Ops: ops}
-	d.journal(b, p.Owner(), d.m.cfg.Now(), ev.encode())
+	entry := d.journal(b, p.Owner(), d.m.cfg.Now(), ev.encode())
 	a, err := d.stageEvent(b, ev, w.id, known)
 	if err != nil {
 		return nil, err
 	}
-	a.journaled = true
+	a.entry = entry
 	return a, nil
 }
 
@@ -274,8 +276,8 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 			if len(a.changes) > 0 {
 				a.d.listeners.wake(a.seq)
 			}
-			if a.journaled {
-				a.d.kick()
+			if a.entry != 0 {
+				a.d.kick(a.entry)
 			}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
 )
 
 // The record journal: how a local write is acknowledged without waiting
@@ -24,22 +25,23 @@ import (
 // atomically. The state change and its entry are never apart, and an
 // entry and its record are never both there, so after a crash the entries
 // left are exactly the writes without a record; they are formed when the
-// DB is next opened.
+// hub starts again (ResumeForming) or the DB is next opened.
 //
 // Readers of records (Records, GetBlock, replication) see each log as a
 // prefix of the writes applied to the state: the records of the last
 // writes appear a moment after the writes are acknowledged (WaitRecords
-// waits for them). Records are formed only from durable entries, in
-// commit order, so each log's chain follows the order in which its writer's
-// transactions committed; the event bodies are the ones the state was
-// built from, so a replica that ingests the records converges to the same
-// state. The former's batches are not synced on their own, since an fsync
-// of theirs would delay the writers' own: they reach the disk with the
-// next synced commit of the store (commits reach it in order). A crash
-// before then may lose the records, never without their entries, which
-// are formed again, as new records at the same places in their logs.
-// Replication must therefore announce a record only once a synced commit
-// has followed it.
+// waits for them). Records are formed only from entries known to be on
+// disk (kick says how far), in commit order, so each log's chain follows
+// the order in which its writer's transactions committed; the event
+// bodies are the ones the state was built from, so a replica that ingests
+// the records converges to the same state. The former's batches are not
+// synced on their own, since an fsync of theirs would delay the writers'
+// own: they reach the disk with the next synced commit of the store
+// (commits reach it in order). A crash before then may lose the records,
+// never without their entries, which are formed again into the same
+// records (threads.NewRecord derives its keys and nonces from its
+// inputs): a record anyone saw before the crash is the one its log holds
+// after it.
 
 // formBatch is how many journal entries the former turns into records
 // in one batch: enough to amortise a batch, few enough that the record
@@ -90,11 +92,12 @@ func decodeJournal(key, val []byte) (journalEntry, error) {
 	return e, nil
 }
 
-// journal adds a journal entry for an event to b; the caller holds the
-// write lock.
-func (d *DB) journal(b *store.Batch, writer hub.PubKey, now time.Time, body []byte) {
+// journal adds a journal entry for an event to b and returns its number;
+// the caller holds the write lock.
+func (d *DB) journal(b *store.Batch, writer hub.PubKey, now time.Time, body []byte) uint64 {
 	d.jseq++
 	b.PutRaw(jrnKey(d.pfx, d.jseq), encodeJournal(writer, now, body))
+	return d.jseq
 }
 
 // loadJournal sets the journal's next entry number after the last entry
@@ -116,16 +119,18 @@ func (d *DB) loadJournal() error {
 		return errors.Errorf("db.load", errors.Internal, "journal key %q is malformed", last)
 	}
 	d.jseq = binary.BigEndian.Uint64(last[len(prefix):])
-	d.kick()
+	d.kick(d.jseq) // what the store holds when it opens is on disk
 	return nil
 }
 
-// kick tells the former that a write was journaled. A stopped former is
-// started once formRun writes wait for it, or formDelay after the first
-// of them; a running one counts the write and looks again before it stops.
-func (d *DB) kick() {
+// kick tells the former that journal entries up to number entry are on
+// disk. A stopped former is started once formRun writes wait for it, or
+// formDelay after the first of them; a running one counts the write and
+// looks again before it stops.
+func (d *DB) kick(entry uint64) {
 	d.jmu.Lock()
 	defer d.jmu.Unlock()
+	d.durable = max(d.durable, entry)
 	d.waiting++
 	if !d.forming {
 		d.schedule()
@@ -173,8 +178,9 @@ func (d *DB) form() {
 		// The run forms at least every entry journaled before these
 		// kicks; a kick from now on counts for the next one.
 		d.waiting = 0
+		durable := d.durable
 		d.jmu.Unlock()
-		n, err := d.formRecords()
+		n, err := d.formRecords(durable)
 		d.jmu.Lock()
 		if err == nil && (n == formBatch || d.waiting >= formRun) {
 			d.jmu.Unlock()
@@ -190,9 +196,12 @@ func (d *DB) form() {
 	}
 }
 
-// formRecords turns up to formBatch journal entries, oldest first, into
-// records, and returns how many it formed.
-func (d *DB) formRecords() (int, error) {
+// formRecords turns up to formBatch journal entries, oldest first and up
+// to number durable, into records, and returns how many it formed. Entries
+// past durable may be visible while their batch is still being synced: a
+// crash could lose them, and a record must never exist, not even for a
+// moment, for a write that may not have happened.
+func (d *DB) formRecords(durable uint64) (int, error) {
 	n := 0
 	err := d.m.st.WhileOpen(func() error {
 		d.recMu.Lock()
@@ -202,7 +211,7 @@ func (d *DB) formRecords() (int, error) {
 		}
 		var entries []journalEntry
 		prefix := jrnPrefix(d.pfx)
-		err := d.m.st.ScanRange(jrnKey(d.pfx, d.formed+1), store.PrefixEnd(prefix), func(key, val []byte) error {
+		err := d.m.st.ScanRange(jrnKey(d.pfx, d.formed+1), jrnKey(d.pfx, durable+1), func(key, val []byte) error {
 			e, err := decodeJournal(key, val)
 			if err != nil {
 				return err
@@ -264,4 +273,34 @@ func (d *DB) WaitRecords(ctx context.Context) error {
 			return errors.E(errors.Op("db.WaitRecords"), errors.DeadlineExceeded, "gave up waiting for the DB's records to be formed")
 		}
 	}
+}
+
+// ResumeForming starts the former of every DB whose journal holds entries,
+// the writes a crash left without a record, and returns how many it
+// started. A hub calls it once at start, so that those records appear
+// without waiting for someone to reach their DB.
+func (m *Manager) ResumeForming(ctx context.Context) (int, error) {
+	const op errors.Op = "db.ResumeForming"
+	n := 0
+	err := m.EachDB(ctx, func(id threads.ID) error {
+		prefix := jrnPrefix(dbPrefix(id))
+		left := false
+		err := m.st.ScanRange(prefix, store.PrefixEnd(prefix), func(_, _ []byte) error {
+			left = true
+			return errStopScan
+		})
+		if err != nil && err != errStopScan {
+			return err
+		}
+		if !left {
+			return nil
+		}
+		n++
+		_, err = m.open(id) // its load starts the former
+		return err
+	})
+	if err != nil {
+		return n, errors.E(op, err)
+	}
+	return n, nil
 }

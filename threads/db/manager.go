@@ -8,8 +8,8 @@
 // write lock and each commits in one synced batch, with a journal entry
 // from which its signed thread record is formed right after (journal.go):
 // an acknowledged write survives a crash, a write in flight is whole or
-// absent, and a write whose record a crash prevented gets it when the DB
-// is next opened.
+// absent, and a write whose record a crash prevented gets it when the hub
+// starts again (Manager.ResumeForming).
 package db
 
 import (

@@ -6,21 +6,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // The environment that turns this test binary into the writer child of
 // TestRecordsAfterKill.
 const (
+	childWriters  = 3                       // the child's writing goroutines
 	childDir      = "HUB_DB_CHILD_DIR"      // the store
 	childDB       = "HUB_DB_CHILD_DB"       // the DB's ID, string form
 	childIdentity = "HUB_DB_CHILD_IDENTITY" // the writer's identity
@@ -40,8 +47,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// writerChild creates one instance per transaction in the DB, for ever,
-// printing each _id once its Create is acknowledged; the parent kills it.
+// writerChild creates instances in the DB for ever from childWriters
+// goroutines, one per transaction, printing "p<n>" once instance p<n>'s
+// Create is acknowledged; and it prints "r<cid>" for each new head of the
+// writer's log it sees, as a replicator announcing records would. The
+// parent kills it.
 func writerChild(dir string) error {
 	st, err := store.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -53,35 +63,74 @@ func writerChild(dir string) error {
 	}
 	p := hub.Principal{Kind: hub.UserPrincipal, Account: "bdev", Identity: hub.PubKey(os.Getenv(childIdentity))}
 	ctx := context.Background()
-	d, err := NewManager(Config{}, st).DB(ctx, p, id)
+	m := NewManager(Config{}, st)
+	d, err := m.DB(ctx, p, id)
 	if err != nil {
 		return err
 	}
 	var from int
 	fmt.Sscan(os.Getenv(childFrom), &from)
+	var mu sync.Mutex // guards out
 	out := bufio.NewWriter(os.Stdout)
-	for i := from; ; i++ {
-		txn, err := d.WriteTxn(ctx, p, "people")
-		if err != nil {
-			return err
-		}
-		if _, err := txn.Create(ctx, [][]byte{fmt.Appendf(nil, `{"_id":"p%d","name":"n%d","age":%d}`, i, i, i%100)}); err != nil {
-			return err
-		}
-		if err := txn.Commit(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "p%d\n", i)
+	say := func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(out, line)
 		out.Flush()
 	}
+	errc := make(chan error, childWriters+1)
+	for w := range childWriters {
+		go func() {
+			for i := from + w; ; i += childWriters {
+				txn, err := d.WriteTxn(ctx, p, "people")
+				if err != nil {
+					errc <- err
+					return
+				}
+				if _, err := txn.Create(ctx, [][]byte{fmt.Appendf(nil, `{"_id":"p%d","name":"n%d","age":%d}`, i, i, i%100)}); err != nil {
+					errc <- err
+					return
+				}
+				if err := txn.Commit(ctx); err != nil {
+					errc <- err
+					return
+				}
+				say(fmt.Sprintf("p%d", i))
+			}
+		}()
+	}
+	go func() {
+		var seen cid.Cid
+		for {
+			if err := d.WaitRecords(ctx); err != nil {
+				errc <- err
+				return
+			}
+			logs, err := m.threads.Logs(id)
+			if err != nil {
+				errc <- err
+				return
+			}
+			if len(logs) == 1 && !logs[0].Head.Equals(seen) {
+				seen = logs[0].Head
+				say("r" + seen.String())
+			} else {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	return <-errc
 }
 
-// TestRecordsAfterKill kills a writing child process (SIGKILL) at random
-// points and checks, after each kill, that the journal kept every write
-// that had no record yet and that reopening the DB forms exactly the
-// missing records: every instance of the collection, acknowledged ones
-// included, is in exactly one record of the writer's log, the log's chain
-// verifies, and the journal ends empty.
+// TestRecordsAfterKill kills a child process writing from several
+// goroutines (SIGKILL) at random points and checks, after each kill, that
+// the journal kept every write that had no record yet and that the hub's
+// start (ResumeForming) forms exactly the missing records: every instance
+// of the collection, acknowledged ones included, is in exactly one record
+// of the writer's log, the log's chain verifies, and the journal ends
+// empty. Records the child saw at its log's head before the kill are in
+// the log after it, those the kill lost included: records are formed only
+// from writes on disk, and formed again identically.
 func TestRecordsAfterKill(t *testing.T) {
 	dir := t.TempDir()
 	p := user(t)
@@ -95,13 +144,14 @@ func TestRecordsAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	acked := map[string]bool{}
-	pendingSeen := 0
-	// Kills land at random moments; keep going until one of them has left
-	// journal entries behind (most do), so that recovery is exercised.
-	for round := 0; round < 4 || pendingSeen == 0; round++ {
-		if round == 20 {
-			t.Fatalf("no kill in %d rounds left a journal entry behind; recovery was never exercised", round)
+	acked, seen := map[string]bool{}, map[cid.Cid]bool{}
+	pendingSeen, lostSeen := 0, 0
+	// Kills land at random moments; keep going until some have left
+	// journal entries behind (most do) and some have lost records that
+	// the child saw, so that both recoveries are exercised.
+	for round := 0; round < 4 || pendingSeen == 0 || lostSeen == 0; round++ {
+		if round == 40 {
+			t.Fatalf("in %d rounds, kills left %d journal entries and lost %d seen records; want both > 0", round, pendingSeen, lostSeen)
 		}
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), childDir+"="+dir, childDB+"="+id.String(), childIdentity+"="+string(p.Identity), fmt.Sprintf("%s=%d", childFrom, 1000000*round))
@@ -114,25 +164,33 @@ func TestRecordsAfterKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := bufio.NewScanner(stdout)
-		for n := rand.IntN(200); n >= 0 && lines.Scan(); n-- {
-			acked[lines.Text()] = true
+		note := func(line string) {
+			if c, err := cid.Decode(strings.TrimPrefix(line, "r")); line[0] == 'r' && err == nil {
+				seen[c] = true
+			} else {
+				acked[line] = true
+			}
+		}
+		for n := rand.IntN(400); n >= 0 && lines.Scan(); n-- {
+			note(lines.Text())
 		}
 		cmd.Process.Kill()
 		for lines.Scan() {
-			acked[lines.Text()] = true // acknowledged before the kill landed
+			note(lines.Text()) // written before the kill landed
 		}
 		cmd.Wait()
 
-		pending := checkAfterKill(t, dir, p, id, acked)
-		pendingSeen += pending
-		t.Logf("round %d: %d writes acknowledged so far, %d left in the journal by the kill", round, len(acked), pending)
+		pending, lost := checkAfterKill(t, dir, p, id, acked, seen)
+		pendingSeen, lostSeen = pendingSeen+pending, lostSeen+lost
+		t.Logf("round %d: %d writes acknowledged so far; the kill left %d in the journal and lost %d seen records", round, len(acked), pending, lost)
 	}
 }
 
 // checkAfterKill reopens the store, counts the journal entries the kill
-// left, opens the DB (which forms their records), and checks instances
-// against records.
-func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, acked map[string]bool) int {
+// left and the seen records it lost, starts a hub's Manager (which forms
+// the missing records), and checks instances and seen records against the
+// log.
+func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, acked map[string]bool, seen map[cid.Cid]bool) (pending, lost int) {
 	t.Helper()
 	st, err := store.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -146,10 +204,24 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 		}
 		return n
 	}
-	pending := journal()
+	pending = journal()
+	for c := range seen {
+		if _, err := logstore.NewStore(st).GetBlock(id, c); errors.Is(errors.NotExist, err) {
+			lost++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	ctx := context.Background()
 	m := NewManager(Config{}, st)
+	started, err := m.ResumeForming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := min(pending, 1); started != want {
+		t.Fatalf("ResumeForming started %d formers with %d entries left; want %d", started, pending, want)
+	}
 	d, err := m.DB(ctx, p, id)
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +245,7 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 
 	// Every record's event, across the logs (the writer's one log).
 	inRecords := map[string]int{}
+	unseen := maps.Clone(seen)
 	logs, err := m.threads.Logs(id)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +256,7 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 			t.Fatal(err)
 		}
 		for _, rec := range recs {
+			delete(unseen, rec.Cid)
 			ev, err := threads.OpenEvent(d.info.Key, rec, func(c cid.Cid) ([]byte, error) { return m.threads.GetBlock(id, c) })
 			if err != nil {
 				t.Fatal(err)
@@ -208,5 +282,8 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 			t.Fatalf("a record creates %s, which the collection does not hold", inst)
 		}
 	}
-	return pending
+	for c := range unseen {
+		t.Fatalf("record %s, seen at the log's head before the kill, is not in the log after it", c)
+	}
+	return pending, lost
 }
