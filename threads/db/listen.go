@@ -59,9 +59,10 @@ const listenBatch = 256
 //
 // Nothing is ever dropped: the listener reads the durable listen log at
 // its own pace, so a slow listener falls behind rather than losing
-// events, and it can resume from the last Seq it handled. Only a position
-// older than the kept history (Config.ListenHistory) is refused, with
-// FailedPrecondition.
+// events, and it can resume from the last Seq it handled. Only the kept
+// history (Config.ListenHistory) can be read: a listener that starts
+// before it, or lags so far behind that changes it has not read are
+// trimmed, ends with FailedPrecondition.
 func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters []ListenFilter, fn func(Event) error) error {
 	const op errors.Op = "db.Listen"
 	pos := since
@@ -71,7 +72,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 			return errors.E(op, err)
 		}
 		pos = c.seq
-	} else if err := d.checkKept(op, since); err != nil {
+	} else if err := d.checkAhead(op, since); err != nil {
 		return err
 	}
 	for {
@@ -79,27 +80,17 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 		if err != nil {
 			return err
 		}
-		n := 0
-		var c change
-		err = d.m.st.ScanRange(chgKey(d.pfx, pos+1), chgKey(d.pfx, durable+1), func(k, v []byte) error {
-			if err := json.Unmarshal(v, &c); err != nil {
-				return errors.E(errors.Internal, err)
-			}
-			pos = binary.BigEndian.Uint64(k[len(k)-8:])
-			n++
-			if err := d.deliver(ctx, p, pos, &c, filters, fn); err != nil {
-				return err
-			}
-			c = change{}
-			if n == listenBatch {
-				return errStopScan
-			}
-			return nil
-		})
-		if err != nil && err != errStopScan {
+		batch, err := d.readChanges(op, pos, durable)
+		if err != nil {
 			return err
 		}
-		if n == listenBatch {
+		for _, c := range batch {
+			if err := d.deliver(ctx, p, c, filters, fn); err != nil {
+				return err
+			}
+			pos = c.seq
+		}
+		if len(batch) == listenBatch {
 			continue // more may be waiting: read on without sleeping
 		}
 		select {
@@ -110,35 +101,61 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 	}
 }
 
+// seqChange is a change with its position in the listen log.
+type seqChange struct {
+	seq uint64
+	change
+}
+
+// readChanges reads up to listenBatch changes after position pos, up to
+// the durable one. It reads them all before any is delivered, so that a
+// slow listener does not hold the store's iterator (and the files it
+// pins) while it takes its time. Changes are numbered without gaps, so a
+// first change other than pos+1 means the history was trimmed past pos
+// while the listener lagged: that is an error, never a silent skip.
+func (d *DB) readChanges(op errors.Op, pos, durable uint64) ([]seqChange, error) {
+	var batch []seqChange
+	err := d.m.st.ScanRange(chgKey(d.pfx, pos+1), chgKey(d.pfx, durable+1), func(k, v []byte) error {
+		c := seqChange{seq: binary.BigEndian.Uint64(k[len(k)-8:])}
+		if len(batch) == 0 && c.seq != pos+1 {
+			return errors.Errorf(op, errors.FailedPrecondition, "changes %d to %d are no longer kept (this hub keeps the last %d): listen from now and reload the collection", pos+1, c.seq-1, d.m.cfg.ListenHistory)
+		}
+		if err := json.Unmarshal(v, &c.change); err != nil {
+			return errors.E(errors.Internal, err)
+		}
+		if batch = append(batch, c); len(batch) == listenBatch {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && err != errStopScan {
+		return nil, err
+	}
+	return batch, nil
+}
+
 // errStopScan ends a scan early.
 var errStopScan = errors.New("stop scan")
 
-// checkKept refuses a resume position older than the kept history.
-func (d *DB) checkKept(op errors.Op, since uint64) error {
-	if since == 0 {
-		return nil
-	}
+// checkAhead refuses a resume position past the DB's latest change.
+func (d *DB) checkAhead(op errors.Op, since uint64) error {
 	c, err := readCounters(d.m.st, d.pfx)
 	if err != nil {
 		return errors.E(op, err)
 	}
-	last := c.seq
-	if since > last {
-		return errors.Errorf(op, errors.Invalid, "listen position %d is ahead of the DB's latest change %d", since, last)
-	}
-	if keep := uint64(d.m.cfg.ListenHistory); last > keep && since < last-keep {
-		return errors.Errorf(op, errors.FailedPrecondition, "listen position %d is older than the %d changes this hub keeps; listen from now and reload the collection", since, keep)
+	if since > c.seq {
+		return errors.Errorf(op, errors.Invalid, "listen position %d is ahead of the DB's latest change %d", since, c.seq)
 	}
 	return nil
 }
 
 // deliver passes one change to fn if a filter selects it and the read
 // filter lets the listener see it.
-func (d *DB) deliver(ctx context.Context, p hub.Principal, seq uint64, c *change, filters []ListenFilter, fn func(Event) error) error {
+func (d *DB) deliver(ctx context.Context, p hub.Principal, c seqChange, filters []ListenFilter, fn func(Event) error) error {
 	if len(filters) > 0 {
 		ok := false
 		for _, f := range filters {
-			if f.match(c) {
+			if f.match(&c.change) {
 				ok = true
 				break
 			}
@@ -147,7 +164,7 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, seq uint64, c *change
 			return nil
 		}
 	}
-	ev := Event{Seq: seq, Collection: c.Col, ID: c.ID, Action: c.Action, Instance: c.Value}
+	ev := Event{Seq: c.seq, Collection: c.Col, ID: c.ID, Action: c.Action, Instance: c.Value}
 	if c.Action != ActionDelete {
 		d.colsMu.RLock()
 		col := d.cols[c.Col]

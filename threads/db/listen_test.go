@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,5 +111,44 @@ func TestListenHistoryBound(t *testing.T) {
 	m.st.Scan(chgPrefix(d.pfx), func(_, _ []byte) error { n++; return nil })
 	if n != 10 {
 		t.Fatalf("%d changes kept; want 10", n)
+	}
+}
+
+// TestListenLagPastHistory: a listener that stalls while more changes
+// than the kept history are written gets every change up to the gap and
+// then FailedPrecondition naming the changes it missed, never a skip.
+func TestListenLagPastHistory(t *testing.T) {
+	m := newManager(t, Config{ListenHistory: 10})
+	p := user(t)
+	d := newDB(t, m, p)
+	create(t, d, p, `{"name":"first"}`)
+	stalled, resume := make(chan struct{}), make(chan struct{})
+	var got []uint64
+	done := make(chan error, 1)
+	// Bounded, so that a listener which waits on after a skip fails the
+	// test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		done <- d.Listen(ctx, p, 0, nil, func(e Event) error {
+			got = append(got, e.Seq)
+			if len(got) == 1 {
+				close(stalled)
+				<-resume // the listener stalls on its first event
+			}
+			return nil
+		})
+	}()
+	<-stalled
+	for i := range 30 {
+		create(t, d, p, fmt.Sprintf(`{"name":"n%d"}`, i))
+	}
+	close(resume)
+	err := <-done
+	if !errors.Is(errors.FailedPrecondition, err) || !strings.Contains(err.Error(), "changes 2 to 21 are no longer kept") {
+		t.Fatalf("listener that lagged past the history ended with %v; want FailedPrecondition naming changes 2 to 21", err)
+	}
+	if !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("delivered %v before the error; want [1] and nothing after the gap", got)
 	}
 }
