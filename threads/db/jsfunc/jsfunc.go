@@ -187,6 +187,11 @@ func onlyFunction(prg *ast.Program) (special, ok bool) {
 // tooDeep (a Go function that reports whether a string nests deeper than
 // MaxJSONDepth) and of MaxJSONDepth. Everything the wrappers use is
 // captured first, so that nothing the function does later changes them.
+// Last it freezes everything reachable from the global object, and
+// returns the freezing function for the loaded function itself: a call
+// can then leave nothing behind for the next call of the same runtime,
+// which may be another identity's (a filter stashing one reader's
+// instance for the next reader to return).
 const preludeSource = `(function (global, tooDeep, maxDepth) {
 	var define = Object.defineProperty, getProto = Object.getPrototypeOf;
 	var apply = Reflect.apply, toString = String, origParse = JSON.parse;
@@ -216,6 +221,61 @@ const preludeSource = `(function (global, tooDeep, maxDepth) {
 		}
 		return apply(origParse, JSON, [text, reviver]);
 	});
+
+	var freeze = Object.freeze, ownKeys = Reflect.ownKeys, describe = Object.getOwnPropertyDescriptor;
+	var TypeErr = TypeError;
+	// A frozen prototype's data properties would make plain assignment of
+	// the same names fail on every object that inherits them ("the override
+	// mistake": obj.constructor = x, Object.assign({}, {toString: 1}), or an
+	// error's this.name = ...). On the prototypes such names are commonly
+	// reassigned through, they become accessors whose setter defines the
+	// property on the object assigned to, and refuses the prototype itself.
+	function allowOverride(proto) {
+		var keys = ownKeys(proto);
+		for (var i = 0; i < keys.length; i++) {
+			var d = describe(proto, keys[i]);
+			if (!("value" in d) || !d.configurable) {
+				continue;
+			}
+			(function (key, value, d) {
+				define(proto, key, {
+					get: function () { return value; },
+					set: function (v) {
+						if (this === proto) {
+							throw new TypeErr("Cannot assign to read only property '" + toString(key) + "' of a built-in prototype");
+						}
+						define(this, key, {value: v, writable: true, enumerable: true, configurable: true});
+					},
+					enumerable: d.enumerable, configurable: false,
+				});
+			})(keys[i], d.value, d);
+		}
+	}
+	var overridable = [Object.prototype, Function.prototype, Error.prototype, EvalError.prototype,
+		RangeError.prototype, ReferenceError.prototype, SyntaxError.prototype, TypeError.prototype,
+		URIError.prototype, AggregateError.prototype];
+	for (var i = 0; i < overridable.length; i++) {
+		allowOverride(overridable[i]);
+	}
+
+	var frozen = new WeakSet();
+	function deepFreeze(o) {
+		if ((typeof o !== "object" && typeof o !== "function") || o === null || frozen.has(o)) {
+			return;
+		}
+		frozen.add(o);
+		freeze(o);
+		deepFreeze(getProto(o));
+		var keys = ownKeys(o);
+		for (var i = 0; i < keys.length; i++) {
+			var d = describe(o, keys[i]);
+			deepFreeze(d.value);
+			deepFreeze(d.get);
+			deepFreeze(d.set);
+		}
+	}
+	deepFreeze(global);
+	return deepFreeze;
 })`
 
 // sandbox is one runtime of a function. A call owns it from the pool's
@@ -255,7 +315,8 @@ func (f *function) load(s *sandbox) error {
 	tooDeep := func(call goja.FunctionCall) goja.Value {
 		return vm.ToValue(nestsDeeper(call.Argument(0).String(), MaxJSONDepth))
 	}
-	if _, err := prelude(goja.Undefined(), vm.GlobalObject(), vm.ToValue(tooDeep), vm.ToValue(MaxJSONDepth)); err != nil {
+	fz, err := prelude(goja.Undefined(), vm.GlobalObject(), vm.ToValue(tooDeep), vm.ToValue(MaxJSONDepth))
+	if err != nil {
 		return err
 	}
 	fv, err := vm.RunProgram(f.prog)
@@ -265,6 +326,10 @@ func (f *function) load(s *sandbox) error {
 	fn, ok := goja.AssertFunction(fv)
 	if !ok {
 		return fmt.Errorf("the %s did not evaluate to a function", f.kind.noun())
+	}
+	deepFreeze, _ := goja.AssertFunction(fz)
+	if _, err := deepFreeze(goja.Undefined(), fv); err != nil { // its own properties and prototype
+		return err
 	}
 	s.fn = fn
 	return nil

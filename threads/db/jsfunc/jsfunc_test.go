@@ -301,14 +301,14 @@ func TestValidateContext(t *testing.T) {
 }
 
 // TestInterruptedRuntimeNotReused checks that a runtime that was stopped,
-// or failed, never serves another call: the calls after it run normally,
-// are not interrupted by a stale interrupt, and see a clean global scope.
+// or failed, never serves another call: the calls after it run normally
+// and are not interrupted by a stale interrupt.
 func TestInterruptedRuntimeNotReused(t *testing.T) {
 	body := `
-		if (instance.spin) { globalThis.dirty = true; while (true) {} }
-		if (instance.deep) { globalThis.dirty = true; return (function f() { return f() })() }
+		if (instance.spin) { while (true) {} }
+		if (instance.deep) { return (function f() { return f() })() }
 		if (instance.boom) { throw new Error("boom") }
-		return globalThis.dirty === undefined`
+		return true`
 	v, err := CompileValidator(body, Limits{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -609,5 +609,70 @@ func TestNestsDeeper(t *testing.T) {
 		if got := nestsDeeper(tc.text, tc.max); got != tc.want {
 			t.Errorf("nestsDeeper(%s, %d) = %v, want %v", tc.text, tc.max, got, tc.want)
 		}
+	}
+}
+
+// TestCallsLeaveNothingBehind: runtimes serve many calls, of different
+// readers and writers, so a call must not be able to leave anything for the
+// next one to find: everything reachable besides the arguments is frozen.
+// Each function tries to stash alice's secret somewhere and to return what
+// an earlier call stashed; bob's call must find nothing.
+func TestCallsLeaveNothingBehind(t *testing.T) {
+	for name, fn := range map[string]string{
+		"global":             `if (instance.secret) { globalThis.stash = instance.secret } return {leaked: globalThis.stash}`,
+		"implicit global":    `if (instance.secret) { stash = instance.secret } return {leaked: typeof stash === "undefined" ? undefined : stash}`,
+		"built-in object":    `if (instance.secret) { JSON.stash = instance.secret } return {leaked: JSON.stash}`,
+		"prototype":          `if (instance.secret) { Object.prototype.stash = instance.secret } return {leaked: ({}).stash}`,
+		"built-in method":    `if (instance.secret) { var s = instance.secret; Array.prototype.join = function () { return s } } return {leaked: [].join()}`,
+		"function itself":    `function f(reader, instance) { if (instance.secret) { f.stash = instance.secret } return {leaked: f.stash} }`,
+		"its prototype":      `function f(reader, instance) { if (instance.secret) { f.prototype.stash = instance.secret } return {leaked: f.prototype.stash} }`,
+		"overridable method": `if (instance.secret) { var s = instance.secret; Object.prototype.toString = function () { return s } } return {leaked: ({}).toString()}`,
+		"error prototype":    `if (instance.secret) { Error.prototype.message = instance.secret } return {leaked: new Error().message}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := CompileFilter(fn, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The attempt fails or stores nothing; either way bob sees nothing.
+			f.Apply(context.Background(), alice, []byte(`{"secret":"alice-only"}`))
+			for i := range 3 {
+				out, err := f.Apply(context.Background(), bob, []byte(`{}`))
+				if err != nil {
+					t.Fatalf("bob's call %d: %v", i, err)
+				}
+				if strings.Contains(string(out), "alice-only") {
+					t.Fatalf("bob's call %d returned %s: alice's call left it behind", i, out)
+				}
+			}
+		})
+	}
+}
+
+// TestFrozenBuiltInsKeepOrdinaryCode: freezing the built-ins must not
+// break what filters and validators ordinarily do with their arguments,
+// fields named like Object.prototype's methods included (a frozen
+// prototype makes assignment to such names fail on objects that lack them
+// as own properties, so the arguments are built with own properties).
+func TestFrozenBuiltInsKeepOrdinaryCode(t *testing.T) {
+	f, err := CompileFilter(`
+		delete instance.secret;
+		instance.constructor = "c"; instance.toString = "t"; instance.extra = [1, 2].map(function (x) { return x * 2 });
+		var copy = Object.assign({}, instance, {hasOwnProperty: 1});
+		copy.list = []; copy.list.push(reader.length > 0);
+		class Refused extends Error { constructor(m) { super(m); this.name = "Refused" } }
+		var e = new Refused("no"); e.message = "no!";
+		copy.error = e.name + ": " + e.message + " / " + String(e);
+		return copy`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Apply(context.Background(), alice, []byte(`{"secret":1,"constructor":0,"toString":0,"valueOf":"v"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"constructor":"c","toString":"t","valueOf":"v","extra":[2,4],"hasOwnProperty":1,"list":[true],"error":"Refused: no! / Refused: no!"}`
+	if string(out) != want {
+		t.Fatalf("got %s, want %s", out, want)
 	}
 }
