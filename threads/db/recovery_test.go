@@ -78,10 +78,28 @@ func writerChild(dir string) error {
 		fmt.Fprintln(out, line)
 		out.Flush()
 	}
-	errc := make(chan error, childWriters+1)
+	errc := make(chan error, childWriters+2)
+	// Writers write for 5 ms, then stop until every record is formed and
+	// 3 ms more: the records formed last wait unsynced for the next
+	// commit, so that kills also land while a seen head is not on disk,
+	// not only while entries wait for their records.
+	var pace sync.RWMutex
+	go func() {
+		for {
+			time.Sleep(5 * time.Millisecond)
+			pace.Lock()
+			if err := d.WaitRecords(ctx); err != nil {
+				errc <- err
+				return
+			}
+			time.Sleep(3 * time.Millisecond)
+			pace.Unlock()
+		}
+	}()
 	for w := range childWriters {
 		go func() {
 			for i := from + w; ; i += childWriters {
+				pace.RLock()
 				txn, err := d.WriteTxn(ctx, p, "people")
 				if err != nil {
 					errc <- err
@@ -96,6 +114,7 @@ func writerChild(dir string) error {
 					return
 				}
 				say(fmt.Sprintf("p%d", i))
+				pace.RUnlock()
 			}
 		}()
 	}
@@ -163,21 +182,32 @@ func TestRecordsAfterKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		lines := bufio.NewScanner(stdout)
-		note := func(line string) {
-			if c, err := cid.Decode(strings.TrimPrefix(line, "r")); line[0] == 'r' && err == nil {
-				seen[c] = true
-			} else {
-				acked[line] = true
+		// Read what the child says until it dies; kill it at a random
+		// moment once it has started writing.
+		started, read := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(read)
+			lines := bufio.NewScanner(stdout)
+			for first := true; lines.Scan(); first = false {
+				line := lines.Text()
+				if c, err := cid.Decode(strings.TrimPrefix(line, "r")); line[0] == 'r' && err == nil {
+					seen[c] = true
+				} else {
+					acked[line] = true
+				}
+				if first {
+					close(started)
+				}
 			}
+		}()
+		select {
+		case <-started:
+		case <-read:
+			t.Fatal("the writer child ended before writing")
 		}
-		for n := rand.IntN(400); n >= 0 && lines.Scan(); n-- {
-			note(lines.Text())
-		}
+		time.Sleep(time.Duration(rand.IntN(60_000)) * time.Microsecond)
 		cmd.Process.Kill()
-		for lines.Scan() {
-			note(lines.Text()) // written before the kill landed
-		}
+		<-read // all it wrote before the kill landed
 		cmd.Wait()
 
 		pending, lost := checkAfterKill(t, dir, p, id, acked, seen)
