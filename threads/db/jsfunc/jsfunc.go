@@ -289,9 +289,8 @@ type sandbox struct {
 	broken    bool          // the last call failed in a way that may have left the runtime unsound
 }
 
-// newSandbox makes a runtime with the function's limits. The rest of the
-// set-up runs in load, on the goroutine that runs the call, so that the
-// caller can interrupt it too.
+// newSandbox makes a runtime with the function's limits; load sets up the
+// rest.
 func (f *function) newSandbox() *sandbox {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(f.lim.MaxCallDepth)
@@ -400,7 +399,10 @@ func (f *function) run(ctx context.Context, op errors.Op, work func(s *sandbox) 
 	}
 	s, _ := f.pool.Get().(*sandbox)
 	if s == nil {
-		s = f.newSandbox()
+		var err error
+		if s, err = f.prepare(op); err != nil {
+			return err
+		}
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -444,14 +446,31 @@ func (f *function) run(ctx context.Context, op errors.Op, work func(s *sandbox) 
 // interrupted, unless the call left it unsound or it has served its uses.
 func (f *function) release(s *sandbox) {
 	s.used++
-	if s.fn == nil || s.broken || s.used >= f.uses {
+	if s.broken || s.used >= f.uses {
 		return
 	}
 	f.pool.Put(s)
 }
 
-// call loads the sandbox if it is new and runs work in it, turning
-// JavaScript failures, and any panic of the engine, into errors.
+// prepare makes and loads a sandbox. It runs outside the call's time
+// limit, which is the function's own: setting up takes milliseconds
+// (freezing the built-ins), and runs only the prelude and the evaluation of
+// the function's definition, none of its code.
+func (f *function) prepare(op errors.Op) (s *sandbox, err error) {
+	s = f.newSandbox()
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf(op, errors.Internal, "the JavaScript engine failed setting up the collection's %s: %v", f.kind.noun(), r)
+		}
+	}()
+	if err := f.load(s); err != nil {
+		return nil, f.jsError(op, s, err)
+	}
+	return s, nil
+}
+
+// call runs work in the loaded sandbox s, turning JavaScript failures,
+// and any panic of the engine, into errors.
 func (f *function) call(op errors.Op, s *sandbox, work func(s *sandbox) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -459,12 +478,6 @@ func (f *function) call(op errors.Op, s *sandbox, work func(s *sandbox) error) (
 			err = errors.Errorf(op, errors.Internal, "the JavaScript engine failed running the collection's %s: %v", f.kind.noun(), r)
 		}
 	}()
-	if s.fn == nil {
-		if err := f.load(s); err != nil {
-			s.broken = true
-			return f.jsError(op, s, err)
-		}
-	}
 	return f.jsError(op, s, work(s))
 }
 
