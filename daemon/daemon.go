@@ -33,6 +33,7 @@ import (
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // Addrs are the addresses a running daemon listens on, with the ports
@@ -148,7 +149,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: blocks, Records: records,
+	// Thread blocks are served from the store in place, through a Store of
+	// their own that only reads (dbs writes through its own).
+	served := blockstore.NewServed(blocks, logstore.NewStore(d.store))
+	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: served, Records: records,
 		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
 		return nil, err
 	}

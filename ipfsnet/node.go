@@ -89,7 +89,9 @@ type Names interface {
 type Config struct {
 	// Host is the hub's libp2p host; the node adds protocols to it.
 	Host host.Host
-	// Blocks is served to peers over bitswap, read only.
+	// Blocks is served to peers over bitswap, read only: in hubd, bucket
+	// and thread blocks (blockstore.Served). Only Has, Get and GetSize are
+	// called.
 	Blocks bstore.Blockstore
 	// Records holds the IPNS records the node publishes.
 	Records *Records

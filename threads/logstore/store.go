@@ -7,6 +7,7 @@
 package logstore
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 	"weak"
@@ -26,17 +27,30 @@ import (
 //	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
 //	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
 //	thr/b<thread'><cid'>    a block's bytes
+//	thr/c<cid"><thread'>    empty: thread holds block cid (the CID index)
 //
 // with the thread ID in base32 and log IDs in base58 in the text keys.
-// The keys written on every append, heads and blocks, are binary (thread'
-// is uvarint(len) || ID bytes, log' and cid' their bytes) and a head
+// The keys written on every append, heads, blocks and index entries, are
+// binary (thread' is uvarint(len) || ID bytes, cid" uvarint(len) || CID
+// bytes, log' and cid' their bytes) and a head
 // holds only what an append changes: each append is synced with the next
 // durable write, and a sync here costs more the more bytes it carries;
 // the text forms spelt out the thread ID and CIDs in 59 bytes each and
 // rewrote the log's keys every time. Blocks are
 // kept per thread, not in one shared space: deleting a thread removes its
-// blocks by prefix without reference counting, and a block is served only
-// to those who may see its thread.
+// blocks by prefix without reference counting.
+//
+// The CID index finds a block by its CID alone (BlockByCID), which is how
+// IPFS peers ask for blocks over bitswap. Serving blocks to anyone who
+// names their CID gives nothing away: a record is encrypted with the
+// thread's service key, an event's header with its read key and its body
+// with a key only the header holds, and a CID is a hash no one guesses.
+// The index is a multi-map, CID then thread, because one block can be in
+// two threads (the same record ingested into two threads that share a
+// key, or equal bodies: their blocks are derived from the inputs alone);
+// deleting one thread must not hide the other's copy. It costs an append
+// four small keys in the same batch, and deleting a thread a scan of its
+// blocks to find its entries.
 //
 // Writes go into a caller's *store.Batch so that a database change and the
 // record that carries it commit together. A write reads the log heads it
@@ -206,7 +220,8 @@ func (s *Store) Threads() ([]Info, error) {
 }
 
 // DeleteThread removes thread id, its logs and its blocks in b, or fails
-// with NotExist.
+// with NotExist. It reads the thread's committed blocks to find their CID
+// index entries.
 func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
 	const op errors.Op = "logstore.DeleteThread"
 	p := s.view(id, b)
@@ -219,6 +234,21 @@ func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
 	b.DeletePrefix(logPrefix(id))
 	b.DeletePrefix(headPrefix(id))
 	b.DeletePrefix(blockPrefix(id))
+	// The CID index is keyed by CID first, so the thread's entries go one
+	// by one: those of blocks put in this batch, and of committed blocks.
+	for c := range p.blocks {
+		b.Delete(indexKey(c.KeyString(), id))
+	}
+	if !p.wiped { // else the committed blocks' entries are deleted in b already
+		pfx := blockPrefix(id)
+		err := s.db.Scan(pfx, func(key, _ []byte) error {
+			b.Delete(indexKey(string(key[len(pfx):]), id))
+			return nil
+		})
+		if err != nil {
+			return errors.E(op, err)
+		}
+	}
 	p.info, p.wiped, p.logs, p.blocks = nil, true, make(map[peer.ID]LogInfo), make(map[cid.Cid]bool)
 	return nil
 }
@@ -235,6 +265,53 @@ func (s *Store) GetBlock(id threads.ID, c cid.Cid) ([]byte, error) {
 		return nil, errors.E(errors.Op("logstore.GetBlock"), err)
 	}
 	return data, nil
+}
+
+// BlockByCID returns the bytes of block c from whichever thread holds it,
+// or NotExist. Like GetBlock it sees committed state only, and returns
+// blocks as stored.
+func (s *Store) BlockByCID(c cid.Cid) ([]byte, error) {
+	const op errors.Op = "logstore.BlockByCID"
+	id, ok, err := s.holder(c)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if !ok {
+		return nil, errors.Errorf(op, errors.NotExist, "no thread holds block %s", c)
+	}
+	data, err := s.db.GetRaw(blockKey(id, c))
+	if errors.Is(errors.NotExist, err) {
+		return nil, errors.Errorf(op, errors.Internal, "the CID index says thread %s holds block %s, but it does not", id, c)
+	}
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	return data, nil
+}
+
+// HasBlock reports whether some thread holds block c (committed).
+func (s *Store) HasBlock(c cid.Cid) (bool, error) {
+	_, ok, err := s.holder(c)
+	if err != nil {
+		return false, errors.E(errors.Op("logstore.HasBlock"), err)
+	}
+	return ok, nil
+}
+
+// holder returns the first thread the CID index names for block c. The
+// index and the blocks change in the same batches, so it names only
+// threads that hold c.
+func (s *Store) holder(c cid.Cid) (id threads.ID, ok bool, err error) {
+	pfx := indexPrefix(c.KeyString(), 0)
+	stop := errors.E("first entry found") // ends the scan; ok tells it apart
+	err = s.db.Scan(pfx, func(key, _ []byte) error {
+		id, ok = threads.ID(key[len(pfx):]), true
+		return stop
+	})
+	if ok {
+		return id, true, nil
+	}
+	return "", false, err
 }
 
 // info returns thread id as seen by pending writes. What it reads is
@@ -324,3 +401,15 @@ func blockPrefix(id threads.ID) []byte { return store.BinaryKey("thr/b", id.Byte
 func blockKey(id threads.ID, c cid.Cid) []byte {
 	return append(store.BinaryKey("thr/b", id.Bytes(), c.ByteLen()), c.KeyString()...)
 }
+
+// indexPrefix is the start of the CID index entries of the CID whose bytes
+// are c, with room for extra more bytes.
+func indexPrefix(c string, extra int) []byte {
+	k := make([]byte, 0, len("thr/c")+binary.MaxVarintLen64+len(c)+extra)
+	k = binary.AppendUvarint(append(k, "thr/c"...), uint64(len(c)))
+	return append(k, c...)
+}
+
+// indexKey is the CID index entry saying thread id holds the block whose
+// CID's bytes are c.
+func indexKey(c string, id threads.ID) []byte { return append(indexPrefix(c, len(id)), id...) }

@@ -1,0 +1,146 @@
+package logstore
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/threads"
+)
+
+// wantBlocks fails t unless s finds each of blocks by its CID alone, with
+// the bytes it hashes to.
+func (s *testStore) wantBlocks(t *testing.T, blocks []threads.Block) {
+	t.Helper()
+	for _, blk := range blocks {
+		data, err := s.BlockByCID(blk.Cid)
+		if err != nil {
+			t.Fatalf("BlockByCID(%s): %v", blk.Cid, err)
+		}
+		if !bytes.Equal(data, blk.Data) {
+			t.Fatalf("BlockByCID(%s) = %d bytes, not the %d stored", blk.Cid, len(data), len(blk.Data))
+		}
+		if err := threads.CheckBlock(blk.Cid, data); err != nil {
+			t.Fatalf("BlockByCID(%s): %v", blk.Cid, err)
+		}
+		if ok, err := s.HasBlock(blk.Cid); err != nil || !ok {
+			t.Fatalf("HasBlock(%s) = %v, %v", blk.Cid, ok, err)
+		}
+	}
+}
+
+// wantNoBlocks fails t if s finds any of blocks by its CID.
+func (s *testStore) wantNoBlocks(t *testing.T, blocks []threads.Block) {
+	t.Helper()
+	for _, blk := range blocks {
+		_, err := s.BlockByCID(blk.Cid)
+		check(t, err, errors.NotExist, blk.Cid.String())
+		if ok, err := s.HasBlock(blk.Cid); err != nil || ok {
+			t.Fatalf("HasBlock(%s) = %v, %v; want false", blk.Cid, ok, err)
+		}
+	}
+}
+
+// TestBlockByCIDFollowsWrites checks that the blocks of appended and of
+// ingested records are found by CID alone, once committed, and that a CID
+// no thread holds is NotExist.
+func TestBlockByCIDFollowsWrites(t *testing.T) {
+	s := newStore(t)
+	info := newInfo(t, "")
+	s.create(t, info)
+	logKey := newLogKey(t)
+	first := s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, "first"))
+	second := s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, "second"))
+	s.wantBlocks(t, append(first, second...))
+
+	// Not visible before its batch commits.
+	unlock := s.Lock(info.ID)
+	b := s.db.NewBatch()
+	rec, err := s.Append(b, info.ID, logKey, []byte("pending"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantNoBlocks(t, []threads.Block{{Cid: rec.Cid}})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	pending := s.blocksOf(t, info.ID, rec)
+	s.wantBlocks(t, pending)
+
+	r := replica(t, info, info.Key.ServiceOnly())
+	r.wantNoBlocks(t, first)
+	for _, blocks := range [][]threads.Block{first, second} {
+		if _, _, err := r.ingest(t, info.ID, blocks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.wantBlocks(t, append(first, second...))
+	r.wantNoBlocks(t, pending)
+
+	unknown, err := cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: 0x12, MhLength: 32}.Sum([]byte("no such block"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantNoBlocks(t, []threads.Block{{Cid: unknown}})
+}
+
+// TestDeleteThreadDropsIndex checks that a deleted thread's blocks are no
+// longer found by CID, including blocks written in the deleting batch,
+// while a block another thread also holds still is; and that the index
+// keeps no entries for them.
+func TestDeleteThreadDropsIndex(t *testing.T) {
+	s := newStore(t)
+	a := newInfo(t, "a")
+	b := newInfo(t, "b")
+	b.Key = a.Key // so that b can ingest a's record: the same blocks in two threads
+	s.create(t, a)
+	s.create(t, b)
+	logKey := newLogKey(t)
+	shared := s.blocksOf(t, a.ID, s.append(t, a.ID, logKey, "shared"))
+	if _, _, err := s.ingest(t, b.ID, shared); err != nil {
+		t.Fatal(err)
+	}
+	onlyA := s.blocksOf(t, a.ID, s.append(t, a.ID, logKey, "only in a"))
+	indexed := s.keys(t, "thr/c")
+
+	// Delete a, with a record appended to it in the same batch, then
+	// create it again, append and delete it again, all in one batch.
+	var inBatch, recreated threads.Record
+	err := s.write(t, a.ID, func(batch *store.Batch) (err error) {
+		if inBatch, err = s.Append(batch, a.ID, logKey, []byte("in the deleting batch"), time.Now()); err != nil {
+			return err
+		}
+		if err := s.DeleteThread(batch, a.ID); err != nil {
+			return err
+		}
+		if err := s.CreateThread(batch, a); err != nil {
+			return err
+		}
+		if recreated, err = s.Append(batch, a.ID, logKey, []byte("recreated"), time.Now()); err != nil {
+			return err
+		}
+		return s.DeleteThread(batch, a.ID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wantBlocks(t, shared)
+	s.wantNoBlocks(t, onlyA)
+	s.wantNoBlocks(t, []threads.Block{{Cid: inBatch.Cid}, {Cid: inBatch.Event}, {Cid: recreated.Cid}, {Cid: recreated.Event}})
+	if n := s.keys(t, "thr/c"); n != indexed-8 {
+		t.Fatalf("%d CID index entries after deleting a; want %d (b's 4)", n, indexed-8)
+	}
+
+	if err := s.write(t, b.ID, func(batch *store.Batch) error { return s.DeleteThread(batch, b.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	s.wantNoBlocks(t, shared)
+	if n := s.keys(t, "thr/c"); n != 0 {
+		t.Fatalf("%d CID index entries after deleting every thread", n)
+	}
+}
