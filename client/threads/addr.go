@@ -3,6 +3,7 @@ package threadsclient
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-varint"
@@ -74,6 +75,32 @@ func addrString(b []byte) (string, error) {
 		rest = rest[size:]
 	}
 	return out, nil
+}
+
+// addrBytes is addrString's inverse for a DB address: it gives s,
+// /…/thread/<id>, in multiaddr's binary form, and the ID it names. The
+// thread component must come last.
+func addrBytes(s string) ([]byte, ID, error) {
+	const thread = "/thread/"
+	i := strings.LastIndex(s, thread)
+	if i < 0 {
+		return nil, "", fmt.Errorf("it does not end in %s<id>", thread)
+	}
+	id, err := threads.Decode(s[i+len(thread):])
+	if err != nil {
+		return nil, "", fmt.Errorf("thread component: %s", errors.Message(err))
+	}
+	var b []byte
+	if i > 0 {
+		host, err := ma.NewMultiaddr(s[:i])
+		if err != nil {
+			return nil, "", err
+		}
+		b = host.Bytes()
+	}
+	b = append(b, varint.ToUvarint(threadCode)...)
+	b = append(b, varint.ToUvarint(uint64(len(id)))...)
+	return append(b, id...), id, nil
 }
 
 // hexClip is the hex form of bytes, shortened for messages.

@@ -3,6 +3,9 @@ package threadsclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
@@ -81,6 +84,70 @@ func (c *Client) NewDB(ctx context.Context, id ID, opts DBOptions) (ID, error) {
 		return "", errors.FromStatus(op, err)
 	}
 	return id, nil
+}
+
+// JoinOptions are the optional settings of NewDBFromAddr: the fields of
+// the wire's NewDBFromAddrRequest besides the address and the key.
+type JoinOptions struct {
+	// Name names the DB; names are unique among the caller's DBs.
+	Name string
+	// Collections are created in the DB once it is joined.
+	Collections []CollectionConfig
+	// Block asks the server to answer only once it has pulled the records
+	// the DB already holds.
+	Block bool
+	// ThreadKey, when defined, fills the request's separate threadKey
+	// field (the thread key option of the go-threads clients); callers
+	// normally leave it empty and pass the key to NewDBFromAddr.
+	ThreadKey Key
+	// LogKey is the key of the caller's own log in the DB's thread, a
+	// crypto.PrivKey (the server writes the caller's records with it) or
+	// a crypto.PubKey (records are made elsewhere and added); nil lets the
+	// server make one.
+	LogKey crypto.Key
+}
+
+// NewDBFromAddr joins a DB that another peer hosts, for the caller, and
+// returns its ID. addr is the DB's address, /…/p2p/<peer>/thread/<id>, and
+// key its thread key, as GetDBInfo gives them. Joining needs peer
+// replication: a hub without it answers Unimplemented. A malformed address
+// or a missing key is Invalid, before anything is sent.
+func (c *Client) NewDBFromAddr(ctx context.Context, addr string, key Key, opts JoinOptions) (ID, error) {
+	const op errors.Op = "threadsclient.NewDBFromAddr"
+	b, id, err := addrBytes(addr)
+	if err != nil {
+		return "", errors.Errorf(op, errors.Invalid, "DB address %q: %v", addr, err)
+	}
+	if !key.Defined() {
+		return "", errors.E(op, errors.Invalid, "joining a DB needs its thread key, as GetDBInfo gives it")
+	}
+	req := &threadspb.NewDBFromAddrRequest{Addr: b, Key: key.Bytes(), Name: opts.Name, Block: opts.Block}
+	for _, cc := range opts.Collections {
+		req.Collections = append(req.Collections, configToPB(cc))
+	}
+	if opts.ThreadKey.Defined() {
+		req.ThreadKey = opts.ThreadKey.Bytes()
+	}
+	if opts.LogKey != nil {
+		if req.LogKey, err = marshalKey(opts.LogKey); err != nil {
+			return "", errors.E(op, errors.Invalid, err)
+		}
+	}
+	if _, err := c.c.NewDBFromAddr(ctx, req); err != nil {
+		return "", errors.FromStatus(op, err)
+	}
+	return id, nil
+}
+
+// marshalKey gives a log key in libp2p's protobuf form, the wire's.
+func marshalKey(k crypto.Key) ([]byte, error) {
+	switch k := k.(type) {
+	case crypto.PrivKey:
+		return crypto.MarshalPrivateKey(k)
+	case crypto.PubKey:
+		return crypto.MarshalPublicKey(k)
+	}
+	return nil, fmt.Errorf("log key %T is neither a private nor a public key", k)
 }
 
 // ListDBs lists the caller's own DBs.

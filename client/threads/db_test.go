@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
@@ -259,6 +261,52 @@ func TestDBs(t *testing.T) {
 	// Without credentials nothing is reachable.
 	_, err = d.tc.ListDBs(context.Background())
 	wantKind(t, err, errors.Unauthenticated, "")
+}
+
+// TestNewDBFromAddr joins a DB by the address and key GetDBInfo gives, with
+// every option set: this hub cannot replicate threads yet, and the call
+// reaches it and comes back Unimplemented with its reason, making nothing.
+// What is not a DB address, or no key, is refused before anything is sent.
+func TestNewDBFromAddr(t *testing.T) {
+	tc, _, ctx := setup(t)
+	id, err := tc.NewDB(ctx, "", threadsclient.DBOptions{Name: "hosted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := tc.GetDBInfo(ctx, id)
+	if err != nil || len(info.Addrs) == 0 {
+		t.Fatalf("GetDBInfo = %+v, %v; want an address", info, err)
+	}
+	logKey, _ := newIdentity(t)
+	joined, err := tc.NewDBFromAddr(ctx, info.Addrs[0], info.Key, threadsclient.JoinOptions{
+		Name:        "joined",
+		Collections: []threadsclient.CollectionConfig{people},
+		Block:       true,
+		ThreadKey:   info.Key,
+		LogKey:      logKey,
+	})
+	if code := errors.Code(err); code != codes.Unimplemented || joined != "" {
+		t.Fatalf("NewDBFromAddr = %q, %v (code %v); want Unimplemented", joined, err, code)
+	}
+	wantErr(t, err, errors.Unimplemented, "needs peer replication")
+	if list, err := tc.ListDBs(ctx); err != nil || len(list) != 1 || list[0].ID != id {
+		t.Errorf("ListDBs after NewDBFromAddr = %+v, %v; want only %s", list, err, id)
+	}
+
+	for _, c := range []struct {
+		name, addr string
+		key        threadsclient.Key
+		hint       string
+	}{
+		{"no thread component", strings.TrimSuffix(info.Addrs[0], "/thread/"+id.String()), info.Key, "/thread/<id>"},
+		{"malformed thread ID", strings.TrimSuffix(info.Addrs[0], id.String()) + "nope", info.Key, "thread component"},
+		{"no key", info.Addrs[0], threadsclient.Key{}, "thread key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tc.NewDBFromAddr(ctx, c.addr, c.key, threadsclient.JoinOptions{})
+			wantKind(t, err, errors.Invalid, c.hint)
+		})
+	}
 }
 
 func TestCollections(t *testing.T) {
