@@ -9,7 +9,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/ipld/go-ipld-prime/codec/dagcbor"
 	"github.com/ipld/go-ipld-prime/datamodel"
-	"github.com/ipld/go-ipld-prime/fluent/qp"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 	"github.com/ipld/go-ipld-prime/node/basicnode"
 	mh "github.com/multiformats/go-multihash"
@@ -101,11 +100,7 @@ func decodeCanonical(data []byte, allowLinks bool) (datamodel.Node, error) {
 
 // wrap encodes ciphertext as an encrypted block: a dag-cbor byte string.
 func wrap(ciphertext []byte) (Block, error) {
-	data, err := encodeNode(basicnode.NewBytes(ciphertext))
-	if err != nil {
-		return Block{}, err
-	}
-	return newBlock(data)
+	return newBlock(cborWriter(make([]byte, 0, len(ciphertext)+9)).bytes(ciphertext))
 }
 
 // unwrap returns the ciphertext inside an encrypted block.
@@ -181,6 +176,3 @@ func bytesField(fields map[string]datamodel.Node, name string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// link assembles a CID link for qp.MapEntry.
-func link(c cid.Cid) qp.Assemble { return qp.Link(cidlink.Link{Cid: c}) }

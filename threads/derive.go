@@ -27,11 +27,20 @@ import (
 // The derivation needs the log's private key, so nothing about the body
 // key can be computed by anyone else.
 type recordSecrets struct {
-	ikm    []byte // the log's private key
-	digest []byte // SHA-256 of the record's inputs: the HKDF salt
+	bodyKey SymKey
+	nonces  [3][nonceSize]byte // of the record, the header and the body
 }
 
-// newRecordSecrets digests the inputs of one record of logKey's log.
+// The ciphertexts whose nonces recordSecrets derives, indexes of nonces.
+const (
+	recordNonce = iota
+	headerNonce
+	bodyNonce
+)
+
+// newRecordSecrets derives the secrets of one record of logKey's log: one
+// HKDF-SHA256 with the log's private key as the secret and a digest of
+// the record's inputs as the salt, read out as the body key and the nonces.
 func newRecordSecrets(logKey crypto.PrivKey, prev cid.Cid, body []byte, now time.Time) (recordSecrets, error) {
 	raw, err := logKey.Raw()
 	if err != nil {
@@ -48,27 +57,14 @@ func newRecordSecrets(logKey crypto.PrivKey, prev cid.Cid, body []byte, now time
 	h.Write(p)
 	h.Write(binary.AppendVarint(nil, now.UnixNano()))
 	h.Write(body)
-	return recordSecrets{ikm: raw, digest: h.Sum(nil)}, nil
-}
-
-// derive returns n bytes for the use named by label.
-func (s recordSecrets) derive(label string, n int) ([]byte, error) {
-	return hkdf.Key(sha256.New, s.ikm, s.digest, "hub threads record v1: "+label, n)
-}
-
-// bodyKey is the event's body key.
-func (s recordSecrets) bodyKey() (SymKey, error) {
-	b, err := s.derive("body key", KeySize)
+	var s recordSecrets
+	out, err := hkdf.Key(sha256.New, raw, h.Sum(nil), "hub threads record v1", KeySize+len(s.nonces)*nonceSize)
 	if err != nil {
-		return SymKey{}, err
+		return recordSecrets{}, err
 	}
-	return SymKeyFromBytes(b)
-}
-
-// nonce is the nonce of the ciphertext named by label.
-func (s recordSecrets) nonce(label string) ([nonceSize]byte, error) {
-	var n [nonceSize]byte
-	b, err := s.derive(label+" nonce", nonceSize)
-	copy(n[:], b)
-	return n, err
+	copy(s.bodyKey.b[:], out)
+	for i := range s.nonces {
+		copy(s.nonces[i][:], out[KeySize+i*nonceSize:])
+	}
+	return s, nil
 }

@@ -5,9 +5,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipld/go-ipld-prime/datamodel"
-	"github.com/ipld/go-ipld-prime/fluent/qp"
-	"github.com/ipld/go-ipld-prime/node/basicnode"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -36,36 +33,16 @@ func newEvent(key Key, secrets recordSecrets, body []byte, now time.Time) ([]Blo
 	if len(body) > MaxBodySize {
 		return nil, errors.Errorf("", errors.Invalid, "event body is %d bytes, more than the %d allowed", len(body), MaxBodySize)
 	}
-	bodyKey, err := secrets.bodyKey()
+	bodyBlk, err := seal(secrets.bodyKey, secrets.nonces[bodyNonce], body)
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)
 	}
-	bodyBlk, err := seal(bodyKey, secrets, "body", body)
+	header := cborWriter(nil).mapOf(2).text("key").bytes(secrets.bodyKey.b[:]).text("time").int(now.UnixNano())
+	headerBlk, err := seal(rk, secrets.nonces[headerNonce], header)
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)
 	}
-	header, err := qp.BuildMap(basicnode.Prototype.Any, 2, func(ma datamodel.MapAssembler) {
-		qp.MapEntry(ma, "key", qp.Bytes(bodyKey.Bytes()))
-		qp.MapEntry(ma, "time", qp.Int(now.UnixNano()))
-	})
-	if err != nil {
-		return nil, errors.E(errors.Internal, err)
-	}
-	headerBlk, err := sealNode(rk, secrets, "header", header)
-	if err != nil {
-		return nil, errors.E(errors.Internal, err)
-	}
-	node, err := qp.BuildMap(basicnode.Prototype.Any, 2, func(ma datamodel.MapAssembler) {
-		qp.MapEntry(ma, "body", link(bodyBlk.Cid))
-		qp.MapEntry(ma, "header", link(headerBlk.Cid))
-	})
-	if err != nil {
-		return nil, errors.E(errors.Internal, err)
-	}
-	data, err := encodeNode(node)
-	if err != nil {
-		return nil, errors.E(errors.Internal, err)
-	}
+	data := cborWriter(nil).mapOf(2).text("body").link(bodyBlk.Cid).text("header").link(headerBlk.Cid)
 	eventBlk, err := newBlock(data)
 	if err != nil {
 		return nil, errors.E(errors.Internal, err)

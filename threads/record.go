@@ -5,9 +5,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/ipld/go-ipld-prime/datamodel"
-	"github.com/ipld/go-ipld-prime/fluent/qp"
-	"github.com/ipld/go-ipld-prime/node/basicnode"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -69,18 +66,16 @@ func NewRecord(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now ti
 	if err != nil {
 		return Record{}, nil, errors.E(op, errors.Internal, err)
 	}
-	n, err := qp.BuildMap(basicnode.Prototype.Any, 4, func(ma datamodel.MapAssembler) {
-		qp.MapEntry(ma, "block", link(rec.Event))
-		if prev.Defined() {
-			qp.MapEntry(ma, "prev", link(prev))
-		}
-		qp.MapEntry(ma, "pubKey", qp.Bytes(pub))
-		qp.MapEntry(ma, "sig", qp.Bytes(rec.Sig))
-	})
-	if err != nil {
-		return Record{}, nil, errors.E(op, errors.Internal, err)
+	fields := 3
+	if prev.Defined() {
+		fields++
 	}
-	blk, err := sealNode(key.Service(), secrets, "record", n)
+	n := cborWriter(nil).mapOf(fields).text("sig").bytes(rec.Sig)
+	if prev.Defined() {
+		n = n.text("prev").link(prev)
+	}
+	n = n.text("block").link(rec.Event).text("pubKey").bytes(pub)
+	blk, err := seal(key.Service(), secrets.nonces[recordNonce], n)
 	if err != nil {
 		return Record{}, nil, errors.E(op, errors.Internal, err)
 	}
@@ -183,23 +178,9 @@ func signedBytes(event, prev cid.Cid) []byte {
 	return b
 }
 
-// sealNode encodes n, encrypts it with k and wraps the ciphertext in a
-// block; the nonce is the one secrets derive for label.
-func sealNode(k SymKey, secrets recordSecrets, label string, n datamodel.Node) (Block, error) {
-	plain, err := encodeNode(n)
-	if err != nil {
-		return Block{}, err
-	}
-	return seal(k, secrets, label, plain)
-}
-
-// seal encrypts plain with k and wraps the ciphertext in a block; the
-// nonce is the one secrets derive for label.
-func seal(k SymKey, secrets recordSecrets, label string, plain []byte) (Block, error) {
-	nonce, err := secrets.nonce(label)
-	if err != nil {
-		return Block{}, err
-	}
+// seal encrypts plain with k under nonce and wraps the ciphertext in a
+// block.
+func seal(k SymKey, nonce [nonceSize]byte, plain []byte) (Block, error) {
 	ciphertext, err := k.encrypt(nonce, plain)
 	if err != nil {
 		return Block{}, err
