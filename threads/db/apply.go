@@ -232,18 +232,19 @@ func (a *applier) finish() error {
 			return err
 		}
 	}
+	// Keep the newest ListenHistory changes for listeners to resume from:
+	// each new change retires the one that falls out (a point deletion;
+	// a range deletion on every write costs every later read of the log).
+	// DB.load trims what a smaller ListenHistory left over.
+	keep := uint64(a.d.m.cfg.ListenHistory)
 	for _, c := range a.changes {
 		a.seq++
 		a.b.PutRaw(chgKey(a.d.pfx, a.seq), c.encode())
-	}
-	a.b.PutRaw(countersKey(a.d.pfx), counters{seq: a.seq, clock: a.d.clock, bytes: a.d.bytes + a.bytes}.encode())
-	if len(a.changes) > 0 {
-		// Keep the newest ListenHistory changes for listeners to resume
-		// from; older ones go.
-		if keep := uint64(a.d.m.cfg.ListenHistory); a.seq > keep {
-			a.b.DeleteRange(chgKey(a.d.pfx, 0), chgKey(a.d.pfx, a.seq-keep+1))
+		if a.seq > keep {
+			a.b.Delete(chgKey(a.d.pfx, a.seq-keep))
 		}
 	}
+	a.b.PutRaw(countersKey(a.d.pfx), counters{seq: a.seq, clock: a.d.clock, bytes: a.d.bytes + a.bytes}.encode())
 	return nil
 }
 

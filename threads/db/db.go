@@ -89,7 +89,8 @@ type logWriter struct {
 func (d *DB) Info() Info { return d.info }
 
 // load reads the clock, the listen log's end (all of it on disk by now)
-// and the journal, and compiles the visible collections.
+// and the journal, trims the listen log to ListenHistory, and compiles
+// the visible collections.
 func (d *DB) load() error {
 	c, err := readCounters(d.m.st, d.pfx)
 	if err != nil {
@@ -97,6 +98,15 @@ func (d *DB) load() error {
 	}
 	d.seq, d.clock, d.bytes = c.seq, c.clock, c.bytes
 	d.listeners = newBroadcaster(d.seq)
+	if keep := uint64(d.m.cfg.ListenHistory); d.seq > keep {
+		// Writes retire one change each; a smaller ListenHistory than
+		// the last run's leaves older ones, which go here at once.
+		b := d.m.st.NewBatch()
+		b.DeleteRange(chgKey(d.pfx, 0), chgKey(d.pfx, d.seq-keep+1))
+		if err := b.ApplyNoSync(); err != nil {
+			return err
+		}
+	}
 	if err := d.reloadCollections(); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -111,6 +112,42 @@ func TestListenHistoryBound(t *testing.T) {
 	m.st.Scan(chgPrefix(d.pfx), func(_, _ []byte) error { n++; return nil })
 	if n != 10 {
 		t.Fatalf("%d changes kept; want 10", n)
+	}
+}
+
+// TestListenHistoryShrinks: a hub started again with a smaller
+// ListenHistory trims the listen log to it when the DB loads, and writes
+// keep it at that size.
+func TestListenHistoryShrinks(t *testing.T) {
+	m := newManager(t, Config{ListenHistory: 20})
+	p := user(t)
+	d := newDB(t, m, p)
+	kept := func() []uint64 {
+		var seqs []uint64
+		m.st.Scan(chgPrefix(d.pfx), func(k, _ []byte) error {
+			seqs = append(seqs, binary.BigEndian.Uint64(k[len(k)-8:]))
+			return nil
+		})
+		return seqs
+	}
+	for i := range 30 {
+		create(t, d, p, fmt.Sprintf(`{"name":"n%d"}`, i))
+	}
+	last := d.seq
+	if got := kept(); len(got) != 20 || got[0] != last-19 {
+		t.Fatalf("kept %v; want the last 20", got)
+	}
+	m = NewManager(Config{ListenHistory: 5}, m.st)
+	d, err := m.DB(context.Background(), p, d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kept(); !slices.Equal(got, []uint64{last - 4, last - 3, last - 2, last - 1, last}) {
+		t.Fatalf("after loading with a history of 5, kept %v", got)
+	}
+	create(t, d, p, `{"name":"more"}`)
+	if got := kept(); len(got) != 5 || got[4] != last+1 {
+		t.Fatalf("after one more write, kept %v", got)
 	}
 }
 
