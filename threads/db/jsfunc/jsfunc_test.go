@@ -628,6 +628,15 @@ func TestCallsLeaveNothingBehind(t *testing.T) {
 		"its prototype":      `function f(reader, instance) { if (instance.secret) { f.prototype.stash = instance.secret } return {leaked: f.prototype.stash} }`,
 		"overridable method": `if (instance.secret) { var s = instance.secret; Object.prototype.toString = function () { return s } } return {leaked: ({}).toString()}`,
 		"error prototype":    `if (instance.secret) { Error.prototype.message = instance.secret } return {leaked: new Error().message}`,
+		"array iterator":     `var P = Object.getPrototypeOf([][Symbol.iterator]()); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"iterator":           `var P = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"map iterator":       `var P = Object.getPrototypeOf(new Map().entries()); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"set iterator":       `var P = Object.getPrototypeOf(new Set().values()); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"string iterator":    `var P = Object.getPrototypeOf(""[Symbol.iterator]()); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"regexp iterator":    `var P = Object.getPrototypeOf("a".matchAll(/a/g)); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"generator":          `var P = Object.getPrototypeOf(function* () {}); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"generator object":   `var P = Object.getPrototypeOf(function* () {}.prototype); if (instance.secret) { P.stash = instance.secret } return {leaked: P.stash}`,
+		"async function":     `var P = Object.getPrototypeOf(async function () {}); if (instance.secret) { P.constructor = instance.secret } return {leaked: P.constructor}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, err := CompileFilter(fn, Limits{})
