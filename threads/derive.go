@@ -20,12 +20,13 @@ import (
 // blocks and CID. A record that anyone saw before the crash is therefore
 // the one the log holds after it, and logs never fork by accident.
 //
-// Safety: a nonce repeats under a key only for the same log key and the
-// same inputs, that is for the same plaintext, which yields the same
-// ciphertext (deterministic, like AES-GCM-SIV, and no weaker). Two records
-// of one log differ in prev; the logs of different writers differ in key.
-// The derivation needs the log's private key, so nothing about the body
-// key can be computed by anyone else.
+// Safety: the salt covers every input of the record, the thread key
+// included, so a nonce repeats under a key only for the same inputs, which
+// give the same plaintext and so the same ciphertext (deterministic, like
+// AES-GCM-SIV, and no weaker). Two records of one log differ in prev; the
+// logs of different writers differ in key; one log key writing to two
+// threads meets two thread keys. The derivation needs the log's private
+// key, so nothing about the body key can be computed by anyone else.
 type recordSecrets struct {
 	bodyKey SymKey
 	nonces  [3][nonceSize]byte // of the record, the header and the body
@@ -38,10 +39,11 @@ const (
 	bodyNonce
 )
 
-// newRecordSecrets derives the secrets of one record of logKey's log: one
-// HKDF-SHA256 with the log's private key as the secret and a digest of
-// the record's inputs as the salt, read out as the body key and the nonces.
-func newRecordSecrets(logKey crypto.PrivKey, prev cid.Cid, body []byte, now time.Time) (recordSecrets, error) {
+// newRecordSecrets derives the secrets of one record of logKey's log in
+// the thread whose key is key: one HKDF-SHA256 with the log's private key
+// as the secret and a digest of the record's inputs as the salt, read out
+// as the body key and the nonces.
+func newRecordSecrets(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now time.Time) (recordSecrets, error) {
 	raw, err := logKey.Raw()
 	if err != nil {
 		return recordSecrets{}, err
@@ -53,8 +55,10 @@ func newRecordSecrets(logKey crypto.PrivKey, prev cid.Cid, body []byte, now time
 	}
 	// Each variable-length input is preceded by its length, so no two
 	// different input tuples hash the same bytes.
-	h.Write(binary.AppendUvarint(nil, uint64(len(p))))
-	h.Write(p)
+	for _, in := range [][]byte{key.Bytes(), p} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(in))))
+		h.Write(in)
+	}
 	h.Write(binary.AppendVarint(nil, now.UnixNano()))
 	h.Write(body)
 	var s recordSecrets

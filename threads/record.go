@@ -47,7 +47,7 @@ func NewRecord(key Key, logKey crypto.PrivKey, prev cid.Cid, body []byte, now ti
 			return Record{}, nil, errors.Errorf(op, errors.Invalid, "prev: %v", err)
 		}
 	}
-	secrets, err := newRecordSecrets(logKey, prev, body, now)
+	secrets, err := newRecordSecrets(key, logKey, prev, body, now)
 	if err != nil {
 		return Record{}, nil, errors.E(op, errors.Internal, err)
 	}

@@ -87,6 +87,19 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// sameService returns a thread key with key's service key and another
+// read key: the record envelopes of both are sealed under one key.
+func sameService(t *testing.T, key Key) Key {
+	t.Helper()
+	other := newKey(t)
+	rk, _ := other.Read()
+	k, err := KeyFromBytes(append(key.Service().Bytes(), rk.Bytes()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // TestNewRecordIsDeterministic: a record formed again from the same write
 // (after a crash lost the first) is the same record, while any change of
 // input, the log key included, gives other blocks and other nonces.
@@ -99,14 +112,15 @@ func TestNewRecordIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	type input struct {
+		key    Key
 		logKey crypto.PrivKey
 		prev   cid.Cid
 		body   string
 		now    time.Time
 	}
-	base := input{logKey, first.Cid, "body", now}
+	base := input{key, logKey, first.Cid, "body", now}
 	form := func(in input) []Block {
-		_, blocks, err := NewRecord(key, in.logKey, in.prev, []byte(in.body), in.now)
+		_, blocks, err := NewRecord(in.key, in.logKey, in.prev, []byte(in.body), in.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,10 +137,11 @@ func TestNewRecordIsDeterministic(t *testing.T) {
 		nonces[string(b.Data[:nonceSize])] = true
 	}
 	for name, in := range map[string]input{
-		"other log key": {otherLog, base.prev, base.body, base.now},
-		"other prev":    {base.logKey, cid.Undef, base.body, base.now},
-		"other body":    {base.logKey, base.prev, "bodY", base.now},
-		"other time":    {base.logKey, base.prev, base.body, base.now.Add(time.Nanosecond)},
+		"other thread key": {sameService(t, key), base.logKey, base.prev, base.body, base.now},
+		"other log key":    {key, otherLog, base.prev, base.body, base.now},
+		"other prev":       {key, base.logKey, cid.Undef, base.body, base.now},
+		"other body":       {key, base.logKey, base.prev, "bodY", base.now},
+		"other time":       {key, base.logKey, base.prev, base.body, base.now.Add(time.Nanosecond)},
 	} {
 		for i, b := range form(in) {
 			if i == 1 {
