@@ -32,6 +32,7 @@ import (
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
+	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"
 )
@@ -130,8 +131,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	d.meter = metering.New(d.store)
 	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
-	if n, err := dbs.ResumeForming(ctx); err != nil {
-		log.Error("forming the records a crash left unformed", "dbs", n, "err", err)
+	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {
+		log.Error("forming the records a crash left unformed", "db", id, "err", err)
+	}); err != nil {
+		return nil, err
 	} else if n > 0 {
 		log.Info("forming the records a crash left unformed", "dbs", n)
 	}
@@ -150,8 +153,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	// Thread blocks are served from the store in place, through a Store of
-	// their own that only reads (dbs writes through its own).
-	served := blockstore.NewServed(blocks, logstore.NewStore(d.store))
+	// their own that only reads (dbs writes through its own), once a
+	// store from before the CID index has its blocks indexed.
+	threadBlocks := logstore.NewStore(d.store)
+	if n, err := threadBlocks.IndexBlocks(); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("indexed the thread blocks by CID", "blocks", n)
+	}
+	served := blockstore.NewServed(blocks, threadBlocks)
 	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: served, Records: records,
 		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
 		return nil, err

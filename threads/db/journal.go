@@ -278,8 +278,10 @@ func (d *DB) WaitRecords(ctx context.Context) error {
 // ResumeForming starts the former of every DB whose journal holds entries,
 // the writes a crash left without a record, and returns how many it
 // started. A hub calls it once at start, so that those records appear
-// without waiting for someone to reach their DB.
-func (m *Manager) ResumeForming(ctx context.Context) (int, error) {
+// without waiting for someone to reach their DB. A DB that fails to open
+// is passed to failed and skipped; the error returned is the store's or
+// ctx's.
+func (m *Manager) ResumeForming(ctx context.Context, failed func(threads.ID, error)) (int, error) {
 	const op errors.Op = "db.ResumeForming"
 	n := 0
 	err := m.EachDB(ctx, func(id threads.ID) error {
@@ -295,9 +297,12 @@ func (m *Manager) ResumeForming(ctx context.Context) (int, error) {
 		if !left {
 			return nil
 		}
+		if _, err := m.open(id); err != nil { // its load starts the former
+			failed(id, err)
+			return nil
+		}
 		n++
-		_, err = m.open(id) // its load starts the former
-		return err
+		return nil
 	})
 	if err != nil {
 		return n, errors.E(op, err)

@@ -245,7 +245,7 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 
 	ctx := context.Background()
 	m := NewManager(Config{}, st)
-	started, err := m.ResumeForming(ctx)
+	started, err := m.ResumeForming(ctx, func(id threads.ID, err error) { t.Errorf("DB %s: %v", id, err) })
 	if err != nil {
 		t.Fatal(err)
 	}

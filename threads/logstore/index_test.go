@@ -144,3 +144,59 @@ func TestDeleteThreadDropsIndex(t *testing.T) {
 		t.Fatalf("%d CID index entries after deleting every thread", n)
 	}
 }
+
+// TestIndexBlocksBackfills: a store written before the CID index existed
+// (its entries and marker removed here) has its blocks indexed once by
+// IndexBlocks, and not again.
+func TestIndexBlocksBackfills(t *testing.T) {
+	s := newStore(t)
+	info := newInfo(t, "")
+	s.create(t, info)
+	logKey := newLogKey(t)
+	var blocks []threads.Block
+	for _, body := range []string{"one", "two", "three"} {
+		blocks = append(blocks, s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, body))...)
+	}
+	b := s.db.NewBatch()
+	b.DeletePrefix([]byte("thr/c"))
+	b.Delete(indexedKey)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.wantNoBlocks(t, blocks)
+
+	n, err := s.IndexBlocks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(blocks) {
+		t.Fatalf("IndexBlocks indexed %d blocks; the thread holds %d", n, len(blocks))
+	}
+	s.wantBlocks(t, blocks)
+	if n, err := s.IndexBlocks(); err != nil || n != 0 {
+		t.Fatalf("IndexBlocks again: %d, %v; want 0, nil", n, err)
+	}
+}
+
+// TestBlockByCIDPassesOverAGoneThread: an index entry whose block went
+// (a thread deleted between the two reads) is passed over for another
+// thread that holds the block, and alone it is NotExist, not an error.
+func TestBlockByCIDPassesOverAGoneThread(t *testing.T) {
+	s := newStore(t)
+	info := newInfo(t, "")
+	s.create(t, info)
+	blocks := s.blocksOf(t, info.ID, s.append(t, info.ID, newLogKey(t), "body"))
+	// An entry naming a thread that holds nothing, sorted before the real one.
+	b := s.db.NewBatch()
+	b.PutRaw(indexKey(blocks[0].Cid.KeyString(), threads.ID("\x00gone")), nil)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.wantBlocks(t, blocks[:1])
+	b = s.db.NewBatch()
+	b.Delete(blockKey(info.ID, blocks[0].Cid))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.wantNoBlocks(t, blocks[:1])
+}

@@ -27,12 +27,13 @@ import (
 //	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
 //	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
 //	thr/b<thread'><cid'>    a block's bytes
-//	thr/c<cid"><thread'>    empty: thread holds block cid (the CID index)
+//	thr/c<cid"><thread>     empty: thread holds block cid (the CID index)
+//	thr/x/cid-index         empty: every block is in the CID index
 //
 // with the thread ID in base32 and log IDs in base58 in the text keys.
 // The keys written on every append, heads, blocks and index entries, are
 // binary (thread' is uvarint(len) || ID bytes, cid" uvarint(len) || CID
-// bytes, log' and cid' their bytes) and a head
+// bytes, thread, log' and cid' their bytes) and a head
 // holds only what an append changes: each append is synced with the next
 // durable write, and a sync here costs more the more bytes it carries;
 // the text forms spelt out the thread ID and CIDs in 59 bytes each and
@@ -272,46 +273,84 @@ func (s *Store) GetBlock(id threads.ID, c cid.Cid) ([]byte, error) {
 // blocks as stored.
 func (s *Store) BlockByCID(c cid.Cid) ([]byte, error) {
 	const op errors.Op = "logstore.BlockByCID"
-	id, ok, err := s.holder(c)
+	data, err := s.findBlock(c)
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
-	if !ok {
+	if data == nil {
 		return nil, errors.Errorf(op, errors.NotExist, "no thread holds block %s", c)
-	}
-	data, err := s.db.GetRaw(blockKey(id, c))
-	if errors.Is(errors.NotExist, err) {
-		return nil, errors.Errorf(op, errors.Internal, "the CID index says thread %s holds block %s, but it does not", id, c)
-	}
-	if err != nil {
-		return nil, errors.E(op, err)
 	}
 	return data, nil
 }
 
 // HasBlock reports whether some thread holds block c (committed).
 func (s *Store) HasBlock(c cid.Cid) (bool, error) {
-	_, ok, err := s.holder(c)
+	data, err := s.findBlock(c)
 	if err != nil {
 		return false, errors.E(errors.Op("logstore.HasBlock"), err)
 	}
-	return ok, nil
+	return data != nil, nil
 }
 
-// holder returns the first thread the CID index names for block c. The
-// index and the blocks change in the same batches, so it names only
-// threads that hold c.
-func (s *Store) holder(c cid.Cid) (id threads.ID, ok bool, err error) {
+// findBlock returns block c from the first thread the CID index names that
+// still holds it, or nil. The index and the blocks change in the same
+// batches, but a thread deleted between reading its entry and reading its
+// block is passed over, for another thread that may hold c too.
+func (s *Store) findBlock(c cid.Cid) ([]byte, error) {
+	var found []byte
 	pfx := indexPrefix(c.KeyString(), 0)
-	stop := errors.E("first entry found") // ends the scan; ok tells it apart
-	err = s.db.Scan(pfx, func(key, _ []byte) error {
-		id, ok = threads.ID(key[len(pfx):]), true
-		return stop
+	err := s.db.Scan(pfx, func(key, _ []byte) error {
+		data, err := s.db.GetRaw(blockKey(threads.ID(key[len(pfx):]), c))
+		if errors.Is(errors.NotExist, err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = data
+		return errFound
 	})
-	if ok {
-		return id, true, nil
+	if err != nil && err != errFound {
+		return nil, err
 	}
-	return "", false, err
+	return found, nil
+}
+
+// errFound ends a scan that found what it looked for.
+var errFound = errors.New("found")
+
+// IndexBlocks puts in the CID index the blocks a store written before the
+// index existed holds, once: a marker key says it is done. It returns how
+// many blocks it indexed. A hub calls it at start.
+func (s *Store) IndexBlocks() (int, error) {
+	const op errors.Op = "logstore.IndexBlocks"
+	if _, err := s.db.GetRaw(indexedKey); err == nil {
+		return 0, nil
+	} else if !errors.Is(errors.NotExist, err) {
+		return 0, errors.E(op, err)
+	}
+	b, n := s.db.NewBatch(), 0
+	pfx := []byte("thr/b")
+	err := s.db.Scan(pfx, func(key, _ []byte) error {
+		// thr/b || uvarint(len(thread)) || thread || CID bytes
+		l, k := binary.Uvarint(key[len(pfx):])
+		start := len(pfx) + k
+		if k <= 0 || uint64(len(key)-start) < l {
+			return errors.Errorf("", errors.Internal, "block key %q is malformed", key)
+		}
+		id, c := threads.ID(key[start:start+int(l)]), string(key[start+int(l):])
+		b.PutRaw(indexKey(c, id), nil)
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, errors.E(op, err)
+	}
+	b.PutRaw(indexedKey, nil)
+	if err := b.Commit(); err != nil {
+		return 0, errors.E(op, err)
+	}
+	return n, nil
 }
 
 // info returns thread id as seen by pending writes. What it reads is
@@ -413,3 +452,6 @@ func indexPrefix(c string, extra int) []byte {
 // indexKey is the CID index entry saying thread id holds the block whose
 // CID's bytes are c.
 func indexKey(c string, id threads.ID) []byte { return append(indexPrefix(c, len(id)), id...) }
+
+// indexedKey marks a store whose blocks are all in the CID index.
+var indexedKey = []byte("thr/x/cid-index")
