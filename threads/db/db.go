@@ -79,6 +79,32 @@ func (m *Manager) newDB(info Info) *DB {
 	return &DB{m: m, id: info.ID, info: info, pfx: dbPrefix(info.ID), sem: make(chan struct{}, 1), writers: map[hub.PubKey]logWriter{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
 }
 
+// trimListenLog deletes the changes older than the newest ListenHistory.
+// Writes retire one change each; only a smaller ListenHistory than the
+// last run's leaves older ones, and only then is a deletion written.
+func (d *DB) trimListenLog() error {
+	keep := uint64(d.m.cfg.ListenHistory)
+	if d.seq <= keep {
+		return nil
+	}
+	first := chgKey(d.pfx, 0)
+	end := chgKey(d.pfx, d.seq-keep+1)
+	old := false
+	err := d.m.st.ScanRange(first, end, func(_, _ []byte) error {
+		old = true
+		return errStopScan
+	})
+	if err != nil && err != errStopScan {
+		return err
+	}
+	if !old {
+		return nil
+	}
+	b := d.m.st.NewBatch()
+	b.DeleteRange(first, end)
+	return b.ApplyNoSync()
+}
+
 // logWriter is an identity's log in the DB's thread: its key and ID.
 type logWriter struct {
 	key crypto.PrivKey
@@ -98,14 +124,8 @@ func (d *DB) load() error {
 	}
 	d.seq, d.clock, d.bytes = c.seq, c.clock, c.bytes
 	d.listeners = newBroadcaster(d.seq)
-	if keep := uint64(d.m.cfg.ListenHistory); d.seq > keep {
-		// Writes retire one change each; a smaller ListenHistory than
-		// the last run's leaves older ones, which go here at once.
-		b := d.m.st.NewBatch()
-		b.DeleteRange(chgKey(d.pfx, 0), chgKey(d.pfx, d.seq-keep+1))
-		if err := b.ApplyNoSync(); err != nil {
-			return err
-		}
+	if err := d.trimListenLog(); err != nil {
+		return err
 	}
 	if err := d.reloadCollections(); err != nil {
 		return err

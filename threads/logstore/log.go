@@ -192,6 +192,12 @@ func (s *Store) verify(p *pending, info Info, blocks []threads.Block) (threads.R
 	if err != nil {
 		return fail(err)
 	}
+	if l.PrivKey != nil {
+		// This store writes the log: its records come from its own writes
+		// (formed again after a crash), never from elsewhere, or a write
+		// could be applied twice.
+		return fail(errors.Errorf("", errors.FailedPrecondition, "record %s is of log %s, which this store writes itself; it does not ingest its own records", rec.Cid, rec.LogID))
+	}
 	if !rec.Prev.Equals(l.Head) {
 		return fail(s.chainError(p, info.ID, rec, l))
 	}

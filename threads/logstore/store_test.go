@@ -505,6 +505,26 @@ func TestIngestRefuses(t *testing.T) {
 	}
 }
 
+// TestIngestRefusesOwnLog: a store does not ingest records of a log it
+// writes itself, even ones that extend it: its own writes make them.
+func TestIngestRefusesOwnLog(t *testing.T) {
+	s := newStore(t)
+	info := newInfo(t, "")
+	s.create(t, info)
+	logKey := newLogKey(t)
+	r1 := s.append(t, info.ID, logKey, "one")
+	_, next, err := threads.NewRecord(info.Key, logKey, r1.Cid, []byte("two"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysBefore := s.keys(t, "thr/")
+	_, _, err = s.ingest(t, info.ID, next)
+	check(t, err, errors.FailedPrecondition, "which this store writes itself")
+	if n := s.keys(t, "thr/"); n != keysBefore {
+		t.Fatalf("a refused record changed the store: %d keys, was %d", n, keysBefore)
+	}
+}
+
 // chunks splits a run of records' blocks (four per record) into records.
 func chunks(blocks []threads.Block) [][]threads.Block {
 	var out [][]threads.Block
