@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/threads"
 )
 
 // Benchmarks of ThreadDB in process, against the real pebble store with
@@ -154,4 +156,66 @@ func BenchmarkListenLatency(b *testing.B) {
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+}
+
+// notesWithScripts is a collection whose writes a validator checks and
+// whose reads a filter rewrites, as in TestValidatorsAndFilters.
+func notesWithScripts() CollectionConfig {
+	return CollectionConfig{
+		Name: "notes",
+		WriteValidator: `
+			if (event.type === "create") return event.patch.json_patch.author === writer;
+			return instance.author === writer;`,
+		ReadFilter: `
+			if (instance.secret && instance.author !== reader) return null;
+			if (instance.author !== reader) delete instance.private;
+			return instance;`,
+	}
+}
+
+// BenchmarkScripts: one durable Create per transaction through a write
+// validator, and a Find of 100 instances through a read filter, for
+// another reader (so every instance is rewritten).
+func BenchmarkScripts(b *testing.B) {
+	m := newManager(b, Config{})
+	p, reader := user(b), user(b)
+	id, _ := threads.NewID(threads.Raw)
+	ctx := context.Background()
+	if _, err := m.NewDB(ctx, p, id, "notes", nil, []CollectionConfig{notesWithScripts()}); err != nil {
+		b.Fatal(err)
+	}
+	d, err := m.DB(ctx, p, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	note := func(i int) []byte {
+		return fmt.Appendf(nil, `{"author":%q,"text":"note %d","private":"p%d"}`, p.Owner(), i, i)
+	}
+	b.Run("validated-create", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if err := write(b, d, p, "notes", func(txn *Txn) error {
+				_, err := txn.Create(ctx, [][]byte{note(i)})
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	})
+	b.Run("filtered-find-100", func(b *testing.B) {
+		q := []byte(`{"limit":100}`)
+		for b.Loop() {
+			txn, err := d.ReadTxn(ctx, reader, "notes")
+			if err != nil {
+				b.Fatal(err)
+			}
+			found, err := txn.Find(ctx, q)
+			txn.Discard()
+			if err != nil || len(found) != 100 || bytes.Contains(found[0], []byte("private")) {
+				b.Fatalf("found %d, %v; first %s", len(found), err, found[0])
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -423,4 +424,61 @@ func TestOrderedWalk(t *testing.T) {
 			t.Errorf("%s: ordered = %v, want %v", q, got, want)
 		}
 	}
+}
+
+// TestFullScanInIDOrder: a full scan whose query is in _id order (no sort,
+// or _id up or down) with a limit stops once it has its results, and gives
+// what matching every instance gives. A corrupt record past the stop point
+// shows that the scan stopped: reaching it is an Internal error.
+func TestFullScanInIDOrder(t *testing.T) {
+	m := newManager(t, Config{})
+	p := user(t)
+	d := newDB(t, m, p)
+	var docs []string
+	for i := range 200 {
+		docs = append(docs, fmt.Sprintf(`{"_id":"p%03d","name":"n%d","age":%d}`, i, i, i%50))
+	}
+	create(t, d, p, docs...)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		sort := []string{``, `,"sort":{"fieldPath":"_id"}`, `,"sort":{"fieldPath":"_id","desc":true}`}[rng.IntN(3)]
+		where := fmt.Sprintf(`"ands":[{"fieldPath":"age","operation":%d,"value":{"float":%d}}]`, []int{1, 2, 3, 4, 5}[rng.IntN(5)], rng.IntN(50))
+		limit, skip := 1+rng.IntN(20), rng.IntN(10)
+		all := fullScan(t, d, p, fmt.Sprintf(`{%s%s}`, where, sort))
+		got := fullScan(t, d, p, fmt.Sprintf(`{%s%s,"limit":%d,"skip":%d}`, where, sort, limit, skip))
+		want := all[min(skip, len(all)):min(skip+limit, len(all))]
+		if ids(got) != ids(want) {
+			t.Fatalf("where %s sort %q limit %d skip %d:\n got %s\nwant %s", where, sort, limit, skip, ids(got), ids(want))
+		}
+	}
+
+	// p999 sorts after every instance; its record is not JSON.
+	b := m.st.NewBatch()
+	b.PutRaw(docKey(d.pfx, "people", "p999"), []byte("not json"))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fullScan(t, d, p, `{"limit":5,"skip":5}`); ids(got) != ids(fullScanIDs(5, 10)) {
+		t.Fatalf("limited scan: %s", ids(got))
+	}
+	txn, err := d.ReadTxn(context.Background(), p, "people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	saved := d.cols["people"].config.Indexes
+	d.cols["people"].config.Indexes = nil
+	defer func() { d.cols["people"].config.Indexes = saved }()
+	if _, err := txn.Find(context.Background(), []byte(`{"sort":{"fieldPath":"_id","desc":true},"limit":1}`)); !errors.Is(errors.Internal, err) {
+		t.Fatalf("a scan that reads the corrupt record first: %v; want Internal", err)
+	}
+}
+
+// fullScanIDs are the instances p<from>..p<to-1> as find returns them.
+func fullScanIDs(from, to int) []map[string]any {
+	var out []map[string]any
+	for i := from; i < to; i++ {
+		out = append(out, map[string]any{"_id": fmt.Sprintf("p%03d", i)})
+	}
+	return out
 }

@@ -57,10 +57,38 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		return add(id, rec.Value)
 	}
 	if plan.Full {
+		// Instances are stored in _id order: when that is the query's
+		// order, the scan can stop once it has skip+limit results, and
+		// the read filter and the matching need not see the rest.
 		prefix := docPrefix(t.d.pfx, t.name)
-		err = store.ScanJSON(t.r, prefix, func(k []byte, rec *docRecord) error {
-			return visit(string(k[len(prefix):]), rec)
+		stopAt, scan := 0, t.r.ScanRange
+		if t.inIDOrder(q) {
+			stopAt = q.Skip + q.Limit
+			if q.Sort.Desc {
+				scan = t.r.ScanRangeReverse
+			}
+		}
+		matched := 0
+		err = scan(prefix, store.PrefixEnd(prefix), func(k, val []byte) error {
+			id := string(k[len(prefix):])
+			var rec docRecord
+			if err := json.Unmarshal(val, &rec); err != nil {
+				return errors.Errorf("", errors.Internal, "the stored record of instance %q is malformed: %v", id, err)
+			}
+			n := len(docs)
+			if err := visit(id, &rec); err != nil {
+				return err
+			}
+			if stopAt > 0 && len(docs) > n && q.Match(docs[n].Value) {
+				if matched++; matched == stopAt {
+					return errStopScan
+				}
+			}
+			return nil
 		})
+		if err == errStopScan {
+			err = nil
+		}
 	} else {
 		seen := map[string]bool{}
 		ip := idxPrefix(t.d.pfx, t.name, plan.Index)
@@ -130,6 +158,16 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 func (t *Txn) ordered(q *query.Query, plan query.Plan) bool {
 	return q.Sort.FieldPath == plan.Index && q.Limit > 0 && q.Seek == "" && len(q.Ors) == 0 &&
 		t.col.filter == nil && len(t.pending) == 0
+}
+
+// inIDOrder reports whether a full scan, which reads instances in _id
+// order, yields the query's results in order and can stop early: the
+// query sorts by _id (or not at all), has a limit and no seek, and no
+// pending write of this transaction needs merging in. A read filter may
+// hide instances or change their fields, never their _id, so it does not
+// matter here.
+func (t *Txn) inIDOrder(q *query.Query) bool {
+	return (q.Sort.FieldPath == "" || q.Sort.FieldPath == "_id") && q.Limit > 0 && q.Seek == "" && len(t.pending) == 0
 }
 
 // boundKeys turns a plan's range into store keys under the index prefix
