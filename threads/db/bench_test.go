@@ -158,21 +158,6 @@ func BenchmarkListenLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }
 
-// notesWithScripts is a collection whose writes a validator checks and
-// whose reads a filter rewrites, as in TestValidatorsAndFilters.
-func notesWithScripts() CollectionConfig {
-	return CollectionConfig{
-		Name: "notes",
-		WriteValidator: `
-			if (event.type === "create") return event.patch.json_patch.author === writer;
-			return instance.author === writer;`,
-		ReadFilter: `
-			if (instance.secret && instance.author !== reader) return null;
-			if (instance.author !== reader) delete instance.private;
-			return instance;`,
-	}
-}
-
 // BenchmarkScripts: one durable Create per transaction through a write
 // validator, and a Find of 100 instances through a read filter, for
 // another reader (so every instance is rewritten).

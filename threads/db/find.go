@@ -48,62 +48,49 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		docs = append(docs, query.Doc{ID: id, Value: v, Raw: raw})
 		return nil
 	}
+	// When the scan's order is the query's, it can stop once it has
+	// skip+limit results (stopAt), and the read filter and the matching
+	// need not see the rest: a full scan reads instances in _id order
+	// (inIDOrder), an index scan in the order of its values (ordered).
+	stopAt, scan, matched := 0, t.r.ScanRange, 0
+	if plan.Full && t.inIDOrder(q) || !plan.Full && t.ordered(q, plan) {
+		stopAt = q.Skip + q.Limit
+		if q.Sort.Desc {
+			scan = t.r.ScanRangeReverse
+		}
+	}
 	// visit adds a stored instance, unless the transaction changed it
-	// (those come from the pending writes below).
+	// (those come from the pending writes below), and ends the scan with
+	// errStopScan once it has enough.
 	visit := func(id string, rec *docRecord) error {
 		if _, pending := t.pending[id]; pending || !rec.visible(&t.colRec) {
 			return nil
 		}
-		return add(id, rec.Value)
-	}
-	if plan.Full {
-		// Instances are stored in _id order: when that is the query's
-		// order, the scan can stop once it has skip+limit results, and
-		// the read filter and the matching need not see the rest.
-		prefix := docPrefix(t.d.pfx, t.name)
-		stopAt, scan := 0, t.r.ScanRange
-		if t.inIDOrder(q) {
-			stopAt = q.Skip + q.Limit
-			if q.Sort.Desc {
-				scan = t.r.ScanRangeReverse
+		n := len(docs)
+		if err := add(id, rec.Value); err != nil {
+			return err
+		}
+		if stopAt > 0 && len(docs) > n && q.Match(docs[n].Value) {
+			if matched++; matched == stopAt {
+				return errStopScan
 			}
 		}
-		matched := 0
+		return nil
+	}
+	if plan.Full {
+		prefix := docPrefix(t.d.pfx, t.name)
 		err = scan(prefix, store.PrefixEnd(prefix), func(k, val []byte) error {
 			id := string(k[len(prefix):])
 			var rec docRecord
 			if err := json.Unmarshal(val, &rec); err != nil {
 				return errors.Errorf("", errors.Internal, "the stored record of instance %q is malformed: %v", id, err)
 			}
-			n := len(docs)
-			if err := visit(id, &rec); err != nil {
-				return err
-			}
-			if stopAt > 0 && len(docs) > n && q.Match(docs[n].Value) {
-				if matched++; matched == stopAt {
-					return errStopScan
-				}
-			}
-			return nil
+			return visit(id, &rec)
 		})
-		if err == errStopScan {
-			err = nil
-		}
 	} else {
 		seen := map[string]bool{}
 		ip := idxPrefix(t.d.pfx, t.name, plan.Index)
 		lower, upper := boundKeys(ip, plan)
-		// When the index is also the sort order, walking it in that order
-		// finds the results first, and the walk can stop once it has
-		// skip+limit of them (see ordered).
-		stopAt, scan := 0, t.r.ScanRange
-		if t.ordered(q, plan) {
-			stopAt = q.Skip + q.Limit
-			if q.Sort.Desc {
-				scan = t.r.ScanRangeReverse
-			}
-		}
-		matched := 0
 		// An entry's value is its instance's _id.
 		err = scan(lower, upper, func(_, idBytes []byte) error {
 			id := string(idBytes)
@@ -115,20 +102,11 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 			if err := t.r.Get(docKey(t.d.pfx, t.name, id), &rec); err != nil {
 				return err
 			}
-			n := len(docs)
-			if err := visit(id, &rec); err != nil {
-				return err
-			}
-			if stopAt > 0 && len(docs) > n && q.Match(docs[n].Value) {
-				if matched++; matched == stopAt {
-					return errStopScan
-				}
-			}
-			return nil
+			return visit(id, &rec)
 		})
-		if err == errStopScan {
-			err = nil
-		}
+	}
+	if err == errStopScan {
+		err = nil
 	}
 	if err != nil {
 		return nil, errors.E(op, err)

@@ -20,19 +20,7 @@ func TestValidatorsAndFilters(t *testing.T) {
 	owner, other := user(t), user(t)
 	ctx := context.Background()
 	id, _ := threads.NewID(threads.Raw)
-	notes := CollectionConfig{
-		Name: "notes",
-		// Only the author may write; a note is created with its author.
-		WriteValidator: `
-			if (event.type === "create") return event.patch.json_patch.author === writer;
-			return instance.author === writer;`,
-		// Secret notes are hidden from all but their author; everyone
-		// else sees notes without the private field.
-		ReadFilter: `
-			if (instance.secret && instance.author !== reader) return null;
-			if (instance.author !== reader) delete instance.private;
-			return instance;`,
-	}
+	notes := notesWithScripts()
 	loop := CollectionConfig{Name: "loop", WriteValidator: `while (true) {}`}
 	if _, err := m.NewDB(ctx, owner, id, "", nil, []CollectionConfig{notes, loop}); err != nil {
 		t.Fatal(err)
@@ -105,5 +93,22 @@ func TestValidatorsAndFilters(t *testing.T) {
 	}
 	if ok, _ := d.hasNow(t, owner, "notes", "open"); !ok {
 		t.Fatal("the DB stopped working after an endless validator")
+	}
+}
+
+// notesWithScripts is a collection whose writes a validator checks (only
+// the author may write; a note is created with its author) and whose reads
+// a filter rewrites (secret notes are hidden from all but their author;
+// everyone else sees notes without the private field).
+func notesWithScripts() CollectionConfig {
+	return CollectionConfig{
+		Name: "notes",
+		WriteValidator: `
+			if (event.type === "create") return event.patch.json_patch.author === writer;
+			return instance.author === writer;`,
+		ReadFilter: `
+			if (instance.secret && instance.author !== reader) return null;
+			if (instance.author !== reader) delete instance.private;
+			return instance;`,
 	}
 }
