@@ -51,6 +51,7 @@ type Daemon struct {
 	log    *slog.Logger
 	store  *store.Store
 	meter  *metering.Meter
+	dbs    *db.Manager
 	server *server.Server
 	p2p    host.Host
 	ipfs   *ipfsnet.Node // bitswap, DHT and IPNS records on p2p
@@ -131,6 +132,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	d.meter = metering.New(d.store)
 	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
+	d.dbs = dbs
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {
 		log.Error("forming the records a crash left unformed", "db", id, "err", err)
 	}); err != nil {
@@ -278,6 +280,13 @@ func (d *Daemon) Close(ctx context.Context) error {
 		case <-stopped:
 		case <-ctx.Done():
 			d.server.GRPC().Stop()
+		}
+	}
+	if d.dbs != nil {
+		// No call writes any more: form the records of the last writes,
+		// so that a clean stop leaves none to form at the next start.
+		if err := d.dbs.WaitRecords(ctx); err != nil {
+			d.log.Error("forming the records of the last writes", "err", err)
 		}
 	}
 	if d.background != nil {

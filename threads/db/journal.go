@@ -309,3 +309,22 @@ func (m *Manager) ResumeForming(ctx context.Context, failed func(threads.ID, err
 	}
 	return n, nil
 }
+
+// WaitRecords waits until every write acknowledged so far in any open DB
+// has its record, as DB.WaitRecords does for one. A hub calls it when it
+// stops, after its last write, so that a clean stop leaves no write
+// without its record (a crash's are formed at the next start).
+func (m *Manager) WaitRecords(ctx context.Context) error {
+	m.mu.Lock()
+	open := make([]*DB, 0, len(m.dbs))
+	for _, d := range m.dbs {
+		open = append(open, d)
+	}
+	m.mu.Unlock()
+	for _, d := range open {
+		if err := d.WaitRecords(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/selfhub/hub"
 )
 
 // TestRecordsFormedInRuns checks both ways the former starts: a few
@@ -54,5 +56,31 @@ func TestRecordsFormedInRuns(t *testing.T) {
 				t.Fatalf("%d records; want %d", total, want)
 			}
 		})
+	}
+}
+
+// TestManagerWaitRecords: when a hub stops it waits, for every open DB,
+// until each acknowledged write has its record, so none is left in a
+// journal.
+func TestManagerWaitRecords(t *testing.T) {
+	m := newManager(t, Config{})
+	owners := []hub.Principal{user(t), user(t)}
+	dbs := []*DB{newDB(t, m, owners[0]), newDB(t, m, owners[1])}
+	for i := range 10 {
+		for j, d := range dbs {
+			create(t, d, owners[j], fmt.Sprintf(`{"name":"n%d","age":%d}`, i, i))
+		}
+	}
+	if err := m.WaitRecords(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dbs {
+		n := 0
+		if err := m.st.Scan(jrnPrefix(d.pfx), func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("DB %s: %d writes still without their record", d.id, n)
+		}
 	}
 }
