@@ -13,7 +13,8 @@ import (
 // recordSecrets makes NewRecord a function of its inputs. The body key of
 // an event and the nonces of a record's three ciphertexts are derived with
 // HKDF-SHA256 from the log's private key, over a digest of everything the
-// record is made from (prev, time, body), instead of being drawn at random.
+// record is made from (thread key, prev, time, body), instead of being
+// drawn at random.
 //
 // Why: a writer that forms a record, loses it in a crash before it reached
 // the disk, and forms it again from the same durable write gets the same

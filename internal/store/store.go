@@ -212,6 +212,21 @@ func (s *Store) ScanRange(lower, upper []byte, fn func(key, val []byte) error) e
 	return scan(s.db, lower, upper, fn)
 }
 
+// AnyInRange reports whether some key k has lower <= k < upper, reading no
+// value.
+func (s *Store) AnyInRange(lower, upper []byte) (bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, errors.E(errors.Op("store.AnyInRange"), errors.Internal, err)
+	}
+	defer it.Close()
+	found := it.First()
+	if err := it.Error(); err != nil {
+		return false, errors.E(errors.Op("store.AnyInRange"), errors.Internal, err)
+	}
+	return found, nil
+}
+
 // ScanRangeReverse is ScanRange in descending key order.
 func (s *Store) ScanRangeReverse(lower, upper []byte, fn func(key, val []byte) error) error {
 	return scanDir(s.db, lower, upper, true, fn)

@@ -221,3 +221,26 @@ func TestBinaryKey(t *testing.T) {
 		t.Fatalf("BinaryKey = %q; want %q", short, want)
 	}
 }
+
+func TestAnyInRange(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	b := s.NewBatch()
+	b.PutRaw([]byte("k/b"), nil)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		lower, upper string
+		want         bool
+	}{
+		{"k/a", "k/b", false}, // upper is exclusive
+		{"k/b", "k/c", true},  // lower is inclusive
+		{"k/a", "k/z", true},
+		{"k/c", "k/z", false},
+	} {
+		if got, err := s.AnyInRange([]byte(tc.lower), []byte(tc.upper)); err != nil || got != tc.want {
+			t.Errorf("AnyInRange(%s, %s) = %v, %v; want %v", tc.lower, tc.upper, got, err, tc.want)
+		}
+	}
+}

@@ -89,16 +89,8 @@ func (d *DB) trimListenLog() error {
 	}
 	first := chgKey(d.pfx, 0)
 	end := chgKey(d.pfx, d.seq-keep+1)
-	old := false
-	err := d.m.st.ScanRange(first, end, func(_, _ []byte) error {
-		old = true
-		return errStopScan
-	})
-	if err != nil && err != errStopScan {
+	if old, err := d.m.st.AnyInRange(first, end); err != nil || !old {
 		return err
-	}
-	if !old {
-		return nil
 	}
 	b := d.m.st.NewBatch()
 	b.DeleteRange(first, end)

@@ -286,16 +286,8 @@ func (m *Manager) ResumeForming(ctx context.Context, failed func(threads.ID, err
 	n := 0
 	err := m.EachDB(ctx, func(id threads.ID) error {
 		prefix := jrnPrefix(dbPrefix(id))
-		left := false
-		err := m.st.ScanRange(prefix, store.PrefixEnd(prefix), func(_, _ []byte) error {
-			left = true
-			return errStopScan
-		})
-		if err != nil && err != errStopScan {
+		if left, err := m.st.AnyInRange(prefix, store.PrefixEnd(prefix)); err != nil || !left {
 			return err
-		}
-		if !left {
-			return nil
 		}
 		if _, err := m.open(id); err != nil { // its load starts the former
 			failed(id, err)
