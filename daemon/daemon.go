@@ -156,12 +156,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 	// Thread blocks are served from the store in place, through a Store of
 	// their own that only reads (dbs writes through its own), once a
-	// store from before the CID index has its blocks indexed.
+	// store from before blocks were keyed by CID has them moved.
 	threadBlocks := logstore.NewStore(d.store)
-	if n, err := threadBlocks.IndexBlocks(); err != nil {
+	if n, err := threadBlocks.MoveBlocksByCID(); err != nil {
 		return nil, err
 	} else if n > 0 {
-		log.Info("indexed the thread blocks by CID", "blocks", n)
+		log.Info("keyed the thread blocks by CID", "blocks", n)
 	}
 	served := blockstore.NewServed(blocks, threadBlocks)
 	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: served, Records: records,

@@ -98,7 +98,32 @@ func DecodeRecord(key Key, blk Block) (Record, error) {
 	return rec, nil
 }
 
+// RecordLinks opens a record block with the thread's service key and
+// returns its links, the previous record and the event, without verifying
+// the signature: for walking records that were verified when they were
+// stored. Errors are those of DecodeRecord.
+func RecordLinks(key Key, blk Block) (prev, event cid.Cid, err error) {
+	rec, err := openRecord(key, blk)
+	if err != nil {
+		return cid.Undef, cid.Undef, errors.E(errors.Op("threads.RecordLinks"), err)
+	}
+	return rec.Prev, rec.Event, nil
+}
+
 func decodeRecord(key Key, blk Block) (Record, error) {
+	rec, err := openRecord(key, blk)
+	if err != nil {
+		return Record{}, err
+	}
+	ok, err := rec.PubKey.Verify(signedBytes(rec.Event, rec.Prev), rec.Sig)
+	if err != nil || !ok {
+		return Record{}, errors.Errorf("", errors.Permission, "record %s: signature does not verify for log %s", blk.Cid, rec.LogID)
+	}
+	return rec, nil
+}
+
+// openRecord is decodeRecord but for the signature check.
+func openRecord(key Key, blk Block) (Record, error) {
 	if !key.Defined() {
 		return Record{}, errors.E(errors.Invalid, "thread key is undefined")
 	}
@@ -124,10 +149,6 @@ func decodeRecord(key Key, blk Block) (Record, error) {
 		return Record{}, errors.Errorf("", errors.Invalid, "record %s: %v", blk.Cid, err)
 	}
 	rec.Cid = blk.Cid
-	ok, err := rec.PubKey.Verify(signedBytes(rec.Event, rec.Prev), rec.Sig)
-	if err != nil || !ok {
-		return Record{}, errors.Errorf("", errors.Permission, "record %s: signature does not verify for log %s", blk.Cid, rec.LogID)
-	}
 	return rec, nil
 }
 

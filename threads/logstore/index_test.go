@@ -91,8 +91,8 @@ func TestBlockByCIDFollowsWrites(t *testing.T) {
 
 // TestDeleteThreadDropsIndex checks that a deleted thread's blocks are no
 // longer found by CID, including blocks written in the deleting batch,
-// while a block another thread also holds still is; and that the index
-// keeps no entries for them.
+// while a block another thread also holds still is; and that no key of
+// theirs is left.
 func TestDeleteThreadDropsIndex(t *testing.T) {
 	s := newStore(t)
 	a := newInfo(t, "a")
@@ -133,7 +133,7 @@ func TestDeleteThreadDropsIndex(t *testing.T) {
 	s.wantNoBlocks(t, onlyA)
 	s.wantNoBlocks(t, []threads.Block{{Cid: inBatch.Cid}, {Cid: inBatch.Event}, {Cid: recreated.Cid}, {Cid: recreated.Event}})
 	if n := s.keys(t, "thr/c"); n != indexed-8 {
-		t.Fatalf("%d CID index entries after deleting a; want %d (b's 4)", n, indexed-8)
+		t.Fatalf("%d block keys after deleting a; want %d (b's 4)", n, indexed-8)
 	}
 
 	if err := s.write(t, b.ID, func(batch *store.Batch) error { return s.DeleteThread(batch, b.ID) }); err != nil {
@@ -141,14 +141,29 @@ func TestDeleteThreadDropsIndex(t *testing.T) {
 	}
 	s.wantNoBlocks(t, shared)
 	if n := s.keys(t, "thr/c"); n != 0 {
-		t.Fatalf("%d CID index entries after deleting every thread", n)
+		t.Fatalf("%d block keys after deleting every thread", n)
 	}
 }
 
-// TestIndexBlocksBackfills: a store written before the CID index existed
-// (its entries and marker removed here) has its blocks indexed once by
-// IndexBlocks, and not again.
-func TestIndexBlocksBackfills(t *testing.T) {
+// blockKeys counts the block keys of thread id.
+func (s *testStore) blockKeys(t *testing.T, id threads.ID) int {
+	t.Helper()
+	n := 0
+	if err := s.db.Scan([]byte(blockNS), func(key, _ []byte) error {
+		if owner, ok := blockThread(key); ok && owner == id {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestMoveBlocksByCID: a store written when blocks were kept per thread
+// (thr/b<thread'><cid>, made here from a current one) has them moved to
+// their CID keys once by MoveBlocksByCID, and not again.
+func TestMoveBlocksByCID(t *testing.T) {
 	s := newStore(t)
 	info := newInfo(t, "")
 	s.create(t, info)
@@ -158,45 +173,56 @@ func TestIndexBlocksBackfills(t *testing.T) {
 		blocks = append(blocks, s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, body))...)
 	}
 	b := s.db.NewBatch()
-	b.DeletePrefix([]byte("thr/c"))
-	b.Delete(indexedKey)
+	for _, blk := range blocks {
+		b.Delete(blockKey(info.ID, blk.Cid))
+		b.PutRaw(append(store.BinaryKey("thr/b", info.ID.Bytes(), blk.Cid.ByteLen()), blk.Cid.Bytes()...), blk.Data)
+	}
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	s.wantNoBlocks(t, blocks)
 
-	n, err := s.IndexBlocks()
+	n, err := s.MoveBlocksByCID()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != len(blocks) {
-		t.Fatalf("IndexBlocks indexed %d blocks; the thread holds %d", n, len(blocks))
+		t.Fatalf("MoveBlocksByCID moved %d blocks; the thread holds %d", n, len(blocks))
 	}
 	s.wantBlocks(t, blocks)
-	if n, err := s.IndexBlocks(); err != nil || n != 0 {
-		t.Fatalf("IndexBlocks again: %d, %v; want 0, nil", n, err)
+	if recs, err := s.Records(info.ID, logID(t, logKey)); err != nil || len(recs) != 3 {
+		t.Fatalf("records after the move: %d, %v", len(recs), err)
+	}
+	if n := s.keys(t, "thr/b"); n != 0 {
+		t.Fatalf("%d keys left in the old layout", n)
+	}
+	if n, err := s.MoveBlocksByCID(); err != nil || n != 0 {
+		t.Fatalf("MoveBlocksByCID again: %d, %v; want 0, nil", n, err)
 	}
 }
 
-// TestBlockByCIDPassesOverAGoneThread: an index entry whose block went
-// (a thread deleted between the two reads) is passed over for another
-// thread that holds the block, and alone it is NotExist, not an error.
-func TestBlockByCIDPassesOverAGoneThread(t *testing.T) {
+// TestDeleteThreadWithALostBlock: a thread whose log no longer walks (a
+// record lost from the store) is deleted all the same, by looking at every
+// block key; the other thread's blocks stay.
+func TestDeleteThreadWithALostBlock(t *testing.T) {
 	s := newStore(t)
-	info := newInfo(t, "")
-	s.create(t, info)
-	blocks := s.blocksOf(t, info.ID, s.append(t, info.ID, newLogKey(t), "body"))
-	// An entry naming a thread that holds nothing, sorted before the real one.
+	doomed, kept := newInfo(t, "doomed"), newInfo(t, "kept")
+	s.create(t, doomed)
+	s.create(t, kept)
+	logKey := newLogKey(t)
+	first := s.append(t, doomed.ID, logKey, "first")
+	s.append(t, doomed.ID, logKey, "second")
+	keptBlocks := s.blocksOf(t, kept.ID, s.append(t, kept.ID, logKey, "kept"))
 	b := s.db.NewBatch()
-	b.PutRaw(indexKey(blocks[0].Cid.KeyString(), threads.ID("\x00gone")), nil)
+	b.Delete(blockKey(doomed.ID, first.Cid))
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	s.wantBlocks(t, blocks[:1])
-	b = s.db.NewBatch()
-	b.Delete(blockKey(info.ID, blocks[0].Cid))
-	if err := b.Commit(); err != nil {
+	if err := s.write(t, doomed.ID, func(batch *store.Batch) error { return s.DeleteThread(batch, doomed.ID) }); err != nil {
 		t.Fatal(err)
 	}
-	s.wantNoBlocks(t, blocks[:1])
+	if n := s.blockKeys(t, doomed.ID); n != 0 {
+		t.Fatalf("%d blocks of the deleted thread left", n)
+	}
+	s.wantBlocks(t, keptBlocks)
 }

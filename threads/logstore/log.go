@@ -254,7 +254,7 @@ func (s *Store) chainError(p *pending, id threads.ID, rec threads.Record, l LogI
 	return errors.Errorf("", errors.FailedPrecondition, "record %s of log %s follows record %s, which thread %s does not have; ingest %s (and any records before it) first", rec.Cid, rec.LogID, rec.Prev, id, rec.Prev)
 }
 
-// write puts blocks, their CID index entries and the head of log l into b, and its keys too when
+// write puts blocks and the head of log l into b, and its keys too when
 // keys is set (they are new), and notes them as pending. It encodes
 // everything before the first write, so a failure leaves b as it was.
 func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, keys bool, blocks []threads.Block) error {
@@ -267,7 +267,6 @@ func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, keys
 	}
 	for _, blk := range blocks {
 		b.PutRaw(blockKey(id, blk.Cid), blk.Data)
-		b.PutRaw(indexKey(blk.Cid.KeyString(), id), nil)
 		p.blocks[blk.Cid] = true
 	}
 	if keys {

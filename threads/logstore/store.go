@@ -7,6 +7,7 @@
 package logstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"time"
@@ -26,32 +27,28 @@ import (
 //	thr/i/<thread>          Info as JSON
 //	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
 //	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
-//	thr/b<thread'><cid'>    a block's bytes
-//	thr/c<cid"><thread>     empty: thread holds block cid (the CID index)
-//	thr/x/cid-index         empty: every block is in the CID index
+//	thr/c<cid"><thread>     a block's bytes
+//	thr/x/blocks-by-cid     empty: every block is keyed by CID (MoveBlocksByCID)
 //
 // with the thread ID in base32 and log IDs in base58 in the text keys.
-// The keys written on every append, heads, blocks and index entries, are
-// binary (thread' is uvarint(len) || ID bytes, cid" uvarint(len) || CID
-// bytes, thread, log' and cid' their bytes) and a head
-// holds only what an append changes: each append is synced with the next
-// durable write, and a sync here costs more the more bytes it carries;
-// the text forms spelt out the thread ID and CIDs in 59 bytes each and
-// rewrote the log's keys every time. Blocks are
-// kept per thread, not in one shared space: deleting a thread removes its
-// blocks by prefix without reference counting.
+// The keys written on every append, heads and blocks, are binary (thread'
+// is uvarint(len) || ID bytes, cid" uvarint(len) || CID bytes, thread and
+// log' their bytes) and a head holds only what an append changes: each
+// append is synced with the next durable write, and a sync here costs
+// more the more bytes it carries; the text forms spelt out the thread ID
+// and CIDs in 59 bytes each and rewrote the log's keys every time.
 //
-// The CID index finds a block by its CID alone (BlockByCID), which is how
-// IPFS peers ask for blocks over bitswap. Serving blocks to anyone who
-// names their CID gives nothing away: a record is encrypted with the
-// thread's service key, an event's header with its read key and its body
-// with a key only the header holds, and a CID is a hash no one guesses.
-// The index is a multi-map, CID then thread, because one block can be in
-// two threads (the same record ingested into two threads that share a
-// key, or equal bodies: their blocks are derived from the inputs alone);
-// deleting one thread must not hide the other's copy. It costs an append
-// four small keys in the same batch, and deleting a thread a scan of its
-// blocks to find its entries.
+// Blocks are keyed by CID first, so that one is found by its CID alone
+// (BlockByCID), which is how IPFS peers ask for blocks over bitswap, with
+// no index beside them (one was: four more keys an append cost the
+// writers 7 %). Serving blocks to anyone who names their CID gives nothing
+// away: a record is encrypted with the thread's service key, an event's
+// header with its read key and its body with a key only the header holds,
+// and a CID is a hash no one guesses. The thread comes second because one
+// block can be in two threads (the same record ingested into two threads
+// that share a key, or equal inputs: blocks are derived from them alone),
+// and deleting one thread must not take the other's copy. Deleting a
+// thread walks its logs to find its blocks (DeleteThread).
 //
 // Writes go into a caller's *store.Batch so that a database change and the
 // record that carries it commit together. A write reads the log heads it
@@ -221,37 +218,83 @@ func (s *Store) Threads() ([]Info, error) {
 }
 
 // DeleteThread removes thread id, its logs and its blocks in b, or fails
-// with NotExist. It reads the thread's committed blocks to find their CID
-// index entries.
+// with NotExist. Blocks are keyed by CID first, so they go one by one:
+// those put earlier in this batch, and the committed ones, found by
+// walking each log from its head.
 func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
 	const op errors.Op = "logstore.DeleteThread"
 	p := s.view(id, b)
 	if _, err := s.info(p, id); err != nil {
 		return errors.E(op, err)
 	}
+	for c := range p.blocks {
+		b.Delete(blockKey(id, c))
+	}
+	if !p.wiped { // else its committed blocks are deleted in b already
+		if err := s.deleteCommittedBlocks(b, id); err != nil {
+			return errors.E(op, err)
+		}
+	}
 	// Range deletions: constant work however big the thread, and they
 	// cover what was put earlier in this batch too.
 	b.Delete(infoKey(id))
 	b.DeletePrefix(logPrefix(id))
 	b.DeletePrefix(headPrefix(id))
-	b.DeletePrefix(blockPrefix(id))
-	// The CID index is keyed by CID first, so the thread's entries go one
-	// by one: those of blocks put in this batch, and of committed blocks.
-	for c := range p.blocks {
-		b.Delete(indexKey(c.KeyString(), id))
-	}
-	if !p.wiped { // else the committed blocks' entries are deleted in b already
-		pfx := blockPrefix(id)
-		err := s.db.Scan(pfx, func(key, _ []byte) error {
-			b.Delete(indexKey(string(key[len(pfx):]), id))
-			return nil
-		})
-		if err != nil {
-			return errors.E(op, err)
-		}
-	}
 	p.info, p.wiped, p.logs, p.blocks = nil, true, make(map[peer.ID]LogInfo), make(map[cid.Cid]bool)
 	return nil
+}
+
+// deleteCommittedBlocks deletes in b the committed blocks of thread id:
+// each record of each log, and its event, header and body. Should a log
+// not walk (a block lost from the store), every block key is looked at
+// instead, which costs a scan of all threads' blocks but leaves none.
+func (s *Store) deleteCommittedBlocks(b *store.Batch, id threads.ID) error {
+	info, err := s.readInfo(id)
+	if errors.Is(errors.NotExist, err) {
+		return nil // made in this batch: nothing committed
+	}
+	if err != nil {
+		return err
+	}
+	logs, err := s.Logs(id)
+	if err != nil {
+		return err
+	}
+	get := func(c cid.Cid) ([]byte, error) { return s.db.GetRaw(blockKey(id, c)) }
+	var found []cid.Cid
+	walk := func() error {
+		for _, l := range logs {
+			for c := l.Head; c.Defined(); {
+				data, err := get(c)
+				if err != nil {
+					return err
+				}
+				prev, event, err := threads.RecordLinks(info.Key, threads.Block{Cid: c, Data: data})
+				if err != nil {
+					return err
+				}
+				header, body, err := threads.EventLinks(event, get)
+				if err != nil {
+					return err
+				}
+				found = append(found, c, event, header, body)
+				c = prev
+			}
+		}
+		return nil
+	}
+	if walk() == nil {
+		for _, c := range found {
+			b.Delete(blockKey(id, c))
+		}
+		return nil
+	}
+	return s.db.Scan([]byte(blockNS), func(key, _ []byte) error {
+		if owner, ok := blockThread(key); ok && owner == id {
+			b.Delete(key)
+		}
+		return nil
+	})
 }
 
 // GetBlock returns the bytes of block c of thread id, or NotExist. Blocks
@@ -292,22 +335,11 @@ func (s *Store) HasBlock(c cid.Cid) (bool, error) {
 	return data != nil, nil
 }
 
-// findBlock returns block c from the first thread the CID index names that
-// still holds it, or nil. The index and the blocks change in the same
-// batches, but a thread deleted between reading its entry and reading its
-// block is passed over, for another thread that may hold c too.
+// findBlock returns block c from the first thread that holds it, or nil.
 func (s *Store) findBlock(c cid.Cid) ([]byte, error) {
 	var found []byte
-	pfx := indexPrefix(c.KeyString(), 0)
-	err := s.db.Scan(pfx, func(key, _ []byte) error {
-		data, err := s.db.GetRaw(blockKey(threads.ID(key[len(pfx):]), c))
-		if errors.Is(errors.NotExist, err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		found = data
+	err := s.db.Scan(cidPrefix(c, 0), func(_, data []byte) error {
+		found = bytes.Clone(data)
 		return errFound
 	})
 	if err != nil && err != errFound {
@@ -319,36 +351,46 @@ func (s *Store) findBlock(c cid.Cid) ([]byte, error) {
 // errFound ends a scan that found what it looked for.
 var errFound = errors.New("found")
 
-// IndexBlocks puts in the CID index the blocks a store written before the
-// index existed holds, once: a marker key says it is done. It returns how
-// many blocks it indexed. A hub calls it at start.
-func (s *Store) IndexBlocks() (int, error) {
-	const op errors.Op = "logstore.IndexBlocks"
-	if _, err := s.db.GetRaw(indexedKey); err == nil {
+// MoveBlocksByCID moves the blocks of a store written before blocks were
+// keyed by CID (thr/b<thread'><cid>) to their keys, once: a marker key
+// says it is done. It returns how many it moved. A hub calls it at start.
+func (s *Store) MoveBlocksByCID() (int, error) {
+	const op errors.Op = "logstore.MoveBlocksByCID"
+	if _, err := s.db.GetRaw(movedKey); err == nil {
 		return 0, nil
 	} else if !errors.Is(errors.NotExist, err) {
 		return 0, errors.E(op, err)
 	}
+	const perBatch = 4096
 	b, n := s.db.NewBatch(), 0
-	pfx := []byte("thr/b")
-	err := s.db.Scan(pfx, func(key, _ []byte) error {
+	old := []byte("thr/b")
+	err := s.db.Scan(old, func(key, val []byte) error {
 		// thr/b || uvarint(len(thread)) || thread || CID bytes
-		l, k := binary.Uvarint(key[len(pfx):])
-		start := len(pfx) + k
+		l, k := binary.Uvarint(key[len(old):])
+		start := len(old) + k
 		if k <= 0 || uint64(len(key)-start) < l {
 			return errors.Errorf("", errors.Internal, "block key %q is malformed", key)
 		}
-		id, c := threads.ID(key[start:start+int(l)]), string(key[start+int(l):])
-		b.PutRaw(indexKey(c, id), nil)
-		n++
+		c, err := cid.Cast(key[start+int(l):])
+		if err != nil {
+			return errors.Errorf("", errors.Internal, "block key %q: %v", key, err)
+		}
+		b.PutRaw(blockKey(threads.ID(key[start:start+int(l)]), c), val)
+		b.Delete(key)
+		if n++; n%perBatch == 0 {
+			if err := b.Commit(); err != nil {
+				return err
+			}
+			b = s.db.NewBatch()
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, errors.E(op, err)
+		return n, errors.E(op, err)
 	}
-	b.PutRaw(indexedKey, nil)
+	b.PutRaw(movedKey, nil)
 	if err := b.Commit(); err != nil {
-		return 0, errors.E(op, err)
+		return n, errors.E(op, err)
 	}
 	return n, nil
 }
@@ -436,22 +478,30 @@ func headPrefix(id threads.ID) []byte { return store.BinaryKey("thr/h", id.Bytes
 func headKey(id threads.ID, lid peer.ID) []byte {
 	return append(store.BinaryKey("thr/h", id.Bytes(), len(lid)), lid...)
 }
-func blockPrefix(id threads.ID) []byte { return store.BinaryKey("thr/b", id.Bytes(), 0) }
-func blockKey(id threads.ID, c cid.Cid) []byte {
-	return append(store.BinaryKey("thr/b", id.Bytes(), c.ByteLen()), c.KeyString()...)
+
+// blockNS starts every block key: blockNS || cid" || thread bytes.
+const blockNS = "thr/c"
+
+// cidPrefix is the start of the keys of block c in any thread, with room
+// for extra more bytes.
+func cidPrefix(c cid.Cid, extra int) []byte {
+	k := make([]byte, 0, len(blockNS)+binary.MaxVarintLen64+c.ByteLen()+extra)
+	k = binary.AppendUvarint(append(k, blockNS...), uint64(c.ByteLen()))
+	return append(k, c.KeyString()...)
 }
 
-// indexPrefix is the start of the CID index entries of the CID whose bytes
-// are c, with room for extra more bytes.
-func indexPrefix(c string, extra int) []byte {
-	k := make([]byte, 0, len("thr/c")+binary.MaxVarintLen64+len(c)+extra)
-	k = binary.AppendUvarint(append(k, "thr/c"...), uint64(len(c)))
-	return append(k, c...)
+// blockKey is the key of block c of thread id.
+func blockKey(id threads.ID, c cid.Cid) []byte { return append(cidPrefix(c, len(id)), id...) }
+
+// blockThread returns the thread of a block key.
+func blockThread(key []byte) (threads.ID, bool) {
+	l, k := binary.Uvarint(key[len(blockNS):])
+	start := len(blockNS) + k
+	if k <= 0 || uint64(len(key)-start) < l {
+		return "", false
+	}
+	return threads.ID(key[start+int(l):]), true
 }
 
-// indexKey is the CID index entry saying thread id holds the block whose
-// CID's bytes are c.
-func indexKey(c string, id threads.ID) []byte { return append(indexPrefix(c, len(id)), id...) }
-
-// indexedKey marks a store whose blocks are all in the CID index.
-var indexedKey = []byte("thr/x/cid-index")
+// movedKey marks a store whose blocks are all keyed by CID.
+var movedKey = []byte("thr/x/blocks-by-cid")

@@ -586,15 +586,17 @@ func TestDeleteThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, prefix := range [][]byte{infoKey(doomed.ID), logPrefix(doomed.ID), headPrefix(doomed.ID), blockPrefix(doomed.ID)} {
+	for _, prefix := range [][]byte{infoKey(doomed.ID), logPrefix(doomed.ID), headPrefix(doomed.ID)} {
 		if n := s.keys(t, string(prefix)); n != 0 {
 			t.Fatalf("%d keys left under %q", n, prefix)
 		}
 	}
-	// 1 info, 1 log's keys and its head, 4 blocks and their 4 CID index
-	// entries.
-	if n := s.keys(t, "thr/"); n != before-11 {
-		t.Fatalf("%d keys left, want %d", n, before-11)
+	if n := s.blockKeys(t, doomed.ID); n != 0 {
+		t.Fatalf("%d blocks of the deleted thread left", n)
+	}
+	// 1 info, 1 log's keys and its head, 4 blocks.
+	if n := s.keys(t, "thr/"); n != before-7 {
+		t.Fatalf("%d keys left, want %d", n, before-7)
 	}
 	if recs, err := s.Records(kept.ID, logID(t, logKey)); err != nil || len(recs) != 1 {
 		t.Fatalf("the other thread: %d records, %v", len(recs), err)
