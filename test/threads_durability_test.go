@@ -114,3 +114,75 @@ func TestWritesSurviveKill(t *testing.T) {
 		t.Logf("round %d: %d groups acknowledged, %d stored", round, nAcked, len(groups))
 	}
 }
+
+// TestRecordsFormedAtStart kills a child hubd (SIGKILL) under a write loop
+// until a kill has left acknowledged writes without their records, then
+// starts it again and stops it cleanly without a single call: the records
+// must have been formed by the start itself (Manager.ResumeForming), and a
+// later call to the DB finds nothing left to form.
+func TestRecordsFormedAtStart(t *testing.T) {
+	bin := testhub.Build(t, "./cmd/hubd")
+	repo := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+	ctx, _ := signup(t, hubclient.New(testhub.Dial(t, p.Addrs.API)), "alice")
+	id, _ := threads.NewID(threads.Raw)
+	api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+	if _, err := api.NewDB(ctx, &threadspb.NewDBRequest{DbID: id.Bytes(), Name: "formed", Collections: []*threadspb.CollectionConfig{{Name: "items"}}}); err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	for round := 0; ; round++ {
+		if round == 20 {
+			t.Fatal("no kill in 20 rounds left a write without its record; the start was never exercised")
+		}
+		api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ; ; next++ {
+				if _, err := api.Create(ctx, &threadspb.CreateRequest{DbID: id.Bytes(), CollectionName: "items",
+					Instances: [][]byte{fmt.Appendf(nil, `{"_id":"i%d"}`, next)}}); err != nil {
+					return // the daemon is gone
+				}
+			}
+		}()
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		p.Kill()
+		<-done
+		killed := len(storedRecords(t, repo, id))
+
+		// Started and stopped with no call in between.
+		p = testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		started := len(storedRecords(t, repo, id))
+		t.Logf("round %d: %d records after the kill, %d after a start and stop", round, killed, started)
+		if started < killed {
+			t.Fatalf("round %d: records went from %d to %d", round, killed, started)
+		}
+
+		// A call opens the DB: anything the start left would be formed now.
+		p = testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+		api = threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
+		res, err := api.Find(ctx, &threadspb.FindRequest{DbID: id.Bytes(), CollectionName: "items", QueryJSON: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if after := len(storedRecords(t, repo, id)); after != started {
+			t.Fatalf("round %d: opening the DB formed %d more records: the start had left them", round, after-started)
+		}
+		// One record for the DB's collections, one per instance.
+		if started != len(res.Instances)+1 {
+			t.Fatalf("round %d: %d records for %d instances and the collections", round, started, len(res.Instances))
+		}
+		if started > killed {
+			return // the start formed what the kill left
+		}
+		p = testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+	}
+}
