@@ -69,8 +69,7 @@ func (a *applier) doc(k []byte) (*docRecord, error) {
 	if d, ok := a.docs[string(k)]; ok {
 		return d, nil
 	}
-	var d docRecord
-	err := a.d.m.st.Get(k, &d)
+	d, err := readDoc(a.d.m.st, k)
 	if errors.Is(errors.NotExist, err) {
 		a.docs[string(k)] = nil
 		return nil, nil
@@ -78,8 +77,8 @@ func (a *applier) doc(k []byte) (*docRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.docs[string(k)] = &d
-	return &d, nil
+	a.docs[string(k)] = d
+	return d, nil
 }
 
 // apply applies one event's ops, written by log at time t.
@@ -263,7 +262,7 @@ func (a *applier) rebuildIndexes(name string) error {
 	prefix := docPrefix(a.d.pfx, name)
 	// Documents in the store, overridden by those written in this batch.
 	seen := map[string]bool{}
-	err = store.ScanJSON(a.d.m.st, prefix, func(k []byte, d *docRecord) error {
+	err = scanDocs(a.d.m.st.ScanRange, prefix, func(k []byte, d *docRecord) error {
 		key := string(k)
 		seen[key] = true
 		if pending, ok := a.docs[key]; ok {

@@ -472,7 +472,7 @@ func (d *DB) checkUnique(op errors.Op, c *collection) error {
 		return nil
 	}
 	prefix := docPrefix(d.pfx, c.config.Name)
-	return store.ScanJSON(d.m.st, prefix, func(k []byte, doc *docRecord) error {
+	return scanDocs(d.m.st.ScanRange, prefix, func(k []byte, doc *docRecord) error {
 		if !doc.visible(&col) {
 			return nil
 		}

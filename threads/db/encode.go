@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -98,3 +99,82 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// decodeDocRecord reads a stored document record. Records are written by
+// encode (by json.Marshal before it, "Deleted":false included), so the
+// envelope is read directly and the instance copied as it is, without
+// being scanned again: it was checked when it was written. A record in any
+// other form goes through json.Unmarshal. The result does not share data.
+func decodeDocRecord(data []byte) (*docRecord, error) {
+	if r, ok := decodeDocRecordFast(data); ok {
+		return r, nil
+	}
+	var r docRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// decodeDocRecordFast reads a record laid out as encode writes it, and
+// says whether it was.
+func decodeDocRecordFast(b []byte) (*docRecord, bool) {
+	var r docRecord
+	b, ok := bytes.CutPrefix(b, []byte(`{"Version":{"t":`))
+	if !ok {
+		return nil, false
+	}
+	n := 0
+	if n < len(b) && b[n] == '-' {
+		n++
+	}
+	digits := n
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	if n-digits > 1 && b[digits] == '0' {
+		return nil, false // JSON has no leading zeros
+	}
+	t, err := strconv.ParseInt(string(b[:n]), 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	if b, ok = bytes.CutPrefix(b[n:], []byte(`,"l":"`)); !ok {
+		return nil, false
+	}
+	end := bytes.IndexByte(b, '"')
+	if end < 0 || !plainString(b[:end]) {
+		return nil, false // escapes and the rest: json.Unmarshal's job
+	}
+	r.Version = version{Time: t, Log: string(b[:end])}
+	if b, ok = bytes.CutPrefix(b[end+1:], []byte(`}`)); !ok {
+		return nil, false
+	}
+	if rest, ok := bytes.CutPrefix(b, []byte(`,"Deleted":true`)); ok {
+		r.Deleted, b = true, rest
+	} else if rest, ok := bytes.CutPrefix(b, []byte(`,"Deleted":false`)); ok {
+		b = rest
+	}
+	if rest, ok := bytes.CutPrefix(b, []byte(`,"Value":`)); ok {
+		v := rest[:max(len(rest)-1, 0)]
+		if len(v) == 0 || rest[len(v)] != '}' || isSpace(v[0]) || isSpace(v[len(v)-1]) {
+			return nil, false // encode writes no white space
+		}
+		r.Value, b = bytes.Clone(v), rest[len(v):]
+	}
+	return &r, string(b) == "}"
+}
+
+// plainString reports whether b is the inside of a JSON string that needs
+// no unescaping: valid UTF-8 with no backslash and no control character.
+func plainString(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == '\\' {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
+// isSpace reports whether c is JSON white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -45,3 +45,60 @@ func TestEncoders(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeDocRecord: what encode writes, and what json.Marshal wrote
+// before it ("Deleted":false included), decodes to the record encoded,
+// strings that need escaping included (those take json.Unmarshal's way).
+func TestDecodeDocRecord(t *testing.T) {
+	for _, s := range []string{"", "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA", `quote " and \ backslash`, "ünïcödé ✓", "\x00"} {
+		for _, r := range []docRecord{
+			{Version: version{Time: 1 << 62, Log: s}, Value: json.RawMessage(`{"_id":"x","n":[1,2.5,"s"],"o":{"k":null}}`)},
+			{Version: version{Time: -42, Log: s}, Deleted: true},
+			{Version: version{Time: 0, Log: s}},
+		} {
+			old, _ := json.Marshal(struct {
+				Version version
+				Deleted bool
+				Value   json.RawMessage `json:",omitempty"`
+			}{r.Version, r.Deleted, r.Value})
+			for _, enc := range [][]byte{r.encode(), old} {
+				got, err := decodeDocRecord(enc)
+				if err != nil || !reflect.DeepEqual(*got, r) {
+					t.Errorf("%s decodes to %+v, %v; want %+v", enc, got, err, r)
+				}
+			}
+		}
+	}
+}
+
+// FuzzDecodeDocRecord: whatever the bytes, decodeDocRecord agrees with
+// json.Unmarshal, except that it does not check the instance JSON it
+// copies (a stored record's was checked when it was written): when it
+// accepts what json.Unmarshal refuses, the instance is what is invalid.
+func FuzzDecodeDocRecord(f *testing.F) {
+	r := docRecord{Version: version{Time: 7, Log: "12D3KooW"}, Value: json.RawMessage(`{"_id":"x"}`)}
+	f.Add(r.encode())
+	f.Add((&docRecord{Version: version{Time: -1, Log: `a"b`}, Deleted: true}).encode())
+	f.Add([]byte(`{"Version":{"t":1,"l":"x"},"Deleted":false,"Value":{"a":1}}`))
+	f.Add([]byte(`{"Version":{"t":1,"l":"x"},"Value":{"a":}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := decodeDocRecord(data)
+		var want docRecord
+		stdErr := json.Unmarshal(data, &want)
+		if err != nil {
+			if stdErr == nil {
+				t.Fatalf("%q: refused (%v), json.Unmarshal takes it", data, err)
+			}
+			return
+		}
+		if len(want.Value) == 0 {
+			want.Value = nil
+		}
+		if len(got.Value) == 0 {
+			got.Value = nil
+		}
+		if (stdErr != nil || !reflect.DeepEqual(*got, want)) && (got.Value == nil || json.Valid(got.Value)) {
+			t.Fatalf("%q: taken as %+v; json.Unmarshal gives %+v, %v", data, *got, want, stdErr)
+		}
+	})
+}

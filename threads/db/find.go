@@ -79,13 +79,8 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 	}
 	if plan.Full {
 		prefix := docPrefix(t.d.pfx, t.name)
-		err = scan(prefix, store.PrefixEnd(prefix), func(k, val []byte) error {
-			id := string(k[len(prefix):])
-			var rec docRecord
-			if err := json.Unmarshal(val, &rec); err != nil {
-				return errors.Errorf("", errors.Internal, "the stored record of instance %q is malformed: %v", id, err)
-			}
-			return visit(id, &rec)
+		err = scanDocs(scan, prefix, func(k []byte, rec *docRecord) error {
+			return visit(string(k[len(prefix):]), rec)
 		})
 	} else {
 		seen := map[string]bool{}
@@ -98,11 +93,11 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 				return nil // a plan for ors may cover a value twice
 			}
 			seen[id] = true
-			var rec docRecord
-			if err := t.r.Get(docKey(t.d.pfx, t.name, id), &rec); err != nil {
+			rec, err := readDoc(t.r, docKey(t.d.pfx, t.name, id))
+			if err != nil {
 				return err
 			}
-			return visit(id, &rec)
+			return visit(id, rec)
 		})
 	}
 	if err == errStopScan {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
 )
 
 // version orders the writes to one document or collection across every
@@ -50,6 +52,31 @@ type docRecord struct {
 	Version version
 	Deleted bool            `json:",omitempty"`
 	Value   json.RawMessage `json:",omitempty"`
+}
+
+// readDoc reads the document record at docKey k from r, or NotExist.
+func readDoc(r store.Reader, k []byte) (*docRecord, error) {
+	data, err := r.GetRaw(k)
+	if err != nil {
+		return nil, err
+	}
+	d, err := decodeDocRecord(data)
+	if err != nil {
+		return nil, errors.Errorf("", errors.Internal, "the stored record %q is malformed: %v", k, err)
+	}
+	return d, nil
+}
+
+// scanDocs calls fn with each document record under prefix in r, in key
+// (_id) order, or in reverse; scan is r.ScanRange or r.ScanRangeReverse.
+func scanDocs(scan func(lower, upper []byte, fn func(key, val []byte) error) error, prefix []byte, fn func(k []byte, d *docRecord) error) error {
+	return scan(prefix, store.PrefixEnd(prefix), func(k, val []byte) error {
+		d, err := decodeDocRecord(val)
+		if err != nil {
+			return errors.Errorf("", errors.Internal, "the stored record of instance %q is malformed: %v", k[len(prefix):], err)
+		}
+		return fn(k, d)
+	})
 }
 
 // visible reports whether the document is part of the collection's state.

@@ -196,8 +196,7 @@ func (t *Txn) lookup(id string) (value json.RawMessage, rec *docRecord, exists b
 
 // stored returns an instance's visible stored record, or nil.
 func (t *Txn) stored(id string) (*docRecord, error) {
-	var rec docRecord
-	err := t.r.Get(docKey(t.d.pfx, t.name, id), &rec)
+	rec, err := readDoc(t.r, docKey(t.d.pfx, t.name, id))
 	if errors.Is(errors.NotExist, err) {
 		return nil, nil
 	}
@@ -207,7 +206,7 @@ func (t *Txn) stored(id string) (*docRecord, error) {
 	if !rec.visible(&t.colRec) {
 		return nil, nil
 	}
-	return &rec, nil
+	return rec, nil
 }
 
 // Create adds new instances and returns their _ids; an instance without
