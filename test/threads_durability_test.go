@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -14,24 +15,39 @@ import (
 	"github.com/selfhub/hub/threads"
 )
 
+// childWithDB is a child hubd on a fresh repo, with alice signed up and a
+// DB of hers: what the kill tests write to.
+type childWithDB struct {
+	bin, repo string
+	p         *testhub.Process
+	ctx       context.Context // alice's
+	id        threads.ID
+}
+
+// startChildWithDB builds and starts hubd as a child process, signs alice
+// up and makes her a DB with the collection col.
+func startChildWithDB(t *testing.T, col *threadspb.CollectionConfig) childWithDB {
+	t.Helper()
+	c := childWithDB{bin: testhub.Build(t, "./cmd/hubd"), repo: t.TempDir()}
+	c.p = testhub.StartProcess(t, c.bin, nil, hubdArgs(c.repo)...)
+	c.ctx, _ = signup(t, hubclient.New(testhub.Dial(t, c.p.Addrs.API)), "alice")
+	c.id, _ = threads.NewID(threads.Raw)
+	api := threadspb.NewAPIClient(testhub.Dial(t, c.p.Addrs.API))
+	if _, err := api.NewDB(c.ctx, &threadspb.NewDBRequest{DbID: c.id.Bytes(), Name: "durable", Collections: []*threadspb.CollectionConfig{col}}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestWritesSurviveKill runs a write loop against a child hubd and kills
 // it (SIGKILL) at random moments, several times. After each restart every
 // acknowledged write is there, every write is whole or absent (each call
 // creates a group of three instances, and groups are complete or missing),
 // and the index agrees with the instances.
 func TestWritesSurviveKill(t *testing.T) {
-	bin := testhub.Build(t, "./cmd/hubd")
-	repo := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, 2))
-	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
-	ctx, _ := signup(t, hubclient.New(testhub.Dial(t, p.Addrs.API)), "alice")
-	dbID, _ := threads.NewID(threads.Raw)
-	api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
-	if _, err := api.NewDB(ctx, &threadspb.NewDBRequest{DbID: dbID.Bytes(), Name: "durable", Collections: []*threadspb.CollectionConfig{{
-		Name: "items", Indexes: []*threadspb.Index{{Path: "group"}},
-	}}}); err != nil {
-		t.Fatal(err)
-	}
+	c := startChildWithDB(t, &threadspb.CollectionConfig{Name: "items", Indexes: []*threadspb.Index{{Path: "group"}}})
+	bin, repo, p, ctx, dbID := c.bin, c.repo, c.p, c.ctx, c.id
 
 	acked := map[int]bool{} // groups whose Create was acknowledged
 	next := 0
@@ -121,16 +137,9 @@ func TestWritesSurviveKill(t *testing.T) {
 // must have been formed by the start itself (Manager.ResumeForming), and a
 // later call to the DB finds nothing left to form.
 func TestRecordsFormedAtStart(t *testing.T) {
-	bin := testhub.Build(t, "./cmd/hubd")
-	repo := t.TempDir()
 	rng := rand.New(rand.NewPCG(5, 6))
-	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
-	ctx, _ := signup(t, hubclient.New(testhub.Dial(t, p.Addrs.API)), "alice")
-	id, _ := threads.NewID(threads.Raw)
-	api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
-	if _, err := api.NewDB(ctx, &threadspb.NewDBRequest{DbID: id.Bytes(), Name: "formed", Collections: []*threadspb.CollectionConfig{{Name: "items"}}}); err != nil {
-		t.Fatal(err)
-	}
+	c := startChildWithDB(t, &threadspb.CollectionConfig{Name: "items"})
+	bin, repo, p, ctx, id := c.bin, c.repo, c.p, c.ctx, c.id
 	next := 0
 	for round := 0; ; round++ {
 		if round == 20 {

@@ -50,9 +50,7 @@ func (s *testStore) wantNoBlocks(t *testing.T, blocks []threads.Block) {
 // no thread holds is NotExist.
 func TestBlockByCIDFollowsWrites(t *testing.T) {
 	s := newStore(t)
-	info := newInfo(t, "")
-	s.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := s.newThread(t, "")
 	first := s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, "first"))
 	second := s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, "second"))
 	s.wantBlocks(t, append(first, second...))
@@ -165,9 +163,7 @@ func (s *testStore) blockKeys(t *testing.T, id threads.ID) int {
 // their CID keys once by MoveBlocksByCID, and not again.
 func TestMoveBlocksByCID(t *testing.T) {
 	s := newStore(t)
-	info := newInfo(t, "")
-	s.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := s.newThread(t, "")
 	var blocks []threads.Block
 	for _, body := range []string{"one", "two", "three"} {
 		blocks = append(blocks, s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, body))...)

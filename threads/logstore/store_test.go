@@ -79,6 +79,15 @@ func (s *testStore) create(t testing.TB, info Info) {
 	}
 }
 
+// newThread creates a thread named name in s and returns it, with a fresh
+// log key to write to it.
+func (s *testStore) newThread(t testing.TB, name string) (Info, crypto.PrivKey) {
+	t.Helper()
+	info := newInfo(t, name)
+	s.create(t, info)
+	return info, newLogKey(t)
+}
+
 func (s *testStore) append(t testing.TB, id threads.ID, logKey crypto.PrivKey, body string) threads.Record {
 	t.Helper()
 	var rec threads.Record
@@ -346,9 +355,7 @@ func replica(t *testing.T, info Info, key threads.Key) *testStore {
 
 func TestIngestInOrder(t *testing.T) {
 	src := newStore(t)
-	info := newInfo(t, "")
-	src.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := src.newThread(t, "")
 	var recs []threads.Record
 	for i := range 3 {
 		recs = append(recs, src.append(t, info.ID, logKey, fmt.Sprintf("event %d", i)))
@@ -444,9 +451,7 @@ func (s *testStore) mustThread(t *testing.T, id threads.ID) Info {
 // each refusal names the problem and stores nothing.
 func TestIngestRefuses(t *testing.T) {
 	src := newStore(t)
-	info := newInfo(t, "")
-	src.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := src.newThread(t, "")
 	r1 := src.append(t, info.ID, logKey, "one")
 	r2 := src.append(t, info.ID, logKey, "two")
 	b1, b2 := src.blocksOf(t, info.ID, r1), src.blocksOf(t, info.ID, r2)
@@ -509,9 +514,7 @@ func TestIngestRefuses(t *testing.T) {
 // writes itself, even ones that extend it: its own writes make them.
 func TestIngestRefusesOwnLog(t *testing.T) {
 	s := newStore(t)
-	info := newInfo(t, "")
-	s.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := s.newThread(t, "")
 	r1 := s.append(t, info.ID, logKey, "one")
 	_, next, err := threads.NewRecord(info.Key, logKey, r1.Cid, []byte("two"), time.Now())
 	if err != nil {
@@ -537,9 +540,7 @@ func chunks(blocks []threads.Block) [][]threads.Block {
 
 func TestRecordsDetectsCorruption(t *testing.T) {
 	s := newStore(t)
-	info := newInfo(t, "")
-	s.create(t, info)
-	logKey := newLogKey(t)
+	info, logKey := s.newThread(t, "")
 	r1 := s.append(t, info.ID, logKey, "one")
 	r2 := s.append(t, info.ID, logKey, "two")
 
