@@ -67,7 +67,7 @@ type target struct {
 
 // startHub starts a child hubd in dev mode on loopback ports with a
 // temporary repo; args are added to (and may override) the defaults.
-func startHub(t *testing.T, args ...string) *target {
+func startHub(t testing.TB, args ...string) *target {
 	t.Helper()
 	repo := t.TempDir()
 	base := []string{"--repo", repo, "--dev", "--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0",
@@ -76,7 +76,7 @@ func startHub(t *testing.T, args ...string) *target {
 }
 
 // alive fails the test if the child hubd has exited.
-func (h *target) alive(t *testing.T) {
+func (h *target) alive(t testing.TB) {
 	t.Helper()
 	if err := h.Err(); err != nil || h.Cmd.ProcessState != nil {
 		t.Fatalf("hubd is gone: %v", err)
@@ -85,7 +85,7 @@ func (h *target) alive(t *testing.T) {
 
 // rss returns the child's resident set and its peak (VmRSS, VmHWM), in
 // bytes, read from /proc.
-func (h *target) rss(t *testing.T) (now, peak int64) {
+func (h *target) rss(t testing.TB) (now, peak int64) {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.Cmd.Process.Pid))
 	if err != nil {
@@ -121,7 +121,7 @@ type tenant struct {
 
 // newTenant signs up a developer called name, creates a user group key for
 // their app and signs in one fresh user of it.
-func newTenant(t *testing.T, h *target, name string) *tenant {
+func newTenant(t testing.TB, h *target, name string) *tenant {
 	t.Helper()
 	conn := testhub.Dial(t, h.Addrs.API)
 	tn := &tenant{Hub: hubclient.New(conn), Threads: threadsclient.New(conn), Buckets: bucketsclient.New(conn)}
@@ -139,7 +139,7 @@ func newTenant(t *testing.T, h *target, name string) *tenant {
 
 // newUser signs in a fresh identity of the tenant's app and returns its
 // credentials.
-func (tn *tenant) newUser(t *testing.T) (context.Context, crypto.PrivKey) {
+func (tn *tenant) newUser(t testing.TB) (context.Context, crypto.PrivKey) {
 	t.Helper()
 	priv, err := identity.New()
 	if err != nil {
@@ -195,7 +195,7 @@ func (tn *tenant) served() error {
 }
 
 // mustBeServed fails the test unless the tenant is served.
-func (tn *tenant) mustBeServed(t *testing.T) {
+func (tn *tenant) mustBeServed(t testing.TB) {
 	t.Helper()
 	if err := tn.served(); err != nil {
 		t.Fatalf("a well-behaved tenant is not served: %v", err)
