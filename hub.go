@@ -81,6 +81,10 @@ type APIKey struct {
 	Key       string
 	Secret    string
 	Owner     PubKey // the account that created it
+	// Creator is, for an org's account key, the member who created it:
+	// the key acts as the org only while its creator is a member, so a
+	// member who leaves takes no working key of the org along.
+	Creator   PubKey
 	Type      KeyType
 	Secure    bool // requests must carry a valid signature
 	Valid     bool // false once invalidated

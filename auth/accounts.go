@@ -185,13 +185,19 @@ func (s *Service) SessionInfo(ctx context.Context, p hub.Principal) (hub.Account
 	return rec.Account, nil
 }
 
-// Identity returns the private identity of the account the principal acts
-// as (the developer, or the org a member acts as). Sessions only: the
-// identity is the account's own key.
+// Identity returns the private identity of the session's developer.
+// Sessions only. An org's private key is never handed out, to its owner
+// either: it cannot be taken back, so a member who held it would keep
+// acting as the org after leaving it, or after the org is removed. Members
+// act as the org through their session (x-textile-org), checked against
+// the current membership on every call, and through the org's API keys.
 func (s *Service) Identity(ctx context.Context, p hub.Principal) (crypto.PrivKey, error) {
 	const op errors.Op = "auth.Identity"
 	if err := requireSession(op, p); err != nil {
 		return nil, err
+	}
+	if p.Kind == hub.OrgPrincipal {
+		return nil, errors.E(op, errors.FailedPrecondition, "an org's private key never leaves the hub, so that leaving the org ends a member's access; act as the org with your session and x-textile-org (hub -o ORG), or with one of its API keys")
 	}
 	rec, err := s.account(op, p.Account)
 	if err != nil {

@@ -108,6 +108,9 @@ func (s *Service) authKey(op errors.Op, c Credentials, req Requirement) (hub.Pri
 	p := hub.Principal{Kind: hub.DeveloperPrincipal, Account: owner.Key, APIKey: k.Key, KeyType: k.Type}
 	if owner.Type == hub.Organization {
 		p.Kind = hub.OrgPrincipal
+		if k.Creator != "" && roleOf(owner, k.Creator) == "" {
+			return hub.Principal{}, errors.Errorf(op, errors.Unauthenticated, "this key of org %s was created by someone who is no longer a member; a member creates a new one (hub keys create -o %s)", owner.Slug, owner.Slug)
+		}
 	}
 	if c.Org != "" {
 		return hub.Principal{}, errors.E(op, errors.Invalid, "x-textile-org goes with a session; an API key already belongs to one account")
@@ -116,6 +119,9 @@ func (s *Service) authKey(op errors.Op, c Credentials, req Requirement) (hub.Pri
 		user, err := s.tokens.verify(c.Token, s.now())
 		if err != nil {
 			return hub.Principal{}, err
+		}
+		if user == owner.Key {
+			return hub.Principal{}, errors.E(op, errors.Unauthenticated, errOwnIdentity)
 		}
 		p.Identity = user
 	}

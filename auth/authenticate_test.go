@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,18 +29,40 @@ func newService(t testing.TB, now *time.Time) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Dev: true, LinkBase: "http://hub.test", Now: func() time.Time { return *now }}, db, discardMailer{}, host)
+	s, err := New(Config{Dev: true, LinkBase: "http://hub.test", Now: func() time.Time { return *now }}, db, &mailbox{last: map[string]string{}}, host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-// discardMailer drops e-mail; tests that follow links use the tokens that
-// the calls return.
-type discardMailer struct{}
+// mailbox keeps the last e-mail sent to each address, so tests can follow
+// the links that only e-mail carries.
+type mailbox struct {
+	mu sync.Mutex
+	// last maps an address to the body of its last message; guarded by mu.
+	last map[string]string
+}
 
-func (discardMailer) Send(context.Context, string, string, string) error { return nil }
+func (m *mailbox) Send(_ context.Context, to, _, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.last[to] = body
+	return nil
+}
+
+// invitation returns the token of the last invitation e-mailed to email.
+func (f *fixture) invitation(t testing.TB, email string) string {
+	t.Helper()
+	m := f.s.mailer.(*mailbox)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, token, ok := strings.Cut(m.last[email], "/consent/")
+	if !ok {
+		t.Fatalf("no invitation was e-mailed to %s", email)
+	}
+	return strings.Fields(token)[0]
+}
 
 // fixture is a small world: two developers, an org owned by the first, a
 // key of every kind, and a user identity with a token.

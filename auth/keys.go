@@ -24,6 +24,9 @@ func (s *Service) CreateKey(ctx context.Context, p hub.Principal, typ hub.KeyTyp
 		return hub.APIKey{}, err
 	}
 	k := hub.APIKey{Key: key, Secret: secret, Owner: p.Account, Type: typ, Secure: secure, Valid: true, CreatedAt: s.now()}
+	if p.Kind == hub.OrgPrincipal && typ == hub.AccountKey {
+		k.Creator = p.Member
+	}
 	b := s.db.NewBatch()
 	b.Put(store.Key(pKey, key), k)
 	b.Put(store.Key(pAcctKey, string(p.Account), key), empty{})
@@ -34,10 +37,22 @@ func (s *Service) CreateKey(ctx context.Context, p hub.Principal, typ hub.KeyTyp
 }
 
 // ListKeys lists the keys of the account the session acts as, oldest first.
+// In an org, a member other than the owner sees the user group keys (they
+// reach only app users' data) and the account keys it created itself:
+// another member's account key, once seen, would outlive the viewer's
+// membership.
 func (s *Service) ListKeys(ctx context.Context, p hub.Principal) ([]hub.APIKey, error) {
 	const op errors.Op = "auth.ListKeys"
 	if err := requireSession(op, p); err != nil {
 		return nil, err
+	}
+	seesAll := true
+	if p.Kind == hub.OrgPrincipal {
+		org, err := s.account(op, p.Account)
+		if err != nil {
+			return nil, err
+		}
+		seesAll = roleOf(org, p.Member) == hub.RoleOwner
 	}
 	var keys []hub.APIKey
 	err := store.ScanJSON(s.db, store.Key(pAcctKey, string(p.Account), ""), func(k []byte, _ *empty) error {
@@ -45,7 +60,9 @@ func (s *Service) ListKeys(ctx context.Context, p hub.Principal) ([]hub.APIKey, 
 		if err := s.db.Get(store.Key(pKey, lastPart(k)), &key); err != nil {
 			return err
 		}
-		keys = append(keys, key)
+		if seesAll || key.Type == hub.UserKey || key.Creator == p.Member {
+			keys = append(keys, key)
+		}
 		return nil
 	})
 	if err != nil {

@@ -125,45 +125,47 @@ func (s *Service) RemoveOrg(ctx context.Context, p hub.Principal) error {
 	return commit(op, b)
 }
 
-// InviteToOrg e-mails an invitation to join the principal's org and returns
-// its token. Following the link adds the account with that e-mail, or keeps
-// the invitation for when the e-mail signs up.
-func (s *Service) InviteToOrg(ctx context.Context, p hub.Principal, email string) (string, error) {
+// InviteToOrg e-mails an invitation to join the principal's org. Following
+// the link adds the account with that e-mail, or keeps the invitation for
+// when the e-mail signs up. The link's token goes only into the e-mail (or
+// hubd's log when no SMTP server is set): were it returned, the inviter
+// could accept on the invitee's behalf and force them into the org.
+func (s *Service) InviteToOrg(ctx context.Context, p hub.Principal, email string) error {
 	const op errors.Op = "auth.InviteToOrg"
 	if err := requireOrg(op, p); err != nil {
-		return "", err
+		return err
 	}
 	if err := checkEmail(op, email); err != nil {
-		return "", err
+		return err
 	}
 	org, err := s.account(op, p.Account)
 	if err != nil {
-		return "", err
+		return err
 	}
 	from, err := s.account(op, p.Member)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if from.Email == email {
-		return "", errors.Errorf(op, errors.Invalid, "%s is your own e-mail; you are already a member of %s", email, org.Slug)
+		return errors.Errorf(op, errors.Invalid, "%s is your own e-mail; you are already a member of %s", email, org.Slug)
 	}
 	token, err := randomBase32(32)
 	if err != nil {
-		return "", err
+		return err
 	}
 	inv := inviteRecord{Token: token, Org: org.Key, OrgName: org.Name, From: from.Key, Email: email, ExpiresAt: s.now().Add(s.cfg.InviteTTL)}
 	b := s.db.NewBatch()
 	b.Put(store.Key(pInvite, token), inv)
 	if err := commit(op, b); err != nil {
-		return "", err
+		return err
 	}
 	link := fmt.Sprintf("%s/consent/%s", s.cfg.LinkBase, token)
 	body := fmt.Sprintf("%s invited you to join the org %q on Hub.\n\nTo accept, open this link within %s:\n\n%s\n\nIf you have no Hub account yet, sign up with this e-mail address after accepting.\n",
 		from.Name, org.Name, s.cfg.InviteTTL, link)
 	if err := s.mailer.Send(ctx, email, fmt.Sprintf("Join %s on Hub", org.Name), body); err != nil {
-		return "", errors.E(op, errors.Unavailable, fmt.Errorf("could not send the invitation e-mail: %w", err))
+		return errors.E(op, errors.Unavailable, fmt.Errorf("could not send the invitation e-mail: %w", err))
 	}
-	return token, nil
+	return nil
 }
 
 // LeaveOrg removes the session's developer from the org it acts as. The

@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity"
 )
 
 // TestInvitationsLapseWithTheirSender checks that an invitation sent by a
@@ -18,23 +22,20 @@ func TestInvitationsLapseWithTheirSender(t *testing.T) {
 		return f.auth(t, Credentials{Session: sess.ID, Org: f.org.Slug}, SessionOnly)
 	}
 	// bob joins the org through alice's invitation.
-	tok, err := f.s.InviteToOrg(ctx, asOrg(f.aliceSess), "bob@example.com")
-	if err != nil {
+	if err := f.s.InviteToOrg(ctx, asOrg(f.aliceSess), "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, joined, err := f.s.AcceptInvite(ctx, tok); err != nil || !joined {
+	if _, joined, err := f.s.AcceptInvite(ctx, f.invitation(t, "bob@example.com")); err != nil || !joined {
 		t.Fatalf("bob's invitation: joined %v, %v", joined, err)
 	}
 	bobP := asOrg(f.bobSess)
 	// bob invites two new e-mails; one is followed before bob leaves.
-	early, err := f.s.InviteToOrg(ctx, bobP, "carol@example.com")
-	if err != nil {
-		t.Fatal(err)
+	for _, to := range []string{"carol@example.com", "dave@example.com"} {
+		if err := f.s.InviteToOrg(ctx, bobP, to); err != nil {
+			t.Fatal(err)
+		}
 	}
-	late, err := f.s.InviteToOrg(ctx, bobP, "dave@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	early, late := f.invitation(t, "carol@example.com"), f.invitation(t, "dave@example.com")
 	if _, joined, err := f.s.AcceptInvite(ctx, early); err != nil || joined {
 		t.Fatalf("carol's invitation before sign-up: joined %v, %v", joined, err)
 	}
@@ -60,8 +61,12 @@ func TestOwnership(t *testing.T) {
 	ctx := context.Background()
 	alice := f.auth(t, Credentials{Session: f.aliceSess.ID}, SessionOnly)
 	aliceOrg := f.auth(t, Credentials{Session: f.aliceSess.ID, Org: f.org.Slug}, SessionOnly)
-	tok, _ := f.s.InviteToOrg(ctx, aliceOrg, "bob@example.com")
-	f.s.AcceptInvite(ctx, tok)
+	if err := f.s.InviteToOrg(ctx, aliceOrg, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.s.AcceptInvite(ctx, f.invitation(t, "bob@example.com")); err != nil {
+		t.Fatal(err)
+	}
 	bobOrg := f.auth(t, Credentials{Session: f.bobSess.ID, Org: f.org.Slug}, SessionOnly)
 
 	if err := f.s.RemoveOrg(ctx, bobOrg); !errors.Is(errors.Permission, err) {
@@ -92,3 +97,121 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("a destroyed account's name is still taken: %v", err)
 	}
 }
+
+// TestOrgAccessEndsWithMembership checks that nothing a member can obtain
+// acts as the org once they have left it or it is gone: the org's private
+// key is never handed out, an org account key works only while its
+// creator is a member and is shown to no other member, no token names an
+// account's own identity, and a token reaches an account's resources only
+// as a user of that (existing) account.
+func TestOrgAccessEndsWithMembership(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	aliceOrg := f.auth(t, Credentials{Session: f.aliceSess.ID, Org: f.org.Slug}, SessionOnly)
+	if err := f.s.InviteToOrg(ctx, aliceOrg, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.s.AcceptInvite(ctx, f.invitation(t, "bob@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	bobOrg := f.auth(t, Credentials{Session: f.bobSess.ID, Org: f.org.Slug}, SessionOnly)
+
+	for name, p := range map[string]hub.Principal{"owner": aliceOrg, "member": bobOrg} {
+		if _, err := f.s.Identity(ctx, p); !errors.Is(errors.FailedPrecondition, err) {
+			t.Errorf("Identity as the org's %s: %v; want FailedPrecondition", name, err)
+		}
+	}
+	if priv, err := f.s.Identity(ctx, f.auth(t, Credentials{Session: f.bobSess.ID}, SessionOnly)); err != nil || !priv.GetPublic().Equals(mustPub(t, f.bob.Key)) {
+		t.Errorf("a developer's own Identity: %v", err)
+	}
+
+	bobKey, err := f.s.CreateKey(ctx, bobOrg, hub.AccountKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := f.auth(t, f.signed(t, bobKey), Authenticated); p.Kind != hub.OrgPrincipal || p.Account != f.org.Key {
+		t.Fatalf("bob's org key acts as %+v; want the org", p)
+	}
+	listed := func(p hub.Principal) []string {
+		keys, err := f.s.ListKeys(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.Key)
+		}
+		slices.Sort(out) // the test's clock gives every key one CreatedAt
+		return out
+	}
+	if got, want := listed(bobOrg), sorted(f.orgUser.Key, bobKey.Key); !slices.Equal(got, want) {
+		t.Errorf("bob lists %v; want the user group key and his own account key %v", got, want)
+	}
+	if got, want := listed(aliceOrg), sorted(f.orgAcct.Key, f.orgUser.Key, bobKey.Key); !slices.Equal(got, want) {
+		t.Errorf("the owner lists %v; want every key %v", got, want)
+	}
+
+	// A token for the org's own identity is neither issued nor honoured.
+	orgP := f.auth(t, f.signed(t, f.orgUser), APIKeyOnly)
+	if _, err := f.s.IssueToken(ctx, orgP, f.org.Key, []byte("c"), []byte("s")); !errors.Is(errors.Permission, err) {
+		t.Errorf("a token for the org's identity was issued: %v", err)
+	}
+	orgTok, err := f.s.tokens.issue(f.org.Key, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOrgToken := f.signed(t, f.orgUser)
+	withOrgToken.Token = orgTok
+	if _, err := f.s.Authenticate(ctx, withOrgToken, Authenticated); !errors.Is(errors.Unauthenticated, err) {
+		t.Errorf("a token naming the org was honoured with the org's key: %v", err)
+	}
+	reach := func(tok string) hub.PubKey {
+		p, err := f.s.TokenPrincipal(ctx, tok, f.org.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Account
+	}
+	if got := reach(orgTok); got != "" {
+		t.Errorf("a token naming the org reaches %s's resources", got)
+	}
+	if got := reach(f.orgToken); got != f.org.Key {
+		t.Errorf("the org app's user reaches %q; want the org", got)
+	}
+	// The token of an identity that never signed in through the org's
+	// keys (a user of another app) reaches nothing of the org's.
+	stranger, err := f.s.tokens.issue(f.bob.Key, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reach(stranger); got != "" {
+		t.Errorf("an identity the org's apps never saw reaches %s", got)
+	}
+
+	if err := f.s.LeaveOrg(ctx, bobOrg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Authenticate(ctx, f.signed(t, bobKey), Authenticated); !errors.Is(errors.Unauthenticated, err) {
+		t.Errorf("bob's org key works after he left: %v", err)
+	}
+	if p := f.auth(t, f.signed(t, f.orgAcct), Authenticated); p.Account != f.org.Key {
+		t.Errorf("the owner's org key stopped working when bob left: %+v", p)
+	}
+	if err := f.s.RemoveOrg(ctx, aliceOrg); err != nil {
+		t.Fatal(err)
+	}
+	if got := reach(f.orgToken); got != "" {
+		t.Errorf("a removed org's app user still reaches %s", got)
+	}
+}
+
+func mustPub(t *testing.T, k hub.PubKey) crypto.PubKey {
+	t.Helper()
+	pub, err := identity.Parse(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+func sorted(s ...string) []string { slices.Sort(s); return s }

@@ -109,9 +109,3 @@ func (t *tokenIssuer) verify(token string, now time.Time) (hub.PubKey, error) {
 	t.verified.Add(token, v)
 	return user, nil
 }
-
-// VerifyToken returns the user identity a token names, for requests that
-// carry their token outside gRPC metadata (the gateway's ?token=).
-func (s *Service) VerifyToken(token string) (hub.PubKey, error) {
-	return s.tokens.verify(token, s.now())
-}

@@ -10,6 +10,12 @@ import (
 	"github.com/selfhub/hub/internal/store"
 )
 
+// errOwnIdentity refuses a token for the identity of the account whose key
+// is used. A user token is a user's; a token naming the account itself
+// would act as the account (its DBs and buckets) without a session, and
+// for an org would outlast its holder's membership.
+const errOwnIdentity = "a user token cannot name the identity of the account that owns the API key: an app's users sign in with identities of their own, and an account (an org above all) acts through its members' sessions and its account keys"
+
 // ChallengeSize is the number of random bytes a GetToken challenge holds.
 const ChallengeSize = 32
 
@@ -30,6 +36,9 @@ func (s *Service) IssueToken(ctx context.Context, p hub.Principal, user hub.PubK
 	const op errors.Op = "auth.IssueToken"
 	if p.APIKey == "" {
 		return "", errors.E(op, errors.Unauthenticated, "GetToken needs an API key (x-textile-api-key)")
+	}
+	if user == p.Account {
+		return "", errors.E(op, errors.Permission, errOwnIdentity)
 	}
 	pub, err := identity.Parse(user)
 	if err != nil {
@@ -65,4 +74,34 @@ func (s *Service) Users(ctx context.Context, account hub.PubKey) ([]hub.PubKey, 
 		return nil, errors.E(errors.Op("auth.Users"), err)
 	}
 	return users, nil
+}
+
+// TokenPrincipal returns the principal a user token acts as toward the
+// resources of account, for requests that carry a token without an API key
+// (the gateway's ?token=): a user of account's apps when the token's
+// identity has signed in through one of account's keys, the account still
+// exists, and the identity is not the account's own. Any other valid token
+// acts as its bare identity, which reaches nothing of account's.
+// Unauthenticated when the token is not valid.
+func (s *Service) TokenPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, error) {
+	const op errors.Op = "auth.TokenPrincipal"
+	user, err := s.tokens.verify(token, s.now())
+	if err != nil {
+		return hub.Principal{}, err
+	}
+	p := hub.Principal{Kind: hub.UserPrincipal, Identity: user}
+	if account == "" || user == account {
+		return p, nil
+	}
+	for _, k := range [][]byte{store.Key(pAccount, string(account)), store.Key(pUser, string(account), string(user))} {
+		ok, err := s.db.Has(k)
+		if err != nil {
+			return hub.Principal{}, errors.E(op, err)
+		}
+		if !ok {
+			return p, nil
+		}
+	}
+	p.Account = account
+	return p, nil
 }

@@ -30,6 +30,15 @@ import (
 // given to its identity or to "*" on the path and on each of its
 // ancestors. The bucket's owner is Admin everywhere.
 //
+// "*" therefore means every identity of the bucket's account: the users of
+// its developer's (or org's) apps, and the account itself. It never admits
+// another account's identities, and neither does a role given to one of
+// them by name. The gateway's private reads go through the same check
+// (GatewayPrivate calls open), with the principal the reader's token acts
+// as toward the bucket's account, so a role means the same through the
+// bucket API and at the gateway. A bucket meant for everyone is made
+// public, not private with "*".
+//
 // What each call needs: reading a path (ListPath, PullPath,
 // PullPathAccessRoles) Reader on it; writing (PushPath, PushPaths,
 // SetPath, RemovePath, MovePath on both paths) Writer; changing roles
@@ -38,7 +47,8 @@ import (
 // client reads the root before every push. List shows a non-owner the
 // buckets it has a role in.
 
-// AnyIdentity is the roles key that stands for every identity.
+// AnyIdentity is the roles key that stands for every identity of the
+// bucket's account (see above).
 const AnyIdentity = "*"
 
 func (r Role) String() string {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
 )
@@ -12,6 +13,7 @@ import (
 // GatewayBucket is what the HTTP gateway needs to serve a bucket.
 type GatewayBucket struct {
 	Thread  threads.ID // the DB that holds the bucket
+	Account hub.PubKey // the account (app) the DB belongs to
 	Root    cid.Cid    // the bucket's current root directory
 	Private bool       // contents are encrypted; serve only with a token
 	Updated int64      // Unix ns of the last change
@@ -20,8 +22,8 @@ type GatewayBucket struct {
 // GatewayRoot returns the bucket with key in DB thread, or in whichever DB
 // holds it when thread is empty (recorded when the bucket was made), for
 // the HTTP gateway. It reads as the DB's owner and checks no access
-// itself: the gateway decides who may read (public buckets are public;
-// private ones need a token). NotExist when there is no such bucket.
+// itself: public buckets are public, and private ones are opened with
+// GatewayPrivate, which checks. NotExist when there is no such bucket.
 func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string) (GatewayBucket, error) {
 	const op errors.Op = "buckets.GatewayRoot"
 	if err := CheckKey(key); err != nil {
@@ -41,6 +43,10 @@ func (s *Service) GatewayRoot(ctx context.Context, thread threads.ID, key string
 }
 
 func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.ID, key string) (GatewayBucket, error) {
+	owner, err := s.dbs.Owner(ctx, thread)
+	if err != nil {
+		return GatewayBucket{}, errors.E(op, notFound(key, err))
+	}
 	txn, err := s.ownerTxn(ctx, thread)
 	if err != nil {
 		return GatewayBucket{}, errors.E(op, notFound(key, err))
@@ -54,5 +60,5 @@ func (s *Service) gatewayRoot(ctx context.Context, op errors.Op, thread threads.
 	if err != nil {
 		return GatewayBucket{}, errors.E(op, errors.Internal, err)
 	}
-	return GatewayBucket{Thread: thread, Root: root, Private: b.IsPrivate(), Updated: b.UpdatedAt}, nil
+	return GatewayBucket{Thread: thread, Account: owner.Account, Root: root, Private: b.IsPrivate(), Updated: b.UpdatedAt}, nil
 }

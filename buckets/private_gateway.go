@@ -17,31 +17,24 @@ type PrivateEntry struct {
 	Updated int64         // Unix ns of the bucket's last change
 }
 
-// GatewayPrivate opens the path of private bucket key in DB thread for the
-// identity who (proven by a token, which the gateway checks). who needs
-// Reader on the path unless it owns the bucket: Permission otherwise;
-// NotExist when nothing is at the path.
-func (s *Service) GatewayPrivate(ctx context.Context, thread threads.ID, key string, who hub.PubKey, path string) (PrivateEntry, error) {
+// GatewayPrivate opens the path of private bucket key in DB thread for p,
+// the principal a token acts as (the gateway checks the token and finds
+// the app it is a user of). Access is decided exactly as for the bucket
+// API (open, see access.go), so a role means the same at both doors:
+// Permission without Reader on the path, NotExist when the bucket is out
+// of p's reach or nothing is at the path.
+func (s *Service) GatewayPrivate(ctx context.Context, p hub.Principal, thread threads.ID, key, path string) (PrivateEntry, error) {
 	const op errors.Op = "buckets.GatewayPrivate"
 	segs, err := CleanPath(path)
 	if err != nil {
 		return PrivateEntry{}, errors.E(op, err)
 	}
-	txn, err := s.ownerTxn(ctx, thread)
-	if err != nil {
-		return PrivateEntry{}, errors.E(op, notFound(key, err))
-	}
-	b, err := s.decodeBucket(op, txn, key, thread)
-	txn.Discard()
+	_, b, err := s.open(ctx, op, p, thread, key, segs, RoleReader)
 	if err != nil {
 		return PrivateEntry{}, err
 	}
 	if !b.IsPrivate() {
 		return PrivateEntry{}, errors.Errorf(op, errors.Invalid, "bucket %s is public; read it without a token", key)
-	}
-	if have := b.RoleOf(string(who), segs); string(who) != b.Owner && have < RoleReader {
-		return PrivateEntry{}, errors.Errorf(op, errors.Permission,
-			"identity %s has role %v on /%s of bucket %s and needs Reader: the bucket's owner can grant it", errors.Clip(string(who)), have, join(segs), key)
 	}
 	keys := keysOf(b)
 	nd, err := s.find(ctx, keys, mustRoot(b), segs)

@@ -158,13 +158,12 @@ func (a *app) orgsInviteCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.orgCall(cmd.Context(), true, func(ctx context.Context, c *hubclient.Client) error {
-				token, err := c.InviteToOrg(ctx, args[0])
-				if err != nil {
+				if err := c.InviteToOrg(ctx, args[0]); err != nil {
 					return err
 				}
-				// The token is printed as well as emailed, so an invitation
-				// still works on a hub that cannot send mail.
-				fmt.Fprintf(a.stdout, "Invited %s to %s.\nInvitation token: %s\n", args[0], a.org, token)
+				// The link goes to the invitee only, so that no one is
+				// made a member without consent.
+				fmt.Fprintf(a.stdout, "Invited %s to %s: the invitation link was e-mailed to them (a hub with no SMTP server writes it to its log).\n", args[0], a.org)
 				return nil
 			})
 		},

@@ -20,7 +20,8 @@
 //
 // Private buckets are served decrypted, by the gateway itself rather than
 // boxo (private.go), to a request with ?token=<user token> whose identity
-// has Reader on the path; /ipfs/ paths of their blocks give ciphertext.
+// has Reader on the path by the bucket API's own rules (a user of the
+// bucket's account); /ipfs/ paths of their blocks give ciphertext.
 package gateway
 
 import (

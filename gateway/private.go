@@ -17,19 +17,22 @@ import (
 	"github.com/selfhub/hub/threads"
 )
 
-// PrivateBuckets opens the contents of private buckets, decrypted, for an
-// identity with a role on the path.
+// PrivateBuckets opens the contents of private buckets, decrypted, for a
+// principal with a role on the path.
 type PrivateBuckets interface {
 	// GatewayPrivate returns the file or directory at path of private
-	// bucket key in DB thread if who may read it: Permission when it may
-	// not, NotExist when nothing is there.
-	GatewayPrivate(ctx context.Context, thread threads.ID, key string, who hub.PubKey, path string) (buckets.PrivateEntry, error)
+	// bucket key in DB thread if p may read it, by the bucket API's rules:
+	// Permission when it may not, NotExist when the bucket is out of p's
+	// reach or nothing is there.
+	GatewayPrivate(ctx context.Context, p hub.Principal, thread threads.ID, key, path string) (buckets.PrivateEntry, error)
 }
 
 // Tokens checks the user tokens that GetToken issues.
 type Tokens interface {
-	// VerifyToken returns the identity token names, or Unauthenticated.
-	VerifyToken(token string) (hub.PubKey, error)
+	// TokenPrincipal returns the principal token acts as toward the
+	// resources of account (a user of its apps, or a bare identity that
+	// reaches none of them), or Unauthenticated.
+	TokenPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, error)
 }
 
 // servePrivate serves a path of private bucket b to the holder of a valid
@@ -67,13 +70,13 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 		httpError(w, http.StatusUnauthorized, "bucket "+key+" is private: add ?token=<user token> (from GetToken; the bucket's links carry it) to read it")
 		return
 	}
-	who, err := h.tokens.VerifyToken(token)
+	reader, err := h.tokens.TokenPrincipal(r.Context(), token, b.Account)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		httpError(w, http.StatusUnauthorized, errors.Message(err))
 		return
 	}
-	e, err := h.priv.GatewayPrivate(r.Context(), b.Thread, key, who, rest)
+	e, err := h.priv.GatewayPrivate(r.Context(), reader, b.Thread, key, rest)
 	if err != nil {
 		h.fail(w, err, "private bucket", "thread", b.Thread, "key", key, "path", rest)
 		return
@@ -89,7 +92,7 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 		// A directory with an index.html is a web page, as in public
 		// buckets and on bucket websites.
 		if slices.ContainsFunc(e.Items, func(it buckets.Item) bool { return it.Name == "index.html" && !it.IsDir }) {
-			index, err := h.priv.GatewayPrivate(r.Context(), b.Thread, key, who, path.Join(rest, "index.html"))
+			index, err := h.priv.GatewayPrivate(r.Context(), reader, b.Thread, key, path.Join(rest, "index.html"))
 			if err != nil {
 				h.fail(w, err, "private bucket", "thread", b.Thread, "key", key, "path", rest+"/index.html")
 				return

@@ -96,7 +96,7 @@ func TestAccountBadInput(t *testing.T) {
 		{"unknown org", func() error { _, err := hc.GetOrg(client.WithOrg(ctx, "nope")); return err }, errors.NotExist, "not found"},
 		{"GetOrg without org", func() error { _, err := hc.GetOrg(ctx); return err }, errors.Invalid, "x-textile-org"},
 		{"invalidate unknown key", func() error { return hc.InvalidateKey(ctx, "bnokey") }, errors.NotExist, "not found"},
-		{"invite bad e-mail", func() error { _, err := hc.InviteToOrg(ctx, "x"); return err }, errors.Invalid, "x-textile-org"},
+		{"invite bad e-mail", func() error { return hc.InviteToOrg(ctx, "x") }, errors.Invalid, "x-textile-org"},
 		{"unknown key type", func() error { _, err := hc.CreateKey(ctx, hub.KeyType(7), false); return err }, errors.Invalid, "unknown"},
 	}
 	for _, c := range cases {

@@ -71,7 +71,7 @@ func TestEmailFlow(t *testing.T) {
 	octx := client.WithOrg(actx, org.Slug)
 
 	// An invitation to an e-mail with no account applies at sign-up.
-	if _, err := hc.InviteToOrg(octx, "bob@example.com"); err != nil {
+	if err := hc.InviteToOrg(octx, "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	inv := mp.Next("bob@example.com")
@@ -90,7 +90,7 @@ func TestEmailFlow(t *testing.T) {
 	carol := confirmed(t, mp, "carol@example.com", func() (hubclient.Session, error) {
 		return hc.Signup(bg, "carol", "carol@example.com")
 	})
-	if _, err := hc.InviteToOrg(octx, "carol@example.com"); err != nil {
+	if err := hc.InviteToOrg(octx, "carol@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	link := testhub.Link(t, mp.Next("carol@example.com").Text)

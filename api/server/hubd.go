@@ -168,11 +168,13 @@ func (h *hubdService) RemoveOrg(ctx context.Context, _ *pb.RemoveOrgRequest) (*p
 }
 
 func (h *hubdService) InviteToOrg(ctx context.Context, req *pb.InviteToOrgRequest) (*pb.InviteToOrgResponse, error) {
-	token, err := h.s.auth.InviteToOrg(ctx, principal(ctx), req.Email)
-	if err != nil {
+	// The response's token field stays on the wire for the published
+	// clients but is always empty: the invitation's token goes only to
+	// the invitee's e-mail, so the inviter cannot accept on their behalf.
+	if err := h.s.auth.InviteToOrg(ctx, principal(ctx), req.Email); err != nil {
 		return nil, err
 	}
-	return &pb.InviteToOrgResponse{Token: token}, nil
+	return &pb.InviteToOrgResponse{}, nil
 }
 
 func (h *hubdService) LeaveOrg(ctx context.Context, _ *pb.LeaveOrgRequest) (*pb.LeaveOrgResponse, error) {

@@ -68,15 +68,14 @@ func (c *Client) RemoveOrg(ctx context.Context) error {
 	return nil
 }
 
-// InviteToOrg invites the holder of email to the org named in ctx and
-// returns the invitation token (the server also emails it).
-func (c *Client) InviteToOrg(ctx context.Context, email string) (token string, err error) {
+// InviteToOrg invites the holder of email to the org named in ctx. The
+// invitation link goes to that e-mail only; the inviter never sees it.
+func (c *Client) InviteToOrg(ctx context.Context, email string) error {
 	const op errors.Op = "hubclient.InviteToOrg"
-	r, err := c.c.InviteToOrg(ctx, &hubdpb.InviteToOrgRequest{Email: email})
-	if err != nil {
-		return "", errors.FromStatus(op, err)
+	if _, err := c.c.InviteToOrg(ctx, &hubdpb.InviteToOrgRequest{Email: email}); err != nil {
+		return errors.FromStatus(op, err)
 	}
-	return r.GetToken(), nil
+	return nil
 }
 
 // LeaveOrg removes the developer whose session is in ctx from the org
