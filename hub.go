@@ -78,9 +78,9 @@ func (t KeyType) String() string {
 
 // APIKey is an API key and its settings. Secret is shown to its owner only.
 type APIKey struct {
-	Key       string
-	Secret    string
-	Owner     PubKey // the account that created it
+	Key    string
+	Secret string
+	Owner  PubKey // the account that created it
 	// Creator is, for an org's account key, the member who created it:
 	// the key acts as the org only while its creator is a member, so a
 	// member who leaves takes no working key of the org along.

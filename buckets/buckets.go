@@ -11,8 +11,11 @@
 // only.
 //
 // Path access roles (access.go) let other identities of the same account
-// read and write parts of a bucket; the owner is Admin everywhere. A Batch
-// (batch.go) pushes many files in one change of the root.
+// read and write parts of a bucket; the owner is Admin everywhere. The role
+// key "*" is every identity of that account, never another account's; the
+// gateway's private reads (GatewayPrivate) pass the same check as the API,
+// so a role means the same at both. A Batch (batch.go) pushes many files
+// in one change of the root.
 //
 // Private buckets (private.go) hold only ciphertext: the hub encrypts file
 // contents and entry names with keys that never leave it. Garbage

@@ -1,0 +1,200 @@
+package abuse
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/metadata"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/client"
+	bucketsclient "github.com/selfhub/hub/client/buckets"
+	threadsclient "github.com/selfhub/hub/client/threads"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/testhub"
+)
+
+// TestOrgMembershipEndsAccess: a member of an org collects everything a
+// member can get (the org's identity, API keys, tokens) while the org
+// holds a private bucket; then the member leaves, or the owner removes
+// the org. From then on none of it reaches the bucket, through the bucket
+// API or at the gateway; GetIdentity never handed out the org's key; a
+// legitimate reader of the org's app is still served while the org
+// exists; another tenant is served and the bucket is unchanged.
+func TestOrgMembershipEndsAccess(t *testing.T) {
+	h := startHub(t)
+	owner, member, bystander := newTenant(t, h, "orgowner"), newTenant(t, h, "mallory"), newTenant(t, h, "bystander")
+	for _, end := range []string{"leave", "remove"} {
+		t.Run(end, func(t *testing.T) {
+			org, err := owner.Hub.CreateOrg(owner.Dev, "Vault "+end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			octx := client.WithOrg(owner.Dev, org.Slug)
+			ownerKey, err := owner.Hub.CreateKey(octx, hub.AccountKey, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orgApp, err := owner.Hub.CreateKey(octx, hub.UserKey, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joinOrg(t, h, owner.Hub, octx, "mallory@example.com")
+			mctx := client.WithOrg(member.Dev, org.Slug)
+
+			// The org's private bucket, and a reader the org's app admits.
+			db, err := owner.Threads.NewDB(octx, "", threadsclient.DBOptions{Name: "org"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := func(ctx context.Context) context.Context { return client.WithThread(ctx, db.String()) }
+			made, err := owner.Buckets.Create(in(octx), "secrets", bucketsclient.CreateOptions{Private: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := made.Root.Key
+			secret := []byte("the org's plans for " + end)
+			if _, err := owner.Buckets.PushPath(in(octx), key, "plans.txt", bytes.NewReader(secret), ""); err != nil {
+				t.Fatal(err)
+			}
+			reader := appToken(t, owner, orgApp)
+			if err := owner.Buckets.PushPathAccessRoles(in(octx), key, "", bucketsclient.Roles{reader.pub: 1}); err != nil {
+				t.Fatal(err)
+			}
+			file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/plans.txt?token=", h.Addrs.Gateway, db, key)
+			if code, body := testhub.Follow(t, file+url.QueryEscape(reader.token)); code != http.StatusOK || body != string(secret) {
+				t.Fatalf("the org app's reader at the gateway: %d %q", code, body)
+			}
+
+			// What the member collects while a member.
+			priv, err := member.Hub.Identity(mctx)
+			if err == nil {
+				pub, _ := identity.String(priv.GetPublic())
+				if pub == org.Key {
+					t.Fatal("GetIdentity handed a member the org's private key")
+				}
+			} else if !errors.Is(errors.FailedPrecondition, err) {
+				t.Fatalf("GetIdentity as the org: %v; want FailedPrecondition", err)
+			}
+			memberKey, err := member.Hub.CreateKey(mctx, hub.AccountKey, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen, err := member.Hub.ListKeys(mctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range seen {
+				if k.Key == ownerKey.Key {
+					t.Fatal("a member was shown another member's org account key")
+				}
+			}
+			asOrgUser := appToken(t, member, orgApp)
+			creds := map[string]context.Context{
+				"session":          mctx,
+				"org account key":  testhub.WithKey(t, memberKey),
+				"org app user key": client.WithToken(testhub.WithKey(t, orgApp), asOrgUser.token),
+			}
+			tokens := map[string]string{"org app user token": asOrgUser.token, "own app user token": tokenOf(t, member.User)}
+			for _, name := range []string{"session", "org account key"} {
+				if got, err := pull(member.Buckets, in(creds[name]), key); err != nil || !bytes.Equal(got, secret) {
+					t.Fatalf("a member's %s does not reach the org's bucket: %q, %v", name, got, err)
+				}
+			}
+
+			switch end {
+			case "leave":
+				err = member.Hub.LeaveOrg(mctx)
+			case "remove":
+				err = owner.Hub.RemoveOrg(octx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			for name, ctx := range creds {
+				got, err := pull(member.Buckets, in(ctx), key)
+				if err == nil {
+					t.Errorf("after %s, the ex-member's %s pulled %q", end, name, got)
+					continue
+				}
+				if k := errors.KindOf(err); k != errors.Permission && k != errors.NotExist && k != errors.Unauthenticated {
+					t.Errorf("after %s, the ex-member's %s got %v; want PermissionDenied, NotFound or Unauthenticated", end, name, err)
+				}
+			}
+			for name, tok := range tokens {
+				if code, body := testhub.Follow(t, file+url.QueryEscape(tok)); code == http.StatusOK || strings.Contains(body, string(secret)) {
+					t.Errorf("after %s, the ex-member's %s read the bucket at the gateway: %d", end, name, code)
+				}
+			}
+			if _, err := member.Hub.Identity(mctx); err == nil {
+				t.Errorf("after %s, GetIdentity as the org answered", end)
+			}
+
+			h.alive(t)
+			bystander.mustBeServed(t)
+			code, body := testhub.Follow(t, file+url.QueryEscape(reader.token))
+			switch end {
+			case "leave": // the org and its reader are untouched
+				if code != http.StatusOK || body != string(secret) {
+					t.Fatalf("the org app's reader after a member left: %d %q", code, body)
+				}
+				if got, err := pull(owner.Buckets, in(octx), key); err != nil || !bytes.Equal(got, secret) {
+					t.Fatalf("the owner's bucket after a member left: %q, %v", got, err)
+				}
+			case "remove": // the org's app went with it
+				if code == http.StatusOK {
+					t.Fatalf("a removed org's app user read its bucket at the gateway")
+				}
+			}
+		})
+	}
+}
+
+// appUser is an identity signed in through an app's user group key.
+type appUser struct {
+	pub   string
+	token string
+}
+
+// appToken signs a fresh identity in through the user group key app.
+func appToken(t *testing.T, tn *tenant, app hub.APIKey) appUser {
+	t.Helper()
+	priv, err := identity.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tn.Threads.GetToken(testhub.WithKey(t, app), priv)
+	if err != nil {
+		t.Fatalf("GetToken: %v", err)
+	}
+	pub, err := identity.String(priv.GetPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return appUser{pub: string(pub), token: tok}
+}
+
+// pull reads plans.txt of the bucket key through the bucket API.
+func pull(bc *bucketsclient.Client, ctx context.Context, key string) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := bc.PullPath(ctx, key, "plans.txt", &buf)
+	return buf.Bytes(), err
+}
+
+// tokenOf returns the user token a context from newUser carries.
+func tokenOf(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	md, _ := metadata.FromOutgoingContext(ctx)
+	auth := md.Get("authorization")
+	if len(auth) == 0 {
+		t.Fatal("the context carries no token")
+	}
+	return strings.TrimPrefix(auth[0], "bearer ")
+}
