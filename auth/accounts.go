@@ -254,7 +254,7 @@ func (s *Service) DestroyAccount(ctx context.Context, p hub.Principal) error {
 		return errors.E(op, err)
 	}
 	b.Delete(store.Key(pEmail, nameKey(rec.Email)))
-	return commit(op, b)
+	return s.commitRevoking(op, b) // it left its orgs
 }
 
 // deleteAccountRecords adds to b the deletion of an account, its name and

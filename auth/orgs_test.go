@@ -174,8 +174,25 @@ func TestOrgAccessEndsWithMembership(t *testing.T) {
 		t.Errorf("an identity the org's apps never saw reaches %s", got)
 	}
 
+	bobKeyP := f.auth(t, f.signed(t, bobKey), Authenticated)
+	for _, p := range []hub.Principal{bobOrg, bobKeyP} {
+		if err := f.s.OrgAccess(ctx, p); err != nil {
+			t.Fatalf("OrgAccess for a member: %v", err)
+		}
+	}
+	revoked := f.s.Revoked()
 	if err := f.s.LeaveOrg(ctx, bobOrg); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-revoked:
+	default:
+		t.Error("LeaveOrg did not signal Revoked")
+	}
+	for _, p := range []hub.Principal{bobOrg, bobKeyP} {
+		if err := f.s.OrgAccess(ctx, p); !errors.Is(errors.Permission, err) {
+			t.Errorf("OrgAccess after leaving: %v; want Permission", err)
+		}
 	}
 	if _, err := f.s.Authenticate(ctx, f.signed(t, bobKey), Authenticated); !errors.Is(errors.Unauthenticated, err) {
 		t.Errorf("bob's org key works after he left: %v", err)

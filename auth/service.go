@@ -67,6 +67,13 @@ type Service struct {
 	// mu serialises read-check-write sequences on account records.
 	mu sync.Mutex
 
+	// revokedMu guards revoked.
+	revokedMu sync.Mutex
+	// revoked is closed, and replaced, whenever an org membership, an org
+	// or an API key ends, so that calls that outlive their door (streams)
+	// check their access again.
+	revoked chan struct{}
+
 	// pendingMu guards pending.
 	pendingMu sync.Mutex
 	// pending maps a confirmation token to the channel closed when its link
@@ -96,7 +103,7 @@ func New(cfg Config, db *store.Store, mailer Mailer, host crypto.PrivKey) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, pending: map[string]chan struct{}{}}, nil
+	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, revoked: make(chan struct{}), pending: map[string]chan struct{}{}}, nil
 }
 
 // Record keys. Each prefix holds one kind of record; the ones marked index

@@ -64,14 +64,46 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 
 // stream does for streaming calls what unary does: streams are
 // authenticated like any other call (the original skipped them).
+// A stream that acts as an org is also checked again whenever some access
+// ends (auth's Revoked), and ends with PermissionDenied once its caller
+// has left the org, the org is gone or its key no longer acts for it: a
+// Listen opened as a member must not keep delivering after that.
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
 	defer func() { err = s.finish(ss.Context(), info.FullMethod, start, recover(), err) }()
+	revoked := s.auth.Revoked() // before the door, so no revocation slips between
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}
-	return handler(srv, &contextStream{ServerStream: ss, ctx: ctx, meter: s.meter})
+	if p := principal(ctx); p.Kind == hub.OrgPrincipal {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go s.watchOrgAccess(ctx, cancel, p, revoked)
+	}
+	err = handler(srv, &contextStream{ServerStream: ss, ctx: ctx, meter: s.meter})
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return cause // cut off by watchOrgAccess
+	}
+	return err
+}
+
+// watchOrgAccess checks p's access to its org on every revocation until
+// ctx ends, and cancels ctx with the reason when the access has ended.
+func (s *Server) watchOrgAccess(ctx context.Context, cancel context.CancelCauseFunc, p hub.Principal, revoked <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-revoked:
+		}
+		revoked = s.auth.Revoked()
+		if err := s.auth.OrgAccess(ctx, p); err != nil {
+			cancel(err)
+			return
+		}
+	}
 }
 
 // finish turns a panic into an Internal error, logs failures that are the

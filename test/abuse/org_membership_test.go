@@ -3,11 +3,13 @@ package abuse
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -49,7 +51,8 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 			mctx := client.WithOrg(member.Dev, org.Slug)
 
 			// The org's private bucket, and a reader the org's app admits.
-			db, err := owner.Threads.NewDB(octx, "", threadsclient.DBOptions{Name: "org"})
+			db, err := owner.Threads.NewDB(octx, "", threadsclient.DBOptions{Name: "org",
+				Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,6 +111,16 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 				}
 			}
 
+			// Streams the member opened while a member: they must end too.
+			streams := map[string]<-chan error{}
+			for _, name := range []string{"session", "org account key"} {
+				streams[name] = listening(t, member.Threads, creds[name], db, func() {
+					if _, err := owner.Threads.Create(octx, db, "notes", json.RawMessage(`{"n":1}`)); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+
 			switch end {
 			case "leave":
 				err = member.Hub.LeaveOrg(mctx)
@@ -131,6 +144,16 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 			for name, tok := range tokens {
 				if code, body := testhub.Follow(t, file+url.QueryEscape(tok)); code == http.StatusOK || strings.Contains(body, string(secret)) {
 					t.Errorf("after %s, the ex-member's %s read the bucket at the gateway: %d", end, name, code)
+				}
+			}
+			for name, done := range streams {
+				select {
+				case err := <-done:
+					if !errors.Is(errors.Permission, err) {
+						t.Errorf("after %s, the ex-member's Listen with the %s ended with %v; want PermissionDenied", end, name, err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Errorf("after %s, the ex-member's Listen with the %s was still open 30s later", end, name)
 				}
 			}
 			if _, err := member.Hub.Identity(mctx); err == nil {
@@ -197,4 +220,37 @@ func tokenOf(t *testing.T, ctx context.Context) string {
 		t.Fatal("the context carries no token")
 	}
 	return strings.TrimPrefix(auth[0], "bearer ")
+}
+
+// listening opens a Listen on db with ctx, runs write until the stream
+// has delivered an event (so it is past the door), and returns a channel
+// that receives how the stream ended. The stream ends by 60 s at most.
+func listening(t *testing.T, tc *threadsclient.Client, ctx context.Context, db threadsclient.ID, write func()) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	seen, done := make(chan struct{}, 1), make(chan error, 1)
+	go func() {
+		done <- tc.Listen(ctx, db, nil, 0, func(threadsclient.ListenEvent) error {
+			select {
+			case seen <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		write()
+		select {
+		case <-seen:
+			return done
+		case err := <-done:
+			t.Fatalf("Listen ended before any event: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Listen delivered no event within 30s")
+		}
+	}
 }
