@@ -241,7 +241,8 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	if err != nil {
 		return Bucket{}, err
 	}
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	unlock := s.lock(thread, key)
 	defer unlock()
 	b, err := s.getBucket(ctx, op, r, thread, key)

@@ -29,8 +29,9 @@ type Batch struct {
 	// the bucket was when the batch was opened; Commit refuses files whose
 	// keys changed since.
 	keys *keyring
-	// release lets garbage collection past this batch (gc.go): its blocks
-	// are unlinked until Commit.
+	// held and release hold garbage collection for this batch (gc.go): its
+	// blocks are unlinked until Commit. Each call binds held to its context.
+	held    *holder
 	release func()
 
 	// mu guards files, pushed and done.
@@ -70,8 +71,9 @@ func (s *Service) NewBatch(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return nil, err
 	}
+	held, release := s.gc.register(ctx)
 	return &Batch{s: s, p: p, thread: thread, key: key, root: root, owner: hub.PubKey(b.Owner), keys: keysOf(b),
-		release: s.gc.hold(), files: map[string]batchFile{}}, nil
+		held: held, release: release, files: map[string]batchFile{}}, nil
 }
 
 // Discard ends a batch that will not be committed; its imported blocks
@@ -87,6 +89,7 @@ func (bt *Batch) Discard() {
 // concurrently for different paths; a path added twice keeps the last.
 func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, error) {
 	const op errors.Op = "buckets.Batch.Add"
+	ctx = bt.held.bind(ctx)
 	segs, err := CleanPath(path)
 	if err != nil {
 		return BatchFile{}, errors.E(op, err)
@@ -129,6 +132,7 @@ func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, 
 func (bt *Batch) Commit(ctx context.Context) ([]BatchFile, Bucket, error) {
 	const op errors.Op = "buckets.Batch.Commit"
 	defer bt.release()
+	ctx = bt.held.bind(ctx)
 	bt.mu.Lock()
 	if bt.done {
 		bt.mu.Unlock()

@@ -143,6 +143,9 @@ type Config struct {
 	// Publisher is told of every change of a bucket's root (publish.go);
 	// nil for none.
 	Publisher Publisher
+	// GCHoldTimeout is how long a collection cycle waits for operations
+	// that began before it (gc.go); 0 means DefaultGCHoldTimeout.
+	GCHoldTimeout time.Duration
 }
 
 // Service is the bucket service. It is safe for concurrent use.
@@ -324,7 +327,8 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := s.ensureCollection(ctx, p, d); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	var root ipld.Node
 	if bootstrap.Defined() {
 		if root, err = s.stored(ctx, op, bootstrap); err != nil {
@@ -687,7 +691,8 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if err := CheckKey(key); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	unlock := s.lock(thread, key)
 	defer unlock()
 	b, err := s.getBucket(ctx, op, r, thread, key)
@@ -816,7 +821,8 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return PushResult{}, err
 	}
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	cr, err := s.meter(ctx, op, hub.PubKey(b.Owner), r)
 	if err != nil {
 		return PushResult{}, err
@@ -910,7 +916,8 @@ func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.I
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	nd, err := s.stored(ctx, op, c)
 	if err != nil {
 		return Bucket{}, err

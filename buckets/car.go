@@ -66,7 +66,8 @@ func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads
 	}
 	// The blocks are stored before the root links them: keep the
 	// collector from sweeping them in between.
-	defer s.gc.hold()()
+	ctx, release := s.gc.hold(ctx)
+	defer release()
 	// The quota stops a CAR too big for it while it streams; the bucket's
 	// growth is checked again, exactly, when the root moves.
 	qr, err := s.meter(ctx, op, hub.PubKey(b.Owner), r)

@@ -3,6 +3,7 @@ package buckets
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // Garbage collection is mark and sweep over the hub's blockstore: mark
 // every block reachable from the current root of every bucket in every DB,
-// then delete the blocks nothing marked. Two things make that safe while
+// then delete the blocks nothing marked. Three things make that safe while
 // buckets keep changing:
 //
 //   - Operations that write blocks and link them later (a push streams a
@@ -28,15 +29,31 @@ import (
 //     operation that began before it; only then does it mark, so each of
 //     those is either committed (its blocks marked through the new root) or
 //     abandoned (its blocks are garbage).
+//   - The wait is bounded (Config.GCHoldTimeout), so that one caller who
+//     stalls or trickles an upload cannot stop collection for every tenant.
+//     Each held operation remembers every block it stored, read or checked
+//     (through the context hold returns); a cycle that stops waiting keeps
+//     all the blocks of the operations it stopped waiting for, whatever
+//     they may still link. Their own garbage waits for a later cycle; every
+//     other tenant's is collected.
 //   - Operations that begin during a cycle may reuse blocks the mark did not
 //     reach (a push that deduplicates against a just-orphaned block, a
 //     SetPath of an old CID): every block written, read or checked through
 //     the service's blockstore while a cycle runs is recorded as live, and
 //     the sweep keeps it.
 //
-// So a block is deleted only if no root reached it at mark time and nobody
-// touched it since the cycle began. Reads of CIDs that are garbage (an old
-// root by /ipfs/<cid>) may find them gone: that is what collecting means.
+// So a block is deleted only if no root reached it at mark time, nobody
+// touched it since the cycle began, and no operation the cycle stopped
+// waiting for touched it. Reads of CIDs that are garbage (an old root by
+// /ipfs/<cid>) may find them gone: that is what collecting means. A cycle
+// starts marking at most GCHoldTimeout after it begins, whatever callers
+// do, so collection happens within a bounded time.
+
+// DefaultGCHoldTimeout is how long a collection cycle waits for operations
+// that began before it: longer than any push whose client keeps sending
+// normally takes to commit after its last byte, short enough that a
+// stalled one delays collection by little.
+const DefaultGCHoldTimeout = time.Minute
 
 // GCStats describes one collection cycle.
 type GCStats struct {
@@ -46,7 +63,11 @@ type GCStats struct {
 	Swept      int           // blocks deleted
 	FreedBytes int64         // bytes of the deleted blocks
 	Waited     time.Duration // time spent waiting for operations in flight
-	Duration   time.Duration // the whole cycle
+	// Outwaited is how many operations that began before the cycle were
+	// still running when it stopped waiting (GCHoldTimeout): every block
+	// they touched was kept.
+	Outwaited int
+	Duration  time.Duration // the whole cycle
 }
 
 // collector tracks the operations that hold blocks not yet linked from a
@@ -55,46 +76,84 @@ type collector struct {
 	// cycle serializes cycles.
 	cycle sync.Mutex
 
-	// mu guards every field below.
+	// mu guards every field below and every holder's fields.
 	mu     sync.Mutex
-	epoch  uint64              // bumped when a cycle begins
-	active map[uint64]int      // operations in flight, by the epoch they began in
-	idle   *sync.Cond          // signalled when an operation ends
-	live   map[string]struct{} // multihashes touched during the running cycle; nil between cycles
+	epoch  uint64               // bumped when a cycle begins
+	active map[*holder]struct{} // operations in flight
+	idle   *sync.Cond           // signalled when an operation ends
+	live   map[string]struct{}  // multihashes touched during the running cycle; nil between cycles
 }
 
+// holder is one operation in flight that writes blocks before it links
+// them.
+type holder struct {
+	epoch uint64 // the epoch it began in
+	// touched holds the multihashes of the blocks the operation stored,
+	// read or checked, for a cycle that stops waiting for it; nil once
+	// the operation ended. Guarded by collector.mu.
+	touched map[string]struct{}
+}
+
+// holderKey is the context key under which a holder travels.
+type holderKey struct{}
+
 func newCollector() *collector {
-	c := &collector{active: map[uint64]int{}}
+	c := &collector{active: map[*holder]struct{}{}}
 	c.idle = sync.NewCond(&c.mu)
 	return c
 }
 
-// hold registers an operation that writes blocks before it links them.
-// The returned release must be called once the operation has written its
-// root or given up.
-func (c *collector) hold() (release func()) {
+// hold registers an operation that writes blocks before it links them
+// and returns ctx carrying it: every block touched through the service's
+// blockstore under the returned context is the operation's. The returned
+// release must be called once the operation has written its root or
+// given up. An operation called by one that holds already (ctx carries a
+// hold) is part of it: its release does nothing.
+func (c *collector) hold(ctx context.Context) (context.Context, func()) {
+	h, release := c.register(ctx)
+	return h.bind(ctx), release
+}
+
+// register is hold for an operation that spans calls with contexts of
+// their own (a Batch): each call binds the holder to its context.
+func (c *collector) register(ctx context.Context) (*holder, func()) {
 	c.mu.Lock()
-	e := c.epoch
-	c.active[e]++
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if h, _ := ctx.Value(holderKey{}).(*holder); h != nil && h.touched != nil {
+		return h, func() {}
+	}
+	h := &holder{epoch: c.epoch, touched: map[string]struct{}{}}
+	c.active[h] = struct{}{}
 	var once sync.Once
-	return func() {
+	return h, func() {
 		once.Do(func() {
 			c.mu.Lock()
-			if c.active[e]--; c.active[e] == 0 {
-				delete(c.active, e)
-			}
+			delete(c.active, h)
+			h.touched = nil
 			c.mu.Unlock()
 			c.idle.Broadcast()
 		})
 	}
 }
 
-// touch records c as live if a cycle is running.
-func (c *collector) touch(k cid.Cid) {
+// bind returns ctx carrying h.
+func (h *holder) bind(ctx context.Context) context.Context {
+	return context.WithValue(ctx, holderKey{}, h)
+}
+
+// touch records k as live if a cycle is running, and as touched by the
+// operation ctx carries, if any.
+func (c *collector) touch(ctx context.Context, k cid.Cid) {
+	h, _ := ctx.Value(holderKey{}).(*holder)
 	c.mu.Lock()
-	if c.live != nil {
-		c.live[string(k.Hash())] = struct{}{}
+	if c.live != nil || (h != nil && h.touched != nil) {
+		mh := string(k.Hash())
+		if c.live != nil {
+			c.live[mh] = struct{}{}
+		}
+		if h != nil && h.touched != nil {
+			h.touched[mh] = struct{}{}
+		}
 	}
 	c.mu.Unlock()
 }
@@ -113,8 +172,10 @@ func (c *collector) deleteUnlessLive(k cid.Cid, del func() error) (deleted bool,
 }
 
 // begin starts recording touched blocks and waits until every operation
-// that began before now has ended (or ctx ends).
-func (c *collector) begin(ctx context.Context) error {
+// that began before now has ended, for at most bound (or until ctx ends).
+// Past the bound it records every block the operations still running
+// have touched as live, and returns how many they are.
+func (c *collector) begin(ctx context.Context, bound time.Duration) (outwaited int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live = map[string]struct{}{}
@@ -126,20 +187,37 @@ func (c *collector) begin(ctx context.Context) error {
 		c.mu.Unlock()
 	})
 	defer stop()
+	expired := false // guarded by c.mu
+	t := time.AfterFunc(bound, func() {
+		c.mu.Lock()
+		expired = true
+		c.idle.Broadcast()
+		c.mu.Unlock()
+	})
+	defer t.Stop()
 	for c.busyBefore(before) {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return 0, ctx.Err()
+		}
+		if expired {
+			for h := range c.active {
+				if h.epoch <= before {
+					maps.Copy(c.live, h.touched)
+					outwaited++
+				}
+			}
+			return outwaited, nil
 		}
 		c.idle.Wait()
 	}
-	return nil
+	return 0, nil
 }
 
 // busyBefore reports whether operations that began in epoch e or earlier
 // are still in flight. c.mu must be held.
 func (c *collector) busyBefore(e uint64) bool {
-	for ep, n := range c.active {
-		if ep <= e && n > 0 {
+	for h := range c.active {
+		if h.epoch <= e {
 			return true
 		}
 	}
@@ -162,48 +240,50 @@ type liveBlocks struct {
 }
 
 func (b liveBlocks) Has(ctx context.Context, k cid.Cid) (bool, error) {
-	b.gc.touch(k)
+	b.gc.touch(ctx, k)
 	return b.Blockstore.Has(ctx, k)
 }
 
 func (b liveBlocks) Get(ctx context.Context, k cid.Cid) (blocks.Block, error) {
-	b.gc.touch(k)
+	b.gc.touch(ctx, k)
 	return b.Blockstore.Get(ctx, k)
 }
 
 func (b liveBlocks) GetSize(ctx context.Context, k cid.Cid) (int, error) {
-	b.gc.touch(k)
+	b.gc.touch(ctx, k)
 	return b.Blockstore.GetSize(ctx, k)
 }
 
 func (b liveBlocks) Put(ctx context.Context, blk blocks.Block) error {
-	b.gc.touch(blk.Cid())
+	b.gc.touch(ctx, blk.Cid())
 	return b.Blockstore.Put(ctx, blk)
 }
 
 func (b liveBlocks) PutMany(ctx context.Context, blks []blocks.Block) error {
 	for _, blk := range blks {
-		b.gc.touch(blk.Cid())
+		b.gc.touch(ctx, blk.Cid())
 	}
 	return b.Blockstore.PutMany(ctx, blks)
 }
 
 // CollectGarbage runs one collection cycle: it deletes every stored block
 // that no bucket's current root reaches. It waits for pushes in flight
-// that began before it; it never deletes a block a root reaches or an
-// operation touched during the cycle. If marking fails (a root's block is
+// that began before it, for at most Config.GCHoldTimeout; it never deletes
+// a block a root reaches, an operation touched during the cycle, or an
+// operation it stopped waiting for touched at all. If marking fails (a root's block is
 // missing or unreadable) nothing is deleted.
 func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	const op errors.Op = "buckets.CollectGarbage"
 	start := time.Now()
 	s.gc.cycle.Lock()
 	defer s.gc.cycle.Unlock()
-	if err := s.gc.begin(ctx); err != nil {
+	outwaited, err := s.gc.begin(ctx, s.holdTimeout())
+	if err != nil {
 		s.gc.end()
 		return GCStats{}, errors.E(op, errors.Canceled, err)
 	}
 	defer s.gc.end()
-	st := GCStats{Waited: time.Since(start)}
+	st := GCStats{Waited: time.Since(start), Outwaited: outwaited}
 	moves, settled := s.usageMoves()
 	marked, roots, sizes, broken, err := s.mark(ctx, s.rawDAG)
 	if err != nil {
@@ -241,6 +321,14 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	}
 	st.Duration = time.Since(start)
 	return st, nil
+}
+
+// holdTimeout is how long a cycle waits for operations in flight.
+func (s *Service) holdTimeout() time.Duration {
+	if s.cfg.GCHoldTimeout > 0 {
+		return s.cfg.GCHoldTimeout
+	}
+	return DefaultGCHoldTimeout
 }
 
 // mark returns the multihashes of every block reachable from the current

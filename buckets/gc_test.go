@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -167,6 +168,81 @@ func TestGCWaitsForPushesInFlight(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatal("file pushed during a collection came back different")
+	}
+}
+
+// TestGCOutwaitsAStalledPush stalls a push (PushPath, and a batch as
+// PushPaths makes) after it stored part of a file whose blocks another
+// bucket held too; that bucket is removed. A cycle stops waiting for the
+// push after GCHoldTimeout and frees the removed bucket's own data, but
+// keeps every block the push stored or found stored, so the push, let
+// go, commits a whole file.
+func TestGCOutwaitsAStalledPush(t *testing.T) {
+	pushes := map[string]func(f fixture, key string, r io.Reader) error{
+		"PushPath": func(f fixture, key string, r io.Reader) error {
+			_, err := f.svc.PushPath(context.Background(), f.p, f.thread, key, "same.bin", r, "")
+			return err
+		},
+		"Batch": func(f fixture, key string, r io.Reader) error {
+			ctx := context.Background()
+			bt, err := f.svc.NewBatch(ctx, f.p, f.thread, key, "")
+			if err != nil {
+				return err
+			}
+			defer bt.Discard()
+			if _, err := bt.Add(ctx, "same.bin", r); err != nil {
+				return err
+			}
+			_, _, err = bt.Commit(ctx)
+			return err
+		},
+	}
+	for name, push := range pushes {
+		t.Run(name, func(t *testing.T) {
+			f := newFixtureConfig(t, Config{GCHoldTimeout: 50 * time.Millisecond})
+			ctx := context.Background()
+			drop, b := f.create(t, "drop"), f.create(t, "b")
+			gone, same := randomBytes(t, 3<<20), randomBytes(t, 12<<20) // same: more than the import buffers
+			for path, data := range map[string][]byte{"gone.bin": gone, "same.bin": same} {
+				if _, err := f.svc.PushPath(ctx, f.p, f.thread, drop.Key, path, bytes.NewReader(data), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			collect(t, f.svc) // the superseded roots
+			r := &blockingReader{data: bytes.NewReader(same), reached: make(chan struct{}), release: make(chan struct{})}
+			pushed := make(chan error, 1)
+			go func() { pushed <- push(f, b.Key, r) }()
+			<-r.reached
+			if err := f.svc.Remove(ctx, f.p, f.thread, drop.Key); err != nil {
+				t.Fatal(err)
+			}
+
+			st := collect(t, f.svc)
+			if st.Outwaited != 1 {
+				t.Fatalf("cycle with a stalled push: %+v; want it to stop waiting for one operation", st)
+			}
+			if st.FreedBytes < int64(len(gone)) || st.FreedBytes >= int64(len(gone)+len(same)) {
+				t.Fatalf("freed %d bytes; want the removed bucket's %d unique bytes and none of the %d the stalled push uses: %+v",
+					st.FreedBytes, len(gone), len(same), st)
+			}
+
+			close(r.release)
+			if err := <-pushed; err != nil {
+				t.Fatalf("the push, let go after the cycle: %v", err)
+			}
+			checkComplete(t, f)
+			var got bytes.Buffer
+			if err := f.svc.PullPath(ctx, f.p, f.thread, b.Key, "same.bin", &got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), same) {
+				t.Fatal("the file pushed across the cycle came back different")
+			}
+			if st := collect(t, f.svc); st.Outwaited != 0 {
+				t.Fatalf("a cycle with nothing in flight: %+v", st)
+			}
+			checkComplete(t, f)
+		})
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/selfhub/hub/api/server"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/errors"
@@ -73,6 +74,9 @@ type Config struct {
 	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one owner (developer, org or user) may hold; 0: no limit"`
 	GCInterval    time.Duration `key:"gc-interval" help:"how often blocks no bucket references are deleted; 0: never"`
 
+	UploadIdleTimeout time.Duration `key:"upload-idle-timeout" help:"how long an upload (PushPath, PushPaths, ImportCar) may deliver nothing before hubd ends it, committing nothing"`
+	GCHoldTimeout     time.Duration `key:"gc-hold-timeout" help:"how long a garbage collection waits for uploads that began before it; past it, it collects and keeps every block they touched"`
+
 	IPFSDHT       string        `key:"ipfs-dht" help:"how hubd takes part in the IPFS DHT: auto (client until publicly reachable), client, server or off"`
 	IPFSBootstrap []string      `key:"ipfs-bootstrap" help:"DHT peers to start from, comma-separated multiaddrs ending in /p2p/<peer ID> (none: hubd announces only to peers that find it)"`
 	IPFSAnnounce  bool          `key:"ipfs-announce" help:"announce bucket roots as provider records on the DHT"`
@@ -105,6 +109,8 @@ func DefaultConfig() Config {
 		MailRate:           mail.DefaultRate,
 		MailBurst:          mail.DefaultBurst,
 		GCInterval:         DefaultGCInterval,
+		UploadIdleTimeout:  server.DefaultUploadIdleTimeout,
+		GCHoldTimeout:      buckets.DefaultGCHoldTimeout,
 		BucketProfile:      buckets.DefaultProfile,
 		LogLevel:           "info",
 		LogFormat:          "text",
@@ -256,7 +262,8 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		d   time.Duration
-	}{{"sig-max-ahead", c.SigMaxAhead}, {"session-ttl", c.SessionTTL}, {"confirm-timeout", c.ConfirmTimeout}} {
+	}{{"sig-max-ahead", c.SigMaxAhead}, {"session-ttl", c.SessionTTL}, {"confirm-timeout", c.ConfirmTimeout},
+		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}

@@ -172,7 +172,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs}, dbs, d.store,
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
+		GCHoldTimeout: cfg.GCHoldTimeout}, dbs, d.store,
 		blocks)
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
@@ -187,6 +188,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		Buckets:   bkts,
 		HostAddrs: d.hostAddrs,
 		Build:     buildInfo(),
+
+		UploadIdleTimeout: cfg.UploadIdleTimeout,
 	}, log, reg); err != nil {
 		return nil, err
 	}
@@ -221,6 +224,10 @@ func (d *Daemon) collectGarbage(bkts *buckets.Service, interval time.Duration) {
 			}
 			d.log.Info("garbage collection", "roots", st.Roots, "blocks_kept", st.Marked, "blocks_deleted", st.Swept,
 				"bytes_freed", st.FreedBytes, "waited", st.Waited, "took", st.Duration)
+			if st.Outwaited > 0 {
+				d.log.Warn("garbage collection stopped waiting for uploads still running from before it (gc-hold-timeout); every block they touched was kept",
+					"uploads", st.Outwaited)
+			}
 			for _, b := range st.Broken {
 				d.log.Warn("garbage collection: a bucket's DAG is incomplete; what its missing blocks linked is not kept", "bucket", b)
 			}

@@ -221,6 +221,15 @@ func (b *bucketsService) ListIpfsPath(ctx context.Context, req *pb.ListIpfsPathR
 	return &pb.ListIpfsPathResponse{Item: out}, nil
 }
 
+// headerErr is the error of an upload call whose first receive failed:
+// the client closed its side before the header, or stalled.
+func headerErr(call string, err error) error {
+	if err == io.EOF {
+		return errors.Errorf("", errors.Invalid, "%s stream ended before its header", call)
+	}
+	return err
+}
+
 // chunkReader reads the data chunks of a client stream that began with a
 // header as one byte stream. before, when set, runs before each receive
 // with the bytes read so far (PushPath sends progress from it).
@@ -268,9 +277,10 @@ func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	recv := idleLimited("PushPath", b.s.uploadIdle, stream.Recv)
+	first, err := recv()
 	if err != nil {
-		return errors.E(errors.Invalid, "PushPath stream ended before its header")
+		return headerErr("PushPath", err)
 	}
 	h := first.GetHeader()
 	if h == nil {
@@ -279,7 +289,7 @@ func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 	next := int64(progressEvery)
 	r := &chunkReader{call: "PushPath",
 		recv: func() ([]byte, bool, error) {
-			msg, err := stream.Recv()
+			msg, err := recv()
 			return msg.GetChunk(), msg.GetHeader() != nil, err
 		},
 		before: func(n int64) error {
@@ -312,9 +322,10 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	recv := idleLimited("PushPaths", b.s.uploadIdle, stream.Recv)
+	first, err := recv()
 	if err != nil {
-		return errors.E(errors.Invalid, "PushPaths stream ended before its header")
+		return headerErr("PushPaths", err)
 	}
 	h := first.GetHeader()
 	if h == nil {
@@ -354,7 +365,7 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 		return err
 	}
 	for {
-		msg, err := stream.Recv()
+		msg, err := recv()
 		if err == io.EOF {
 			break
 		}

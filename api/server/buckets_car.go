@@ -22,9 +22,10 @@ func (h *hubBucketsService) ImportCar(stream pb.APIService_ImportCarServer) erro
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	recv := idleLimited("ImportCar", h.b.s.uploadIdle, stream.Recv)
+	first, err := recv()
 	if err != nil {
-		return errors.E(errors.Invalid, "ImportCar stream ended before its header")
+		return headerErr("ImportCar", err)
 	}
 	hd := first.GetHeader()
 	if hd == nil {
@@ -37,7 +38,7 @@ func (h *hubBucketsService) ImportCar(stream pb.APIService_ImportCarServer) erro
 		}
 	}
 	r := &chunkReader{call: "ImportCar", recv: func() ([]byte, bool, error) {
-		msg, err := stream.Recv()
+		msg, err := recv()
 		return msg.GetChunk(), msg.GetHeader() != nil, err
 	}}
 	res, err := svc.ImportCAR(ctx, principal(ctx), id, hd.Key, hd.Path, hd.Root, carRoot, r)

@@ -50,6 +50,9 @@ type Services struct {
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
+	// UploadIdleTimeout is how long an upload stream may deliver nothing
+	// before it is ended (stall.go); 0 means DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
 }
 
 // Server holds the gRPC server and its services.
@@ -68,6 +71,8 @@ type Server struct {
 	// requirements names what credentials each method needs; methods not
 	// listed need an authenticated principal.
 	requirements map[string]auth.Requirement
+	// uploadIdle is how long an upload stream may deliver nothing.
+	uploadIdle time.Duration
 }
 
 // New builds the server and registers every service. Metrics are
@@ -78,7 +83,10 @@ func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, er
 		return nil, err
 	}
 	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
-		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
+		uploadIdle: svc.UploadIdleTimeout, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
+	if s.uploadIdle <= 0 {
+		s.uploadIdle = DefaultUploadIdleTimeout
+	}
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
