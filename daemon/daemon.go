@@ -223,11 +223,7 @@ func (d *Daemon) collectGarbage(bkts *buckets.Service, interval time.Duration) {
 				return
 			}
 			d.log.Info("garbage collection", "roots", st.Roots, "blocks_kept", st.Marked, "blocks_deleted", st.Swept,
-				"bytes_freed", st.FreedBytes, "waited", st.Waited, "took", st.Duration)
-			if st.Outwaited > 0 {
-				d.log.Warn("garbage collection stopped waiting for uploads still running from before it (gc-hold-timeout); every block they touched was kept",
-					"uploads", st.Outwaited)
-			}
+				"bytes_freed", st.FreedBytes, "waited", st.Waited, "uploads_outwaited", st.Outwaited, "took", st.Duration)
 			for _, b := range st.Broken {
 				d.log.Warn("garbage collection: a bucket's DAG is incomplete; what its missing blocks linked is not kept", "bucket", b)
 			}

@@ -2,7 +2,6 @@ package test
 
 import (
 	"bytes"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,26 +12,6 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/testhub"
 )
-
-// dirBytes is the size of the files under dir.
-func dirBytes(t testing.TB, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			n += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
 
 // TestBucketQuotaAndGC runs a hub with a quota and a fast collector: a push
 // past the quota is refused with ResourceExhausted and changes nothing;
@@ -54,7 +33,7 @@ func TestBucketQuotaAndGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dirBytes(t, blocks); got < int64(len(data)) {
+	if got := testhub.DirBytes(t, blocks); got < int64(len(data)) {
 		t.Fatalf("blocks hold %d bytes after a %d-byte push", got, len(data))
 	}
 
@@ -75,9 +54,9 @@ func TestBucketQuotaAndGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for dirBytes(t, blocks) > 64<<10 {
+	for testhub.DirBytes(t, blocks) > 64<<10 {
 		if time.Now().After(deadline) {
-			t.Fatalf("blocks still hold %d bytes 30 s after the only bucket was removed", dirBytes(t, blocks))
+			t.Fatalf("blocks still hold %d bytes 30 s after the only bucket was removed", testhub.DirBytes(t, blocks))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
