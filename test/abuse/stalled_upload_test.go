@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	bucketspb "github.com/selfhub/hub/api/pb/bucketsdpb"
 	hubbucketspb "github.com/selfhub/hub/api/pb/hubbucketspb"
@@ -63,15 +64,28 @@ func TestStalledUpload(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ain, 2*time.Minute)
 	defer cancel()
 	ended := map[string]chan error{}
-	for name, stall := range map[string]func(context.Context, *grpc.ClientConn, string, string) (func() error, error){
-		"PushPath": stallPushPath, "PushPaths": stallPushPaths, "ImportCar": stallImportCar,
-	} {
-		wait, err := stall(ctx, conn, key, before.Path)
+	for name, a := range stallAttacks(t, conn, key, before.Path) {
+		st, err := a.open(ctx)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		ended[name] = make(chan error, 1)
-		go func() { ended[name] <- wait() }()
+		for _, m := range a.msgs {
+			if err := st.SendMsg(m); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		// Then nothing, with the client's side kept open, until the
+		// stream ends.
+		done := make(chan error, 1)
+		ended[name] = done
+		go func() {
+			for {
+				if err := st.RecvMsg(a.reply); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
 	}
 
 	// The victim's removed data is collected while the uploads stall: a
@@ -85,11 +99,11 @@ func TestStalledUpload(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for !outwaited || testhub.DirBytes(t, blocks) > full-int64(len(big))*3/4 {
 		if time.Now().After(deadline) {
-			t.Fatalf("60 s after the removal: blocks hold %d bytes of %d; a cycle outwaited the stalled uploads: %v",
-				testhub.DirBytes(t, blocks), full, outwaited)
+			t.Fatalf("60 s after the removal: blocks hold %d bytes of %d; a cycle outwaited all %d stalled uploads: %v",
+				testhub.DirBytes(t, blocks), full, len(ended), outwaited)
 		}
-		if n, ok := gcOutwaited(h, 100*time.Millisecond); ok && n > 0 {
-			outwaited = true
+		if n, ok := gcOutwaited(h, 100*time.Millisecond); ok && n >= len(ended) {
+			outwaited = true // every stalled upload held the collector, which went on
 		}
 	}
 	for name, c := range ended {
@@ -166,82 +180,60 @@ func gcOutwaited(h *target, wait time.Duration) (int, bool) {
 	}
 }
 
-// stallPushPath starts a PushPath of a file to key, sends its first 4 KiB
-// and no more. The returned wait gives the status the stream ended with.
-func stallPushPath(ctx context.Context, conn *grpc.ClientConn, key, root string) (func() error, error) {
-	s, err := bucketspb.NewAPIServiceClient(conn).PushPath(ctx)
-	if err != nil {
-		return nil, err
-	}
-	hdr := &bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Header_{Header: &bucketspb.PushPathRequest_Header{Key: key, Path: "stalled.bin", Root: root}}}
-	if err := s.Send(hdr); err != nil {
-		return nil, err
-	}
-	if err := s.Send(&bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Chunk{Chunk: make([]byte, 4<<10)}}); err != nil {
-		return nil, err
-	}
-	return func() error {
-		for {
-			if _, err := s.Recv(); err != nil {
-				return err
-			}
-		}
-	}, nil
+// stallAttack is an upload that stalls: the stream open makes, the
+// messages sent on it (a header and the first 4 KiB) and the type of its
+// replies.
+type stallAttack struct {
+	open  func(context.Context) (grpc.ClientStream, error)
+	msgs  []proto.Message
+	reply proto.Message
 }
 
-// stallPushPaths is stallPushPath for PushPaths: a file's first 4 KiB,
-// never ended.
-func stallPushPaths(ctx context.Context, conn *grpc.ClientConn, key, root string) (func() error, error) {
-	s, err := bucketspb.NewAPIServiceClient(conn).PushPaths(ctx)
-	if err != nil {
-		return nil, err
-	}
-	hdr := &bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Header_{Header: &bucketspb.PushPathsRequest_Header{Key: key, Root: root}}}
-	if err := s.Send(hdr); err != nil {
-		return nil, err
-	}
-	chunk := &bucketspb.PushPathsRequest_Chunk{Path: "stalled.bin", Data: make([]byte, 4<<10)}
-	if err := s.Send(&bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Chunk_{Chunk: chunk}}); err != nil {
-		return nil, err
-	}
-	return func() error {
-		for {
-			if _, err := s.Recv(); err != nil {
-				return err
-			}
-		}
-	}, nil
-}
-
-// stallImportCar is stallPushPath for ImportCar: the first 4 KiB of a
-// CAR of one 64 KiB block (its header and part of the block).
-func stallImportCar(ctx context.Context, conn *grpc.ClientConn, key, root string) (func() error, error) {
+// stallAttacks are a PushPath, a PushPaths (a file never ended) and an
+// ImportCar (a CAR of one 64 KiB block: its header and part of the
+// block) to the bucket key at root.
+func stallAttacks(t *testing.T, conn *grpc.ClientConn, key, root string) map[string]stallAttack {
+	t.Helper()
+	bc, hc := bucketspb.NewAPIServiceClient(conn), hubbucketspb.NewAPIServiceClient(conn)
 	data := make([]byte, 64<<10)
 	rand.Read(data)
 	sum, err := mh.Sum(data, mh.SHA2_256, -1)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
 	c := cid.NewCidV1(cid.Raw, sum)
-	var buf bytes.Buffer
-	w, err := storage.NewWritable(&buf, []cid.Cid{c}, car.WriteAsCarV1(true))
+	var carFile bytes.Buffer
+	w, err := storage.NewWritable(&carFile, []cid.Cid{c}, car.WriteAsCarV1(true))
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	if err := w.Put(ctx, c.KeyString(), data); err != nil {
-		return nil, err
+	if err := w.Put(context.Background(), c.KeyString(), data); err != nil {
+		t.Fatal(err)
 	}
-	s, err := hubbucketspb.NewAPIServiceClient(conn).ImportCar(ctx)
-	if err != nil {
-		return nil, err
+	return map[string]stallAttack{
+		"PushPath": {
+			open: func(ctx context.Context) (grpc.ClientStream, error) { return bc.PushPath(ctx) },
+			msgs: []proto.Message{
+				&bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Header_{Header: &bucketspb.PushPathRequest_Header{Key: key, Path: "stalled.bin", Root: root}}},
+				&bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Chunk{Chunk: data[:4<<10]}},
+			},
+			reply: new(bucketspb.PushPathResponse),
+		},
+		"PushPaths": {
+			open: func(ctx context.Context) (grpc.ClientStream, error) { return bc.PushPaths(ctx) },
+			msgs: []proto.Message{
+				&bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Header_{Header: &bucketspb.PushPathsRequest_Header{Key: key, Root: root}}},
+				&bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Chunk_{Chunk: &bucketspb.PushPathsRequest_Chunk{Path: "stalled.bin", Data: data[:4<<10]}}},
+			},
+			reply: new(bucketspb.PushPathsResponse),
+		},
+		"ImportCar": {
+			open: func(ctx context.Context) (grpc.ClientStream, error) { return hc.ImportCar(ctx) },
+			msgs: []proto.Message{
+				&hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Header_{Header: &hubbucketspb.ImportCarRequest_Header{Key: key, Path: "stalled", Root: root}}},
+				&hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Chunk{Chunk: carFile.Bytes()[:4<<10]}},
+			},
+			reply: new(hubbucketspb.ImportCarResponse),
+		},
 	}
-	hdr := &hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Header_{Header: &hubbucketspb.ImportCarRequest_Header{Key: key, Path: "stalled", Root: root}}}
-	if err := s.Send(hdr); err != nil {
-		return nil, err
-	}
-	if err := s.Send(&hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Chunk{Chunk: buf.Bytes()[:4<<10]}}); err != nil {
-		return nil, err
-	}
-	// Without CloseSend: the client keeps its side open and sends nothing.
-	return func() error { return s.RecvMsg(new(hubbucketspb.ImportCarResponse)) }, nil
 }
