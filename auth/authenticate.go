@@ -116,14 +116,20 @@ func (s *Service) authKey(op errors.Op, c Credentials, req Requirement) (hub.Pri
 		return hub.Principal{}, errors.E(op, errors.Invalid, "x-textile-org goes with a session; an API key already belongs to one account")
 	}
 	if c.Token != "" {
-		user, err := s.tokens.verify(c.Token, s.now())
+		g, err := s.tokens.verify(c.Token, s.now())
 		if err != nil {
 			return hub.Principal{}, err
 		}
-		if user == owner.Key {
+		if g.Link {
+			return hub.Principal{}, errors.E(op, errors.Unauthenticated, "this is a private bucket link's read-only capability, which only the HTTP gateway accepts; send a user token from GetToken")
+		}
+		if g.App != owner.Key {
+			return hub.Principal{}, errors.E(op, errors.Unauthenticated, "the token was issued for another app; get one with GetToken using this app's key")
+		}
+		if g.Identity == owner.Key {
 			return hub.Principal{}, errors.E(op, errors.Unauthenticated, errOwnIdentity)
 		}
-		p.Identity = user
+		p.Identity = g.Identity
 	}
 	if k.Type == hub.UserKey {
 		p.Kind = hub.UserPrincipal

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/selfhub/hub"
@@ -177,6 +178,9 @@ func TestAccessMatrix(t *testing.T) {
 		{"user key without token is refused", f.signed(t, f.devUser), Authenticated, 0, "", errors.Unauthenticated},
 		{"user key without token may get a token", f.signed(t, f.devUser), APIKeyOnly, hub.UserPrincipal, "", 0},
 		{"user key cannot make session calls", withToken(f.signed(t, f.devUser), f.devToken), SessionOnly, 0, "", errors.Permission},
+		{"token of the same app with its account key reaches the developer", withToken(f.signed(t, f.devAcct), f.devToken), Authenticated, hub.DeveloperPrincipal, f.alice.Key, 0},
+		{"token of one app with another app's user key is refused", withToken(f.signed(t, f.orgUser), f.devToken), Authenticated, 0, "", errors.Unauthenticated},
+		{"token of one app with another app's account key is refused", withToken(f.signed(t, f.orgAcct), f.devToken), Authenticated, 0, "", errors.Unauthenticated},
 		{"token without a key is refused", Credentials{Token: f.devToken}, Authenticated, 0, "", errors.Unauthenticated},
 		{"forged token is refused", withToken(f.signed(t, f.devUser), f.devToken+"x"), Authenticated, 0, "", errors.Unauthenticated},
 		{"unsigned secure key is refused", Credentials{APIKey: f.devAcct.Key}, Authenticated, 0, "", errors.Unauthenticated},
@@ -250,5 +254,130 @@ func TestTokenExpiry(t *testing.T) {
 	c.Token = tok
 	if _, err := f.s.Authenticate(context.Background(), c, Authenticated); !errors.Is(errors.Unauthenticated, err) {
 		t.Fatalf("expired token admitted: %v", err)
+	}
+}
+
+// TestTokenBoundToApp: a token works only with a key of the account it
+// was issued through, and says so; a private bucket's link and a token
+// that names no app are refused as tokens.
+func TestTokenBoundToApp(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	try := func(k hub.APIKey, tok string) error {
+		c := f.signed(t, k)
+		c.Token = tok
+		_, err := f.s.Authenticate(ctx, c, Authenticated)
+		return err
+	}
+	if err := try(f.orgUser, f.devToken); !errors.Is(errors.Unauthenticated, err) || !strings.Contains(errors.Message(err), "issued for another app") {
+		t.Fatalf("a token of alice's app with the org's key: %v", err)
+	}
+	link, err := f.s.IssueLink(ctx, f.auth(t, Credentials{Session: f.aliceSess.ID}, Authenticated), "bthread", "bkey", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := try(f.devUser, link); !errors.Is(errors.Unauthenticated, err) || !strings.Contains(errors.Message(err), "only the HTTP gateway accepts") {
+		t.Fatalf("a link as a token: %v", err)
+	}
+	old, err := f.s.tokens.sign(claims{RegisteredClaims: jwt.RegisteredClaims{Subject: string(f.userKey)}}, f.now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := try(f.devUser, old); !errors.Is(errors.Unauthenticated, err) || !strings.Contains(errors.Message(err), "get a new one with GetToken") {
+		t.Fatalf("a token that names no app: %v", err)
+	}
+	if _, _, err := f.s.GatewayPrincipal(ctx, old, f.alice.Key); !errors.Is(errors.Unauthenticated, err) {
+		t.Fatalf("a token that names no app at the gateway: %v", err)
+	}
+}
+
+// TestLinkGrant: a link names its scope and identity, and expires after
+// LinkTTL even when cached.
+func TestLinkGrant(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.signed(t, f.devUser)
+	c.Token = f.devToken
+	p := f.auth(t, c, Authenticated)
+	link, err := f.s.IssueLink(ctx, p, "bthread", "bkey", "a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, g, err := f.s.GatewayPrincipal(ctx, link, f.alice.Key)
+	if err != nil || p.Kind != hub.UserPrincipal || p.Owner() != f.userKey || p.Account != f.alice.Key {
+		t.Fatalf("a user's link acts as %+v (%v); want the user within alice's app", p, err)
+	}
+	want := Grant{Identity: f.userKey, App: f.alice.Key, Link: true, Thread: "bthread", Bucket: "bkey", Path: "a/b"}
+	if exp := g.Expires; !exp.Equal(f.now.Add(DefaultLinkTTL)) {
+		t.Fatalf("link expires %v (%v); want after %v", exp, err, DefaultLinkTTL)
+	}
+	if g.Expires = (time.Time{}); g != want {
+		t.Fatalf("link grants %+v (%v); want %+v", g, err, want)
+	}
+	f.now = f.now.Add(DefaultLinkTTL)
+	if _, _, err := f.s.GatewayPrincipal(ctx, link, f.alice.Key); !errors.Is(errors.Unauthenticated, err) || !strings.Contains(errors.Message(err), "link expired") {
+		t.Fatalf("an expired link: %v", err)
+	}
+}
+
+// TestNewIdentityCap: an app admits MaxNewIDs identities it has not seen
+// before per NewIDWindow, refilling steadily; identities it has seen still
+// get tokens, and other apps are not affected.
+func TestNewIdentityCap(t *testing.T) {
+	f := newFixture(t) // alice's app and the org's have each seen f.user
+	// Lowered from the default, the budget is the new limit, full.
+	f.s.cfg.MaxNewIDs, f.s.cfg.NewIDWindow = 3, time.Hour
+	ctx := context.Background()
+	issue := func(k hub.APIKey, priv crypto.PrivKey) error {
+		pub, err := identity.String(priv.GetPublic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenge, err := NewChallenge()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := priv.Sign(challenge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.s.IssueToken(ctx, f.auth(t, f.signed(t, k), APIKeyOnly), pub, challenge, sig)
+		return err
+	}
+	fresh := func() crypto.PrivKey {
+		priv, err := identity.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return priv
+	}
+	for i := range 3 {
+		if err := issue(f.devUser, fresh()); err != nil {
+			t.Fatalf("new identity %d of 3: %v", i+1, err)
+		}
+	}
+	err := issue(f.devUser, fresh())
+	if !errors.Is(errors.Exhausted, err) || !strings.Contains(errors.Message(err), "seen before still get tokens") {
+		t.Fatalf("a fourth new identity: %v; want Exhausted", err)
+	}
+	if err := issue(f.devAcct, fresh()); !errors.Is(errors.Exhausted, err) {
+		t.Fatalf("a fourth new identity through the app's account key: %v; want Exhausted", err)
+	}
+	if err := issue(f.devUser, f.user); err != nil {
+		t.Fatalf("an identity the app has seen: %v", err)
+	}
+	if err := issue(f.orgUser, fresh()); err != nil {
+		t.Fatalf("another app's new identity: %v", err)
+	}
+	users, err := f.s.Users(ctx, f.alice.Key)
+	if err != nil || len(users) != 4 {
+		t.Fatalf("alice's app has %d users (%v); want f.user and the 3 admitted", len(users), err)
+	}
+	f.now = f.now.Add(20 * time.Minute) // a third of the window: one more
+	if err := issue(f.devUser, fresh()); err != nil {
+		t.Fatalf("a new identity after the budget refilled: %v", err)
+	}
+	if err := issue(f.devUser, fresh()); !errors.Is(errors.Exhausted, err) {
+		t.Fatalf("a second new identity after one refilled: %v; want Exhausted", err)
 	}
 }

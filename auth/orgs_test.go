@@ -142,7 +142,7 @@ func TestOrgAccessEndsWithMembership(t *testing.T) {
 	if _, err := f.s.IssueToken(ctx, orgP, f.org.Key, []byte("c"), []byte("s")); !errors.Is(errors.Permission, err) {
 		t.Errorf("a token for the org's identity was issued: %v", err)
 	}
-	orgTok, err := f.s.tokens.issue(f.org.Key, f.now)
+	orgTok, err := f.s.tokens.issue(f.org.Key, f.org.Key, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestOrgAccessEndsWithMembership(t *testing.T) {
 		t.Errorf("a token naming the org was honoured with the org's key: %v", err)
 	}
 	reach := func(tok string) hub.PubKey {
-		p, err := f.s.TokenPrincipal(ctx, tok, f.org.Key)
+		p, _, err := f.s.GatewayPrincipal(ctx, tok, f.org.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,9 +164,8 @@ func TestOrgAccessEndsWithMembership(t *testing.T) {
 	if got := reach(f.orgToken); got != f.org.Key {
 		t.Errorf("the org app's user reaches %q; want the org", got)
 	}
-	// The token of an identity that never signed in through the org's
-	// keys (a user of another app) reaches nothing of the org's.
-	stranger, err := f.s.tokens.issue(f.bob.Key, f.now)
+	// The token of a user of another app reaches nothing of the org's.
+	stranger, err := f.s.tokens.issue(f.userKey, f.alice.Key, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}

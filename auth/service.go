@@ -25,6 +25,20 @@ const (
 	DefaultSessionTTL     = 30 * 24 * time.Hour
 	DefaultConfirmTimeout = 10 * time.Minute
 	DefaultInviteTTL      = 7 * 24 * time.Hour
+	// DefaultTokenTTL is how long a user token lasts. A day: a leaked token
+	// is useful for at most that long, and renewing costs an app one
+	// GetToken with a key it holds, no user action (the JS clients' auth
+	// callback renews with the API signature, which expires sooner).
+	DefaultTokenTTL = 24 * time.Hour
+	// DefaultLinkTTL is how long a private bucket's link reads: a day, as
+	// a token, since a link is handed around and lands in browser history.
+	DefaultLinkTTL = 24 * time.Hour
+	// DefaultMaxNewIdentities new identities per DefaultNewIdentitiesWindow
+	// may first sign in to one app: each gets its own quotas, so an app
+	// minting identities would multiply them. A hundred an hour (2,400 a
+	// day) covers a small app's growth; a launch raises it.
+	DefaultMaxNewIdentities    = 100
+	DefaultNewIdentitiesWindow = time.Hour
 	// challengeTTL bounds how long a GetToken challenge may be answered.
 	ChallengeTTL = time.Minute
 )
@@ -40,6 +54,13 @@ type Config struct {
 	SessionTTL time.Duration
 	// TokenTTL is how long a user token lasts; zero means no expiry.
 	TokenTTL time.Duration
+	// LinkTTL is how long a private bucket link's capability lasts; zero
+	// means DefaultLinkTTL.
+	LinkTTL time.Duration
+	// MaxNewIDs is how many identities one account (app) may see
+	// for the first time per NewIDWindow; zero means the defaults.
+	MaxNewIDs   int
+	NewIDWindow time.Duration
 	// ConfirmTimeout is how long Signup and Signin wait for the e-mailed
 	// confirmation link to be followed.
 	ConfirmTimeout time.Duration
@@ -64,7 +85,8 @@ type Service struct {
 	mailer Mailer
 	tokens *tokenIssuer
 
-	// mu serialises read-check-write sequences on account records.
+	// mu serialises read-check-write sequences on account records, and
+	// on an account's budget of new identities.
 	mu sync.Mutex
 
 	// revokedMu guards revoked.
@@ -99,7 +121,16 @@ func New(cfg Config, db *store.Store, mailer Mailer, host crypto.PrivKey) (*Serv
 	if cfg.InviteTTL == 0 {
 		cfg.InviteTTL = DefaultInviteTTL
 	}
-	tokens, err := newTokenIssuer(host, cfg.TokenTTL)
+	if cfg.LinkTTL == 0 {
+		cfg.LinkTTL = DefaultLinkTTL
+	}
+	if cfg.MaxNewIDs == 0 {
+		cfg.MaxNewIDs = DefaultMaxNewIdentities
+	}
+	if cfg.NewIDWindow == 0 {
+		cfg.NewIDWindow = DefaultNewIdentitiesWindow
+	}
+	tokens, err := newTokenIssuer(host, cfg.TokenTTL, cfg.LinkTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +149,7 @@ const (
 	pAcctKey     = "acctkey"  // acctkey/<pubkey>/<key> index
 	pMember      = "member"   // member/<developer>/<org> index
 	pUser        = "user"     // user/<account>/<identity> → userRecord
+	pNewIDs      = "newids"   // newids/<account> → newIDBudget
 	pInvite      = "invite"   // invite/<token> → inviteRecord
 	pInvitee     = "invitee"  // invitee/<lower e-mail>/<token> index of accepted invites awaiting sign-up
 )

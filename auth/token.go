@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ed25519"
 	stderrors "errors"
 	"time"
@@ -12,32 +13,88 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/store"
 )
 
-// tokenIssuer signs and checks user identity tokens: JWTs (EdDSA) signed by
-// the host's Ed25519 key with sub = the user's public key string and iss =
-// the host's. The clients treat them as opaque.
-type tokenIssuer struct {
-	priv   ed25519.PrivateKey
-	pub    ed25519.PublicKey
-	issuer string
-	ttl    time.Duration // zero: no expiry, as the original issued them
-	// verified caches tokens already verified, so a client that sends its
-	// token with every call pays for the Ed25519 check once. Tokens are
-	// immutable; the cached expiry is still checked on every use.
-	verified *lru.Cache[string, verifiedToken]
+// Tokens and links.
+//
+// The hub signs two kinds of JWT (EdDSA, by the host's Ed25519 key, iss =
+// the host's identity, sub = the identity they act for), told apart by
+// their "use" claim so that neither is accepted as the other:
+//
+//   - A user token (use "token") is what GetToken returns. It names the
+//     app it was issued for: the account (developer or org) that owns the
+//     API key it was asked with, in the "app" claim. It is accepted only
+//     with an API key of that same account, so a user's token from one app
+//     cannot reach that user's data in another. It is bound to the account
+//     rather than to the key: a replaced key keeps its app's users signed
+//     in, as their data belongs to the account; invalidating a key stops
+//     every request made with that key at once, and a token alone is
+//     useless without a valid key of its app.
+//   - A link (use "link") is a read-only capability that a private
+//     bucket's links carry: it names the DB, the bucket and a path prefix,
+//     and admits GETs under that prefix at the HTTP gateway only. It never
+//     grants more than Reader, and only while the identity it acts for
+//     still has Reader there: the gateway checks roles on every request.
+//
+// Tokens made before tokens named their app (no "use" claim) are refused
+// with a message to get a new one: which app they were meant for cannot be
+// known.
+const (
+	useToken = "token"
+	useLink  = "link"
+)
+
+// claims are the claims of both kinds of JWT.
+type claims struct {
+	jwt.RegisteredClaims
+	Use string     `json:"use,omitempty"`
+	App hub.PubKey `json:"app,omitempty"`
+	// Member is, for a link issued to an org, the member behind it.
+	Member hub.PubKey `json:"mbr,omitempty"`
+	// A link's scope: the DB, the bucket key and the cleaned path prefix
+	// ("" for the whole bucket).
+	Thread string `json:"thr,omitempty"`
+	Bucket string `json:"bkt,omitempty"`
+	Path   string `json:"pth,omitempty"`
 }
 
-// verifiedToken is a token that passed verification.
-type verifiedToken struct {
-	user    hub.PubKey
-	expires time.Time // zero: never
+// Grant is what a verified token or link allows.
+type Grant struct {
+	// Identity is the identity it acts for, whose roles apply.
+	Identity hub.PubKey
+	// App is the account whose key the token was issued through, or
+	// within which the link was.
+	App hub.PubKey
+	// Member is, for a link issued to an org, the member behind it.
+	Member hub.PubKey
+	// Link is set for a link: it reads only under Thread, Bucket, Path.
+	Link   bool
+	Thread string
+	Bucket string
+	Path   string
+	// Expires is when it stops working; zero for never.
+	Expires time.Time
+}
+
+// tokenIssuer signs and checks user tokens and links. The clients treat
+// them as opaque.
+type tokenIssuer struct {
+	priv    ed25519.PrivateKey
+	pub     ed25519.PublicKey
+	issuer  string
+	ttl     time.Duration // of tokens; zero: no expiry, as the original issued them
+	linkTTL time.Duration
+	// verified caches JWTs already verified, so a client that sends its
+	// token with every call pays for the Ed25519 check once. JWTs are
+	// immutable; the cached expiry is still checked on every use.
+	verified *lru.Cache[string, Grant]
 }
 
 // verifiedTokenCacheSize bounds the verified-token cache.
 const verifiedTokenCacheSize = 16384
 
-func newTokenIssuer(host crypto.PrivKey, ttl time.Duration) (*tokenIssuer, error) {
+func newTokenIssuer(host crypto.PrivKey, ttl, linkTTL time.Duration) (*tokenIssuer, error) {
 	const op errors.Op = "auth.newTokenIssuer"
 	std, err := crypto.PrivKeyToStdKey(host)
 	if err != nil {
@@ -51,42 +108,44 @@ func newTokenIssuer(host crypto.PrivKey, ttl time.Duration) (*tokenIssuer, error
 	if err != nil {
 		return nil, err
 	}
-	cache, err := lru.New[string, verifiedToken](verifiedTokenCacheSize)
+	cache, err := lru.New[string, Grant](verifiedTokenCacheSize)
 	if err != nil {
 		return nil, errors.E(op, errors.Internal, err)
 	}
-	return &tokenIssuer{priv: *priv, pub: priv.Public().(ed25519.PublicKey), issuer: string(iss), ttl: ttl, verified: cache}, nil
+	return &tokenIssuer{priv: *priv, pub: priv.Public().(ed25519.PublicKey), issuer: string(iss), ttl: ttl, linkTTL: linkTTL, verified: cache}, nil
 }
 
-// issue returns a token for the user identity.
-func (t *tokenIssuer) issue(user hub.PubKey, now time.Time) (string, error) {
-	claims := jwt.RegisteredClaims{
-		Subject:  string(user),
-		Issuer:   t.issuer,
-		IssuedAt: jwt.NewNumericDate(now),
+// sign returns the JWT of c, issued now and lasting ttl (zero: for ever).
+func (t *tokenIssuer) sign(c claims, now time.Time, ttl time.Duration) (string, error) {
+	c.Issuer = t.issuer
+	c.IssuedAt = jwt.NewNumericDate(now)
+	if ttl > 0 {
+		c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
 	}
-	if t.ttl > 0 {
-		claims.ExpiresAt = jwt.NewNumericDate(now.Add(t.ttl))
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(t.priv)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.priv)
 	if err != nil {
-		return "", errors.E(errors.Op("auth.issueToken"), errors.Internal, err)
+		return "", errors.E(errors.Op("auth.sign"), errors.Internal, err)
 	}
 	return s, nil
 }
 
-// verify checks a token's signature, issuer and expiry and returns the user
-// identity it names.
-func (t *tokenIssuer) verify(token string, now time.Time) (hub.PubKey, error) {
+// issue returns a token for the user identity, bound to app.
+func (t *tokenIssuer) issue(user, app hub.PubKey, now time.Time) (string, error) {
+	return t.sign(claims{RegisteredClaims: jwt.RegisteredClaims{Subject: string(user)}, Use: useToken, App: app}, now, t.ttl)
+}
+
+// verify checks a JWT's signature, issuer and expiry and returns what it
+// grants. It does not check what it is used for: the callers do.
+func (t *tokenIssuer) verify(token string, now time.Time) (Grant, error) {
 	const op errors.Op = "auth.verifyToken"
-	if v, ok := t.verified.Get(token); ok {
-		if !v.expires.IsZero() && !now.Before(v.expires) {
-			return "", errors.E(op, errors.Unauthenticated, "token expired; get a new one with GetToken")
+	if g, ok := t.verified.Get(token); ok {
+		if !g.Expires.IsZero() && !now.Before(g.Expires) {
+			return Grant{}, expired(op, g)
 		}
-		return v.user, nil
+		return g, nil
 	}
-	var claims jwt.RegisteredClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.pub, nil },
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.pub, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(t.issuer),
 		jwt.WithTimeFunc(func() time.Time { return now }),
@@ -94,18 +153,98 @@ func (t *tokenIssuer) verify(token string, now time.Time) (hub.PubKey, error) {
 	switch {
 	case err == nil:
 	case stderrors.Is(err, jwt.ErrTokenExpired):
-		return "", errors.E(op, errors.Unauthenticated, "token expired; get a new one with GetToken")
+		return Grant{}, expired(op, Grant{Link: c.Use == useLink})
 	default:
-		return "", errors.E(op, errors.Unauthenticated, "token is not valid for this hub; get a new one with GetToken")
+		return Grant{}, errors.E(op, errors.Unauthenticated, "token is not valid for this hub; get a new one with GetToken")
 	}
-	user := hub.PubKey(claims.Subject)
-	if _, err := identity.Parse(user); err != nil {
-		return "", errors.E(op, errors.Unauthenticated, "token names no valid identity; get a new one with GetToken")
+	g := Grant{Identity: hub.PubKey(c.Subject), App: c.App, Member: c.Member, Link: c.Use == useLink, Thread: c.Thread, Bucket: c.Bucket, Path: c.Path}
+	if _, err := identity.Parse(g.Identity); err != nil {
+		return Grant{}, errors.E(op, errors.Unauthenticated, "token names no valid identity; get a new one with GetToken")
 	}
-	v := verifiedToken{user: user}
-	if claims.ExpiresAt != nil {
-		v.expires = claims.ExpiresAt.Time
+	switch {
+	case c.Use != useToken && c.Use != useLink, c.App == "":
+		return Grant{}, errors.E(op, errors.Unauthenticated, "token was issued before tokens named their app and is no longer accepted; get a new one with GetToken")
+	case g.Link && g.Bucket == "":
+		return Grant{}, errors.E(op, errors.Unauthenticated, "link names no bucket; get a new one from the bucket's links")
 	}
-	t.verified.Add(token, v)
-	return user, nil
+	if c.ExpiresAt != nil {
+		g.Expires = c.ExpiresAt.Time
+	}
+	t.verified.Add(token, g)
+	return g, nil
+}
+
+// expired is the error for an expired token or link.
+func expired(op errors.Op, g Grant) error {
+	if g.Link {
+		return errors.E(op, errors.Unauthenticated, "link expired; get a new one from the bucket's links")
+	}
+	return errors.E(op, errors.Unauthenticated, "token expired; get a new one with GetToken")
+}
+
+// GatewayPrincipal verifies a link or user token presented at the HTTP
+// gateway and returns what it grants and the principal it acts as toward
+// the resources of account (the account whose DB holds the bucket):
+//
+//   - a user token issued for account: a user of account's apps;
+//   - a link issued within account: whoever asked for it, a user, the
+//     developer, or the org, the last only while the member it was issued
+//     to is still one (Permission otherwise, as OrgAccess);
+//   - anything else (another app's, a token naming the account itself):
+//     its bare identity, which reaches nothing of account's.
+//
+// Unauthenticated when it is not valid.
+func (s *Service) GatewayPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, Grant, error) {
+	const op errors.Op = "auth.GatewayPrincipal"
+	g, err := s.tokens.verify(token, s.now())
+	if err != nil {
+		return hub.Principal{}, Grant{}, err
+	}
+	bare := hub.Principal{Kind: hub.UserPrincipal, Identity: g.Identity}
+	if g.App != account || account == "" {
+		return bare, g, nil
+	}
+	acct, err := s.account(op, account)
+	switch {
+	case errors.Is(errors.NotExist, err):
+		return bare, g, nil
+	case err != nil:
+		return hub.Principal{}, Grant{}, err
+	case g.Identity != account:
+		return hub.Principal{Kind: hub.UserPrincipal, Account: account, Identity: g.Identity}, g, nil
+	case !g.Link:
+		return bare, g, nil // a token naming the account itself is never honoured (errOwnIdentity)
+	case acct.Type == hub.Organization:
+		p := hub.Principal{Kind: hub.OrgPrincipal, Account: account, Member: g.Member}
+		if err := s.OrgAccess(ctx, p); err != nil {
+			return hub.Principal{}, Grant{}, err
+		}
+		return p, g, nil
+	}
+	return hub.Principal{Kind: hub.DeveloperPrincipal, Account: account, Member: g.Member}, g, nil
+}
+
+// IssueLink returns a link for the principal p to read under path
+// (cleaned, "" for the whole bucket) of bucket key in DB thread, lasting
+// Config.LinkTTL. It acts for p's owner within p's account; one issued to
+// an org names the member behind it (the session's, or the creator of the
+// org's account key) so that it stops working when that member leaves.
+// The caller has checked that p may see the bucket; the gateway checks p's
+// role on each request.
+func (s *Service) IssueLink(ctx context.Context, p hub.Principal, thread, key, path string) (string, error) {
+	const op errors.Op = "auth.IssueLink"
+	if p.Owner() == "" || p.Account == "" {
+		return "", errors.E(op, errors.Unauthenticated, "links of a private bucket need an identity: send a token or a session")
+	}
+	member := p.Member
+	if p.Kind == hub.OrgPrincipal && member == "" {
+		var k hub.APIKey
+		if err := s.db.Get(store.Key(pKey, p.APIKey), &k); err != nil {
+			return "", errors.E(op, err)
+		}
+		member = k.Creator
+	}
+	c := claims{RegisteredClaims: jwt.RegisteredClaims{Subject: string(p.Owner())}, Use: useLink, App: p.Account, Member: member,
+		Thread: thread, Bucket: key, Path: path}
+	return s.tokens.sign(c, s.now(), s.tokens.linkTTL)
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"time"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -29,9 +30,13 @@ func NewChallenge() ([]byte, error) {
 }
 
 // IssueToken checks that sig is user's Ed25519 signature of challenge and
-// returns a token for user. The user is recorded against the account that
-// owns the API key (not the key itself) the first time it is seen, so a
-// replacement key of the same account keeps the user's access.
+// returns a token for user, bound to the account that owns the API key
+// (the app; see token.go). The user is recorded against that account the
+// first time it is seen, so a replacement key of the same account keeps the
+// user's access. An identity the account has not seen before spends one of
+// the account's new identities (Config.MaxNewIDs per
+// Config.NewIDWindow): past them, Exhausted, while identities seen
+// before still get tokens.
 func (s *Service) IssueToken(ctx context.Context, p hub.Principal, user hub.PubKey, challenge, sig []byte) (string, error) {
 	const op errors.Op = "auth.IssueToken"
 	if p.APIKey == "" {
@@ -48,19 +53,65 @@ func (s *Service) IssueToken(ctx context.Context, p hub.Principal, user hub.PubK
 	if err != nil || !ok {
 		return "", errors.E(op, errors.Unauthenticated, "signature does not match the challenge: sign the challenge bytes with the identity's private key")
 	}
-	key := store.Key(pUser, string(p.Account), string(user))
-	known, err := s.db.Has(key)
+	known, err := s.db.Has(store.Key(pUser, string(p.Account), string(user)))
 	if err != nil {
 		return "", errors.E(op, err)
 	}
 	if !known {
-		b := s.db.NewBatch()
-		b.Put(key, userRecord{Identity: user, Account: p.Account, CreatedAt: s.now()})
-		if err := commit(op, b); err != nil {
+		if err := s.admitUser(op, p.Account, user); err != nil {
 			return "", err
 		}
 	}
-	return s.tokens.issue(user, s.now())
+	return s.tokens.issue(user, p.Account, s.now())
+}
+
+// newIDBudget is how many identities an account may still see for the
+// first time: a token bucket that refills at MaxNewIDs per
+// NewIDWindow, up to MaxNewIDs. Stored, so a restart does
+// not refill it.
+type newIDBudget struct {
+	Level float64
+	At    time.Time // when Level was computed
+}
+
+// admitUser records user against account if the account has a new
+// identity left to spend, and spends it. It runs under s.mu: two first
+// GetTokens must not both spend the last one, nor one identity spend two.
+func (s *Service) admitUser(op errors.Op, account, user hub.PubKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := store.Key(pUser, string(account), string(user))
+	known, err := s.db.Has(key)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if known { // another call admitted it meanwhile
+		return nil
+	}
+	now := s.now()
+	limit, window := float64(s.cfg.MaxNewIDs), s.cfg.NewIDWindow
+	rate := limit / window.Seconds() // per second
+	b := newIDBudget{Level: limit, At: now}
+	err = s.db.Get(store.Key(pNewIDs, string(account)), &b)
+	if err != nil && !errors.Is(errors.NotExist, err) {
+		return errors.E(op, err)
+	}
+	if since := now.Sub(b.At); since > 0 {
+		b.Level += since.Seconds() * rate
+	}
+	b.Level = min(limit, b.Level) // also when the operator lowered the limit
+	b.At = now
+	if b.Level < 1 {
+		wait := time.Duration((1 - b.Level) / rate * float64(time.Second)).Round(time.Second)
+		return errors.Errorf(op, errors.Exhausted,
+			"this app has admitted its %d new identities per %s; identities it has seen before still get tokens, a new one can sign in again in %s (the hub's --max-new-identities-per-app sets the limit)",
+			s.cfg.MaxNewIDs, window, max(wait, time.Second))
+	}
+	b.Level--
+	batch := s.db.NewBatch()
+	batch.Put(key, userRecord{Identity: user, Account: account, CreatedAt: now})
+	batch.Put(store.Key(pNewIDs, string(account)), b)
+	return commit(op, batch)
 }
 
 // Users lists the end-user identities recorded against account.
@@ -74,34 +125,4 @@ func (s *Service) Users(ctx context.Context, account hub.PubKey) ([]hub.PubKey, 
 		return nil, errors.E(errors.Op("auth.Users"), err)
 	}
 	return users, nil
-}
-
-// TokenPrincipal returns the principal a user token acts as toward the
-// resources of account, for requests that carry a token without an API key
-// (the gateway's ?token=): a user of account's apps when the token's
-// identity has signed in through one of account's keys, the account still
-// exists, and the identity is not the account's own. Any other valid token
-// acts as its bare identity, which reaches nothing of account's.
-// Unauthenticated when the token is not valid.
-func (s *Service) TokenPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, error) {
-	const op errors.Op = "auth.TokenPrincipal"
-	user, err := s.tokens.verify(token, s.now())
-	if err != nil {
-		return hub.Principal{}, err
-	}
-	p := hub.Principal{Kind: hub.UserPrincipal, Identity: user}
-	if account == "" || user == account {
-		return p, nil
-	}
-	for _, k := range [][]byte{store.Key(pAccount, string(account)), store.Key(pUser, string(account), string(user))} {
-		ok, err := s.db.Has(k)
-		if err != nil {
-			return hub.Principal{}, errors.E(op, err)
-		}
-		if !ok {
-			return p, nil
-		}
-	}
-	p.Account = account
-	return p, nil
 }

@@ -59,8 +59,12 @@ type Config struct {
 
 	SigMaxAhead    time.Duration `key:"sig-max-ahead" help:"how far in the future an API signature may expire"`
 	SessionTTL     time.Duration `key:"session-ttl" help:"how long a developer session lasts"`
-	TokenTTL       time.Duration `key:"token-ttl" help:"how long a user token lasts (0: no expiry, as the original)"`
+	TokenTTL       time.Duration `key:"token-ttl" help:"how long a user token lasts; clients get a new one with GetToken (0: no expiry, as the original, and unsafe)"`
+	LinkTTL        time.Duration `key:"link-ttl" help:"how long the read-only capability in a private bucket's links lasts"`
 	ConfirmTimeout time.Duration `key:"confirm-timeout" help:"how long sign-up and sign-in wait for the e-mailed link"`
+
+	MaxNewIDs   int           `key:"max-new-identities-per-app" help:"how many identities one app (the account owning the API key) may see for the first time per new-identities-window; GetToken for more is ResourceExhausted"`
+	NewIDWindow time.Duration `key:"new-identities-window" help:"the window of max-new-identities-per-app, which refills steadily over it"`
 
 	MaxDBsPerOwner  int `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
 	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
@@ -103,6 +107,10 @@ func DefaultConfig() Config {
 		SigMaxAhead:        auth.DefaultSigMaxAhead,
 		SessionTTL:         auth.DefaultSessionTTL,
 		ConfirmTimeout:     auth.DefaultConfirmTimeout,
+		TokenTTL:           auth.DefaultTokenTTL,
+		LinkTTL:            auth.DefaultLinkTTL,
+		MaxNewIDs:          auth.DefaultMaxNewIdentities,
+		NewIDWindow:        auth.DefaultNewIdentitiesWindow,
 		MaxDBsPerOwner:     db.DefaultMaxDBsPerOwner,
 		MaxInstanceSize:    db.DefaultMaxInstanceSize,
 		MailMaxMessageSize: mail.DefaultMaxMessageSize,
@@ -263,10 +271,14 @@ func (c Config) Validate() error {
 		key string
 		d   time.Duration
 	}{{"sig-max-ahead", c.SigMaxAhead}, {"session-ttl", c.SessionTTL}, {"confirm-timeout", c.ConfirmTimeout},
-		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout}} {
+		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
+		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
+	}
+	if c.MaxNewIDs < 1 {
+		return fmt.Errorf("max-new-identities-per-app: must be positive, not %d", c.MaxNewIDs)
 	}
 	if c.MaxDBsPerOwner < 1 || c.MaxInstanceSize < 1 {
 		return fmt.Errorf("max-dbs-per-owner and max-instance-size must be positive")

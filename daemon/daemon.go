@@ -119,6 +119,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		SigMaxAhead:    cfg.SigMaxAhead,
 		SessionTTL:     cfg.SessionTTL,
 		TokenTTL:       cfg.TokenTTL,
+		LinkTTL:        cfg.LinkTTL,
+		MaxNewIDs:      cfg.MaxNewIDs,
+		NewIDWindow:    cfg.NewIDWindow,
 		ConfirmTimeout: cfg.ConfirmTimeout,
 		LinkBase:       linkBase,
 	}, d.store, mailer, hostKey)

@@ -19,9 +19,11 @@
 // they keep the /thread form.
 //
 // Private buckets are served decrypted, by the gateway itself rather than
-// boxo (private.go), to a request with ?token=<user token> whose identity
-// has Reader on the path by the bucket API's own rules (a user of the
-// bucket's account); /ipfs/ paths of their blocks give ciphertext.
+// boxo (private.go), to a request with a link capability (?token=, as
+// the bucket's links carry it) or a user token (Authorization: Bearer)
+// whose identity has Reader on the path by the bucket API's own rules (a
+// user of the bucket's account); /ipfs/ paths of their blocks give
+// ciphertext.
 package gateway
 
 import (
@@ -65,8 +67,8 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Log receives request errors worth a look; nil for none.
 	Log *slog.Logger
-	// Private opens private buckets and Tokens checks the tokens that
-	// admit readers; with either nil, private buckets are refused (403).
+	// Private opens private buckets and Tokens checks the links and
+	// tokens that admit readers; with either nil, private buckets are refused (403).
 	Private PrivateBuckets
 	Tokens  Tokens
 	// WWWDomain is the domain of bucket websites: a request for host

@@ -62,7 +62,7 @@ func (n names) Resolve(ctx context.Context, p path.Path, _ ...namesys.ResolveOpt
 			return namesys.Result{}, boxogw.NewErrorStatusCode(err, statusOf(err))
 		}
 		if b.Private {
-			return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf("gateway.Resolve", errors.Permission, "bucket %s is private; read it at /ipns/%s or /thread/<db>/buckets/%s with ?token=<a reader's user token>", key, key, key), http.StatusForbidden)
+			return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf("gateway.Resolve", errors.Permission, "bucket %s is private; read it at /ipns/%s or /thread/<db>/buckets/%s with one of its links (from Links)", key, key, key), http.StatusForbidden)
 		}
 	}
 	target := path.FromCid(b.Root)

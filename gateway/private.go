@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
@@ -27,19 +28,26 @@ type PrivateBuckets interface {
 	GatewayPrivate(ctx context.Context, p hub.Principal, thread threads.ID, key, path string) (buckets.PrivateEntry, error)
 }
 
-// Tokens checks the user tokens that GetToken issues.
+// Tokens checks the credentials that admit readers of private buckets.
 type Tokens interface {
-	// TokenPrincipal returns the principal token acts as toward the
-	// resources of account (a user of its apps, or a bare identity that
-	// reaches none of them), or Unauthenticated.
-	TokenPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, error)
+	// GatewayPrincipal returns the principal a link or user token acts
+	// as toward the resources of account (a user of its apps, the
+	// principal a link was issued to, or a bare identity that reaches none
+	// of them) and what it grants; Unauthenticated when it is not valid,
+	// Permission when the org access a link was issued under has ended.
+	GatewayPrincipal(ctx context.Context, token string, account hub.PubKey) (hub.Principal, auth.Grant, error)
 }
 
-// servePrivate serves a path of private bucket b to the holder of a valid
-// token (?token=, as the bucket's links carry it, or an Authorization
-// bearer header): files with Range support through http.ServeContent,
-// directories as a plain listing whose links keep the token. boxo is not
-// involved: it would serve the ciphertext.
+// servePrivate serves a path of private bucket b to the holder of a link
+// (?token=, as the bucket's links carry it) or of a user token in an
+// Authorization bearer header: files with Range support through
+// http.ServeContent, directories as a plain listing whose links keep the
+// link. A link reads only under its bucket and path; a user token, which
+// may also write through the API, is refused in a URL, where it would be
+// kept in browser history, server logs and Referer headers. A token acts
+// as a user of its app and a link as whoever asked for it, by the bucket
+// API's rules, checked on every request. boxo is not involved: it would
+// serve the ciphertext.
 func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets.GatewayBucket, key, ipnsPath string) {
 	if trustless(r) {
 		// Raw blocks, CARs and records are the ciphertext DAG's, which
@@ -47,33 +55,49 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 		httpError(w, http.StatusNotAcceptable, "bucket "+key+" is private: its contents are served decrypted only, as files and listings; its encrypted blocks are at /ipfs/<root>")
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		httpError(w, http.StatusMethodNotAllowed, "bucket "+key+" is read-only here: write to it with the hub client")
+		return
+	}
 	p := ipnsPath
 	if p == "" {
 		p = r.URL.Path
 	}
 	rest := strings.TrimPrefix(p, "/ipns/"+key)
-	token := r.URL.Query().Get("token")
+	token, inURL := r.URL.Query().Get("token"), true
 	if a := r.Header.Get("Authorization"); token == "" && len(a) > len("bearer ") && strings.EqualFold(a[:len("bearer ")], "bearer ") {
-		token = a[len("bearer "):]
+		token, inURL = a[len("bearer "):], false
 	}
-	// Responses depend on the token: no shared cache may keep them.
+	// Responses depend on the credential: no shared cache may keep them.
 	w.Header().Set("Cache-Control", "private, no-cache")
-	// The token rides in the URL (as the original hub's links had it):
-	// keep it out of Referer headers, and run what a writer of the bucket
-	// put there as inert content, so its scripts cannot read the reader's
-	// token from the page's address.
+	// A link rides in the URL: keep it out of Referer headers, and run
+	// what a writer of the bucket put there as inert content, so its
+	// scripts cannot read the reader's link from the page's address.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "sandbox")
-	if token == "" {
+	unauthorized := func(msg string) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpError(w, http.StatusUnauthorized, "bucket "+key+" is private: add ?token=<user token> (from GetToken; the bucket's links carry it) to read it")
+		httpError(w, http.StatusUnauthorized, msg)
+	}
+	if token == "" {
+		unauthorized("bucket " + key + " is private: open it with one of its links (Links adds ?token=<link>), or send a reader's user token as Authorization: Bearer <token>")
 		return
 	}
-	reader, err := h.tokens.TokenPrincipal(r.Context(), token, b.Account)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpError(w, http.StatusUnauthorized, errors.Message(err))
+	reader, g, err := h.tokens.GatewayPrincipal(r.Context(), token, b.Account)
+	switch {
+	case errors.Is(errors.Permission, err):
+		httpError(w, http.StatusForbidden, errors.Message(err))
+		return
+	case err != nil:
+		unauthorized(errors.Message(err))
+		return
+	case !g.Link && inURL:
+		unauthorized("a user token is not accepted in a URL, where it would leak into history and logs: open the bucket with one of its links (from Links), or send the token as Authorization: Bearer <token>")
+		return
+	case g.Link && !linkReaches(g, b, key, rest):
+		httpError(w, http.StatusForbidden, fmt.Sprintf("this link reads only /%s of bucket %s; get a link for this path from Links", g.Path, g.Bucket))
 		return
 	}
 	e, err := h.priv.GatewayPrivate(r.Context(), reader, b.Thread, key, rest)
@@ -100,10 +124,27 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 			servePrivateFile(w, r, index)
 			return
 		}
-		listPrivate(w, e, "?token="+url.QueryEscape(token))
+		query := "" // a bearer header is not carried by a listing's links
+		if inURL {
+			query = "?token=" + url.QueryEscape(token)
+		}
+		listPrivate(w, e, query)
 		return
 	}
 	servePrivateFile(w, r, e)
+}
+
+// linkReaches reports whether link g reads path rest of bucket key, b.
+func linkReaches(g auth.Grant, b buckets.GatewayBucket, key, rest string) bool {
+	if g.Bucket != key || g.Thread != b.Thread.String() {
+		return false
+	}
+	segs, err := buckets.CleanPath(rest)
+	if err != nil {
+		return false
+	}
+	scope, err := buckets.CleanPath(g.Path)
+	return err == nil && len(segs) >= len(scope) && slices.Equal(segs[:len(scope)], scope)
 }
 
 // servePrivateFile serves a decrypted file, ranges included.

@@ -103,20 +103,22 @@ func itemToPB(base string, it buckets.Item) *pb.PathItem {
 }
 
 func (b *bucketsService) linksPB(ctx context.Context, svc *buckets.Service, id threads.ID, key, path string) (*pb.LinksResponse, error) {
-	l, err := svc.Links(ctx, principal(ctx), id, key, path)
+	p := principal(ctx)
+	l, err := svc.Links(ctx, p, id, key, path)
 	if err != nil {
 		return nil, err
 	}
 	if l.Private {
-		// The caller's own token admits it at the gateway; a caller
-		// without one (a developer session) gets bare links.
-		md, _ := metadata.FromIncomingContext(ctx)
-		if c, err := auth.ParseCredentials(md.Get); err == nil && c.Token != "" {
-			q := "?token=" + url.QueryEscape(c.Token)
-			l.URL, l.IPNS = l.URL+q, l.IPNS+q
-			if l.WWW != "" {
-				l.WWW += q
-			}
+		// A read-only capability for the path, acting for the caller: the
+		// caller's own token never goes into a URL.
+		link, err := b.s.auth.IssueLink(ctx, p, id.String(), key, l.Path)
+		if err != nil {
+			return nil, err
+		}
+		q := "?token=" + url.QueryEscape(link)
+		l.URL, l.IPNS = l.URL+q, l.IPNS+q
+		if l.WWW != "" {
+			l.WWW += q
 		}
 	}
 	return &pb.LinksResponse{Url: l.URL, Www: l.WWW, Ipns: l.IPNS}, nil
