@@ -173,6 +173,8 @@ func TestAccessMatrixOverTheWire(t *testing.T) {
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "user-via-alice"}}},
 		{"org user key with token", withTok(testhub.WithKey(t, w.orgUser), w.orgToken), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.OK, "user-via-org"}}},
+		{"org user key with the token of alice's app", withTok(testhub.WithKey(t, w.orgUser), w.devToken), map[string]want{
+			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.Unauthenticated, ""}}},
 		{"user key without token", testhub.WithKey(t, w.devUser), map[string]want{
 			"ListKeys": {codes.PermissionDenied, ""}, "GetOrg": {codes.PermissionDenied, ""}, "DBs": {codes.Unauthenticated, ""}}},
 		{"secure key with an expired signature", expired(t, w.devAcct), map[string]want{

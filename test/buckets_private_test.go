@@ -71,8 +71,8 @@ func TestBucketsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := made.Root.Key
-	if !strings.Contains(made.Links.URL, "?token=") {
-		t.Fatalf("links of a private bucket carry no token: %+v", made.Links)
+	if !strings.Contains(made.Links.URL, "?token=") || strings.Contains(made.Links.URL, url.QueryEscape(bearerOf(owner))) {
+		t.Fatalf("links of a private bucket carry no link, or the owner's token: %+v", made.Links)
 	}
 	file := privateMarker + "/notes.txt"
 	data := randomData(300_000)
@@ -111,54 +111,70 @@ func TestBucketsPrivate(t *testing.T) {
 		}
 	}
 
-	// The gateway.
+	// The gateway: links (?token=, read-only, scoped to a path) and user
+	// tokens as Authorization: Bearer, never in a URL.
 	gw := "http://" + h.Addrs.Gateway
 	base := fmt.Sprintf("%s/thread/%s/buckets/%s/", gw, db, key)
-	tok := func(u appUser) string {
-		md, _ := metadata.FromOutgoingContext(u.ctx)
-		return url.QueryEscape(strings.TrimPrefix(md.Get("authorization")[0], "bearer "))
+	link := func(u appUser, p string) string { // the ?token=… of u's link for p
+		t.Helper()
+		l, err := bc.Links(in(u), key, p)
+		if err != nil {
+			t.Fatalf("Links of /%s: %v", p, err)
+		}
+		_, q, ok := strings.Cut(l.URL, "?")
+		if !ok {
+			t.Fatalf("a private bucket's link %q carries no link", l.URL)
+		}
+		return "?" + q
 	}
+	bearer := func(u appUser) []string { return []string{"Authorization", "Bearer " + bearerOf(u)} }
 	status := func(u string, headers ...string) int {
 		res, _ := get(t, u, headers...)
 		return res.StatusCode
 	}
+	whole := link(owner, "")
 	if c := status(base + file); c != http.StatusUnauthorized {
 		t.Fatalf("no token: %d, want 401", c)
 	}
 	if c := status(base + file + "?token=not-a-token"); c != http.StatusUnauthorized {
 		t.Fatalf("bad token: %d, want 401", c)
 	}
-	if c := status(base + file + "?token=" + tok(friend)); c != http.StatusForbidden {
+	if c := status(base + file + "?token=" + url.QueryEscape(bearerOf(owner))); c != http.StatusUnauthorized {
+		t.Fatalf("the owner's user token in a URL: %d, want 401", c)
+	}
+	if c := status(base+file, bearer(friend)...); c != http.StatusForbidden {
 		t.Fatalf("token of an identity with no role: %d, want 403", c)
 	}
-	res, body := get(t, base+file+"?token="+tok(owner))
+	res, body := get(t, base+file+whole)
 	if res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("owner's GET: %d, %d bytes", res.StatusCode, len(body))
 	}
 	for h, want := range map[string]string{"Referrer-Policy": "no-referrer", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"} {
 		if got := res.Header.Get(h); got != want {
-			t.Errorf("private GET: %s = %q, want %q (the token is in the URL)", h, got, want)
+			t.Errorf("private GET: %s = %q, want %q (the link is in the URL)", h, got, want)
 		}
 	}
-	res, body = get(t, base+file+"?token="+tok(owner), "Range", "bytes=65530-200009")
+	res, body = get(t, base+file+whole, "Range", "bytes=65530-200009")
 	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(body, data[65530:200010]) {
 		t.Fatalf("range GET: %d, %d bytes", res.StatusCode, len(body))
 	}
-	bearer := mustUnescape(t, tok(owner))
-	if res, body = get(t, gw+"/ipns/"+key+"/top.txt", "Authorization", "Bearer "+bearer); res.StatusCode != http.StatusOK || string(body) != "top "+privateMarker {
+	if res, body = get(t, gw+"/ipns/"+key+"/top.txt", bearer(owner)...); res.StatusCode != http.StatusOK || string(body) != "top "+privateMarker {
 		t.Fatalf("/ipns/ GET with a bearer header: %d %q", res.StatusCode, body)
 	}
-	if c := status(base + file + "?format=car&token=" + tok(owner)); c != http.StatusNotAcceptable {
+	if res, body = get(t, gw+"/ipns/"+key+"/top.txt"+whole); res.StatusCode != http.StatusOK || string(body) != "top "+privateMarker {
+		t.Fatalf("/ipns/ GET with a link: %d %q", res.StatusCode, body)
+	}
+	if c := status(base + file + "?format=car&" + whole[1:]); c != http.StatusNotAcceptable {
 		t.Fatalf("a CAR of a private path: %d, want 406", c)
 	}
-	if res, body = get(t, base+privateMarker+"/?token="+tok(owner)); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "notes.txt") {
-		t.Fatalf("directory listing: %d %q", res.StatusCode, body)
+	if res, body = get(t, base+privateMarker+"/"+whole); res.StatusCode != http.StatusOK || !strings.Contains(string(body), "notes.txt"+whole[:7]) {
+		t.Fatalf("directory listing (its links keep the link): %d %q", res.StatusCode, body)
 	}
 	const page = "<!doctype html><title>private site</title>"
 	if _, err := bc.PushPath(in(owner), key, "site/index.html", strings.NewReader(page), ""); err != nil {
 		t.Fatal(err)
 	}
-	if res, body = get(t, base+"site/?token="+tok(owner)); res.StatusCode != http.StatusOK || string(body) != page {
+	if res, body = get(t, base+"site/"+whole); res.StatusCode != http.StatusOK || string(body) != page {
 		t.Fatalf("a directory with an index.html: %d %q; want the page", res.StatusCode, body)
 	}
 	if res, body = get(t, made.Links.URL); res.StatusCode != http.StatusOK && res.StatusCode != http.StatusMovedPermanently {
@@ -167,16 +183,31 @@ func TestBucketsPrivate(t *testing.T) {
 	if res, body = get(t, gw+"/ipfs/"+rawFile); res.StatusCode != http.StatusOK || bytes.Contains(body, []byte(privateMarker)) {
 		t.Fatalf("raw /ipfs/ GET of a private file: %d, plaintext %v", res.StatusCode, bytes.Contains(body, []byte(privateMarker)))
 	}
+	notes := link(owner, privateMarker)
+	if res, body = get(t, base+file+notes); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("a link of a directory, under it: %d, %d bytes", res.StatusCode, len(body))
+	}
+	if c := status(base + "top.txt" + notes); c != http.StatusForbidden {
+		t.Fatalf("a link of a directory, outside it: %d, want 403", c)
+	}
 
-	// Roles: a reader gets in; removing the role re-encrypts and shuts it out.
+	// Roles: a reader gets in; removing the role re-encrypts and shuts it
+	// out, its link too.
 	if err := bc.PushPathAccessRoles(in(owner), key, privateMarker, bucketsclient.Roles{friend.pub: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if res, body = get(t, base+file+"?token="+tok(friend)); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+	if res, body = get(t, base+file, bearer(friend)...); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("reader's GET: %d, %d bytes", res.StatusCode, len(body))
 	}
-	if c := status(base + "top.txt?token=" + tok(friend)); c != http.StatusForbidden {
+	friendsLink := link(friend, "")
+	if res, body = get(t, base+file+friendsLink); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("reader's GET with its link: %d, %d bytes", res.StatusCode, len(body))
+	}
+	if c := status(base+"top.txt", bearer(friend)...); c != http.StatusForbidden {
 		t.Fatalf("reader outside its path: %d, want 403", c)
+	}
+	if c := status(base + "top.txt" + friendsLink); c != http.StatusForbidden {
+		t.Fatalf("reader's link outside its path: %d, want 403", c)
 	}
 	before, err := bc.Root(in(owner), key)
 	if err != nil {
@@ -189,8 +220,11 @@ func TestBucketsPrivate(t *testing.T) {
 	if err != nil || after.Path == before.Path {
 		t.Fatalf("removing a role did not re-encrypt (root %s → %s, %v)", before.Path, after.Path, err)
 	}
-	if c := status(base + file + "?token=" + tok(friend)); c != http.StatusForbidden {
+	if c := status(base+file, bearer(friend)...); c != http.StatusForbidden {
 		t.Fatalf("removed reader: %d, want 403", c)
+	}
+	if c := status(base + file + friendsLink); c != http.StatusForbidden {
+		t.Fatalf("removed reader's link: %d, want 403", c)
 	}
 	_, err = bc.PullPath(in(friend), key, file, io.Discard)
 	wantKind(t, err, errors.Permission, "needs Reader")
@@ -203,11 +237,8 @@ func TestBucketsPrivate(t *testing.T) {
 	}
 }
 
-func mustUnescape(t *testing.T, s string) string {
-	t.Helper()
-	u, err := url.QueryUnescape(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
+// bearerOf returns the user token u sends.
+func bearerOf(u appUser) string {
+	md, _ := metadata.FromOutgoingContext(u.ctx)
+	return strings.TrimPrefix(md.Get("authorization")[0], "bearer ")
 }
