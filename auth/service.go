@@ -109,32 +109,26 @@ func New(cfg Config, db *store.Store, mailer Mailer, host crypto.PrivKey) (*Serv
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.SigMaxAhead == 0 {
-		cfg.SigMaxAhead = DefaultSigMaxAhead
-	}
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
-	if cfg.ConfirmTimeout == 0 {
-		cfg.ConfirmTimeout = DefaultConfirmTimeout
-	}
-	if cfg.InviteTTL == 0 {
-		cfg.InviteTTL = DefaultInviteTTL
-	}
-	if cfg.LinkTTL == 0 {
-		cfg.LinkTTL = DefaultLinkTTL
-	}
-	if cfg.MaxNewIDs == 0 {
-		cfg.MaxNewIDs = DefaultMaxNewIdentities
-	}
-	if cfg.NewIDWindow == 0 {
-		cfg.NewIDWindow = DefaultNewIdentitiesWindow
-	}
+	setDefault(&cfg.SigMaxAhead, DefaultSigMaxAhead)
+	setDefault(&cfg.SessionTTL, DefaultSessionTTL)
+	setDefault(&cfg.ConfirmTimeout, DefaultConfirmTimeout)
+	setDefault(&cfg.InviteTTL, DefaultInviteTTL)
+	setDefault(&cfg.LinkTTL, DefaultLinkTTL)
+	setDefault(&cfg.MaxNewIDs, DefaultMaxNewIdentities)
+	setDefault(&cfg.NewIDWindow, DefaultNewIdentitiesWindow)
 	tokens, err := newTokenIssuer(host, cfg.TokenTTL, cfg.LinkTTL)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, revoked: make(chan struct{}), pending: map[string]chan struct{}{}}, nil
+}
+
+// setDefault sets *v to def when it is the zero value.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Record keys. Each prefix holds one kind of record; the ones marked index

@@ -389,3 +389,31 @@ func TestPrivatePushAcrossRotation(t *testing.T) {
 		t.Fatalf("the refused file is there: %v", err)
 	}
 }
+
+// TestPrivateLinksAndGateway: a private bucket's links all name the path
+// they were asked for (the link they carry reads only under it), and the
+// gateway's reads are for identities of the app that holds the DB.
+func TestPrivateLinksAndGateway(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := f.createPrivate(t, "vault")
+	f.push(t, f.p, b.Key, "a/b/f.txt", []byte(marker))
+	l, err := f.svc.Links(ctx, f.p, f.thread, b.Key, "/a/b/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Private || l.Path != "a/b" || !strings.HasSuffix(l.URL, "/"+b.Key+"/a/b") || !strings.HasSuffix(l.IPNS, "/ipns/"+b.Key+"/a/b") || !strings.HasSuffix(l.WWW, ".buckets.example/a/b") {
+		t.Fatalf("links of a private path = %+v; want all three naming a/b", l)
+	}
+	pub := f.create(t, "public")
+	if l, err = f.svc.Links(ctx, f.p, f.thread, pub.Key, "a"); err != nil || l.Private || strings.HasSuffix(l.IPNS, "/a") {
+		t.Fatalf("links of a public path = %+v (%v); want the IPNS link at the root, as before", l, err)
+	}
+	e, err := f.svc.GatewayPrivate(ctx, f.thread, b.Key, f.p.Owner(), f.p.Account, "a/b/f.txt")
+	if err != nil || e.Size != int64(len(marker)) {
+		t.Fatalf("the owner through the gateway: %+v, %v", e.Item, err)
+	}
+	if _, err := f.svc.GatewayPrivate(ctx, f.thread, b.Key, f.p.Owner(), "banother", "a/b/f.txt"); !errors.Is(errors.Permission, err) || !strings.Contains(errors.Message(err), "another app") {
+		t.Fatalf("the owner's identity with another app's credential: %v; want Permission", err)
+	}
+}
