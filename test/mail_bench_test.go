@@ -23,7 +23,7 @@ import (
 // and n users of one app, each with a mailbox.
 func benchMailWorld(b *testing.B, n int) (*testhub.Hub, *usersclient.Client, []mailUser) {
 	b.Helper()
-	h := testhub.Start(b, func(c *daemon.Config) { c.MailRate, c.MailBurst = 1_000_000, 1_000_000 })
+	h := testhub.Start(b, func(c *daemon.Config) { c.MailRate, c.MailBurst, c.MaxNewIDs = 1_000_000, 1_000_000, 1_000_000 })
 	hc := hubclient.New(h.Conn)
 	dev, _ := signup(b, hc, "benchdev")
 	key, err := hc.CreateKey(dev, hub.UserKey, true)
