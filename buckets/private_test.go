@@ -392,7 +392,7 @@ func TestPrivatePushAcrossRotation(t *testing.T) {
 
 // TestPrivateLinksAndGateway: a private bucket's links all name the path
 // they were asked for (the link they carry reads only under it), and the
-// gateway's reads are for identities of the app that holds the DB.
+// gateway's reads are for principals of the app that holds the DB.
 func TestPrivateLinksAndGateway(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -409,11 +409,12 @@ func TestPrivateLinksAndGateway(t *testing.T) {
 	if l, err = f.svc.Links(ctx, f.p, f.thread, pub.Key, "a"); err != nil || l.Private || strings.HasSuffix(l.IPNS, "/a") {
 		t.Fatalf("links of a public path = %+v (%v); want the IPNS link at the root, as before", l, err)
 	}
-	e, err := f.svc.GatewayPrivate(ctx, f.thread, b.Key, f.p.Owner(), f.p.Account, "a/b/f.txt")
+	e, err := f.svc.GatewayPrivate(ctx, f.p, f.thread, b.Key, "a/b/f.txt")
 	if err != nil || e.Size != int64(len(marker)) {
 		t.Fatalf("the owner through the gateway: %+v, %v", e.Item, err)
 	}
-	if _, err := f.svc.GatewayPrivate(ctx, f.thread, b.Key, f.p.Owner(), "banother", "a/b/f.txt"); !errors.Is(errors.Permission, err) || !strings.Contains(errors.Message(err), "another app") {
-		t.Fatalf("the owner's identity with another app's credential: %v; want Permission", err)
+	stranger := hub.Principal{Kind: hub.UserPrincipal, Account: "banother", Identity: f.p.Account}
+	if _, err := f.svc.GatewayPrivate(ctx, stranger, f.thread, b.Key, "a/b/f.txt"); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("the owner's identity as a user of another app: %v; want NotExist", err)
 	}
 }

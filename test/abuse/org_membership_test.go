@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -70,8 +69,9 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 			if err := owner.Buckets.PushPathAccessRoles(in(octx), key, "", bucketsclient.Roles{reader.pub: 1}); err != nil {
 				t.Fatal(err)
 			}
-			file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/plans.txt?token=", h.Addrs.Gateway, db, key)
-			if code, body := testhub.Follow(t, file+url.QueryEscape(reader.token)); code != http.StatusOK || body != string(secret) {
+			file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/plans.txt", h.Addrs.Gateway, db, key)
+			bearer := func(tok string) (int, string) { return httpDo(t, http.MethodGet, file, "Authorization", "Bearer "+tok) }
+			if code, body := bearer(reader.token); code != http.StatusOK || body != string(secret) {
 				t.Fatalf("the org app's reader at the gateway: %d %q", code, body)
 			}
 
@@ -105,10 +105,19 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 				"org app user key": client.WithToken(testhub.WithKey(t, orgApp), asOrgUser.token),
 			}
 			tokens := map[string]string{"org app user token": asOrgUser.token, "own app user token": tokenOf(t, member.User)}
+			links := map[string]string{} // the bucket's links, each read-only and acting as the org
 			for _, name := range []string{"session", "org account key"} {
 				if got, err := pull(member.Buckets, in(creds[name]), key); err != nil || !bytes.Equal(got, secret) {
 					t.Fatalf("a member's %s does not reach the org's bucket: %q, %v", name, got, err)
 				}
+				l, err := member.Buckets.Links(in(creds[name]), key, "plans.txt")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if code, body := httpDo(t, http.MethodGet, l.URL); code != http.StatusOK || body != string(secret) {
+					t.Fatalf("the link a member's %s got: %d %q", name, code, body)
+				}
+				links["link from the "+name] = l.URL
 			}
 
 			// Streams the member opened while a member: they must end too.
@@ -142,7 +151,12 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 				}
 			}
 			for name, tok := range tokens {
-				if code, body := testhub.Follow(t, file+url.QueryEscape(tok)); code == http.StatusOK || strings.Contains(body, string(secret)) {
+				if code, body := bearer(tok); code == http.StatusOK || strings.Contains(body, string(secret)) {
+					t.Errorf("after %s, the ex-member's %s read the bucket at the gateway: %d", end, name, code)
+				}
+			}
+			for name, link := range links {
+				if code, body := httpDo(t, http.MethodGet, link); code == http.StatusOK || strings.Contains(body, string(secret)) {
 					t.Errorf("after %s, the ex-member's %s read the bucket at the gateway: %d", end, name, code)
 				}
 			}
@@ -162,7 +176,7 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 
 			h.alive(t)
 			bystander.mustBeServed(t)
-			code, body := testhub.Follow(t, file+url.QueryEscape(reader.token))
+			code, body := bearer(reader.token)
 			switch end {
 			case "leave": // the org and its reader are untouched
 				if code != http.StatusOK || body != string(secret) {

@@ -5,14 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/selfhub/hub/client"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
 )
 
 // TestStarReaderMeansOneThing: a private bucket path gives "*" Reader. "*"
@@ -45,7 +43,7 @@ func TestStarReaderMeansOneThing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/pub/readme.txt?token=", h.Addrs.Gateway, db, key)
+	file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/pub/readme.txt", h.Addrs.Gateway, db, key)
 	colleague, _ := owner.newUser(t)
 
 	cases := []struct {
@@ -59,7 +57,7 @@ func TestStarReaderMeansOneThing(t *testing.T) {
 		{"a user of another app", stranger.Buckets, stranger.User, http.StatusNotFound, errors.NotExist},
 	}
 	for _, c := range cases {
-		code, body := testhub.Follow(t, file+url.QueryEscape(tokenOf(t, c.user)))
+		code, body := httpDo(t, http.MethodGet, file, "Authorization", "Bearer "+tokenOf(t, c.user))
 		if code != c.code || (code == http.StatusOK) != (body == string(data)) {
 			t.Errorf("%s at the gateway: %d %q; want %d", c.name, code, body, c.code)
 		}
