@@ -223,3 +223,47 @@ func (f *fixture) bobJoins(t *testing.T) (aliceOrg, bobOrg hub.Principal) {
 	}
 	return aliceOrg, f.auth(t, Credentials{Session: f.bobSess.ID, Org: f.org.Slug}, SessionOnly)
 }
+
+// TestOrgLinkEndsWithMembership: a private bucket's link issued to a member
+// acting as the org (through a session, or the member's org account key)
+// acts as the org while the member is one, and is refused once they leave;
+// a developer's link acts as the developer.
+func TestOrgLinkEndsWithMembership(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, bobOrg := f.bobJoins(t)
+	bobKey, err := f.s.CreateKey(ctx, bobOrg, hub.AccountKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobKeyP := f.auth(t, f.signed(t, bobKey), Authenticated)
+	aliceP := f.auth(t, Credentials{Session: f.aliceSess.ID}, Authenticated)
+	link := func(p hub.Principal) string {
+		l, err := f.s.IssueLink(ctx, p, "bthread", "bkey", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	viaSession, viaKey, alices := link(bobOrg), link(bobKeyP), link(aliceP)
+	for name, l := range map[string]string{"session": viaSession, "org account key": viaKey} {
+		p, _, err := f.s.GatewayPrincipal(ctx, l, f.org.Key)
+		if err != nil || p.Kind != hub.OrgPrincipal || p.Account != f.org.Key || p.Member != f.bob.Key {
+			t.Fatalf("a link from bob's %s acts as %+v (%v); want the org, through bob", name, p, err)
+		}
+	}
+	if p, _, err := f.s.GatewayPrincipal(ctx, alices, f.alice.Key); err != nil || p.Kind != hub.DeveloperPrincipal || p.Owner() != f.alice.Key {
+		t.Fatalf("alice's own link acts as %+v (%v); want alice", p, err)
+	}
+	if p, _, err := f.s.GatewayPrincipal(ctx, alices, f.org.Key); err != nil || p.Account != "" {
+		t.Fatalf("alice's own link toward the org acts as %+v (%v); want a bare identity", p, err)
+	}
+	if err := f.s.LeaveOrg(ctx, bobOrg); err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range map[string]string{"session": viaSession, "org account key": viaKey} {
+		if _, _, err := f.s.GatewayPrincipal(ctx, l, f.org.Key); !errors.Is(errors.Permission, err) {
+			t.Errorf("a link from bob's %s after bob left: %v; want Permission", name, err)
+		}
+	}
+}
