@@ -33,9 +33,11 @@ import (
 //     useless without a valid key of its app.
 //   - A link (use "link") is a read-only capability that a private
 //     bucket's links carry: it names the DB, the bucket and a path prefix,
-//     and admits GETs under that prefix at the HTTP gateway only. It never
-//     grants more than Reader, and only while the identity it acts for
-//     still has Reader there: the gateway checks roles on every request.
+//     and admits GETs under that prefix at the HTTP gateway only. It acts
+//     for whoever asked for it within its account (a user, the developer,
+//     or the org while the member behind it still is one), never grants
+//     more than Reader, and only while that one still has Reader there:
+//     the gateway checks roles on every request (GatewayPrincipal).
 //
 // Tokens made before tokens named their app (no "use" claim) are refused
 // with a message to get a new one: which app they were meant for cannot be

@@ -34,9 +34,9 @@ import (
 // its developer's (or org's) apps, and the account itself. It never admits
 // another account's identities, and neither does a role given to one of
 // them by name. The gateway's private reads go through the same check
-// (GatewayPrivate calls open), with the principal the reader's token acts
-// as toward the bucket's account, so a role means the same through the
-// bucket API and at the gateway. A bucket meant for everyone is made
+// (GatewayPrivate calls open), with the principal the reader's token or
+// link acts as toward the bucket's account, so a role means the same
+// through the bucket API and at the gateway. A bucket meant for everyone is made
 // public, not private with "*".
 //
 // What each call needs: reading a path (ListPath, PullPath,

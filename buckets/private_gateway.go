@@ -18,8 +18,8 @@ type PrivateEntry struct {
 }
 
 // GatewayPrivate opens the path of private bucket key in DB thread for p,
-// the principal a token acts as (the gateway checks the token and finds
-// the app it is a user of). Access is decided exactly as for the bucket
+// the principal a token or link acts as (the gateway checks it and finds
+// whom it acts as toward the bucket's app). Access is decided exactly as for the bucket
 // API (open, see access.go), so a role means the same at both doors:
 // Permission without Reader on the path, NotExist when the bucket is out
 // of p's reach or nothing is at the path.
