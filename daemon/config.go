@@ -68,6 +68,8 @@ type Config struct {
 
 	MaxDBsPerOwner  int `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
 	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
+	SchemaMaxSize   int `key:"schema-max-size" help:"largest ThreadDB collection schema, in bytes"`
+	SchemaMaxWork   int `key:"schema-max-work" help:"most subschema checks one ThreadDB write may need (its values and keys times the most subschemas its collection's schema may apply to one value); schemas whose recursion multiplies the checks are refused"`
 
 	MailMaxMessageSize int `key:"mail-max-message-size" help:"largest encrypted mailbox message body, in bytes"`
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
@@ -113,6 +115,8 @@ func DefaultConfig() Config {
 		NewIDWindow:        auth.DefaultNewIdentitiesWindow,
 		MaxDBsPerOwner:     db.DefaultMaxDBsPerOwner,
 		MaxInstanceSize:    db.DefaultMaxInstanceSize,
+		SchemaMaxSize:      db.DefaultSchemaMaxSize,
+		SchemaMaxWork:      db.DefaultSchemaMaxWork,
 		MailMaxMessageSize: mail.DefaultMaxMessageSize,
 		MailRate:           mail.DefaultRate,
 		MailBurst:          mail.DefaultBurst,
@@ -282,6 +286,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDBsPerOwner < 1 || c.MaxInstanceSize < 1 {
 		return fmt.Errorf("max-dbs-per-owner and max-instance-size must be positive")
+	}
+	if c.SchemaMaxSize < 1 || c.SchemaMaxWork < 1 {
+		return fmt.Errorf("schema-max-size and schema-max-work must be positive")
 	}
 	if c.MailMaxMessageSize < 1 || c.MailRate < 1 || c.MailBurst < 1 {
 		return fmt.Errorf("mail-max-message-size, mail-rate and mail-burst must be positive")

@@ -134,7 +134,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	d.meter = metering.New(d.store)
-	dbs := db.NewManager(db.Config{MaxDBsPerOwner: cfg.MaxDBsPerOwner, MaxInstanceSize: cfg.MaxInstanceSize, Meter: d.meter}, d.store)
+	dbs := db.NewManager(db.Config{
+		MaxDBsPerOwner:  cfg.MaxDBsPerOwner,
+		MaxInstanceSize: cfg.MaxInstanceSize,
+		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
+		Meter:           d.meter,
+	}, d.store)
 	d.dbs = dbs
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {
 		log.Error("forming the records a crash left unformed", "db", id, "err", err)

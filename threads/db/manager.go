@@ -50,6 +50,9 @@ type Config struct {
 	Meter *metering.Meter
 	// Scripts bounds write validators and read filters.
 	Scripts jsfunc.Limits
+	// Schemas bounds collection schemas and the work of checking writes
+	// against them; zero fields take their defaults.
+	Schemas SchemaLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -126,7 +129,7 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	compiled := make([]*collection, len(cols))
 	for i, c := range cols {
 		var err error
-		if compiled[i], err = compile(op, c, m.cfg.Scripts); err != nil {
+		if compiled[i], err = compile(op, c, m.cfg, false); err != nil {
 			return Info{}, err
 		}
 	}

@@ -6,15 +6,60 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/selfhub/hub/errors"
 )
+
+// Defaults for SchemaLimits.
+const (
+	DefaultSchemaMaxSize = 64 << 10
+	DefaultSchemaMaxWork = 1 << 18
+)
+
+// Bounds of a validation failure's message: the first few causes, each
+// clipped, so that the whole fits a gRPC status (its trailer) with room.
+const (
+	maxCauses     = 5
+	maxCauseBytes = 300
+)
+
+// SchemaLimits bounds collection schemas and the work of checking writes
+// against them (schemacost.go tells how the work is bounded).
+type SchemaLimits struct {
+	// MaxSize caps a schema's JSON, in bytes.
+	MaxSize int
+	// MaxWork caps the subschema checks one instance may need: the
+	// instance's values and keys times the most subschemas the schema
+	// may apply to one value. Schemas that may apply more than MaxWork
+	// subschemas to a single value are refused when set.
+	MaxWork int
+}
+
+// withDefaults fills the zero fields.
+func (l SchemaLimits) withDefaults() SchemaLimits {
+	if l.MaxSize == 0 {
+		l.MaxSize = DefaultSchemaMaxSize
+	}
+	if l.MaxWork == 0 {
+		l.MaxWork = DefaultSchemaMaxWork
+	}
+	return l
+}
 
 // schema is a collection's compiled JSON Schema. Drafts 4 to 2020-12 are
 // accepted; a schema without "$schema" is read as draft-07, the draft the
 // Textile clients' examples use.
 type schema struct {
 	compiled *jsonschema.Schema // nil: no schema, any object is accepted
+	// perValue is the most subschemas the schema may apply to one value.
+	perValue int64
+	maxWork  int64
+	// unbounded, when set, is why the schema is over this hub's limits; it
+	// is set only for a stored schema (one set before the limits were
+	// lowered), whose writes it refuses while its instances stay readable.
+	unbounded error
 }
 
 // noLoader refuses every external reference, so a schema can never make
@@ -26,10 +71,17 @@ func (noLoader) Load(url string) (any, error) {
 }
 
 // compileSchema compiles raw, which may be empty (no schema). A schema that
-// is not valid, or that declares _id as anything but a string, is Invalid.
-func compileSchema(op errors.Op, raw []byte) (schema, error) {
+// is not valid, that declares _id as anything but a string, or whose
+// validation cannot be bounded by lim is Invalid. When stored, a schema
+// over lim is returned with unbounded set instead, so that the collection
+// it belongs to can still be read.
+func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (schema, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return schema{}, nil
+	}
+	lim = lim.withDefaults()
+	if len(raw) > lim.MaxSize && !stored {
+		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema is %d bytes; this hub's limit is %d", len(raw), lim.MaxSize)
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
@@ -57,21 +109,78 @@ func compileSchema(op errors.Op, raw []byte) (schema, error) {
 	if err != nil {
 		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema does not compile: %s", oneLine(err))
 	}
-	return schema{compiled: compiled}, nil
+	s := schema{compiled: compiled, maxWork: int64(lim.MaxWork)}
+	s.perValue, err = costOf(compiled, doc, loc, s.maxWork)
+	if err != nil {
+		err = errors.Errorf(op, errors.Invalid, "collection schema cannot be bounded: %v", err)
+		if !stored {
+			return schema{}, err
+		}
+		s.unbounded = err
+	}
+	return s, nil
 }
 
-// validate checks an instance (decoded JSON) against the schema.
+// validate checks an instance (decoded JSON) against the schema. The work
+// is bounded before it starts: an instance whose values times the schema's
+// perValue pass maxWork is refused unchecked.
 func (s schema) validate(op errors.Op, doc any) error {
 	if s.compiled == nil {
 		return nil
 	}
+	if s.unbounded != nil {
+		return errors.Errorf(op, errors.FailedPrecondition, "%v; update the collection's schema before writing to it", s.unbounded)
+	}
+	if n := instanceValues(doc); satMul(n, s.perValue) > s.maxWork {
+		return errors.Errorf(op, errors.Exhausted, "instance has %d values and keys, and the collection schema may check each against up to %d subschemas: %d checks, over this hub's limit of %d; write smaller instances or simplify the schema", n, s.perValue, satMul(n, s.perValue), s.maxWork)
+	}
 	if err := s.compiled.Validate(doc); err != nil {
-		return errors.Errorf(op, errors.Invalid, "instance does not match the collection schema: %s", oneLine(err))
+		return errors.Errorf(op, errors.Invalid, "instance does not match the collection schema: %s", causes(err))
 	}
 	return nil
 }
 
-// oneLine folds a multi-line validation report into one line.
+// causes describes a validation failure by its first few leaf causes,
+// each with the instance location it is about, in at most
+// maxCauses*maxCauseBytes bytes. The library's own Error() renders the
+// whole tree of causes, which a schema with many branches makes huge.
+func causes(err error) string {
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return errors.Clip(oneLine(err))
+	}
+	p := message.NewPrinter(language.English)
+	var out []string
+	more := false
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(out) == maxCauses {
+			more = true
+			return
+		}
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				if walk(c); more {
+					return
+				}
+			}
+			return
+		}
+		at := "/" + strings.Join(e.InstanceLocation, "/")
+		line := "at " + at + ": " + strings.Join(strings.Fields(e.ErrorKind.LocalizedString(p)), " ")
+		if len(line) > maxCauseBytes {
+			line = strings.ToValidUTF8(line[:maxCauseBytes], "") + "…"
+		}
+		out = append(out, line)
+	}
+	walk(verr)
+	if more {
+		out = append(out, "and more")
+	}
+	return strings.Join(out, "; ")
+}
+
+// oneLine folds a multi-line report into one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }

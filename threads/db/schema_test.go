@@ -21,7 +21,7 @@ func TestSchemaDrafts(t *testing.T) {
 	}
 	for name, raw := range drafts {
 		t.Run(name, func(t *testing.T) {
-			s, err := compileSchema("test", []byte(raw))
+			s, err := compileSchema("test", []byte(raw), SchemaLimits{}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestSchemaDrafts(t *testing.T) {
 	}
 	for name, raw := range refused {
 		t.Run(name, func(t *testing.T) {
-			if _, err := compileSchema("test", []byte(raw)); !errors.Is(errors.Invalid, err) {
+			if _, err := compileSchema("test", []byte(raw), SchemaLimits{}, false); !errors.Is(errors.Invalid, err) {
 				t.Fatalf("accepted: %v", err)
 			}
 		})
@@ -143,7 +143,7 @@ func TestSchemaDraftKeywords(t *testing.T) {
 		for _, draft := range append(append([]string{}, c.enforced...), c.ignored...) {
 			enforced := slices.Contains(c.enforced, draft)
 			t.Run(c.keyword+"/"+draft, func(t *testing.T) {
-				s, err := compileSchema("test", []byte(withDraft(draft, c.body)))
+				s, err := compileSchema("test", []byte(withDraft(draft, c.body)), SchemaLimits{}, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -163,7 +163,7 @@ func TestSchemaDraftKeywords(t *testing.T) {
 	// 2020-12 replaced the array form of items with prefixItems: such a
 	// schema does not match its meta-schema.
 	tuple := withDraft(draft20, `"properties":{"p":{"items":[{"type":"string"}]}}`)
-	if _, err := compileSchema("test", []byte(tuple)); !errors.Is(errors.Invalid, err) {
+	if _, err := compileSchema("test", []byte(tuple), SchemaLimits{}, false); !errors.Is(errors.Invalid, err) {
 		t.Errorf("2020-12 schema with an array for items compiled: %v", err)
 	}
 }
