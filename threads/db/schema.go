@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -19,10 +20,12 @@ const (
 )
 
 // Bounds of a validation failure's message: the first few causes, each
-// clipped, so that the whole fits a gRPC status (its trailer) with room.
+// with the end of its instance path and the start of its text, so that
+// the whole fits a gRPC status (its trailer) with room.
 const (
-	maxCauses     = 5
-	maxCauseBytes = 300
+	maxCauses    = 5
+	maxCausePath = 120
+	maxCauseText = 180
 )
 
 // SchemaLimits bounds collection schemas and the work of checking writes
@@ -140,9 +143,9 @@ func (s schema) validate(op errors.Op, doc any) error {
 	return nil
 }
 
-// causes describes a validation failure by its first few leaf causes,
-// each with the instance location it is about, in at most
-// maxCauses*maxCauseBytes bytes. The library's own Error() renders the
+// causes describes a validation failure by its first few distinct leaf
+// causes, each with the instance location it is about, in at most
+// about maxCauses*(maxCausePath+maxCauseText) bytes. The library's own Error() renders the
 // whole tree of causes, which a schema with many branches makes huge.
 func causes(err error) string {
 	verr, ok := err.(*jsonschema.ValidationError)
@@ -154,24 +157,29 @@ func causes(err error) string {
 	more := false
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
-		if len(out) == maxCauses {
-			more = true
-			return
+		for _, c := range e.Causes {
+			if walk(c); more {
+				return
+			}
 		}
 		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				if walk(c); more {
-					return
-				}
-			}
 			return
 		}
 		at := "/" + strings.Join(e.InstanceLocation, "/")
-		line := "at " + at + ": " + strings.Join(strings.Fields(e.ErrorKind.LocalizedString(p)), " ")
-		if len(line) > maxCauseBytes {
-			line = strings.ToValidUTF8(line[:maxCauseBytes], "") + "…"
+		if len(at) > maxCausePath {
+			at = "…" + strings.ToValidUTF8(at[len(at)-maxCausePath:], "")
 		}
-		out = append(out, line)
+		text := strings.Join(strings.Fields(e.ErrorKind.LocalizedString(p)), " ")
+		if len(text) > maxCauseText {
+			text = strings.ToValidUTF8(text[:maxCauseText], "") + "…"
+		}
+		switch line := "at " + at + ": " + text; {
+		case slices.Contains(out, line):
+		case len(out) == maxCauses:
+			more = true
+		default:
+			out = append(out, line)
+		}
 	}
 	walk(verr)
 	if more {

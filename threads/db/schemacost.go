@@ -48,7 +48,7 @@ import (
 // maxAnalysis bounds the steps of costOf (map updates, mostly), so that
 // setting a schema takes bounded time whatever its shape. Schemas of a
 // few thousand subschemas stay well under it.
-const maxAnalysis = 1 << 24
+const maxAnalysis = 1 << 21
 
 // costGraph is a compiled schema as costOf sees it: the subschemas reached
 // from the root, numbered, with their same-value edges.
@@ -57,7 +57,10 @@ type costGraph struct {
 	nodes []*jsonschema.Schema
 	index map[*jsonschema.Schema]int
 	same  [][]int // same[i]: subschemas applied to the value node i is applied to
-	steps int     // analysis steps taken, against maxAnalysis
+	// parent[i] says node i applies subschemas to the children of its value.
+	parent []bool
+	rank   []int // rank[i]: node i's place in an order of the same-value edges
+	steps  int   // analysis steps taken, against maxAnalysis
 }
 
 // costError is a refusal of costOf; the caller adds the op and the kind.
@@ -73,11 +76,10 @@ func costOf(root *jsonschema.Schema, raw any, loc string, limit int64) (int64, e
 	if err := g.collect(root, raw); err != nil {
 		return 0, err
 	}
-	paths, err := g.closure(limit)
-	if err != nil {
+	if err := g.order(); err != nil {
 		return 0, err
 	}
-	return g.levels(paths, limit)
+	return g.levels(limit)
 }
 
 // step counts n analysis steps and fails past maxAnalysis.
@@ -122,9 +124,11 @@ func (g *costGraph) collect(root *jsonschema.Schema, raw any) error {
 		for _, t := range same {
 			g.add(t)
 		}
-		for _, t := range childSchemas(s) {
+		children := childSchemas(s)
+		for _, t := range children {
 			g.add(t)
 		}
+		g.parent = append(g.parent, len(children) > 0)
 		ids := make([]int, len(same))
 		for j, t := range same {
 			ids[j] = g.index[t]
@@ -291,19 +295,18 @@ func childEdges(s *jsonschema.Schema, k key) []*jsonschema.Schema {
 	return out
 }
 
-// closure returns, for each subschema, how many same-value walks lead from
-// it to each subschema (itself included, once). It refuses same-value
-// cycles (a schema applying itself to the value it is checking, which the
-// validator reports as an error on every instance that reaches it) and
-// counts above limit.
-func (g *costGraph) closure(limit int64) ([]map[int]int64, error) {
-	paths := make([]map[int]int64, len(g.nodes))
+// order numbers the subschemas so that every same-value edge goes from a
+// lower number to a higher one, into g.rank. It refuses same-value cycles:
+// a schema applying itself to the value it is checking, which the
+// validator reports as an error on every instance that reaches it.
+func (g *costGraph) order() error {
 	const (
 		unseen = iota
 		open
 		done
 	)
 	state := make([]int, len(g.nodes))
+	post := make([]int, 0, len(g.nodes))
 	var visit func(i int) error
 	visit = func(i int) error {
 		switch state[i] {
@@ -313,30 +316,68 @@ func (g *costGraph) closure(limit int64) ([]map[int]int64, error) {
 			return nil
 		}
 		state[i] = open
-		p := map[int]int64{i: 1}
 		for _, j := range g.same[i] {
 			if err := visit(j); err != nil {
 				return err
 			}
-			if err := g.step(len(paths[j])); err != nil {
-				return err
-			}
-			for t, n := range paths[j] {
-				if p[t] = satAdd(p[t], n); p[t] > limit {
-					return costError(fmt.Sprintf("the schema at %s may be applied more than %d times to one value through allOf/anyOf/oneOf/$ref branches; this hub's limit is %d", g.where(t), limit, limit))
-				}
-			}
 		}
-		paths[i] = p
 		state[i] = done
+		post = append(post, i)
 		return nil
 	}
 	for i := range g.nodes {
 		if err := visit(i); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return paths, nil
+	g.rank = make([]int, len(g.nodes))
+	for r, i := range post {
+		g.rank[i] = len(post) - 1 - r
+	}
+	return nil
+}
+
+// expand returns how many walks reach each subschema from seeds (counts
+// of walks reaching them) along same-value edges, seeds included. It
+// refuses a count above limit: a subschema applied that many times to one
+// value through branches.
+func (g *costGraph) expand(seeds map[int]int64, limit int64) (map[int]int64, error) {
+	reached := map[int]int64{}
+	var todo []int
+	var mark func(i int)
+	mark = func(i int) {
+		if _, ok := reached[i]; ok {
+			return
+		}
+		reached[i] = 0
+		todo = append(todo, i)
+		for _, j := range g.same[i] {
+			mark(j)
+		}
+	}
+	for i := range seeds {
+		mark(i)
+	}
+	if err := g.step(len(todo)); err != nil {
+		return nil, err
+	}
+	for i, n := range seeds {
+		reached[i] = n
+	}
+	slices.SortFunc(todo, func(a, b int) int { return g.rank[a] - g.rank[b] })
+	for _, i := range todo {
+		n := reached[i]
+		if n > limit {
+			return nil, costError(fmt.Sprintf("the schema at %s may be applied more than %d times to one value through allOf/anyOf/oneOf/$ref branches; this hub's limit is %d", g.where(i), limit, limit))
+		}
+		if err := g.step(len(g.same[i])); err != nil {
+			return nil, err
+		}
+		for _, j := range g.same[i] {
+			reached[j] = satAdd(reached[j], n)
+		}
+	}
+	return reached, nil
 }
 
 // levels follows the instance's levels down from the root: for each class
@@ -345,36 +386,48 @@ func (g *costGraph) closure(limit int64) ([]map[int]int64, error) {
 // subschemas one value may meet. Equal vectors lead to equal vectors, so
 // each is followed once; the walk ends when no new vector appears. See the
 // comment at the top of the file.
-func (g *costGraph) levels(paths []map[int]int64, limit int64) (int64, error) {
-	frontier := []map[int]int64{paths[0]}
-	seen := map[string]bool{signature(paths[0]): true}
-	most := total(paths[0])
-	if most > limit {
-		return 0, costError(fmt.Sprintf("allOf, anyOf, oneOf and $ref branches apply up to %d subschemas to one value, over this hub's limit of %d (%s the most often); apply fewer branches to the same value", most, limit, g.where(busiest(paths[0]))))
+func (g *costGraph) levels(limit int64) (int64, error) {
+	root, err := g.expand(map[int]int64{0: 1}, limit)
+	if err != nil {
+		return 0, err
 	}
+	most := total(root)
+	if most > limit {
+		return 0, costError(fmt.Sprintf("allOf, anyOf, oneOf and $ref branches apply up to %d subschemas to one value, over this hub's limit of %d (%s the most often); apply fewer branches to the same value", most, limit, g.where(busiest(root))))
+	}
+	frontier := []map[int]int64{root}
+	seen := map[string]bool{signature(root): true}
 	for depth := 1; len(frontier) > 0; depth++ {
 		if depth > len(g.nodes)+16 {
 			return 0, costError(fmt.Sprintf("the subschemas that apply to one value keep changing with the instance's depth (%d at depth %d): recursion passes through more than one branch for the same value; recurse through a single branch", most, depth))
 		}
 		var next []map[int]int64
 		for _, cur := range frontier {
-			for _, k := range g.keys(cur) {
-				v, err := g.advance(cur, k, paths)
+			keys, err := g.keys(cur)
+			if err != nil {
+				return 0, err
+			}
+			for _, k := range keys {
+				v, err := g.advance(cur, k, limit)
 				if err != nil {
 					return 0, err
 				}
-				sig := signature(v)
-				if len(v) == 0 || seen[sig] {
-					continue
-				}
-				seen[sig] = true
-				next = append(next, v)
 				if t := total(v); t > most {
 					most = t
 				}
 				if most > limit {
 					return 0, costError(fmt.Sprintf("up to %d subschemas may apply to one value nested %d deep, over this hub's limit of %d (%s the most often): recursion or nesting passes through more than one branch (allOf, anyOf, oneOf, …) reaching the same value, so the work multiplies with every level; recurse through a single branch", most, depth, limit, g.where(busiest(v))))
 				}
+				// Only subschemas with child edges shape the levels
+				// below: the rest are counted above and dropped, so
+				// that vectors differing only in them are followed once.
+				maps.DeleteFunc(v, func(s int, _ int64) bool { return !g.parent[s] })
+				sig := signature(v)
+				if len(v) == 0 || seen[sig] {
+					continue
+				}
+				seen[sig] = true
+				next = append(next, v)
 			}
 		}
 		frontier = next
@@ -384,33 +437,34 @@ func (g *costGraph) levels(paths []map[int]int64, limit int64) (int64, error) {
 
 // advance returns the level vector of the children of class k of a value
 // whose level vector is cur.
-func (g *costGraph) advance(cur map[int]int64, k key, paths []map[int]int64) (map[int]int64, error) {
+func (g *costGraph) advance(cur map[int]int64, k key, limit int64) (map[int]int64, error) {
 	if err := g.step(len(cur)); err != nil {
 		return nil, err
 	}
-	next := map[int]int64{}
+	seeds := map[int]int64{}
 	for s, n := range cur {
 		for _, t := range childEdges(g.nodes[s], k) {
 			ti := g.index[t]
-			if err := g.step(len(paths[ti])); err != nil {
-				return nil, err
-			}
-			for u, m := range paths[ti] {
-				next[u] = satAdd(next[u], satMul(n, m))
-			}
+			seeds[ti] = satAdd(seeds[ti], n)
 		}
 	}
-	return next, nil
+	if len(seeds) == 0 {
+		return seeds, nil
+	}
+	return g.expand(seeds, limit)
 }
 
 // keys lists the classes of child keys that the subschemas in cur tell
 // apart: their property names, any other name, their tuple indexes, any
 // other index.
-func (g *costGraph) keys(cur map[int]int64) []key {
+func (g *costGraph) keys(cur map[int]int64) ([]key, error) {
 	names := map[string]bool{}
 	tuple := 0
 	for s := range cur {
 		n := g.nodes[s]
+		if err := g.step(1 + len(n.Properties)); err != nil {
+			return nil, err
+		}
 		for name := range n.Properties {
 			names[name] = true
 		}
@@ -426,7 +480,7 @@ func (g *costGraph) keys(cur map[int]int64) []key {
 	for i := range tuple {
 		out = append(out, key{array: true, index: i})
 	}
-	return out
+	return out, nil
 }
 
 // signature is a canonical form of a level's counts, to find a repeat.
