@@ -16,20 +16,21 @@ package db
 // to the value's children along "child" edges (properties, items, …).
 // The number of times a value at depth d is checked is at most the number
 // of walks from the root that take d child edges whose keys spell the
-// value's path. costOf counts those walks level by level, keeping, for
-// each subschema, the most walks that reach it over every choice of key
-// (a property name of the schema, any other name, a tuple index, any other
-// index): the maximum over keys of sums is at most the sum of maxima, so
-// the count is an upper bound. A schema whose recursion passes through two
-// branches applying to the same value (the exponential
+// value's path. costOf counts those walks level by level: a level vector
+// holds, for one class of key path, the walks that reach each subschema,
+// where a key's class is a property name the schema names, any other name,
+// a tuple index or any other index (a name matching a pattern counts as
+// matching every pattern: the count stays an upper bound). A schema whose
+// recursion passes through two branches applying to the same value (the
+// exponential
 // {"allOf":[{"properties":{"a":{"$ref":"#"}}},{"properties":{"a":{"$ref":"#"}}}]})
 // doubles its count at every level and is refused; a tree
-// ({"properties":{"children":{"items":{"$ref":"#"}}}}) keeps a count of
-// one per value and is accepted. The count runs until the per-level
-// counts repeat (every later level repeats them too); counts that keep
-// growing without passing the limit, as a chain of recursions may, do not
-// repeat and are refused when the walk takes more levels than the schema
-// has subschemas (and some slack).
+// ({"properties":{"children":{"items":{"$ref":"#"}}}}) keeps a count of two
+// per value (the $ref and its target) and is accepted. Equal vectors lead
+// to equal vectors, so each is followed once, and the count ends when no
+// new vector appears; counts that keep changing without passing the
+// limit, as a chain of recursions may, are refused when they take more
+// levels than the schema has subschemas (and some slack).
 //
 // Dynamic references ($dynamicRef, $recursiveRef) resolve at validation
 // time; costOf accepts them only where the document has a single matching
@@ -153,14 +154,18 @@ func (g *costGraph) sameValue(s *jsonschema.Schema, dynamic map[string]int, recu
 		out = append(out, s.Ref)
 	}
 	if r := s.RecursiveRef; r != nil {
-		if r.RecursiveAnchor && (recursive != 1 || !strings.HasPrefix(r.Location, g.loc)) {
-			return nil, costError(fmt.Sprintf("$recursiveRef at %s may resolve to any of several $recursiveAnchor schemas; keep a single $recursiveAnchor in the schema", strings.TrimPrefix(s.Location, g.loc)))
+		if r.RecursiveAnchor {
+			if err := g.oneTarget(s, r, "$recursiveRef", "$recursiveAnchor", recursive); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, r)
 	}
 	if r := s.DynamicRef; r != nil {
-		if r.Anchor != "" && r.Ref.DynamicAnchor == r.Anchor && (dynamic[r.Anchor] != 1 || !strings.HasPrefix(r.Ref.Location, g.loc)) {
-			return nil, costError(fmt.Sprintf("$dynamicRef at %s may resolve to any of several schemas anchored %q; keep a single $dynamicAnchor of that name in the schema", strings.TrimPrefix(s.Location, g.loc), r.Anchor))
+		if r.Anchor != "" && r.Ref.DynamicAnchor == r.Anchor {
+			if err := g.oneTarget(s, r.Ref, "$dynamicRef", fmt.Sprintf("$dynamicAnchor %q", r.Anchor), dynamic[r.Anchor]); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, r.Ref)
 	}
@@ -181,6 +186,20 @@ func (g *costGraph) sameValue(s *jsonschema.Schema, dynamic map[string]int, recu
 		}
 	}
 	return out, nil
+}
+
+// oneTarget checks that a dynamic reference of s (keyword kw) can only
+// resolve to its static target: the target is in the schema document,
+// and anchors of its kind (what) number one there.
+func (g *costGraph) oneTarget(s, target *jsonschema.Schema, kw, what string, anchors int) error {
+	at := strings.TrimPrefix(s.Location, g.loc)
+	if !strings.HasPrefix(target.Location, g.loc) {
+		return costError(fmt.Sprintf("%s at %s resolves among schemas of another document (%s); refer to a draft-07 meta-schema or inline what you need", kw, at, target.Location))
+	}
+	if anchors != 1 {
+		return costError(fmt.Sprintf("%s at %s may resolve to any of the schemas with a %s; keep a single one in the schema", kw, at, what))
+	}
+	return nil
 }
 
 // anchorCounts counts, in a schema document, the members "$dynamicAnchor"

@@ -29,6 +29,8 @@ func TestSchemaCost(t *testing.T) {
 		{"any JSON value", `{"$ref":"#/definitions/v","definitions":{"v":{"anyOf":[{"type":"object","additionalProperties":{"$ref":"#/definitions/v"}},{"type":"array","items":{"$ref":"#/definitions/v"}},{"type":["string","number","boolean","null"]}]}}}`, 5},
 		{"allOf without recursion", `{"allOf":[{"required":["a"]},{"properties":{"a":{"type":"string"}}}]}`, 3},
 		{"draft-07 $ref hides its siblings", `{"$ref":"#/definitions/a","allOf":[{"$ref":"#"}],"definitions":{"a":{"type":"object"}}}`, 2},
+		{"draft-07 meta-schema", `{"properties":{"s":{"$ref":"http://json-schema.org/draft-07/schema#"}}}`, 5},
+		{"2019-09 $recursiveRef with one anchor", `{"$schema":"https://json-schema.org/draft/2019-09/schema","$recursiveAnchor":true,"properties":{"k":{"items":{"$recursiveRef":"#"}}}}`, 2},
 		{"2020-12 $dynamicRef with one anchor", `{"$schema":"https://json-schema.org/draft/2020-12/schema","$dynamicAnchor":"node","type":"object","properties":{"kids":{"type":"array","items":{"$dynamicRef":"#node"}}}}`, 2},
 	}
 	for _, c := range accepted {
@@ -49,9 +51,11 @@ func TestSchemaCost(t *testing.T) {
 	}{
 		{"exponential recursion", exponentialSchema, "passes through more than one branch"},
 		{"recursion through anyOf and properties", `{"anyOf":[{"properties":{"a":{"$ref":"#"}}}],"properties":{"a":{"$ref":"#"}}}`, "passes through more than one branch"},
+		{"growing by one per level", `{"properties":{"a":{"$ref":"#"}},"patternProperties":{"^":{"$ref":"#/definitions/x"}},"definitions":{"x":{"patternProperties":{"^":{"$ref":"#/definitions/x"}}}}}`, "keep changing with the instance's depth"},
 		{"a $ref cycle on one value", `{"allOf":[{"$ref":"#"}]}`, "applies itself to the value"},
 		{"diamonds without recursion", diamonds(24), "applied more than"},
-		{"2020-12 $dynamicRef with two anchors", `{"$schema":"https://json-schema.org/draft/2020-12/schema","$dynamicAnchor":"node","properties":{"kids":{"items":{"$dynamicRef":"#node"}}},"$defs":{"x":{"$id":"urn:hub:x","$dynamicAnchor":"node"}}}`, "several schemas anchored"},
+		{"2020-12 $dynamicRef with two anchors", `{"$schema":"https://json-schema.org/draft/2020-12/schema","$dynamicAnchor":"node","properties":{"kids":{"items":{"$dynamicRef":"#node"}}},"$defs":{"x":{"$id":"urn:hub:x","$dynamicAnchor":"node"}}}`, "may resolve to any of the schemas"},
+		{"2020-12 meta-schema", `{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"s":{"$ref":"https://json-schema.org/draft/2020-12/schema"}}}`, "resolves among schemas of another document"},
 		{"too large", `{"description":"` + strings.Repeat("x", DefaultSchemaMaxSize) + `"}`, "bytes; this hub's limit is"},
 	}
 	for _, c := range refused {
