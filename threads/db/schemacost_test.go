@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/selfhub/hub/errors"
 )
 
@@ -152,9 +154,10 @@ func TestSchemaValidationBounded(t *testing.T) {
 }
 
 // FuzzSchema checks (schema, instance) pairs: compiling and validating
-// never panic, refusals are Invalid, a write's checks stay under the work
-// limit (a small one here, so that a schema slipping past the bound would
-// make the fuzzer hang) and failure messages stay short.
+// never panic, refusals are Invalid, the checks validation makes (counted
+// by a keyword added to every subschema) stay within the static bound,
+// which stays under the work limit (a small one here), and failure
+// messages stay short.
 func FuzzSchema(f *testing.F) {
 	f.Add(exponentialSchema, deep(20, "1"))
 	f.Add(treeSchema, `{"name":"r","children":[{"name":"a","children":[{"children":[]}]}]}`)
@@ -163,6 +166,10 @@ func FuzzSchema(f *testing.F) {
 	f.Add(`{"additionalProperties":{"anyOf":[{"type":"string"},{"$ref":"#"}]},"patternProperties":{"^a":{"not":{"$ref":"#"}}}}`, `{"a":{"b":{"a":2}},"c":[1]}`)
 	f.Add(`{"if":{"properties":{"a":{"const":1}}},"then":{"properties":{"b":{"$ref":"#"}}},"else":{"properties":{"b":{"$ref":"#"}}}}`, deep(30, `{"b":1}`))
 	f.Add(`{"items":[{"$ref":"#"},{"$ref":"#"}],"additionalItems":{"$ref":"#"},"contains":{"$ref":"#"}}`, `{"x":[[[]],[]]}`)
+	f.Add(`{"$ref":"#/definitions/v","definitions":{"v":{"anyOf":[{"type":"object","additionalProperties":{"$ref":"#/definitions/v"}},{"type":"array","items":{"$ref":"#/definitions/v"}},{"type":["string","number"]}]}}}`, `{"a":[1,{"b":["x",[2]]}],"c":{"d":{}}}`)
+	f.Add(`{"properties":{"left":{"$ref":"#"},"right":{"$ref":"#"},"v":{"type":"number"}}}`, `{"v":1,"left":{"v":2,"right":{"v":3,"left":{}}},"right":{"v":"x"}}`)
+	f.Add(`{"properties":{"s":{"$ref":"http://json-schema.org/draft-07/schema#"}}}`, `{"s":{"type":"object","properties":{"a":{"items":[{"type":"string"}]}},"allOf":[{"not":{}}]}}`)
+	f.Add(`{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"p":{"prefixItems":[{"$ref":"#"}],"items":{"$ref":"#"},"contains":{"type":"object"},"unevaluatedItems":false}},"unevaluatedProperties":{"type":"string"}}`, `{"p":[{"p":[{}]},{"q":"x"}],"z":"s"}`)
 	lim := SchemaLimits{MaxWork: 4000}
 	f.Fuzz(func(t *testing.T, raw, instance string) {
 		s, err := compileSchema("fuzz", []byte(raw), lim, false)
@@ -183,8 +190,50 @@ func FuzzSchema(f *testing.F) {
 		if err != nil && !errors.Is(errors.Invalid, err) && !errors.Is(errors.Exhausted, err) {
 			t.Fatalf("write refused with a kind other than Invalid or Exhausted: %v", err)
 		}
+		if s.compiled != nil && !errors.Is(errors.Exhausted, err) {
+			if n, bound := countChecks(t, raw, doc), s.perValue*instanceValues(doc); n > bound {
+				t.Fatalf("validation made %d checks; the static bound is %d", n, bound)
+			}
+		}
 		if err != nil && len(err.Error()) > 2<<10 {
 			t.Fatalf("message of %d bytes: %.200s…", len(err.Error()), err)
 		}
 	})
+}
+
+// counter is a keyword in every subschema that counts the subschemas that
+// finish checking a value (those that fail early are not counted: the
+// count is a lower bound of the validator's work).
+type counter struct{ n *int64 }
+
+func (c counter) Validate(*jsonschema.ValidatorContext, any) { *c.n++ }
+
+// countChecks validates doc against raw, compiled as compileSchema does
+// but with the counter in every subschema, and returns the count.
+func countChecks(t *testing.T, raw string, doc any) int64 {
+	t.Helper()
+	var n int64
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft7)
+	c.UseLoader(noLoader{})
+	c.RegisterVocabulary(&jsonschema.Vocabulary{
+		URL: "urn:hub:test:counter",
+		Compile: func(*jsonschema.CompilerContext, map[string]any) (jsonschema.SchemaExt, error) {
+			return counter{&n}, nil
+		},
+	})
+	c.AssertVocabs()
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("hub:collection-schema.json", v); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("hub:collection-schema.json")
+	if err != nil {
+		t.Fatalf("compiles with the counter: %v", err)
+	}
+	_ = sch.Validate(doc)
+	return n
 }
