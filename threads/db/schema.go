@@ -144,9 +144,11 @@ func (s schema) validate(op errors.Op, doc any) error {
 }
 
 // causes describes a validation failure by its first few distinct leaf
-// causes, each with the instance location it is about, in at most
-// about maxCauses*(maxCausePath+maxCauseText) bytes. The library's own Error() renders the
-// whole tree of causes, which a schema with many branches makes huge.
+// causes, each with the instance location it is about, in about
+// maxCauses*(maxCausePath+maxCauseText) bytes at most. The library's own
+// Error() renders the whole tree of causes, which a schema with many
+// branches makes huge (the tree is as large as the work, and rendering it
+// costs more than the validation).
 func causes(err error) string {
 	verr, ok := err.(*jsonschema.ValidationError)
 	if !ok {
