@@ -125,8 +125,8 @@ func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (sch
 }
 
 // validate checks an instance (decoded JSON) against the schema. The work
-// is bounded before it starts: an instance whose values times the schema's
-// perValue pass maxWork is refused unchecked.
+// is bounded before it starts: an instance whose weight (instanceWeight)
+// times the schema's perValue passes maxWork is refused unchecked.
 func (s schema) validate(op errors.Op, doc any) error {
 	if s.compiled == nil {
 		return nil
@@ -134,8 +134,8 @@ func (s schema) validate(op errors.Op, doc any) error {
 	if s.unbounded != nil {
 		return errors.Errorf(op, errors.FailedPrecondition, "%v; update the collection's schema before writing to it", s.unbounded)
 	}
-	if n := instanceValues(doc); satMul(n, s.perValue) > s.maxWork {
-		return errors.Errorf(op, errors.Exhausted, "instance has %d values and keys, and the collection schema may check each against up to %d subschemas: %d checks, over this hub's limit of %d; write smaller instances or simplify the schema", n, s.perValue, satMul(n, s.perValue), s.maxWork)
+	if n, w := instanceWeight(doc); satMul(w, s.perValue) > s.maxWork {
+		return errors.Errorf(op, errors.Exhausted, "instance has %d values and keys (weighing %d, the deeper the heavier), and the collection schema may check each against up to %d subschemas: %d checks, over this hub's limit of %d; write smaller or shallower instances, or simplify the schema", n, w, s.perValue, satMul(w, s.perValue), s.maxWork)
 	}
 	if err := s.compiled.Validate(doc); err != nil {
 		return errors.Errorf(op, errors.Invalid, "instance does not match the collection schema: %s", causes(err))

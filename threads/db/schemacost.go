@@ -547,22 +547,34 @@ func satMul(a, b int64) int64 {
 	return min(a*b, satCap)
 }
 
-// instanceValues counts the values of a decoded instance, object keys
-// included (propertyNames checks them): the factor of P in a write's work.
-func instanceValues(v any) int64 {
-	switch v := v.(type) {
-	case map[string]any:
-		n := int64(1)
-		for _, c := range v {
-			n += 1 + instanceValues(c)
+// depthWeight is how many levels of depth make a value weigh one more
+// check: a failed check copies the value's path (one word per level) into
+// its error, and a check costs about as much as copying 16 of them. Deep
+// instances would otherwise make the work grow with the square of their
+// depth while their checks stay few.
+const depthWeight = 16
+
+// instanceWeight returns the values of a decoded instance, object keys
+// included (propertyNames checks them), and their weight: each counts
+// 1 + depth/depthWeight. The weight is the factor of P in a write's work.
+func instanceWeight(v any) (values, weight int64) {
+	var walk func(v any, depth int64)
+	walk = func(v any, depth int64) {
+		values++
+		weight += depthWeight + depth // in 1/depthWeight, divided below
+		switch v := v.(type) {
+		case map[string]any:
+			for _, c := range v {
+				values++
+				weight += depthWeight + depth + 1
+				walk(c, depth+1)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c, depth+1)
+			}
 		}
-		return n
-	case []any:
-		n := int64(1)
-		for _, c := range v {
-			n += instanceValues(c)
-		}
-		return n
 	}
-	return 1
+	walk(v, 0)
+	return values, (weight + depthWeight - 1) / depthWeight
 }

@@ -142,6 +142,18 @@ func TestSchemaValidationBounded(t *testing.T) {
 		t.Errorf("instance over the work limit: %v, want Exhausted", err)
 	}
 
+	// A deep chain: few checks, but each failed one copies a long path.
+	chain, err := compileSchema("test", []byte(`{"type":"object","properties":{"a":{"$ref":"#"}}}`), SchemaLimits{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chain.validate("test", mustDecode(t, deep(100, "{}"))); err != nil {
+		t.Errorf("a chain 100 deep refused: %v", err)
+	}
+	if err := chain.validate("test", mustDecode(t, deep(5000, "1"))); !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "shallower") {
+		t.Errorf("a chain 5000 deep: %v, want Exhausted", err)
+	}
+
 	// A schema stored before the limits were lowered: its collection
 	// loads, and its writes are refused with what to do.
 	stored, err := compileSchema("test", []byte(exponentialSchema), small, true)
@@ -191,8 +203,9 @@ func FuzzSchema(f *testing.F) {
 			t.Fatalf("write refused with a kind other than Invalid or Exhausted: %v", err)
 		}
 		if s.compiled != nil && !errors.Is(errors.Exhausted, err) {
-			if n, bound := countChecks(t, raw, doc), s.perValue*instanceValues(doc); n > bound {
-				t.Fatalf("validation made %d checks; the static bound is %d", n, bound)
+			values, _ := instanceWeight(doc)
+			if n := countChecks(t, raw, doc); n > s.perValue*values {
+				t.Fatalf("validation made %d checks; the static bound is %d", n, s.perValue*values)
 			}
 		}
 		if err != nil && len(err.Error()) > 2<<10 {
