@@ -182,6 +182,7 @@ func FuzzSchema(f *testing.F) {
 	f.Add(`{"properties":{"left":{"$ref":"#"},"right":{"$ref":"#"},"v":{"type":"number"}}}`, `{"v":1,"left":{"v":2,"right":{"v":3,"left":{}}},"right":{"v":"x"}}`)
 	f.Add(`{"properties":{"s":{"$ref":"http://json-schema.org/draft-07/schema#"}}}`, `{"s":{"type":"object","properties":{"a":{"items":[{"type":"string"}]}},"allOf":[{"not":{}}]}}`)
 	f.Add(`{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"p":{"prefixItems":[{"$ref":"#"}],"items":{"$ref":"#"},"contains":{"type":"object"},"unevaluatedItems":false}},"unevaluatedProperties":{"type":"string"}}`, `{"p":[{"p":[{}]},{"q":"x"}],"z":"s"}`)
+	f.Add(`{"type":"object","properties":{"a":{"$ref":"#"}}}`, deep(3000, "1"))
 	lim := SchemaLimits{MaxWork: 4000}
 	f.Fuzz(func(t *testing.T, raw, instance string) {
 		s, err := compileSchema("fuzz", []byte(raw), lim, false)
