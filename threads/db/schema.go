@@ -109,8 +109,11 @@ func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (sch
 		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema: %v", err)
 	}
 	compiled, err := c.Compile(loc)
+	if meta, ok := err.(*jsonschema.SchemaValidationError); ok {
+		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema does not match its draft's meta-schema: %s", causes(meta.Err))
+	}
 	if err != nil {
-		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema does not compile: %s", oneLine(err))
+		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema does not compile: %s", causes(err))
 	}
 	s := schema{compiled: compiled, maxWork: int64(lim.MaxWork)}
 	s.perValue, err = costOf(compiled, doc, loc, s.maxWork)
@@ -152,7 +155,7 @@ func (s schema) validate(op errors.Op, doc any) error {
 func causes(err error) string {
 	verr, ok := err.(*jsonschema.ValidationError)
 	if !ok {
-		return errors.Clip(oneLine(err))
+		return clip(oneLine(err), maxCauses*maxCauseText)
 	}
 	p := message.NewPrinter(language.English)
 	var out []string
@@ -171,10 +174,7 @@ func causes(err error) string {
 		if len(at) > maxCausePath {
 			at = "…" + strings.ToValidUTF8(at[len(at)-maxCausePath:], "")
 		}
-		text := strings.Join(strings.Fields(e.ErrorKind.LocalizedString(p)), " ")
-		if len(text) > maxCauseText {
-			text = strings.ToValidUTF8(text[:maxCauseText], "") + "…"
-		}
+		text := clip(strings.Join(strings.Fields(e.ErrorKind.LocalizedString(p)), " "), maxCauseText)
 		switch line := "at " + at + ": " + text; {
 		case slices.Contains(out, line):
 		case len(out) == maxCauses:
@@ -188,6 +188,14 @@ func causes(err error) string {
 		out = append(out, "and more")
 	}
 	return strings.Join(out, "; ")
+}
+
+// clip cuts s to n bytes, on a character boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // oneLine folds a multi-line report into one line.

@@ -132,6 +132,19 @@ func TestSchemaValidationBounded(t *testing.T) {
 		t.Errorf("message is %d bytes, want at most 2 KiB", n)
 	}
 
+	// A schema with 2000 keywords of the wrong type: its refusal is
+	// as short as a failed write's.
+	var bad2000 strings.Builder
+	bad2000.WriteString(`{"properties":{"p0":{"type":5}`)
+	for i := 1; i < 2000; i++ {
+		bad2000.WriteString(`,"p` + strconv.Itoa(i) + `":{"minLength":"x"}`)
+	}
+	bad2000.WriteString("}}")
+	_, err = compileSchema("test", []byte(bad2000.String()), SchemaLimits{}, false)
+	if !errors.Is(errors.Invalid, err) || !strings.Contains(err.Error(), "meta-schema") || len(err.Error()) > 2<<10 {
+		t.Errorf("a schema failing its meta-schema 2000 ways: %d bytes: %.300v, want Invalid in at most 2 KiB", len(errString(err)), err)
+	}
+
 	small := SchemaLimits{MaxWork: 1000}
 	capped, err := compileSchema("test", []byte(treeSchema), small, false)
 	if err != nil {
@@ -250,4 +263,12 @@ func countChecks(t *testing.T, raw string, doc any) int64 {
 	}
 	_ = sch.Validate(doc)
 	return n
+}
+
+// errString is err's message, or "" for nil.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
