@@ -289,7 +289,13 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	} else if cur.UpdatedAt != b.UpdatedAt || cur.Path != b.Path {
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while its roles were set; retry", key)
 	}
+	next.rec.Updated = now
+	reserved, err := s.reserve(ctx, op, b.rec.Account, next.rec.Size-b.rec.Size) // a key rotation moves the root
+	if err != nil {
+		return Bucket{}, err
+	}
 	saved, err := s.saveBucket(ctx, op, txn, next)
+	reserved(err == nil)
 	if err != nil || saved.Path == b.Path {
 		return saved, err
 	}

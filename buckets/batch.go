@@ -19,12 +19,12 @@ import (
 // root the batch was opened with. Until Commit nothing is visible; a batch
 // that is never committed leaves the bucket as it was.
 type Batch struct {
-	s      *Service
-	p      hub.Principal
-	thread threads.ID
-	key    string
-	root   string
-	owner  hub.PubKey // the bucket's, whose quota the files count against
+	s       *Service
+	p       hub.Principal
+	thread  threads.ID
+	key     string
+	root    string
+	account hub.PubKey // the account the bucket is charged to, whose quota the files count against
 	// keys seal the files of a private bucket (nil for a public one), as
 	// the bucket was when the batch was opened; Commit refuses files whose
 	// keys changed since.
@@ -72,7 +72,7 @@ func (s *Service) NewBatch(ctx context.Context, p hub.Principal, thread threads.
 		return nil, err
 	}
 	held, release := s.gc.register(ctx)
-	return &Batch{s: s, p: p, thread: thread, key: key, root: root, owner: hub.PubKey(b.Owner), keys: keysOf(b),
+	return &Batch{s: s, p: p, thread: thread, key: key, root: root, account: b.rec.Account, keys: keysOf(b),
 		held: held, release: release, files: map[string]batchFile{}}, nil
 }
 
@@ -97,7 +97,7 @@ func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, 
 	if len(segs) == 0 {
 		return BatchFile{}, errors.E(op, errors.Invalid, "path is empty; name the file to push, such as dir/file.txt")
 	}
-	cr, err := bt.s.meter(ctx, op, bt.owner, r)
+	cr, err := bt.s.meter(ctx, op, bt.account, r)
 	if err != nil {
 		return BatchFile{}, err
 	}

@@ -1,7 +1,11 @@
 // Package buckets is Hub's bucket service: S3-like storage whose contents
 // are UnixFS DAGs in the hub's blockstore, and whose state (name, owner,
 // root) is an instance in the "buckets" collection of a ThreadDB DB, so
-// buckets replicate like any thread.
+// buckets replicate like any thread. Beside each instance the hub keeps a
+// record of its own (record.go), which no tenant can write: the truth for
+// the bucket's root, size and the account it is charged to. Hub-wide work
+// (garbage collection, usage, quotas, IPNS re-signing, the gateway) reads
+// only those records and never runs a tenant's read filter or validator.
 //
 // A bucket's root changes only by swapping the instance's path from one
 // complete DAG to another: every block of the new DAG is stored (and synced)
@@ -73,6 +77,10 @@ const (
 	Version = 1
 	// MaxBucketNameLen is the longest bucket name, in bytes.
 	MaxBucketNameLen = 1024
+	// DefaultQuota is the bucket storage quota of one account that hubd
+	// applies unless told otherwise: enough for real apps, finite so that
+	// no tenant fills the disk by default.
+	DefaultQuota = 10 << 30
 )
 
 // Role is a role on a path. The values are the wire values.
@@ -108,6 +116,9 @@ type Bucket struct {
 	UpdatedAt int64               `json:"updated_at"` // Unix ns
 	// Thread is the DB that holds the bucket; not stored in the instance.
 	Thread threads.ID `json:"-"`
+	// rec is the hub's record of the bucket (record.go), whose root Path
+	// repeats.
+	rec record
 }
 
 // Root returns the CID of the bucket's root directory.
@@ -131,8 +142,8 @@ type Config struct {
 	// WWWDomain is the domain under which bucket websites are served
 	// (<key>.<domain>); empty for none.
 	WWWDomain string
-	// Quota is the most bytes the buckets of one owner may hold (see
-	// usage.go); 0 for no limit.
+	// Quota is the most bytes the buckets charged to one account may hold
+	// (see usage.go); 0 for no limit.
 	Quota int64
 	// Profile is the UnixFS import profile (ParseProfile); the zero value
 	// means DefaultProfile.
@@ -235,10 +246,6 @@ func (s *Service) lock(thread threads.ID, key string) func() {
 // ipnsKeyKey is where the private key behind a bucket's IPNS name is kept;
 // publish.go signs the name's records with it.
 func ipnsKeyKey(key string) []byte { return store.Key("bktkey", key) }
-
-// bucketDBKey is where the ID of the DB that holds a bucket is kept, so
-// the gateway and the IPNS publisher find a bucket by its key alone.
-func bucketDBKey(key string) []byte { return store.Key("bktdb", key) }
 
 // NewKey makes a fresh Ed25519 key and returns it with its IPNS name: the
 // peer ID as a CIDv1 with the libp2p-key codec, in base36.
@@ -377,26 +384,23 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
 	}
-	b := s.st.NewBatch()
-	b.PutRaw(ipnsKeyKey(key), raw)
-	b.PutRaw(bucketDBKey(key), []byte(thread))
-	if err := b.Commit(); err != nil {
+	now := s.now().UnixNano()
+	size, err := nodeSize(root)
+	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	now := s.now().UnixNano()
+	// Charged to the account, not the identity: an app's users share
+	// their app's quota, so fresh identities do not bring fresh quotas.
+	rec := record{Thread: thread.String(), Account: p.Account, Root: root.Cid().String(), Size: size, Private: private, Updated: now}
 	bkt := Bucket{
 		Key: key, Name: name, Owner: string(p.Owner()), Version: Version, LinkKey: linkKey,
 		Path: "/ipfs/" + root.Cid().String(),
 		Metadata: map[string]Metadata{
 			"": {Roles: map[string]Role{string(p.Owner()): RoleAdmin}, UpdatedAt: now},
 		},
-		CreatedAt: now, UpdatedAt: now, Thread: thread,
+		CreatedAt: now, UpdatedAt: now, Thread: thread, rec: rec,
 	}
-	size, err := nodeSize(root)
-	if err != nil {
-		return Bucket{}, cid.Undef, errors.E(op, err)
-	}
-	reserved, err := s.reserve(ctx, op, p.Owner(), size)
+	reserved, err := s.reserve(ctx, op, rec.Account, size)
 	if err != nil {
 		return Bucket{}, cid.Undef, err
 	}
@@ -415,6 +419,13 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
 	}
 	if _, err := txn.Create(ctx, [][]byte{doc}); err != nil {
+		return Bucket{}, cid.Undef, errors.E(op, err)
+	}
+	err = txn.Also(func(b *store.Batch) {
+		b.PutRaw(ipnsKeyKey(key), raw)
+		rec.put(key)(b)
+	})
+	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
 	if err := txn.Commit(ctx); err != nil {
@@ -468,30 +479,41 @@ func notFound(key string, err error) error {
 }
 
 // decodeBucket reads the bucket key from txn, a transaction on DB
-// thread's buckets collection. An instance in a DB other than the one the
-// bucket was made in (recorded at Create) is not the bucket: anyone may
-// write any instance into their own DB through the threads API, and such
-// a copy must not reach the bucket's IPNS key or its recorded home.
+// thread's buckets collection, at the root the hub recorded (record.go).
 func (s *Service) decodeBucket(op errors.Op, txn *db.Txn, key string, thread threads.ID) (Bucket, error) {
-	if !s.isHome(thread, key) {
-		return Bucket{}, errors.E(op, notFound(key, errors.E(errors.NotExist)))
+	rec, err := s.homeRecord(thread, key)
+	if err != nil {
+		return Bucket{}, errors.E(op, notFound(key, err))
 	}
 	raw, err := txn.FindByID(context.Background(), key)
 	if err != nil {
 		return Bucket{}, errors.E(op, notFound(key, err))
 	}
+	return s.asRecorded(op, raw, thread, rec)
+}
+
+// asRecorded decodes the instance raw of a bucket in DB thread and sets
+// what the hub recorded over what the instance says.
+func (s *Service) asRecorded(op errors.Op, raw []byte, thread threads.ID, rec record) (Bucket, error) {
 	var b Bucket
 	if err := json.Unmarshal(raw, &b); err != nil {
-		return Bucket{}, errors.E(op, errors.Internal, err)
+		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "the instance of this bucket is not a bucket (it was changed through the threads API): %v", err)
 	}
-	b.Thread = thread
+	b.Thread, b.rec, b.Path = thread, rec, "/ipfs/"+rec.Root
 	return b, nil
 }
 
-// isHome reports whether bucket key was made in DB thread.
-func (s *Service) isHome(thread threads.ID, key string) bool {
-	home, err := s.st.GetRaw(bucketDBKey(key))
-	return err == nil && threads.ID(home) == thread
+// homeRecord returns the record of bucket key if the bucket was made in
+// DB thread, NotExist otherwise. An instance in another DB is not the
+// bucket: anyone may write any instance into their own DB through the
+// threads API, and such a copy must not reach the bucket's IPNS key or
+// its record.
+func (s *Service) homeRecord(thread threads.ID, key string) (record, error) {
+	rec, err := s.recordOf(key)
+	if err == nil && rec.Thread != thread.String() {
+		err = errors.E(errors.NotExist)
+	}
+	return rec, err
 }
 
 // Links are the addresses at which a bucket can be read.
@@ -742,16 +764,15 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if !mustRoot(b).Equals(cur) {
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while this change was made; retry", key)
 	}
-	grown, err := sizeChange(curNode, next)
+	b.UpdatedAt = s.now().UnixNano()
+	b, grown, err := b.movedTo(next, b.UpdatedAt)
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), grown)
+	reserved, err := s.reserve(ctx, op, b.rec.Account, grown)
 	if err != nil {
 		return Bucket{}, err
 	}
-	b.Path = "/ipfs/" + next.Cid().String()
-	b.UpdatedAt = s.now().UnixNano()
 	b, err = s.saveBucket(ctx, op, txn, b)
 	reserved(err == nil)
 	if err != nil {
@@ -772,15 +793,17 @@ func (s *Service) afterCommit(op errors.Op, err error) error {
 	return nil
 }
 
-// sizeChange returns by how many bytes the DAG under next is larger than
-// the one under cur.
-func sizeChange(cur, next ipld.Node) (int64, error) {
-	a, err := nodeSize(cur)
+// movedTo returns b at the root next, changed at the time updated, and by
+// how many bytes next's DAG is larger than the recorded root's.
+func (b Bucket) movedTo(next ipld.Node, updated int64) (Bucket, int64, error) {
+	size, err := nodeSize(next)
 	if err != nil {
-		return 0, err
+		return Bucket{}, 0, err
 	}
-	b, err := nodeSize(next)
-	return b - a, err
+	grown := size - b.rec.Size
+	b.Path = "/ipfs/" + next.Cid().String()
+	b.rec.Root, b.rec.Size, b.rec.Updated = next.Cid().String(), size, updated
+	return b, grown, nil
 }
 
 func mustRoot(b Bucket) cid.Cid {
@@ -831,7 +854,7 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 	}
 	ctx, release := s.gc.hold(ctx)
 	defer release()
-	cr, err := s.meter(ctx, op, hub.PubKey(b.Owner), r)
+	cr, err := s.meter(ctx, op, b.rec.Account, r)
 	if err != nil {
 		return PushResult{}, err
 	}
@@ -1017,7 +1040,9 @@ func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread thread
 }
 
 // Remove deletes the bucket. Its blocks are deleted by the next garbage
-// collection, unless something else still links them.
+// collection, unless something else still links them. The DB's owner may
+// also remove a bucket whose instance it deleted through the threads API,
+// which leaves the hub's record and its charge (record.go).
 func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID, key string) error {
 	const op errors.Op = "buckets.Remove"
 	if err := CheckKey(key); err != nil {
@@ -1035,32 +1060,38 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	}
 	defer txn.Discard()
 	b, err := s.decodeBucket(op, txn, key, thread)
+	switch {
+	case err == nil:
+		if err := r.authorize(op, b, nil, RoleAdmin); err != nil {
+			return err
+		}
+		if err := txn.Delete(ctx, []string{key}); err != nil {
+			return errors.E(op, err)
+		}
+	case errors.Is(errors.NotExist, err) && r.owner:
+		if b.rec, err = s.homeRecord(thread, key); err != nil {
+			return errors.E(op, notFound(key, err))
+		}
+	default:
+		return err
+	}
+	err = txn.Also(func(kb *store.Batch) {
+		kb.Delete(recordKey(key))
+		kb.Delete(ipnsKeyKey(key))
+	})
+	if err != nil {
+		return errors.E(op, err)
+	}
+	reserved, err := s.reserve(ctx, op, b.rec.Account, -b.rec.Size)
 	if err != nil {
 		return err
 	}
-	if err := r.authorize(op, b, nil, RoleAdmin); err != nil {
-		return err
-	}
-	size, err := s.bucketSize(ctx, b)
+	err = txn.Commit(ctx)
+	reserved(err == nil)
 	if err != nil {
 		return errors.E(op, err)
 	}
-	if err := txn.Delete(ctx, []string{key}); err != nil {
-		return errors.E(op, err)
-	}
-	if err := txn.Commit(ctx); err != nil {
-		return errors.E(op, err)
-	}
-	if reserved, err := s.reserve(ctx, op, hub.PubKey(b.Owner), -size); err != nil {
-		s.afterCommit(op, err)
-	} else {
-		reserved(true)
-	}
-	s.afterCommit(op, s.unpublished(ctx, op, key))
-	kb := s.st.NewBatch()
-	kb.Delete(ipnsKeyKey(key))
-	kb.Delete(bucketDBKey(key))
-	return kb.Commit()
+	return s.afterCommit(op, s.unpublished(ctx, op, key))
 }
 
 // fileSize returns the size of the UnixFS file at nd.
@@ -1076,15 +1107,19 @@ func fileSize(nd ipld.Node) (int64, error) {
 	return int64(fs.FileSize()), nil
 }
 
-// saveBucket writes b as its bucket instance and commits txn. The blocks
-// b's root links must be durable already (flush, before the write
-// transaction opens: a sync inside it would stall the DB's writers).
+// saveBucket writes b as its bucket instance, and b.rec as its record,
+// and commits txn. The blocks b's root links must be durable already
+// (flush, before the write transaction opens: a sync inside it would stall
+// the DB's writers).
 func (s *Service) saveBucket(ctx context.Context, op errors.Op, txn *db.Txn, b Bucket) (Bucket, error) {
 	doc, err := json.Marshal(b)
 	if err != nil {
 		return Bucket{}, errors.E(op, errors.Internal, err)
 	}
 	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
+	if err := txn.Also(b.rec.put(b.Key)); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
 	if err := txn.Commit(ctx); err != nil {

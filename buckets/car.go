@@ -70,7 +70,7 @@ func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads
 	defer release()
 	// The quota stops a CAR too big for it while it streams; the bucket's
 	// growth is checked again, exactly, when the root moves.
-	qr, err := s.meter(ctx, op, hub.PubKey(b.Owner), r)
+	qr, err := s.meter(ctx, op, b.rec.Account, r)
 	if err != nil {
 		return CARImport{}, err
 	}

@@ -15,12 +15,13 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/threads"
 )
 
 // Garbage collection is mark and sweep over the hub's blockstore: mark
-// every block reachable from the current root of every bucket in every DB,
-// then delete the blocks nothing marked. Three things make that safe while
+// every block reachable from the recorded root of every bucket (record.go),
+// then delete the blocks nothing marked. It reads the hub's records only,
+// never a collection: no tenant's code runs in it, and no root a tenant
+// wrote through the threads API pins a block. Three things make that safe while
 // buckets keep changing:
 //
 //   - Operations that write blocks and link them later (a push streams a
@@ -287,7 +288,7 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 	defer s.gc.end()
 	st := GCStats{Waited: time.Since(start), Outwaited: outwaited}
 	moves, settled := s.usageMoves()
-	marked, roots, sizes, broken, err := s.mark(ctx, s.rawDAG)
+	marked, roots, sizes, broken, err := s.mark(ctx)
 	if err != nil {
 		return GCStats{}, errors.E(op, err)
 	}
@@ -333,17 +334,17 @@ func (s *Service) holdTimeout() time.Duration {
 	return DefaultGCHoldTimeout
 }
 
-// mark returns the multihashes of every block reachable from the current
-// root of every bucket, the roots marked from, each owner's usage (see
+// mark returns the multihashes of every block reachable from the recorded
+// root of every bucket, the roots marked from, each account's usage (see
 // usage.go) and the buckets whose DAG could not be read whole. Raw leaves
 // are marked from their parents' links without being read. It reads
-// through dag, which does not record what it reads as live.
+// through s.rawDAG, which does not record what it reads as live.
 //
-// A bucket whose path names no stored root, or whose DAG misses a block,
-// is broken (only its owner can make it so, through the threads API, or
-// a damaged disk): what is below a missing block cannot be reached, so
-// the cycle goes on without it rather than stopping every collection.
-func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (marked map[string]struct{}, roots int, sizes map[hub.PubKey]int64, broken []string, err error) {
+// A bucket whose DAG misses a block is broken (a damaged disk, or a
+// bucket recorded from a store that lacked it): what is below a missing
+// block cannot be reached, so the cycle goes on without it rather than
+// stopping every collection.
+func (s *Service) mark(ctx context.Context) (marked map[string]struct{}, roots int, sizes map[hub.PubKey]int64, broken []string, err error) {
 	marked = map[string]struct{}{}
 	sizes = map[hub.PubKey]int64{}
 	// walk marks the DAG under c with an explicit stack: a DAG from a CAR
@@ -360,7 +361,7 @@ func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (marked map[str
 			if c.Prefix().Codec == cid.Raw {
 				continue
 			}
-			nd, err := dag.Get(ctx, c)
+			nd, err := s.rawDAG.Get(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -370,36 +371,25 @@ func (s *Service) mark(ctx context.Context, dag ipld.DAGService) (marked map[str
 		}
 		return nil
 	}
-	err = s.dbs.EachDB(ctx, func(id threads.ID) error {
-		bkts, err := s.allBuckets(ctx, id)
+	err = s.eachRecord(func(key string, r *record) error {
+		root, err := cid.Decode(r.Root)
+		if err == nil {
+			err = walk(root)
+		}
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			broken = append(broken, fmt.Sprintf("bucket %s in DB %s: %v", key, r.Thread, err))
+			return nil
 		}
-		for _, b := range bkts {
-			root, err := b.Root()
-			if err == nil {
-				err = walk(root)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				broken = append(broken, fmt.Sprintf("bucket %s in DB %s: %v", b.Key, id, err))
-				continue
-			}
-			roots++
-			nd, err := dag.Get(ctx, root)
-			if err != nil {
-				return errors.E(errors.Internal, err)
-			}
-			n, err := nodeSize(nd)
-			if err != nil {
-				return err
-			}
-			sizes[hub.PubKey(b.Owner)] += n
-		}
+		roots++
+		sizes[r.Account] += r.Size
 		return nil
 	})
+	if err != nil && ctx.Err() == nil {
+		err = errors.E(errors.Internal, err)
+	}
 	return marked, roots, sizes, broken, err
 }
 

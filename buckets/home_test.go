@@ -70,14 +70,64 @@ func TestCopiedInstanceIsNotTheBucket(t *testing.T) {
 	}
 }
 
-// TestBrokenBucketDoesNotStopCollection points a bucket at a root the hub
-// does not hold (as its owner can, through ThreadDB): collection goes on,
-// reports it, and still frees garbage.
-func TestBrokenBucketDoesNotStopCollection(t *testing.T) {
+// TestThreadsAPIRootIsIgnored rewrites a bucket's instance through
+// ThreadDB, as the DB's owner may: a root the hub did not record, and
+// another owner. The bucket keeps its recorded root for the bucket API,
+// collection and usage; the written root pins nothing and nobody else is
+// charged.
+func TestThreadsAPIRootIsIgnored(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	broken := f.create(t, "broken")
-	f.create(t, "fine")
+	b := f.create(t, "b")
+	if _, err := f.svc.PushPath(ctx, f.p, f.thread, b.Key, "f.txt", bytes.NewReader([]byte("kept")), ""); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := f.svc.Get(ctx, f.p, f.thread, b.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := f.svc.StoredBytes(ctx, f.p.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Some other content, orphaned: only the written root would pin it.
+	other := f.create(t, "other")
+	if err := f.svc.Remove(ctx, f.p, f.thread, other.Key); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := cur
+	rewritten.Path, rewritten.Owner = other.Path, "someone-else"
+	saveThroughThreads(t, f, rewritten)
+
+	st := collect(t, f.svc)
+	if st.Roots != 1 || len(st.Broken) != 0 || st.Swept == 0 {
+		t.Fatalf("collection: %+v; want the recorded root only, and the written root's blocks swept", st)
+	}
+	got, err := f.svc.Get(ctx, f.p, f.thread, b.Key)
+	if err != nil || got.Path != cur.Path {
+		t.Fatalf("Get = %s, %v; want the recorded root %s", got.Path, err, cur.Path)
+	}
+	var pulled bytes.Buffer
+	if err := f.svc.PullPath(ctx, f.p, f.thread, b.Key, "f.txt", &pulled); err != nil || pulled.String() != "kept" {
+		t.Fatalf("PullPath = %q, %v; want the file at the recorded root", pulled.String(), err)
+	}
+	if now, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || now != used {
+		t.Fatalf("usage after the rewrite = %d, %v; want %d", now, err, used)
+	}
+	if n, _ := f.svc.StoredBytes(ctx, "someone-else"); n != 0 {
+		t.Fatalf("the written owner is charged %d bytes", n)
+	}
+	// The bucket still takes changes, from its recorded root.
+	if _, err := f.svc.PushPath(ctx, f.p, f.thread, b.Key, "g.txt", bytes.NewReader([]byte("g")), cur.Path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// saveThroughThreads writes b as its instance through ThreadDB, around
+// the bucket service.
+func saveThroughThreads(t *testing.T, f fixture, b Bucket) {
+	t.Helper()
+	ctx := context.Background()
 	d, err := f.svc.dbs.DB(ctx, f.p, f.thread)
 	if err != nil {
 		t.Fatal(err)
@@ -86,19 +136,34 @@ func TestBrokenBucketDoesNotStopCollection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken.Path = "/ipfs/bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi" // not in this hub
-	doc, _ := json.Marshal(broken)
+	doc, _ := json.Marshal(b)
 	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
 		t.Fatal(err)
 	}
 	if err := txn.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBrokenBucketDoesNotStopCollection loses a bucket's root block (a
+// damaged disk): collection goes on, reports it, and still frees garbage.
+func TestBrokenBucketDoesNotStopCollection(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	broken := f.create(t, "broken")
+	f.create(t, "fine")
+	gone := f.create(t, "gone")
+	if err := f.svc.Remove(ctx, f.p, f.thread, gone.Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.raw.DeleteBlock(ctx, mustRoot(broken)); err != nil {
+		t.Fatal(err)
+	}
 	st := collect(t, f.svc)
 	if st.Roots != 1 || len(st.Broken) != 1 || st.Swept == 0 {
 		t.Fatalf("collection: %+v; want one root, one broken bucket, and the orphaned blocks swept", st)
 	}
-	if _, err := f.svc.StoredBytes(ctx, f.p.Owner()); err != nil {
+	if _, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil {
 		t.Fatalf("usage with a broken bucket: %v", err)
 	}
 }

@@ -154,6 +154,8 @@ func (s *Service) rekey(ctx context.Context, b Bucket, segs []string) (Bucket, e
 			return Bucket{}, errors.E(op, err)
 		}
 	}
-	nb.Path = "/ipfs/" + next.Cid().String()
+	if nb, _, err = nb.movedTo(next, b.UpdatedAt); err != nil {
+		return Bucket{}, errors.E(op, err)
+	}
 	return nb, nil
 }

@@ -16,15 +16,18 @@ import (
 
 // A bucket's size is the cumulative size of its root DAG (the bytes of
 // every block, counted once per link, as IPFS reports it): the logical
-// size a user pushed, before deduplication. An owner's usage is the sum
-// over the buckets it owns, and the quota (Config.Quota) caps it.
+// size a user pushed, before deduplication. An account's usage is the sum
+// over the buckets charged to it (record.go): the account the hub
+// authenticated when each was made, so a developer's or org's own buckets
+// and those of all its app's users count together, and a fresh identity
+// of an app brings no fresh quota. The quota (Config.Quota) caps it.
 //
-// Usage is computed by one scan of every bucket on first need and kept in
-// memory, moved by every change this service makes and recomputed by each
-// garbage collection (which scans every bucket anyway), so a change made
-// around the service (through the ThreadDB API) is picked up there.
+// Usage is summed from the buckets' records on first need and kept in
+// memory, moved by every change this service makes (which writes the
+// records) and summed again by each garbage collection, which reads every
+// record anyway. Nothing a tenant writes through the threads API moves it.
 
-// usage holds the bytes stored per bucket owner.
+// usage holds the bytes stored per account.
 type usage struct {
 	// mu guards every field below.
 	mu      sync.Mutex
@@ -34,39 +37,29 @@ type usage struct {
 	pending int    // reservations whose write has not yet committed or failed
 }
 
-// StoredBytes returns the bytes stored in the buckets owner owns.
-func (s *Service) StoredBytes(ctx context.Context, owner hub.PubKey) (int64, error) {
+// StoredBytes returns the bytes stored in the buckets charged to account.
+func (s *Service) StoredBytes(ctx context.Context, account hub.PubKey) (int64, error) {
 	const op errors.Op = "buckets.StoredBytes"
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
-	if err := s.loadUsage(ctx); err != nil {
+	if err := s.loadUsage(); err != nil {
 		return 0, errors.E(op, err)
 	}
-	return s.usage.bytes[owner], nil
+	return s.usage.bytes[account], nil
 }
 
-// loadUsage scans every bucket once. s.usage.mu must be held.
-func (s *Service) loadUsage(ctx context.Context) error {
+// loadUsage sums the records once. s.usage.mu must be held.
+func (s *Service) loadUsage() error {
 	if s.usage.loaded {
 		return nil
 	}
 	sizes := map[hub.PubKey]int64{}
-	err := s.dbs.EachDB(ctx, func(id threads.ID) error {
-		bkts, err := s.allBuckets(ctx, id)
-		if err != nil {
-			return err
-		}
-		for _, b := range bkts {
-			n, err := s.bucketSize(ctx, b)
-			if err != nil {
-				continue // a broken bucket (see mark) holds nothing countable
-			}
-			sizes[hub.PubKey(b.Owner)] += n
-		}
+	err := s.eachRecord(func(_ string, r *record) error {
+		sizes[r.Account] += r.Size
 		return nil
 	})
 	if err != nil {
-		return err
+		return errors.E(errors.Internal, err)
 	}
 	s.usage.bytes, s.usage.loaded = sizes, true
 	return nil
@@ -93,19 +86,6 @@ func (s *Service) setUsage(sizes map[hub.PubKey]int64, moves uint64, settled boo
 	s.usage.mu.Unlock()
 }
 
-// bucketSize returns the cumulative size of b's root DAG.
-func (s *Service) bucketSize(ctx context.Context, b Bucket) (int64, error) {
-	root, err := b.Root()
-	if err != nil {
-		return 0, errors.E(errors.Internal, err)
-	}
-	nd, err := s.dag.Get(ctx, root)
-	if err != nil {
-		return 0, errors.Errorf("", errors.Internal, "root %s of bucket %s is unreadable: %v", root, b.Key, err)
-	}
-	return nodeSize(nd)
-}
-
 // nodeSize returns the cumulative size of the DAG under nd.
 func nodeSize(nd ipld.Node) (int64, error) {
 	n, err := nd.Size()
@@ -115,29 +95,29 @@ func nodeSize(nd ipld.Node) (int64, error) {
 	return int64(n), nil
 }
 
-// reserve moves owner's usage by delta, refusing with Exhausted a growth
+// reserve moves account's usage by delta, refusing with Exhausted a growth
 // past the quota; shrinking is always allowed. The caller then calls done
 // once, with whether the write it reserved for committed: a failed write
 // takes the change back. Either way done counts as a move (see setUsage),
 // so a collection whose scan may have read the DB before this write
 // committed does not overwrite the figure.
-func (s *Service) reserve(ctx context.Context, op errors.Op, owner hub.PubKey, delta int64) (done func(committed bool), err error) {
+func (s *Service) reserve(ctx context.Context, op errors.Op, account hub.PubKey, delta int64) (done func(committed bool), err error) {
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
-	if err := s.loadUsage(ctx); err != nil {
+	if err := s.loadUsage(); err != nil {
 		return nil, errors.E(op, err)
 	}
-	used := s.usage.bytes[owner]
+	used := s.usage.bytes[account]
 	if q := s.cfg.Quota; q > 0 && delta > 0 && used+delta > q {
 		return nil, quotaError(op, used, delta, q)
 	}
-	s.usage.bytes[owner] = used + delta
+	s.usage.bytes[account] = used + delta
 	s.usage.moves++
 	s.usage.pending++
 	return func(committed bool) {
 		s.usage.mu.Lock()
 		if !committed {
-			s.usage.bytes[owner] -= delta
+			s.usage.bytes[account] -= delta
 		}
 		s.usage.moves++
 		s.usage.pending--
@@ -169,11 +149,11 @@ func (q *quotaReader) Read(b []byte) (int, error) {
 }
 
 // meter returns a reader that counts what it reads from r and, when a
-// quota is set, fails once owner's usage would pass it.
-func (s *Service) meter(ctx context.Context, op errors.Op, owner hub.PubKey, r io.Reader) (*quotaReader, error) {
+// quota is set, fails once account's usage would pass it.
+func (s *Service) meter(ctx context.Context, op errors.Op, account hub.PubKey, r io.Reader) (*quotaReader, error) {
 	q := &quotaReader{countingReader: countingReader{r: r}, op: op, quota: s.cfg.Quota}
 	if q.quota > 0 {
-		used, err := s.StoredBytes(ctx, owner)
+		used, err := s.StoredBytes(ctx, account)
 		if err != nil {
 			return nil, err
 		}
@@ -185,22 +165,9 @@ func (s *Service) meter(ctx context.Context, op errors.Op, owner hub.PubKey, r i
 	return q, nil
 }
 
-// allBuckets returns every bucket in DB thread, read as the DB's owner.
-// A DB without a buckets collection has none.
-func (s *Service) allBuckets(ctx context.Context, thread threads.ID) ([]Bucket, error) {
-	txn, err := s.ownerTxn(ctx, thread)
-	if errors.Is(errors.NotExist, err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer txn.Discard()
-	return s.findBuckets(ctx, txn, thread)
-}
-
-// findBuckets returns every bucket txn reads: the instances of buckets
-// made in DB thread (see decodeBucket), not copies written elsewhere.
+// findBuckets returns every bucket txn reads, at their recorded roots:
+// the instances of buckets made in DB thread (see homeRecord), not copies
+// written elsewhere.
 func (s *Service) findBuckets(ctx context.Context, txn *db.Txn, thread threads.ID) ([]Bucket, error) {
 	raws, err := txn.Find(ctx, nil)
 	if err != nil {
@@ -208,27 +175,19 @@ func (s *Service) findBuckets(ctx context.Context, txn *db.Txn, thread threads.I
 	}
 	out := make([]Bucket, 0, len(raws))
 	for _, raw := range raws {
-		var b Bucket
-		if err := json.Unmarshal(raw, &b); err != nil || !s.isHome(thread, b.Key) {
+		var id struct {
+			Key string `json:"_id"`
+		}
+		if json.Unmarshal(raw, &id) != nil {
+			continue
+		}
+		rec, err := s.homeRecord(thread, id.Key)
+		if err != nil {
 			continue // not a bucket: written through the threads API, not by this service
 		}
-		b.Thread = thread
-		out = append(out, b)
+		if b, err := s.asRecorded("", raw, thread, rec); err == nil {
+			out = append(out, b)
+		}
 	}
 	return out, nil
-}
-
-// ownerTxn opens a read transaction on the buckets collection of DB thread
-// as the DB's owner, for the hub's own bookkeeping (gateway, collection,
-// usage), which checks no caller's access.
-func (s *Service) ownerTxn(ctx context.Context, thread threads.ID) (*db.Txn, error) {
-	owner, err := s.dbs.Owner(ctx, thread)
-	if err != nil {
-		return nil, err
-	}
-	d, err := s.dbs.DB(ctx, owner, thread)
-	if err != nil {
-		return nil, err
-	}
-	return d.ReadTxn(ctx, owner, Collection)
 }

@@ -77,7 +77,7 @@ type Config struct {
 
 	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
 	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
-	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one owner (developer, org or user) may hold; 0: no limit"`
+	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one account may hold: a developer's or org's own and those of all its app's users together; 0: no limit"`
 	GCInterval    time.Duration `key:"gc-interval" help:"how often blocks no bucket references are deleted; 0: never"`
 
 	UploadIdleTimeout time.Duration `key:"upload-idle-timeout" help:"how long an upload (PushPath, PushPaths, ImportCar) may deliver nothing before hubd ends it, committing nothing"`
@@ -120,6 +120,7 @@ func DefaultConfig() Config {
 		MailMaxMessageSize: mail.DefaultMaxMessageSize,
 		MailRate:           mail.DefaultRate,
 		MailBurst:          mail.DefaultBurst,
+		BucketQuota:        buckets.DefaultQuota,
 		GCInterval:         DefaultGCInterval,
 		UploadIdleTimeout:  server.DefaultUploadIdleTimeout,
 		GCHoldTimeout:      buckets.DefaultGCHoldTimeout,

@@ -183,6 +183,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
 		GCHoldTimeout: cfg.GCHoldTimeout}, dbs, d.store,
 		blocks)
+	if n, err := bkts.RecordBuckets(ctx, log); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Info("recorded the buckets of a store from before the hub kept its own records", "buckets", n)
+	}
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
 	if err != nil {

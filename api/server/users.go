@@ -188,13 +188,13 @@ func (u *usersService) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	inBuckets, err := u.s.buckets.StoredBytes(ctx, subject.Owner())
+	inBuckets, err := u.s.buckets.StoredBytes(ctx, subject.Account)
 	if err != nil {
 		return nil, err
 	}
 	usage := map[string]*billingpb.Usage{
 		"stored_data":     {Description: "bytes of ThreadDB instances stored", Units: stored, Total: stored},
-		"bucket_data":     {Description: "bytes stored in buckets (cumulative DAG sizes)", Units: inBuckets, Total: inBuckets},
+		"bucket_data":     {Description: "bytes stored in the buckets of the account, its app's users' included (cumulative DAG sizes), which the bucket quota caps", Units: inBuckets, Total: inBuckets},
 		"network_egress":  {Description: "bytes sent in API responses", Units: counts.Egress, Total: counts.Egress},
 		"instance_reads":  {Description: "ThreadDB instances read", Units: counts.Reads, Total: counts.Reads},
 		"instance_writes": {Description: "ThreadDB instances written", Units: counts.Writes, Total: counts.Writes},

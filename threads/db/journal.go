@@ -290,12 +290,11 @@ func (m *Manager) ResumeForming(ctx context.Context, failed func(threads.ID, err
 			return err
 		}
 		if _, err := m.open(id); err != nil { // its load starts the former
-			failed(id, err)
-			return nil
+			return err
 		}
 		n++
 		return nil
-	})
+	}, failed)
 	if err != nil {
 		return n, errors.E(op, err)
 	}

@@ -3,6 +3,7 @@ package db
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -22,10 +23,12 @@ func (m *Manager) Owner(ctx context.Context, id threads.ID) (hub.Principal, erro
 	return d.principal(), nil
 }
 
-// EachDB calls fn with the ID of every DB this hub holds, until fn returns
-// an error, which EachDB returns. Like Owner, it is for trusted
-// server-side readers.
-func (m *Manager) EachDB(ctx context.Context, fn func(threads.ID) error) error {
+// EachDB calls fn with the ID of every DB this hub holds. A DB for which
+// fn fails (or whose listing is malformed) is passed to failed and
+// skipped: one broken or hostile DB never stops a pass over all of them.
+// The error returned is the store's or ctx's. Like Owner, it is for
+// trusted server-side readers.
+func (m *Manager) EachDB(ctx context.Context, fn func(threads.ID) error, failed func(threads.ID, error)) error {
 	const op errors.Op = "db.EachDB"
 	prefix := ownerPrefix("")
 	prefix = prefix[:len(prefix)-1] // "dbown/": every scope
@@ -33,15 +36,45 @@ func (m *Manager) EachDB(ctx context.Context, fn func(threads.ID) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		i := bytes.LastIndexByte(k, '/')
-		id, err := threads.Decode(string(k[i+1:]))
-		if err != nil {
-			return err
+		raw := string(k[bytes.LastIndexByte(k, '/')+1:])
+		id, err := threads.Decode(raw)
+		if err == nil {
+			err = fn(id)
+		} else {
+			id = threads.ID(raw)
 		}
-		return fn(id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed(id, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return errors.E(op, err)
 	}
 	return nil
+}
+
+// StoredInstance returns the stored JSON of instance id in collection of
+// DB thread, whoever owns the DB, as written: no read filter runs and no
+// access is checked. It is for the hub's own bookkeeping (a migration, the
+// gateway), which must never run a tenant's code. NotExist if the DB, the
+// collection or the instance is not there.
+func (m *Manager) StoredInstance(ctx context.Context, thread threads.ID, collection, id string) (json.RawMessage, error) {
+	const op errors.Op = "db.StoredInstance"
+	pfx := dbPrefix(thread)
+	var col colRecord
+	if err := m.st.Get(colKey(pfx, collection), &col); err != nil {
+		return nil, errors.E(op, err)
+	}
+	rec, err := readDoc(m.st, docKey(pfx, collection, id))
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if !rec.visible(&col) {
+		return nil, errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", errors.Clip(id), collection)
+	}
+	return rec.Value, nil
 }

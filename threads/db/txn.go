@@ -48,6 +48,7 @@ type Txn struct {
 	order   []string                 // _ids in order of first write
 	done    bool
 	expired *time.Timer
+	also    []func(*store.Batch) // see Also
 }
 
 // pendingWrite is a write transaction's latest write to one instance.
@@ -491,6 +492,23 @@ func (t *Txn) filter(ctx context.Context, raw json.RawMessage) (json.RawMessage,
 	return t.col.filter.Apply(ctx, string(t.p.Owner()), raw)
 }
 
+// Also adds put to a write transaction's commit: put is called with the
+// batch that holds the transaction's event, to add writes of the caller's
+// own keys (outside every DB's), which then become durable atomically with
+// the event, or not at all. It is for services that keep records of their
+// own beside a collection's instances (the bucket service's record of each
+// bucket), so that the two never disagree after a crash.
+func (t *Txn) Also(put func(*store.Batch)) error {
+	const op errors.Op = "db.Also"
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.usable(op, true); err != nil {
+		return err
+	}
+	t.also = append(t.also, put)
+	return nil
+}
+
 // Commit writes the transaction's writes as one event and ends it. The
 // DB's write lock is released as soon as the event is visible, and Commit
 // returns once it is durable: the next transaction need not wait for this
@@ -522,11 +540,17 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 	)
 	for _, t := range txns {
 		ops := t.ops()
-		if len(ops) == 0 {
+		if len(ops) == 0 && len(t.also) == 0 {
 			continue
 		}
 		if b == nil {
 			b = t.d.m.st.NewBatch()
+		}
+		for _, put := range t.also {
+			put(b)
+		}
+		if len(ops) == 0 {
+			continue
 		}
 		var a *applier
 		if a, err = t.d.stage(b, t.p, ops, t.known()); err != nil {
@@ -536,7 +560,7 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 		t.d.m.cfg.Meter.Add(t.p, metering.Counts{Writes: int64(len(ops))})
 	}
 	durable := func() error { return nil }
-	if err == nil && len(staged) > 0 {
+	if err == nil && b != nil {
 		durable, err = commit(b, staged...)
 	}
 	for _, t := range txns {
