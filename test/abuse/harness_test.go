@@ -63,6 +63,7 @@ func moduleRoot() string {
 type target struct {
 	*testhub.Process
 	Repo string
+	args []string // what it was started with, for restart
 }
 
 // startHub starts a child hubd in dev mode on loopback ports with a
@@ -72,7 +73,16 @@ func startHub(t testing.TB, args ...string) *target {
 	repo := t.TempDir()
 	base := []string{"--repo", repo, "--dev", "--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0",
 		"--gateway-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--ipfs-dht", "off"}
-	return &target{Process: testhub.StartProcess(t, hubdBin, nil, append(base, args...)...), Repo: repo}
+	args = append(base, args...)
+	return &target{Process: testhub.StartProcess(t, hubdBin, nil, args...), Repo: repo, args: args}
+}
+
+// restart kills the child hubd, as a crash would, and starts another with
+// the same flags on the same repo (on new ports: dial h.Addrs again).
+func (h *target) restart(t *testing.T) {
+	t.Helper()
+	h.Kill()
+	h.Process = testhub.StartProcess(t, hubdBin, nil, h.args...)
 }
 
 // alive fails the test if the child hubd has exited.

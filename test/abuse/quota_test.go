@@ -1,0 +1,135 @@
+package abuse
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"strconv"
+	"testing"
+
+	"github.com/selfhub/hub/client"
+	bucketsclient "github.com/selfhub/hub/client/buckets"
+	threadsclient "github.com/selfhub/hub/client/threads"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity"
+)
+
+// TestQuotaIsTheApps pushes from several fresh identities of one app: they
+// share the app's one bucket quota and are refused with ResourceExhausted
+// once it is used up. Rewriting a bucket's owner through the threads API,
+// to a victim's identity or to a made-up one, neither escapes the quota
+// nor charges anyone else: the victim still has its whole quota, and the
+// attacker's stored files and roots are unchanged.
+func TestQuotaIsTheApps(t *testing.T) {
+	const quota, push = 4 << 20, 3 << 19 // two pushes of 1.5 MiB fit, three do not
+	h := startHub(t, "--bucket-quota", strconv.Itoa(quota))
+	attacker, victim := newTenant(t, h, "attacker"), newTenant(t, h, "victim")
+
+	type pushed struct {
+		user context.Context // the identity's credentials, in its DB
+		db   threadsclient.ID
+		key  string
+		root string
+		data []byte
+	}
+	var kept []pushed
+	var refused error
+	for i := 0; i < 3 && refused == nil; i++ {
+		user := attacker.User
+		if i > 0 {
+			user, _ = attacker.newUser(t) // a fresh identity of the same app
+		}
+		db, err := attacker.Threads.NewDB(user, "", threadsclient.DBOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := client.WithThread(user, db.String())
+		b, err := attacker.Buckets.Create(in, "b", bucketsclient.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(push)
+		p, err := attacker.Buckets.PushPath(in, b.Root.Key, "f.bin", bytes.NewReader(data), "")
+		if err != nil {
+			refused = err
+			break
+		}
+		kept = append(kept, pushed{in, db, b.Root.Key, p.Root.Path, data})
+	}
+	if !errors.Is(errors.Exhausted, refused) || len(kept) != 2 {
+		t.Fatalf("after %d pushes of %d bytes by fresh identities of one app: %v; want the third refused with ResourceExhausted", len(kept), push, refused)
+	}
+
+	// Rewrite the owner of the first identity's bucket, to the victim and
+	// to a made-up identity, then push again.
+	victimID, err := identity.String(victim.UserKey.GetPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	madeUp, err := identity.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	madeUpID, err := identity.String(madeUp.GetPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := kept[0]
+	for _, owner := range []string{string(victimID), string(madeUpID)} {
+		raw, err := attacker.Threads.FindByID(first.user, first.db, "buckets", first.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inst map[string]any
+		if err := json.Unmarshal(raw, &inst); err != nil {
+			t.Fatal(err)
+		}
+		inst["owner"] = owner
+		doc, _ := json.Marshal(inst)
+		if err := attacker.Threads.Save(first.user, first.db, "buckets", doc); err != nil {
+			t.Fatalf("rewrite the owner through the threads API: %v", err)
+		}
+		_, err = attacker.Buckets.PushPath(first.user, first.key, "more.bin", bytes.NewReader(randomBytes(push)), "")
+		if !errors.Is(errors.Exhausted, err) {
+			t.Fatalf("push after rewriting the owner to %s: %v; want ResourceExhausted", owner, err)
+		}
+	}
+
+	// The victim is charged nothing: its whole quota takes two pushes.
+	vdb, err := victim.Threads.NewDB(victim.User, "", threadsclient.DBOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := client.WithThread(victim.User, vdb.String())
+	vb, err := victim.Buckets.Create(in, "mine", bucketsclient.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := victim.Buckets.PushPath(in, vb.Root.Key, "f"+strconv.Itoa(i), bytes.NewReader(randomBytes(push)), ""); err != nil {
+			t.Fatalf("victim's push %d within its own quota: %v", i, err)
+		}
+	}
+	victim.mustBeServed(t)
+
+	// The attacker's stored files and roots are as they were.
+	for i, k := range kept {
+		r, err := attacker.Buckets.Root(k.user, k.key)
+		if err != nil || r.Path != k.root {
+			t.Fatalf("bucket %d: root %s, %v; want %s", i, r.Path, err, k.root)
+		}
+		var got bytes.Buffer
+		if _, err := attacker.Buckets.PullPath(k.user, k.key, "f.bin", &got); err != nil || !bytes.Equal(got.Bytes(), k.data) {
+			t.Fatalf("bucket %d: file changed (%v)", i, err)
+		}
+	}
+	h.alive(t)
+}
+
+// randomBytes returns n random bytes.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
