@@ -10,6 +10,7 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
 )
 
 // TestCopiedInstanceIsNotTheBucket writes a copy of a bucket's instance
@@ -127,6 +128,14 @@ func TestThreadsAPIRootIsIgnored(t *testing.T) {
 // the bucket service.
 func saveThroughThreads(t *testing.T, f fixture, b Bucket) {
 	t.Helper()
+	doc, _ := json.Marshal(b)
+	throughThreads(t, f, func(txn *db.Txn) error { return txn.Save(context.Background(), [][]byte{doc}) })
+}
+
+// throughThreads runs change in a committed write transaction on the
+// fixture DB's buckets collection, as its owner, around the service.
+func throughThreads(t *testing.T, f fixture, change func(*db.Txn) error) {
+	t.Helper()
 	ctx := context.Background()
 	d, err := f.svc.dbs.DB(ctx, f.p, f.thread)
 	if err != nil {
@@ -136,8 +145,8 @@ func saveThroughThreads(t *testing.T, f fixture, b Bucket) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, _ := json.Marshal(b)
-	if err := txn.Save(ctx, [][]byte{doc}); err != nil {
+	defer txn.Discard()
+	if err := change(txn); err != nil {
 		t.Fatal(err)
 	}
 	if err := txn.Commit(ctx); err != nil {

@@ -169,20 +169,7 @@ func TestRecordBuckets(t *testing.T) {
 	if err := old.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := f.svc.dbs.DB(ctx, f.p, f.thread)
-	if err != nil {
-		t.Fatal(err)
-	}
-	txn, err := d.WriteTxn(ctx, f.p, Collection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.Delete(ctx, []string{gone.Key}); err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	throughThreads(t, f, func(txn *db.Txn) error { return txn.Delete(ctx, []string{gone.Key}) })
 
 	s := New(f.svc.cfg, f.svc.dbs, f.svc.st, f.svc.raw)
 	log := slog.New(slog.DiscardHandler)

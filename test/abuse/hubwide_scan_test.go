@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -63,19 +64,27 @@ func TestHubWideScanRunsNoTenantCode(t *testing.T) {
 // contents at f.txt, and returns them.
 func bucketWithFile(t *testing.T, tn *tenant, contents string) (threadsclient.ID, string) {
 	t.Helper()
-	db, err := tn.Threads.NewDB(tn.User, "", threadsclient.DBOptions{})
+	in, db, key := newBucket(t, tn, tn.User)
+	if _, err := tn.Buckets.PushPath(in, key, "f.txt", bytes.NewReader([]byte(contents)), ""); err != nil {
+		t.Fatal(err)
+	}
+	return db, key
+}
+
+// newBucket makes a DB and a bucket in it as user, an identity of tn's
+// app, and returns the user's context in that DB, the DB and the key.
+func newBucket(t *testing.T, tn *tenant, user context.Context) (context.Context, threadsclient.ID, string) {
+	t.Helper()
+	db, err := tn.Threads.NewDB(user, "", threadsclient.DBOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := client.WithThread(tn.User, db.String())
+	in := client.WithThread(user, db.String())
 	b, err := tn.Buckets.Create(in, "b", bucketsclient.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tn.Buckets.PushPath(in, b.Root.Key, "f.txt", bytes.NewReader([]byte(contents)), ""); err != nil {
-		t.Fatal(err)
-	}
-	return db, b.Root.Key
+	return in, db, b.Root.Key
 }
 
 // wantFreed has tn push 2 MiB into a fresh bucket and remove it, and waits
@@ -84,20 +93,12 @@ func wantFreed(t *testing.T, h *target, tn *tenant) {
 	t.Helper()
 	const size = 2 << 20
 	blocks := filepath.Join(h.Repo, "blocks")
-	db, err := tn.Threads.NewDB(tn.User, "", threadsclient.DBOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := client.WithThread(tn.User, db.String())
-	b, err := tn.Buckets.Create(in, "doomed", bucketsclient.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tn.Buckets.PushPath(in, b.Root.Key, "big.bin", bytes.NewReader(randomBytes(size)), ""); err != nil {
+	in, _, key := newBucket(t, tn, tn.User)
+	if _, err := tn.Buckets.PushPath(in, key, "big.bin", bytes.NewReader(randomBytes(size)), ""); err != nil {
 		t.Fatal(err)
 	}
 	had := dirBytes(t, blocks)
-	if err := tn.Buckets.Remove(in, b.Root.Key); err != nil {
+	if err := tn.Buckets.Remove(in, key); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/selfhub/hub/client"
-	bucketsclient "github.com/selfhub/hub/client/buckets"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
@@ -40,22 +38,14 @@ func TestQuotaIsTheApps(t *testing.T) {
 		if i > 0 {
 			user, _ = attacker.newUser(t) // a fresh identity of the same app
 		}
-		db, err := attacker.Threads.NewDB(user, "", threadsclient.DBOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := client.WithThread(user, db.String())
-		b, err := attacker.Buckets.Create(in, "b", bucketsclient.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		in, db, key := newBucket(t, attacker, user)
 		data := randomBytes(push)
-		p, err := attacker.Buckets.PushPath(in, b.Root.Key, "f.bin", bytes.NewReader(data), "")
+		p, err := attacker.Buckets.PushPath(in, key, "f.bin", bytes.NewReader(data), "")
 		if err != nil {
 			refused = err
 			break
 		}
-		kept = append(kept, pushed{in, db, b.Root.Key, p.Root.Path, data})
+		kept = append(kept, pushed{in, db, key, p.Root.Path, data})
 	}
 	if !errors.Is(errors.Exhausted, refused) || len(kept) != 2 {
 		t.Fatalf("after %d pushes of %d bytes by fresh identities of one app: %v; want the third refused with ResourceExhausted", len(kept), push, refused)
@@ -97,17 +87,9 @@ func TestQuotaIsTheApps(t *testing.T) {
 	}
 
 	// The victim is charged nothing: its whole quota takes two pushes.
-	vdb, err := victim.Threads.NewDB(victim.User, "", threadsclient.DBOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := client.WithThread(victim.User, vdb.String())
-	vb, err := victim.Buckets.Create(in, "mine", bucketsclient.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, _, vkey := newBucket(t, victim, victim.User)
 	for i := range 2 {
-		if _, err := victim.Buckets.PushPath(in, vb.Root.Key, "f"+strconv.Itoa(i), bytes.NewReader(randomBytes(push)), ""); err != nil {
+		if _, err := victim.Buckets.PushPath(in, vkey, "f"+strconv.Itoa(i), bytes.NewReader(randomBytes(push)), ""); err != nil {
 			t.Fatalf("victim's push %d within its own quota: %v", i, err)
 		}
 	}

@@ -100,40 +100,31 @@ func TestAlsoCommitsWithTheEvent(t *testing.T) {
 		return ok
 	}
 
-	txn, err := d.WriteTxn(ctx, p, "people")
+	err := write(t, d, p, "people", func(txn *Txn) error {
+		if _, err := txn.Create(ctx, [][]byte{[]byte(`{"name":"ada"}`)}); err != nil {
+			return err
+		}
+		return txn.Also(put("test/with-event"))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := txn.Create(ctx, [][]byte{[]byte(`{"name":"ada"}`)}); err != nil {
+	if err := write(t, d, p, "people", func(txn *Txn) error { return txn.Also(put("test/alone")) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := txn.Also(put("test/with-event")); err != nil {
-		t.Fatal(err)
+	discard := errors.E(errors.Canceled, "discard")
+	var ended *Txn
+	err = write(t, d, p, "people", func(txn *Txn) error {
+		ended = txn
+		if err := txn.Also(put("test/discarded")); err != nil {
+			return err
+		}
+		return discard
+	})
+	if err != discard {
+		t.Fatalf("write = %v; want it discarded", err)
 	}
-	if err := txn.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	txn, err = d.WriteTxn(ctx, p, "people")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.Also(put("test/alone")); err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	txn, err = d.WriteTxn(ctx, p, "people")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.Also(put("test/discarded")); err != nil {
-		t.Fatal(err)
-	}
-	txn.Discard()
-	if err := txn.Also(put("test/late")); !errors.Is(errors.FailedPrecondition, err) {
+	if err := ended.Also(put("test/late")); !errors.Is(errors.FailedPrecondition, err) {
 		t.Fatalf("Also on an ended transaction: %v; want FailedPrecondition", err)
 	}
 	if !has("test/with-event") || !has("test/alone") || has("test/discarded") || has("test/late") {
