@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	threadsclient "github.com/selfhub/hub/client/threads"
+	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/testhub"
 )
 
 // TestQuotaIsTheApps pushes from several fresh identities of one app: they
@@ -92,6 +94,24 @@ func TestQuotaIsTheApps(t *testing.T) {
 		if _, err := victim.Buckets.PushPath(in, vkey, "f"+strconv.Itoa(i), bytes.NewReader(randomBytes(push)), ""); err != nil {
 			t.Fatalf("victim's push %d within its own quota: %v", i, err)
 		}
+	}
+	// GetUsage reports the app's total to each of its identities, and the
+	// victim only its own.
+	conn := testhub.Dial(t, h.Addrs.API)
+	bucketData := func(ctx context.Context) int64 {
+		t.Helper()
+		res, err := usersdpb.NewAPIServiceClient(conn).GetUsage(ctx, &usersdpb.GetUsageRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Usage.Usage["bucket_data"].GetUnits()
+	}
+	app, second, mine := bucketData(kept[0].user), bucketData(kept[1].user), bucketData(victim.User)
+	if app != second || app < 2*push || app > quota {
+		t.Fatalf("GetUsage bucket_data: %d and %d for two identities of the app; want the app's total, 2 pushes of %d", app, second, push)
+	}
+	if mine < 2*push || mine > 2*push+64<<10 {
+		t.Fatalf("GetUsage bucket_data of the victim: %d; want its own 2 pushes of %d", mine, push)
 	}
 	victim.mustBeServed(t)
 
