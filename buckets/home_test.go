@@ -176,3 +176,32 @@ func TestBrokenBucketDoesNotStopCollection(t *testing.T) {
 		t.Fatalf("usage with a broken bucket: %v", err)
 	}
 }
+
+// TestRemoveAfterInstanceDeleted deletes a bucket's instance through
+// ThreadDB: the bucket stays charged (its record is the truth) until its
+// DB's owner removes it through the service.
+func TestRemoveAfterInstanceDeleted(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	b := f.create(t, "b")
+	used, err := f.svc.StoredBytes(ctx, f.p.Account)
+	if err != nil || used == 0 {
+		t.Fatalf("usage = %d, %v", used, err)
+	}
+	throughThreads(t, f, func(txn *db.Txn) error { return txn.Delete(ctx, []string{b.Key}) })
+	if n, _ := f.svc.StoredBytes(ctx, f.p.Account); n != used {
+		t.Fatalf("usage after deleting the instance around the service = %d; want %d still charged", n, used)
+	}
+	if st := collect(t, f.svc); st.Roots != 1 {
+		t.Fatalf("collection: %+v; want the recorded root kept", st)
+	}
+	if err := f.svc.Remove(ctx, f.p, f.thread, b.Key); err != nil {
+		t.Fatalf("Remove by the DB's owner: %v", err)
+	}
+	if n, _ := f.svc.StoredBytes(ctx, f.p.Account); n != 0 {
+		t.Fatalf("usage after Remove = %d; want 0", n)
+	}
+	if _, err := f.svc.GatewayRoot(ctx, "", b.Key); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("GatewayRoot after Remove: %v; want NotExist", err)
+	}
+}

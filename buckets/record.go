@@ -50,9 +50,8 @@ type record struct {
 	Updated int64      `json:"updated"` // Unix ns of its last change
 }
 
-// recordPrefix holds every bucket's record, by bucket key.
-var recordPrefix = store.Key("bktrec", "")
-
+// recordKey is where the record of bucket key is kept; recordKey("")
+// prefixes them all.
 func recordKey(key string) []byte { return store.Key("bktrec", key) }
 
 // put adds the record of bucket key to b.
@@ -71,8 +70,9 @@ func (s *Service) recordOf(key string) (record, error) {
 
 // eachRecord calls fn with every bucket's key and record, until fn fails.
 func (s *Service) eachRecord(fn func(key string, r *record) error) error {
-	return store.ScanJSON(s.st, recordPrefix, func(k []byte, r *record) error {
-		return fn(string(k[len(recordPrefix):]), r)
+	prefix := recordKey("")
+	return store.ScanJSON(s.st, prefix, func(k []byte, r *record) error {
+		return fn(string(k[len(prefix):]), r)
 	})
 }
 
@@ -81,7 +81,7 @@ func (s *Service) eachRecord(fn func(key string, r *record) error) error {
 func legacyDBKey(key string) []byte { return store.Key("bktdb", key) }
 
 // recordsDoneKey marks a store whose buckets all have records.
-var recordsDoneKey = store.Key("bktrec-done")
+func recordsDoneKey() []byte { return store.Key("bktrec-done") }
 
 // RecordBuckets gives every bucket of a store written before the hub kept
 // its own records one, once, and returns how many it made. A hub calls it
@@ -94,7 +94,7 @@ var recordsDoneKey = store.Key("bktrec-done")
 // neither stops the others.
 func (s *Service) RecordBuckets(ctx context.Context, log *slog.Logger) (int, error) {
 	const op errors.Op = "buckets.RecordBuckets"
-	if done, err := s.st.Has(recordsDoneKey); err != nil {
+	if done, err := s.st.Has(recordsDoneKey()); err != nil {
 		return 0, errors.E(op, err)
 	} else if done {
 		return 0, nil
@@ -104,7 +104,7 @@ func (s *Service) RecordBuckets(ctx context.Context, log *slog.Logger) (int, err
 		thread threads.ID
 	}
 	var old []legacy
-	prefix := store.Key("bktdb", "")
+	prefix := legacyDBKey("")
 	err := s.st.Scan(prefix, func(k, v []byte) error {
 		old = append(old, legacy{string(k[len(prefix):]), threads.ID(v)})
 		return nil
@@ -135,7 +135,7 @@ func (s *Service) RecordBuckets(ctx context.Context, log *slog.Logger) (int, err
 		}
 	}
 	b := s.st.NewBatch()
-	b.PutRaw(recordsDoneKey, nil)
+	b.PutRaw(recordsDoneKey(), nil)
 	if err := b.Commit(); err != nil {
 		return n, errors.E(op, err)
 	}
