@@ -32,9 +32,9 @@ func setReadFilter(t *testing.T, f fixture, filter string) {
 }
 
 // TestHubWideWorkRunsNoTenantCode gives a DB's buckets collection a read
-// filter that throws: collection, usage, the gateway and a restarted
-// service still see every bucket, and another account's buckets still
-// work.
+// filter that throws: collection, usage, the gateway's lookups, IPNS
+// re-signing and a restarted service still see every bucket, and another
+// account's buckets still work.
 func TestHubWideWorkRunsNoTenantCode(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -64,12 +64,8 @@ func TestHubWideWorkRunsNoTenantCode(t *testing.T) {
 	if err := f.svc.Republish(ctx, pub.Key); err != nil {
 		t.Fatalf("Republish: %v", err)
 	}
-	e, err := f.svc.GatewayPrivate(ctx, f.thread, priv.Key, f.p.Owner(), "secret.txt")
-	if err != nil {
-		t.Fatalf("GatewayPrivate: %v", err)
-	}
-	if e.File == nil {
-		t.Fatal("GatewayPrivate found no file")
+	if g, err := f.svc.GatewayRoot(ctx, "", priv.Key); err != nil || !g.Private || g.Account != f.p.Account {
+		t.Fatalf("GatewayRoot of the private bucket = %+v, %v; want it private, of the fixture's account", g, err)
 	}
 
 	// A service started again over the same store (a restart) loads the

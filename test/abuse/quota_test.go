@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"testing"
 
-	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/api/pb/usersdpb"
+	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/testhub"
