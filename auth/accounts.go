@@ -169,7 +169,7 @@ func (s *Service) Signout(ctx context.Context, p hub.Principal) error {
 	b := s.db.NewBatch()
 	b.Delete(store.Key(pSession, p.Session))
 	b.Delete(store.Key(pAcctSession, string(p.Member), p.Session))
-	return commit(op, b)
+	return s.commitRevoking(op, b, Revocation{Session: p.Session, Reason: "session ended; sign in again (hub login)"})
 }
 
 // SessionInfo returns the developer behind the principal's session.
@@ -254,7 +254,13 @@ func (s *Service) DestroyAccount(ctx context.Context, p hub.Principal) error {
 		return errors.E(op, err)
 	}
 	b.Delete(store.Key(pEmail, nameKey(rec.Email)))
-	return s.commitRevoking(op, b) // it left its orgs
+	// Its sessions and keys end, and so do its memberships, which org keys
+	// it created depended on.
+	revoked := []Revocation{{Account: rec.Key, Reason: "the account was destroyed"}}
+	for _, o := range orgs {
+		revoked = append(revoked, Revocation{Account: o.Key, Member: rec.Key, Reason: fmt.Sprintf("%s left org %s", rec.Name, o.Slug)})
+	}
+	return s.commitRevoking(op, b, revoked...)
 }
 
 // deleteAccountRecords adds to b the deletion of an account, its name and

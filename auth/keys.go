@@ -93,5 +93,5 @@ func (s *Service) InvalidateKey(ctx context.Context, p hub.Principal, key string
 	k.Valid = false
 	b := s.db.NewBatch()
 	b.Put(store.Key(pKey, key), k)
-	return s.commitRevoking(op, b)
+	return s.commitRevoking(op, b, Revocation{APIKey: key, Reason: "API key has been invalidated; create a new one (hub keys create)"})
 }

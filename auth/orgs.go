@@ -122,7 +122,7 @@ func (s *Service) RemoveOrg(ctx context.Context, p hub.Principal) error {
 	if err := s.deleteAccountRecords(b, org); err != nil {
 		return errors.E(op, err)
 	}
-	return s.commitRevoking(op, b)
+	return s.commitRevoking(op, b, Revocation{Account: org.Key, Reason: fmt.Sprintf("org %s was removed", org.Slug)})
 }
 
 // InviteToOrg e-mails an invitation to join the principal's org. Following
@@ -186,14 +186,15 @@ func (s *Service) LeaveOrg(ctx context.Context, p hub.Principal) error {
 	}
 	b := s.db.NewBatch()
 	s.removeMember(b, org, p.Member)
-	return s.commitRevoking(op, b)
+	return s.commitRevoking(op, b, Revocation{Account: org.Key, Member: p.Member, Reason: fmt.Sprintf("you left org %s", org.Slug)})
 }
 
 // OrgAccess checks again that p, a principal acting as an org, still may:
 // the org exists, the member behind a session still belongs to it, and an
 // API key is still valid with its creator still a member. Calls that
-// outlive their door (streams) run it on every Revoked signal and end when
-// it fails, so that leaving an org or removing it cuts them off too.
+// outlive their door (streams) run it when a revocation touches their org
+// and end when it fails, so that leaving an org or removing it cuts them
+// off too, and so does the end of the membership of an org key's creator.
 func (s *Service) OrgAccess(ctx context.Context, p hub.Principal) error {
 	const op errors.Op = "auth.OrgAccess"
 	org, err := s.account(op, p.Account)
@@ -209,27 +210,6 @@ func (s *Service) OrgAccess(ctx context.Context, p hub.Principal) error {
 			return errors.Errorf(op, errors.Permission, "the API key this call used no longer acts for org %s", org.Slug)
 		}
 	}
-	return nil
-}
-
-// Revoked returns a channel that is closed the next time an org
-// membership, an org or an API key ends.
-func (s *Service) Revoked() <-chan struct{} {
-	s.revokedMu.Lock()
-	defer s.revokedMu.Unlock()
-	return s.revoked
-}
-
-// commitRevoking commits b, which ends some access, and then signals
-// Revoked.
-func (s *Service) commitRevoking(op errors.Op, b *store.Batch) error {
-	if err := commit(op, b); err != nil {
-		return err
-	}
-	s.revokedMu.Lock()
-	close(s.revoked)
-	s.revoked = make(chan struct{})
-	s.revokedMu.Unlock()
 	return nil
 }
 

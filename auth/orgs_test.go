@@ -179,14 +179,13 @@ func TestOrgAccessEndsWithMembership(t *testing.T) {
 			t.Fatalf("OrgAccess for a member: %v", err)
 		}
 	}
-	revoked := f.s.Revoked()
+	var revoked []Revocation
+	defer f.s.OnRevoke(func(r Revocation) { revoked = append(revoked, r) })()
 	if err := f.s.LeaveOrg(ctx, bobOrg); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-revoked:
-	default:
-		t.Error("LeaveOrg did not signal Revoked")
+	if len(revoked) != 1 || !revoked[0].Covers(bobOrg) {
+		t.Errorf("LeaveOrg told of revocations %+v; want one that covers bob acting as the org", revoked)
 	}
 	for _, p := range []hub.Principal{bobOrg, bobKeyP} {
 		if err := f.s.OrgAccess(ctx, p); !errors.Is(errors.Permission, err) {

@@ -89,18 +89,16 @@ type Service struct {
 	// on an account's budget of new identities.
 	mu sync.Mutex
 
-	// revokedMu guards revoked.
-	revokedMu sync.Mutex
-	// revoked is closed, and replaced, whenever an org membership, an org
-	// or an API key ends, so that calls that outlive their door (streams)
-	// check their access again.
-	revoked chan struct{}
-
 	// pendingMu guards pending.
 	pendingMu sync.Mutex
 	// pending maps a confirmation token to the channel closed when its link
 	// is followed. Kept in memory: the call waiting on it is too.
 	pending map[string]chan struct{}
+
+	// revokeMu guards watchers and nextWatcher.
+	revokeMu    sync.Mutex
+	watchers    map[int]func(Revocation) // by subscription; guarded by revokeMu
+	nextWatcher int                      // guarded by revokeMu
 }
 
 // New returns the auth service over db. host is the hub's identity, which
@@ -120,7 +118,7 @@ func New(cfg Config, db *store.Store, mailer Mailer, host crypto.PrivKey) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, revoked: make(chan struct{}), pending: map[string]chan struct{}{}}, nil
+	return &Service{cfg: cfg, db: db, mailer: mailer, tokens: tokens, pending: map[string]chan struct{}{}, watchers: map[int]func(Revocation){}}, nil
 }
 
 // setDefault sets *v to def when it is the zero value.

@@ -38,6 +38,17 @@ const (
 // the scan of every bucket costs little.
 const DefaultGCInterval = time.Hour
 
+// Default connection limits of the listeners. Each listener has its own
+// cap, so their sum, with the store's files and libp2p's connections, stays
+// well under the usual hard limit on open files.
+const (
+	DefaultMaxConns           = 1024
+	DefaultMaxConnsPerIP      = 128
+	DefaultHTTPHeaderTimeout  = 10 * time.Second
+	DefaultHTTPIdleTimeout    = 2 * time.Minute
+	DefaultHTTPMaxHeaderBytes = 64 << 10
+)
+
 // Config is hubd's configuration. Every field has one name, used as the
 // flag (--api-addr), the environment variable (HUBD_API_ADDR) and the key in
 // the JSON config file ("api-addr"). Precedence: flags, then environment,
@@ -89,6 +100,20 @@ type Config struct {
 	IPNSValidity  time.Duration `key:"ipns-validity" help:"how long a bucket's signed IPNS record stays valid; records are signed again before half of it passes"`
 	IPNSTTL       time.Duration `key:"ipns-ttl" help:"how long resolvers may cache a bucket's IPNS record"`
 
+	MaxConns               int           `key:"max-conns" help:"connections each of the gRPC, gRPC-Web and HTTP listeners holds open; past it new ones wait"`
+	MaxConnsPerIP          int           `key:"max-conns-per-ip" help:"connections one remote IP may hold open on each listener; past it new ones are closed"`
+	HandshakeTimeout       time.Duration `key:"handshake-timeout" help:"how long a new gRPC connection may take to finish its handshake, and a websocket to start its call"`
+	HTTPHeaderTimeout      time.Duration `key:"http-header-timeout" help:"how long an HTTP client may take to send a request's headers"`
+	HTTPIdleTimeout        time.Duration `key:"http-idle-timeout" help:"how long an idle keep-alive HTTP connection is kept"`
+	HTTPMaxHeaderBytes     int           `key:"http-max-header-bytes" help:"largest HTTP request header, in bytes"`
+	GRPCIdleTimeout        time.Duration `key:"grpc-idle-timeout" help:"how long a gRPC connection with no call is kept"`
+	MaxMessageSize         int           `key:"max-message-size" help:"largest gRPC or gRPC-Web request message, in bytes"`
+	MaxStreamsPerConn      int           `key:"max-streams-per-conn" help:"concurrent calls on one gRPC connection"`
+	MaxStreamsPerPrincipal int           `key:"max-streams-per-principal" help:"open streaming calls (Listen, transactions, pushes, pulls) of one identity"`
+	MaxStreamsPerAccount   int           `key:"max-streams-per-account" help:"open streaming calls of one account with all its app users"`
+	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web websocket may send before its call is authenticated"`
+	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
+
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
 }
@@ -100,37 +125,50 @@ func DefaultConfig() Config {
 		repo = filepath.Join(home, DefaultRepoDir)
 	}
 	return Config{
-		Repo:               repo,
-		APIAddr:            DefaultAPIAddr,
-		WebAddr:            DefaultWebAddr,
-		GatewayAddr:        DefaultGatewayAddr,
-		P2PAddr:            strings.Split(DefaultP2PAddr, ","),
-		SMTPFrom:           "hub@localhost",
-		SigMaxAhead:        auth.DefaultSigMaxAhead,
-		SessionTTL:         auth.DefaultSessionTTL,
-		ConfirmTimeout:     auth.DefaultConfirmTimeout,
-		TokenTTL:           auth.DefaultTokenTTL,
-		LinkTTL:            auth.DefaultLinkTTL,
-		MaxNewIDs:          auth.DefaultMaxNewIdentities,
-		NewIDWindow:        auth.DefaultNewIdentitiesWindow,
-		MaxDBsPerOwner:     db.DefaultMaxDBsPerOwner,
-		MaxInstanceSize:    db.DefaultMaxInstanceSize,
-		SchemaMaxSize:      db.DefaultSchemaMaxSize,
-		SchemaMaxWork:      db.DefaultSchemaMaxWork,
-		MailMaxMessageSize: mail.DefaultMaxMessageSize,
-		MailRate:           mail.DefaultRate,
-		MailBurst:          mail.DefaultBurst,
-		BucketQuota:        buckets.DefaultQuota,
-		GCInterval:         DefaultGCInterval,
-		UploadIdleTimeout:  server.DefaultUploadIdleTimeout,
-		GCHoldTimeout:      buckets.DefaultGCHoldTimeout,
-		BucketProfile:      buckets.DefaultProfile,
-		LogLevel:           "info",
-		LogFormat:          "text",
-		IPFSDHT:            string(ipfsnet.DHTAuto),
-		IPFSAnnounce:       true,
-		IPNSValidity:       ipfsnet.DefaultValidity,
-		IPNSTTL:            ipfsnet.DefaultTTL,
+		Repo:                   repo,
+		APIAddr:                DefaultAPIAddr,
+		WebAddr:                DefaultWebAddr,
+		GatewayAddr:            DefaultGatewayAddr,
+		P2PAddr:                strings.Split(DefaultP2PAddr, ","),
+		SMTPFrom:               "hub@localhost",
+		SigMaxAhead:            auth.DefaultSigMaxAhead,
+		SessionTTL:             auth.DefaultSessionTTL,
+		ConfirmTimeout:         auth.DefaultConfirmTimeout,
+		TokenTTL:               auth.DefaultTokenTTL,
+		LinkTTL:                auth.DefaultLinkTTL,
+		MaxNewIDs:              auth.DefaultMaxNewIdentities,
+		NewIDWindow:            auth.DefaultNewIdentitiesWindow,
+		MaxDBsPerOwner:         db.DefaultMaxDBsPerOwner,
+		MaxInstanceSize:        db.DefaultMaxInstanceSize,
+		SchemaMaxSize:          db.DefaultSchemaMaxSize,
+		SchemaMaxWork:          db.DefaultSchemaMaxWork,
+		MailMaxMessageSize:     mail.DefaultMaxMessageSize,
+		MailRate:               mail.DefaultRate,
+		MailBurst:              mail.DefaultBurst,
+		BucketQuota:            buckets.DefaultQuota,
+		GCInterval:             DefaultGCInterval,
+		UploadIdleTimeout:      server.DefaultUploadIdleTimeout,
+		GCHoldTimeout:          buckets.DefaultGCHoldTimeout,
+		BucketProfile:          buckets.DefaultProfile,
+		MaxConns:               DefaultMaxConns,
+		MaxConnsPerIP:          DefaultMaxConnsPerIP,
+		HandshakeTimeout:       server.DefaultHandshakeTimeout,
+		HTTPHeaderTimeout:      DefaultHTTPHeaderTimeout,
+		HTTPIdleTimeout:        DefaultHTTPIdleTimeout,
+		HTTPMaxHeaderBytes:     DefaultHTTPMaxHeaderBytes,
+		GRPCIdleTimeout:        server.DefaultIdleTimeout,
+		MaxMessageSize:         server.DefaultMaxMessageSize,
+		MaxStreamsPerConn:      server.DefaultMaxStreamsPerConn,
+		MaxStreamsPerPrincipal: server.DefaultMaxStreamsPerPrincipal,
+		MaxStreamsPerAccount:   server.DefaultMaxStreamsPerAccount,
+		WebPreAuthBytes:        server.DefaultWebPreAuthBytes,
+		WebIdleTimeout:         server.DefaultWebIdleTimeout,
+		LogLevel:               "info",
+		LogFormat:              "text",
+		IPFSDHT:                string(ipfsnet.DHTAuto),
+		IPFSAnnounce:           true,
+		IPNSValidity:           ipfsnet.DefaultValidity,
+		IPNSTTL:                ipfsnet.DefaultTTL,
 	}
 }
 
@@ -277,7 +315,9 @@ func (c Config) Validate() error {
 		d   time.Duration
 	}{{"sig-max-ahead", c.SigMaxAhead}, {"session-ttl", c.SessionTTL}, {"confirm-timeout", c.ConfirmTimeout},
 		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
-		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow}} {
+		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
+		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
+		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
@@ -302,6 +342,17 @@ func (c Config) Validate() error {
 	}
 	if c.BucketQuota < 0 || c.GCInterval < 0 {
 		return fmt.Errorf("bucket-quota and gc-interval must not be negative (0 turns them off)")
+	}
+	for _, n := range []struct {
+		key string
+		n   int
+	}{{"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP}, {"http-max-header-bytes", c.HTTPMaxHeaderBytes},
+		{"max-message-size", c.MaxMessageSize}, {"max-streams-per-conn", c.MaxStreamsPerConn},
+		{"max-streams-per-principal", c.MaxStreamsPerPrincipal}, {"max-streams-per-account", c.MaxStreamsPerAccount},
+		{"web-preauth-bytes", c.WebPreAuthBytes}} {
+		if n.n < 1 {
+			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
+		}
 	}
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/selfhub/hub/gateway"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/blockstore"
+	"github.com/selfhub/hub/internal/netcap"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
@@ -203,6 +204,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		Build:     buildInfo(),
 
 		UploadIdleTimeout: cfg.UploadIdleTimeout,
+	}, server.Limits{
+		MaxMessageSize:         cfg.MaxMessageSize,
+		MaxStreamsPerConn:      cfg.MaxStreamsPerConn,
+		MaxStreamsPerPrincipal: cfg.MaxStreamsPerPrincipal,
+		MaxStreamsPerAccount:   cfg.MaxStreamsPerAccount,
+		IdleTimeout:            cfg.GRPCIdleTimeout,
+		HandshakeTimeout:       cfg.HandshakeTimeout,
+		WebPreAuthBytes:        cfg.WebPreAuthBytes,
+		WebIdleTimeout:         cfg.WebIdleTimeout,
 	}, log, reg); err != nil {
 		return nil, err
 	}
@@ -211,9 +221,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	}
 
 	d.collectGarbage(bkts, cfg.GCInterval)
-	go func() { d.errc <- d.server.GRPC().Serve(apiLn) }()
-	d.serveHTTP(webLn, d.server.Web())
-	d.serveHTTP(gwLn, gatewayHandler(authSvc, reg, content))
+	// Each listener caps its own connections, so that a flood of idle ones
+	// on one never takes the file descriptors the others need.
+	capped := func(ln net.Listener) net.Listener { return netcap.Listen(ln, cfg.MaxConns, cfg.MaxConnsPerIP) }
+	go func() { d.errc <- d.server.GRPC().Serve(capped(apiLn)) }()
+	d.serveHTTP(cfg, capped(webLn), d.server.Web())
+	d.serveHTTP(cfg, capped(gwLn), gatewayHandler(authSvc, reg, content))
 	log.Info("hubd ready",
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
@@ -266,8 +279,15 @@ func startP2P(key crypto.PrivKey, addrs []string) (host.Host, error) {
 	return h, nil
 }
 
-func (d *Daemon) serveHTTP(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+// serveHTTP serves h on ln. Headers must come within the header timeout
+// and idle keep-alive connections are closed; there is no ReadTimeout or
+// WriteTimeout, which would cut long streams (a Listen over gRPC-Web, a
+// large gateway download): websockets have their own idle deadline (see
+// server.Web), and a connection that stalls holds only its own slot
+// under the listener's cap.
+func (d *Daemon) serveHTTP(cfg Config, ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: cfg.HTTPHeaderTimeout, IdleTimeout: cfg.HTTPIdleTimeout,
+		MaxHeaderBytes: cfg.HTTPMaxHeaderBytes, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
 	d.https = append(d.https, srv)
 	go func() {
 		if err := srv.Serve(ln); err != http.ErrServerClosed {

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/selfhub/hub"
@@ -15,44 +16,85 @@ import (
 	"github.com/selfhub/hub/metering"
 )
 
-type principalKey struct{}
+// settledKey keys the door's decision about a call in its context.
+type settledKey struct{}
 
-// principal returns the principal the interceptors settled for this call.
-func principal(ctx context.Context) hub.Principal {
-	p, _ := ctx.Value(principalKey{}).(hub.Principal)
-	return p
+// settled is the door's decision: the principal the call acts as, or why
+// it was refused.
+type settled struct {
+	p   hub.Principal
+	err error
+	// epoch is the streams' revocation count when the door began, so
+	// that a stream learns of a revocation that crossed its
+	// authentication.
+	epoch uint64
 }
 
-// authenticate is the door every call passes: it reads the credentials from
-// the metadata and settles the principal the call needs, by the method's
-// requirement (Authenticated for methods the table does not name).
-func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
+// principal returns the principal the door settled for this call.
+func principal(ctx context.Context) hub.Principal {
+	st, _ := ctx.Value(settledKey{}).(settled)
+	return st.p
+}
+
+// settledAt returns the revocation epoch at which the door settled this
+// call.
+func settledAt(ctx context.Context) uint64 {
+	st, _ := ctx.Value(settledKey{}).(settled)
+	return st.epoch
+}
+
+// refused returns why the door refused this call, if it did.
+func refused(ctx context.Context, method string) error {
+	st, ok := ctx.Value(settledKey{}).(settled)
+	if !ok {
+		return errors.Errorf(errors.Op(method), errors.Internal, "call was not authenticated")
+	}
+	return st.err
+}
+
+// door is the gRPC stats handler that authenticates every call when its
+// headers arrive: before gRPC reads a request message, so that a caller
+// who is not who it claims makes hubd read no more than the headers (and
+// the websocket guard, see Server.Web, learns when to lift its limit).
+// The interceptors act on its decision.
+type door struct{ s *Server }
+
+func (d door) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	epoch := d.s.streams.epoch()
+	p, err := d.s.authenticate(ctx, info.FullMethodName)
+	wsStarted(ctx, err == nil && p.Kind != hub.Anonymous)
+	return context.WithValue(ctx, settledKey{}, settled{p: p, err: err, epoch: epoch})
+}
+
+func (door) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (door) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (door) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// authenticate reads the credentials from the metadata and settles the
+// principal the call needs, by the method's requirement (Authenticated
+// for methods the table does not name).
+func (s *Server) authenticate(ctx context.Context, method string) (hub.Principal, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	req, ok := s.requirements[method]
 	if !ok {
 		req = auth.Authenticated
 	}
 	if req == auth.Open {
-		return context.WithValue(ctx, principalKey{}, hub.Principal{}), nil
+		return hub.Principal{}, nil
 	}
 	creds, err := auth.ParseCredentials(md.Get)
 	if err != nil {
-		return nil, err
+		return hub.Principal{}, err
 	}
-	p, err := s.auth.Authenticate(ctx, creds, req)
-	if err != nil {
-		return nil, err
-	}
-	return context.WithValue(ctx, principalKey{}, p), nil
+	return s.auth.Authenticate(ctx, creds, req)
 }
 
-// unary authenticates, runs and observes a unary call, converting domain
+// unary runs and observes a unary call the door let in, converting domain
 // errors into gRPC statuses.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	start := time.Now()
 	defer func() { err = s.finish(ctx, info.FullMethod, start, recover(), err) }()
-	ctx, err = s.authenticate(ctx, info.FullMethod)
-	if err != nil {
+	if err := refused(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
 	resp, err = handler(ctx, req)
@@ -62,47 +104,49 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	return resp, err
 }
 
-// stream does for streaming calls what unary does: streams are
-// authenticated like any other call (the original skipped them).
-// A stream that acts as an org is also checked again whenever some access
-// ends (auth's Revoked), and ends with PermissionDenied once its caller
-// has left the org, the org is gone or its key no longer acts for it: a
-// Listen opened as a member must not keep delivering after that.
+// stream does for streaming calls what unary does, and more: a
+// principal's open streams are counted against the caps, and end as soon
+// as its access is revoked (see streams.revoke), even while the handler
+// waits on the client: a Listen must not keep delivering, nor a write
+// transaction commit, after its key, session, account or org membership
+// has ended.
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	start := time.Now()
 	defer func() { err = s.finish(ss.Context(), info.FullMethod, start, recover(), err) }()
-	revoked := s.auth.Revoked() // before the door, so no revocation slips between
-	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
+	if err := refused(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	p := principal(ss.Context())
+	if p.Kind == hub.Anonymous {
+		return handler(srv, &contextStream{ServerStream: ss, ctx: ss.Context(), meter: s.meter})
+	}
+	ctx, cancel := context.WithCancelCause(ss.Context())
+	defer cancel(nil)
+	unregister, err := s.streams.add(p, settledAt(ss.Context()), cancel)
 	if err != nil {
 		return err
 	}
-	if p := principal(ctx); p.Kind == hub.OrgPrincipal {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		go s.watchOrgAccess(ctx, cancel, p, revoked)
-	}
-	err = handler(srv, &contextStream{ServerStream: ss, ctx: ctx, meter: s.meter})
-	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-		return cause // cut off by watchOrgAccess
-	}
-	return err
-}
-
-// watchOrgAccess checks p's access to its org on every revocation until
-// ctx ends, and cancels ctx with the reason when the access has ended.
-func (s *Server) watchOrgAccess(ctx context.Context, cancel context.CancelCauseFunc, p hub.Principal, revoked <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-revoked:
+	// The handler runs on its own goroutine, so that a revocation ends the
+	// call even while the handler is blocked in Recv or Send: once this
+	// returns, gRPC ends the stream, and those fail.
+	ended := make(chan error, 1)
+	go func() {
+		defer unregister()
+		defer func() {
+			if v := recover(); v != nil {
+				ended <- s.panicError(info.FullMethod, v)
+			}
+		}()
+		ended <- handler(srv, &contextStream{ServerStream: ss, ctx: ctx, meter: s.meter})
+	}()
+	select {
+	case err := <-ended:
+		return err
+	case <-ctx.Done():
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			return cause // revoked
 		}
-		revoked = s.auth.Revoked()
-		if err := s.auth.OrgAccess(ctx, p); err != nil {
-			cancel(err)
-			return
-		}
+		return <-ended // the client went away: let the handler finish
 	}
 }
 
@@ -110,8 +154,7 @@ func (s *Server) watchOrgAccess(ctx context.Context, cancel context.CancelCauseF
 // server's fault, records metrics, and converts err to a gRPC status.
 func (s *Server) finish(ctx context.Context, method string, start time.Time, panicked any, err error) error {
 	if panicked != nil {
-		s.log.Error("panic in handler", "method", method, "panic", panicked, "stack", string(debug.Stack()))
-		err = errors.E(errors.Op(method), errors.Internal, "panic")
+		err = s.panicError(method, panicked)
 	}
 	code := errors.Code(err)
 	if code.String() == "Internal" || code.String() == "Unknown" {
@@ -121,6 +164,13 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, pan
 	}
 	s.metrics.observe(method, code.String(), time.Since(start))
 	return errors.ToStatus(err)
+}
+
+// panicError logs a handler's panic with its stack and returns the error
+// the caller gets.
+func (s *Server) panicError(method string, v any) error {
+	s.log.Error("panic in handler", "method", method, "panic", v, "stack", string(debug.Stack()))
+	return errors.E(errors.Op(method), errors.Internal, "panic")
 }
 
 // contextStream carries the authenticated context into a stream handler

@@ -6,17 +6,18 @@
 package server
 
 import (
+	"context"
 	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/improbable-eng/grpc-web/go/grpcweb"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/bucketsdpb"
 	"github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/api/pb/hubdpb"
@@ -55,6 +56,46 @@ type Services struct {
 	UploadIdleTimeout time.Duration
 }
 
+// Limits bound what one caller can make the server hold: every one is a
+// hubd flag, named beside it.
+type Limits struct {
+	// MaxMessageSize is the largest request message, on gRPC and gRPC-Web
+	// (--max-message-size).
+	MaxMessageSize int
+	// MaxStreamsPerConn caps the concurrent calls on one gRPC connection
+	// (--max-streams-per-conn).
+	MaxStreamsPerConn int
+	// MaxStreamsPerPrincipal caps the open streaming calls (Listen,
+	// transactions, pushes, pulls) of one identity, and
+	// MaxStreamsPerAccount those of an account with all its users
+	// (--max-streams-per-principal, --max-streams-per-account).
+	MaxStreamsPerPrincipal int
+	MaxStreamsPerAccount   int
+	// IdleTimeout closes a gRPC connection with no call for that long
+	// (--grpc-idle-timeout).
+	IdleTimeout time.Duration
+	// HandshakeTimeout is how long a new gRPC connection may take to
+	// finish its handshake, and a websocket to start its call
+	// (--handshake-timeout).
+	HandshakeTimeout time.Duration
+	// WebPreAuthBytes and WebIdleTimeout guard gRPC-Web websockets: see
+	// Server.Web (--web-preauth-bytes, --web-idle-timeout).
+	WebPreAuthBytes int
+	WebIdleTimeout  time.Duration
+}
+
+// Default limits.
+const (
+	DefaultMaxMessageSize         = 4 << 20
+	DefaultMaxStreamsPerConn      = 128
+	DefaultMaxStreamsPerPrincipal = 64
+	DefaultMaxStreamsPerAccount   = 1024
+	DefaultIdleTimeout            = 5 * time.Minute
+	DefaultHandshakeTimeout       = 10 * time.Second
+	DefaultWebPreAuthBytes        = 64 << 10
+	DefaultWebIdleTimeout         = time.Minute
+)
+
 // Server holds the gRPC server and its services.
 type Server struct {
 	auth      *auth.Service
@@ -68,6 +109,12 @@ type Server struct {
 	metrics   *metrics
 	grpc      *grpc.Server
 	health    *health.Server
+	limits    Limits
+	// streams are the open streaming calls, counted against the caps and
+	// ended when their principal's access is revoked.
+	streams *streams
+	// stopRevoke ends the subscription to auth's revocations.
+	stopRevoke func()
 	// requirements names what credentials each method needs; methods not
 	// listed need an authenticated principal.
 	requirements map[string]auth.Requirement
@@ -77,20 +124,33 @@ type Server struct {
 
 // New builds the server and registers every service. Metrics are
 // registered with reg.
-func New(svc Services, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
-		uploadIdle: svc.UploadIdleTimeout, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{}}
+		uploadIdle: svc.UploadIdleTimeout, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
+		limits: lim}
 	if s.uploadIdle <= 0 {
 		s.uploadIdle = DefaultUploadIdleTimeout
 	}
+	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {
+		return s.auth.OrgAccess(context.Background(), p)
+	})
 	s.grpc = grpc.NewServer(
+		grpc.StatsHandler(door{s}),
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
+		grpc.MaxRecvMsgSize(lim.MaxMessageSize),
+		grpc.MaxConcurrentStreams(uint32(lim.MaxStreamsPerConn)),
+		grpc.ConnectionTimeout(lim.HandshakeTimeout),
+		// A client that pings more often than every 10 s is told to go
+		// away; one that stops answering pings is dropped.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: lim.IdleTimeout, Time: time.Minute, Timeout: 20 * time.Second}),
 	)
+	s.stopRevoke = svc.Auth.OnRevoke(s.streams.revoke)
 	hubdpb.RegisterAPIServiceServer(s.grpc, &hubdService{s: s})
 	threadspb.RegisterAPIServer(s.grpc, &threadsService{s: s})
 	usersdpb.RegisterAPIServiceServer(s.grpc, &usersService{s: s})
@@ -123,18 +183,5 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 func (s *Server) Stop() {
 	s.health.Shutdown()
 	s.grpc.GracefulStop()
-}
-
-// Web returns an HTTP handler that serves the same services over gRPC-Web,
-// with websockets for every call (the @textile clients' default) and CORS
-// open to browsers, including the x-textile-* request headers.
-func (s *Server) Web() http.Handler {
-	return grpcweb.WrapServer(s.grpc,
-		grpcweb.WithOriginFunc(func(string) bool { return true }),
-		grpcweb.WithWebsockets(true),
-		grpcweb.WithWebsocketOriginFunc(func(*http.Request) bool { return true }),
-		grpcweb.WithWebsocketPingInterval(20*time.Second),
-		grpcweb.WithAllowedRequestHeaders([]string{"*"}),
-		grpcweb.WithWebsocketsMessageReadLimit(64<<20),
-	)
+	s.stopRevoke()
 }

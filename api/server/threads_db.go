@@ -323,10 +323,15 @@ func serveTxn[Req, Rep any](t *threadsService, stream txnStream[Req, Rep], start
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
-			if write {
-				return end(ctx, txn)
+			if !write {
+				return nil
 			}
-			return nil
+			// A call ended by a revocation commits nothing, even if the
+			// client's end crossed it.
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return end(ctx, txn)
 		}
 		if err != nil {
 			return errors.E(errors.Canceled, err)

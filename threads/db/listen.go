@@ -50,8 +50,14 @@ type Event struct {
 // FromNow starts a listener at the DB's latest change.
 const FromNow = ^uint64(0)
 
-// listenBatch is how many changes a listener reads from the log at once.
-const listenBatch = 256
+// listenBatch is how many changes a listener reads from the log at once,
+// and listenBatchBytes how many bytes of them: a listener that does not
+// read holds one batch while it waits, so the batch is what a stalled
+// listener costs, whatever the size of the instances.
+const (
+	listenBatch      = 256
+	listenBatchBytes = 256 << 10
+)
 
 // Listen calls fn, in order, for every change after position since (or
 // FromNow) that matches any of filters (all changes when there are
@@ -80,7 +86,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 		if err != nil {
 			return err
 		}
-		batch, err := d.readChanges(op, pos, durable)
+		batch, full, err := d.readChanges(op, pos, durable)
 		if err != nil {
 			return err
 		}
@@ -90,7 +96,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 			}
 			pos = c.seq
 		}
-		if len(batch) == listenBatch {
+		if full {
 			continue // more may be waiting: read on without sleeping
 		}
 		select {
@@ -107,14 +113,18 @@ type seqChange struct {
 	change
 }
 
-// readChanges reads up to listenBatch changes after position pos, up to
-// the durable one. It reads them all before any is delivered, so that a
+// readChanges reads up to listenBatch changes or listenBatchBytes (and at
+// least one change) after position pos, up to the durable one, and says
+// whether it stopped at a bound. It reads them all before any is delivered, so that a
 // slow listener does not hold the store's iterator (and the files it
 // pins) while it takes its time. Changes are numbered without gaps, so a
 // first change other than pos+1 means the history was trimmed past pos
 // while the listener lagged: that is an error, never a silent skip.
-func (d *DB) readChanges(op errors.Op, pos, durable uint64) ([]seqChange, error) {
-	var batch []seqChange
+func (d *DB) readChanges(op errors.Op, pos, durable uint64) ([]seqChange, bool, error) {
+	var (
+		batch []seqChange
+		size  int
+	)
 	err := d.m.st.ScanRange(chgKey(d.pfx, pos+1), chgKey(d.pfx, durable+1), func(k, v []byte) error {
 		c := seqChange{seq: binary.BigEndian.Uint64(k[len(k)-8:])}
 		if len(batch) == 0 && c.seq != pos+1 {
@@ -123,15 +133,16 @@ func (d *DB) readChanges(op errors.Op, pos, durable uint64) ([]seqChange, error)
 		if err := json.Unmarshal(v, &c.change); err != nil {
 			return errors.E(errors.Internal, err)
 		}
-		if batch = append(batch, c); len(batch) == listenBatch {
+		batch, size = append(batch, c), size+len(v)
+		if len(batch) == listenBatch || size >= listenBatchBytes {
 			return errStopScan
 		}
 		return nil
 	})
 	if err != nil && err != errStopScan {
-		return nil, err
+		return nil, false, err
 	}
-	return batch, nil
+	return batch, err == errStopScan, nil
 }
 
 // errStopScan ends a scan early.
