@@ -1,0 +1,113 @@
+package abuse
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWebsocketPreAuth: 30 raw websockets to the gRPC-Web port each start
+// a 60 MiB first message (where the call's headers go) and never finish
+// it. hubd reads no more than --web-preauth-bytes of each and closes them
+// when --handshake-timeout passes; its memory stays bounded; a websocket
+// that sends nothing is closed too; another tenant is served throughout.
+func TestWebsocketPreAuth(t *testing.T) {
+	const (
+		conns   = 30
+		perConn = 60 << 20
+	)
+	h := startHub(t, "--handshake-timeout", "2s")
+	other := newTenant(t, h, "alice")
+	before, _ := h.rss(t)
+
+	var wg sync.WaitGroup
+	sent := make([]int, conns)
+	errs := make([]error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialWebsocket(t, h.Addrs.Web)
+			if c == nil {
+				return
+			}
+			defer c.Close()
+			c.SetWriteDeadline(time.Now().Add(time.Minute))
+			// A masked binary frame announcing perConn bytes.
+			hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			binary.BigEndian.PutUint64(hdr[2:10], perConn)
+			if _, err := c.Write(hdr); err != nil {
+				errs[i] = err
+				return
+			}
+			chunk := make([]byte, 64<<10)
+			for sent[i] < perConn {
+				n, err := c.Write(chunk)
+				sent[i] += n
+				if err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						errs[i] = fmt.Errorf("hubd neither read nor closed the websocket in a minute")
+					}
+					return // closed by hubd: what we want
+				}
+			}
+			errs[i] = fmt.Errorf("hubd read all %d MiB of an unauthenticated message", perConn>>20)
+		}()
+	}
+	idle := dialWebsocket(t, h.Addrs.Web)
+	if idle == nil {
+		t.FailNow()
+	}
+	defer idle.Close()
+	other.mustBeServed(t)
+	wg.Wait()
+	for i := range conns {
+		if errs[i] != nil {
+			t.Fatalf("websocket %d: %v", i, errs[i])
+		}
+	}
+	idle.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a websocket that sent nothing got data; want it closed")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a websocket that sent nothing is still open after a minute")
+	}
+	h.alive(t)
+	now, peak := h.rss(t)
+	t.Logf("hubd's RSS %d MiB before, %d MiB after %d websockets started %d MiB messages (peak %d MiB); the most one wrote before it was closed (mostly into socket buffers): %d KiB",
+		before>>20, now>>20, conns, perConn>>20, peak>>20, maxOf(sent)>>10)
+	if grew := peak - before; grew > 128<<20 {
+		t.Fatalf("hubd's peak RSS grew by %d MiB; want it bounded by the pre-authentication limit", grew>>20)
+	}
+	other.mustBeServed(t)
+}
+
+// dialWebsocket opens a gRPC-Web websocket (the grpc-websockets
+// subprotocol) and returns its connection after the upgrade.
+func dialWebsocket(t *testing.T, addr string) net.Conn {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Errorf("dial %s: %v", addr, err)
+		return nil
+	}
+	fmt.Fprintf(c, "GET /threads.pb.API/Listen HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: grpc-websockets\r\n\r\n", addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("websocket upgrade: %v %v", resp, err)
+	}
+	return c
+}
+
+func maxOf(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
