@@ -56,7 +56,7 @@ const FromNow = ^uint64(0)
 // listener costs, whatever the size of the instances.
 const (
 	listenBatch      = 256
-	listenBatchBytes = 256 << 10
+	listenBatchBytes = 64 << 10
 )
 
 // Listen calls fn, in order, for every change after position since (or
