@@ -62,7 +62,7 @@ type door struct{ s *Server }
 func (d door) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
 	epoch := d.s.streams.epoch()
 	p, err := d.s.authenticate(ctx, info.FullMethodName)
-	wsStarted(ctx, err == nil && p.Kind != hub.Anonymous)
+	callStarted(ctx, err == nil && p.Kind != hub.Anonymous)
 	return context.WithValue(ctx, settledKey{}, settled{p: p, err: err, epoch: epoch})
 }
 

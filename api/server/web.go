@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -25,10 +26,10 @@ const grpcWebOverhead = 6
 // with websockets for every call (the @textile clients' default) and CORS
 // open to browsers, including the x-textile-* request headers.
 //
-// No message is larger than Limits.MaxMessageSize. A websocket call is
-// guarded from the upgrade on (see wsConn): until its call is
-// authenticated it may send at most Limits.WebPreAuthBytes and must
-// start its call within Limits.HandshakeTimeout, and it is closed after
+// No message is larger than Limits.MaxMessageSize, and every call is
+// guarded (see guard) until it is authenticated: it may send at most
+// Limits.WebPreAuthBytes and must start within Limits.HandshakeTimeout.
+// A websocket is guarded from the upgrade on, and is closed after
 // Limits.WebIdleTimeout without a byte either way.
 func (s *Server) Web() http.Handler {
 	web := grpcweb.WrapServer(s.grpc,
@@ -40,51 +41,70 @@ func (s *Server) Web() http.Handler {
 		grpcweb.WithWebsocketsMessageReadLimit(int64(s.limits.MaxMessageSize)+grpcWebOverhead),
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !web.IsGrpcWebSocketRequest(r) {
-			// Plain gRPC-Web carries one request message: its body is
-			// never larger than the largest message.
-			r.Body = http.MaxBytesReader(w, r.Body, int64(s.limits.MaxMessageSize)+grpcWebOverhead)
-			web.ServeHTTP(w, r)
+		g := newGuard(s.limits)
+		defer g.stop()
+		ctx := context.WithValue(r.Context(), guardKey{}, g)
+		if web.IsGrpcWebSocketRequest(r) {
+			web.ServeHTTP(&wsHijacker{ResponseWriter: w, g: g}, r.WithContext(ctx))
 			return
 		}
-		g := &wsGuard{limits: s.limits, decided: make(chan struct{})}
-		web.ServeHTTP(&wsHijacker{ResponseWriter: w, g: g}, r.WithContext(context.WithValue(r.Context(), wsGuardKey{}, g)))
+		// Plain gRPC-Web carries one request message: its body is never
+		// larger than the largest message.
+		body := http.MaxBytesReader(w, r.Body, int64(s.limits.MaxMessageSize)+grpcWebOverhead)
+		r.Body = &guardedBody{ReadCloser: body, g: g}
+		g.timeout(func() {})
+		web.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-type wsGuardKey struct{}
+type guardKey struct{}
 
-// wsStarted tells a websocket call's guard, if the call came by one, that
-// its call has started, authenticated or not (an Open method).
-func wsStarted(ctx context.Context, authenticated bool) {
-	if g, ok := ctx.Value(wsGuardKey{}).(*wsGuard); ok {
+// callStarted tells a gRPC-Web call's guard, if the call came by one,
+// that the call has started, authenticated or not (an Open method).
+func callStarted(ctx context.Context, authenticated bool) {
+	if g, ok := ctx.Value(guardKey{}).(*guard); ok {
 		g.started(authenticated)
 	}
 }
 
-// wsGuard is the state of one websocket call's connection. gRPC-Web reads
-// a websocket's messages eagerly, before gRPC has authenticated the call,
-// so the guard works below it, on the connection's bytes: before the call
-// is authenticated, at most WebPreAuthBytes are read (enough for the
-// header message with the credentials, and a unary request of that size);
-// past them, reading waits until the call is settled, and goes on only if
-// it was authenticated. A call that has not started by HandshakeTimeout,
-// and a connection idle for WebIdleTimeout, is closed.
-type wsGuard struct {
+// guard limits what one gRPC-Web call may send before it is
+// authenticated. gRPC-Web reads a call's body (or websocket messages)
+// eagerly, before gRPC has authenticated the call, so the guard works
+// below it, on bytes: before the call is authenticated, at most
+// WebPreAuthBytes are read (enough for the header message with the
+// credentials, and a unary request of that size); past them, reading
+// waits until the call has started, and goes on only if it was
+// authenticated. A call that has not started by HandshakeTimeout is
+// ended; a websocket idle for WebIdleTimeout is closed.
+type guard struct {
 	limits  Limits
-	decided chan struct{} // closed when the call has started
+	decided chan struct{} // closed when the call has started, or timed out
 
 	mu     sync.Mutex
-	conn   net.Conn    // the hijacked connection; guarded by mu
 	authed bool        // the call was authenticated; guarded by mu
 	budget int         // bytes left to read before authentication; guarded by mu
-	start  *time.Timer // closes conn unless the call starts in time; guarded by mu
-	idle   *time.Timer // closes conn when nothing moves; guarded by mu
+	start  *time.Timer // ends the call unless it starts in time; guarded by mu
+	idle   *time.Timer // closes a websocket when nothing moves; guarded by mu
+}
+
+func newGuard(lim Limits) *guard {
+	return &guard{limits: lim, decided: make(chan struct{}), budget: lim.WebPreAuthBytes}
+}
+
+// timeout arms the start timer: unless the call starts in time, end runs
+// and the guard refuses to read more.
+func (g *guard) timeout(end func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.start = time.AfterFunc(g.limits.HandshakeTimeout, func() {
+		end()
+		g.started(false)
+	})
 }
 
 // started records that the call has started: the bytes it reads are no
 // longer limited if it was authenticated.
-func (g *wsGuard) started(authenticated bool) {
+func (g *guard) started(authenticated bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	select {
@@ -99,72 +119,85 @@ func (g *wsGuard) started(authenticated bool) {
 	close(g.decided)
 }
 
-// hijacked starts guarding c, the connection the websocket took over.
-func (g *wsGuard) hijacked(c net.Conn) net.Conn {
+// stop stops the timers once the call is over.
+func (g *guard) stop() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.conn, g.budget = c, g.limits.WebPreAuthBytes
-	g.start = time.AfterFunc(g.limits.HandshakeTimeout, func() {
-		c.Close()
-		g.started(false)
-	})
-	g.idle = time.AfterFunc(g.limits.WebIdleTimeout, func() { c.Close() })
-	return &wsConn{Conn: c, g: g}
+	if g.start != nil {
+		g.start.Stop()
+	}
+	if g.idle != nil {
+		g.idle.Stop()
+	}
 }
 
 // allow returns how many of n bytes may be read now: all once the call is
 // authenticated, else what is left of the budget, waiting for the call to
 // start when none is.
-func (g *wsGuard) allow(n int) (int, error) {
+func (g *guard) allow(n int) (int, error) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.authed {
-		g.mu.Unlock()
 		return n, nil
 	}
-	if g.budget == 0 {
-		g.mu.Unlock()
-		<-g.decided // or the start timer closes the conn, failing the read
-		g.mu.Lock()
-		if !g.authed {
-			g.mu.Unlock()
-			return 0, errors.Errorf("server.web", errors.Exhausted, "a websocket call may send %d bytes before it is authenticated (--web-preauth-bytes)", g.limits.WebPreAuthBytes)
-		}
-		g.mu.Unlock()
-		return n, nil
+	if g.budget > 0 {
+		return min(n, g.budget), nil
 	}
-	n = min(n, g.budget)
 	g.mu.Unlock()
+	<-g.decided
+	g.mu.Lock()
+	if !g.authed {
+		return 0, errors.Errorf("server.web", errors.Exhausted, "a gRPC-Web call may send %d bytes before it is authenticated (--web-preauth-bytes)", g.limits.WebPreAuthBytes)
+	}
 	return n, nil
 }
 
 // moved records n bytes read (counted against the budget) or written, and
 // puts off the idle timeout.
-func (g *wsGuard) moved(n int, read bool) {
+func (g *guard) moved(n int, read bool) {
 	if n <= 0 {
 		return
 	}
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if read && !g.authed {
 		g.budget -= n
 	}
-	g.idle.Reset(g.limits.WebIdleTimeout)
-	g.mu.Unlock()
+	if g.idle != nil {
+		g.idle.Reset(g.limits.WebIdleTimeout)
+	}
 }
+
+// read reads from r what the guard allows into p.
+func (g *guard) read(r io.Reader, p []byte) (int, error) {
+	n, err := g.allow(len(p))
+	if err != nil {
+		return 0, err
+	}
+	n, err = r.Read(p[:n])
+	g.moved(n, true)
+	return n, err
+}
+
+// guardedBody is a plain gRPC-Web request body under its guard.
+type guardedBody struct {
+	io.ReadCloser
+	g *guard
+}
+
+func (b *guardedBody) Read(p []byte) (int, error) { return b.g.read(b.ReadCloser, p) }
 
 // wsConn is a websocket's connection under its guard.
 type wsConn struct {
 	net.Conn
-	g *wsGuard
+	g *guard
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
-	n, err := c.g.allow(len(p))
-	if err != nil {
+	n, err := c.g.read(c.Conn, p)
+	if err != nil && n == 0 && errors.Is(errors.Exhausted, err) {
 		c.Conn.Close()
-		return 0, err
 	}
-	n, err = c.Conn.Read(p[:n])
-	c.g.moved(n, true)
 	return n, err
 }
 
@@ -175,18 +208,15 @@ func (c *wsConn) Write(p []byte) (int, error) {
 }
 
 func (c *wsConn) Close() error {
-	c.g.mu.Lock()
-	c.g.idle.Stop()
-	c.g.start.Stop()
-	c.g.mu.Unlock()
+	c.g.stop()
 	return c.Conn.Close()
 }
 
 // wsHijacker hands the websocket library the guarded connection when it
-// takes over the HTTP one.
+// takes over the HTTP one, and arms the guard's timers on it.
 type wsHijacker struct {
 	http.ResponseWriter
-	g *wsGuard
+	g *guard
 }
 
 func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -198,5 +228,9 @@ func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return h.g.hijacked(c), brw, nil
+	h.g.timeout(func() { c.Close() })
+	h.g.mu.Lock()
+	h.g.idle = time.AfterFunc(h.g.limits.WebIdleTimeout, func() { c.Close() })
+	h.g.mu.Unlock()
+	return &wsConn{Conn: c, g: h.g}, brw, nil
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ import (
 // a 60 MiB first message (where the call's headers go) and never finish
 // it. hubd reads no more than --web-preauth-bytes of each and closes them
 // when --handshake-timeout passes; its memory stays bounded; a websocket
-// that sends nothing is closed too; another tenant is served throughout.
+// that sends nothing is closed too; one whose headers carry a bogus API key
+// gets Unauthenticated; another tenant is served throughout.
 func TestWebsocketPreAuth(t *testing.T) {
 	const (
 		conns   = 30
@@ -77,6 +80,22 @@ func TestWebsocketPreAuth(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("a websocket that sent nothing is still open after a minute")
 	}
+	// Credentials that do not authenticate get a clear status, as a
+	// gRPC-Web trailer, before any message is read.
+	bogus := dialWebsocket(t, h.Addrs.Web)
+	if bogus == nil {
+		t.FailNow()
+	}
+	defer bogus.Close()
+	bogus.SetDeadline(time.Now().Add(time.Minute))
+	headers := "content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\nx-textile-api-key: bogus\r\n"
+	if _, err := bogus.Write(append([]byte{0x82, 0x80 | byte(len(headers)), 0, 0, 0, 0}, headers...)); err != nil {
+		t.Fatal(err)
+	}
+	if trailer := readUntil(t, bogus, "grpc-status"); !strings.Contains(trailer, "grpc-status: 16") {
+		t.Fatalf("a call with a bogus API key got %q; want grpc-status 16 (Unauthenticated)", trailer)
+	}
+
 	h.alive(t)
 	now, peak := h.rss(t)
 	t.Logf("hubd's RSS %d MiB before, %d MiB after %d websockets started %d MiB messages (peak %d MiB); the most one wrote before it was closed (mostly into socket buffers): %d KiB",
@@ -102,6 +121,35 @@ func dialWebsocket(t *testing.T, addr string) net.Conn {
 		t.Errorf("websocket upgrade: %v %v", resp, err)
 	}
 	return c
+}
+
+// readUntil reads the server's websocket frames (unmasked, each short)
+// until one holds want, and returns it.
+func readUntil(t *testing.T, c net.Conn, want string) string {
+	t.Helper()
+	br := bufio.NewReader(c)
+	for {
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("no frame with %q: %v", want, err)
+		}
+		n := int(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			var l [2]byte
+			io.ReadFull(br, l[:])
+			n = int(binary.BigEndian.Uint16(l[:]))
+		case 127:
+			t.Fatalf("a frame of more than 64 KiB from hubd")
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			t.Fatalf("no frame with %q: %v", want, err)
+		}
+		if strings.Contains(string(payload), want) {
+			return string(payload)
+		}
+	}
 }
 
 func maxOf(xs []int) int {
