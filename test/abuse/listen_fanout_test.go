@@ -31,11 +31,7 @@ func TestListenFanout(t *testing.T) {
 	h := startHub(t, "--max-streams-per-principal", "32")
 	attacker, other := newTenant(t, h, "mallory"), newTenant(t, h, "alice")
 	user := attacker.User
-	id, err := attacker.Threads.NewDB(user, "", threadsclient.DBOptions{
-		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
-	if err != nil {
-		t.Fatalf("NewDB: %v", err)
-	}
+	id := attacker.notesDB(t)
 	big := json.RawMessage(`{"text":"` + strings.Repeat("x", 50<<10) + `"}`)
 	write := func() {
 		t.Helper()

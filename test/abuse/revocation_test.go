@@ -20,11 +20,7 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 	h := startHub(t)
 	victim, other := newTenant(t, h, "mallory"), newTenant(t, h, "alice")
 	user := victim.User
-	id, err := victim.Threads.NewDB(user, "", threadsclient.DBOptions{
-		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
-	if err != nil {
-		t.Fatalf("NewDB: %v", err)
-	}
+	id := victim.notesDB(t)
 
 	// The Listen is open once it has delivered an event.
 	listening := make(chan struct{})
@@ -99,4 +95,15 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 	}
 	other.mustBeServed(t)
 	h.alive(t)
+}
+
+// notesDB makes a DB of the tenant's user with a collection "notes".
+func (tn *tenant) notesDB(t testing.TB) threadsclient.ID {
+	t.Helper()
+	id, err := tn.Threads.NewDB(tn.User, "", threadsclient.DBOptions{
+		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
+	if err != nil {
+		t.Fatalf("NewDB: %v", err)
+	}
+	return id
 }
