@@ -11,14 +11,14 @@ import (
 )
 
 func TestStreamCaps(t *testing.T) {
-	s := newStreams(2, 3)
+	s := newStreams(2, 3, allowOrgs)
 	user := func(id hub.PubKey) hub.Principal {
 		return hub.Principal{Kind: hub.UserPrincipal, Account: "dev", Identity: id, APIKey: "k"}
 	}
 	var done []func()
 	add := func(p hub.Principal) error {
 		_, cancel := context.WithCancelCause(context.Background())
-		release, err := s.add(p, cancel)
+		release, err := s.add(p, s.epoch(), cancel)
 		if err == nil {
 			done = append(done, release)
 		}
@@ -45,10 +45,10 @@ func TestStreamCaps(t *testing.T) {
 }
 
 func TestStreamRevoke(t *testing.T) {
-	s := newStreams(10, 10)
+	s := newStreams(10, 10, allowOrgs)
 	open := func(p hub.Principal) context.Context {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		if _, err := s.add(p, cancel); err != nil {
+		if _, err := s.add(p, s.epoch(), cancel); err != nil {
 			t.Fatal(err)
 		}
 		return ctx
@@ -61,5 +61,53 @@ func TestStreamRevoke(t *testing.T) {
 	}
 	if kept.Err() != nil {
 		t.Fatalf("another key's stream ended: %v", context.Cause(kept))
+	}
+}
+
+// allowOrgs is an org access check that every principal passes.
+func allowOrgs(hub.Principal) error { return nil }
+
+// TestStreamRevokeCrossingAuth: a revocation that comes while a stream is
+// being authenticated, before it is registered, still ends it.
+func TestStreamRevokeCrossingAuth(t *testing.T) {
+	s := newStreams(10, 10, allowOrgs)
+	p := hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k1"}
+	epoch := s.epoch()
+	s.revoke(auth.Revocation{APIKey: "k1", Reason: "API key has been invalidated"})
+	s.revoke(auth.Revocation{APIKey: "k9", Reason: "another key"})
+	_, cancel := context.WithCancelCause(context.Background())
+	if _, err := s.add(p, epoch, cancel); !errors.Is(errors.Unauthenticated, err) {
+		t.Fatalf("a stream authenticated across its key's revocation was registered (%v); want Unauthenticated", err)
+	}
+	if _, err := s.add(p, s.epoch(), cancel); err != nil {
+		t.Fatalf("a stream authenticated after the revocations (as the door would refuse it): %v", err)
+	}
+}
+
+// TestStreamRevokeOrg: a revocation about an org ends the streams acting
+// as it whose access the org check now refuses, with its error.
+func TestStreamRevokeOrg(t *testing.T) {
+	gone := hub.PubKey("creator")
+	s := newStreams(10, 10, func(p hub.Principal) error {
+		if p.APIKey == "made-by-creator" {
+			return errors.E(errors.Permission, "the API key this call used no longer acts for the org")
+		}
+		return nil
+	})
+	open := func(p hub.Principal) context.Context {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		if _, err := s.add(p, s.epoch(), cancel); err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+	orgKey := open(hub.Principal{Kind: hub.OrgPrincipal, Account: "org", APIKey: "made-by-creator"})
+	member := open(hub.Principal{Kind: hub.OrgPrincipal, Account: "org", Member: "other", Session: "s"})
+	s.revoke(auth.Revocation{Account: "org", Member: gone, Reason: "creator left org"})
+	if err := context.Cause(orgKey); !errors.Is(errors.Permission, err) {
+		t.Fatalf("the stream with the key of a member who left ended with %v; want Permission", err)
+	}
+	if member.Err() != nil {
+		t.Fatalf("another member's stream ended: %v", context.Cause(member))
 	}
 }
