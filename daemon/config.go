@@ -102,7 +102,7 @@ type Config struct {
 
 	MaxConns               int           `key:"max-conns" help:"connections each of the gRPC, gRPC-Web and HTTP listeners holds open; past it new ones wait"`
 	MaxConnsPerIP          int           `key:"max-conns-per-ip" help:"connections one remote IP may hold open on each listener; past it new ones are closed"`
-	HandshakeTimeout       time.Duration `key:"handshake-timeout" help:"how long a new gRPC connection may take to finish its handshake, and a websocket to start its call"`
+	HandshakeTimeout       time.Duration `key:"handshake-timeout" help:"how long a new gRPC connection may take to finish its handshake, and a gRPC-Web call (websocket or plain) to start"`
 	HTTPHeaderTimeout      time.Duration `key:"http-header-timeout" help:"how long an HTTP client may take to send a request's headers"`
 	HTTPIdleTimeout        time.Duration `key:"http-idle-timeout" help:"how long an idle keep-alive HTTP connection is kept"`
 	HTTPMaxHeaderBytes     int           `key:"http-max-header-bytes" help:"largest HTTP request header, in bytes"`
@@ -111,7 +111,7 @@ type Config struct {
 	MaxStreamsPerConn      int           `key:"max-streams-per-conn" help:"concurrent calls on one gRPC connection"`
 	MaxStreamsPerPrincipal int           `key:"max-streams-per-principal" help:"open streaming calls (Listen, transactions, pushes, pulls) of one identity"`
 	MaxStreamsPerAccount   int           `key:"max-streams-per-account" help:"open streaming calls of one account with all its app users"`
-	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web websocket may send before its call is authenticated"`
+	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web call (websocket or plain) may send before it is authenticated"`
 	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`

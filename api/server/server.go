@@ -75,11 +75,12 @@ type Limits struct {
 	// (--grpc-idle-timeout).
 	IdleTimeout time.Duration
 	// HandshakeTimeout is how long a new gRPC connection may take to
-	// finish its handshake, and a websocket to start its call
-	// (--handshake-timeout).
+	// finish its handshake, and a gRPC-Web call (websocket or plain) to
+	// start (--handshake-timeout).
 	HandshakeTimeout time.Duration
-	// WebPreAuthBytes and WebIdleTimeout guard gRPC-Web websockets: see
-	// Server.Web (--web-preauth-bytes, --web-idle-timeout).
+	// WebPreAuthBytes and WebIdleTimeout guard gRPC-Web calls and
+	// websockets: see Server.Web (--web-preauth-bytes,
+	// --web-idle-timeout).
 	WebPreAuthBytes int
 	WebIdleTimeout  time.Duration
 }
