@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -11,6 +12,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/selfhub/hub/api/pb/threadspb"
+	threadsclient "github.com/selfhub/hub/client/threads"
+	"github.com/selfhub/hub/errors"
 )
 
 // TestWebsocketPreAuth: 30 raw websockets to the gRPC-Web port each start
@@ -89,7 +97,7 @@ func TestWebsocketPreAuth(t *testing.T) {
 	defer bogus.Close()
 	bogus.SetDeadline(time.Now().Add(time.Minute))
 	headers := "content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\nx-textile-api-key: bogus\r\n"
-	if _, err := bogus.Write(append([]byte{0x82, 0x80 | byte(len(headers)), 0, 0, 0, 0}, headers...)); err != nil {
+	if err := writeFrame(bogus, []byte(headers)); err != nil {
 		t.Fatal(err)
 	}
 	if trailer := readUntil(t, bogus, "grpc-status"); !strings.Contains(trailer, "grpc-status: 16") {
@@ -158,4 +166,86 @@ func maxOf(xs []int) int {
 		m = max(m, x)
 	}
 	return m
+}
+
+// TestWebsocketIdle: an authenticated Listen over a websocket whose
+// client goes silent (it neither sends nor reads) is closed after
+// --web-idle-timeout, and its stream no longer counts against the
+// user's cap: with a cap of one, the user can listen again.
+func TestWebsocketIdle(t *testing.T) {
+	h := startHub(t, "--web-idle-timeout", "3s", "--max-streams-per-principal", "1")
+	tn := newTenant(t, h, "mallory")
+	id := tn.notesDB(t)
+
+	c := dialWebsocket(t, h.Addrs.Web)
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	md, _ := metadata.FromOutgoingContext(tn.User)
+	headers := "content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\n"
+	for k, vs := range md {
+		for _, v := range vs {
+			headers += k + ": " + v + "\r\n"
+		}
+	}
+	req, err := proto.Marshal(&threadspb.ListenRequest{DbID: id.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte{0, 0, 0, 0, 0, 0}, req...) // websocket control byte, then the gRPC prefix
+	binary.BigEndian.PutUint32(msg[2:6], uint32(len(req)))
+	// The headers, the request, and the end of what the client sends.
+	for _, m := range [][]byte{[]byte(headers), msg, {1}} {
+		if err := writeFrame(c, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Listen is open (and counted) once hubd refuses a second one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lctx, cancel := context.WithTimeout(tn.User, 2*time.Second)
+		err := tn.Threads.Listen(lctx, id, nil, 0, func(threadsclient.ListenEvent) error { return nil })
+		cancel()
+		if errors.Is(errors.Exhausted, err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the websocket Listen was not counted within 30s (a second Listen: %v)", err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("a silent websocket is still open after a minute")
+		}
+	}
+	// Its slot is free again.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		lctx, cancel := context.WithTimeout(tn.User, 2*time.Second)
+		err := tn.Threads.Listen(lctx, id, nil, 0, func(threadsclient.ListenEvent) error { return nil })
+		cancel()
+		if errors.Is(errors.DeadlineExceeded, err) {
+			break // admitted, and listened until the deadline
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the user cannot listen after the silent websocket was closed: %v", err)
+		}
+	}
+	h.alive(t)
+}
+
+// writeFrame writes p as one masked (with a zero key) binary websocket
+// frame.
+func writeFrame(c net.Conn, p []byte) error {
+	hdr := []byte{0x82}
+	switch {
+	case len(p) < 126:
+		hdr = append(hdr, 0x80|byte(len(p)))
+	default:
+		hdr = append(hdr, 0x80|126, byte(len(p)>>8), byte(len(p)))
+	}
+	_, err := c.Write(append(append(hdr, 0, 0, 0, 0), p...))
+	return err
 }
