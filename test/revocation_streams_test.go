@@ -37,12 +37,17 @@ func TestRevocationEndsBlockedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyed := testhub.WithKey(t, key)
-	tok, err := tc.GetToken(keyed, priv)
-	if err != nil {
-		t.Fatal(err)
+	// signIn is the user, signed in with k.
+	signIn := func(k hub.APIKey) context.Context {
+		t.Helper()
+		keyed := testhub.WithKey(t, k)
+		tok, err := tc.GetToken(keyed, priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.WithToken(keyed, tok)
 	}
-	user := client.WithToken(keyed, tok)
+	user := signIn(key)
 	id, err := tc.NewDB(user, "", threadsclient.DBOptions{Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +105,7 @@ func TestRevocationEndsBlockedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyed2 := testhub.WithKey(t, key2)
-	tok2, err := tc.GetToken(keyed2, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tc.FindByID(client.WithToken(keyed2, tok2), id, "notes", ids[0]); !errors.Is(errors.NotExist, err) {
+	if _, err := tc.FindByID(signIn(key2), id, "notes", ids[0]); !errors.Is(errors.NotExist, err) {
 		t.Fatalf("the revoked transaction's instance: %v; want NotFound", err)
 	}
 }

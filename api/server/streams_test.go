@@ -46,15 +46,8 @@ func TestStreamCaps(t *testing.T) {
 
 func TestStreamRevoke(t *testing.T) {
 	s := newStreams(10, 10, allowOrgs)
-	open := func(p hub.Principal) context.Context {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		if _, err := s.add(p, s.epoch(), cancel); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
-	revoked := open(hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k1"})
-	kept := open(hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k2"})
+	revoked := mustOpen(t, s, hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k1"})
+	kept := mustOpen(t, s, hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k2"})
 	s.revoke(auth.Revocation{APIKey: "k1", Reason: "API key has been invalidated"})
 	if err := context.Cause(revoked); !errors.Is(errors.Unauthenticated, err) || !strings.Contains(err.Error(), "invalidated") {
 		t.Fatalf("the revoked key's stream ended with %v; want Unauthenticated with the reason", err)
@@ -94,15 +87,8 @@ func TestStreamRevokeOrg(t *testing.T) {
 		}
 		return nil
 	})
-	open := func(p hub.Principal) context.Context {
-		ctx, cancel := context.WithCancelCause(context.Background())
-		if _, err := s.add(p, s.epoch(), cancel); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
-	orgKey := open(hub.Principal{Kind: hub.OrgPrincipal, Account: "org", APIKey: "made-by-creator"})
-	member := open(hub.Principal{Kind: hub.OrgPrincipal, Account: "org", Member: "other", Session: "s"})
+	orgKey := mustOpen(t, s, hub.Principal{Kind: hub.OrgPrincipal, Account: "org", APIKey: "made-by-creator"})
+	member := mustOpen(t, s, hub.Principal{Kind: hub.OrgPrincipal, Account: "org", Member: "other", Session: "s"})
 	s.revoke(auth.Revocation{Account: "org", Member: gone, Reason: "creator left org"})
 	if err := context.Cause(orgKey); !errors.Is(errors.Permission, err) {
 		t.Fatalf("the stream with the key of a member who left ended with %v; want Permission", err)
@@ -110,4 +96,15 @@ func TestStreamRevokeOrg(t *testing.T) {
 	if member.Err() != nil {
 		t.Fatalf("another member's stream ended: %v", context.Cause(member))
 	}
+}
+
+// mustOpen registers a stream of p with s and returns its context,
+// which a revocation cancels.
+func mustOpen(t *testing.T, s *streams, p hub.Principal) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if _, err := s.add(p, s.epoch(), cancel); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
 }
