@@ -3,7 +3,6 @@ package abuse
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
@@ -97,37 +96,18 @@ func wantFreed(t *testing.T, h *target, tn *tenant) {
 	if _, err := tn.Buckets.PushPath(in, key, "big.bin", bytes.NewReader(randomBytes(size)), ""); err != nil {
 		t.Fatal(err)
 	}
-	had := dirBytes(t, blocks)
+	had := testhub.DirBytes(t, blocks)
 	if err := tn.Buckets.Remove(in, key); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
-	for dirBytes(t, blocks) > had-size*3/4 {
+	for testhub.DirBytes(t, blocks) > had-size*3/4 {
 		h.alive(t)
 		if time.Now().After(deadline) {
-			t.Fatalf("blocks hold %d bytes 60 s after a %d-byte bucket was removed (%d before): garbage collection is stopped", dirBytes(t, blocks), size, had)
+			t.Fatalf("blocks hold %d bytes 60 s after a %d-byte bucket was removed (%d before): garbage collection is stopped", testhub.DirBytes(t, blocks), size, had)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// dirBytes is the size of the files under dir.
-func dirBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if info, err := d.Info(); err == nil {
-			n += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // redial connects tn's clients to h, after a restart; its credentials

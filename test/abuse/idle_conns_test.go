@@ -20,10 +20,7 @@ func TestIdleConns(t *testing.T) {
 		sources = 4  // 127.0.0.2 to 127.0.0.5
 		perSrc  = 40 // past --max-conns-per-ip
 	)
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 2*sources*perSrc+200 {
-		t.Skipf("this test needs %d open files; the limit is %d (%v)", 2*sources*perSrc+200, lim.Cur, err)
-	}
+	raiseOpenFiles(t, 2*sources*perSrc+200)
 	h := startHub(t, "--max-conns", "40", "--max-conns-per-ip", "30",
 		"--http-header-timeout", "2s", "--http-idle-timeout", "2s")
 	other := newTenant(t, h, "alice")
@@ -86,4 +83,24 @@ func TestIdleConns(t *testing.T) {
 	resp.Body.Close()
 	other.mustBeServed(t)
 	h.alive(t)
+}
+
+// raiseOpenFiles raises this process's soft limit on open files to at
+// least n (up to the hard limit) and fails the test if it cannot.
+func raiseOpenFiles(t *testing.T, n uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	if lim.Max < n {
+		t.Fatalf("this test needs %d open files; the hard limit is %d (raise it: ulimit -Hn)", n, lim.Max)
+	}
+	lim.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("raise the open-file limit to %d: %v", n, err)
+	}
 }
