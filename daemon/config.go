@@ -22,6 +22,7 @@ import (
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/db/jsfunc"
 )
 
 // Default listen addresses.
@@ -81,6 +82,12 @@ type Config struct {
 	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
 	SchemaMaxSize   int `key:"schema-max-size" help:"largest ThreadDB collection schema, in bytes"`
 	SchemaMaxWork   int `key:"schema-max-work" help:"most subschema checks one ThreadDB write may need (its values and keys times the most subschemas its collection's schema may apply to one value); schemas whose recursion multiplies the checks are refused"`
+
+	ScriptTimeout     time.Duration `key:"script-timeout" help:"how long one call of a write validator or read filter may run"`
+	ScriptMemory      int           `key:"script-memory" help:"most heap one write validator or read filter runtime may hold, in bytes"`
+	ScriptStack       int           `key:"script-stack" help:"deepest nesting of calls (and of JSON.parse) in a write validator or read filter"`
+	ScriptConcurrency int           `key:"script-concurrency" help:"how many validator and filter calls of one account run at once; more wait, up to script-timeout"`
+	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub; script-memory times this bounds their memory"`
 
 	MailMaxMessageSize int `key:"mail-max-message-size" help:"largest encrypted mailbox message body, in bytes"`
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
@@ -142,6 +149,11 @@ func DefaultConfig() Config {
 		MaxInstanceSize:        db.DefaultMaxInstanceSize,
 		SchemaMaxSize:          db.DefaultSchemaMaxSize,
 		SchemaMaxWork:          db.DefaultSchemaMaxWork,
+		ScriptTimeout:          jsfunc.DefaultTimeout,
+		ScriptMemory:           jsfunc.DefaultMemory,
+		ScriptStack:            jsfunc.DefaultMaxCallDepth,
+		ScriptConcurrency:      jsfunc.DefaultConcurrency,
+		ScriptMaxRunning:       jsfunc.DefaultMaxRunning,
 		MailMaxMessageSize:     mail.DefaultMaxMessageSize,
 		MailRate:               mail.DefaultRate,
 		MailBurst:              mail.DefaultBurst,
@@ -330,6 +342,9 @@ func (c Config) Validate() error {
 	}
 	if c.SchemaMaxSize < 1 || c.SchemaMaxWork < 1 {
 		return fmt.Errorf("schema-max-size and schema-max-work must be positive")
+	}
+	if c.ScriptTimeout <= 0 || c.ScriptMemory < 1<<20 || c.ScriptStack < 1 || c.ScriptConcurrency < 1 || c.ScriptMaxRunning < 1 {
+		return fmt.Errorf("script-timeout, script-stack, script-concurrency and script-max-running must be positive, and script-memory at least 1048576")
 	}
 	if c.MailMaxMessageSize < 1 || c.MailRate < 1 || c.MailBurst < 1 {
 		return fmt.Errorf("mail-max-message-size, mail-rate and mail-burst must be positive")

@@ -35,6 +35,7 @@ import (
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/db/jsfunc"
 	"github.com/selfhub/hub/threads/logstore"
 )
 
@@ -140,6 +141,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		MaxInstanceSize: cfg.MaxInstanceSize,
 		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
 		Meter:           d.meter,
+		Scripts: jsfunc.Limits{
+			Timeout:      cfg.ScriptTimeout,
+			Memory:       cfg.ScriptMemory,
+			MaxCallDepth: cfg.ScriptStack,
+			Concurrency:  cfg.ScriptConcurrency,
+			MaxRunning:   cfg.ScriptMaxRunning,
+		},
 	}, d.store)
 	d.dbs = dbs
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {

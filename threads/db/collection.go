@@ -46,11 +46,12 @@ type collection struct {
 	record colRecord
 }
 
-// compile checks a collection config and compiles its parts. Every
-// refusal is Invalid and says what to fix. stored says the config was
-// stored earlier: a schema over this hub's limits is then kept, refusing
-// writes, rather than making the collection unreadable.
-func compile(op errors.Op, cfg CollectionConfig, mcfg Config, stored bool) (*collection, error) {
+// compile checks a collection config and compiles its parts, its scripts
+// for tenant (see Info.tenant). Every refusal is Invalid and says what to
+// fix. stored says the config was stored earlier: a schema over this hub's
+// limits is then kept, refusing writes, rather than making the collection
+// unreadable.
+func (m *Manager) compile(op errors.Op, cfg CollectionConfig, tenant string, stored bool) (*collection, error) {
 	if !collectionNameRe.MatchString(cfg.Name) || len(cfg.Name) > maxCollectionName {
 		return nil, errors.Errorf(op, errors.Invalid, "collection name %q must be letters and digits, with single '-' between them, at most %d characters", errors.Clip(cfg.Name), maxCollectionName)
 	}
@@ -72,16 +73,16 @@ func compile(op errors.Op, cfg CollectionConfig, mcfg Config, stored bool) (*col
 	}
 	c := &collection{config: cfg}
 	var err error
-	if c.schema, err = compileSchema(op, cfg.Schema, mcfg.Schemas, stored); err != nil {
+	if c.schema, err = compileSchema(op, cfg.Schema, m.cfg.Schemas, stored); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(cfg.WriteValidator) != "" {
-		if c.validator, err = jsfunc.CompileValidator(cfg.WriteValidator, mcfg.Scripts); err != nil {
+		if c.validator, err = m.scripts.CompileValidator(tenant, cfg.WriteValidator); err != nil {
 			return nil, errors.E(op, errors.Invalid, err)
 		}
 	}
 	if strings.TrimSpace(cfg.ReadFilter) != "" {
-		if c.filter, err = jsfunc.CompileFilter(cfg.ReadFilter, mcfg.Scripts); err != nil {
+		if c.filter, err = m.scripts.CompileFilter(tenant, cfg.ReadFilter); err != nil {
 			return nil, errors.E(op, errors.Invalid, err)
 		}
 	}

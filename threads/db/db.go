@@ -132,7 +132,7 @@ func (d *DB) reloadCollections() error {
 		if c.Deleted {
 			return nil
 		}
-		compiled, err := compile("db.load", c.Config, d.m.cfg, true)
+		compiled, err := d.m.compile("db.load", c.Config, d.info.tenant(), true)
 		if err != nil {
 			return err
 		}
@@ -389,7 +389,7 @@ func (d *DB) setCollection(ctx context.Context, p hub.Principal, cfg CollectionC
 	if update {
 		op = "db.UpdateCollection"
 	}
-	c, err := compile(op, cfg, d.m.cfg, false)
+	c, err := d.m.compile(op, cfg, d.info.tenant(), false)
 	if err != nil {
 		return err
 	}

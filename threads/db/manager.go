@@ -48,7 +48,9 @@ type Config struct {
 	ListenHistory int
 	// Meter counts instance reads and writes; nil counts nothing.
 	Meter *metering.Meter
-	// Scripts bounds write validators and read filters.
+	// Scripts bounds write validators and read filters: their time,
+	// memory and stack, and how many run at once per tenant (the account
+	// that owns the DB) and in all.
 	Scripts jsfunc.Limits
 	// Schemas bounds collection schemas and the work of checking writes
 	// against them; zero fields take their defaults.
@@ -70,6 +72,7 @@ type Info struct {
 // Manager holds every DB of a hub.
 type Manager struct {
 	cfg     Config
+	scripts *jsfunc.Engine
 	st      *store.Store
 	threads *logstore.Store
 
@@ -95,7 +98,7 @@ func NewManager(cfg Config, st *store.Store) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, st: st, threads: logstore.NewStore(st), dbs: map[threads.ID]*DB{}}
+	return &Manager{cfg: cfg, scripts: jsfunc.NewEngine(cfg.Scripts), st: st, threads: logstore.NewStore(st), dbs: map[threads.ID]*DB{}}
 }
 
 // NewDB creates a DB for the principal: a thread with id (made by the
@@ -129,7 +132,7 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	compiled := make([]*collection, len(cols))
 	for i, c := range cols {
 		var err error
-		if compiled[i], err = compile(op, c, m.cfg, false); err != nil {
+		if compiled[i], err = m.compile(op, c, tenant(p.Account, owner), false); err != nil {
 			return Info{}, err
 		}
 	}
@@ -178,6 +181,19 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	m.dbs[id] = d
 	return info, nil
 }
+
+// tenant names whose budget a DB's scripts draw on: the account that owns
+// the DB (the developer or org, for its app users' DBs too), so that one
+// account's scripts cannot crowd out another's however many users it has.
+func tenant(account, owner hub.PubKey) string {
+	if account != "" {
+		return string(account)
+	}
+	return string(owner)
+}
+
+// tenant names the budget of the DB's scripts.
+func (i Info) tenant() string { return tenant(i.Account, i.Owner) }
 
 // scope is whose DBs a principal reaches: an identity within an account.
 // A developer or org is its own account; an app's user reaches only the

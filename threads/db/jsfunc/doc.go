@@ -62,13 +62,43 @@
 //
 // # Sandbox
 //
-// Calls run in goja runtimes, in strict mode as go-threads compiled the
-// functions. A runtime belongs to one compiled function and serves up to
-// 1000 of its calls, one at a time, for any caller; it is dropped, never
-// reused, after a call that was interrupted, went too deep or broke the
-// engine. A call sees nothing but its arguments, not even what an earlier
-// call of the same function left: once set up, everything reachable from
-// the global object (the built-ins, their prototypes and methods) and the
+// Calls run in QuickJS (modernc.org/quickjs, the C engine translated to Go,
+// no cgo), in strict mode as go-threads compiled the functions. The engine
+// was chosen over goja, which had run them before, and over a separate
+// process under OS limits:
+//
+//   - goja has no memory limit: 'x'.repeat(1e12), or new Array(1e8).fill(0)
+//     on a large heap, killed the whole hub with "out of memory", and a
+//     built-in such as a catastrophic regular expression ran on, holding a
+//     core, for seconds after its call was refused;
+//   - QuickJS bounds each runtime's heap (an allocation past Limits.Memory
+//     throws "out of memory"), its call depth, and its time: the time
+//     check runs between instructions and inside regular expressions, so
+//     the regular expression above stops at the limit. A runtime costs
+//     about a millisecond to set up (BenchmarkRuntimeReuse) and a call a
+//     few microseconds, less than goja (BenchmarkValidate);
+//   - a separate process would also stop built-ins that loop without
+//     checking for the interrupt (it can be killed), but costs a round trip
+//     between processes on every call (each write, each instance a read
+//     returns), a pool of processes to manage, and the arguments and
+//     answers encoded twice. The built-ins that loop without checking are
+//     bounded here instead (see below).
+//
+// An Engine holds the limits and compiles functions. A runtime belongs to
+// one compiled function and serves up to 1000 of its calls, one at a time,
+// for any caller; it is closed, never reused, after a call that was
+// interrupted, ran out of memory or stack, or broke the engine, so a
+// runtime holding a full heap is never kept. A function keeps at most 4
+// idle runtimes, and an Engine at most 64 in all (each holds about 1 MB
+// outside the Go heap, which the Go collector does not see), and the idle
+// runtimes of a function nobody can call any more are closed when the Go
+// collector finds it so. A runtime is used by one goroutine at a time,
+// handed over through a channel; QuickJS runtimes are not tied to a
+// goroutine or a thread.
+//
+// A call sees nothing but its arguments, not even what an earlier call of
+// the same function left: once set up, everything reachable from the
+// global object (the built-ins, their prototypes and methods) and the
 // function itself are frozen, so a call cannot stash one reader's instance
 // where the next reader's call would find it, and a validator's verdict
 // cannot depend on the writes it judged before. Assignments in strict mode
@@ -80,68 +110,71 @@
 // SES does; assigning a name inherited from another built-in prototype
 // (arr.toString = f) still throws, and Object.defineProperty does it. The
 // intrinsics no property path reaches (iterator, generator and async
-// function prototypes) are frozen too. The price (BenchmarkRuntimeReuse, 2-core EPYC): setting up a
-// runtime costs about 4 ms instead of 60 µs, since freezing makes goja
-// build every built-in it otherwise builds on first use, and holds about
-// 570 KB instead of 40 KB; a call costs about 20 µs instead of 12.
-
-// The arguments are built from JSON as JSON.parse builds them, by a
-// decoder of this package (goja's JSON.parse costs twice the call). A
-// filter's answer is encoded by JSON.stringify as goja made it, before
-// the function could change it.
+// function prototypes) are frozen too. Promise jobs never run: a call's
+// answer is what the function returned.
 //
-// The runtime holds the arguments and goja's ECMAScript built-ins
+// The arguments reach the sandbox as JSON text and are built by JSON.parse
+// as the engine made it; a filter's answer is encoded by JSON.stringify,
+// captured before the function could change it. Only strings cross between
+// Go and JavaScript.
+//
+// The runtime holds the arguments and the engine's ECMAScript built-ins
 // (Object, Function, Array, String, Number, BigInt, Boolean, Symbol,
 // RegExp, Date, Math, JSON, Reflect, Proxy, Promise, Map, Set, WeakMap,
-// WeakSet, the Error types, ArrayBuffer, DataView and the typed arrays,
-// globalThis and the global functions; TestGlobals lists them), and
-// nothing of the host: no require, console, timers, I/O or Go values.
-// Changed from goja's defaults:
+// WeakSet, Iterator, the Error types, ArrayBuffer, DataView and the typed
+// arrays, globalThis and the global functions; TestGlobals lists them),
+// and nothing of the host: no require, console, timers, I/O or Go values.
+// Changed from the engine's defaults:
 //
 //   - no code from strings: eval, Function and the constructors reached
 //     through a function's constructor property throw EvalError, so the
-//     code that runs is the code that was compiled (and a deeply nested
-//     string of source cannot overflow the parser's Go stack);
+//     code that runs is the code that was compiled;
 //   - no clock: Date.now(), Date() and new Date() without arguments throw
 //     TypeError, because a write must be judged the same on every peer
 //     and at every replay (new Date(ms), Date.parse and Date.UTC work;
 //     the local-time methods use the host's time zone);
-//   - Math.random draws from a ChaCha8 source per thread, so its output
-//     says nothing about the process's other random streams;
-//   - goja's GoError constructor is removed;
-//   - JSON.parse refuses text nested deeper than MaxJSONDepth, because
-//     goja parses recursively and a deep enough text (a few MB of '[')
-//     would overflow the Go stack, which kills the process.
+//   - no WeakRef, FinalizationRegistry, SharedArrayBuffer or Atomics: what
+//     they answer depends on the collector or on other threads;
+//   - the array and typed array methods, and Array.from, refuse arrays (and
+//     array-likes) longer than 262144 elements, and sort without a
+//     comparator longer than 16384, with RangeError: they loop without
+//     checking for the interrupt, and at these lengths end within tens of
+//     milliseconds.
+//
+// Math.random is the engine's own generator, seeded per runtime; its output
+// says nothing about the process's other random streams.
 //
 // # Limits
 //
-// goja has no memory limit. What bounds a call is Limits: the time limit
-// (goja's Interrupt stops JavaScript between two instructions), the call
-// depth, and the size of the source. Measured on a 2-core EPYC with the
-// default 100 ms (TestAllocationLoop): a loop pushing numbers into an
-// array allocates about 45 MB before it is stopped, one pushing objects
-// about 75 MB, and a loop doubling a string (s += s) 128 to 512 MB,
-// stopping 0.1 to 0.75 s late, because its last step is one big copy.
-// A built-in function is not interrupted: a catastrophic regular
-// expression, or an array method on a huge sparse array
-// (Array(1e8).sort(), Array(1e7).join()), runs to its end, for seconds
-// and gigabytes. Validate and Apply return at the deadline all the same
-// (the call runs on its own goroutine and is abandoned), and while
-// Limits.MaxOverdue abandoned calls of a function are still running,
-// further calls of that function are refused as Exhausted, so one bad
-// function cannot pile them up. A function written to exhaust memory can
-// still do it within one built-in call; code from tenants who are not
-// trusted with the hub's memory needs a separate process with an OS
-// memory limit.
+// Limits bound every call: its time (Timeout, 100 ms; DeadlineExceeded),
+// the heap of its runtime (Memory, 64 MiB; Exhausted), the depth of its
+// calls (MaxCallDepth, 1000; Exhausted; JSON.parse nests as deep, since
+// the engine's parser recurses), and the size of the source. Setting up a
+// runtime runs only the hub's own code and is not counted in the call's
+// time.
+//
+// Calls also draw on a budget: at most Limits.Concurrency calls of one
+// tenant (the account the caller names: threads/db passes the account that
+// owns the DB) run at once, and at most Limits.MaxRunning in the Engine;
+// a call waits for a place up to Timeout (and while its context lasts),
+// then is refused as Exhausted. A call runs on its own goroutine, and the
+// engine stops it at its time limit or when its context ends. A call that
+// does not stop within a grace after its limit (a built-in that loops
+// without checking for the interrupt, on a length it read through a getter
+// or a proxy that the bounds above cannot see) is abandoned: the caller
+// gets DeadlineExceeded, and the call keeps its places until it ends, so it
+// stalls only its own tenant, and at most MaxRunning cores and MaxRunning
+// times Memory of memory are ever taken by scripts.
 //
 // # Errors
 //
 // Compile errors are Invalid (syntax, with the parser's message; source
 // too long). Calls return Permission when a validator refuses a write,
-// Invalid when the function throws or a filter returns something that is
-// not an instance, DeadlineExceeded when the call ran out of time (the
-// limit or the context's deadline), Canceled when the context was
-// canceled, Exhausted when the call went deeper than the call depth or
-// the function has too many overdue calls, and Internal if the engine
-// itself failed. Every error names the operation (jsfunc.Validate, …).
+// Invalid when the function throws (including the RangeError of a bounded
+// built-in) or a filter returns something that is not an instance,
+// DeadlineExceeded when the call ran out of time (the limit or the
+// context's deadline), Canceled when the context was canceled, Exhausted
+// when the call ran out of memory or call depth or found no place in the
+// budget, and Internal if the engine itself failed. Every error names the
+// operation (jsfunc.Validate, …).
 package jsfunc

@@ -3,8 +3,6 @@ package jsfunc
 import (
 	"context"
 
-	"github.com/dop251/goja"
-
 	"github.com/selfhub/hub/errors"
 )
 
@@ -14,14 +12,15 @@ type Filter struct {
 	f *function
 }
 
-// CompileFilter compiles a collection's readFilter: a function body run as
+// CompileFilter compiles a collection's readFilter for tenant, the account
+// whose budget its calls draw on: a function body run as
 // function (reader, instance) { body }, or a whole function (see the
 // package doc). A body that does not parse, or is longer than
-// lim.MaxSourceLen, is Invalid with the parser's message. An empty body
+// Limits.MaxSourceLen, is Invalid with the parser's message. An empty body
 // returns a nil *Filter and no error.
-func CompileFilter(body string, lim Limits) (*Filter, error) {
+func (e *Engine) CompileFilter(tenant, body string) (*Filter, error) {
 	const op errors.Op = "jsfunc.CompileFilter"
-	f, err := compile(op, kindFilter, body, lim, "reader, instance")
+	f, err := e.compile(op, tenant, kindFilter, body, "reader, instance")
 	if f == nil || err != nil {
 		return nil, err
 	}
@@ -34,56 +33,43 @@ func CompileFilter(body string, lim Limits) (*Filter, error) {
 // or nil if the function hid it by returning null, undefined or false.
 // It returns Invalid if the function threw or returned anything else, or
 // if instance is not JSON; DeadlineExceeded if it ran out of time;
-// Canceled if ctx was canceled; and Exhausted if it recursed too deep or
-// has too many overdue calls.
+// Canceled if ctx was canceled; and Exhausted if it ran out of memory or
+// stack, or its tenant or the hub runs too many calls at once.
 func (f *Filter) Apply(ctx context.Context, reader string, instance []byte) ([]byte, error) {
 	const op errors.Op = "jsfunc.Apply"
 	if f == nil {
 		return instance, nil
 	}
-	var out []byte
-	err := f.f.run(ctx, op, func(s *sandbox) error {
-		inst, err := s.parseJSON(op, "instance", instance)
-		if err != nil {
-			return err
-		}
-		res, err := s.fn(goja.Undefined(), s.vm.ToValue(reader), inst)
-		if err != nil {
-			return err
-		}
-		out, err = s.shown(op, res)
-		return err
-	})
+	res, err := f.f.run(ctx, op, reader, jsonArg(instance))
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return f.f.shown(op, res)
 }
 
-// shown turns a filter's return into Apply's answer: the JSON of an
-// object, or nil for null, undefined and false.
-func (s *sandbox) shown(op errors.Op, res goja.Value) ([]byte, error) {
+// shown turns what the filter's wrapper returned (see preludeSource) into
+// Apply's answer: the JSON of an object, or nil for null, undefined and
+// false.
+func (f *function) shown(op errors.Op, res string) ([]byte, error) {
 	const must = "it must return the instance, an object, or null to hide it"
-	if res == nil || goja.IsUndefined(res) || goja.IsNull(res) || res.StrictEquals(s.vm.ToValue(false)) {
+	if res == "" {
+		return nil, errors.E(op, errors.Internal, "the filter's sandbox returned nothing")
+	}
+	switch tag, rest := res[0], res[1:]; tag {
+	case 'J':
+		return []byte(rest), nil
+	case 'H':
 		return nil, nil
-	}
-	obj, ok := res.(*goja.Object)
-	if !ok {
-		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned %s; %s", clip(res.String()), must)
-	}
-	if obj.ClassName() == "Array" {
-		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned an array; %s", must)
-	}
-	if _, isFunc := goja.AssertFunction(obj); isFunc {
+	case 'f':
 		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned a function; %s", must)
+	case 'a':
+		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned an array; %s", must)
+	case 'p':
+		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned %s; %s", clip(rest), must)
+	case 'j':
+		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned an object whose JSON is not an object (%s); %s", clip(rest), must)
+	case '!':
+		return nil, f.argError(op, rest)
 	}
-	js, err := s.stringify(goja.Undefined(), obj)
-	if err != nil {
-		return nil, err // classified by the caller
-	}
-	text := js.String()
-	if goja.IsUndefined(js) || len(text) == 0 || text[0] != '{' {
-		return nil, errors.Errorf(op, errors.Invalid, "the collection's read filter returned an object whose JSON is not an object (%s); %s", clip(text), must)
-	}
-	return []byte(text), nil
+	return nil, errors.Errorf(op, errors.Internal, "the filter's sandbox returned %q", clip(res))
 }

@@ -3,15 +3,11 @@ package jsfunc
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
+	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/dop251/goja"
-	"github.com/dop251/goja/ast"
-	"github.com/dop251/goja/parser"
+	"modernc.org/quickjs"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -22,71 +18,112 @@ const (
 	// a filter on every instance a read returns: a function that needs
 	// more than this is broken, not slow.
 	DefaultTimeout = 100 * time.Millisecond
+	// DefaultMemory bounds the heap of one runtime, in bytes: far more
+	// than a validator or filter of a 1 MiB instance needs, and small
+	// enough that DefaultMaxRunning runtimes at their limit are a fraction
+	// of a server's memory.
+	DefaultMemory = 64 << 20
 	// DefaultMaxSourceLen bounds a function's text, in bytes: room for a
 	// long hand-written function, not for a bundled library.
 	DefaultMaxSourceLen = 64 << 10
-	// DefaultMaxCallDepth bounds the JavaScript call stack. Recursion
-	// through built-ins (f calling [x].map(f)) also deepens the Go stack,
-	// which must stay far from Go's 1 GB limit.
+	// DefaultMaxCallDepth bounds the JavaScript call stack, and with it how
+	// deep JSON.parse nests. Each level costs Go stack in the engine, which
+	// must stay far from Go's 1 GB limit.
 	DefaultMaxCallDepth = 1000
-	// DefaultMaxOverdue is how many abandoned calls of one function may
-	// still be running before its further calls are refused.
-	DefaultMaxOverdue = 1
+	// DefaultConcurrency is how many calls of one tenant run at once.
+	DefaultConcurrency = 2
+	// DefaultMaxRunning is how many calls run at once in the whole hub.
+	DefaultMaxRunning = 8
 )
 
-// MaxJSONDepth is the deepest nesting of arrays and objects that JSON.parse
-// accepts inside the sandbox, and that Validate and Apply accept in their
-// JSON arguments: the limit of Go's encoding/json.
-const MaxJSONDepth = 10000
-
 // runtimeUses is how many calls of one function a runtime serves before
-// it is dropped. Reuse saves setting up a runtime (BenchmarkRuntimeReuse:
-// about 4 ms, a call about 20 µs); the bound caps what goja keeps across
-// calls that freezing cannot stop, such as the symbol registry, which
-// Symbol.for grows and nothing can read back.
+// it is closed. Reuse saves setting up a runtime (BenchmarkRuntimeReuse);
+// the bound caps what the engine keeps across calls that freezing cannot
+// stop, such as the symbol registry, which Symbol.for grows and nothing
+// can read back.
 const runtimeUses = 1000
 
-// overdueGrace is how long a call that ran out of time is given to stop
-// after it is interrupted before it is abandoned and counted as overdue.
-// JavaScript stops within microseconds; only a built-in takes longer.
-const overdueGrace = 20 * time.Millisecond
+// Pooling bounds: how many idle runtimes one function keeps, and how many
+// all the functions of an Engine keep. An idle runtime holds its engine's
+// memory outside the Go heap (BenchmarkRuntimeReuse reports it), and a
+// tenant may have thousands of collections.
+const (
+	idlePerFunction = 4
+	maxIdle         = 64
+)
 
-// Limits bound the calls of a compiled function. The zero value of a field
+// overdueGrace is how long a call that ran out of time is given to stop
+// after its limit before it is abandoned. JavaScript stops within
+// microseconds of the limit; only a built-in that loops without checking
+// for interrupts (see maxBuiltinLength) takes longer. The grace is
+// generous so that a call merely starved of CPU on a busy machine is
+// stopped, not abandoned.
+const overdueGrace = 250 * time.Millisecond
+
+// setupTimeout bounds setting up a runtime (see newSandbox).
+const setupTimeout = 10 * time.Second
+
+// evalStrict is QuickJS's JS_EVAL_FLAG_STRICT: the functions are compiled in
+// strict mode, as go-threads compiled them.
+const evalStrict = quickjs.EvalGlobal | 1<<3
+
+// Limits bound the calls of compiled functions. The zero value of a field
 // means its default; the zero Limits is the defaults.
 type Limits struct {
 	// Timeout bounds one call. A context deadline that comes sooner
 	// applies instead.
 	Timeout time.Duration
+	// Memory bounds the heap of one runtime, in bytes.
+	Memory int
 	// MaxSourceLen bounds the function's text, in bytes.
 	MaxSourceLen int
 	// MaxCallDepth bounds the depth of nested JavaScript calls.
 	MaxCallDepth int
-	// MaxOverdue bounds how many calls of one function may still be
-	// running past their deadline, inside a built-in that cannot be
-	// interrupted, before further calls of it are refused as Exhausted.
-	MaxOverdue int
+	// Concurrency bounds how many calls of one tenant's functions run at
+	// once, counting calls that ran out of time but are still inside a
+	// built-in. Further calls wait, at most Timeout, for one to end.
+	Concurrency int
+	// MaxRunning bounds how many calls run at once in the Engine, the same
+	// way.
+	MaxRunning int
 }
 
 // withDefaults returns l with its zero (or negative) fields set to the
 // defaults.
 func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
 	if l.Timeout <= 0 {
 		l.Timeout = DefaultTimeout
 	}
-	if l.MaxSourceLen <= 0 {
-		l.MaxSourceLen = DefaultMaxSourceLen
-	}
-	if l.MaxCallDepth <= 0 {
-		l.MaxCallDepth = DefaultMaxCallDepth
-	}
-	if l.MaxOverdue <= 0 {
-		l.MaxOverdue = DefaultMaxOverdue
-	}
+	def(&l.Memory, DefaultMemory)
+	def(&l.MaxSourceLen, DefaultMaxSourceLen)
+	def(&l.MaxCallDepth, DefaultMaxCallDepth)
+	def(&l.Concurrency, DefaultConcurrency)
+	def(&l.MaxRunning, DefaultMaxRunning)
 	return l
 }
 
+// Engine compiles and runs the functions of a hub. It holds the limits and
+// the budget of calls running at once, per tenant and in all; it is safe
+// for concurrent use.
+type Engine struct {
+	lim    Limits
+	budget *budget
+	idle   chan struct{} // a token per idle runtime of any function; capacity maxIdle
+}
+
+// NewEngine returns an Engine with the limits lim.
+func NewEngine(lim Limits) *Engine {
+	lim = lim.withDefaults()
+	return &Engine{lim: lim, budget: newBudget(lim.Concurrency, lim.MaxRunning), idle: make(chan struct{}, maxIdle)}
+}
+
 // kind names a function's role: the collection config field it comes
-// from, used as the source name in JavaScript messages.
+// from.
 type kind string
 
 const (
@@ -103,426 +140,327 @@ func (k kind) noun() string {
 }
 
 // function is a compiled validator or filter: what Validator and Filter
-// share. It is immutable but for the overdue count, and safe for
-// concurrent use.
+// share. It is immutable and safe for concurrent use.
 type function struct {
-	kind    kind
-	prog    *goja.Program // evaluates to the function
-	prelude *goja.Program // evaluates to the sandbox set-up function
-	lim     Limits
-	uses    int          // calls a runtime serves before it is dropped; runtimeUses but in tests
-	pool    sync.Pool    // of *sandbox, loaded and idle
-	overdue atomic.Int64 // abandoned calls still running
+	e      *Engine
+	tenant string
+	kind   kind
+	source string        // evaluates to the function
+	uses   int           // calls a runtime serves before it is closed; runtimeUses but in tests
+	idle   chan *sandbox // loaded runtimes waiting for a call
 }
 
-// compile parses body, as a whole function or as the body of one with
-// params, and compiles it. It returns nil for an empty body.
-func compile(op errors.Op, k kind, body string, lim Limits, params string) (*function, error) {
-	lim = lim.withDefaults()
+// compile checks body, as a whole function or as the body of one with
+// params, and returns the function. It returns nil for an empty body.
+func (e *Engine) compile(op errors.Op, tenant string, k kind, body, params string) (*function, error) {
 	if strings.TrimSpace(body) == "" {
 		return nil, nil
 	}
-	if len(body) > lim.MaxSourceLen {
-		return nil, errors.Errorf(op, errors.Invalid, "the %s is %d bytes; at most %d are allowed", k.noun(), len(body), lim.MaxSourceLen)
+	if len(body) > e.lim.MaxSourceLen {
+		return nil, errors.Errorf(op, errors.Invalid, "the %s is %d bytes; at most %d are allowed", k.noun(), len(body), e.lim.MaxSourceLen)
 	}
-	prg, err := parseFunction(k, body, params)
-	if err != nil {
-		return nil, errors.E(op, errors.Invalid, err)
+	f := &function{e: e, tenant: tenant, kind: k, uses: runtimeUses, idle: make(chan *sandbox, idlePerFunction)}
+	var err error
+	if f.source, err = f.pick(op, body, params); err != nil {
+		return nil, err
 	}
-	prog, err := goja.CompileAST(prg, true)
-	if err != nil {
-		return nil, errors.Errorf(op, errors.Invalid, "the %s does not compile: %v", k.noun(), err)
-	}
-	prelude, err := goja.Compile("sandbox", preludeSource, true)
-	if err != nil {
-		return nil, errors.E(op, errors.Internal, err)
-	}
-	return &function{kind: k, prog: prog, prelude: prelude, lim: lim, uses: runtimeUses}, nil
+	// A function nobody can call any more closes its idle runtimes, whose
+	// memory the Go collector does not see.
+	runtime.AddCleanup(f, closeIdle, idleRuntimes{f.idle, e.idle})
+	return f, nil
 }
 
-// parseFunction returns a program that evaluates to the function: body
-// itself when it is exactly one function, else a function with params
-// whose body is body.
-func parseFunction(k kind, body, params string) (*ast.Program, error) {
-	// The newline before the closing parenthesis ends a trailing line
-	// comment.
-	if prg, err := parser.ParseFile(nil, string(k), "("+body+"\n)", 0); err == nil {
-		if special, ok := onlyFunction(prg); ok {
+// idleRuntimes is what closeIdle needs of a dead function.
+type idleRuntimes struct {
+	fn     chan *sandbox
+	engine chan struct{}
+}
+
+// pick returns the source that evaluates to the function: body itself
+// when it is exactly one function, else a function with params whose body
+// is body. It tells the two apart in a scratch runtime, by evaluating body
+// as an expression under the call limits and comparing the source of the
+// function that gives with body: the engine has no syntax tree to look at.
+func (f *function) pick(op errors.Op, body, params string) (string, error) {
+	s, err := f.newSandbox()
+	if err != nil {
+		return "", errors.E(op, errors.Internal, err)
+	}
+	defer s.close()
+	whole := strings.TrimSpace(body)
+	// The newline ends a trailing line comment.
+	if _, err := s.vm.Compile("("+body+"\n)", evalStrict); err == nil {
+		if fnSource, special, err := s.describe(whole); err == nil && fnSource == whole {
 			if special {
-				return nil, fmt.Errorf("the %s is an async or generator function; it must return its answer directly", k.noun())
+				return "", errors.Errorf(op, errors.Invalid, "the %s is an async or generator function; it must return its answer directly", f.kind.noun())
 			}
-			return prg, nil
+			return "(" + body + "\n)", nil
 		}
 	}
-	prg, err := parser.ParseFile(nil, string(k), "(function ("+params+") {"+body+"\n})", 0)
+	inner := "function (" + params + ") {" + body + "\n}"
+	if _, err := s.vm.Compile("("+inner+")", evalStrict); err != nil {
+		return "", errors.Errorf(op, errors.Invalid, "the %s does not parse as a function body: %v", f.kind.noun(), err)
+	}
+	if fnSource, _, err := s.describe("(" + inner + ")"); err != nil || fnSource != inner {
+		return "", errors.Errorf(op, errors.Invalid, "the %s has a '}' that closes the function before the end of its body", f.kind.noun())
+	}
+	return "(" + inner + ")", nil
+}
+
+// describe evaluates src in the scratch sandbox s, which runs nothing
+// else, and returns the source text of the function it evaluates to, and
+// whether that function is async or a generator; an error if it is not a
+// function.
+func (s *sandbox) describe(src string) (fnSource string, special bool, err error) {
+	fv, err := s.vm.EvalValue("("+src+"\n)", evalStrict)
 	if err != nil {
-		return nil, fmt.Errorf("the %s does not parse as a function body: %v", k.noun(), err)
+		return "", false, err
 	}
-	if _, ok := onlyFunction(prg); !ok {
-		return nil, fmt.Errorf("the %s has a '}' that closes the function before the end of its body", k.noun())
+	defer fv.Free()
+	res, err := s.loader.Call(quickjs.UndefinedValue, "describe", fv)
+	if err != nil {
+		return "", false, err
 	}
-	return prg, nil
+	desc, ok := res.(string)
+	if !ok || desc == "" {
+		return "", false, fmt.Errorf("not a function")
+	}
+	return desc[1:], desc[0] == 's', nil
 }
 
-// onlyFunction reports whether prg is a single expression that is a
-// function, and whether that function is async or a generator.
-func onlyFunction(prg *ast.Program) (special, ok bool) {
-	if len(prg.Body) != 1 {
-		return false, false
-	}
-	st, isExpr := prg.Body[0].(*ast.ExpressionStatement)
-	if !isExpr {
-		return false, false
-	}
-	switch e := st.Expression.(type) {
-	case *ast.FunctionLiteral:
-		return e.Async || e.Generator, true
-	case *ast.ArrowFunctionLiteral:
-		return e.Async, true
-	}
-	return false, false
-}
-
-// preludeSource hardens a fresh runtime before the function is loaded; see
-// the package doc. It evaluates to a function of the global object, of
-// tooDeep (a Go function that reports whether a string nests deeper than
-// MaxJSONDepth) and of MaxJSONDepth. Everything the wrappers use is
-// captured first, so that nothing the function does later changes them.
-// Last it freezes everything reachable from the global object, and
-// returns the freezing function for the loaded function itself: a call
-// can then leave nothing behind for the next call of the same runtime,
-// which may be another identity's (a filter stashing one reader's
-// instance for the next reader to return).
-const preludeSource = `(function (global, tooDeep, maxDepth) {
-	var define = Object.defineProperty, getProto = Object.getPrototypeOf;
-	var apply = Reflect.apply, toString = String, origParse = JSON.parse;
-	var EvalErr = EvalError, RangeErr = RangeError;
-	function method(obj, name, fn) {
-		define(obj, name, {value: fn, writable: true, enumerable: false, configurable: true});
-	}
-
-	function Function() {
-		throw new EvalErr("code generation from strings is not available to validators and filters");
-	}
-	define(Function, "prototype", {value: getProto(Function)});
-	var protos = [getProto(Function), getProto(function* () {}), getProto(async function () {})];
-	for (var i = 0; i < protos.length; i++) {
-		method(protos[i], "constructor", Function);
-	}
-	method(global, "Function", Function);
-	method(global, "eval", function () {
-		throw new EvalErr("eval is not available to validators and filters");
-	});
-	delete global.GoError;
-
-	method(JSON, "parse", function parse(text, reviver) {
-		text = toString(text);
-		if (tooDeep(text)) {
-			throw new RangeErr("JSON.parse: the text nests deeper than " + maxDepth + " levels");
-		}
-		return apply(origParse, JSON, [text, reviver]);
-	});
-
-	var freeze = Object.freeze, ownKeys = Reflect.ownKeys, describe = Object.getOwnPropertyDescriptor;
-	var TypeErr = TypeError;
-	// A frozen prototype's data properties would make plain assignment of
-	// the same names fail on every object that inherits them ("the override
-	// mistake": obj.constructor = x, Object.assign({}, {toString: 1}), or an
-	// error's this.name = ...). On the prototypes such names are commonly
-	// reassigned through, they become accessors whose setter defines the
-	// property on the object assigned to, and refuses the prototype itself.
-	function allowOverride(proto) {
-		var keys = ownKeys(proto);
-		for (var i = 0; i < keys.length; i++) {
-			var d = describe(proto, keys[i]);
-			if (!("value" in d) || !d.configurable) {
-				continue;
-			}
-			(function (key, value, d) {
-				define(proto, key, {
-					get: function () { return value; },
-					set: function (v) {
-						if (this === proto) {
-							throw new TypeErr("Cannot assign to read only property '" + toString(key) + "' of a built-in prototype");
-						}
-						define(this, key, {value: v, writable: true, enumerable: true, configurable: true});
-					},
-					enumerable: d.enumerable, configurable: false,
-				});
-			})(keys[i], d.value, d);
-		}
-	}
-	var overridable = [Object.prototype, Function.prototype, Error.prototype, EvalError.prototype,
-		RangeError.prototype, ReferenceError.prototype, SyntaxError.prototype, TypeError.prototype,
-		URIError.prototype, AggregateError.prototype];
-	for (var i = 0; i < overridable.length; i++) {
-		allowOverride(overridable[i]);
-	}
-
-	var frozen = new WeakSet();
-	function deepFreeze(o) {
-		if ((typeof o !== "object" && typeof o !== "function") || o === null || frozen.has(o)) {
-			return;
-		}
-		frozen.add(o);
-		freeze(o);
-		deepFreeze(getProto(o));
-		var keys = ownKeys(o);
-		for (var i = 0; i < keys.length; i++) {
-			var d = describe(o, keys[i]);
-			deepFreeze(d.value);
-			deepFreeze(d.get);
-			deepFreeze(d.set);
-		}
-	}
-	deepFreeze(global);
-	// Intrinsics no property path from the global object reaches: the
-	// iterator prototypes, and those of generator and async functions
-	// (deepFreeze climbs from each to the prototypes above it).
-	var hidden = [
-		function () { return [][Symbol.iterator](); },
-		function () { return new Map().entries(); },
-		function () { return new Set().values(); },
-		function () { return ""[Symbol.iterator](); },
-		function () { return "a".matchAll(/a/g); },
-		function () { return function* () {}; },
-		function () { return async function () {}; },
-	];
-	for (var i = 0; i < hidden.length; i++) {
-		deepFreeze(hidden[i]());
-	}
-	return deepFreeze;
-})`
-
-// sandbox is one runtime of a function. A call owns it from the pool's
-// Get to its Put; it is put back only after a call that ended normally and
-// was never interrupted, so a runtime in the pool is always sound.
+// sandbox is one runtime of a function. A call owns it from taking it out
+// of the function's idle runtimes to putting it back; it is put back only
+// after a call that ended normally, so an idle runtime is always sound.
 type sandbox struct {
-	vm        *goja.Runtime
-	fn        goja.Callable // the function; nil until load
-	stringify goja.Callable // JSON.stringify as goja made it
-	used      int           // calls served
-	broken    bool          // the last call failed in a way that may have left the runtime unsound
+	vm     *quickjs.VM
+	loader quickjs.Value // the set-up function the prelude returned
+	call   quickjs.Value // the function wrapped for calls, once loaded
+	loaded bool
+	used   int // calls served
 }
 
-// newSandbox makes a runtime with the function's limits; load sets up the
-// rest.
-func (f *function) newSandbox() *sandbox {
-	vm := goja.New()
-	vm.SetMaxCallStackSize(f.lim.MaxCallDepth)
-	vm.SetTimeSource(func() time.Time {
-		panic(vm.NewTypeError("the current time is not available to validators and filters: a write must be judged the same on every peer and at every replay"))
-	})
-	vm.SetRandSource(rand.Float64)
-	return &sandbox{vm: vm}
+// newSandbox makes a runtime with the limits and hardens it with the
+// prelude; load puts the function in.
+func (f *function) newSandbox() (s *sandbox, err error) {
+	vm, err := quickjs.NewVM()
+	if err != nil {
+		return nil, err
+	}
+	lim := f.e.lim
+	vm.SetMemoryLimit(uintptr(lim.Memory))
+	vm.SetMaxStackSize(uintptr(lim.MaxCallDepth))
+	// The prelude is the hub's own code, which takes milliseconds
+	// (freezing every built-in), more on a loaded machine: it runs under a
+	// limit of its own, not the call's.
+	vm.SetEvalTimeout(setupTimeout)
+	s = &sandbox{vm: vm}
+	pv, err := vm.EvalValue(preludeSource, evalStrict)
+	if err == nil {
+		s.loader, err = pv.CallValue(quickjs.UndefinedValue, string(f.kind), maxBuiltinLength, maxSortLength)
+		pv.Free()
+	}
+	if err != nil {
+		vm.Close()
+		return nil, err
+	}
+	vm.SetEvalTimeout(lim.Timeout)
+	return s, nil
 }
 
-// load hardens s's runtime and evaluates the function in it.
+// load evaluates the function in s and wraps it for calls; it freezes the
+// function, its properties and its prototype first.
 func (f *function) load(s *sandbox) error {
-	vm := s.vm
-	json := vm.GlobalObject().Get("JSON").ToObject(vm)
-	s.stringify, _ = goja.AssertFunction(json.Get("stringify"))
-	pv, err := vm.RunProgram(f.prelude)
+	fv, err := s.vm.EvalValue(f.source, evalStrict)
 	if err != nil {
 		return err
 	}
-	prelude, _ := goja.AssertFunction(pv)
-	tooDeep := func(call goja.FunctionCall) goja.Value {
-		return vm.ToValue(nestsDeeper(call.Argument(0).String(), MaxJSONDepth))
-	}
-	fz, err := prelude(goja.Undefined(), vm.GlobalObject(), vm.ToValue(tooDeep), vm.ToValue(MaxJSONDepth))
-	if err != nil {
+	defer fv.Free()
+	if s.call, err = s.loader.CallValue(quickjs.UndefinedValue, "load", fv); err != nil {
 		return err
 	}
-	fv, err := vm.RunProgram(f.prog)
-	if err != nil {
-		return err
-	}
-	fn, ok := goja.AssertFunction(fv)
-	if !ok {
-		return fmt.Errorf("the %s did not evaluate to a function", f.kind.noun())
-	}
-	deepFreeze, _ := goja.AssertFunction(fz)
-	if _, err := deepFreeze(goja.Undefined(), fv); err != nil { // its own properties and prototype
-		return err
-	}
-	s.fn = fn
+	s.loaded = true
 	return nil
 }
 
-// parseJSON decodes a JSON argument in the sandbox; name says which, for
-// messages. Empty JSON is undefined.
-func (s *sandbox) parseJSON(op errors.Op, name string, data []byte) (goja.Value, error) {
-	if len(data) == 0 {
-		return goja.Undefined(), nil
+// close releases s's runtime.
+func (s *sandbox) close() {
+	if s.loaded {
+		s.call.Free()
 	}
-	v, err := decodeJSON(s.vm, data)
+	s.loader.Free()
+	s.vm.Close()
+}
+
+// closeIdle closes the idle runtimes of a function nobody can call any
+// more.
+func closeIdle(r idleRuntimes) {
+	for {
+		select {
+		case s := <-r.fn:
+			<-r.engine
+			s.close()
+		default:
+			return
+		}
+	}
+}
+
+// get returns an idle runtime of f, or a new one loaded with f.
+func (f *function) get() (*sandbox, error) {
+	select {
+	case s := <-f.idle:
+		<-f.e.idle
+		return s, nil
+	default:
+	}
+	s, err := f.newSandbox()
 	if err != nil {
-		if _, deep := err.(errTooDeep); deep {
-			return nil, errors.Errorf(op, errors.Invalid, "the %s %v", name, err)
-		}
-		return nil, errors.Errorf(op, errors.Invalid, "the %s is not JSON: %v", name, err)
+		return nil, err
 	}
-	return v, nil
-}
-
-// nestsDeeper reports whether the JSON text s has arrays and objects
-// nested deeper than max. It looks only at brackets outside strings, so
-// it is right for valid JSON and harmless for the rest, which the parser
-// refuses.
-func nestsDeeper(s string, max int) bool {
-	depth, inString := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '[', '{':
-			if depth++; depth > max {
-				return true
-			}
-		case ']', '}':
-			depth--
-		}
-	}
-	return false
-}
-
-// errInterrupted stands for the error of a call that was interrupted; the
-// caller, which interrupted it, knows why and reports that instead.
-var errInterrupted = errors.New("interrupted")
-
-// run calls work in a sandbox on its own goroutine and waits for it, for
-// the time limit, or for ctx, whichever ends first. When time runs out it
-// interrupts the runtime; a call that does not stop within overdueGrace
-// (it is inside a built-in) is abandoned: it finishes on its own and is
-// counted as overdue until then. An interrupted runtime is never reused.
-func (f *function) run(ctx context.Context, op errors.Op, work func(s *sandbox) error) error {
-	if err := ctx.Err(); err != nil {
-		return ctxError(op, f.kind, err)
-	}
-	if n := f.overdue.Load(); n >= int64(f.lim.MaxOverdue) {
-		return errors.Errorf(op, errors.Exhausted, "the collection's %s has %d calls still running past their time limit, inside a built-in function that cannot be interrupted; try again later, or fix the %s", f.kind.noun(), n, f.kind.noun())
-	}
-	s, _ := f.pool.Get().(*sandbox)
-	if s == nil {
-		var err error
-		if s, err = f.prepare(op); err != nil {
-			return err
-		}
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- f.call(op, s, work)
-	}()
-	timer := time.NewTimer(f.lim.Timeout)
-	defer timer.Stop()
-	var why error
-	select {
-	case err := <-done:
-		f.release(s)
-		return err
-	case <-timer.C:
-		why = context.DeadlineExceeded
-	case <-ctx.Done():
-		why = ctx.Err()
-	}
-	s.vm.Interrupt(errInterrupted)
-	grace := time.NewTimer(overdueGrace)
-	defer grace.Stop()
-	select {
-	case err := <-done:
-		if err != errInterrupted {
-			// It finished before the interrupt reached it.
-			return err
-		}
-	case <-grace.C:
-		f.overdue.Add(1)
-		go func() {
-			<-done
-			f.overdue.Add(-1)
-		}()
-	}
-	if why == context.DeadlineExceeded && ctx.Err() == nil {
-		return errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v and was stopped", f.kind.noun(), f.lim.Timeout)
-	}
-	return ctxError(op, f.kind, why)
-}
-
-// release puts a sandbox back in the pool after a call that was not
-// interrupted, unless the call left it unsound or it has served its uses.
-func (f *function) release(s *sandbox) {
-	s.used++
-	if s.broken || s.used >= f.uses {
-		return
-	}
-	f.pool.Put(s)
-}
-
-// prepare makes and loads a sandbox. It runs outside the call's time
-// limit, which is the function's own: setting up takes milliseconds
-// (freezing the built-ins), and runs only the prelude and the evaluation of
-// the function's definition, none of its code.
-func (f *function) prepare(op errors.Op) (s *sandbox, err error) {
-	s = f.newSandbox()
-	defer func() {
-		if r := recover(); r != nil {
-			err = errors.Errorf(op, errors.Internal, "the JavaScript engine failed setting up the collection's %s: %v", f.kind.noun(), r)
-		}
-	}()
 	if err := f.load(s); err != nil {
-		return nil, f.jsError(op, s, err)
+		s.close()
+		return nil, err
 	}
 	return s, nil
 }
 
-// call runs work in the loaded sandbox s, turning JavaScript failures,
-// and any panic of the engine, into errors.
-func (f *function) call(op errors.Op, s *sandbox, work func(s *sandbox) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.broken = true
-			err = errors.Errorf(op, errors.Internal, "the JavaScript engine failed running the collection's %s: %v", f.kind.noun(), r)
+// put makes s idle after a call that ended normally, or closes it when it
+// has served its uses or there are idle runtimes enough.
+func (f *function) put(s *sandbox) {
+	if s.used++; s.used < f.uses {
+		select {
+		case f.e.idle <- struct{}{}:
+			select {
+			case f.idle <- s:
+				return
+			default:
+				<-f.e.idle
+			}
+		default:
 		}
-	}()
-	return f.jsError(op, s, work(s))
+	}
+	s.close()
 }
 
-// jsError classifies an error that came out of s's runtime, and marks s
-// broken if the runtime may not be sound after it. A JavaScript exception
-// leaves it sound: goja unwinds it like any other control flow.
-func (f *function) jsError(op errors.Op, s *sandbox, err error) error {
-	var (
-		interrupted *goja.InterruptedError
-		overflow    *goja.StackOverflowError
-		exception   *goja.Exception
-		classified  *errors.Error
-	)
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &classified):
-		return err
-	case errors.As(err, &interrupted):
-		s.broken = true
-		return errInterrupted
-	case errors.As(err, &overflow):
-		s.broken = true
-		return errors.Errorf(op, errors.Exhausted, "the collection's %s nested calls deeper than the limit of %d", f.kind.noun(), f.lim.MaxCallDepth)
-	case errors.As(err, &exception):
-		return errors.Errorf(op, errors.Invalid, "the collection's %s threw %v", f.kind.noun(), exception)
+// run calls the loaded function with args and returns the string its
+// wrapper returned (see preludeSource). The call holds a place in its
+// tenant's and the Engine's budgets, waiting at most the time limit for
+// one, and runs on its own goroutine: the engine stops it at the time
+// limit, or when ctx ends. A call inside a built-in that does not stop
+// within overdueGrace is abandoned: the caller gets its error, and the call
+// keeps its places in the budgets until it ends, so a tenant's stuck calls
+// stall only that tenant, and at most MaxRunning cores.
+func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", ctxError(op, f.kind, err)
 	}
-	s.broken = true
-	return errors.E(op, errors.Internal, err)
+	lim := f.e.lim
+	release, err := f.e.budget.acquire(ctx, f.tenant, lim.Timeout)
+	if err != nil {
+		return "", f.budgetError(op, err)
+	}
+	s, err := f.get()
+	if err != nil {
+		release()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return "", ctxError(op, f.kind, ctxErr)
+		}
+		return "", f.jsError(op, err, false)
+	}
+	stop := context.AfterFunc(ctx, s.vm.Interrupt)
+	type outcome struct {
+		res string
+		err error
+	}
+	done := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		defer release()
+		res, err, sound := f.call(s, args)
+		// A runtime that ctx may still interrupt serves no other call.
+		if stopped := stop(); sound && stopped {
+			f.put(s)
+		} else {
+			s.close()
+		}
+		done <- outcome{res, err}
+	}()
+	timer := time.NewTimer(lim.Timeout + overdueGrace)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		if o.err == nil {
+			return o.res, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(errors.DeadlineExceeded, o.err) {
+			return "", ctxError(op, f.kind, ctxErr)
+		}
+		if errors.Is(errors.DeadlineExceeded, o.err) && time.Since(start) < lim.Timeout {
+			// Only the engine's interrupt says "interrupted" on its own;
+			// a function that throws the same words early is just throwing.
+			return "", errors.Errorf(op, errors.Invalid, "the collection's %s threw InternalError: interrupted", f.kind.noun())
+		}
+		return "", errors.E(op, o.err)
+	case <-ctx.Done():
+		return "", ctxError(op, f.kind, ctx.Err())
+	case <-timer.C:
+		return "", errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v inside a built-in function that cannot be interrupted, and was abandoned; it counts against the tenant's concurrent scripts until it ends", f.kind.noun(), lim.Timeout)
+	}
+}
+
+// call runs the wrapped function in s with args. It reports whether s is
+// still sound: a call that the engine stopped, that ran out of memory or
+// stack, or that broke the engine (a panic) leaves a runtime that is not
+// reused; one that threw an ordinary exception does.
+func (f *function) call(s *sandbox, args []any) (res string, err error, sound bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The engine abandons a runtime it panicked in; closing it
+			// then frees what it safely can.
+			res, err, sound = "", errors.Errorf("", errors.Internal, "the JavaScript engine failed running the collection's %s: %v", f.kind.noun(), r), false
+		}
+	}()
+	v, err := s.call.Call(quickjs.UndefinedValue, args...)
+	if err != nil {
+		return "", f.jsError("", err, true), false
+	}
+	out, ok := v.(string)
+	if !ok {
+		return "", errors.Errorf("", errors.Internal, "the sandbox of the collection's %s returned %T", f.kind.noun(), v), false
+	}
+	return out, nil, true
+}
+
+// jsError classifies an error that came out of the engine; running says
+// whether it came from a call rather than from setting up.
+func (f *function) jsError(op errors.Op, err error, running bool) error {
+	lim := f.e.lim
+	var js *quickjs.Error
+	if !errors.As(err, &js) {
+		return errors.E(op, errors.Internal, err)
+	}
+	switch {
+	case js.Name == "InternalError" && js.Message == "interrupted":
+		return errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v and was stopped", f.kind.noun(), lim.Timeout)
+	case js.Message == "out of memory":
+		return errors.Errorf(op, errors.Exhausted, "the collection's %s used more than its memory limit of %d MiB and was stopped", f.kind.noun(), lim.Memory>>20)
+	case js.Message == "stack overflow":
+		return errors.Errorf(op, errors.Exhausted, "the collection's %s nested calls deeper than the limit of %d", f.kind.noun(), lim.MaxCallDepth)
+	case !running:
+		return errors.Errorf(op, errors.Internal, "setting up the collection's %s failed: %v", f.kind.noun(), err)
+	}
+	return errors.Errorf(op, errors.Invalid, "the collection's %s threw %s", f.kind.noun(), clip(js.Error()))
+}
+
+// budgetError reports a call that found no place in the budgets.
+func (f *function) budgetError(op errors.Op, err error) error {
+	switch err {
+	case errTenantBusy:
+		return errors.Errorf(op, errors.Exhausted, "this account's scripts already run %d calls at once, the limit of this hub, and none ended within %v; retry later, or make the collection's %s faster", f.e.lim.Concurrency, f.e.lim.Timeout, f.kind.noun())
+	case errHubBusy:
+		return errors.Errorf(op, errors.Exhausted, "the hub already runs %d script calls at once, its limit, and none ended within %v; retry later", f.e.lim.MaxRunning, f.e.lim.Timeout)
+	}
+	return ctxError(op, f.kind, err)
 }
 
 // ctxError reports that ctx ended a call.
