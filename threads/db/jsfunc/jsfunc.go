@@ -2,7 +2,7 @@ package jsfunc
 
 import (
 	"context"
-	"fmt"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -177,63 +177,57 @@ type idleRuntimes struct {
 }
 
 // pick returns the source that evaluates to the function: body itself
-// when it is exactly one function, else a function with params whose body
-// is body. It tells the two apart in a scratch runtime, by evaluating body
-// as an expression under the call limits and comparing the source of the
-// function that gives with body: the engine has no syntax tree to look at.
+// when it is one whole function, else a function with params whose body
+// is body. The engine offers no syntax tree, and evaluating the text to
+// look at what it gives would run the tenant's code outside its budget, so
+// pick only compiles: body is a whole function when it starts as one
+// (function, async, or the parameters of an arrow function) and compiles
+// as an expression; a body must compile both inside a function expression
+// and inside a function declaration, which a body that closes the function
+// early and opens another cannot ('}); (function () {' leaves a stray
+// parenthesis in the second). The runtime checks that the source gave a
+// function when it loads it (see load).
 func (f *function) pick(op errors.Op, body, params string) (string, error) {
-	s, err := f.newSandbox()
+	vm, err := quickjs.NewVM()
 	if err != nil {
 		return "", errors.E(op, errors.Internal, err)
 	}
-	defer s.close()
-	whole := strings.TrimSpace(body)
-	// The newline ends a trailing line comment.
-	if _, err := s.vm.Compile("("+body+"\n)", evalStrict); err == nil {
-		if fnSource, special, err := s.describe(whole); err == nil && fnSource == whole {
-			if special {
-				return "", errors.Errorf(op, errors.Invalid, "the %s is an async or generator function; it must return its answer directly", f.kind.noun())
-			}
-			return "(" + body + "\n)", nil
+	defer vm.Close()
+	vm.SetMaxStackSize(uintptr(f.e.lim.MaxCallDepth))
+	compiles := func(src string) error {
+		_, err := vm.Compile(src, evalStrict)
+		return err
+	}
+	if whole := strings.TrimSpace(body); wholeFunctionRe.MatchString(whole) && compiles("("+body+"\n)") == nil {
+		if specialFunctionRe.MatchString(whole) {
+			return "", errors.Errorf(op, errors.Invalid, "the %s is an async or generator function; it must return its answer directly", f.kind.noun())
 		}
+		return "(" + body + "\n)", nil
 	}
 	inner := "function (" + params + ") {" + body + "\n}"
-	if _, err := s.vm.Compile("("+inner+")", evalStrict); err != nil {
+	if err := compiles("(" + inner + ")"); err != nil {
 		return "", errors.Errorf(op, errors.Invalid, "the %s does not parse as a function body: %v", f.kind.noun(), err)
 	}
-	if fnSource, _, err := s.describe("(" + inner + ")"); err != nil || fnSource != inner {
+	if compiles("function body("+params+") {"+body+"\n}") != nil {
 		return "", errors.Errorf(op, errors.Invalid, "the %s has a '}' that closes the function before the end of its body", f.kind.noun())
 	}
 	return "(" + inner + ")", nil
 }
 
-// describe evaluates src in the scratch sandbox s, which runs nothing
-// else, and returns the source text of the function it evaluates to, and
-// whether that function is async or a generator; an error if it is not a
-// function.
-func (s *sandbox) describe(src string) (fnSource string, special bool, err error) {
-	fv, err := s.vm.EvalValue("("+src+"\n)", evalStrict)
-	if err != nil {
-		return "", false, err
-	}
-	defer fv.Free()
-	res, err := s.loader.Call(quickjs.UndefinedValue, "describe", fv)
-	if err != nil {
-		return "", false, err
-	}
-	desc, ok := res.(string)
-	if !ok || desc == "" {
-		return "", false, fmt.Errorf("not a function")
-	}
-	return desc[1:], desc[0] == 's', nil
-}
+// How a whole function starts: function, async, or an arrow function's
+// parameters; and an async or generator function, which cannot answer
+// directly.
+var (
+	wholeFunctionRe   = regexp.MustCompile(`^(async\b|function\b|\([^()]*\)\s*=>|[\p{L}_$][\p{L}\p{N}_$]*\s*=>)`)
+	specialFunctionRe = regexp.MustCompile(`^(async\b|function\s*\*)`)
+)
 
 // sandbox is one runtime of a function. A call owns it from taking it out
 // of the function's idle runtimes to putting it back; it is put back only
 // after a call that ended normally, so an idle runtime is always sound.
 type sandbox struct {
 	vm     *quickjs.VM
-	loader quickjs.Value // the set-up function the prelude returned
+	loader quickjs.Value // load, as the prelude returned it
 	call   quickjs.Value // the function wrapped for calls, once loaded
 	loaded bool
 	used   int // calls served
@@ -275,7 +269,7 @@ func (f *function) load(s *sandbox) error {
 		return err
 	}
 	defer fv.Free()
-	if s.call, err = s.loader.CallValue(quickjs.UndefinedValue, "load", fv); err != nil {
+	if s.call, err = s.loader.CallValue(quickjs.UndefinedValue, fv); err != nil {
 		return err
 	}
 	s.loaded = true
@@ -447,7 +441,9 @@ func (f *function) jsError(op errors.Op, err error, running bool) error {
 	case js.Message == "stack overflow":
 		return errors.Errorf(op, errors.Exhausted, "the collection's %s nested calls deeper than the limit of %d", f.kind.noun(), lim.MaxCallDepth)
 	case !running:
-		return errors.Errorf(op, errors.Internal, "setting up the collection's %s failed: %v", f.kind.noun(), err)
+		// The prelude is the hub's own; what throws while setting up is
+		// the function's text, which evaluated to something else.
+		return errors.Errorf(op, errors.Invalid, "the collection's %s failed to load: %v", f.kind.noun(), clip(err.Error()))
 	}
 	return errors.Errorf(op, errors.Invalid, "the collection's %s threw %s", f.kind.noun(), clip(js.Error()))
 }

@@ -18,9 +18,8 @@ const (
 // preludeSource hardens a fresh runtime before the function is loaded; see
 // the package doc. It evaluates to a function of the function's kind,
 // maxBuiltinLength and maxSortLength that
-// freezes everything reachable from the global object and returns the
-// loader: loader("describe", f) describes f for compile, loader("load", f)
-// freezes f and returns it wrapped for calls. Everything the wrappers use
+// freezes everything reachable from the global object and returns load:
+// load(f) freezes f and returns it wrapped for calls. Everything the wrappers use
 // is captured first, so that nothing the function does later changes
 // them, and the wrappers return a string whose first character says what
 // the function returned: the Go side converts no JavaScript values but
@@ -31,7 +30,7 @@ const preludeSource = `(function (kind, maxLength, maxSortLength) {
 	var describe = Object.getOwnPropertyDescriptor, freeze = Object.freeze;
 	var apply = Reflect.apply, construct = Reflect.construct, toString = String, isArray = Array.isArray;
 	// (Function and Date are the replacements declared below, hoisted.)
-	var functionProto = getProto(define), fnToString = functionProto.toString;
+	var functionProto = getProto(define);
 	var parse = JSON.parse, stringify = JSON.stringify;
 	var EvalErr = EvalError, RangeErr = RangeError, TypeErr = TypeError, OrigDate = global.Date;
 	var asyncProto = getProto(async function () {}), genProto = getProto(function* () {});
@@ -249,13 +248,9 @@ const preludeSource = `(function (kind, maxLength, maxSortLength) {
 		};
 	}
 
-	return function loader(what, fn) {
-		if (what === "describe") {
-			if (typeof fn !== "function") {
-				return "";
-			}
-			var p = getProto(fn);
-			return (p === asyncProto || p === genProto || p === asyncGenProto ? "s" : "f") + apply(fnToString, fn, []);
+	return function load(fn) {
+		if (typeof fn !== "function") {
+			throw new TypeErr("the " + (kind === "writeValidator" ? "write validator" : "read filter") + " is not a function");
 		}
 		deepFreeze(fn);
 		return kind === "writeValidator" ? validator(fn) : filter(fn);

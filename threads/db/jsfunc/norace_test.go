@@ -1,0 +1,9 @@
+//go:build !race
+
+package jsfunc
+
+// raceEnabled reports whether the tests were built with -race, which makes
+// the engine (translated C, every memory access instrumented) tens of times
+// slower: the tests whose JavaScript must do much work within a time limit
+// are skipped then.
+const raceEnabled = false
