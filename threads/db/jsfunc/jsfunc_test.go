@@ -197,8 +197,8 @@ func TestValidate(t *testing.T) {
 		// Failures.
 		{name: "throw", body: "throw new Error('only the owner may write')", kind: errors.Invalid, msg: "threw Error: only the owner may write"},
 		{name: "type error", body: "return instance.owner === writer", writer: alice, event: event(t, Create, owned), kind: errors.Invalid, msg: "TypeError"},
-		{name: "endless loop", body: "while (true) {}", kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms"},
-		{name: "endless loop that catches", body: "for (;;) { try { while (true) {} } catch (e) {} } ", kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "endless loop", body: "while (true) {}", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms"},
+		{name: "endless loop that catches", body: "for (;;) { try { while (true) {} } catch (e) {} } ", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "stopped"},
 		// Promise jobs never run: the answer is what the function returned
 		// (goja ran them after the call, within its time limit).
 		{name: "endless loop in a promise job", body: "Promise.resolve().then(function () { for (;;) {} }); return true"},
@@ -209,14 +209,14 @@ func TestValidate(t *testing.T) {
 		{name: "string past the memory limit", body: "return 'x'.repeat(1e8).length > 0", kind: errors.Exhausted, msg: "memory limit of 64 MiB"},
 		{name: "big array", body: "return new Array(1e8).fill(0).length > 0", kind: errors.Invalid, msg: "RangeError: fill: the array is longer than 262144, the limit of validators and filters"},
 		{name: "lower memory limit", body: "return 'x'.repeat(1 << 21).length > 0", lim: Limits{Memory: 1 << 20}, kind: errors.Exhausted, msg: "memory limit of 1 MiB"},
-		{name: "catastrophic regular expression", body: "return /^(a+)+(?=c)/.test('a'.repeat(34) + 'b')", kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms and was stopped"},
+		{name: "catastrophic regular expression", body: "return /^(a+)+(?=c)/.test('a'.repeat(34) + 'b')", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms and was stopped"},
 		{name: "sparse array sort", body: "return Array(1e8).sort().length", kind: errors.Invalid, msg: "RangeError: sort: the array is longer than 16384"},
 		{name: "array-like indexOf", body: "return Array.prototype.indexOf.call({length: 2 ** 53}, 1)", kind: errors.Invalid, msg: "longer than 262144"},
-		{name: "sort without a comparator", body: "var a = []; for (var i = 0; i < 20000; i++) a.push(i); return a.sort().length", kind: errors.Invalid, msg: "sort: the array is longer than 16384", heavy: true},
-		{name: "sort with a comparator", body: "var a = []; for (var i = 0; i < 20000; i++) a.push(i); return a.sort(function (x, y) { return y - x })[0] === 19999", heavy: true},
+		{name: "sort without a comparator", body: "var a = []; for (var i = 0; i < 20000; i++) a.push(i); return a.sort().length", kind: errors.Invalid, msg: "sort: the array is longer than 16384", lim: Limits{Timeout: time.Minute}, heavy: true},
+		{name: "sort with a comparator", body: "var a = []; for (var i = 0; i < 20000; i++) a.push(i); return a.sort(function (x, y) { return y - x })[0] === 19999", lim: Limits{Timeout: time.Minute}, heavy: true},
 		{name: "array from an array-like", body: "return Array.from({length: 1e9}).length", kind: errors.Invalid, msg: "from: the array is longer than 262144"},
 		{name: "array from an iterable", body: "return Array.from(new Set([1, 2])).length === 2"},
-		{name: "typed array join", body: "return new Uint8Array(1 << 24).join().length", kind: errors.Invalid, msg: "longer than 262144", heavy: true},
+		{name: "typed array join", body: "return new Uint8Array(1 << 24).join().length", kind: errors.Invalid, msg: "longer than 262144", lim: Limits{Timeout: time.Minute}, heavy: true},
 		{name: "fake interrupt", body: "throw new InternalError('interrupted')", kind: errors.Invalid, msg: "threw InternalError: interrupted"},
 		{name: "short timeout", body: "while (true) {}", lim: Limits{Timeout: 10 * time.Millisecond}, kind: errors.DeadlineExceeded, msg: "limit of 10ms"},
 		{name: "deep recursion", body: "function f(n) { return f(n + 1) } return f(0)", kind: errors.Exhausted, msg: "deeper than the limit of 1000"},
@@ -428,6 +428,7 @@ func TestFilter(t *testing.T) {
 		reader   string
 		instance string
 		want     string // "" for hidden
+		lim      Limits
 		kind     errors.Kind
 		msg      string
 	}{
@@ -452,15 +453,15 @@ func TestFilter(t *testing.T) {
 		{name: "a cycle", body: "instance.self = instance; return instance", instance: doc, kind: errors.Invalid, msg: "TypeError"},
 		{name: "JSON that is not an object", body: "return {toJSON: function () { return 5 }}", instance: doc, kind: errors.Invalid, msg: "JSON is not an object (5)"},
 		{name: "throw", body: "throw new TypeError('nope')", instance: doc, kind: errors.Invalid, msg: "read filter threw TypeError: nope"},
-		{name: "endless loop", body: "for (;;) {}", instance: doc, kind: errors.DeadlineExceeded, msg: "read filter ran for longer"},
-		{name: "endless toJSON", body: "return {toJSON: function () { for (;;) {} }}", instance: doc, kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "endless loop", body: "for (;;) {}", instance: doc, lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "read filter ran for longer"},
+		{name: "endless toJSON", body: "return {toJSON: function () { for (;;) {} }}", instance: doc, lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "stopped"},
 		{name: "deep recursion", body: "return (function f() { return f() })()", instance: doc, kind: errors.Exhausted, msg: "read filter nested calls deeper"},
 		{name: "no clock", body: "instance.at = Date.now(); return instance", instance: doc, kind: errors.Invalid, msg: "current time"},
 		{name: "instance not JSON", body: "return instance", instance: "nope", kind: errors.Invalid, msg: "instance is not JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := compileFilter(tc.body, Limits{})
+			f, err := compileFilter(tc.body, tc.lim)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -705,12 +706,22 @@ func TestFrozenBuiltInsKeepOrdinaryCode(t *testing.T) {
 
 // compileValidator compiles body with its own Engine, for tenant "t".
 func compileValidator(body string, lim Limits) (*Validator, error) {
-	return NewEngine(lim).CompileValidator("t", body)
+	return NewEngine(testLimits(lim)).CompileValidator("t", body)
 }
 
 // compileFilter compiles body with its own Engine, for tenant "t".
 func compileFilter(body string, lim Limits) (*Filter, error) {
-	return NewEngine(lim).CompileFilter("t", body)
+	return NewEngine(testLimits(lim)).CompileFilter("t", body)
+}
+
+// testLimits gives calls that are not meant to run out of time (those
+// that leave Timeout zero) a minute under the race detector, where the
+// engine runs tens of times slower.
+func testLimits(lim Limits) Limits {
+	if raceEnabled && lim.Timeout == 0 {
+		lim.Timeout = time.Minute
+	}
+	return lim
 }
 
 // FuzzScript runs random programs as a validator and as a filter under
