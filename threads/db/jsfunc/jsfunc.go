@@ -61,7 +61,7 @@ const (
 const overdueGrace = 250 * time.Millisecond
 
 // setupTimeout bounds setting up a runtime (see newSandbox).
-const setupTimeout = 10 * time.Second
+const setupTimeout = time.Minute
 
 // evalStrict is QuickJS's JS_EVAL_FLAG_STRICT: the functions are compiled in
 // strict mode, as go-threads compiled them.
@@ -299,7 +299,8 @@ func closeIdle(r idleRuntimes) {
 	}
 }
 
-// get returns an idle runtime of f, or a new one loaded with f.
+// get returns an idle runtime of f, or a new one loaded with f; its errors
+// are classified but name no operation.
 func (f *function) get() (*sandbox, error) {
 	select {
 	case s := <-f.idle:
@@ -309,11 +310,11 @@ func (f *function) get() (*sandbox, error) {
 	}
 	s, err := f.newSandbox()
 	if err != nil {
-		return nil, err
+		return nil, errors.Errorf("", errors.Unavailable, "setting up a runtime for the collection's %s failed (the hub may be overloaded; retry later): %v", f.kind.noun(), err)
 	}
 	if err := f.load(s); err != nil {
 		s.close()
-		return nil, err
+		return nil, f.jsError(err, false)
 	}
 	return s, nil
 }
@@ -359,7 +360,7 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return "", ctxError(op, f.kind, ctxErr)
 		}
-		return "", f.jsError(op, err, false)
+		return "", errors.E(op, err)
 	}
 	stop := context.AfterFunc(ctx, s.vm.Interrupt)
 	type outcome struct {
@@ -416,7 +417,7 @@ func (f *function) call(s *sandbox, args []any) (res string, err error, sound bo
 	}()
 	v, err := s.call.Call(quickjs.UndefinedValue, args...)
 	if err != nil {
-		return "", f.jsError("", err, true), false
+		return "", f.jsError(err, true), false
 	}
 	out, ok := v.(string)
 	if !ok {
@@ -426,8 +427,10 @@ func (f *function) call(s *sandbox, args []any) (res string, err error, sound bo
 }
 
 // jsError classifies an error that came out of the engine; running says
-// whether it came from a call rather than from setting up.
-func (f *function) jsError(op errors.Op, err error, running bool) error {
+// whether it came from a call rather than from loading the function. The
+// error names no operation: run adds its own.
+func (f *function) jsError(err error, running bool) error {
+	const op errors.Op = ""
 	lim := f.e.lim
 	var js *quickjs.Error
 	if !errors.As(err, &js) {

@@ -327,7 +327,11 @@ func TestInterruptedRuntimeNotReused(t *testing.T) {
 		if (instance.deep) { return (function f() { return f() })() }
 		if (instance.boom) { throw new Error("boom") }
 		return true`
-	v, err := compileValidator(body, Limits{Timeout: 50 * time.Millisecond})
+	lim := Limits{Timeout: 50 * time.Millisecond}
+	if raceEnabled {
+		lim.Timeout = 5 * time.Second // room for the deep recursion
+	}
+	v, err := compileValidator(body, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
