@@ -242,6 +242,11 @@ func (f *function) newSandbox() (s *sandbox, err error) {
 	}
 	lim := f.e.lim
 	vm.SetMemoryLimit(uintptr(lim.Memory))
+	// The cycle collector walks every object, the frozen built-ins too;
+	// at the engine's default threshold (256 KB allocated) it ran every
+	// few dozen calls and cost more than the calls themselves. Garbage
+	// without cycles is freed at once by reference counting.
+	vm.SetGCThreshold(uintptr(lim.Memory / 8))
 	vm.SetMaxStackSize(uintptr(lim.MaxCallDepth))
 	// The prelude is the hub's own code, which takes milliseconds
 	// (freezing every built-in), more on a loaded machine: it runs under a
