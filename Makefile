@@ -18,8 +18,11 @@ compat-deps:
 
 ## test: vet, the whole Go suite (race detector on), the JS compatibility suite.
 ## The tests build what they run (hubd, mailpit from go.mod) and start it on loopback.
+## The script engine runs once more without the race detector, which slows its
+## translated C past the time limits of the heavy cases (they skip under -race).
 test: vet compat-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 10m ./threads/db/jsfunc
 
 vet:
 	$(GO) vet ./...

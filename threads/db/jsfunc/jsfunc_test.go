@@ -254,7 +254,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.heavy && raceEnabled {
-				t.Skip("too much work for its time limit under the race detector")
+				t.Skip("too much work for its time limit under the race detector; make test runs it without -race")
 			}
 			v, err := compileValidator(tc.body, tc.lim)
 			if err != nil {
@@ -382,7 +382,7 @@ func TestInterruptedRuntimeNotReused(t *testing.T) {
 // again once it ends.
 func TestStuckBuiltIn(t *testing.T) {
 	if raceEnabled {
-		t.Skip("too much work for its time limit under the race detector")
+		t.Skip("too much work for its time limit under the race detector; make test runs it without -race")
 	}
 	// The length reads small for the guard and large for sort itself.
 	body := `if (instance.slow) {
@@ -580,7 +580,7 @@ func TestParallel(t *testing.T) {
 // runtime.
 func TestMemoryStaysOutsideTheGoHeap(t *testing.T) {
 	if raceEnabled {
-		t.Skip("too much work for its time limit under the race detector")
+		t.Skip("too much work for its time limit under the race detector; make test runs it without -race")
 	}
 	v, err := compileValidator("var a = []; while (true) a.push('x'.repeat(1e6) + a.length)", Limits{Timeout: time.Minute})
 	if err != nil {
