@@ -16,7 +16,7 @@ import (
 // whose reads are filtered by JavaScript, including a validator that never
 // returns: it is a refused write, not a hung DB.
 func TestValidatorsAndFilters(t *testing.T) {
-	m := newManager(t, Config{Scripts: jsfunc.Limits{Timeout: 50 * time.Millisecond}})
+	m := newManager(t, Config{Scripts: jsfunc.Limits{Timeout: time.Second}})
 	owner, other := user(t), user(t)
 	ctx := context.Background()
 	id, _ := threads.NewID(threads.Raw)
@@ -88,7 +88,7 @@ func TestValidatorsAndFilters(t *testing.T) {
 		_, err := x.Create(ctx, [][]byte{[]byte(`{"x":1}`)})
 		return err
 	})
-	if !errors.Is(errors.DeadlineExceeded, err) || time.Since(start) > 5*time.Second {
+	if !errors.Is(errors.DeadlineExceeded, err) || time.Since(start) > 30*time.Second {
 		t.Fatalf("endless validator: %v after %v", err, time.Since(start))
 	}
 	if ok, _ := d.hasNow(t, owner, "notes", "open"); !ok {
