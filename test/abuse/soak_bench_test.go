@@ -25,16 +25,17 @@ import (
 //
 //	go test -run '^$' -bench Soak -benchtime 400x ./test/abuse
 func BenchmarkSoak(b *testing.B) {
-	for _, hostile := range []bool{false, true} {
-		name := "calm"
-		if hostile {
-			name = "hostile"
-		}
-		b.Run(name, func(b *testing.B) { soak(b, hostile) })
+	b.Run("calm", func(b *testing.B) { soak(b, nil) })
+	for _, a := range attacks {
+		b.Run("hostile-"+a, func(b *testing.B) { soak(b, []string{a}) })
 	}
+	b.Run("hostile-all", func(b *testing.B) { soak(b, attacks) })
 }
 
-func soak(b *testing.B, hostile bool) {
+// attacks are the kinds of attack the soak makes, alone or all at once.
+var attacks = []string{"scripts", "listeners", "streams", "conns"}
+
+func soak(b *testing.B, hostile []string) {
 	h := startHub(b)
 	good := []*tenant{newTenant(b, h, "good1"), newTenant(b, h, "good2")}
 	dbs := make([]threadsclient.ID, len(good))
@@ -48,8 +49,8 @@ func soak(b *testing.B, hostile bool) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	var attackers sync.WaitGroup
-	if hostile {
-		attack(b, ctx, h, &attackers)
+	if len(hostile) > 0 {
+		attack(b, ctx, h, &attackers, hostile)
 	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -76,9 +77,9 @@ func soak(b *testing.B, hostile bool) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 }
 
-// attack starts the hostile tenants; they stop when ctx ends, and wg
-// counts them.
-func attack(b *testing.B, ctx context.Context, h *target, wg *sync.WaitGroup) {
+// attack starts the hostile tenants making the kinds of attack named;
+// they stop when ctx ends, and wg counts them.
+func attack(b *testing.B, ctx context.Context, h *target, wg *sync.WaitGroup, kinds []string) {
 	evil := newTenant(b, h, "evil")
 	bombs := map[string]string{
 		"string": `'x'.repeat(1e9); return true`,
@@ -94,6 +95,9 @@ func attack(b *testing.B, ctx context.Context, h *target, wg *sync.WaitGroup) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The attacker's credentials, ended with the attack.
+	creds, cancel := context.WithCancel(evil.User)
+	context.AfterFunc(ctx, cancel)
 	loop := func(fn func()) {
 		wg.Add(1)
 		go func() {
@@ -108,14 +112,36 @@ func attack(b *testing.B, ctx context.Context, h *target, wg *sync.WaitGroup) {
 	}
 	// Memory and CPU bombs in write validators: every write is refused.
 	for name := range bombs {
-		loop(func() { evil.Threads.Create(evil.User, db, name, json.RawMessage(`{}`)) })
+		if !slices.Contains(kinds, "scripts") {
+			break
+		}
+		loop(func() { evil.Threads.Create(creds, db, name, json.RawMessage(`{}`)) })
 	}
 	// Listeners that never read, while 50 KB writes pile up behind them.
+	if slices.Contains(kinds, "listeners") {
+		listeners(ctx, creds, evil, db, wg, loop)
+	}
+	// A flood of Listen streams, opened and dropped.
+	if slices.Contains(kinds, "streams") {
+		loop(func() {
+			c, cancel := context.WithTimeout(creds, 20*time.Millisecond)
+			evil.Threads.Listen(c, db, nil, 0, func(threadsclient.ListenEvent) error { return nil })
+			cancel()
+		})
+	}
+	if slices.Contains(kinds, "conns") {
+		idleConns(ctx, h, wg)
+	}
+}
+
+// listeners opens 50 Listen streams that never read and writes 50 KB
+// instances behind them.
+func listeners(ctx, creds context.Context, evil *tenant, db threadsclient.ID, wg *sync.WaitGroup, loop func(func())) {
 	for range 50 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evil.Threads.Listen(evil.User, db, nil, 0, func(threadsclient.ListenEvent) error {
+			evil.Threads.Listen(creds, db, nil, 0, func(threadsclient.ListenEvent) error {
 				<-ctx.Done()
 				return ctx.Err()
 			})
@@ -123,16 +149,13 @@ func attack(b *testing.B, ctx context.Context, h *target, wg *sync.WaitGroup) {
 	}
 	big := json.RawMessage(`{"blob":"` + strings.Repeat("z", 50<<10) + `"}`)
 	loop(func() {
-		evil.Threads.Create(evil.User, db, "big", big)
+		evil.Threads.Create(creds, db, "big", big)
 		sleepCtx(ctx, 50*time.Millisecond)
 	})
-	// A flood of Listen streams, opened and dropped.
-	loop(func() {
-		c, cancel := context.WithTimeout(evil.User, 20*time.Millisecond)
-		evil.Threads.Listen(c, db, nil, 0, func(threadsclient.ListenEvent) error { return nil })
-		cancel()
-	})
-	// Idle connections to the HTTP ports, held until the end.
+}
+
+// idleConns holds idle connections to the HTTP ports until ctx ends.
+func idleConns(ctx context.Context, h *target, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

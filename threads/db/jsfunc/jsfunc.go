@@ -30,8 +30,10 @@ const (
 	// deep JSON.parse nests. Each level costs Go stack in the engine, which
 	// must stay far from Go's 1 GB limit.
 	DefaultMaxCallDepth = 1000
-	// DefaultConcurrency is how many calls of one tenant run at once.
-	DefaultConcurrency = 2
+	// DefaultConcurrency is how many calls of one tenant run at once: one,
+	// so that a tenant whose every call burns its whole time limit holds
+	// one core, not all of a small machine's.
+	DefaultConcurrency = 1
 	// DefaultMaxRunning is how many calls run at once in the whole hub.
 	DefaultMaxRunning = 8
 )
