@@ -86,7 +86,7 @@ type Config struct {
 	ScriptTimeout     time.Duration `key:"script-timeout" help:"how long one call of a write validator or read filter may run"`
 	ScriptMemory      int           `key:"script-memory" help:"most heap one write validator or read filter runtime may hold, in bytes"`
 	ScriptStack       int           `key:"script-stack" help:"deepest nesting of calls (and of JSON.parse) in a write validator or read filter"`
-	ScriptConcurrency int           `key:"script-concurrency" help:"how many validator and filter calls of one account run at once; more wait, up to script-timeout"`
+	ScriptConcurrency int           `key:"script-concurrency" help:"how many validator and filter calls of one account run at once; more wait, up to ten times script-timeout"`
 	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub; script-memory times this bounds their memory"`
 
 	MailMaxMessageSize int `key:"mail-max-message-size" help:"largest encrypted mailbox message body, in bytes"`

@@ -357,7 +357,7 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		return "", ctxError(op, f.kind, err)
 	}
 	lim := f.e.lim
-	release, err := f.e.budget.acquire(ctx, f.tenant, lim.Timeout)
+	release, err := f.e.budget.acquire(ctx, f.tenant, lim.placeWait())
 	if err != nil {
 		return "", f.budgetError(op, err)
 	}
@@ -458,13 +458,19 @@ func (f *function) jsError(err error, running bool) error {
 	return errors.Errorf(op, errors.Invalid, "the collection's %s threw %s", f.kind.noun(), clip(js.Error()))
 }
 
+// placeWait is how long a call waits for its place in the budgets: ten
+// time limits, so that calls of one account queue behind each other when
+// they come together (a burst of writes) and are refused only when the
+// account's or the hub's places stay taken.
+func (l Limits) placeWait() time.Duration { return 10 * l.Timeout }
+
 // budgetError reports a call that found no place in the budgets.
 func (f *function) budgetError(op errors.Op, err error) error {
 	switch err {
 	case errTenantBusy:
-		return errors.Errorf(op, errors.Exhausted, "this account's scripts already run %d calls at once, the limit of this hub, and none ended within %v; retry later, or make the collection's %s faster", f.e.lim.Concurrency, f.e.lim.Timeout, f.kind.noun())
+		return errors.Errorf(op, errors.Exhausted, "this account already has %d script calls running at once, the limit of this hub, and none ended within %v; retry later, or make the collection's %s faster", f.e.lim.Concurrency, f.e.lim.placeWait(), f.kind.noun())
 	case errHubBusy:
-		return errors.Errorf(op, errors.Exhausted, "the hub already runs %d script calls at once, its limit, and none ended within %v; retry later", f.e.lim.MaxRunning, f.e.lim.Timeout)
+		return errors.Errorf(op, errors.Exhausted, "the hub already has %d script calls running at once, its limit, and none ended within %v; retry later", f.e.lim.MaxRunning, f.e.lim.placeWait())
 	}
 	return ctxError(op, f.kind, err)
 }

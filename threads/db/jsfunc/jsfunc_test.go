@@ -404,7 +404,7 @@ func TestStuckBuiltIn(t *testing.T) {
 		t.Fatal("the stuck call never answered")
 	}
 	err = v.Validate(context.Background(), alice, nil, []byte(`{}`))
-	checkErr(t, err, errors.Exhausted, "already run 1 calls at once")
+	checkErr(t, err, errors.Exhausted, "already has 1 script calls running at once")
 	other, err := e.CompileValidator("another tenant", "return true")
 	if err != nil {
 		t.Fatal(err)
