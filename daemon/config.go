@@ -120,6 +120,7 @@ type Config struct {
 	MaxStreamsPerAccount   int           `key:"max-streams-per-account" help:"open streaming calls of one account with all its app users"`
 	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web call (websocket or plain) may send before it is authenticated"`
 	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
+	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (at least max-message-size plus 5)"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
@@ -175,6 +176,7 @@ func DefaultConfig() Config {
 		MaxStreamsPerAccount:   server.DefaultMaxStreamsPerAccount,
 		WebPreAuthBytes:        server.DefaultWebPreAuthBytes,
 		WebIdleTimeout:         server.DefaultWebIdleTimeout,
+		WebWindow:              server.DefaultWebWindow,
 		LogLevel:               "info",
 		LogFormat:              "text",
 		IPFSDHT:                string(ipfsnet.DHTAuto),
@@ -364,7 +366,7 @@ func (c Config) Validate() error {
 	}{{"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP}, {"http-max-header-bytes", c.HTTPMaxHeaderBytes},
 		{"max-message-size", c.MaxMessageSize}, {"max-streams-per-conn", c.MaxStreamsPerConn},
 		{"max-streams-per-principal", c.MaxStreamsPerPrincipal}, {"max-streams-per-account", c.MaxStreamsPerAccount},
-		{"web-preauth-bytes", c.WebPreAuthBytes}} {
+		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow}} {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}

@@ -221,6 +221,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		HandshakeTimeout:       cfg.HandshakeTimeout,
 		WebPreAuthBytes:        cfg.WebPreAuthBytes,
 		WebIdleTimeout:         cfg.WebIdleTimeout,
+		WebWindow:              cfg.WebWindow,
 	}, log, reg); err != nil {
 		return nil, err
 	}

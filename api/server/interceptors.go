@@ -66,7 +66,16 @@ func (d door) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Contex
 	return context.WithValue(ctx, settledKey{}, settled{p: p, err: err, epoch: epoch})
 }
 
-func (door) HandleRPC(context.Context, stats.RPCStats)                         {}
+// HandleRPC tells a gRPC-Web call's guard each time the handler takes a
+// request message, with the message's size on the wire, which is what
+// the guard's window counts. (A wrapper around RecvMsg would see only the
+// decoded message, whose size can differ, and not unary requests.)
+func (door) HandleRPC(ctx context.Context, st stats.RPCStats) {
+	if in, ok := st.(*stats.InPayload); ok {
+		callConsumed(ctx, in.WireLength)
+	}
+}
+
 func (door) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 func (door) HandleConn(context.Context, stats.ConnStats)                       {}
 

@@ -83,6 +83,10 @@ type Limits struct {
 	// --web-idle-timeout).
 	WebPreAuthBytes int
 	WebIdleTimeout  time.Duration
+	// WebWindow is how far, in bytes, gRPC may read a gRPC-Web call's
+	// messages ahead of its handler; never less than one whole message
+	// (--web-window).
+	WebWindow int
 }
 
 // Default limits.
@@ -95,6 +99,7 @@ const (
 	DefaultHandshakeTimeout       = 10 * time.Second
 	DefaultWebPreAuthBytes        = 64 << 10
 	DefaultWebIdleTimeout         = time.Minute
+	DefaultWebWindow              = 8 << 20
 )
 
 // Server holds the gRPC server and its services.

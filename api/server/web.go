@@ -22,6 +22,9 @@ const wsPingInterval = 20 * time.Second
 // prefix, and on websockets one byte that says whether more follows.
 const grpcWebOverhead = 6
 
+// grpcPrefix is the length prefix of a gRPC message.
+const grpcPrefix = 5
+
 // Web returns an HTTP handler that serves the same services over gRPC-Web,
 // with websockets for every call (the @textile clients' default) and CORS
 // open to browsers, including the x-textile-* request headers.
@@ -30,9 +33,21 @@ const grpcWebOverhead = 6
 // guarded (see guard) until it is authenticated: it may send at most
 // Limits.WebPreAuthBytes and must start within Limits.HandshakeTimeout.
 // A websocket is guarded from the upgrade on, and is closed after
-// Limits.WebIdleTimeout without a byte either way.
+// Limits.WebIdleTimeout without a byte either way. Once a call runs, the
+// guard keeps gRPC from reading more than Limits.WebWindow ahead of what
+// the handler has consumed (see guard.room).
 func (s *Server) Web() http.Handler {
-	web := grpcweb.WrapServer(s.grpc,
+	// Between gRPC-Web and gRPC, the request body is the call's stream of
+	// length-prefixed messages: the window counts it there, in the same
+	// bytes as gRPC reports each message consumed (see door.HandleRPC).
+	toGRPC := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g, ok := r.Context().Value(guardKey{}).(*guard); ok {
+			r.Body = &windowedBody{ReadCloser: r.Body, g: g}
+		}
+		s.grpc.ServeHTTP(w, r)
+	})
+	web := grpcweb.WrapHandler(toGRPC,
+		grpcweb.WithEndpointsFunc(func() []string { return grpcweb.ListGRPCResources(s.grpc) }),
 		grpcweb.WithOriginFunc(func(string) bool { return true }),
 		grpcweb.WithWebsockets(true),
 		grpcweb.WithWebsocketOriginFunc(func(*http.Request) bool { return true }),
@@ -59,6 +74,15 @@ func (s *Server) Web() http.Handler {
 
 type guardKey struct{}
 
+// callConsumed tells a gRPC-Web call's guard, if the call came by one,
+// that its handler has taken a message of n bytes on the wire (length
+// prefix included), which makes room in the window for n more.
+func callConsumed(ctx context.Context, n int) {
+	if g, ok := ctx.Value(guardKey{}).(*guard); ok {
+		g.consumed(n)
+	}
+}
+
 // callStarted tells a gRPC-Web call's guard, if the call came by one,
 // that the call has started, authenticated or not (an Open method).
 func callStarted(ctx context.Context, authenticated bool) {
@@ -76,19 +100,41 @@ func callStarted(ctx context.Context, authenticated bool) {
 // waits until the call has started, and goes on only if it was
 // authenticated. A call that has not started by HandshakeTimeout is
 // ended; a websocket idle for WebIdleTimeout is closed.
+//
+// The guard is also the call's flow control, which gRPC's HTTP handler
+// transport lacks (it reads the body as fast as it comes, into a buffer
+// without bound): gRPC may read at most window bytes of messages ahead of
+// what the handler has consumed, and then waits. While it waits, hubd
+// reads nothing from the websocket, so TCP pushes back on the client.
 type guard struct {
 	limits  Limits
+	window  int           // bytes gRPC may read ahead of the handler
 	decided chan struct{} // closed when the call has started, or timed out
+	wake    chan struct{} // signalled when the handler consumes
+	over    chan struct{} // closed when the call is over
 
-	mu     sync.Mutex
-	authed bool        // the call was authenticated; guarded by mu
-	budget int         // bytes left to read before authentication; guarded by mu
-	start  *time.Timer // ends the call unless it starts in time; guarded by mu
-	idle   *time.Timer // closes a websocket when nothing moves; guarded by mu
+	mu      sync.Mutex
+	authed  bool        // the call was authenticated; guarded by mu
+	budget  int         // bytes left to read before authentication; guarded by mu
+	ahead   int         // bytes read that the handler has not consumed; guarded by mu
+	waiting bool        // gRPC waits for the handler; guarded by mu
+	ended   bool        // over is closed; guarded by mu
+	start   *time.Timer // ends the call unless it starts in time; guarded by mu
+	idle    *time.Timer // closes a websocket when nothing moves; guarded by mu
 }
 
+// newGuard returns the guard of a call. Its window is never smaller than
+// a whole message with its length prefix, so that the message the handler
+// waits for can always be read.
 func newGuard(lim Limits) *guard {
-	return &guard{limits: lim, decided: make(chan struct{}), budget: lim.WebPreAuthBytes}
+	return &guard{
+		limits:  lim,
+		window:  max(lim.WebWindow, lim.MaxMessageSize+grpcPrefix),
+		decided: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		over:    make(chan struct{}),
+		budget:  lim.WebPreAuthBytes,
+	}
 }
 
 // timeout arms the start timer: unless the call starts in time, end runs
@@ -119,10 +165,15 @@ func (g *guard) started(authenticated bool) {
 	close(g.decided)
 }
 
-// stop stops the timers once the call is over.
+// stop stops the timers once the call is over, and releases gRPC's
+// reader if it waits for room.
 func (g *guard) stop() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !g.ended {
+		g.ended = true
+		close(g.over)
+	}
 	if g.start != nil {
 		g.start.Stop()
 	}
@@ -163,8 +214,60 @@ func (g *guard) moved(n int, read bool) {
 	if read && !g.authed {
 		g.budget -= n
 	}
-	if g.idle != nil {
+	if g.idle != nil && !g.waiting {
 		g.idle.Reset(g.limits.WebIdleTimeout)
+	}
+}
+
+// room returns how many of n bytes gRPC may read now: what is left of the
+// window, waiting for the handler to consume when nothing is. The wait
+// ends when the call is over. While gRPC waits, the websocket's idle
+// timeout does not run: hubd, not the client, is the one that is slow,
+// and a slow upload the handler is still taking is not idle. (Nor are
+// pings answered meanwhile: the websocket library reads control frames
+// only when it reads, and the client's pong waits in the socket until
+// reading resumes.)
+func (g *guard) room(n int) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.ahead >= g.window {
+		if g.ended {
+			return 0, errors.E(errors.Op("server.web"), errors.Canceled, "the call is over")
+		}
+		g.waiting = true
+		if g.idle != nil {
+			g.idle.Stop()
+		}
+		g.mu.Unlock()
+		select {
+		case <-g.wake:
+		case <-g.over:
+		}
+		g.mu.Lock()
+		g.waiting = false
+		if g.idle != nil {
+			g.idle.Reset(g.limits.WebIdleTimeout)
+		}
+	}
+	return min(n, g.window-g.ahead), nil
+}
+
+// handed records n bytes given to gRPC, which fill the window.
+func (g *guard) handed(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ahead += n
+}
+
+// consumed records that the handler took n bytes of messages, which frees
+// as much of the window.
+func (g *guard) consumed(n int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ahead = max(g.ahead-n, 0)
+	select {
+	case g.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -186,6 +289,30 @@ type guardedBody struct {
 }
 
 func (b *guardedBody) Read(p []byte) (int, error) { return b.g.read(b.ReadCloser, p) }
+
+// windowedBody is a call's stream of messages, as gRPC reads it, under the
+// guard's window.
+type windowedBody struct {
+	io.ReadCloser
+	g *guard
+}
+
+func (b *windowedBody) Read(p []byte) (int, error) {
+	n, err := b.g.room(len(p))
+	if err != nil {
+		return 0, err
+	}
+	n, err = b.ReadCloser.Read(p[:n])
+	b.g.handed(n)
+	return n, err
+}
+
+// Close ends the call's window: gRPC closes the body when the call is
+// over, and then waits for its reader to return.
+func (b *windowedBody) Close() error {
+	b.g.stop()
+	return b.ReadCloser.Close()
+}
 
 // wsConn is a websocket's connection under its guard.
 type wsConn struct {
