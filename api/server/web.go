@@ -105,7 +105,9 @@ func callStarted(ctx context.Context, authenticated bool) {
 // transport lacks (it reads the body as fast as it comes, into a buffer
 // without bound): gRPC may read at most window bytes of messages ahead of
 // what the handler has consumed, and then waits. While it waits, hubd
-// reads nothing from the websocket, so TCP pushes back on the client.
+// reads nothing from the websocket, so TCP pushes back on the client, and
+// the idle timeout holds off for as long as the handler is busy (see
+// idleOut).
 type guard struct {
 	limits  Limits
 	window  int           // bytes gRPC may read ahead of the handler
@@ -118,6 +120,7 @@ type guard struct {
 	budget  int         // bytes left to read before authentication; guarded by mu
 	ahead   int         // bytes read that the handler has not consumed; guarded by mu
 	waiting bool        // gRPC waits for the handler; guarded by mu
+	writes  int         // writes to the websocket under way; guarded by mu
 	ended   bool        // over is closed; guarded by mu
 	start   *time.Timer // ends the call unless it starts in time; guarded by mu
 	idle    *time.Timer // closes a websocket when nothing moves; guarded by mu
@@ -214,19 +217,43 @@ func (g *guard) moved(n int, read bool) {
 	if read && !g.authed {
 		g.budget -= n
 	}
-	if g.idle != nil && !g.waiting {
+	if g.idle != nil {
 		g.idle.Reset(g.limits.WebIdleTimeout)
+	}
+}
+
+// writing records that a write to the websocket begins (+1) or ends (-1).
+func (g *guard) writing(d int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.writes += d
+}
+
+// idleOut returns what runs when the websocket's idle timer fires: it
+// closes the websocket with close, unless hubd is the one that is slow.
+// That is when gRPC waits for the handler to consume and the handler is
+// not stuck writing to the client: a slow upload the handler is still
+// taking (disk, hashing) is not idle, while a client that reads nothing
+// (so that the handler waits to send, and so reads nothing more) is.
+func (g *guard) idleOut(close func()) func() {
+	return func() {
+		g.mu.Lock()
+		busy := g.waiting && g.writes == 0 && !g.ended
+		if busy {
+			g.idle.Reset(g.limits.WebIdleTimeout)
+		}
+		g.mu.Unlock()
+		if !busy {
+			close()
+		}
 	}
 }
 
 // room returns how many of n bytes gRPC may read now: what is left of the
 // window, waiting for the handler to consume when nothing is. The wait
-// ends when the call is over. While gRPC waits, the websocket's idle
-// timeout does not run: hubd, not the client, is the one that is slow,
-// and a slow upload the handler is still taking is not idle. (Nor are
-// pings answered meanwhile: the websocket library reads control frames
-// only when it reads, and the client's pong waits in the socket until
-// reading resumes.)
+// ends when the call is over. (No pings are answered meanwhile: the
+// websocket library reads control frames only when it reads, and the
+// client's pong waits in the socket until reading resumes.)
 func (g *guard) room(n int) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -235,9 +262,6 @@ func (g *guard) room(n int) (int, error) {
 			return 0, errors.E(errors.Op("server.web"), errors.Canceled, "the call is over")
 		}
 		g.waiting = true
-		if g.idle != nil {
-			g.idle.Stop()
-		}
 		g.mu.Unlock()
 		select {
 		case <-g.wake:
@@ -245,9 +269,6 @@ func (g *guard) room(n int) (int, error) {
 		}
 		g.mu.Lock()
 		g.waiting = false
-		if g.idle != nil {
-			g.idle.Reset(g.limits.WebIdleTimeout)
-		}
 	}
 	return min(n, g.window-g.ahead), nil
 }
@@ -329,6 +350,8 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 func (c *wsConn) Write(p []byte) (int, error) {
+	c.g.writing(1)
+	defer c.g.writing(-1)
 	n, err := c.Conn.Write(p)
 	c.g.moved(n, false)
 	return n, err
@@ -357,7 +380,7 @@ func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.g.timeout(func() { c.Close() })
 	h.g.mu.Lock()
-	h.g.idle = time.AfterFunc(h.g.limits.WebIdleTimeout, func() { c.Close() })
+	h.g.idle = time.AfterFunc(h.g.limits.WebIdleTimeout, h.g.idleOut(func() { c.Close() }))
 	h.g.mu.Unlock()
 	return &wsConn{Conn: c, g: h.g}, brw, nil
 }

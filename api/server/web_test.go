@@ -80,3 +80,30 @@ func waitAhead(t *testing.T, g *guard, want int) {
 	}
 }
 
+// TestGuardIdle: when a websocket's idle timer fires while gRPC waits for
+// the handler, the websocket stays open if the handler is busy, and is
+// closed if the handler waits to send to a client that reads nothing.
+func TestGuardIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		waiting    bool
+		writes     int
+		wantClosed bool
+	}{
+		{"nothing moves", false, 0, true},
+		{"the handler is busy", true, 0, false},
+		{"the client reads nothing", true, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(Limits{WebIdleTimeout: time.Hour})
+			g.idle = time.NewTimer(time.Hour)
+			defer g.stop()
+			g.waiting, g.writes = tc.waiting, tc.writes
+			closed := false
+			g.idleOut(func() { closed = true })()
+			if closed != tc.wantClosed {
+				t.Errorf("closed %v; want %v", closed, tc.wantClosed)
+			}
+		})
+	}
+}
