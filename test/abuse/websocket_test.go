@@ -115,15 +115,20 @@ func TestWebsocketPreAuth(t *testing.T) {
 }
 
 // dialWebsocket opens a gRPC-Web websocket (the grpc-websockets
-// subprotocol) and returns its connection after the upgrade.
+// subprotocol) for a Listen and returns its connection after the upgrade.
 func dialWebsocket(t *testing.T, addr string) net.Conn {
+	return dialWebsocketTo(t, addr, threadspb.API_Listen_FullMethodName)
+}
+
+// dialWebsocketTo opens a gRPC-Web websocket for a call of method.
+func dialWebsocketTo(t *testing.T, addr, method string) net.Conn {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Errorf("dial %s: %v", addr, err)
 		return nil
 	}
-	fmt.Fprintf(c, "GET /threads.pb.API/Listen HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: grpc-websockets\r\n\r\n", addr)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: grpc-websockets\r\n\r\n", method, addr)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Errorf("websocket upgrade: %v %v", resp, err)
@@ -182,21 +187,9 @@ func TestWebsocketIdle(t *testing.T) {
 		t.FailNow()
 	}
 	defer c.Close()
-	md, _ := metadata.FromOutgoingContext(tn.User)
-	headers := "content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\n"
-	for k, vs := range md {
-		for _, v := range vs {
-			headers += k + ": " + v + "\r\n"
-		}
-	}
-	req, err := proto.Marshal(&threadspb.ListenRequest{DbID: id.Bytes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := append([]byte{0, 0, 0, 0, 0, 0}, req...) // websocket control byte, then the gRPC prefix
-	binary.BigEndian.PutUint32(msg[2:6], uint32(len(req)))
+	msg := webMessage(t, &threadspb.ListenRequest{DbID: id.Bytes()})
 	// The headers, the request, and the end of what the client sends.
-	for _, m := range [][]byte{[]byte(headers), msg, {1}} {
+	for _, m := range [][]byte{webHeaders(tn.User), msg, {1}} {
 		if err := writeFrame(c, m); err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +229,31 @@ func TestWebsocketIdle(t *testing.T) {
 	h.alive(t)
 }
 
+// webHeaders is the first message of a gRPC-Web websocket: the call's
+// headers, with the credentials ctx carries.
+func webHeaders(ctx context.Context) []byte {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	headers := "content-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\n"
+	for k, vs := range md {
+		for _, v := range vs {
+			headers += k + ": " + v + "\r\n"
+		}
+	}
+	return []byte(headers)
+}
+
+// webMessage is m as a gRPC-Web websocket message: a control byte (0:
+// data), then the gRPC length prefix and m.
+func webMessage(t testing.TB, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte{0, 0, 0, 0, 0, 0}, b...)
+	binary.BigEndian.PutUint32(msg[2:6], uint32(len(b)))
+	return msg
+}
+
 // writeFrame writes p as one masked (with a zero key) binary websocket
 // frame.
 func writeFrame(c net.Conn, p []byte) error {
@@ -243,8 +261,11 @@ func writeFrame(c net.Conn, p []byte) error {
 	switch {
 	case len(p) < 126:
 		hdr = append(hdr, 0x80|byte(len(p)))
-	default:
+	case len(p) < 1<<16:
 		hdr = append(hdr, 0x80|126, byte(len(p)>>8), byte(len(p)))
+	default:
+		hdr = append(hdr, 0x80|127, 0, 0, 0, 0, 0, 0, 0, 0)
+		binary.BigEndian.PutUint64(hdr[2:], uint64(len(p)))
 	}
 	_, err := c.Write(append(append(hdr, 0, 0, 0, 0), p...))
 	return err
