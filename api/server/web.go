@@ -230,12 +230,12 @@ func (g *guard) writing(d int) {
 }
 
 // idleOut returns what runs when the websocket's idle timer fires: it
-// closes the websocket with close, unless hubd is the one that is slow.
+// closes the websocket with end, unless hubd is the one that is slow.
 // That is when gRPC waits for the handler to consume and the handler is
 // not stuck writing to the client: a slow upload the handler is still
 // taking (disk, hashing) is not idle, while a client that reads nothing
 // (so that the handler waits to send, and so reads nothing more) is.
-func (g *guard) idleOut(close func()) func() {
+func (g *guard) idleOut(end func()) func() {
 	return func() {
 		g.mu.Lock()
 		busy := g.waiting && g.writes == 0 && !g.ended
@@ -244,7 +244,7 @@ func (g *guard) idleOut(close func()) func() {
 		}
 		g.mu.Unlock()
 		if !busy {
-			close()
+			end()
 		}
 	}
 }

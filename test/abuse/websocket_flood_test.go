@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	bucketspb "github.com/selfhub/hub/api/pb/bucketsdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 )
 
@@ -21,7 +22,8 @@ import (
 // hubd reads no more than --web-window ahead of the handler (TCP pushes
 // back on the client), its memory stays bounded, it closes the websocket
 // after --web-idle-timeout since the client reads nothing, the stored
-// instances are unchanged, and another tenant is served meanwhile.
+// instances are unchanged, and another tenant is served meanwhile,
+// including a websocket upload five windows long.
 func TestWebsocketFlood(t *testing.T) {
 	const (
 		flood    = 512 << 20
@@ -72,6 +74,7 @@ func TestWebsocketFlood(t *testing.T) {
 		flooded <- result{pushed, nil}
 	}()
 	other.mustBeServed(t)
+	webUpload(t, h, other, 40<<20)
 	r := <-flooded
 	if r.err == nil {
 		t.Fatalf("hubd read all %d MiB of requests while the handler consumed none; want it to stop reading after --web-window", r.pushed>>20)
@@ -92,4 +95,55 @@ func TestWebsocketFlood(t *testing.T) {
 		t.Fatalf("after the flood the collection holds %d instances (%v); want the 4 stored", len(got), err)
 	}
 	other.mustBeServed(t)
+}
+
+// webUpload pushes size bytes to a new bucket of tn's with a PushPath over
+// a gRPC-Web websocket, reading hubd's replies as they come, as the
+// @textile clients do, and checks that the file is stored whole.
+func webUpload(t *testing.T, h *target, tn *tenant, size int) {
+	t.Helper()
+	in, key := bucketIn(t, tn, "upload")
+	c := dialWebsocketTo(t, h.Addrs.Web, bucketspb.APIService_PushPath_FullMethodName)
+	if c == nil {
+		t.FailNow()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	header := webMessage(t, &bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Header_{
+		Header: &bucketspb.PushPathRequest_Header{Key: key, Path: "big.bin"}}})
+	chunk := webMessage(t, &bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Chunk{Chunk: make([]byte, 1<<20)}})
+	sent := make(chan error, 1)
+	go func() {
+		for _, m := range [][]byte{webHeaders(in), header} {
+			if err := writeFrame(c, m); err != nil {
+				sent <- err
+				return
+			}
+		}
+		for range size >> 20 {
+			if err := writeFrame(c, chunk); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- writeFrame(c, []byte{1}) // the end of what the client sends
+	}()
+	if trailer := readUntil(t, c, "grpc-status"); !strings.Contains(trailer, "grpc-status: 0") {
+		t.Fatalf("a websocket PushPath of %d MiB ended with %q; want grpc-status 0", size>>20, trailer)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("a websocket PushPath of %d MiB: %v", size>>20, err)
+	}
+	var pulled countingWriter
+	if _, err := tn.Buckets.PullPath(in, key, "big.bin", &pulled); err != nil || int(pulled) != size {
+		t.Fatalf("pulled %d bytes of a %d-byte websocket push (%v); want them all", pulled, size, err)
+	}
+}
+
+// countingWriter counts what is written to it.
+type countingWriter int
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	*w += countingWriter(len(p))
+	return len(p), nil
 }
