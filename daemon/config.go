@@ -120,7 +120,7 @@ type Config struct {
 	MaxStreamsPerAccount   int           `key:"max-streams-per-account" help:"open streaming calls of one account with all its app users"`
 	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web call (websocket or plain) may send before it is authenticated"`
 	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
-	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (at least max-message-size plus 5)"`
+	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (never less than max-message-size plus 5)"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log-format" help:"text or json"`
