@@ -24,6 +24,7 @@ func main() {
 		os.Exit(2)
 	}
 	log := daemon.NewLogger(cfg, os.Stderr)
+	daemon.RouteGRPCLogs(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, cfg, log)
