@@ -210,8 +210,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		Buckets:   bkts,
 		HostAddrs: d.hostAddrs,
 		Build:     buildInfo(),
-
-		UploadIdleTimeout: cfg.UploadIdleTimeout,
 	}, server.Limits{
 		MaxMessageSize:         cfg.MaxMessageSize,
 		MaxStreamsPerConn:      cfg.MaxStreamsPerConn,
@@ -222,6 +220,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		WebPreAuthBytes:        cfg.WebPreAuthBytes,
 		WebIdleTimeout:         cfg.WebIdleTimeout,
 		WebWindow:              cfg.WebWindow,
+		UploadIdleTimeout:      cfg.UploadIdleTimeout,
 	}, log, reg); err != nil {
 		return nil, err
 	}

@@ -279,7 +279,7 @@ func (b *bucketsService) PushPath(stream pb.APIService_PushPathServer) error {
 	if err != nil {
 		return err
 	}
-	recv := idleLimited(ctx, "PushPath", b.s.uploadIdle, stream.Recv)
+	recv := idleLimited(ctx, "PushPath", b.s.limits.UploadIdleTimeout, stream.Recv)
 	first, err := recv()
 	if err != nil {
 		return headerErr("PushPath", err)
@@ -326,7 +326,7 @@ func (b *bucketsService) PushPaths(stream pb.APIService_PushPathsServer) error {
 	}
 	// The stream's context, not ctx: ctx ends when an import fails, and
 	// the import's error is the one to report.
-	recv := idleLimited(stream.Context(), "PushPaths", b.s.uploadIdle, stream.Recv)
+	recv := idleLimited(stream.Context(), "PushPaths", b.s.limits.UploadIdleTimeout, stream.Recv)
 	first, err := recv()
 	if err != nil {
 		return headerErr("PushPaths", err)

@@ -22,7 +22,7 @@ func (h *hubBucketsService) ImportCar(stream pb.APIService_ImportCarServer) erro
 	if err != nil {
 		return err
 	}
-	recv := idleLimited(ctx, "ImportCar", h.b.s.uploadIdle, stream.Recv)
+	recv := idleLimited(ctx, "ImportCar", h.b.s.limits.UploadIdleTimeout, stream.Recv)
 	first, err := recv()
 	if err != nil {
 		return headerErr("ImportCar", err)

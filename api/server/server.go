@@ -51,9 +51,6 @@ type Services struct {
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
-	// UploadIdleTimeout is how long an upload stream may deliver nothing
-	// before it is ended (stall.go); 0 means DefaultUploadIdleTimeout.
-	UploadIdleTimeout time.Duration
 }
 
 // Limits bound what one caller can make the server hold: every one is a
@@ -87,6 +84,10 @@ type Limits struct {
 	// messages ahead of its handler; never less than one whole message
 	// (--web-window).
 	WebWindow int
+	// UploadIdleTimeout is how long an upload stream may deliver nothing
+	// before it is ended (stall.go; --upload-idle-timeout); 0 means
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
 }
 
 // Default limits.
@@ -124,8 +125,6 @@ type Server struct {
 	// requirements names what credentials each method needs; methods not
 	// listed need an authenticated principal.
 	requirements map[string]auth.Requirement
-	// uploadIdle is how long an upload stream may deliver nothing.
-	uploadIdle time.Duration
 }
 
 // New builds the server and registers every service. Metrics are
@@ -135,12 +134,12 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
-		uploadIdle: svc.UploadIdleTimeout, log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
-		limits: lim}
-	if s.uploadIdle <= 0 {
-		s.uploadIdle = DefaultUploadIdleTimeout
+	if lim.UploadIdleTimeout <= 0 {
+		lim.UploadIdleTimeout = DefaultUploadIdleTimeout
 	}
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
+		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
+		limits: lim}
 	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {
 		return s.auth.OrgAccess(context.Background(), p)
 	})
