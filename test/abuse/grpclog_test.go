@@ -1,7 +1,6 @@
 package abuse
 
 import (
-	"encoding/binary"
 	"strings"
 	"sync"
 	"testing"
@@ -32,11 +31,9 @@ func TestWebsocketLogFlood(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(time.Minute))
-			// A masked binary frame announcing 1 MiB, of which 128 KiB
-			// are sent: more than the pre-authentication budget.
-			hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-			binary.BigEndian.PutUint64(hdr[2:10], 1<<20)
-			c.Write(hdr)
+			// A frame announcing 1 MiB, of which 128 KiB are sent: more
+			// than the pre-authentication budget.
+			startFrame(c, 1<<20)
 			c.Write(make([]byte, 128<<10))
 			c.Read(make([]byte, 1)) // until hubd closes it
 		}()

@@ -49,10 +49,7 @@ func TestWebsocketPreAuth(t *testing.T) {
 			}
 			defer c.Close()
 			c.SetWriteDeadline(time.Now().Add(time.Minute))
-			// A masked binary frame announcing perConn bytes.
-			hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-			binary.BigEndian.PutUint64(hdr[2:10], perConn)
-			if _, err := c.Write(hdr); err != nil {
+			if err := startFrame(c, perConn); err != nil {
 				errs[i] = err
 				return
 			}
@@ -252,6 +249,15 @@ func webMessage(t testing.TB, m proto.Message) []byte {
 	msg := append([]byte{0, 0, 0, 0, 0, 0}, b...)
 	binary.BigEndian.PutUint32(msg[2:6], uint32(len(b)))
 	return msg
+}
+
+// startFrame starts a masked (with a zero key) binary websocket frame
+// that announces n bytes, and sends none of them.
+func startFrame(c net.Conn, n uint64) error {
+	hdr := []byte{0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint64(hdr[2:10], n)
+	_, err := c.Write(hdr)
+	return err
 }
 
 // writeFrame writes p as one masked (with a zero key) binary websocket
