@@ -1,7 +1,8 @@
 // Package errors defines Hub's error type: an operation, a kind that says
-// what class of failure it is, and the underlying cause. Kinds are mapped to
-// gRPC status codes in one table (grpc.go), at the edge of the system, so the
-// packages that produce errors never deal with transport codes.
+// what class of failure it is, and the underlying cause. It knows no
+// transport: kinds are mapped to gRPC status codes in one table at the edge
+// (internal/rpcerr), so the packages that produce errors never deal with
+// transport codes and the core imports no gRPC.
 package errors
 
 import (

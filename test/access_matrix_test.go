@@ -16,8 +16,8 @@ import (
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 	"github.com/selfhub/hub/threads"
 )
@@ -106,7 +106,7 @@ var probes = map[string]probe{
 	"ListKeys": func(ctx context.Context, w *world) (codes.Code, string) {
 		keys, err := w.hc.ListKeys(ctx)
 		if err != nil {
-			return errors.Code(err), ""
+			return rpcerr.Code(err), ""
 		}
 		for _, k := range keys {
 			switch k.Key {
@@ -122,7 +122,7 @@ var probes = map[string]probe{
 	"GetOrg": func(ctx context.Context, w *world) (codes.Code, string) {
 		o, err := w.hc.GetOrg(ctx)
 		if err != nil {
-			return errors.Code(err), ""
+			return rpcerr.Code(err), ""
 		}
 		return codes.OK, o.Slug
 	},

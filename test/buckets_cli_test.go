@@ -7,6 +7,7 @@ import (
 	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // TestImportCarStream sends malformed ImportCar streams over the wire:
@@ -46,7 +47,7 @@ func TestImportCarStream(t *testing.T) {
 				}
 			}
 			_, err = stream.CloseAndRecv()
-			err = errors.FromStatus("test", err)
+			err = rpcerr.FromStatus("test", err)
 			if !errors.Is(errors.Invalid, err) || !strings.Contains(errors.Message(err), tt.hint) {
 				t.Fatalf("ImportCar: %v (kind %v); want Invalid saying %q", err, errors.KindOf(err), tt.hint)
 			}

@@ -16,6 +16,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -140,14 +141,14 @@ func TestBucketsBadInput(t *testing.T) {
 		}, errors.NotExist, ""},
 		{"archive", func() error {
 			_, err := pb.NewAPIServiceClient(w.h.Conn).Archive(ctx, &pb.ArchiveRequest{Key: key})
-			return errors.FromStatus("", err)
+			return rpcerr.FromStatus("", err)
 		}, errors.Unimplemented, "no longer exist"},
 		{"archive watch", func() error {
 			s, err := pb.NewAPIServiceClient(w.h.Conn).ArchiveWatch(ctx, &pb.ArchiveWatchRequest{Key: key})
 			if err == nil {
 				_, err = s.Recv()
 			}
-			return errors.FromStatus("", err)
+			return rpcerr.FromStatus("", err)
 		}, errors.Unimplemented, "no longer exist"},
 		{"push paths without a header", func() error {
 			s, err := pb.NewAPIServiceClient(w.h.Conn).PushPaths(ctx)
@@ -157,7 +158,7 @@ func TestBucketsBadInput(t *testing.T) {
 			if err == nil {
 				_, err = s.Recv()
 			}
-			return errors.FromStatus("", err)
+			return rpcerr.FromStatus("", err)
 		}, errors.Invalid, "must start with a header"},
 		{"no credentials", func() error {
 			_, err := bc.List(client.WithThread(context.Background(), threadOf(t, w.ctx)))

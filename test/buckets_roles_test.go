@@ -15,6 +15,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -70,7 +71,7 @@ func TestBucketsPushPaths(t *testing.T) {
 	s.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: "cut.txt", Data: []byte("half")}}})
 	s.CloseSend()
 	_, err = s.Recv()
-	wantKind(t, errors.FromStatus("", err), errors.Invalid, "ended before the file")
+	wantKind(t, rpcerr.FromStatus("", err), errors.Invalid, "ended before the file")
 	if r, err := bc.Root(ctx, key); err != nil || r.Path != root.Path {
 		t.Fatalf("after a truncated push the root is %q (%v), want %q", r.Path, err, root.Path)
 	}

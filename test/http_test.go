@@ -15,6 +15,7 @@ import (
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -36,7 +37,7 @@ func TestServiceEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = hubdpb.NewAPIServiceClient(h.Conn).SetupBilling(ctx, &hubdpb.SetupBillingRequest{})
-	wantKind(t, errors.FromStatus("", err), errors.Unimplemented, "no billing in a self-hosted Hub")
+	wantKind(t, rpcerr.FromStatus("", err), errors.Unimplemented, "no billing in a self-hosted Hub")
 	hc.Signin(ctx, "nobody") // a refused call, counted too
 	_, body := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/metrics")
 	for _, want := range []string{

@@ -17,6 +17,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -96,7 +97,7 @@ func TestRevocationEndsBlockedStreams(t *testing.T) {
 		if err == nil {
 			continue // events sent before the revocation
 		}
-		if err == io.EOF || !errors.Is(errors.Unauthenticated, errors.FromStatus("Listen", err)) {
+		if err == io.EOF || !errors.Is(errors.Unauthenticated, rpcerr.FromStatus("Listen", err)) {
 			t.Fatalf("the stalled Listen ended with %v; want Unauthenticated", err)
 		}
 		break

@@ -10,6 +10,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -34,7 +35,7 @@ func TestDBLimitPerOwner(t *testing.T) {
 		made = append(made, id)
 	}
 	_, err := tc.NewDB(alice, "", threadsclient.DBOptions{Name: "three"})
-	if code := errors.Code(err); code != codes.ResourceExhausted {
+	if code := rpcerr.Code(err); code != codes.ResourceExhausted {
 		t.Fatalf("third NewDB: %v (code %v); want ResourceExhausted", err, code)
 	}
 	if msg := errors.Message(err); !strings.Contains(msg, "2 DBs") || !strings.Contains(msg, "limit") {

@@ -9,8 +9,8 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/client"
-	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 	"github.com/selfhub/hub/threads"
 )
@@ -65,13 +65,13 @@ func TestUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = usersdpb.NewAPIServiceClient(h.Conn).GetUsage(client.WithToken(testhub.WithKey(t, w.devUser), otherTok), &usersdpb.GetUsageRequest{Key: string(userKey)})
-	if errors.Code(err) != codes.PermissionDenied {
+	if rpcerr.Code(err) != codes.PermissionDenied {
 		t.Fatalf("a user read another's usage: %v", err)
 	}
 	stranger, _ := identity.New()
 	strangerKey, _ := identity.String(stranger.GetPublic())
 	_, err = usersdpb.NewAPIServiceClient(h.Conn).GetUsage(testhub.WithKey(t, w.devAcct), &usersdpb.GetUsageRequest{Key: string(strangerKey)})
-	if errors.Code(err) != codes.NotFound {
+	if rpcerr.Code(err) != codes.NotFound {
 		t.Fatalf("usage of a non-user: %v", err)
 	}
 	// The counts are persisted: a restart keeps them.

@@ -13,6 +13,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/metering"
 )
 
@@ -165,14 +166,14 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, pan
 	if panicked != nil {
 		err = s.panicError(method, panicked)
 	}
-	code := errors.Code(err)
+	code := rpcerr.Code(err)
 	if code.String() == "Internal" || code.String() == "Unknown" {
 		s.log.Error("call failed", "method", method, "err", err)
 	} else if err != nil {
 		s.log.Debug("call refused", "method", method, "code", code.String(), "err", err)
 	}
 	s.metrics.observe(method, code.String(), time.Since(start))
-	return errors.ToStatus(err)
+	return rpcerr.ToStatus(err)
 }
 
 // panicError logs a handler's panic with its stack and returns the error

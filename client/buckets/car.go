@@ -6,6 +6,7 @@ import (
 
 	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // CAROptions are ImportCAR's options.
@@ -41,7 +42,7 @@ func (c *Client) ImportCAR(ctx context.Context, key, path string, r io.Reader, o
 	defer cancel()
 	stream, err := c.h.ImportCar(ctx)
 	if err != nil {
-		return ImportedCAR{}, errors.FromStatus(op, err)
+		return ImportedCAR{}, rpcerr.FromStatus(op, err)
 	}
 	hdr := &hubpb.ImportCarRequest_Header{Key: key, Path: path, Root: opts.Root, CarRoot: opts.CARRoot}
 	sendErr := func() error {
@@ -77,7 +78,7 @@ func (c *Client) ImportCAR(ctx context.Context, key, path string, r io.Reader, o
 	// status is what CloseAndRecv returns.
 	res, err := stream.CloseAndRecv()
 	if err != nil {
-		return ImportedCAR{}, errors.FromStatus(op, err)
+		return ImportedCAR{}, rpcerr.FromStatus(op, err)
 	}
 	return ImportedCAR{Cid: res.Cid, Blocks: res.Blocks, Bytes: res.Bytes, Root: rootFromPB(res.Root)}, nil
 }

@@ -18,6 +18,7 @@ import (
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
 	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // ChunkSize is the size of the chunks PushPath sends.
@@ -101,7 +102,7 @@ func (c *Client) Create(ctx context.Context, name string, opts CreateOptions) (C
 	const op errors.Op = "bucketsclient.Create"
 	r, err := c.c.Create(ctx, &pb.CreateRequest{Name: name, Private: opts.Private, BootstrapCid: opts.BootstrapCID})
 	if err != nil {
-		return Created{}, errors.FromStatus(op, err)
+		return Created{}, rpcerr.FromStatus(op, err)
 	}
 	out := Created{Root: rootFromPB(r.Root), Seed: r.Seed, SeedCID: r.SeedCid}
 	if r.Links != nil {
@@ -114,7 +115,7 @@ func (c *Client) Create(ctx context.Context, name string, opts CreateOptions) (C
 func (c *Client) List(ctx context.Context) ([]Root, error) {
 	r, err := c.c.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		return nil, errors.FromStatus("bucketsclient.List", err)
+		return nil, rpcerr.FromStatus("bucketsclient.List", err)
 	}
 	out := make([]Root, len(r.Roots))
 	for i, root := range r.Roots {
@@ -127,7 +128,7 @@ func (c *Client) List(ctx context.Context) ([]Root, error) {
 func (c *Client) Root(ctx context.Context, key string) (Root, error) {
 	r, err := c.c.Root(ctx, &pb.RootRequest{Key: key})
 	if err != nil {
-		return Root{}, errors.FromStatus("bucketsclient.Root", err)
+		return Root{}, rpcerr.FromStatus("bucketsclient.Root", err)
 	}
 	return rootFromPB(r.Root), nil
 }
@@ -136,7 +137,7 @@ func (c *Client) Root(ctx context.Context, key string) (Root, error) {
 func (c *Client) Links(ctx context.Context, key, path string) (Links, error) {
 	r, err := c.c.Links(ctx, &pb.LinksRequest{Key: key, Path: path})
 	if err != nil {
-		return Links{}, errors.FromStatus("bucketsclient.Links", err)
+		return Links{}, rpcerr.FromStatus("bucketsclient.Links", err)
 	}
 	return Links{URL: r.Url, WWW: r.Www, IPNS: r.Ipns}, nil
 }
@@ -146,7 +147,7 @@ func (c *Client) Links(ctx context.Context, key, path string) (Links, error) {
 func (c *Client) ListPath(ctx context.Context, key, path string) (Item, Root, error) {
 	r, err := c.c.ListPath(ctx, &pb.ListPathRequest{Key: key, Path: path})
 	if err != nil {
-		return Item{}, Root{}, errors.FromStatus("bucketsclient.ListPath", err)
+		return Item{}, Root{}, rpcerr.FromStatus("bucketsclient.ListPath", err)
 	}
 	return itemFromPB(r.Item), rootFromPB(r.Root), nil
 }
@@ -174,7 +175,7 @@ func (c *Client) PushPathProgress(ctx context.Context, key, path string, r io.Re
 	defer cancel()
 	stream, err := c.c.PushPath(ctx)
 	if err != nil {
-		return Pushed{}, errors.FromStatus(op, err)
+		return Pushed{}, rpcerr.FromStatus(op, err)
 	}
 	type result struct {
 		ev  *pb.PushPathResponse_Event
@@ -231,7 +232,7 @@ func (c *Client) PushPathProgress(ctx context.Context, key, path string, r io.Re
 		if res.err == io.EOF {
 			return Pushed{}, errors.E(op, errors.Internal, "the hub closed the push without a result")
 		}
-		return Pushed{}, errors.FromStatus(op, res.err)
+		return Pushed{}, rpcerr.FromStatus(op, res.err)
 	}
 	size, _ := strconv.ParseInt(res.ev.Size, 10, 64)
 	cid := res.ev.Path
@@ -246,7 +247,7 @@ func (c *Client) PullPath(ctx context.Context, key, path string, w io.Writer) (i
 	const op errors.Op = "bucketsclient.PullPath"
 	stream, err := c.c.PullPath(ctx, &pb.PullPathRequest{Key: key, Path: path})
 	if err != nil {
-		return 0, errors.FromStatus(op, err)
+		return 0, rpcerr.FromStatus(op, err)
 	}
 	return drain(op, stream.Recv, w)
 }
@@ -261,7 +262,7 @@ func drain[M interface{ GetChunk() []byte }](op errors.Op, recv func() (M, error
 			return n, nil
 		}
 		if err != nil {
-			return n, errors.FromStatus(op, err)
+			return n, rpcerr.FromStatus(op, err)
 		}
 		k, err := w.Write(m.GetChunk())
 		n += int64(k)
@@ -275,13 +276,13 @@ func drain[M interface{ GetChunk() []byte }](op errors.Op, recv func() (M, error
 // whole root).
 func (c *Client) SetPath(ctx context.Context, key, path, cid string) error {
 	_, err := c.c.SetPath(ctx, &pb.SetPathRequest{Key: key, Path: path, Cid: cid})
-	return errors.FromStatus("bucketsclient.SetPath", err)
+	return rpcerr.FromStatus("bucketsclient.SetPath", err)
 }
 
 // MovePath moves the file or directory at from to to.
 func (c *Client) MovePath(ctx context.Context, key, from, to string) error {
 	_, err := c.c.MovePath(ctx, &pb.MovePathRequest{Key: key, FromPath: from, ToPath: to})
-	return errors.FromStatus("bucketsclient.MovePath", err)
+	return rpcerr.FromStatus("bucketsclient.MovePath", err)
 }
 
 // RemovePath removes the file or directory at path, fast-forward only
@@ -289,7 +290,7 @@ func (c *Client) MovePath(ctx context.Context, key, from, to string) error {
 func (c *Client) RemovePath(ctx context.Context, key, path, root string) (Root, error) {
 	r, err := c.c.RemovePath(ctx, &pb.RemovePathRequest{Key: key, Path: path, Root: root})
 	if err != nil {
-		return Root{}, errors.FromStatus("bucketsclient.RemovePath", err)
+		return Root{}, rpcerr.FromStatus("bucketsclient.RemovePath", err)
 	}
 	return rootFromPB(r.Root), nil
 }
@@ -297,7 +298,7 @@ func (c *Client) RemovePath(ctx context.Context, key, path, root string) (Root, 
 // Remove deletes the bucket.
 func (c *Client) Remove(ctx context.Context, key string) error {
 	_, err := c.c.Remove(ctx, &pb.RemoveRequest{Key: key})
-	return errors.FromStatus("bucketsclient.Remove", err)
+	return rpcerr.FromStatus("bucketsclient.Remove", err)
 }
 
 // File is one file for PushPaths.
@@ -323,7 +324,7 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 	defer cancel()
 	stream, err := c.c.PushPaths(ctx)
 	if err != nil {
-		return nil, Root{}, errors.FromStatus(op, err)
+		return nil, Root{}, rpcerr.FromStatus(op, err)
 	}
 	type result struct {
 		files []PushedFile
@@ -381,7 +382,7 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 	}
 	res := <-done
 	if res.err != nil {
-		return nil, Root{}, errors.FromStatus(op, res.err)
+		return nil, Root{}, rpcerr.FromStatus(op, res.err)
 	}
 	return res.files, res.root, nil
 }
@@ -398,14 +399,14 @@ func (c *Client) PushPathAccessRoles(ctx context.Context, key, path string, role
 		req.Roles[k] = pb.PathAccessRole(v)
 	}
 	_, err := c.c.PushPathAccessRoles(ctx, req)
-	return errors.FromStatus("bucketsclient.PushPathAccessRoles", err)
+	return rpcerr.FromStatus("bucketsclient.PushPathAccessRoles", err)
 }
 
 // PullPathAccessRoles returns the roles given on path itself.
 func (c *Client) PullPathAccessRoles(ctx context.Context, key, path string) (Roles, error) {
 	r, err := c.c.PullPathAccessRoles(ctx, &pb.PullPathAccessRolesRequest{Key: key, Path: path})
 	if err != nil {
-		return nil, errors.FromStatus("bucketsclient.PullPathAccessRoles", err)
+		return nil, rpcerr.FromStatus("bucketsclient.PullPathAccessRoles", err)
 	}
 	out := Roles{}
 	for k, v := range r.Roles {
@@ -421,7 +422,7 @@ func (c *Client) PullPathAccessRoles(ctx context.Context, key, path string) (Rol
 func (c *Client) ListIPFSPath(ctx context.Context, path string) (Item, error) {
 	r, err := c.c.ListIpfsPath(ctx, &pb.ListIpfsPathRequest{Path: path})
 	if err != nil {
-		return Item{}, errors.FromStatus("bucketsclient.ListIPFSPath", err)
+		return Item{}, rpcerr.FromStatus("bucketsclient.ListIPFSPath", err)
 	}
 	return itemFromPB(r.Item), nil
 }
@@ -432,7 +433,7 @@ func (c *Client) PullIPFSPath(ctx context.Context, path string, w io.Writer) (in
 	const op errors.Op = "bucketsclient.PullIPFSPath"
 	stream, err := c.c.PullIpfsPath(ctx, &pb.PullIpfsPathRequest{Path: path})
 	if err != nil {
-		return 0, errors.FromStatus(op, err)
+		return 0, rpcerr.FromStatus(op, err)
 	}
 	return drain(op, stream.Recv, w)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // Client calls hubd's account API over one gRPC connection. It is safe for
@@ -63,7 +64,7 @@ func (c *Client) BuildInfo(ctx context.Context) (BuildInfo, error) {
 	const op errors.Op = "hubclient.BuildInfo"
 	r, err := c.c.BuildInfo(ctx, &hubdpb.BuildInfoRequest{})
 	if err != nil {
-		return BuildInfo{}, errors.FromStatus(op, err)
+		return BuildInfo{}, rpcerr.FromStatus(op, err)
 	}
 	return BuildInfo{
 		Version:    r.GetVersion(),
@@ -82,7 +83,7 @@ func (c *Client) Signup(ctx context.Context, username, email string) (Session, e
 	const op errors.Op = "hubclient.Signup"
 	r, err := c.c.Signup(ctx, &hubdpb.SignupRequest{Username: username, Email: email})
 	if err != nil {
-		return Session{}, errors.FromStatus(op, err)
+		return Session{}, rpcerr.FromStatus(op, err)
 	}
 	return session(op, r.GetKey(), r.GetSession())
 }
@@ -93,7 +94,7 @@ func (c *Client) Signin(ctx context.Context, usernameOrEmail string) (Session, e
 	const op errors.Op = "hubclient.Signin"
 	r, err := c.c.Signin(ctx, &hubdpb.SigninRequest{UsernameOrEmail: usernameOrEmail})
 	if err != nil {
-		return Session{}, errors.FromStatus(op, err)
+		return Session{}, rpcerr.FromStatus(op, err)
 	}
 	return session(op, r.GetKey(), r.GetSession())
 }
@@ -110,7 +111,7 @@ func session(op errors.Op, key []byte, id string) (Session, error) {
 func (c *Client) Signout(ctx context.Context) error {
 	const op errors.Op = "hubclient.Signout"
 	if _, err := c.c.Signout(ctx, &hubdpb.SignoutRequest{}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -120,7 +121,7 @@ func (c *Client) SessionInfo(ctx context.Context) (SessionInfo, error) {
 	const op errors.Op = "hubclient.SessionInfo"
 	r, err := c.c.GetSessionInfo(ctx, &hubdpb.GetSessionInfoRequest{})
 	if err != nil {
-		return SessionInfo{}, errors.FromStatus(op, err)
+		return SessionInfo{}, rpcerr.FromStatus(op, err)
 	}
 	pk, err := pubKey(op, r.GetKey())
 	if err != nil {
@@ -135,7 +136,7 @@ func (c *Client) Identity(ctx context.Context) (crypto.PrivKey, error) {
 	const op errors.Op = "hubclient.Identity"
 	r, err := c.c.GetIdentity(ctx, &hubdpb.GetIdentityRequest{})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	priv, err := crypto.UnmarshalPrivateKey(r.GetIdentity())
 	if err != nil {
@@ -149,7 +150,7 @@ func (c *Client) Identity(ctx context.Context) (crypto.PrivKey, error) {
 func (c *Client) IsUsernameAvailable(ctx context.Context, name string) error {
 	const op errors.Op = "hubclient.IsUsernameAvailable"
 	if _, err := c.c.IsUsernameAvailable(ctx, &hubdpb.IsUsernameAvailableRequest{Username: name}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -159,7 +160,7 @@ func (c *Client) IsUsernameAvailable(ctx context.Context, name string) error {
 func (c *Client) DestroyAccount(ctx context.Context) error {
 	const op errors.Op = "hubclient.DestroyAccount"
 	if _, err := c.c.DestroyAccount(ctx, &hubdpb.DestroyAccountRequest{}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }

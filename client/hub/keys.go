@@ -6,6 +6,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // CreateKey creates an API key for the account the call acts as (the
@@ -15,7 +16,7 @@ func (c *Client) CreateKey(ctx context.Context, t hub.KeyType, secure bool) (hub
 	const op errors.Op = "hubclient.CreateKey"
 	r, err := c.c.CreateKey(ctx, &hubdpb.CreateKeyRequest{Type: hubdpb.KeyType(t), Secure: secure})
 	if err != nil {
-		return hub.APIKey{}, errors.FromStatus(op, err)
+		return hub.APIKey{}, rpcerr.FromStatus(op, err)
 	}
 	return apiKey(r.GetKeyInfo()), nil
 }
@@ -26,7 +27,7 @@ func (c *Client) ListKeys(ctx context.Context) ([]hub.APIKey, error) {
 	const op errors.Op = "hubclient.ListKeys"
 	r, err := c.c.ListKeys(ctx, &hubdpb.ListKeysRequest{})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	keys := make([]hub.APIKey, 0, len(r.GetList()))
 	for _, k := range r.GetList() {
@@ -40,7 +41,7 @@ func (c *Client) ListKeys(ctx context.Context) ([]hub.APIKey, error) {
 func (c *Client) InvalidateKey(ctx context.Context, key string) error {
 	const op errors.Op = "hubclient.InvalidateKey"
 	if _, err := c.c.InvalidateKey(ctx, &hubdpb.InvalidateKeyRequest{Key: key}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }

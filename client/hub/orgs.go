@@ -7,6 +7,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // IsOrgNameAvailable returns the slug an org named name would get and the
@@ -16,7 +17,7 @@ func (c *Client) IsOrgNameAvailable(ctx context.Context, name string) (slug, hos
 	const op errors.Op = "hubclient.IsOrgNameAvailable"
 	r, err := c.c.IsOrgNameAvailable(ctx, &hubdpb.IsOrgNameAvailableRequest{Name: name})
 	if err != nil {
-		return "", "", errors.FromStatus(op, err)
+		return "", "", rpcerr.FromStatus(op, err)
 	}
 	return r.GetSlug(), r.GetHost(), nil
 }
@@ -26,7 +27,7 @@ func (c *Client) CreateOrg(ctx context.Context, name string) (hub.Account, error
 	const op errors.Op = "hubclient.CreateOrg"
 	r, err := c.c.CreateOrg(ctx, &hubdpb.CreateOrgRequest{Name: name})
 	if err != nil {
-		return hub.Account{}, errors.FromStatus(op, err)
+		return hub.Account{}, rpcerr.FromStatus(op, err)
 	}
 	return org(op, r.GetOrgInfo())
 }
@@ -36,7 +37,7 @@ func (c *Client) GetOrg(ctx context.Context) (hub.Account, error) {
 	const op errors.Op = "hubclient.GetOrg"
 	r, err := c.c.GetOrg(ctx, &hubdpb.GetOrgRequest{})
 	if err != nil {
-		return hub.Account{}, errors.FromStatus(op, err)
+		return hub.Account{}, rpcerr.FromStatus(op, err)
 	}
 	return org(op, r.GetOrgInfo())
 }
@@ -46,7 +47,7 @@ func (c *Client) ListOrgs(ctx context.Context) ([]hub.Account, error) {
 	const op errors.Op = "hubclient.ListOrgs"
 	r, err := c.c.ListOrgs(ctx, &hubdpb.ListOrgsRequest{})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	orgs := make([]hub.Account, 0, len(r.GetList()))
 	for _, o := range r.GetList() {
@@ -63,7 +64,7 @@ func (c *Client) ListOrgs(ctx context.Context) ([]hub.Account, error) {
 func (c *Client) RemoveOrg(ctx context.Context) error {
 	const op errors.Op = "hubclient.RemoveOrg"
 	if _, err := c.c.RemoveOrg(ctx, &hubdpb.RemoveOrgRequest{}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -73,7 +74,7 @@ func (c *Client) RemoveOrg(ctx context.Context) error {
 func (c *Client) InviteToOrg(ctx context.Context, email string) error {
 	const op errors.Op = "hubclient.InviteToOrg"
 	if _, err := c.c.InviteToOrg(ctx, &hubdpb.InviteToOrgRequest{Email: email}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -83,7 +84,7 @@ func (c *Client) InviteToOrg(ctx context.Context, email string) error {
 func (c *Client) LeaveOrg(ctx context.Context) error {
 	const op errors.Op = "hubclient.LeaveOrg"
 	if _, err := c.c.LeaveOrg(ctx, &hubdpb.LeaveOrgRequest{}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // Client calls hubd's threads API over one gRPC connection. It is safe for
@@ -61,14 +62,14 @@ func (c *Client) GetToken(ctx context.Context, priv crypto.PrivKey) (string, err
 	defer cancel()
 	stream, err := c.c.GetToken(ctx)
 	if err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	if err := send(stream, &threadspb.GetTokenRequest{Payload: &threadspb.GetTokenRequest_Key{Key: string(pub)}}); err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	reply, err := stream.Recv()
 	if err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	challenge, ok := reply.GetPayload().(*threadspb.GetTokenReply_Challenge)
 	if !ok {
@@ -79,18 +80,18 @@ func (c *Client) GetToken(ctx context.Context, priv crypto.PrivKey) (string, err
 		return "", errors.E(op, errors.Invalid, err)
 	}
 	if err := send(stream, &threadspb.GetTokenRequest{Payload: &threadspb.GetTokenRequest_Signature{Signature: sig}}); err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	reply, err = stream.Recv()
 	if err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	token, ok := reply.GetPayload().(*threadspb.GetTokenReply_Token)
 	if !ok {
 		return "", errors.Errorf(op, errors.Internal, "server sent %T, want a token", reply.GetPayload())
 	}
 	if err := stream.CloseSend(); err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	return token.Token, nil
 }

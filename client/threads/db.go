@@ -9,6 +9,7 @@ import (
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
 )
@@ -81,7 +82,7 @@ func (c *Client) NewDB(ctx context.Context, id ID, opts DBOptions) (ID, error) {
 		req.Collections = append(req.Collections, configToPB(cc))
 	}
 	if _, err := c.c.NewDB(ctx, req); err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	return id, nil
 }
@@ -134,7 +135,7 @@ func (c *Client) NewDBFromAddr(ctx context.Context, addr string, key Key, opts J
 		}
 	}
 	if _, err := c.c.NewDBFromAddr(ctx, req); err != nil {
-		return "", errors.FromStatus(op, err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	return id, nil
 }
@@ -155,7 +156,7 @@ func (c *Client) ListDBs(ctx context.Context) ([]DBInfo, error) {
 	const op errors.Op = "threadsclient.ListDBs"
 	r, err := c.c.ListDBs(ctx, &threadspb.ListDBsRequest{})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	out := make([]DBInfo, 0, len(r.GetDbs()))
 	for _, d := range r.GetDbs() {
@@ -178,7 +179,7 @@ func (c *Client) GetDBInfo(ctx context.Context, id ID) (DBInfo, error) {
 	const op errors.Op = "threadsclient.GetDBInfo"
 	r, err := c.c.GetDBInfo(ctx, &threadspb.GetDBInfoRequest{DbID: id.Bytes()})
 	if err != nil {
-		return DBInfo{}, errors.FromStatus(op, err)
+		return DBInfo{}, rpcerr.FromStatus(op, err)
 	}
 	info, err := dbInfo(id, r)
 	if err != nil {
@@ -207,7 +208,7 @@ func dbInfo(id ID, r *threadspb.GetDBInfoReply) (DBInfo, error) {
 func (c *Client) DeleteDB(ctx context.Context, id ID) error {
 	const op errors.Op = "threadsclient.DeleteDB"
 	if _, err := c.c.DeleteDB(ctx, &threadspb.DeleteDBRequest{DbID: id.Bytes()}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -217,7 +218,7 @@ func (c *Client) DeleteDB(ctx context.Context, id ID) error {
 func (c *Client) NewCollection(ctx context.Context, db ID, cc CollectionConfig) error {
 	const op errors.Op = "threadsclient.NewCollection"
 	if _, err := c.c.NewCollection(ctx, &threadspb.NewCollectionRequest{DbID: db.Bytes(), Config: configToPB(cc)}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -227,7 +228,7 @@ func (c *Client) NewCollection(ctx context.Context, db ID, cc CollectionConfig) 
 func (c *Client) UpdateCollection(ctx context.Context, db ID, cc CollectionConfig) error {
 	const op errors.Op = "threadsclient.UpdateCollection"
 	if _, err := c.c.UpdateCollection(ctx, &threadspb.UpdateCollectionRequest{DbID: db.Bytes(), Config: configToPB(cc)}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -236,7 +237,7 @@ func (c *Client) UpdateCollection(ctx context.Context, db ID, cc CollectionConfi
 func (c *Client) DeleteCollection(ctx context.Context, db ID, name string) error {
 	const op errors.Op = "threadsclient.DeleteCollection"
 	if _, err := c.c.DeleteCollection(ctx, &threadspb.DeleteCollectionRequest{DbID: db.Bytes(), Name: name}); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return nil
 }
@@ -246,7 +247,7 @@ func (c *Client) GetCollectionInfo(ctx context.Context, db ID, name string) (Col
 	const op errors.Op = "threadsclient.GetCollectionInfo"
 	r, err := c.c.GetCollectionInfo(ctx, &threadspb.GetCollectionInfoRequest{DbID: db.Bytes(), Name: name})
 	if err != nil {
-		return CollectionConfig{}, errors.FromStatus(op, err)
+		return CollectionConfig{}, rpcerr.FromStatus(op, err)
 	}
 	return configFromPB(r), nil
 }
@@ -256,7 +257,7 @@ func (c *Client) GetCollectionIndexes(ctx context.Context, db ID, name string) (
 	const op errors.Op = "threadsclient.GetCollectionIndexes"
 	r, err := c.c.GetCollectionIndexes(ctx, &threadspb.GetCollectionIndexesRequest{DbID: db.Bytes(), Name: name})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	return indexesFromPB(r.GetIndexes()), nil
 }
@@ -266,7 +267,7 @@ func (c *Client) ListCollections(ctx context.Context, db ID) ([]CollectionConfig
 	const op errors.Op = "threadsclient.ListCollections"
 	r, err := c.c.ListCollections(ctx, &threadspb.ListCollectionsRequest{DbID: db.Bytes()})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	out := make([]CollectionConfig, 0, len(r.GetCollections()))
 	for _, cc := range r.GetCollections() {
@@ -283,7 +284,7 @@ func (c *Client) Create(ctx context.Context, db ID, collection string, instances
 	const op errors.Op = "threadsclient.Create"
 	r, err := c.c.Create(ctx, &threadspb.CreateRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	if err := txnError(op, r.GetTransactionError()); err != nil {
 		return nil, err
@@ -296,7 +297,7 @@ func (c *Client) Save(ctx context.Context, db ID, collection string, instances .
 	const op errors.Op = "threadsclient.Save"
 	r, err := c.c.Save(ctx, &threadspb.SaveRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
 	if err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return txnError(op, r.GetTransactionError())
 }
@@ -306,7 +307,7 @@ func (c *Client) Delete(ctx context.Context, db ID, collection string, ids ...st
 	const op errors.Op = "threadsclient.Delete"
 	r, err := c.c.Delete(ctx, &threadspb.DeleteRequest{DbID: db.Bytes(), CollectionName: collection, InstanceIDs: ids})
 	if err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return txnError(op, r.GetTransactionError())
 }
@@ -317,7 +318,7 @@ func (c *Client) Has(ctx context.Context, db ID, collection string, ids ...strin
 	const op errors.Op = "threadsclient.Has"
 	r, err := c.c.Has(ctx, &threadspb.HasRequest{DbID: db.Bytes(), CollectionName: collection, InstanceIDs: ids})
 	if err != nil {
-		return false, errors.FromStatus(op, err)
+		return false, rpcerr.FromStatus(op, err)
 	}
 	if err := txnError(op, r.GetTransactionError()); err != nil {
 		return false, err
@@ -345,7 +346,7 @@ func (c *Client) FindJSON(ctx context.Context, db ID, collection string, queryJS
 func (c *Client) find(ctx context.Context, op errors.Op, db ID, collection string, q []byte) ([]json.RawMessage, error) {
 	r, err := c.c.Find(ctx, &threadspb.FindRequest{DbID: db.Bytes(), CollectionName: collection, QueryJSON: q})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	if err := txnError(op, r.GetTransactionError()); err != nil {
 		return nil, err
@@ -359,7 +360,7 @@ func (c *Client) FindByID(ctx context.Context, db ID, collection, id string) (js
 	const op errors.Op = "threadsclient.FindByID"
 	r, err := c.c.FindByID(ctx, &threadspb.FindByIDRequest{DbID: db.Bytes(), CollectionName: collection, InstanceID: id})
 	if err != nil {
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	if err := txnError(op, r.GetTransactionError()); err != nil {
 		return nil, err
@@ -372,7 +373,7 @@ func (c *Client) Verify(ctx context.Context, db ID, collection string, instances
 	const op errors.Op = "threadsclient.Verify"
 	r, err := c.c.Verify(ctx, &threadspb.VerifyRequest{DbID: db.Bytes(), CollectionName: collection, Instances: rawList(instances)})
 	if err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return txnError(op, r.GetTransactionError())
 }

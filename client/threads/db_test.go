@@ -16,6 +16,7 @@ import (
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/internal/testhub"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
@@ -285,7 +286,7 @@ func TestNewDBFromAddr(t *testing.T) {
 		ThreadKey:   info.Key,
 		LogKey:      logKey,
 	})
-	if code := errors.Code(err); code != codes.Unimplemented || joined != "" {
+	if code := rpcerr.Code(err); code != codes.Unimplemented || joined != "" {
 		t.Fatalf("NewDBFromAddr = %q, %v (code %v); want Unimplemented", joined, err, code)
 	}
 	wantErr(t, err, errors.Unimplemented, "needs peer replication")

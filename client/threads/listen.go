@@ -7,6 +7,7 @@ import (
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // Action is what a change did to an instance. In a ListenFilter,
@@ -91,7 +92,7 @@ func (c *Client) Listen(ctx context.Context, db ID, filters []ListenFilter, afte
 	defer cancel()
 	s, err := c.c.Listen(ctx, req)
 	if err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	for {
 		r, err := s.Recv()
@@ -105,7 +106,7 @@ func (c *Client) Listen(ctx context.Context, db ID, filters []ListenFilter, afte
 			if ctx.Err() != nil {
 				return errors.E(op, errors.Canceled, ctx.Err())
 			}
-			return errors.FromStatus(op, err)
+			return rpcerr.FromStatus(op, err)
 		}
 		ev := ListenEvent{
 			Seq:        r.GetSeq(),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/threads/db/query"
 )
 
@@ -47,7 +48,7 @@ func (c *Client) ReadTransaction(ctx context.Context, db ID, collection string) 
 	s, err := c.c.ReadTransaction(ctx)
 	if err != nil {
 		cancel()
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	t := &ReadTxn{s: stream[threadspb.ReadTransactionRequest, threadspb.ReadTransactionReply]{s: s, cancel: cancel}}
 	start := &threadspb.StartTransactionRequest{DbID: db.Bytes(), CollectionName: collection}
@@ -66,7 +67,7 @@ func (c *Client) WriteTransaction(ctx context.Context, db ID, collection string)
 	s, err := c.c.WriteTransaction(ctx)
 	if err != nil {
 		cancel()
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	t := &WriteTxn{s: stream[threadspb.WriteTransactionRequest, threadspb.WriteTransactionReply]{s: s, cancel: cancel}}
 	start := &threadspb.StartTransactionRequest{DbID: db.Bytes(), CollectionName: collection}
@@ -323,7 +324,7 @@ func (t *stream[Req, Rep]) call(op errors.Op, req *Req) (*Rep, error) {
 	}
 	if err != nil {
 		t.finish()
-		return nil, errors.FromStatus(op, err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	return r, nil
 }
@@ -338,7 +339,7 @@ func (t *stream[Req, Rep]) end(op errors.Op) error {
 	}
 	defer t.finish()
 	if err := t.s.CloseSend(); err != nil {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	for {
 		_, err := t.s.Recv()
@@ -346,7 +347,7 @@ func (t *stream[Req, Rep]) end(op errors.Op) error {
 			return nil
 		}
 		if err != nil {
-			return errors.FromStatus(op, err)
+			return rpcerr.FromStatus(op, err)
 		}
 		// A reply nobody asked for: read on to the status.
 	}
@@ -371,10 +372,10 @@ func (t *stream[Req, Rep]) finish() {
 // from Recv.
 func (t *stream[Req, Rep]) sendError(op errors.Op, err error) error {
 	if err != io.EOF {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	if _, err := t.s.Recv(); err != nil && err != io.EOF {
-		return errors.FromStatus(op, err)
+		return rpcerr.FromStatus(op, err)
 	}
 	return errors.E(op, errors.Unavailable, "server ended the transaction stream")
 }

@@ -19,6 +19,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/threads"
 )
 
@@ -74,7 +75,7 @@ type ListOptions struct {
 func (c *Client) GetThread(ctx context.Context, name string) (Thread, error) {
 	res, err := c.c.GetThread(ctx, &pb.GetThreadRequest{Name: name})
 	if err != nil {
-		return Thread{}, errors.FromStatus("users.GetThread", err)
+		return Thread{}, rpcerr.FromStatus("users.GetThread", err)
 	}
 	return threadFromPB(res)
 }
@@ -83,7 +84,7 @@ func (c *Client) GetThread(ctx context.Context, name string) (Thread, error) {
 func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
 	res, err := c.c.ListThreads(ctx, &pb.ListThreadsRequest{})
 	if err != nil {
-		return nil, errors.FromStatus("users.ListThreads", err)
+		return nil, rpcerr.FromStatus("users.ListThreads", err)
 	}
 	out := make([]Thread, len(res.List))
 	for i, t := range res.List {
@@ -107,7 +108,7 @@ func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
 func (c *Client) SetupMailbox(ctx context.Context) (threadsclient.ID, error) {
 	res, err := c.c.SetupMailbox(ctx, &pb.SetupMailboxRequest{})
 	if err != nil {
-		return "", errors.FromStatus("users.SetupMailbox", err)
+		return "", rpcerr.FromStatus("users.SetupMailbox", err)
 	}
 	id, err := threads.Cast(res.MailboxId)
 	if err != nil {
@@ -154,7 +155,7 @@ func (c *Client) SendMessage(ctx context.Context, from crypto.PrivKey, to crypto
 func (c *Client) SendEncrypted(ctx context.Context, from, to hub.PubKey, toBody, toSig, fromBody, fromSig []byte) (Message, error) {
 	res, err := c.c.SendMessage(ctx, &pb.SendMessageRequest{To: string(to), ToBody: toBody, ToSignature: toSig, FromBody: fromBody, FromSignature: fromSig})
 	if err != nil {
-		return Message{}, errors.FromStatus("users.SendMessage", err)
+		return Message{}, rpcerr.FromStatus("users.SendMessage", err)
 	}
 	return Message{ID: res.Id, From: from, To: to, Body: fromBody, Signature: fromSig, CreatedAt: res.CreatedAt}, nil
 }
@@ -174,7 +175,7 @@ func (c *Client) ListInboxMessages(ctx context.Context, opts ListOptions) ([]Mes
 	}
 	res, err := c.c.ListInboxMessages(ctx, req)
 	if err != nil {
-		return nil, errors.FromStatus("users.ListInboxMessages", err)
+		return nil, rpcerr.FromStatus("users.ListInboxMessages", err)
 	}
 	return messagesFromPB(res.Messages), nil
 }
@@ -183,7 +184,7 @@ func (c *Client) ListInboxMessages(ctx context.Context, opts ListOptions) ([]Mes
 func (c *Client) ListSentboxMessages(ctx context.Context, opts ListOptions) ([]Message, error) {
 	res, err := c.c.ListSentboxMessages(ctx, &pb.ListSentboxMessagesRequest{Seek: opts.Seek, Limit: int64(opts.Limit), Ascending: opts.Ascending})
 	if err != nil {
-		return nil, errors.FromStatus("users.ListSentboxMessages", err)
+		return nil, rpcerr.FromStatus("users.ListSentboxMessages", err)
 	}
 	return messagesFromPB(res.Messages), nil
 }
@@ -192,7 +193,7 @@ func (c *Client) ListSentboxMessages(ctx context.Context, opts ListOptions) ([]M
 func (c *Client) ReadInboxMessage(ctx context.Context, id string) (int64, error) {
 	res, err := c.c.ReadInboxMessage(ctx, &pb.ReadInboxMessageRequest{Id: id})
 	if err != nil {
-		return 0, errors.FromStatus("users.ReadInboxMessage", err)
+		return 0, rpcerr.FromStatus("users.ReadInboxMessage", err)
 	}
 	return res.ReadAt, nil
 }
@@ -200,13 +201,13 @@ func (c *Client) ReadInboxMessage(ctx context.Context, id string) (int64, error)
 // DeleteInboxMessage deletes a message from the caller's inbox.
 func (c *Client) DeleteInboxMessage(ctx context.Context, id string) error {
 	_, err := c.c.DeleteInboxMessage(ctx, &pb.DeleteInboxMessageRequest{Id: id})
-	return errors.FromStatus("users.DeleteInboxMessage", err)
+	return rpcerr.FromStatus("users.DeleteInboxMessage", err)
 }
 
 // DeleteSentboxMessage deletes a message from the caller's sentbox.
 func (c *Client) DeleteSentboxMessage(ctx context.Context, id string) error {
 	_, err := c.c.DeleteSentboxMessage(ctx, &pb.DeleteSentboxMessageRequest{Id: id})
-	return errors.FromStatus("users.DeleteSentboxMessage", err)
+	return rpcerr.FromStatus("users.DeleteSentboxMessage", err)
 }
 
 // Open checks that m is signed by its sender and decrypts it with priv,

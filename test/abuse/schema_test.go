@@ -10,6 +10,7 @@ import (
 
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/rpcerr"
 )
 
 // exponentialSchema recurses through two branches of allOf into the same
@@ -53,8 +54,8 @@ func TestExponentialSchema(t *testing.T) {
 	refusedSchema := func(what string, err error) {
 		t.Helper()
 		msg := errors.Message(err)
-		if errors.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "more than one branch") || len(msg) > maxMessage {
-			t.Errorf("%s with the exponential schema: %v (%s), want InvalidArgument saying why in at most %d bytes", what, errors.Code(err), msg, maxMessage)
+		if rpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "more than one branch") || len(msg) > maxMessage {
+			t.Errorf("%s with the exponential schema: %v (%s), want InvalidArgument saying why in at most %d bytes", what, rpcerr.Code(err), msg, maxMessage)
 		}
 	}
 	_, err = mallory.Threads.NewDB(mallory.User, "", threadsclient.DBOptions{Name: "exp", Collections: []threadsclient.CollectionConfig{exp}})
@@ -74,8 +75,8 @@ func TestExponentialSchema(t *testing.T) {
 	// down is refused, naming where, in a short message.
 	bad := strings.Replace(deepTree(60), `{"name":"leaf"}`, `{"children":[]}`, 1)
 	_, err = mallory.Threads.Create(mallory.User, db, "trees", json.RawMessage(bad))
-	if msg := errors.Message(err); errors.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "missing property 'name'") || len(msg) > maxMessage {
-		t.Errorf("a nameless node: %v (%s), want InvalidArgument naming it", errors.Code(err), msg)
+	if msg := errors.Message(err); rpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "missing property 'name'") || len(msg) > maxMessage {
+		t.Errorf("a nameless node: %v (%s), want InvalidArgument naming it", rpcerr.Code(err), msg)
 	}
 
 	// A schema that branches (2^12 checks of each value) but stays under
@@ -86,12 +87,12 @@ func TestExponentialSchema(t *testing.T) {
 	}
 	_, err = mallory.Threads.Create(mallory.User, db, "wide", json.RawMessage(`{"x":1}`))
 	t.Logf("a write failing 2^12 ways: %d bytes of message", len(errors.Message(err)))
-	if msg := errors.Message(err); errors.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "missing property 'absent'") || len(msg) > maxMessage {
-		t.Errorf("a write failing 2^12 ways: %v (%d bytes: %.300s), want InvalidArgument with its cause", errors.Code(err), len(msg), msg)
+	if msg := errors.Message(err); rpcerr.Code(err) != codes.InvalidArgument || !strings.Contains(msg, "missing property 'absent'") || len(msg) > maxMessage {
+		t.Errorf("a write failing 2^12 ways: %v (%d bytes: %.300s), want InvalidArgument with its cause", rpcerr.Code(err), len(msg), msg)
 	}
 	_, err = mallory.Threads.Create(mallory.User, db, "wide", json.RawMessage(`{"x":1,"y":2,"z":3}`))
-	if msg := errors.Message(err); errors.Code(err) != codes.ResourceExhausted || !strings.Contains(msg, "over this hub's limit of 100000") {
-		t.Errorf("a write needing more checks than the limit: %v (%s), want ResourceExhausted", errors.Code(err), msg)
+	if msg := errors.Message(err); rpcerr.Code(err) != codes.ResourceExhausted || !strings.Contains(msg, "over this hub's limit of 100000") {
+		t.Errorf("a write needing more checks than the limit: %v (%s), want ResourceExhausted", rpcerr.Code(err), msg)
 	}
 
 	if got := snapshot(t, mallory, db, "trees"); got != stored {
