@@ -1,6 +1,11 @@
 // Package hub holds the vocabulary shared by every part of Hub: the named
 // types for identities, accounts, API keys and the principal a request acts
-// as. It imports nothing else from the project, so any package may use it.
+// as, and the contracts of the services (Buckets, Threads, Mail), each with
+// the error kinds its methods return. Implementations live beside it: the
+// hub's services (buckets, threads/db, mail), which a *Server interface
+// binds to the caller a request acts as, and the Go clients (client/...),
+// bound by their credentials. It imports nothing else from the project, so
+// any package may use it.
 package hub
 
 import "time"
@@ -9,6 +14,12 @@ import "time"
 // the libp2p protobuf-marshalled Ed25519 public key (what @textile/crypto's
 // PublicKey.toString produces).
 type PubKey string
+
+// ThreadID names a thread, which holds one DB: its binary form (version,
+// variant, random bytes) in a string, so IDs compare with ==. Package
+// threads makes, checks, parses and prints them (threads.ID holds the same
+// bytes).
+type ThreadID string
 
 // AccountType says whether an account is a developer or an organization.
 type AccountType int

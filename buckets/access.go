@@ -2,7 +2,6 @@ package buckets
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -50,20 +49,6 @@ import (
 // AnyIdentity is the roles key that stands for every identity of the
 // bucket's account (see above).
 const AnyIdentity = "*"
-
-func (r Role) String() string {
-	switch r {
-	case RoleNone:
-		return "None"
-	case RoleReader:
-		return "Reader"
-	case RoleWriter:
-		return "Writer"
-	case RoleAdmin:
-		return "Admin"
-	}
-	return fmt.Sprintf("Role(%d)", int(r))
-}
 
 // reach is how a caller reaches the DB that holds a bucket.
 type reach struct {

@@ -83,15 +83,15 @@ const (
 	DefaultQuota = 10 << 30
 )
 
-// Role is a role on a path. The values are the wire values.
-type Role int
+// Role is a role on a path (hub.PathRole); the values are the wire values.
+type Role = hub.PathRole
 
 // Roles.
 const (
-	RoleNone Role = iota
-	RoleReader
-	RoleWriter
-	RoleAdmin
+	RoleNone   = hub.PathNone
+	RoleReader = hub.PathReader
+	RoleWriter = hub.PathWriter
+	RoleAdmin  = hub.PathAdmin
 )
 
 // Metadata is what a bucket records about one path.
@@ -157,6 +157,11 @@ type Config struct {
 	// GCHoldTimeout is how long a collection cycle waits for operations
 	// that began before it (gc.go); 0 means DefaultGCHoldTimeout.
 	GCHoldTimeout time.Duration
+	// IssueLink signs the read-only capability that the links of a
+	// private bucket carry (auth.Service.IssueLink), for the path of the
+	// bucket key in the DB thread, acting for p; nil adds none, so the
+	// gateway refuses such links.
+	IssueLink func(ctx context.Context, p hub.Principal, thread, key, path string) (string, error)
 }
 
 // Service is the bucket service. It is safe for concurrent use.

@@ -121,7 +121,7 @@ func (a *app) buckRootCommand(f *buckFlags) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return writeJSON(a.stdout, bucketJSON{Key: r.Key, Name: r.Name, Thread: fd.cfg.Thread, Root: r.Path, Owner: r.Owner})
+					return writeJSON(a.stdout, bucketJSON{Key: r.Key, Name: r.Name, Thread: fd.cfg.Thread, Root: r.Path, Owner: string(r.Owner)})
 				}
 				fmt.Fprintf(a.stdout, "key     %s\nname    %s\nthread  %s\nroot    %s\nowner   %s\n", r.Key, r.Name, fd.cfg.Thread, r.Path, r.Owner)
 				return nil

@@ -93,7 +93,7 @@ bucket, hub buck pull brings its files here.`,
 					return err
 				}
 				if asJSON {
-					return writeJSON(a.stdout, bucketJSON{Key: r.Key, Name: r.Name, Thread: thread, Root: r.Path, Owner: r.Owner})
+					return writeJSON(a.stdout, bucketJSON{Key: r.Key, Name: r.Name, Thread: thread, Root: r.Path, Owner: string(r.Owner)})
 				}
 				next := "hub buck push sends the folder's files"
 				if existing != "" || cid != "" {

@@ -150,7 +150,7 @@ func (p *pusher) batch(cs []change) error {
 			r.close()
 		}
 	}()
-	pushed, root, err := p.s.c.PushPaths(p.s.ctx, p.fd.cfg.Key, p.root, files)
+	pushed, root, err := p.s.c.PushFiles(p.s.ctx, p.fd.cfg.Key, p.root, files)
 	if err != nil {
 		return err
 	}

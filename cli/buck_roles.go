@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	bucketsclient "github.com/selfhub/hub/client/buckets"
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 )
 
@@ -15,18 +15,18 @@ import (
 var roleNames = []string{"none", "reader", "writer", "admin"}
 
 // parseRole reads a role name (or its number).
-func parseRole(s string) (int, error) {
+func parseRole(s string) (hub.PathRole, error) {
 	for i, n := range roleNames {
 		if strings.EqualFold(s, n) || s == fmt.Sprint(i) {
-			return i, nil
+			return hub.PathRole(i), nil
 		}
 	}
 	return 0, errors.Errorf(cliOp, errors.Invalid, "%q is not a role; use none, reader, writer or admin", errors.Clip(s))
 }
 
 // roleName names a role's wire value.
-func roleName(r int) string {
-	if r >= 0 && r < len(roleNames) {
+func roleName(r hub.PathRole) string {
+	if r >= 0 && int(r) < len(roleNames) {
 		return roleNames[r]
 	}
 	return fmt.Sprintf("role(%d)", r)
@@ -60,7 +60,7 @@ role none takes back what was given on that path.`,
 			}
 			path := optionalArg(args, 2)
 			return a.folderCall(cmd.Context(), f, func(fd *folder, s *buckSession) error {
-				if err := s.c.PushPathAccessRoles(s.ctx, fd.cfg.Key, path, bucketsclient.Roles{args[0]: role}); err != nil {
+				if err := s.c.SetPathRoles(s.ctx, fd.cfg.Key, path, map[string]hub.PathRole{args[0]: role}); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "%s is %s on /%s.\n", args[0], roleName(role), path)
@@ -80,7 +80,7 @@ func (a *app) buckRolesListCommand(f *buckFlags) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := optionalArg(args, 0)
 			return a.folderCall(cmd.Context(), f, func(fd *folder, s *buckSession) error {
-				roles, err := s.c.PullPathAccessRoles(s.ctx, fd.cfg.Key, path)
+				roles, err := s.c.PathRoles(s.ctx, fd.cfg.Key, path)
 				if err != nil {
 					return err
 				}

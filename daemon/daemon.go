@@ -190,7 +190,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
-		GCHoldTimeout: cfg.GCHoldTimeout}, dbs, d.store,
+		GCHoldTimeout: cfg.GCHoldTimeout, IssueLink: authSvc.IssueLink}, dbs, d.store,
 		blocks)
 	if n, err := bkts.RecordBuckets(ctx, log); err != nil {
 		return nil, err
@@ -206,6 +206,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		Auth:      authSvc,
 		DBs:       dbs,
 		Meter:     d.meter,
+		Usage:     metering.NewReporter(d.meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes, Buckets: bkts.StoredBytes}),
 		Mail:      mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
 		Buckets:   bkts,
 		HostAddrs: d.hostAddrs,

@@ -82,7 +82,7 @@ func TestBucketsPrivate(t *testing.T) {
 	if _, err := bc.PushPath(in(owner), key, file, bytes.NewReader(data), ""); err != nil {
 		t.Fatal(err)
 	}
-	pushed, _, err := bc.PushPaths(in(owner), key, "", []bucketsclient.File{{Path: "top.txt", Data: strings.NewReader("top " + privateMarker)}})
+	pushed, _, err := bc.PushFiles(in(owner), key, "", []bucketsclient.File{{Path: "top.txt", Data: strings.NewReader("top " + privateMarker)}})
 	if err != nil || len(pushed) != 1 {
 		t.Fatalf("PushPaths: %v", err)
 	}
@@ -193,7 +193,7 @@ func TestBucketsPrivate(t *testing.T) {
 
 	// Roles: a reader gets in; removing the role re-encrypts and shuts it
 	// out, its link too.
-	if err := bc.PushPathAccessRoles(in(owner), key, privateMarker, bucketsclient.Roles{friend.pub: 1}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, privateMarker, map[string]hub.PathRole{friend.pub: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if res, body = get(t, base+file, bearer(friend)...); res.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
@@ -213,7 +213,7 @@ func TestBucketsPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bc.PushPathAccessRoles(in(owner), key, privateMarker, bucketsclient.Roles{friend.pub: 0}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, privateMarker, map[string]hub.PathRole{friend.pub: 0}); err != nil {
 		t.Fatal(err)
 	}
 	after, err := bc.Root(in(owner), key)

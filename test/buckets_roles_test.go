@@ -36,11 +36,11 @@ func TestBucketsPushPaths(t *testing.T) {
 		{Path: "dir/b.bin", Data: bytes.NewReader(big)},
 		{Path: "dir/empty", Data: strings.NewReader("")},
 	}
-	got, root, err := bc.PushPaths(ctx, key, stale, files)
+	got, root, err := bc.PushFiles(ctx, key, stale, files)
 	if err != nil {
 		t.Fatalf("PushPaths: %v", err)
 	}
-	byPath := map[string]bucketsclient.PushedFile{}
+	byPath := map[string]bucketsclient.Pushed{}
 	for _, f := range got {
 		byPath[f.Path] = f
 	}
@@ -57,7 +57,7 @@ func TestBucketsPushPaths(t *testing.T) {
 		}
 	}
 	// Against the old root: refused, and the bucket is where it was.
-	_, _, err = bc.PushPaths(ctx, key, stale, []bucketsclient.File{{Path: "late.txt", Data: strings.NewReader("late")}})
+	_, _, err = bc.PushFiles(ctx, key, stale, []bucketsclient.File{{Path: "late.txt", Data: strings.NewReader("late")}})
 	wantKind(t, err, errors.FailedPrecondition, "pull the current state")
 	if r, err := bc.Root(ctx, key); err != nil || r.Path != root.Path {
 		t.Fatalf("after a refused push the root is %q (%v), want %q", r.Path, err, root.Path)
@@ -157,10 +157,10 @@ func TestBucketsRoles(t *testing.T) {
 	wantKind(t, pull(stranger, "docs/a.txt"), errors.NotExist, "")
 
 	// Reader on docs: reads docs and below, nothing else, writes nothing.
-	if err := bc.PushPathAccessRoles(in(owner), key, "docs", bucketsclient.Roles{friend.pub: 1}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{friend.pub: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if roles, err := bc.PullPathAccessRoles(in(owner), key, "docs"); err != nil || roles[friend.pub] != 1 {
+	if roles, err := bc.PathRoles(in(owner), key, "docs"); err != nil || roles[friend.pub] != 1 {
 		t.Fatalf("PullPathAccessRoles: %v, %v", roles, err)
 	}
 	if err := pull(friend, "docs/a.txt"); err != nil {
@@ -174,18 +174,18 @@ func TestBucketsRoles(t *testing.T) {
 
 	// Writer on docs: writes there, not elsewhere; may not change roles
 	// nor remove the bucket.
-	if err := bc.PushPathAccessRoles(in(owner), key, "docs", bucketsclient.Roles{friend.pub: 2}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{friend.pub: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if err := push(friend, "docs/new.txt"); err != nil {
 		t.Fatalf("writer pushes docs/new.txt: %v", err)
 	}
-	if _, _, err := bc.PushPaths(in(friend), key, "", []bucketsclient.File{{Path: "docs/p.txt", Data: strings.NewReader("p")}}); err != nil {
+	if _, _, err := bc.PushFiles(in(friend), key, "", []bucketsclient.File{{Path: "docs/p.txt", Data: strings.NewReader("p")}}); err != nil {
 		t.Fatalf("writer PushPaths into docs: %v", err)
 	}
 	wantKind(t, push(friend, "top.txt"), errors.Permission, "needs Writer")
 	wantKind(t, bc.MovePath(in(friend), key, "docs/new.txt", "private/new.txt"), errors.Permission, "needs Writer")
-	wantKind(t, bc.PushPathAccessRoles(in(friend), key, "docs", bucketsclient.Roles{"*": 3}), errors.Permission, "needs Admin")
+	wantKind(t, bc.SetPathRoles(in(friend), key, "docs", map[string]hub.PathRole{"*": 3}), errors.Permission, "needs Admin")
 	wantKind(t, bc.Remove(in(friend), key), errors.Permission, "needs Admin")
 	var buf bytes.Buffer
 	if _, err := bc.PullPath(in(owner), key, "docs/new.txt", &buf); err != nil || buf.String() != "x" {
@@ -193,21 +193,21 @@ func TestBucketsRoles(t *testing.T) {
 	}
 
 	// "*" Reader at the root: everyone of the app reads everything.
-	if err := bc.PushPathAccessRoles(in(owner), key, "", bucketsclient.Roles{"*": 1}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, "", map[string]hub.PathRole{"*": 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := pull(friend, "private/b.txt"); err != nil {
 		t.Fatalf("\"*\" reader pulls private/b.txt: %v", err)
 	}
 	// Removing a role: None deletes it; docs falls back to "*" Reader.
-	if err := bc.PushPathAccessRoles(in(owner), key, "docs", bucketsclient.Roles{friend.pub: 0}); err != nil {
+	if err := bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{friend.pub: 0}); err != nil {
 		t.Fatal(err)
 	}
 	wantKind(t, push(friend, "docs/again.txt"), errors.Permission, "needs Writer")
 
 	// Bad roles.
-	wantKind(t, bc.PushPathAccessRoles(in(owner), key, "docs", bucketsclient.Roles{"nobody": 1}), errors.Invalid, "public-key string")
-	wantKind(t, bc.PushPathAccessRoles(in(owner), key, "docs", bucketsclient.Roles{"*": 7}), errors.Invalid, "None 0")
+	wantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"nobody": 1}), errors.Invalid, "public-key string")
+	wantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"*": 7}), errors.Invalid, "None 0")
 
 	// The owner is Admin everywhere, and removes the bucket.
 	if err := bc.Remove(in(owner), key); err != nil {

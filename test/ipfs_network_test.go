@@ -249,7 +249,7 @@ func TestIPNSRecordFollowsBucket(t *testing.T) {
 			return pushed.Root.Path
 		}},
 		{"push paths", func() string {
-			_, r, err := w.bc.PushPaths(w.ctx, w.key, w.root, []bucketsclient.File{
+			_, r, err := w.bc.PushFiles(w.ctx, w.key, w.root, []bucketsclient.File{
 				{Path: "many/x.txt", Data: strings.NewReader("x")},
 				{Path: "many/y.txt", Data: strings.NewReader("y")},
 			})

@@ -1,8 +1,7 @@
 package server
 
 import (
-	"github.com/ipfs/go-cid"
-
+	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
 )
@@ -18,7 +17,7 @@ type hubBucketsService struct {
 
 func (h *hubBucketsService) ImportCar(stream pb.APIService_ImportCarServer) error {
 	ctx := stream.Context()
-	svc, id, err := h.b.svc(ctx)
+	svc, err := h.b.svc(ctx)
 	if err != nil {
 		return err
 	}
@@ -31,19 +30,13 @@ func (h *hubBucketsService) ImportCar(stream pb.APIService_ImportCarServer) erro
 	if hd == nil {
 		return errors.E(errors.Invalid, "ImportCar must start with a header {key, path, root, car_root}, then chunks")
 	}
-	carRoot := cid.Undef
-	if hd.CarRoot != "" {
-		if carRoot, err = cid.Decode(hd.CarRoot); err != nil {
-			return errors.Errorf("", errors.Invalid, "car_root %q is not a CID: %v", errors.Clip(hd.CarRoot), err)
-		}
-	}
 	r := &chunkReader{call: "ImportCar", recv: func() ([]byte, bool, error) {
 		msg, err := recv()
 		return msg.GetChunk(), msg.GetHeader() != nil, err
 	}}
-	res, err := svc.ImportCAR(ctx, principal(ctx), id, hd.Key, hd.Path, hd.Root, carRoot, r)
+	res, err := svc.ImportCAR(ctx, hd.Key, hd.Path, r, hub.CAROptions{Root: hd.Root, CARRoot: hd.CarRoot})
 	if err != nil {
 		return err
 	}
-	return stream.SendAndClose(&pb.ImportCarResponse{Cid: res.Cid.String(), Blocks: res.Blocks, Bytes: r.n, Root: rootToPB(res.Bucket)})
+	return stream.SendAndClose(&pb.ImportCarResponse{Cid: res.Cid, Blocks: res.Blocks, Bytes: res.Bytes, Root: rootToPB(res.Root)})
 }

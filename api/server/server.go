@@ -24,7 +24,6 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
-	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
@@ -45,9 +44,11 @@ type Services struct {
 	DBs  *db.Manager
 	// Meter counts usage: egress here, reads and writes in the services.
 	Meter *metering.Meter
+	// Usage reports it (GetUsage).
+	Usage *metering.Reporter
 	Mail  *mail.Service
 	// Buckets is the bucket service; nil serves none.
-	Buckets *buckets.Service
+	Buckets hub.BucketServer
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
 	Build     BuildInfo
@@ -108,8 +109,9 @@ type Server struct {
 	auth      *auth.Service
 	dbs       *db.Manager
 	mail      *mail.Service
-	buckets   *buckets.Service
+	buckets   hub.BucketServer
 	meter     *metering.Meter
+	usage     *metering.Reporter
 	hostAddrs func() []ma.Multiaddr
 	build     BuildInfo
 	log       *slog.Logger
@@ -137,7 +139,7 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if lim.UploadIdleTimeout <= 0 {
 		lim.UploadIdleTimeout = DefaultUploadIdleTimeout
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
 		limits: lim}
 	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {

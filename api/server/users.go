@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"slices"
 
 	"github.com/selfhub/hub"
 	billingpb "github.com/selfhub/hub/api/pb/billingdpb"
@@ -10,7 +9,6 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/mail"
-	"github.com/selfhub/hub/metering"
 )
 
 // usersRequirements gives the credentials each api.usersd.pb.APIService
@@ -161,46 +159,18 @@ func (u *usersService) DeleteSentboxMessage(ctx context.Context, req *pb.DeleteS
 }
 
 // GetUsage reports the metered usage of the caller, or, for a developer
-// or org, of one of its app's users (req.key). There is no billing: the
-// figures are totals since the identity's first use, free and uncharged.
+// or org, of one of its app's users (req.key).
 func (u *usersService) GetUsage(ctx context.Context, req *pb.GetUsageRequest) (*pb.GetUsageResponse, error) {
-	const op errors.Op = "users.GetUsage"
-	p := principal(ctx)
-	subject := p
-	if req.Key != "" && hub.PubKey(req.Key) != p.Owner() {
-		if p.Kind == hub.UserPrincipal {
-			return nil, errors.E(op, errors.Permission, "a user may read only its own usage; leave key empty")
-		}
-		users, err := u.s.auth.Users(ctx, p.Account)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(users, hub.PubKey(req.Key)) {
-			return nil, errors.Errorf(op, errors.NotExist, "%q is not a user of this account", req.Key)
-		}
-		subject = hub.Principal{Kind: hub.UserPrincipal, Account: p.Account, Identity: hub.PubKey(req.Key)}
-	}
-	counts, err := u.s.meter.Usage(ctx, metering.SubjectOf(subject))
+	r, err := u.s.usage.Report(ctx, principal(ctx), hub.PubKey(req.Key))
 	if err != nil {
 		return nil, err
 	}
-	stored, err := u.s.dbs.StoredBytes(ctx, subject)
-	if err != nil {
-		return nil, err
-	}
-	inBuckets, err := u.s.buckets.StoredBytes(ctx, subject.Account)
-	if err != nil {
-		return nil, err
-	}
-	usage := map[string]*billingpb.Usage{
-		"stored_data":     {Description: "bytes of ThreadDB instances stored", Units: stored, Total: stored},
-		"bucket_data":     {Description: "bytes stored in the buckets of the account, its app's users' included (cumulative DAG sizes), which the bucket quota caps", Units: inBuckets, Total: inBuckets},
-		"network_egress":  {Description: "bytes sent in API responses", Units: counts.Egress, Total: counts.Egress},
-		"instance_reads":  {Description: "ThreadDB instances read", Units: counts.Reads, Total: counts.Reads},
-		"instance_writes": {Description: "ThreadDB instances written", Units: counts.Writes, Total: counts.Writes},
+	usage := make(map[string]*billingpb.Usage, len(r.Figures))
+	for _, f := range r.Figures {
+		usage[f.Name] = &billingpb.Usage{Description: f.Description, Units: f.Units, Total: f.Units}
 	}
 	return &pb.GetUsageResponse{
-		Customer: &billingpb.GetCustomerResponse{Key: string(subject.Owner()), ParentKey: string(subject.Account), DailyUsage: usage},
+		Customer: &billingpb.GetCustomerResponse{Key: string(r.Subject.Owner()), ParentKey: string(r.Subject.Account), DailyUsage: usage},
 		Usage:    &billingpb.GetCustomerUsageResponse{Usage: usage},
 	}, nil
 }

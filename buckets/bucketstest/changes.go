@@ -25,7 +25,7 @@ func testFastForward(w *world) {
 	wantKind(w.t, err, errors.FailedPrecondition, cur)
 	_, err = w.b.RemovePath(w.ctx, key, "a.txt", created.Path)
 	wantKind(w.t, err, errors.FailedPrecondition, cur)
-	_, _, err = w.b.PushPaths(w.ctx, key, created.Path, []File{{Path: "c.txt", Data: bytes.NewReader([]byte("three"))}})
+	_, _, err = w.b.PushPaths(w.ctx, key, created.Path, chunks(file{Path: "c.txt", Data: bytes.NewReader([]byte("three"))}))
 	wantKind(w.t, err, errors.FailedPrecondition, cur)
 	w.wantRoot(key, cur)
 	w.wantFile(key, "a.txt", []byte("one"))

@@ -3,6 +3,8 @@ package bucketstest
 import (
 	"bytes"
 	"fmt"
+	"github.com/selfhub/hub"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +17,7 @@ func testCreate(w *world) {
 	if r.Key == "" || r.Name != "photos" || !strings.HasPrefix(r.Path, "/ipfs/") {
 		w.t.Fatalf("created %+v", r)
 	}
-	if got := w.root(r.Key); got != r {
+	if got := w.root(r.Key); got.Key != r.Key || got.Name != r.Name || got.Path != r.Path || got.CreatedAt != r.CreatedAt {
 		w.t.Fatalf("Root = %+v, Create returned %+v", got, r)
 	}
 	if it := w.list(r.Key, ""); !it.IsDir || "/ipfs/"+it.Cid != r.Path {
@@ -25,7 +27,7 @@ func testCreate(w *world) {
 		w.t.Fatalf("two buckets share key %s", r.Key)
 	}
 	for _, name := range []string{"", "   "} {
-		_, err := w.b.Create(w.ctx, name, false)
+		_, err := w.b.Create(w.ctx, name, hub.BucketOptions{})
 		wantKind(w.t, err, errors.Invalid, "name")
 	}
 }
@@ -89,7 +91,7 @@ func testListing(w *world) {
 		w.t.Fatalf("top.txt in the root listing = %+v", top)
 	}
 	w.wantGone(key, "docs/nope.txt")
-	err := w.b.PullPath(w.ctx, key, "docs", &bytes.Buffer{})
+	_, err := w.b.PullPath(w.ctx, key, "docs", &bytes.Buffer{})
 	wantKind(w.t, err, errors.Invalid, "")
 	_, err = w.pull(key, "docs/nope.txt")
 	wantKind(w.t, err, errors.NotExist, "nope.txt")
@@ -159,11 +161,8 @@ func testPushPaths(w *world) {
 		"c.txt":       {},
 	}
 	order := []string{"batch/a.txt", "batch/b.bin", "c.txt"}
-	var in []File
-	for _, p := range order {
-		in = append(in, File{Path: p, Data: bytes.NewReader(files[p])})
-	}
-	got, r1, err := w.b.PushPaths(w.ctx, key, r0.Path, in)
+	// The files' chunks interleave, as a client may send them.
+	got, r1, err := w.b.PushPaths(w.ctx, key, r0.Path, interleaved(order, files))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -182,24 +181,59 @@ func testPushPaths(w *world) {
 	for _, p := range order {
 		w.wantFile(key, p, files[p])
 	}
-	_, _, err = w.b.PushPaths(w.ctx, key, r0.Path, []File{{Path: "late.txt", Data: bytes.NewReader([]byte("late"))}})
+	_, _, err = w.b.PushPaths(w.ctx, key, r0.Path, chunks(file{Path: "late.txt", Data: bytes.NewReader([]byte("late"))}))
 	wantKind(w.t, err, errors.FailedPrecondition, r1.Path)
 	w.wantGone(key, "late.txt")
 
 	// All or nothing: a bad path or a broken file among good ones stores
 	// none of them.
-	for name, bad := range map[string]File{
+	for name, bad := range map[string]file{
 		"bad path":    {Path: "x/../y", Data: bytes.NewReader([]byte("y"))},
 		"broken file": {Path: "broken.bin", Data: brokenReader(1 << 20)},
 	} {
 		w.t.Run(name, func(t *testing.T) {
 			w := w.sub(t)
-			_, _, err := w.b.PushPaths(w.ctx, key, r1.Path, []File{{Path: "new.txt", Data: bytes.NewReader([]byte("new"))}, bad})
+			_, _, err := w.b.PushPaths(w.ctx, key, r1.Path, chunks(file{Path: "new.txt", Data: bytes.NewReader([]byte("new"))}, bad))
 			if err == nil {
 				t.Fatal("PushPaths with a bad file succeeded")
 			}
 			w.wantGone(key, "new.txt")
 			w.wantRoot(key, r1.Path)
 		})
+	}
+}
+
+// interleaved yields the files' chunks round-robin, 64 KiB of each file in
+// turn, each file ended after its last data.
+func interleaved(order []string, files map[string][]byte) func() (hub.Chunk, error) {
+	const size = 64 << 10
+	var out []hub.Chunk
+	rest := map[string][]byte{}
+	for _, p := range order {
+		rest[p] = files[p]
+	}
+	for len(rest) > 0 {
+		for _, p := range order {
+			data, open := rest[p]
+			if !open {
+				continue
+			}
+			if len(data) == 0 {
+				out = append(out, hub.Chunk{Path: p})
+				delete(rest, p)
+				continue
+			}
+			n := min(size, len(data))
+			out = append(out, hub.Chunk{Path: p, Data: data[:n]})
+			rest[p] = data[n:]
+		}
+	}
+	return func() (hub.Chunk, error) {
+		if len(out) == 0 {
+			return hub.Chunk{}, io.EOF
+		}
+		c := out[0]
+		out = out[1:]
+		return c, nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"github.com/selfhub/hub"
 	"io"
 	"slices"
 	"strings"
@@ -12,11 +13,12 @@ import (
 	"github.com/selfhub/hub/errors"
 )
 
-// Run runs the suite against the implementation open returns. open is
-// called once for each subtest and must return Buckets over an empty
-// thread that nobody else uses, so subtests do not see each other's
-// buckets.
-func Run(t *testing.T, open func(t *testing.T) Buckets) {
+// Run runs the suite against the implementation open returns, with the
+// context its calls run in (a client's carries its credentials and DB; a
+// service bound to a caller needs only the test's). open is called once for
+// each subtest and must return Buckets over an empty DB that nobody else
+// uses, so subtests do not see each other's buckets.
+func Run(t *testing.T, open func(t *testing.T) (hub.Buckets, context.Context)) {
 	tests := []struct {
 		name string
 		run  func(w *world)
@@ -37,7 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) Buckets) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.run(&world{t: t, ctx: t.Context(), b: open(t)})
+			b, ctx := open(t)
+			tc.run(&world{t: t, ctx: ctx, b: b})
 		})
 	}
 }
@@ -47,22 +50,22 @@ func Run(t *testing.T, open func(t *testing.T) Buckets) {
 type world struct {
 	t   *testing.T
 	ctx context.Context
-	b   Buckets
+	b   hub.Buckets
 }
 
 // sub is w for the subtest t.
-func (w *world) sub(t *testing.T) *world { return &world{t: t, ctx: t.Context(), b: w.b} }
+func (w *world) sub(t *testing.T) *world { return &world{t: t, ctx: w.ctx, b: w.b} }
 
-func (w *world) create(name string, private bool) Root {
+func (w *world) create(name string, private bool) hub.Bucket {
 	w.t.Helper()
-	r, err := w.b.Create(w.ctx, name, private)
+	c, err := w.b.Create(w.ctx, name, hub.BucketOptions{Private: private})
 	if err != nil {
 		w.t.Fatalf("create %s: %v", name, err)
 	}
-	return r
+	return c.Root
 }
 
-func (w *world) root(key string) Root {
+func (w *world) root(key string) hub.Bucket {
 	w.t.Helper()
 	r, err := w.b.Root(w.ctx, key)
 	if err != nil {
@@ -72,7 +75,7 @@ func (w *world) root(key string) Root {
 }
 
 // push stores data at path, forced.
-func (w *world) push(key, path string, data []byte) Pushed {
+func (w *world) push(key, path string, data []byte) hub.Pushed {
 	w.t.Helper()
 	p, err := w.b.PushPath(w.ctx, key, path, bytes.NewReader(data), "")
 	if err != nil {
@@ -83,7 +86,7 @@ func (w *world) push(key, path string, data []byte) Pushed {
 
 func (w *world) pull(key, path string) ([]byte, error) {
 	var buf bytes.Buffer
-	err := w.b.PullPath(w.ctx, key, path, &buf)
+	_, err := w.b.PullPath(w.ctx, key, path, &buf)
 	return buf.Bytes(), err
 }
 
@@ -102,7 +105,7 @@ func (w *world) wantFile(key, path string, want []byte) {
 // wantGone fails the test unless nothing is at path.
 func (w *world) wantGone(key, path string) {
 	w.t.Helper()
-	_, err := w.b.ListPath(w.ctx, key, path)
+	_, _, err := w.b.ListPath(w.ctx, key, path)
 	wantKind(w.t, err, errors.NotExist, "")
 }
 
@@ -114,9 +117,9 @@ func (w *world) wantRoot(key, root string) {
 	}
 }
 
-func (w *world) list(key, path string) Item {
+func (w *world) list(key, path string) hub.BucketItem {
 	w.t.Helper()
-	it, err := w.b.ListPath(w.ctx, key, path)
+	it, _, err := w.b.ListPath(w.ctx, key, path)
 	if err != nil {
 		w.t.Fatalf("list %q: %v", path, err)
 	}
@@ -124,7 +127,7 @@ func (w *world) list(key, path string) Item {
 }
 
 // names returns the names of a directory's entries, sorted.
-func names(it Item) []string {
+func names(it hub.BucketItem) []string {
 	var out []string
 	for _, e := range it.Items {
 		out = append(out, e.Name)
@@ -134,7 +137,7 @@ func names(it Item) []string {
 }
 
 // entry returns the entry of it named name.
-func entry(t *testing.T, it Item, name string) Item {
+func entry(t *testing.T, it hub.BucketItem, name string) hub.BucketItem {
 	t.Helper()
 	for _, e := range it.Items {
 		if e.Name == name {
@@ -142,7 +145,7 @@ func entry(t *testing.T, it Item, name string) Item {
 		}
 	}
 	t.Fatalf("directory %s has no entry %q; it has %v", it.Name, name, names(it))
-	return Item{}
+	return hub.BucketItem{}
 }
 
 // wantKind fails the test unless err has kind and its text says hint.

@@ -4,32 +4,18 @@ import (
 	"context"
 	"io"
 
+	"github.com/selfhub/hub"
 	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/rpcerr"
 )
 
-// CAROptions are ImportCAR's options.
-type CAROptions struct {
-	// Root is the bucket root the caller last saw (Root.Path); the hub
-	// refuses the import with FailedPrecondition if the bucket has moved
-	// on. Empty forces it.
-	Root string
-	// CARRoot names which of the CAR's roots to link; empty means the
-	// CAR's only root.
-	CARRoot string
-	// Progress, if not nil, is called with the bytes sent so far after
-	// each chunk.
-	Progress func(int64)
-}
-
-// ImportedCAR is what ImportCAR stored.
-type ImportedCAR struct {
-	Cid    string // the CID linked at the path
-	Blocks int64  // blocks the CAR held
-	Bytes  int64  // bytes of CAR the hub read
-	Root   Root   // the bucket at its new root
-}
+// The contract's types of ImportCAR. Options.Progress is called with
+// the bytes sent so far after each chunk.
+type (
+	CAROptions  = hub.CAROptions
+	ImportedCAR = hub.ImportedCAR
+)
 
 // ImportCAR streams the CAR (v1 or v2) read from r to the hub, which
 // verifies and stores its blocks and links its root DAG, which must be

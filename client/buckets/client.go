@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
 	hubpb "github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/errors"
@@ -36,40 +37,39 @@ func New(conn grpc.ClientConnInterface) *Client {
 	return &Client{c: pb.NewAPIServiceClient(conn), h: hubpb.NewAPIServiceClient(conn)}
 }
 
-// Root describes a bucket and its current root.
-type Root struct {
-	Key       string // the bucket key, an IPNS name
-	Name      string
-	Path      string // /ipfs/<root cid>
-	Thread    string
-	Owner     string
-	Version   int
-	CreatedAt int64 // Unix ns
-	UpdatedAt int64 // Unix ns
-}
+var _ hub.Buckets = (*Client)(nil)
 
-// Links are a bucket's addresses.
-type Links struct {
-	URL, WWW, IPNS string
-}
-
-// Item is a file or directory in a bucket.
-type Item struct {
-	Cid        string
-	Name       string
-	Path       string // /ipfs/<root>/<path>
-	Size       int64
-	IsDir      bool
-	Items      []Item
-	ItemsCount int
-}
+// The contract's types, under the names this package has always used.
+type (
+	Root          = hub.Bucket
+	Links         = hub.BucketLinks
+	Item          = hub.BucketItem
+	CreateOptions = hub.BucketOptions
+	Created       = hub.CreatedBucket
+	Pushed        = hub.Pushed
+)
 
 func rootFromPB(r *pb.Root) Root {
 	if r == nil {
 		return Root{}
 	}
-	return Root{Key: r.Key, Name: r.Name, Path: r.Path, Thread: r.Thread, Owner: r.Owner, Version: int(r.Version),
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	out := Root{Key: r.Key, Name: r.Name, Path: r.Path, Thread: r.Thread, Owner: hub.PubKey(r.Owner), Version: int(r.Version),
+		KeyID: r.LinkKey, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if len(r.PathMetadata) > 0 {
+		out.Paths = make(map[string]hub.PathInfo, len(r.PathMetadata))
+		for p, m := range r.PathMetadata {
+			out.Paths[p] = hub.PathInfo{Roles: rolesFromPB(m.Roles), UpdatedAt: m.UpdatedAt}
+		}
+	}
+	return out
+}
+
+func rolesFromPB(in map[string]pb.PathAccessRole) map[string]hub.PathRole {
+	out := make(map[string]hub.PathRole, len(in))
+	for k, v := range in {
+		out[k] = hub.PathRole(v)
+	}
+	return out
 }
 
 func itemFromPB(p *pb.PathItem) Item {
@@ -81,20 +81,6 @@ func itemFromPB(p *pb.PathItem) Item {
 		it.Items = append(it.Items, itemFromPB(sub))
 	}
 	return it
-}
-
-// CreateOptions are Create's options.
-type CreateOptions struct {
-	Private      bool   // encrypt the contents (the hub holds the keys)
-	BootstrapCID string // a UnixFS directory already in the hub
-}
-
-// Created is what Create returns.
-type Created struct {
-	Root    Root
-	Links   Links
-	Seed    []byte // the contents of the seed file at the bucket's root
-	SeedCID string
 }
 
 // Create makes a bucket named name.
@@ -150,13 +136,6 @@ func (c *Client) ListPath(ctx context.Context, key, path string) (Item, Root, er
 		return Item{}, Root{}, rpcerr.FromStatus("bucketsclient.ListPath", err)
 	}
 	return itemFromPB(r.Item), rootFromPB(r.Root), nil
-}
-
-// Pushed is what PushPath stored.
-type Pushed struct {
-	Cid  string // the file's CID
-	Size int64
-	Root Root // the bucket at its new root
 }
 
 // PushPath streams r, to its end, to the file at path. root is the bucket
@@ -301,24 +280,52 @@ func (c *Client) Remove(ctx context.Context, key string) error {
 	return rpcerr.FromStatus("bucketsclient.Remove", err)
 }
 
-// File is one file for PushPaths.
+// File is one file for PushFiles.
 type File struct {
 	Path string
 	Data io.Reader
 }
 
-// PushedFile is what PushPaths stored for one file.
-type PushedFile struct {
-	Path string
-	Cid  string
-	Size int64
+// FileChunks yields the files, one after another, as PushPaths' chunks of
+// at most ChunkSize bytes, each file ended by a chunk with no data. A
+// reader's error ends the chunks with it, Canceled.
+func FileChunks(files []File) func() (hub.Chunk, error) {
+	buf := make([]byte, ChunkSize)
+	i, ended := 0, false
+	return func() (hub.Chunk, error) {
+		if i == len(files) {
+			return hub.Chunk{}, io.EOF
+		}
+		f := files[i]
+		if ended { // the last chunk of f was sent: end it
+			i, ended = i+1, false
+			return hub.Chunk{Path: f.Path}, nil
+		}
+		n, err := io.ReadFull(f.Data, buf)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			ended = true
+		} else if err != nil {
+			return hub.Chunk{}, errors.E(errors.Op("bucketsclient.FileChunks"), errors.Canceled, err)
+		}
+		if n == 0 {
+			i, ended = i+1, false
+			return hub.Chunk{Path: f.Path}, nil
+		}
+		return hub.Chunk{Path: f.Path, Data: buf[:n]}, nil
+	}
 }
 
-// PushPaths streams files, one after another, in one call; the hub links
-// them all into the bucket in one change, fast-forward only against root
-// as PushPath (empty forces). It returns what was stored for each file and
-// the bucket at its new root.
-func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) ([]PushedFile, Root, error) {
+// PushFiles is PushPaths of whole files, sent one after another.
+func (c *Client) PushFiles(ctx context.Context, key, root string, files []File) ([]Pushed, Root, error) {
+	return c.PushPaths(ctx, key, root, FileChunks(files))
+}
+
+// PushPaths streams the chunks next yields (see hub.Buckets) in one call;
+// the hub links every file into the bucket in one change, fast-forward
+// only against root as PushPath (empty forces). It returns what was
+// stored for each file and the bucket at its new root. An error from next
+// cancels the call, and the hub stores nothing.
+func (c *Client) PushPaths(ctx context.Context, key, root string, next func() (hub.Chunk, error)) ([]Pushed, Root, error) {
 	const op errors.Op = "bucketsclient.PushPaths"
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -327,7 +334,7 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 		return nil, Root{}, rpcerr.FromStatus(op, err)
 	}
 	type result struct {
-		files []PushedFile
+		files []Pushed
 		root  Root
 		err   error
 	}
@@ -344,7 +351,7 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 				done <- result{err: err}
 				return
 			}
-			res.files = append(res.files, PushedFile{Path: m.Path, Cid: m.Cid, Size: m.Size})
+			res.files = append(res.files, Pushed{Path: m.Path, Cid: m.Cid, Size: m.Size})
 			res.root = rootFromPB(m.Root)
 		}
 	}()
@@ -352,29 +359,19 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 		if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Header_{Header: &pb.PushPathsRequest_Header{Key: key, Root: root}}}); err != nil {
 			return err
 		}
-		buf := make([]byte, ChunkSize)
-		for _, f := range files {
-			for {
-				n, err := io.ReadFull(f.Data, buf)
-				if n > 0 {
-					if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: f.Path, Data: buf[:n]}}}); err != nil {
-						return err
-					}
-				}
-				if err == io.EOF || err == io.ErrUnexpectedEOF {
-					break
-				}
-				if err != nil {
-					cancel() // our reader failed: the hub drops the push
-					return errors.E(op, errors.Canceled, err)
-				}
+		for {
+			ch, err := next()
+			if err == io.EOF {
+				return stream.CloseSend()
 			}
-			// A chunk with no data ends the file.
-			if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: f.Path}}}); err != nil {
+			if err != nil {
+				cancel() // our source failed: the hub drops the push
+				return errors.E(op, errors.Canceled, err)
+			}
+			if err := stream.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: ch.Path, Data: ch.Data}}}); err != nil {
 				return err
 			}
 		}
-		return stream.CloseSend()
 	}()
 	if errors.KindOf(sendErr) == errors.Canceled {
 		<-done
@@ -387,32 +384,24 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, files []File) 
 	return res.files, res.root, nil
 }
 
-// Roles are path access roles by identity public-key string or "*":
-// 0 None, 1 Reader, 2 Writer, 3 Admin.
-type Roles map[string]int
-
-// PushPathAccessRoles merges roles into those given on path (None removes
-// an identity's role). The caller needs Admin on path.
-func (c *Client) PushPathAccessRoles(ctx context.Context, key, path string, roles Roles) error {
+// SetPathRoles merges roles into those given on path (hub.PathNone
+// removes an identity's role). The caller needs Admin on path.
+func (c *Client) SetPathRoles(ctx context.Context, key, path string, roles map[string]hub.PathRole) error {
 	req := &pb.PushPathAccessRolesRequest{Key: key, Path: path, Roles: map[string]pb.PathAccessRole{}}
 	for k, v := range roles {
 		req.Roles[k] = pb.PathAccessRole(v)
 	}
 	_, err := c.c.PushPathAccessRoles(ctx, req)
-	return rpcerr.FromStatus("bucketsclient.PushPathAccessRoles", err)
+	return rpcerr.FromStatus("bucketsclient.SetPathRoles", err)
 }
 
-// PullPathAccessRoles returns the roles given on path itself.
-func (c *Client) PullPathAccessRoles(ctx context.Context, key, path string) (Roles, error) {
+// PathRoles returns the roles given on path itself.
+func (c *Client) PathRoles(ctx context.Context, key, path string) (map[string]hub.PathRole, error) {
 	r, err := c.c.PullPathAccessRoles(ctx, &pb.PullPathAccessRolesRequest{Key: key, Path: path})
 	if err != nil {
-		return nil, rpcerr.FromStatus("bucketsclient.PullPathAccessRoles", err)
+		return nil, rpcerr.FromStatus("bucketsclient.PathRoles", err)
 	}
-	out := Roles{}
-	for k, v := range r.Roles {
-		out[k] = int(v)
-	}
-	return out, nil
+	return rolesFromPB(r.Roles), nil
 }
 
 // ListIPFSPath describes the file or directory at an IPFS path

@@ -66,7 +66,7 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			reader := appToken(t, owner, orgApp)
-			if err := owner.Buckets.PushPathAccessRoles(in(octx), key, "", bucketsclient.Roles{reader.pub: 1}); err != nil {
+			if err := owner.Buckets.SetPathRoles(in(octx), key, "", map[string]hub.PathRole{reader.pub: 1}); err != nil {
 				t.Fatal(err)
 			}
 			file := fmt.Sprintf("http://%s/thread/%s/buckets/%s/plans.txt", h.Addrs.Gateway, db, key)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/selfhub/hub"
 	"net/http"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestStarReaderMeansOneThing(t *testing.T) {
 	if _, err := owner.Buckets.PushPath(in, key, "pub/readme.txt", bytes.NewReader(data), ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := owner.Buckets.PushPathAccessRoles(in, key, "pub", bucketsclient.Roles{"*": 1}); err != nil {
+	if err := owner.Buckets.SetPathRoles(in, key, "pub", map[string]hub.PathRole{"*": 1}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := owner.Buckets.Root(in, key)

@@ -146,7 +146,7 @@ func (h *hubClient) pushDir(ctx context.Context, bucket, path, dir string, names
 	for i, n := range names {
 		files[i] = bucketsclient.File{Path: path + "/" + n, Data: &lazyFile{path: filepath.Join(dir, n)}}
 	}
-	if _, _, err := h.bc.PushPaths(h.with(ctx), bucket, "", files); err != nil {
+	if _, _, err := h.bc.PushFiles(h.with(ctx), bucket, "", files); err != nil {
 		return "", err
 	}
 	item, _, err := h.bc.ListPath(h.with(ctx), bucket, path)
