@@ -25,6 +25,9 @@ var bucketsRequirements = map[string]auth.Requirement{
 	"PullIpfsPath": auth.Authenticated, "SetPath": auth.Authenticated, "MovePath": auth.Authenticated,
 	"Remove": auth.Authenticated, "RemovePath": auth.Authenticated,
 	"PushPathAccessRoles": auth.Authenticated, "PullPathAccessRoles": auth.Authenticated,
+	// The archive calls answer Unimplemented to any authenticated caller.
+	"DefaultArchiveConfig": auth.Authenticated, "SetDefaultArchiveConfig": auth.Authenticated,
+	"Archive": auth.Authenticated, "Archives": auth.Authenticated, "ArchiveWatch": auth.Authenticated,
 }
 
 // pullChunkSize is the largest chunk PullPath sends: one 1 MiB leaf block

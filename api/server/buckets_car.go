@@ -3,13 +3,19 @@ package server
 import (
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/hubbucketspb"
+	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
 )
 
+// hubBucketsRequirements gives the credentials each
+// api.hubbuckets.pb.APIService method needs: any authenticated caller; the
+// bucket service checks roles.
+var hubBucketsRequirements = map[string]auth.Requirement{
+	"ImportCar": auth.Authenticated,
+}
+
 // hubBucketsService serves api.hubbuckets.pb.APIService, Hub's extensions
-// of the bucket service. The bucket's DB is named by x-textile-thread. Its
-// methods are absent from the requirements table, so every call needs an
-// authenticated principal; the bucket service checks roles.
+// of the bucket service. The bucket's DB is named by x-textile-thread.
 type hubBucketsService struct {
 	pb.UnimplementedAPIServiceServer
 	b *bucketsService

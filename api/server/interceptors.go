@@ -81,8 +81,10 @@ func (door) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
 func (door) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // authenticate reads the credentials from the metadata and settles the
-// principal the call needs, by the method's requirement (Authenticated
-// for methods the table does not name).
+// principal the call needs, by the method's requirement. The table names
+// every served method (checkRequirements); a call to a method no service
+// serves needs an authenticated principal before gRPC answers
+// Unimplemented.
 func (s *Server) authenticate(ctx context.Context, method string) (hub.Principal, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	req, ok := s.requirements[method]

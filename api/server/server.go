@@ -24,6 +24,7 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
+	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
@@ -124,8 +125,8 @@ type Server struct {
 	streams *streams
 	// stopRevoke ends the subscription to auth's revocations.
 	stopRevoke func()
-	// requirements names what credentials each method needs; methods not
-	// listed need an authenticated principal.
+	// requirements names what credentials each method needs; New checks
+	// that it names exactly the registered methods.
 	requirements map[string]auth.Requirement
 }
 
@@ -176,10 +177,40 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	for method, req := range usersRequirements {
 		s.requirements["/"+usersdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
+	for method, req := range hubBucketsRequirements {
+		s.requirements["/"+hubbucketspb.APIService_ServiceDesc.ServiceName+"/"+method] = req
+	}
 	s.requirements["/grpc.health.v1.Health/Check"] = auth.Open
 	s.requirements["/grpc.health.v1.Health/Watch"] = auth.Open
 	s.requirements["/grpc.health.v1.Health/List"] = auth.Open
+	if err := checkRequirements(s.grpc.GetServiceInfo(), s.requirements); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkRequirements makes sure the requirement tables name every method of
+// the registered services, and nothing else: a method left out would
+// silently need only an authenticated caller, and a misspelt one would
+// leave the real method so.
+func checkRequirements(services map[string]grpc.ServiceInfo, reqs map[string]auth.Requirement) error {
+	const op errors.Op = "server.New"
+	served := map[string]bool{}
+	for name, info := range services {
+		for _, m := range info.Methods {
+			full := "/" + name + "/" + m.Name
+			served[full] = true
+			if _, ok := reqs[full]; !ok {
+				return errors.Errorf(op, errors.Internal, "method %s has no entry in the requirement tables; say what credentials it needs", full)
+			}
+		}
+	}
+	for full := range reqs {
+		if !served[full] {
+			return errors.Errorf(op, errors.Internal, "the requirement tables name %s, which no registered service serves", full)
+		}
+	}
+	return nil
 }
 
 // GRPC returns the gRPC server, to serve on a listener.

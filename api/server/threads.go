@@ -10,9 +10,17 @@ import (
 )
 
 // threadsRequirements gives the credentials each threads.pb.API method
-// needs; the rest need an authenticated principal.
+// needs: GetToken an API key (it is how a user gets a token), the rest an
+// authenticated principal, and the DB manager decides whose DBs it reaches.
 var threadsRequirements = map[string]auth.Requirement{
 	"GetToken": auth.APIKeyOnly,
+	"NewDB":    auth.Authenticated, "NewDBFromAddr": auth.Authenticated, "ListDBs": auth.Authenticated,
+	"GetDBInfo": auth.Authenticated, "DeleteDB": auth.Authenticated,
+	"NewCollection": auth.Authenticated, "UpdateCollection": auth.Authenticated, "DeleteCollection": auth.Authenticated,
+	"GetCollectionInfo": auth.Authenticated, "GetCollectionIndexes": auth.Authenticated, "ListCollections": auth.Authenticated,
+	"Create": auth.Authenticated, "Save": auth.Authenticated, "Verify": auth.Authenticated, "Delete": auth.Authenticated,
+	"Has": auth.Authenticated, "Find": auth.Authenticated, "FindByID": auth.Authenticated,
+	"ReadTransaction": auth.Authenticated, "WriteTransaction": auth.Authenticated, "Listen": auth.Authenticated,
 }
 
 // threadsService serves threads.pb.API: GetToken here, ThreadDB in
