@@ -39,6 +39,8 @@ import (
 	bstore "github.com/ipfs/boxo/blockstore"
 	boxogw "github.com/ipfs/boxo/gateway"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multibase"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/selfhub/hub/buckets"
@@ -79,9 +81,10 @@ type Config struct {
 
 // Handler serves /ipfs/, /ipns/ and /thread/ paths.
 type Handler struct {
-	blocks bstore.Blockstore
+	blocks bstore.Blockstore // Config.Blocks, with identity CIDs answered from the CID itself
 	bkts   Buckets
 	boxo   http.Handler
+	cors   http.Handler // serve, with CORS headers on every response
 	log    *slog.Logger
 	priv   PrivateBuckets // nil: private buckets are refused
 	tokens Tokens
@@ -106,8 +109,11 @@ func New(cfg Config) (*Handler, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry() // not the global one: hubs in one process must not collide
 	}
+	// An identity CID holds its block in itself: no store has it, and
+	// the ID store answers it from the CID.
+	blocks := bstore.NewIdStore(cfg.Blocks)
 	// No exchange: a missing block is ipld.ErrNotFound at once (404).
-	bs := blockservice.New(cfg.Blocks, nil)
+	bs := blockservice.New(blocks, nil)
 	opts := []boxogw.BackendOption{boxogw.WithNameSystem(names{cfg.Buckets, cfg.Records})}
 	if cfg.Records != nil {
 		opts = append(opts, boxogw.WithValueStore(recordStore{cfg.Records}))
@@ -128,7 +134,15 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.WWWDomain != "" {
 		www = "." + strings.ToLower(strings.Trim(cfg.WWWDomain, "."))
 	}
-	return &Handler{blocks: cfg.Blocks, bkts: cfg.Buckets, boxo: h, log: log, www: www, priv: cfg.Private, tokens: cfg.Tokens}, nil
+	gw := &Handler{blocks: blocks, bkts: cfg.Buckets, boxo: h, log: log, www: www, priv: cfg.Private, tokens: cfg.Tokens}
+	// CORS as kubo's gateway sends it (boxo's defaults: any origin; GET,
+	// HEAD and OPTIONS; the Content-Range, Ipfs-Uri and X-Ipfs-Roots
+	// headers readable), so browser apps can fetch content. Authorization
+	// is allowed too: a private bucket's reader sends its user token that
+	// way, and a bearer token is no ambient credential another origin
+	// could ride on.
+	gw.cors = boxogw.NewHeaders(map[string][]string{"Access-Control-Allow-Headers": {"Authorization"}}).ApplyCors().Wrap(http.HandlerFunc(gw.serve))
+	return gw, nil
 }
 
 // Website returns the bucket key of a request for a bucket website
@@ -148,8 +162,25 @@ func (h *Handler) Website(r *http.Request) (key string, ok bool) {
 // Prefixes are the URL path prefixes the handler serves.
 var Prefixes = []string{"/ipfs/", "/ipns/", "/thread/"}
 
-// ServeHTTP serves a content request.
+// ServeHTTP serves a content request: GET and HEAD read, OPTIONS answers
+// a CORS preflight, and any other method is refused (405), since the
+// gateway writes nothing.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.cors.ServeHTTP(w, r)
+}
+
+// serve is ServeHTTP once the CORS headers are set.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		w.Header().Set("Allow", allowed)
+		return
+	default:
+		w.Header().Set("Allow", allowed)
+		httpError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed: the gateway only reads (GET, HEAD); change buckets through the bucket API")
+		return
+	}
 	if key, ok := h.Website(r); ok {
 		// Bucket keys are base36, so lower case loses nothing.
 		h.serveBucket(w, r, "", key, "/ipns/"+key+r.URL.Path)
@@ -160,8 +191,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/ipfs/"):
 		// A root this hub lacks is 404 before boxo starts: boxo would
 		// answer a CAR request 200 and then truncate the stream.
+		// With Cache-Control: only-if-cached, boxo answers a missing root
+		// 412, as the spec asks, before it starts any response.
 		first, _, _ := strings.Cut(p[len("/ipfs/"):], "/")
-		if c, err := cid.Decode(first); err == nil {
+		if c, err := cid.Decode(first); err == nil && r.Header.Get("Cache-Control") != "only-if-cached" {
 			if ok, err := h.blocks.Has(r.Context(), c); err == nil && !ok {
 				httpError(w, http.StatusNotFound, "CID "+c.String()+" is not on this hub; this gateway serves only what the hub stores")
 				return
@@ -170,12 +203,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.boxo.ServeHTTP(w, r)
 	case strings.HasPrefix(p, "/ipns/"):
 		key, _, _ := strings.Cut(p[len("/ipns/"):], "/")
+		if canonicalRedirect(w, r, "/ipns/", key) {
+			return
+		}
 		h.serveBucket(w, r, "", key, "")
 	case strings.HasPrefix(p, "/thread/"):
 		// /thread/<db>/buckets/<key>[/rest]
 		parts := strings.SplitN(p[len("/thread/"):], "/", 4)
 		if len(parts) < 3 || parts[1] != "buckets" || parts[2] == "" {
 			httpError(w, http.StatusNotFound, "not a bucket path: use /thread/<db>/buckets/<key>[/path]")
+			return
+		}
+		if canonicalRedirect(w, r, "/thread/"+parts[0]+"/buckets/", parts[2]) {
 			return
 		}
 		thread, err := threads.Decode(parts[0])
@@ -191,6 +230,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		httpError(w, http.StatusNotFound, "no such page: content is under /ipfs/<cid>, /ipns/<key> and /thread/<db>/buckets/<key>")
 	}
+}
+
+// allowed is the Allow header of gateway responses.
+const allowed = "GET, HEAD, OPTIONS"
+
+// canonicalRedirect answers 302 when key is an IPNS name in a form other
+// than the canonical one, a CIDv1 libp2p-key in base36 (bucket keys are
+// in that form): a peer ID (base58 multihash, 12D3Koo… or the CIDv0-like
+// Qm…) or another base. The location keeps the rest of the path and
+// the query. The request's path is prefix, key and the rest. It reports
+// whether it answered.
+func canonicalRedirect(w http.ResponseWriter, r *http.Request, prefix, key string) bool {
+	id, err := peer.Decode(key)
+	if err != nil {
+		return false
+	}
+	canon, err := peer.ToCid(id).StringOfBase(multibase.Base36)
+	if err != nil || canon == key {
+		return false
+	}
+	u := *r.URL
+	u.Path, u.RawPath = prefix+canon+u.Path[len(prefix)+len(key):], ""
+	u.Scheme, u.Host = "", ""
+	http.Redirect(w, r, u.String(), http.StatusFound)
+	return true
 }
 
 // serveBucket resolves the bucket, refuses what the gateway may not serve,

@@ -55,11 +55,6 @@ func (h *Handler) servePrivate(w http.ResponseWriter, r *http.Request, b buckets
 		httpError(w, http.StatusNotAcceptable, "bucket "+key+" is private: its contents are served decrypted only, as files and listings; its encrypted blocks are at /ipfs/<root>")
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		httpError(w, http.StatusMethodNotAllowed, "bucket "+key+" is read-only here: write to it with the hub client")
-		return
-	}
 	p := ipnsPath
 	if p == "" {
 		p = r.URL.Path

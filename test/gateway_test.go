@@ -87,7 +87,14 @@ var noRedirects = &http.Client{
 // returns the response with its body read.
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return do(t, http.MethodGet, url, hdr...)
+}
+
+// do sends a request with method to url, with optional header pairs
+// ("Host" included), and returns the response with its body read.
+func do(t *testing.T, method, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
