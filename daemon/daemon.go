@@ -235,7 +235,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	capped := func(ln net.Listener) net.Listener { return netcap.Listen(ln, cfg.MaxConns, cfg.MaxConnsPerIP) }
 	go func() { d.errc <- d.server.GRPC().Serve(capped(apiLn)) }()
 	d.serveHTTP(cfg, capped(webLn), d.server.Web())
-	d.serveHTTP(cfg, capped(gwLn), gatewayHandler(authSvc, reg, content))
+	d.serveHTTP(cfg, capped(gwLn), gateway.Routes(content, authSvc, reg))
 	log.Info("hubd ready",
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)

@@ -1,7 +1,13 @@
-// Package gateway is Hub's HTTP gateway for content: /ipfs/<cid>,
-// /ipns/<bucket key>, /thread/<db>/buckets/<key> and bucket websites on
-// <key>.<buckets domain>, all served by boxo's gateway handler over the
-// hub's own blockstore.
+// Package gateway owns hubd's HTTP address (Routes): content at
+// /ipfs/<cid>, /ipns/<bucket key>, /thread/<db>/buckets/<key> and bucket
+// websites on <key>.<buckets domain>, all served by boxo's gateway handler
+// over the hub's own blockstore; /health and /metrics; and the pages of
+// the links hubd e-mails (links.go). The daemon only builds it and
+// listens.
+//
+// Content responses carry CORS headers as kubo's gateway sends them, so
+// browser apps can read them; the gateway only reads (GET, HEAD, and
+// OPTIONS for preflights; anything else is 405).
 //
 // The gateway is offline: it reads only blocks this hub stores, through a
 // blockservice with no exchange, so a CID the hub does not hold answers 404
@@ -158,9 +164,6 @@ func (h *Handler) Website(r *http.Request) (key string, ok bool) {
 	key, ok = strings.CutSuffix(strings.ToLower(host), h.www)
 	return key, ok && key != "" && !strings.Contains(key, ".")
 }
-
-// Prefixes are the URL path prefixes the handler serves.
-var Prefixes = []string{"/ipfs/", "/ipns/", "/thread/"}
 
 // ServeHTTP serves a content request: GET and HEAD read, OPTIONS answers
 // a CORS preflight, and any other method is refused (405), since the
