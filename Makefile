@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 PROTOS    := hubd billingd threads usersd bucketsd hubbuckets
 
-.PHONY: run build test compat-deps proto bench bench-kubo fuzz vet
+.PHONY: run build test compat-deps proto bench bench-kubo conformance fuzz vet
 
 ## run: start hubd on its embedded default (~/.hubd, gRPC :3006, gRPC-Web :3007, HTTP :8006, libp2p :4006)
 run:
@@ -43,6 +43,13 @@ bench:
 ## bench-kubo: buckets vs kubo v0.43.1 side by side (builds kubo into bench/.cache; see bench/RESULTS.md)
 bench-kubo:
 	$(GO) run ./bench/cmd/kubobench $(KUBOBENCH_FLAGS)
+
+## conformance: the IPFS gateway conformance suite's trustless-gateway and path-gateway
+## specs against hubd and kubo side by side (bench/conformance.sh; see bench/RESULTS.md).
+## The suite is not on the Go module proxy, so this is not part of make test: give a
+## checkout of github.com/ipfs/gateway-conformance, make conformance GATEWAY_CONFORMANCE=/path
+conformance:
+	sh bench/conformance.sh "$(GATEWAY_CONFORMANCE)"
 
 ## fuzz: run each fuzz target for a while (their seed corpora run in make test)
 FUZZTIME ?= 30s
