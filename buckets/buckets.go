@@ -927,8 +927,8 @@ func (s *Service) PullIPFSPath(ctx context.Context, ipfsPath string, w io.Writer
 }
 
 // stored returns the node c after checking that this hub holds every
-// block of the DAG under it with true link sizes (verifyDAG), so a bucket
-// never links a partial DAG. (Reading them also keeps them from a garbage
+// block of the DAG under it, so a bucket never links a partial DAG; where
+// its link sizes are wrong, the copy with true sizes (verifyDAG). (Reading them also keeps them from a garbage
 // collection running now.)
 func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Node, error) {
 	nd, err := s.verifyDAG(ctx, c, nil)

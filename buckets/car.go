@@ -28,7 +28,7 @@ const MaxCARBlockSize = 2 << 20
 
 // CARImport is what ImportCAR stored.
 type CARImport struct {
-	Cid    cid.Cid // the DAG linked at the path
+	Cid    cid.Cid // the DAG linked at the path: the CAR's, or its copy with true link sizes
 	Blocks int64   // blocks the CAR held
 	Bucket Bucket  // the bucket at its new root
 }
@@ -45,7 +45,10 @@ type CARImport struct {
 // size of the CAR (plus the CIDs of its raw leaves, for the completeness
 // check). The DAG must be complete, from the CAR or blocks this hub
 // already holds, before the bucket moves: a CAR that fails any check
-// leaves the bucket as it was. Blocks stored from a refused CAR stay
+// leaves the bucket as it was. Link sizes are advisory in UnixFS: where
+// the CAR's differ from the true ones (as some tools write them, or leave
+// them 0), the bucket links a copy with the true sizes, which quotas count
+// (verifyDAG), and CARImport.Cid names it. Blocks stored from a refused CAR stay
 // unreferenced until garbage collection.
 func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads.ID, key, path, root string, carRoot cid.Cid, r io.Reader) (CARImport, error) {
 	const op errors.Op = "buckets.ImportCAR"
@@ -106,7 +109,7 @@ func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads
 	if err != nil {
 		return CARImport{}, err
 	}
-	return CARImport{Cid: top, Blocks: n, Bucket: b}, nil
+	return CARImport{Cid: nd.Cid(), Blocks: n, Bucket: b}, nil
 }
 
 // pickRoot returns the root to import: named, or the CAR's only one.
@@ -187,8 +190,8 @@ func decodeBlock(blk blocks.Block) (ipld.Node, error) {
 }
 
 // checkComplete returns the root node of the DAG at top once every block
-// it links to is stored with true link sizes (verifyDAG) and the root is
-// a UnixFS node. The sizes of the raw blocks the CAR held (leaves) are
+// it links to is stored and the root is a UnixFS node: top's, or the copy
+// with true link sizes verifyDAG made when the CAR's were wrong. The sizes of the raw blocks the CAR held (leaves) are
 // known, so they are not read back.
 func (s *Service) checkComplete(ctx context.Context, top cid.Cid, leaves map[cid.Cid]int) (ipld.Node, error) {
 	nd, err := s.verifyDAG(ctx, top, leaves)
