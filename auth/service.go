@@ -129,21 +129,22 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Record keys. Each prefix holds one kind of record; the ones marked index
-// hold empty values and exist to list by their first part.
+// Record keys, under the prefixes the store lists for this package. Each
+// holds one kind of record; the ones marked index hold empty values and
+// exist to list by their first part.
 const (
-	pAccount     = "acct"     // acct/<pubkey> → accountRecord
-	pName        = "name"     // name/<lower name> → pubkey of the developer or org
-	pEmail       = "email"    // email/<lower e-mail> → pubkey of the developer
-	pSession     = "sess"     // sess/<id> → hub.Session
-	pAcctSession = "acctsess" // acctsess/<pubkey>/<id> index
-	pKey         = "key"      // key/<key> → hub.APIKey
-	pAcctKey     = "acctkey"  // acctkey/<pubkey>/<key> index
-	pMember      = "member"   // member/<developer>/<org> index
-	pUser        = "user"     // user/<account>/<identity> → userRecord
-	pNewIDs      = "newids"   // newids/<account> → newIDBudget
-	pInvite      = "invite"   // invite/<token> → inviteRecord
-	pInvitee     = "invitee"  // invitee/<lower e-mail>/<token> index of accepted invites awaiting sign-up
+	pAccount     = store.AuthAccounts        // acct/<pubkey> → accountRecord
+	pName        = store.AuthNames           // name/<lower name> → pubkey of the developer or org
+	pEmail       = store.AuthEmails          // email/<lower e-mail> → pubkey of the developer
+	pSession     = store.AuthSessions        // sess/<id> → hub.Session
+	pAcctSession = store.AuthAccountSessions // acctsess/<pubkey>/<id> index
+	pKey         = store.AuthKeys            // key/<key> → hub.APIKey
+	pAcctKey     = store.AuthAccountKeys     // acctkey/<pubkey>/<key> index
+	pMember      = store.AuthMembers         // member/<developer>/<org> index
+	pUser        = store.AuthUsers           // user/<account>/<identity> → userRecord
+	pNewIDs      = store.AuthNewIDs          // newids/<account> → newIDBudget
+	pInvite      = store.AuthInvites         // invite/<token> → inviteRecord
+	pInvitee     = store.AuthInvitees        // invitee/<lower e-mail>/<token> index of accepted invites awaiting sign-up
 )
 
 // accountRecord is an account with its identity's private key.

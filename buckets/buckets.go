@@ -250,7 +250,7 @@ func (s *Service) lock(thread threads.ID, key string) func() {
 
 // ipnsKeyKey is where the private key behind a bucket's IPNS name is kept;
 // publish.go signs the name's records with it.
-func ipnsKeyKey(key string) []byte { return store.Key("bktkey", key) }
+func ipnsKeyKey(key string) []byte { return store.Key(store.BucketKeys, key) }
 
 // NewKey makes a fresh Ed25519 key and returns it with its IPNS name: the
 // peer ID as a CIDv1 with the libp2p-key codec, in base36.

@@ -52,7 +52,7 @@ type record struct {
 
 // recordKey is where the record of bucket key is kept; recordKey("")
 // prefixes them all.
-func recordKey(key string) []byte { return store.Key("bktrec", key) }
+func recordKey(key string) []byte { return store.Key(store.BucketRecords, key) }
 
 // put adds the record of bucket key to b.
 func (r record) put(key string) func(*store.Batch) {
@@ -78,10 +78,10 @@ func (s *Service) eachRecord(fn func(key string, r *record) error) error {
 
 // legacyDBKey is where hubs before the records kept the ID of the DB that
 // holds a bucket; RecordBuckets turns each into a record.
-func legacyDBKey(key string) []byte { return store.Key("bktdb", key) }
+func legacyDBKey(key string) []byte { return store.Key(store.LegacyBucketDBs, key) }
 
 // recordsDoneKey marks a store whose buckets all have records.
-func recordsDoneKey() []byte { return store.Key("bktrec-done") }
+func recordsDoneKey() []byte { return []byte(store.LegacyRecordsDone) }
 
 // RecordBuckets gives every bucket of a store written before the hub kept
 // its own records one, once, and returns how many it made. A hub calls it

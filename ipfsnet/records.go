@@ -68,7 +68,7 @@ func NewRecords(st *store.Store, validity, ttl time.Duration) (*Records, error) 
 }
 
 // recordKey is where the record for name is stored.
-func recordKey(name ipns.Name) []byte { return store.Key("ipns", name.String()) }
+func recordKey(name ipns.Name) []byte { return store.Key(store.IPNSRecords, name.String()) }
 
 // NameOf returns the IPNS name of sk's public key.
 func NameOf(sk crypto.PrivKey) (ipns.Name, error) {
@@ -161,8 +161,8 @@ func (rs *Records) record(name ipns.Name) (*ipns.Record, error) {
 
 // each calls fn with every stored record's name and record.
 func (rs *Records) each(fn func(ipns.Name, *ipns.Record) error) error {
-	return rs.st.Scan(store.Key("ipns", ""), func(key, val []byte) error {
-		name, err := ipns.NameFromString(string(key[len("ipns/"):]))
+	return rs.st.Scan(store.Key(store.IPNSRecords, ""), func(key, val []byte) error {
+		name, err := ipns.NameFromString(string(key[len(store.IPNSRecords)+1:]))
 		if err != nil {
 			return nil // not ours to judge; nothing else writes here
 		}

@@ -107,7 +107,7 @@ func (m *Meter) Add(p hub.Principal, c Counts) {
 	cur.add(c)
 }
 
-func key(s Subject) []byte { return store.Key("usage", string(s.Account), string(s.Identity)) }
+func key(s Subject) []byte { return store.Key(store.Usage, string(s.Account), string(s.Identity)) }
 
 // Flush adds the pending counts to the stored ones, in one batch.
 func (m *Meter) Flush() error {

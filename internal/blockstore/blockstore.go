@@ -40,7 +40,7 @@ import (
 
 // prefix is the store key prefix of every datastore key. Datastore keys
 // start with '/', so keys look like "ipfs/blocks/<multihash>".
-const prefix = "ipfs"
+const prefix = store.IPFSBlocks
 
 // Pebble adapts the store to go-datastore's Batching interface. It
 // trusts its callers (boxo's blockstore) for key shapes.

@@ -90,11 +90,15 @@ func (h *Hub) stop() {
 	h.d = nil
 }
 
+// Stop stops the daemon, so a test can read what it left in its repo; a
+// stopped daemon can be started again with Restart.
+func (h *Hub) Stop() { h.stop() }
+
 // Restart stops the daemon and starts it again on the same repo (on new
 // ports, unless the configuration fixed them).
 func (h *Hub) Restart() {
 	h.t.Helper()
-	h.stop()
+	h.stop() // harmless when it is stopped already
 	h.start()
 }
 

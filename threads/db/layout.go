@@ -25,7 +25,7 @@ import (
 //	<db>jrn/<seq: 8 bytes BE>          → a write waiting for its record (journal.go)
 //	dbname/<account>/<owner>/<name>    → thread ID (names are unique per scope)
 //	dbown/<account>/<owner>/<id>       → empty (lists a scope's DBs)
-func dbPrefix(id threads.ID) []byte { return store.BinaryKey("db\x00", id.Bytes(), 0) }
+func dbPrefix(id threads.ID) []byte { return store.BinaryKey(store.DBs, id.Bytes(), 0) }
 
 // The functions below take the DB's prefix, dbPrefix(id), which a DB
 // keeps (DB.pfx) rather than encode its ID for every key.
@@ -78,8 +78,8 @@ func join(prefix []byte, parts ...string) []byte {
 	return out
 }
 
-func nameKey(scope, name string) []byte { return store.Key("dbname", scope, name) }
-func ownerPrefix(scope string) []byte   { return store.Key("dbown", scope, "") }
+func nameKey(scope, name string) []byte { return store.Key(store.DBNames, scope, name) }
+func ownerPrefix(scope string) []byte   { return store.Key(store.DBOwners, scope, "") }
 func ownerKey(scope string, id threads.ID) []byte {
 	return append(ownerPrefix(scope), id.String()...)
 }

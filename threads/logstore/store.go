@@ -203,7 +203,7 @@ func (s *Store) Thread(id threads.ID) (Info, error) {
 func (s *Store) Threads() ([]Info, error) {
 	const op errors.Op = "logstore.Threads"
 	var out []Info
-	err := store.ScanJSON(s.db, []byte("thr/i/"), func(key []byte, v *infoJSON) error {
+	err := store.ScanJSON(s.db, store.Key(store.ThreadInfos, ""), func(key []byte, v *infoJSON) error {
 		info, err := v.decode()
 		if err != nil {
 			return errors.Errorf(op, errors.Internal, "stored thread %s: %v", key, err)
@@ -363,7 +363,7 @@ func (s *Store) MoveBlocksByCID() (int, error) {
 	}
 	const perBatch = 4096
 	b, n := s.db.NewBatch(), 0
-	old := []byte("thr/b")
+	old := []byte(store.LegacyThreadBlocks)
 	err := s.db.Scan(old, func(key, val []byte) error {
 		// thr/b || uvarint(len(thread)) || thread || CID bytes
 		l, k := binary.Uvarint(key[len(old):])
@@ -469,18 +469,18 @@ func (s *Store) committedBlock(p *pending, id threads.ID, c cid.Cid) ([]byte, bo
 	return data, true, nil
 }
 
-func infoKey(id threads.ID) []byte   { return store.Key("thr", "i", id.String()) }
-func logPrefix(id threads.ID) []byte { return append(store.Key("thr", "l", id.String()), '/') }
+func infoKey(id threads.ID) []byte   { return store.Key(store.ThreadInfos, id.String()) }
+func logPrefix(id threads.ID) []byte { return append(store.Key(store.ThreadLogs, id.String()), '/') }
 func logKey(id threads.ID, lid peer.ID) []byte {
-	return store.Key("thr", "l", id.String(), lid.String())
+	return store.Key(store.ThreadLogs, id.String(), lid.String())
 }
-func headPrefix(id threads.ID) []byte { return store.BinaryKey("thr/h", id.Bytes(), 0) }
+func headPrefix(id threads.ID) []byte { return store.BinaryKey(store.ThreadHeads, id.Bytes(), 0) }
 func headKey(id threads.ID, lid peer.ID) []byte {
-	return append(store.BinaryKey("thr/h", id.Bytes(), len(lid)), lid...)
+	return append(store.BinaryKey(store.ThreadHeads, id.Bytes(), len(lid)), lid...)
 }
 
 // blockNS starts every block key: blockNS || cid" || thread bytes.
-const blockNS = "thr/c"
+const blockNS = store.ThreadBlocks
 
 // cidPrefix is the start of the keys of block c in any thread, with room
 // for extra more bytes.
@@ -504,4 +504,4 @@ func blockThread(key []byte) (threads.ID, bool) {
 }
 
 // movedKey marks a store whose blocks are all keyed by CID.
-var movedKey = []byte("thr/x/blocks-by-cid")
+var movedKey = store.Key(store.LegacyBlocksMoved, "blocks-by-cid")
