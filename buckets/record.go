@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/ipfs/boxo/blockstore"
+
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	hubblocks "github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
 )
 
 // The hub's own record of each bucket.
@@ -80,25 +84,25 @@ func (s *Service) eachRecord(fn func(key string, r *record) error) error {
 // holds a bucket; RecordBuckets turns each into a record.
 func legacyDBKey(key string) []byte { return store.Key(store.LegacyBucketDBs, key) }
 
-// recordsDoneKey marks a store whose buckets all have records.
+// recordsDoneKey marked a store whose buckets all had records, before
+// stores had format versions.
 func recordsDoneKey() []byte { return []byte(store.LegacyRecordsDone) }
 
-// RecordBuckets gives every bucket of a store written before the hub kept
-// its own records one, once, and returns how many it made. A hub calls it
-// at start, before any service runs. It reads each instance as stored
-// (db.Manager.StoredInstance), running none of its DB owner's code, and
-// charges the bucket to the account of the DB that holds it: the account
-// the hub authenticated when the bucket was made, as only principals of
-// that account reach the DB. A bucket whose DB or instance is gone is
-// dropped, and one whose instance cannot be read is dropped and logged:
-// neither stops the others.
-func (s *Service) RecordBuckets(ctx context.Context, log *slog.Logger) (int, error) {
+// RecordBuckets is the store's migration to store.FormatBucketRecords: it
+// gives every bucket of a store written before the hub kept its own
+// records one, and returns how many it made. It runs before any service,
+// over the parts a Service is made of (New). It reads each instance as
+// stored (db.Manager.StoredInstance), running none of its DB owner's code,
+// and charges the bucket to the account of the DB that holds it: the
+// account the hub authenticated when the bucket was made, as only
+// principals of that account reach the DB. A bucket whose DB or instance
+// is gone is dropped, and one whose instance cannot be read is dropped and
+// logged: neither stops the others. Each bucket's record and the deletion
+// of its old key commit together, so a run stopped at any point leaves
+// the next run only the buckets not yet recorded.
+func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks blockstore.Blockstore, log *slog.Logger) (int, error) {
 	const op errors.Op = "buckets.RecordBuckets"
-	if done, err := s.st.Has(recordsDoneKey()); err != nil {
-		return 0, errors.E(op, err)
-	} else if done {
-		return 0, nil
-	}
+	s := &Service{st: st, dbs: dbs, rawDAG: hubblocks.NewDAGService(blocks)}
 	type legacy struct {
 		key    string
 		thread threads.ID
@@ -135,7 +139,7 @@ func (s *Service) RecordBuckets(ctx context.Context, log *slog.Logger) (int, err
 		}
 	}
 	b := s.st.NewBatch()
-	b.PutRaw(recordsDoneKey(), nil)
+	b.Delete(recordsDoneKey())
 	if err := b.Commit(); err != nil {
 		return n, errors.E(op, err)
 	}

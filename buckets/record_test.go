@@ -141,7 +141,9 @@ func TestQuotaPerAccount(t *testing.T) {
 
 // TestRecordBuckets turns a store from before the records back into one:
 // the records are made again, equal to the ones the service wrote, without
-// running the DB owner's read filter, once.
+// running the DB owner's read filter; a bucket recorded already (by a run
+// that stopped midway) is left as it is, and a second run finds nothing
+// to do.
 func TestRecordBuckets(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -151,6 +153,13 @@ func TestRecordBuckets(t *testing.T) {
 	}
 	gone := f.create(t, "gone")
 	want, err := f.svc.recordOf(b.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A third bucket stands for one a run that was stopped had recorded:
+	// the next run leaves it as it is.
+	done := f.create(t, "done")
+	wantDone, err := f.svc.recordOf(done.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,14 +175,22 @@ func TestRecordBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	throughThreads(t, f, func(txn *db.Txn) error { return txn.Delete(ctx, []string{gone.Key}) })
+	marker := f.svc.st.NewBatch()
+	marker.PutRaw(recordsDoneKey(), nil) // what hubs before format versions wrote at the end
+	if err := marker.Commit(); err != nil {
+		t.Fatal(err)
+	}
 
-	s := New(f.svc.cfg, f.svc.dbs, f.svc.st, f.svc.raw)
+	s := f.svc
 	log := slog.New(slog.DiscardHandler)
-	if n, err := s.RecordBuckets(ctx, log); err != nil || n != 1 {
+	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.raw, log); err != nil || n != 1 {
 		t.Fatalf("RecordBuckets = %d, %v; want 1 bucket recorded", n, err)
 	}
 	if got, err := s.recordOf(b.Key); err != nil || got != want {
 		t.Fatalf("record = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.recordOf(done.Key); err != nil || got != wantDone {
+		t.Fatalf("record of the bucket recorded before = %+v, %v; want %+v", got, err, wantDone)
 	}
 	if _, err := s.recordOf(gone.Key); !errors.Is(errors.NotExist, err) {
 		t.Fatalf("record of a bucket with no instance: %v; want none", err)
@@ -186,10 +203,13 @@ func TestRecordBuckets(t *testing.T) {
 	if ok, _ := s.st.Has(ipnsKeyKey(gone.Key)); ok {
 		t.Fatal("the IPNS key of a dropped bucket is left")
 	}
-	if n, err := s.RecordBuckets(ctx, log); err != nil || n != 0 {
+	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.raw, log); err != nil || n != 0 {
 		t.Fatalf("RecordBuckets again = %d, %v; want nothing to do", n, err)
 	}
-	if st := collect(t, s); st.Roots != 1 || len(st.Broken) != 0 {
-		t.Fatalf("collection after recording: %+v; want one root", st)
+	if ok, _ := s.st.Has(recordsDoneKey()); ok {
+		t.Fatal("the old done-marker is left")
+	}
+	if st := collect(t, s); st.Roots != 2 || len(st.Broken) != 0 {
+		t.Fatalf("collection after recording: %+v; want two roots", st)
 	}
 }

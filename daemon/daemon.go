@@ -68,14 +68,16 @@ type Daemon struct {
 
 // Start builds and starts a daemon. It returns once every listener is bound
 // and serving; Close stops it.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err error) {
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Repo, 0o700); err != nil {
 		return nil, fmt.Errorf("repo %s: %w", cfg.Repo, err)
 	}
-	d = &Daemon{log: log, errc: make(chan error, 4)}
+	// d is not the named result: a failure returns nil, and the deferred
+	// Close must still see what was built.
+	d := &Daemon{log: log, errc: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			d.Close(context.Background())
@@ -86,6 +88,32 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	if d.store, err = store.Open(filepath.Join(cfg.Repo, "store"), log); err != nil {
+		return nil, err
+	}
+	d.meter = metering.New(d.store)
+	dbs := db.NewManager(db.Config{
+		MaxDBsPerOwner:  cfg.MaxDBsPerOwner,
+		MaxInstanceSize: cfg.MaxInstanceSize,
+		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
+		Meter:           d.meter,
+		Scripts: jsfunc.Limits{
+			Timeout:      cfg.ScriptTimeout,
+			Memory:       cfg.ScriptMemory,
+			MaxCallDepth: cfg.ScriptStack,
+			Concurrency:  cfg.ScriptConcurrency,
+			MaxRunning:   cfg.ScriptMaxRunning,
+		},
+	}, d.store)
+	d.dbs = dbs
+	// Bucket contents are files under <repo>/blocks: see package blockstore.
+	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
+	if err != nil {
+		return nil, err
+	}
+	blocks := blockstore.New(blockFiles)
+	// A store an older hubd wrote is brought to this one's format before
+	// anything reads or writes it.
+	if err := d.store.Migrate(ctx, migrations(d.store, dbs, blocks, log), log); err != nil {
 		return nil, err
 	}
 
@@ -135,21 +163,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
 		return nil, err
 	}
-	d.meter = metering.New(d.store)
-	dbs := db.NewManager(db.Config{
-		MaxDBsPerOwner:  cfg.MaxDBsPerOwner,
-		MaxInstanceSize: cfg.MaxInstanceSize,
-		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
-		Meter:           d.meter,
-		Scripts: jsfunc.Limits{
-			Timeout:      cfg.ScriptTimeout,
-			Memory:       cfg.ScriptMemory,
-			MaxCallDepth: cfg.ScriptStack,
-			Concurrency:  cfg.ScriptConcurrency,
-			MaxRunning:   cfg.ScriptMaxRunning,
-		},
-	}, d.store)
-	d.dbs = dbs
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {
 		log.Error("forming the records a crash left unformed", "db", id, "err", err)
 	}); err != nil {
@@ -157,12 +170,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	} else if n > 0 {
 		log.Info("forming the records a crash left unformed", "dbs", n)
 	}
-	// Bucket contents are files under <repo>/blocks: see package blockstore.
-	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
-	if err != nil {
-		return nil, err
-	}
-	blocks := blockstore.New(blockFiles)
 	records, err := ipfsnet.NewRecords(d.store, cfg.IPNSValidity, cfg.IPNSTTL)
 	if err != nil {
 		return nil, err
@@ -172,14 +179,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 		return nil, err
 	}
 	// Thread blocks are served from the store in place, through a Store of
-	// their own that only reads (dbs writes through its own), once a
-	// store from before blocks were keyed by CID has them moved.
+	// their own that only reads (dbs writes through its own).
 	threadBlocks := logstore.NewStore(d.store)
-	if n, err := threadBlocks.MoveBlocksByCID(); err != nil {
-		return nil, err
-	} else if n > 0 {
-		log.Info("keyed the thread blocks by CID", "blocks", n)
-	}
 	served := blockstore.NewServed(blocks, threadBlocks)
 	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: served, Records: records,
 		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
@@ -192,11 +193,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (d *Daemon, err er
 	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
 		GCHoldTimeout: cfg.GCHoldTimeout, IssueLink: authSvc.IssueLink}, dbs, d.store,
 		blocks)
-	if n, err := bkts.RecordBuckets(ctx, log); err != nil {
-		return nil, err
-	} else if n > 0 {
-		log.Info("recorded the buckets of a store from before the hub kept its own records", "buckets", n)
-	}
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
 	if err != nil {

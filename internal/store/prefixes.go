@@ -54,8 +54,11 @@ const (
 	// comparison (hubd keeps blocks in files).
 	IPFSBlocks = "ipfs" // ipfs/blocks/<multihash> → block
 
-	// Keys of stores written by older hubs, which the named function
-	// moves or deletes when a hub starts.
+	// This package.
+	Meta = "store" // store/format → the format version (format.go)
+
+	// Keys of stores written by older hubs, which the named migration
+	// (format.go) moves or deletes.
 	LegacyThreadBlocks = "thr/b"       // logstore.MoveBlocksByCID: binary <len><thread bytes><CID bytes> → block
 	LegacyBlocksMoved  = "thr/x"       // logstore.MoveBlocksByCID: thr/x/blocks-by-cid, its done-marker
 	LegacyBucketDBs    = "bktdb"       // buckets.RecordBuckets: bktdb/<bucket key> → DB ID
@@ -97,6 +100,7 @@ func Prefixes() []Prefix {
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
 		text(IPFSBlocks, "internal/blockstore", "blocks of the Pebble datastore"),
+		text(Meta, "internal/store", "the store's format version"),
 		{LegacyThreadBlocks, "threads/logstore", "thread blocks keyed by thread (legacy)"},
 		text(LegacyBlocksMoved, "threads/logstore", "a done-marker (legacy)"),
 		text(LegacyBucketDBs, "buckets", "buckets' DBs (legacy)"),

@@ -59,7 +59,10 @@ const bloomBitsPerKey = 10
 const blockCacheSize = 64 << 20
 
 // Open opens (creating it if needed) the store in dir. Pebble's errors go
-// to log; its informational chatter is dropped.
+// to log; its informational chatter is dropped. A store whose format
+// version is newer than this build's (format.go) is refused with a
+// FailedPrecondition error; an older one opens, and its owner runs
+// Migrate before anything else uses it.
 func Open(dir string, log *slog.Logger) (*Store, error) { return openFS(dir, log, vfs.Default) }
 
 // OpenMem opens an empty store held in memory and lost on Close, for tests
@@ -83,7 +86,12 @@ func openFS(dir string, log *slog.Logger, fs vfs.FS) (*Store, error) {
 	if err != nil {
 		return nil, errors.E(op, errors.Internal, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	if err := s.checkFormat(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close flushes and closes the store. It waits for WhileOpen calls in

@@ -160,7 +160,10 @@ func (s *testStore) blockKeys(t *testing.T, id threads.ID) int {
 
 // TestMoveBlocksByCID: a store written when blocks were kept per thread
 // (thr/b<thread'><cid>, made here from a current one) has them moved to
-// their CID keys once by MoveBlocksByCID, and not again.
+// their CID keys by MoveBlocksByCID, and the old done-marker deleted. The
+// store is left as a run stopped after its first batch leaves it (one
+// block moved, the others not: each batch commits whole), so this is also
+// the run after a crash.
 func TestMoveBlocksByCID(t *testing.T) {
 	s := newStore(t)
 	info, logKey := s.newThread(t, "")
@@ -169,30 +172,34 @@ func TestMoveBlocksByCID(t *testing.T) {
 		blocks = append(blocks, s.blocksOf(t, info.ID, s.append(t, info.ID, logKey, body))...)
 	}
 	b := s.db.NewBatch()
-	for _, blk := range blocks {
+	for _, blk := range blocks[1:] {
 		b.Delete(blockKey(info.ID, blk.Cid))
-		b.PutRaw(append(store.BinaryKey("thr/b", info.ID.Bytes(), blk.Cid.ByteLen()), blk.Cid.Bytes()...), blk.Data)
+		b.PutRaw(append(store.BinaryKey(store.LegacyThreadBlocks, info.ID.Bytes(), blk.Cid.ByteLen()), blk.Cid.Bytes()...), blk.Data)
 	}
+	b.PutRaw(movedKey, nil)
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	s.wantNoBlocks(t, blocks)
+	s.wantNoBlocks(t, blocks[1:])
 
-	n, err := s.MoveBlocksByCID()
+	n, err := MoveBlocksByCID(s.db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != len(blocks) {
-		t.Fatalf("MoveBlocksByCID moved %d blocks; the thread holds %d", n, len(blocks))
+	if n != len(blocks)-1 {
+		t.Fatalf("MoveBlocksByCID moved %d blocks; %d were left in the old layout", n, len(blocks)-1)
+	}
+	if ok, _ := s.db.Has(movedKey); ok {
+		t.Fatal("the old done-marker is left")
 	}
 	s.wantBlocks(t, blocks)
 	if recs, err := s.Records(info.ID, logID(t, logKey)); err != nil || len(recs) != 3 {
 		t.Fatalf("records after the move: %d, %v", len(recs), err)
 	}
-	if n := s.keys(t, "thr/b"); n != 0 {
+	if n := s.keys(t, store.LegacyThreadBlocks); n != 0 {
 		t.Fatalf("%d keys left in the old layout", n)
 	}
-	if n, err := s.MoveBlocksByCID(); err != nil || n != 0 {
+	if n, err := MoveBlocksByCID(s.db); err != nil || n != 0 {
 		t.Fatalf("MoveBlocksByCID again: %d, %v; want 0, nil", n, err)
 	}
 }

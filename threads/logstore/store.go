@@ -28,7 +28,6 @@ import (
 //	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
 //	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
 //	thr/c<cid"><thread>     a block's bytes
-//	thr/x/blocks-by-cid     empty: every block is keyed by CID (MoveBlocksByCID)
 //
 // with the thread ID in base32 and log IDs in base58 in the text keys.
 // The keys written on every append, heads and blocks, are binary (thread'
@@ -351,20 +350,19 @@ func (s *Store) findBlock(c cid.Cid) ([]byte, error) {
 // errFound ends a scan that found what it looked for.
 var errFound = errors.New("found")
 
-// MoveBlocksByCID moves the blocks of a store written before blocks were
-// keyed by CID (thr/b<thread'><cid>) to their keys, once: a marker key
-// says it is done. It returns how many it moved. A hub calls it at start.
-func (s *Store) MoveBlocksByCID() (int, error) {
+// MoveBlocksByCID is the store's migration to store.FormatBlocksByCID: it
+// moves the blocks of a store written before blocks were keyed by CID
+// (thr/b<thread'><cid>) to their keys, and deletes the marker that hubs
+// before format versions left once they had. It returns how many it
+// moved. Each batch moves some blocks whole (puts the new key, deletes the
+// old), so a run stopped at any point leaves every block under one key or
+// the other, and the next run moves the rest.
+func MoveBlocksByCID(st *store.Store) (int, error) {
 	const op errors.Op = "logstore.MoveBlocksByCID"
-	if _, err := s.db.GetRaw(movedKey); err == nil {
-		return 0, nil
-	} else if !errors.Is(errors.NotExist, err) {
-		return 0, errors.E(op, err)
-	}
 	const perBatch = 4096
-	b, n := s.db.NewBatch(), 0
+	b, n := st.NewBatch(), 0
 	old := []byte(store.LegacyThreadBlocks)
-	err := s.db.Scan(old, func(key, val []byte) error {
+	err := st.Scan(old, func(key, val []byte) error {
 		// thr/b || uvarint(len(thread)) || thread || CID bytes
 		l, k := binary.Uvarint(key[len(old):])
 		start := len(old) + k
@@ -381,14 +379,14 @@ func (s *Store) MoveBlocksByCID() (int, error) {
 			if err := b.Commit(); err != nil {
 				return err
 			}
-			b = s.db.NewBatch()
+			b = st.NewBatch()
 		}
 		return nil
 	})
 	if err != nil {
 		return n, errors.E(op, err)
 	}
-	b.PutRaw(movedKey, nil)
+	b.Delete(movedKey)
 	if err := b.Commit(); err != nil {
 		return n, errors.E(op, err)
 	}
@@ -503,5 +501,6 @@ func blockThread(key []byte) (threads.ID, bool) {
 	return threads.ID(key[start+int(l):]), true
 }
 
-// movedKey marks a store whose blocks are all keyed by CID.
+// movedKey marked a store whose blocks were all keyed by CID, before
+// stores had format versions.
 var movedKey = store.Key(store.LegacyBlocksMoved, "blocks-by-cid")
