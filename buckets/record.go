@@ -38,6 +38,14 @@ import (
 //   - its size, the cumulative size of its recorded root's DAG;
 //   - its DB, so that a copy of the instance in another DB is not it.
 //
+// Every raw key of a bucket commits with its instance: Create writes the
+// record and the IPNS key (ipnsKeyKey) in the instance's commit, every
+// change of the root rewrites the record in the commit that saves the
+// instance (saveBucket), and Remove deletes both in the commit that
+// deletes it; nothing else writes them but the migration RecordBuckets.
+// So a crash never leaves one without the others (TestBucketStateSurvivesKill
+// in test/ kills hubd under such writes and checks).
+//
 // Garbage collection marks from the recorded roots and usage sums the
 // recorded sizes: neither opens a transaction on any collection. An
 // instance deleted through the threads API leaves its record, so its

@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
@@ -14,6 +18,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
@@ -30,16 +35,14 @@ func (r endlessReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestBucketPushSurvivesKill kills hubd (SIGKILL) in the middle of a push
-// of many MiB, and again right after a push is acknowledged. After each
-// restart the bucket is at the last acknowledged root, its files are whole,
-// and it takes new pushes.
-func TestBucketPushSurvivesKill(t *testing.T) {
-	bin := testhub.Build(t, "./cmd/hubd")
-	repo := t.TempDir()
+// bucketsProcess starts hubd as a child on repo, signs up a developer
+// with an account key and makes it a DB named "buckets": it returns the
+// process, a connection, and a context with the key naming the DB.
+func bucketsProcess(t *testing.T, bin, repo, name string) (*testhub.Process, *grpc.ClientConn, context.Context) {
+	t.Helper()
 	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
 	conn := testhub.Dial(t, p.Addrs.API)
-	sctx, _ := signup(t, hubclient.New(conn), "crashy")
+	sctx, _ := signup(t, hubclient.New(conn), name)
 	k, err := hubclient.New(conn).CreateKey(sctx, hub.AccountKey, false)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +52,17 @@ func TestBucketPushSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := client.WithThread(kctx, id.String())
+	return p, conn, client.WithThread(kctx, id.String())
+}
+
+// TestBucketPushSurvivesKill kills hubd (SIGKILL) in the middle of a push
+// of many MiB, and again right after a push is acknowledged. After each
+// restart the bucket is at the last acknowledged root, its files are whole,
+// and it takes new pushes.
+func TestBucketPushSurvivesKill(t *testing.T) {
+	bin := testhub.Build(t, "./cmd/hubd")
+	repo := t.TempDir()
+	p, conn, ctx := bucketsProcess(t, bin, repo, "crashy")
 	bc := bucketsclient.New(conn)
 	created, err := bc.Create(ctx, "crash", bucketsclient.CreateOptions{})
 	if err != nil {
@@ -112,4 +125,87 @@ func TestBucketPushSurvivesKill(t *testing.T) {
 	}
 	p.Kill()
 	check("after a kill right after an acknowledged push")
+}
+
+// TestBucketStateSurvivesKill kills hubd (SIGKILL) while several callers
+// create, push to and remove buckets, then reads what the restarted hub
+// holds: every bucket instance has the hub's record and IPNS key, and
+// every record and key has its instance. A bucket's raw keys are written
+// in the commit that writes its instance, so no crash splits them.
+func TestBucketStateSurvivesKill(t *testing.T) {
+	bin := testhub.Build(t, "./cmd/hubd")
+	repo := t.TempDir()
+	p, conn, dbCtx := bucketsProcess(t, bin, repo, "churn")
+	ctx, cancel := context.WithCancel(dbCtx)
+	defer cancel()
+	bc := bucketsclient.New(conn)
+
+	// Each caller creates a bucket, pushes a file to it and removes every
+	// other one, until the hub dies under it.
+	const callers, enough = 4, 40
+	acked := make(chan struct{}, callers*enough)
+	for c := range callers {
+		go func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				b, err := bc.Create(ctx, "churn", bucketsclient.CreateOptions{})
+				if err != nil {
+					return
+				}
+				acked <- struct{}{}
+				if _, err := bc.PushPath(ctx, b.Root.Key, "f.txt", bytes.NewReader([]byte("f")), b.Root.Path); err != nil {
+					return
+				}
+				if (c+i)%2 == 0 {
+					if err := bc.Remove(ctx, b.Root.Key); err != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	for range enough {
+		select {
+		case <-acked:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the callers stopped getting buckets made")
+		}
+	}
+	p.Kill()
+	cancel()
+
+	p = testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+	list, err := bucketsclient.New(testhub.Dial(t, p.Addrs.API)).List(dbCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	instances := map[string]bool{}
+	for _, b := range list {
+		instances[b.Key] = true
+	}
+	st, err := store.Open(filepath.Join(repo, "store"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, prefix := range []string{store.BucketRecords, store.BucketKeys} {
+		raw := map[string]bool{}
+		pfx := store.Key(prefix, "")
+		if err := st.Scan(pfx, func(k, _ []byte) error { raw[string(k[len(pfx):])] = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for key := range instances {
+			if !raw[key] {
+				t.Errorf("bucket %s has an instance and no %s key", key, prefix)
+			}
+		}
+		for key := range raw {
+			if !instances[key] {
+				t.Errorf("bucket %s has a %s key and no instance", key, prefix)
+			}
+		}
+		t.Logf("%d buckets, %d %s keys", len(instances), len(raw), prefix)
+	}
 }
