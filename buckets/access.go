@@ -226,7 +226,7 @@ func (s *Service) SetPathRoles(ctx context.Context, p hub.Principal, thread thre
 	if err != nil {
 		return Bucket{}, err
 	}
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	unlock := s.lock(thread, key)
 	defer unlock()

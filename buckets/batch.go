@@ -10,6 +10,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	hubblocks "github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/threads"
 )
 
@@ -31,7 +32,7 @@ type Batch struct {
 	keys *keyring
 	// held and release hold garbage collection for this batch (gc.go): its
 	// blocks are unlinked until Commit. Each call binds held to its context.
-	held    *holder
+	held    hubblocks.Holder
 	release func()
 
 	// mu guards files, pushed and done.
@@ -71,7 +72,7 @@ func (s *Service) NewBatch(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return nil, err
 	}
-	held, release := s.gc.register(ctx)
+	held, release := s.blocks.Register(ctx)
 	return &Batch{s: s, p: p, thread: thread, key: key, root: root, account: b.rec.Account, keys: keysOf(b),
 		held: held, release: release, files: map[string]batchFile{}}, nil
 }
@@ -89,7 +90,7 @@ func (bt *Batch) Discard() {
 // concurrently for different paths; a path added twice keeps the last.
 func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, error) {
 	const op errors.Op = "buckets.Batch.Add"
-	ctx = bt.held.bind(ctx)
+	ctx = bt.held.Bind(ctx)
 	segs, err := CleanPath(path)
 	if err != nil {
 		return BatchFile{}, errors.E(op, err)
@@ -132,7 +133,7 @@ func (bt *Batch) Add(ctx context.Context, path string, r io.Reader) (BatchFile, 
 func (bt *Batch) Commit(ctx context.Context) ([]BatchFile, Bucket, error) {
 	const op errors.Op = "buckets.Batch.Commit"
 	defer bt.release()
-	ctx = bt.held.bind(ctx)
+	ctx = bt.held.Bind(ctx)
 	bt.mu.Lock()
 	if bt.done {
 		bt.mu.Unlock()

@@ -46,7 +46,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
 	uio "github.com/ipfs/boxo/ipld/unixfs/io"
@@ -169,11 +168,8 @@ type Service struct {
 	cfg    Config
 	dbs    *db.Manager
 	st     *store.Store
-	blocks blockstore.Blockstore // the hub's blockstore, reporting to gc (gc.go)
-	dag    ipld.DAGService       // over blocks
-	raw    blockstore.Blockstore // the blockstore itself, for the collector
-	rawDAG ipld.DAGService       // over raw, for the collector's mark
-	gc     *collector
+	blocks *hubblocks.GC   // the hub's blockstore, with its collector (gc.go)
+	dag    ipld.DAGService // over blocks, importing with cfg.Profile
 	usage  usage
 	now    func() time.Time
 
@@ -191,39 +187,22 @@ type bucketLock struct {
 
 // New returns the service. Bucket contents go to blocks, which the
 // service garbage-collects (gc.go); IPNS keys to st.
-func New(cfg Config, dbs *db.Manager, st *store.Store, blocks blockstore.Blockstore) *Service {
-	gc := newCollector()
-	live := liveBlocks{Blockstore: blocks, gc: gc}
+func New(cfg Config, dbs *db.Manager, st *store.Store, blocks *hubblocks.GC) *Service {
 	profile := cfg.Profile
 	if profile == (uio.UnixFSProfile{}) {
 		profile, _ = ParseProfile(DefaultProfile)
 	}
-	dag := profiledDAG{hubblocks.NewDAGService(live), profile}
-	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: live, dag: dag,
-		raw: blocks, rawDAG: hubblocks.NewDAGService(blocks), gc: gc, now: time.Now, locks: map[string]*bucketLock{}}
+	dag := profiledDAG{hubblocks.NewDAGService(blocks), profile}
+	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: blocks, dag: dag, now: time.Now, locks: map[string]*bucketLock{}}
 }
-
-// flusher is a blockstore whose puts are durable only once Flush returns
-// (internal/blockstore's: see Files); others are durable as they put.
-type flusher interface{ Flush(context.Context) error }
 
 // flush makes every block stored so far durable.
 func (s *Service) flush(ctx context.Context, op errors.Op) error {
-	if f, ok := s.raw.(flusher); ok {
-		if err := f.Flush(ctx); err != nil {
-			return errors.E(op, errors.Internal, err)
-		}
+	if err := s.blocks.Flush(ctx); err != nil {
+		return errors.E(op, errors.Internal, err)
 	}
 	return nil
 }
-
-// DAG returns the DAG service that holds bucket contents.
-func (s *Service) DAG() ipld.DAGService { return s.dag }
-
-// Blocks returns the blockstore that holds bucket contents, for the
-// gateway and the network: what is read through it during a garbage
-// collection is kept.
-func (s *Service) Blocks() blockstore.Blockstore { return s.blocks }
 
 // lock serializes changes to one bucket; call the returned function to
 // unlock.
@@ -339,7 +318,7 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err := s.ensureCollection(ctx, p, d); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	var root ipld.Node
 	if bootstrap.Defined() {
@@ -726,7 +705,7 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 	if err := CheckKey(key); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	unlock := s.lock(thread, key)
 	defer unlock()
@@ -857,7 +836,7 @@ func (s *Service) PushPath(ctx context.Context, p hub.Principal, thread threads.
 	if err := checkRoot(op, b, root); err != nil {
 		return PushResult{}, err
 	}
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	cr, err := s.meter(ctx, op, b.rec.Account, r)
 	if err != nil {
@@ -952,7 +931,7 @@ func (s *Service) SetPath(ctx context.Context, p hub.Principal, thread threads.I
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	nd, err := s.stored(ctx, op, c)
 	if err != nil {

@@ -138,15 +138,15 @@ func TestManyEntriesShard(t *testing.T) {
 	// Each link is ~45 bytes with a 40-byte name: 7000 entries pass the
 	// 256 KiB threshold and turn the directory into a HAMT.
 	const n = 7000
-	nd, err := f.svc.DAG().Get(ctx, mustRoot(b))
+	nd, err := f.svc.dag.Get(ctx, mustRoot(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := Import(ctx, f.svc.DAG(), bytes.NewReader([]byte("x")))
+	file, err := Import(ctx, f.svc.dag, bytes.NewReader([]byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := loadDir("test", f.svc.DAG(), nd, "")
+	d, err := loadDir("test", f.svc.dag, nd, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestManyEntriesShard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DAG().Add(ctx, root); err != nil {
+	if err := f.svc.dag.Add(ctx, root); err != nil {
 		t.Fatal(err)
 	}
 	if fs, err := unixfs.FSNodeFromBytes(root.(*merkledag.ProtoNode).Data()); err != nil || fs.Type() != unixfs.THAMTShard {

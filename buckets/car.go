@@ -69,7 +69,7 @@ func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads
 	}
 	// The blocks are stored before the root links them: keep the
 	// collector from sweeping them in between.
-	ctx, release := s.gc.hold(ctx)
+	ctx, release := s.blocks.Hold(ctx)
 	defer release()
 	// The quota stops a CAR too big for it while it streams; the bucket's
 	// growth is checked again, exactly, when the root moves.

@@ -69,7 +69,7 @@ func fixtureOver(t testing.TB, cfg Config, st *store.Store, blocks blockstore.Bl
 	if _, err := m.NewDB(context.Background(), p, id, DBName, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	return fixture{svc: New(cfg, m, st, blocks), p: p, thread: id}
+	return fixture{svc: New(cfg, m, st, blockstore.NewGC(blocks)), p: p, thread: id}
 }
 
 func (f fixture) create(t testing.TB, name string) Bucket {

@@ -17,7 +17,7 @@ import (
 // blockCount returns how many blocks the service's blockstore holds.
 func blockCount(t testing.TB, s *Service) int {
 	t.Helper()
-	keys, err := s.raw.AllKeysChan(context.Background())
+	keys, err := s.blocks.AllKeysChan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func TestBrokenBucketDoesNotStopCollection(t *testing.T) {
 	if err := f.svc.Remove(ctx, f.p, f.thread, gone.Key); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.raw.DeleteBlock(ctx, mustRoot(broken)); err != nil {
+	if err := f.svc.blocks.DeleteBlock(ctx, mustRoot(broken)); err != nil {
 		t.Fatal(err)
 	}
 	st := collect(t, f.svc)

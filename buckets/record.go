@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/ipfs/boxo/blockstore"
+	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -110,7 +111,7 @@ func recordsDoneKey() []byte { return []byte(store.LegacyRecordsDone) }
 // the next run only the buckets not yet recorded.
 func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks blockstore.Blockstore, log *slog.Logger) (int, error) {
 	const op errors.Op = "buckets.RecordBuckets"
-	s := &Service{st: st, dbs: dbs, rawDAG: hubblocks.NewDAGService(blocks)}
+	s, dag := &Service{st: st, dbs: dbs}, hubblocks.NewDAGService(blocks)
 	type legacy struct {
 		key    string
 		thread threads.ID
@@ -131,7 +132,7 @@ func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks
 		}
 		b := s.st.NewBatch()
 		b.Delete(legacyDBKey(l.key))
-		r, err := s.legacyRecord(ctx, l.key, l.thread)
+		r, err := s.legacyRecord(ctx, dag, l.key, l.thread)
 		switch {
 		case err == nil:
 			r.put(l.key)(b)
@@ -155,8 +156,8 @@ func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks
 }
 
 // legacyRecord builds the record of bucket key in DB thread from its
-// instance as stored.
-func (s *Service) legacyRecord(ctx context.Context, key string, thread threads.ID) (record, error) {
+// instance as stored, reading its root's size through dag.
+func (s *Service) legacyRecord(ctx context.Context, dag ipld.DAGService, key string, thread threads.ID) (record, error) {
 	owner, err := s.dbs.Owner(ctx, thread)
 	if err != nil {
 		return record{}, err
@@ -174,7 +175,7 @@ func (s *Service) legacyRecord(ctx context.Context, key string, thread threads.I
 		return record{}, err
 	}
 	r := record{Thread: thread.String(), Account: owner.Account, Root: root.String(), Private: b.IsPrivate(), Updated: b.UpdatedAt}
-	if nd, err := s.rawDAG.Get(ctx, root); err == nil {
+	if nd, err := dag.Get(ctx, root); err == nil {
 		r.Size, _ = nodeSize(nd) // else broken: garbage collection reports it
 	}
 	return r, nil

@@ -70,7 +70,7 @@ func TestHubWideWorkRunsNoTenantCode(t *testing.T) {
 
 	// A service started again over the same store (a restart) loads the
 	// usage without reading any collection, and serves another account.
-	again := New(f.svc.cfg, f.svc.dbs, f.svc.st, f.svc.raw)
+	again := New(f.svc.cfg, f.svc.dbs, f.svc.st, f.svc.blocks)
 	if n, err := again.StoredBytes(ctx, f.p.Account); err != nil || n != used {
 		t.Fatalf("usage after a restart = %d, %v; want %d", n, err, used)
 	}
@@ -183,7 +183,7 @@ func TestRecordBuckets(t *testing.T) {
 
 	s := f.svc
 	log := slog.New(slog.DiscardHandler)
-	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.raw, log); err != nil || n != 1 {
+	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.blocks, log); err != nil || n != 1 {
 		t.Fatalf("RecordBuckets = %d, %v; want 1 bucket recorded", n, err)
 	}
 	if got, err := s.recordOf(b.Key); err != nil || got != want {
@@ -203,7 +203,7 @@ func TestRecordBuckets(t *testing.T) {
 	if ok, _ := s.st.Has(ipnsKeyKey(gone.Key)); ok {
 		t.Fatal("the IPNS key of a dropped bucket is left")
 	}
-	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.raw, log); err != nil || n != 0 {
+	if n, err := RecordBuckets(ctx, f.svc.st, f.svc.dbs, f.svc.blocks, log); err != nil || n != 0 {
 		t.Fatalf("RecordBuckets again = %d, %v; want nothing to do", n, err)
 	}
 	if ok, _ := s.st.Has(recordsDoneKey()); ok {

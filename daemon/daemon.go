@@ -190,11 +190,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
+	// The buckets and the gateway share one blockstore with its collector
+	// beside it: what the gateway reads while a cycle runs is kept.
+	collected := blockstore.NewGC(blocks)
 	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
-		GCHoldTimeout: cfg.GCHoldTimeout, IssueLink: authSvc.IssueLink}, dbs, d.store,
-		blocks)
+		GCHoldTimeout: cfg.GCHoldTimeout, IssueLink: authSvc.IssueLink}, dbs, d.store, collected)
 	d.ipfs.Run(bkts)
-	content, err := gateway.New(gateway.Config{Blocks: bkts.Blocks(), Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
+	content, err := gateway.New(gateway.Config{Blocks: collected, Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,10 @@
 // of the directories (see Files). The bucket service flushes before it
 // writes a root, so a root never points at a block a crash can lose.
 //
+// GC (gc.go) wraps a Blockstore with what a garbage collector running
+// beside writers needs, keeping the whole interface: the bucket service
+// and the gateway hold that one handle.
+//
 // Writes go through datastore batches (boxo's PutMany, driven by
 // ipld.BufferedDAG during imports), so memory is bounded by the batch
 // size, never by the size of a file.
