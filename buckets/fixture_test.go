@@ -14,6 +14,7 @@ import (
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // fixture is a service with one developer and one thread of theirs that
@@ -60,7 +61,7 @@ func newMemFixture(t testing.TB) fixture {
 func fixtureOver(t testing.TB, cfg Config, st *store.Store, blocks blockstore.Blockstore) fixture {
 	t.Helper()
 	t.Cleanup(func() { st.Close() })
-	m := db.NewManager(db.Config{}, st)
+	m := db.NewManager(db.Config{}, st, logstore.NewStore(st))
 	p := hub.Principal{Kind: hub.DeveloperPrincipal, Account: "bdev"}
 	id, err := threads.NewID(threads.Raw)
 	if err != nil {

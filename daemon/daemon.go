@@ -91,11 +91,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	d.meter = metering.New(d.store)
+	// One log store over the store's thread keys, with one table of
+	// thread locks: ThreadDB writes through it, and the IPFS network
+	// serves thread blocks from it.
+	logs := logstore.NewStore(d.store)
 	dbs := db.NewManager(db.Config{
 		MaxDBsPerOwner:  cfg.MaxDBsPerOwner,
 		MaxInstanceSize: cfg.MaxInstanceSize,
 		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
-		Meter:           d.meter,
+		Count:           d.meter.CountInstances,
 		Scripts: jsfunc.Limits{
 			Timeout:      cfg.ScriptTimeout,
 			Memory:       cfg.ScriptMemory,
@@ -103,7 +107,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 			Concurrency:  cfg.ScriptConcurrency,
 			MaxRunning:   cfg.ScriptMaxRunning,
 		},
-	}, d.store)
+	}, d.store, logs)
 	d.dbs = dbs
 	// Bucket contents are files under <repo>/blocks: see package blockstore.
 	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
@@ -178,10 +182,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	if err != nil {
 		return nil, err
 	}
-	// Thread blocks are served from the store in place, through a Store of
-	// their own that only reads (dbs writes through its own).
-	threadBlocks := logstore.NewStore(d.store)
-	served := blockstore.NewServed(blocks, threadBlocks)
+	// Thread blocks are served from the store in place.
+	served := blockstore.NewServed(blocks, logs)
 	if d.ipfs, err = ipfsnet.New(ipfsnet.Config{Host: d.p2p, Blocks: served, Records: records,
 		DHT: ipfsnet.DHTMode(cfg.IPFSDHT), Bootstrap: bootstrap, Announce: cfg.IPFSAnnounce, Log: log}); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // person is an identity using the app of account "bdev".
@@ -56,7 +57,7 @@ func newService(t testing.TB, cfg Config) (*Service, *db.Manager) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	m := db.NewManager(db.Config{}, st)
+	m := db.NewManager(db.Config{}, st, logstore.NewStore(st))
 	return New(m, cfg), m
 }
 

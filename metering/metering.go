@@ -107,6 +107,12 @@ func (m *Meter) Add(p hub.Principal, c Counts) {
 	cur.add(c)
 }
 
+// CountInstances counts instances p read and wrote: the counter hook
+// ThreadDB is given (db.Config.Count).
+func (m *Meter) CountInstances(p hub.Principal, reads, writes int64) {
+	m.Add(p, Counts{Reads: reads, Writes: writes})
+}
+
 func key(s Subject) []byte { return store.Key(store.Usage, string(s.Account), string(s.Identity)) }
 
 // Flush adds the pending counts to the stored ones, in one batch.

@@ -17,6 +17,7 @@ import (
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // TestUsageWithoutBuckets serves a hub with no bucket service (Services
@@ -39,7 +40,7 @@ func TestUsageWithoutBuckets(t *testing.T) {
 	}
 	meter := metering.New(st)
 	t.Cleanup(func() { meter.Close() })
-	dbs := db.NewManager(db.Config{Meter: meter}, st)
+	dbs := db.NewManager(db.Config{Count: meter.CountInstances}, st, logstore.NewStore(st))
 	srv, err := New(Services{Auth: authSvc, DBs: dbs, Meter: meter,
 		Usage: metering.NewReporter(meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes})},
 		Limits{MaxMessageSize: DefaultMaxMessageSize, MaxStreamsPerConn: DefaultMaxStreamsPerConn,

@@ -16,6 +16,7 @@ import (
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
+	"github.com/selfhub/hub/threads/logstore"
 )
 
 // newManager opens a Manager over a fresh store.
@@ -26,7 +27,7 @@ func newManager(t testing.TB, cfg Config) *Manager {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return NewManager(cfg, st)
+	return NewManager(cfg, st, logstore.NewStore(st))
 }
 
 // user returns a principal acting as a fresh user identity.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
-	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db/query"
 )
 
@@ -114,7 +113,7 @@ func (t *Txn) Find(ctx context.Context, queryJSON []byte) ([]json.RawMessage, er
 		}
 	}
 	found := q.Apply(docs)
-	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: int64(len(found))})
+	t.d.m.count(t.p, int64(len(found)), 0)
 	out := make([]json.RawMessage, len(found))
 	for i, d := range found {
 		out[i] = d.Raw

@@ -8,7 +8,6 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/metering"
 )
 
 // ListenFilter selects the events a listener wants. Empty Collection or ID
@@ -191,7 +190,7 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, c seqChange, filters 
 			ev.Instance = v
 		}
 	}
-	d.m.cfg.Meter.Add(p, metering.Counts{Reads: 1})
+	d.m.count(p, 1, 0)
 	return fn(ev)
 }
 

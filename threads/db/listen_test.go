@@ -137,7 +137,7 @@ func TestListenHistoryShrinks(t *testing.T) {
 	if got := kept(); len(got) != 20 || got[0] != last-19 {
 		t.Fatalf("kept %v; want the last 20", got)
 	}
-	m = NewManager(Config{ListenHistory: 5}, m.st)
+	m = NewManager(Config{ListenHistory: 5}, m.st, m.threads)
 	d, err := m.DB(context.Background(), p, d.id)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
-	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 	"github.com/selfhub/hub/threads/logstore"
@@ -46,8 +45,10 @@ type Config struct {
 	// ListenHistory is how many of a DB's latest changes are kept for
 	// listeners to resume from.
 	ListenHistory int
-	// Meter counts instance reads and writes; nil counts nothing.
-	Meter *metering.Meter
+	// Count is told how many instances a principal read and wrote, for
+	// usage metering (metering.Meter.CountInstances); nil counts nothing.
+	// It is called on the caller's path and must not block.
+	Count func(p hub.Principal, reads, writes int64)
 	// Scripts bounds write validators and read filters: their time,
 	// memory and stack, and how many run at once per tenant (the account
 	// that owns the DB) and in all.
@@ -81,8 +82,10 @@ type Manager struct {
 	dbs map[threads.ID]*DB
 }
 
-// NewManager returns a Manager over st.
-func NewManager(cfg Config, st *store.Store) *Manager {
+// NewManager returns a Manager over st, keeping threads in logs: the
+// hub's one log store over st, which others (the blocks served to IPFS
+// peers) read too.
+func NewManager(cfg Config, st *store.Store, logs *logstore.Store) *Manager {
 	if cfg.MaxInstanceSize == 0 {
 		cfg.MaxInstanceSize = DefaultMaxInstanceSize
 	}
@@ -98,7 +101,7 @@ func NewManager(cfg Config, st *store.Store) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, scripts: jsfunc.NewEngine(cfg.Scripts), st: st, threads: logstore.NewStore(st), dbs: map[threads.ID]*DB{}}
+	return &Manager{cfg: cfg, scripts: jsfunc.NewEngine(cfg.Scripts), st: st, threads: logs, dbs: map[threads.ID]*DB{}}
 }
 
 // NewDB creates a DB for the principal: a thread with id (made by the
@@ -322,4 +325,11 @@ func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, erro
 		total += c.bytes
 	}
 	return total, nil
+}
+
+// count tells cfg.Count, if any, of p's reads and writes.
+func (m *Manager) count(p hub.Principal, reads, writes int64) {
+	if m.cfg.Count != nil {
+		m.cfg.Count(p, reads, writes)
+	}
 }

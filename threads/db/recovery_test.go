@@ -63,7 +63,7 @@ func writerChild(dir string) error {
 	}
 	p := hub.Principal{Kind: hub.UserPrincipal, Account: "bdev", Identity: hub.PubKey(os.Getenv(childIdentity))}
 	ctx := context.Background()
-	m := NewManager(Config{}, st)
+	m := NewManager(Config{}, st, logstore.NewStore(st))
 	d, err := m.DB(ctx, p, id)
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func TestRecordsAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDB(t, NewManager(Config{}, st), p)
+	d := newDB(t, NewManager(Config{}, st, logstore.NewStore(st)), p)
 	id := d.id
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func checkAfterKill(t *testing.T, dir string, p hub.Principal, id threads.ID, ac
 	}
 
 	ctx := context.Background()
-	m := NewManager(Config{}, st)
+	m := NewManager(Config{}, st, logstore.NewStore(st))
 	started, err := m.ResumeForming(ctx, func(id threads.ID, err error) { t.Errorf("DB %s: %v", id, err) })
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/store"
-	"github.com/selfhub/hub/metering"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 	"github.com/selfhub/hub/threads/db/query"
 )
@@ -441,7 +440,7 @@ func (t *Txn) Has(ctx context.Context, ids []string) (bool, error) {
 	if err := t.usable(op, false); err != nil {
 		return false, err
 	}
-	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: int64(len(ids))})
+	t.d.m.count(t.p, int64(len(ids)), 0)
 	for _, id := range ids {
 		raw, exists, err := t.current(id)
 		if err != nil {
@@ -479,7 +478,7 @@ func (t *Txn) FindByID(ctx context.Context, id string) (json.RawMessage, error) 
 	if !exists || raw == nil {
 		return nil, errors.Errorf(op, errors.NotExist, "instance %q not found in collection %s", errors.Clip(id), t.name)
 	}
-	t.d.m.cfg.Meter.Add(t.p, metering.Counts{Reads: 1})
+	t.d.m.count(t.p, 1, 0)
 	return raw, nil
 }
 
@@ -557,7 +556,7 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 			break
 		}
 		staged = append(staged, a)
-		t.d.m.cfg.Meter.Add(t.p, metering.Counts{Writes: int64(len(ops))})
+		t.d.m.count(t.p, 0, int64(len(ops)))
 	}
 	durable := func() error { return nil }
 	if err == nil && b != nil {
