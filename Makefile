@@ -59,6 +59,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME) ./threads
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./threads/db/query
 	$(GO) test -run '^$$' -fuzz FuzzSchema -fuzztime $(FUZZTIME) ./threads/db
+	$(GO) test -run '^$$' -fuzz FuzzDecodeDocRecord -fuzztime $(FUZZTIME) ./threads/db
 	$(GO) test -run '^$$' -fuzz FuzzScript -fuzztime $(FUZZTIME) ./threads/db/jsfunc
 	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime $(FUZZTIME) ./buckets
 	$(GO) test -run '^$$' -fuzz FuzzDecryptSegments -fuzztime $(FUZZTIME) ./buckets
