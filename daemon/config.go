@@ -78,10 +78,11 @@ type Config struct {
 	MaxNewIDs   int           `key:"max-new-identities-per-app" help:"how many identities one app (the account owning the API key) may see for the first time per new-identities-window; GetToken for more is ResourceExhausted"`
 	NewIDWindow time.Duration `key:"new-identities-window" help:"the window of max-new-identities-per-app, which refills steadily over it"`
 
-	MaxDBsPerOwner  int `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
-	MaxInstanceSize int `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
-	SchemaMaxSize   int `key:"schema-max-size" help:"largest ThreadDB collection schema, in bytes"`
-	SchemaMaxWork   int `key:"schema-max-work" help:"most subschema checks one ThreadDB write may need (its values and keys times the most subschemas its collection's schema may apply to one value); schemas whose recursion multiplies the checks are refused"`
+	MaxDBsPerOwner  int           `key:"max-dbs-per-owner" help:"how many ThreadDB DBs one identity may own"`
+	MaxInstanceSize int           `key:"max-instance-size" help:"largest ThreadDB instance, in bytes"`
+	SchemaMaxSize   int           `key:"schema-max-size" help:"largest ThreadDB collection schema, in bytes"`
+	SchemaMaxWork   int           `key:"schema-max-work" help:"most subschema checks one ThreadDB write may need (its values and keys times the most subschemas its collection's schema may apply to one value); schemas whose recursion multiplies the checks are refused"`
+	SchemaTimeout   time.Duration `key:"schema-timeout" help:"how long checking one ThreadDB write against its collection's schema may take; past it the write is refused (DeadlineExceeded)"`
 
 	ScriptTimeout     time.Duration `key:"script-timeout" help:"how long one call of a write validator or read filter may run"`
 	ScriptMemory      int           `key:"script-memory" help:"most heap one write validator or read filter runtime may hold, in bytes"`
@@ -150,6 +151,7 @@ func DefaultConfig() Config {
 		MaxInstanceSize:        db.DefaultMaxInstanceSize,
 		SchemaMaxSize:          db.DefaultSchemaMaxSize,
 		SchemaMaxWork:          db.DefaultSchemaMaxWork,
+		SchemaTimeout:          db.DefaultSchemaTimeout,
 		ScriptTimeout:          jsfunc.DefaultTimeout,
 		ScriptMemory:           jsfunc.DefaultMemory,
 		ScriptStack:            jsfunc.DefaultMaxCallDepth,
@@ -331,7 +333,8 @@ func (c Config) Validate() error {
 		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
-		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}} {
+		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout},
+		{"schema-timeout", c.SchemaTimeout}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}

@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	dbs := db.NewManager(db.Config{
 		MaxDBsPerOwner:  cfg.MaxDBsPerOwner,
 		MaxInstanceSize: cfg.MaxInstanceSize,
-		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork},
+		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork, Timeout: cfg.SchemaTimeout},
 		Count:           d.meter.CountInstances,
 		Scripts: jsfunc.Limits{
 			Timeout:      cfg.ScriptTimeout,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -17,6 +18,10 @@ import (
 const (
 	DefaultSchemaMaxSize = 64 << 10
 	DefaultSchemaMaxWork = 1 << 18
+	// DefaultSchemaTimeout is ten times what the slowest passing write the
+	// default work limit admits takes here (schemadeadline.go), so that
+	// only a hub too loaded to serve it refuses it.
+	DefaultSchemaTimeout = time.Second
 )
 
 // Bounds of a validation failure's message: the first few causes, each
@@ -38,6 +43,8 @@ type SchemaLimits struct {
 	// may apply to one value. Schemas that may apply more than MaxWork
 	// subschemas to a single value are refused when set.
 	MaxWork int
+	// Timeout is how long checking one instance may take (deadline.go).
+	Timeout time.Duration
 }
 
 // withDefaults fills the zero fields.
@@ -47,6 +54,9 @@ func (l SchemaLimits) withDefaults() SchemaLimits {
 	}
 	if l.MaxWork == 0 {
 		l.MaxWork = DefaultSchemaMaxWork
+	}
+	if l.Timeout == 0 {
+		l.Timeout = DefaultSchemaTimeout
 	}
 	return l
 }
@@ -63,6 +73,8 @@ type schema struct {
 	// is set only for a stored schema (one set before the limits were
 	// lowered), whose writes it refuses while its instances stay readable.
 	unbounded error
+	// deadline stops a check that runs past the limit's Timeout.
+	deadline *deadline
 }
 
 // noLoader refuses every external reference, so a schema can never make
@@ -104,6 +116,8 @@ func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (sch
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft7)
 	c.UseLoader(noLoader{})
+	dl := &deadline{timeout: lim.Timeout}
+	dl.register(c)
 	const loc = "hub:collection-schema.json"
 	if err := c.AddResource(loc, doc); err != nil {
 		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema: %v", err)
@@ -115,7 +129,7 @@ func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (sch
 	if err != nil {
 		return schema{}, errors.Errorf(op, errors.Invalid, "collection schema does not compile: %s", causes(err))
 	}
-	s := schema{compiled: compiled, maxWork: int64(lim.MaxWork)}
+	s := schema{compiled: compiled, maxWork: int64(lim.MaxWork), deadline: dl}
 	s.perValue, err = costOf(compiled, doc, loc, s.maxWork)
 	if err != nil {
 		err = errors.Errorf(op, errors.Invalid, "collection schema cannot be bounded: %v", err)
@@ -129,8 +143,10 @@ func compileSchema(op errors.Op, raw []byte, lim SchemaLimits, stored bool) (sch
 
 // validate checks an instance (decoded JSON) against the schema. The work
 // is bounded before it starts: an instance whose weight (instanceWeight)
-// times the schema's perValue passes maxWork is refused unchecked.
-func (s schema) validate(op errors.Op, doc any) error {
+// times the schema's perValue passes maxWork is refused unchecked. The
+// time is bounded too: a check still running the schema's timeout after
+// it began, by the clock now, is abandoned (DeadlineExceeded).
+func (s schema) validate(op errors.Op, doc any, now func() time.Time) error {
 	if s.compiled == nil {
 		return nil
 	}
@@ -140,7 +156,11 @@ func (s schema) validate(op errors.Op, doc any) error {
 	if n, w := instanceWeight(doc); satMul(w, s.perValue) > s.maxWork {
 		return errors.Errorf(op, errors.Exhausted, "instance has %d values and keys (weighing %d, the deeper the heavier), and the collection schema may check each against up to %d subschemas: %d checks, over this hub's limit of %d; write smaller or shallower instances, or simplify the schema", n, w, s.perValue, satMul(w, s.perValue), s.maxWork)
 	}
-	if err := s.compiled.Validate(doc); err != nil {
+	checks, err := s.deadline.run(now, func() error { return s.compiled.Validate(doc) })
+	switch {
+	case err == errPastDeadline:
+		return errors.Errorf(op, errors.DeadlineExceeded, "checking the instance against the collection schema took longer than this hub allows (%s; stopped after %d subschema checks); write smaller or shallower instances, or simplify the schema", s.deadline.timeout, checks)
+	case err != nil:
 		return errors.Errorf(op, errors.Invalid, "instance does not match the collection schema: %s", causes(err))
 	}
 	return nil

@@ -3,6 +3,7 @@ package db
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -25,11 +26,11 @@ func TestSchemaDrafts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.validate("test", map[string]any{"n": 9.0}); err != nil {
+			if err := s.validate("test", map[string]any{"n": 9.0}, time.Now); err != nil {
 				t.Fatalf("valid instance refused: %v", err)
 			}
 			for _, bad := range []map[string]any{{"n": 10.0}, {"n": 1.5}, {"n": "x"}} {
-				if err := s.validate("test", bad); !errors.Is(errors.Invalid, err) {
+				if err := s.validate("test", bad, time.Now); !errors.Is(errors.Invalid, err) {
 					t.Fatalf("%v accepted: %v", bad, err)
 				}
 			}
@@ -147,10 +148,10 @@ func TestSchemaDraftKeywords(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := s.validate("test", mustDecode(t, c.good)); err != nil {
+				if err := s.validate("test", mustDecode(t, c.good), time.Now); err != nil {
 					t.Fatalf("%s refused: %v", c.good, err)
 				}
-				err = s.validate("test", mustDecode(t, c.bad))
+				err = s.validate("test", mustDecode(t, c.bad), time.Now)
 				switch {
 				case enforced && !errors.Is(errors.Invalid, err):
 					t.Fatalf("%s accepted: %s is not enforced (%v)", c.bad, c.keyword, err)

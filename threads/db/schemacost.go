@@ -2,10 +2,11 @@ package db
 
 // The cost of validating an instance against a collection's JSON Schema.
 //
-// The validator cannot be interrupted: it takes no context, and a budget
-// kept by a custom keyword is only consulted after a subschema's children
-// have been checked, and not at all on the paths that fail early. So the
-// bound is static. When a schema is set, costOf walks its compiled graph
+// The validator cannot be interrupted at every step: it takes no context,
+// and a budget kept by a custom keyword is only consulted after a
+// subschema's children have been checked, and not at all on the paths
+// that fail early. So the bound is static (the time limit of
+// schemadeadline.go, kept by such a keyword, comes on top of it). When a schema is set, costOf walks its compiled graph
 // and finds P, the most subschemas that may be applied to any one value of
 // any instance. A write is then checked against at most P x (values+keys)
 // subschemas, and the write is refused before validation when that product

@@ -4,8 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"time"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -104,11 +103,11 @@ func TestSchemaValidationBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := `{"name":"r","children":[{"name":"a","children":[{"name":"b"}]},{"name":"c"}]}`
-	if err := tree.validate("test", mustDecode(t, good)); err != nil {
+	if err := tree.validate("test", mustDecode(t, good), time.Now); err != nil {
 		t.Errorf("valid tree refused: %v", err)
 	}
 	bad := `{"name":"r","children":[{"name":"a","children":[{"children":[]}]}]}`
-	err = tree.validate("test", mustDecode(t, bad))
+	err = tree.validate("test", mustDecode(t, bad), time.Now)
 	if !errors.Is(errors.Invalid, err) || !strings.Contains(err.Error(), "/children/0/children/0") {
 		t.Errorf("tree without a name: %v, want Invalid naming /children/0/children/0", err)
 	}
@@ -124,7 +123,7 @@ func TestSchemaValidationBounded(t *testing.T) {
 		b.WriteString(`,"p` + strconv.Itoa(i) + `":1`)
 	}
 	b.WriteString("}")
-	err = strs.validate("test", mustDecode(t, b.String()))
+	err = strs.validate("test", mustDecode(t, b.String()), time.Now)
 	if !errors.Is(errors.Invalid, err) || !strings.Contains(err.Error(), "and more") {
 		t.Fatalf("got %v, want Invalid with its causes cut short", err)
 	}
@@ -151,7 +150,7 @@ func TestSchemaValidationBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	wide := `{"name":"r","children":[` + strings.Repeat(`{"name":"x"},`, 400) + `{"name":"y"}]}`
-	if err := capped.validate("test", mustDecode(t, wide)); !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "over this hub's limit of 1000") {
+	if err := capped.validate("test", mustDecode(t, wide), time.Now); !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "over this hub's limit of 1000") {
 		t.Errorf("instance over the work limit: %v, want Exhausted", err)
 	}
 
@@ -160,10 +159,10 @@ func TestSchemaValidationBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chain.validate("test", mustDecode(t, deep(100, "{}"))); err != nil {
+	if err := chain.validate("test", mustDecode(t, deep(100, "{}")), time.Now); err != nil {
 		t.Errorf("a chain 100 deep refused: %v", err)
 	}
-	if err := chain.validate("test", mustDecode(t, deep(5000, "1"))); !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "shallower") {
+	if err := chain.validate("test", mustDecode(t, deep(5000, "1")), time.Now); !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "shallower") {
 		t.Errorf("a chain 5000 deep: %v, want Exhausted", err)
 	}
 
@@ -173,14 +172,15 @@ func TestSchemaValidationBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stored schema over the limits does not load: %v", err)
 	}
-	if err := stored.validate("test", mustDecode(t, deep(18, "1"))); !errors.Is(errors.FailedPrecondition, err) || !strings.Contains(err.Error(), "update the collection's schema") {
+	if err := stored.validate("test", mustDecode(t, deep(18, "1")), time.Now); !errors.Is(errors.FailedPrecondition, err) || !strings.Contains(err.Error(), "update the collection's schema") {
 		t.Errorf("write under a stored unbounded schema: %v, want FailedPrecondition", err)
 	}
 }
 
 // FuzzSchema checks (schema, instance) pairs: compiling and validating
 // never panic, refusals are Invalid, the checks validation makes (counted
-// by a keyword added to every subschema) stay within the static bound,
+// by the deadline's keyword in every subschema, under a clock that stands
+// still) stay within the static bound,
 // which stays under the work limit (a small one here), and failure
 // messages stay short.
 func FuzzSchema(f *testing.F) {
@@ -197,6 +197,7 @@ func FuzzSchema(f *testing.F) {
 	f.Add(`{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"p":{"prefixItems":[{"$ref":"#"}],"items":{"$ref":"#"},"contains":{"type":"object"},"unevaluatedItems":false}},"unevaluatedProperties":{"type":"string"}}`, `{"p":[{"p":[{}]},{"q":"x"}],"z":"s"}`)
 	f.Add(`{"type":"object","properties":{"a":{"$ref":"#"}}}`, deep(3000, "1"))
 	lim := SchemaLimits{MaxWork: 4000}
+	stopped := func() time.Time { return time.Time{} }
 	f.Fuzz(func(t *testing.T, raw, instance string) {
 		s, err := compileSchema("fuzz", []byte(raw), lim, false)
 		if err != nil {
@@ -212,13 +213,13 @@ func FuzzSchema(f *testing.F) {
 		if err != nil {
 			return
 		}
-		err = s.validate("fuzz", doc)
+		err = s.validate("fuzz", doc, stopped)
 		if err != nil && !errors.Is(errors.Invalid, err) && !errors.Is(errors.Exhausted, err) {
 			t.Fatalf("write refused with a kind other than Invalid or Exhausted: %v", err)
 		}
 		if s.compiled != nil && !errors.Is(errors.Exhausted, err) {
 			values, _ := instanceWeight(doc)
-			if n := countChecks(t, raw, doc); n > s.perValue*values {
+			if n := s.deadline.checks; n > s.perValue*values {
 				t.Fatalf("validation made %d checks; the static bound is %d", n, s.perValue*values)
 			}
 		}
@@ -226,43 +227,6 @@ func FuzzSchema(f *testing.F) {
 			t.Fatalf("message of %d bytes: %.200s…", len(err.Error()), err)
 		}
 	})
-}
-
-// counter is a keyword in every subschema that counts the subschemas that
-// finish checking a value (those that fail early are not counted: the
-// count is a lower bound of the validator's work).
-type counter struct{ n *int64 }
-
-func (c counter) Validate(*jsonschema.ValidatorContext, any) { *c.n++ }
-
-// countChecks validates doc against raw, compiled as compileSchema does
-// but with the counter in every subschema, and returns the count.
-func countChecks(t *testing.T, raw string, doc any) int64 {
-	t.Helper()
-	var n int64
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft7)
-	c.UseLoader(noLoader{})
-	c.RegisterVocabulary(&jsonschema.Vocabulary{
-		URL: "urn:hub:test:counter",
-		Compile: func(*jsonschema.CompilerContext, map[string]any) (jsonschema.SchemaExt, error) {
-			return counter{&n}, nil
-		},
-	})
-	c.AssertVocabs()
-	v, err := jsonschema.UnmarshalJSON(strings.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddResource("hub:collection-schema.json", v); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("hub:collection-schema.json")
-	if err != nil {
-		t.Fatalf("compiles with the counter: %v", err)
-	}
-	_ = sch.Validate(doc)
-	return n
 }
 
 // errString is err's message, or "" for nil.

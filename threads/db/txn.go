@@ -353,7 +353,7 @@ func (t *Txn) stage(ids []string, staged map[string]*pendingWrite) {
 // returns the JSON to store: raw as the client sent it, or doc encoded
 // when raw is nil (an _id was added).
 func (t *Txn) check(ctx context.Context, op errors.Op, kind opKind, id string, doc map[string]any, raw, prev json.RawMessage) (json.RawMessage, error) {
-	if err := t.col.schema.validate(op, doc); err != nil {
+	if err := t.col.schema.validate(op, doc, t.d.m.cfg.Now); err != nil {
 		return nil, err
 	}
 	value := raw
