@@ -148,3 +148,35 @@ func snapshot(t *testing.T, tn *tenant, db threadsclient.ID, col string) string 
 	}
 	return b.String()
 }
+
+// TestSchemaTimeout: with a tiny --schema-timeout, a write whose schema
+// check is near the static work bound (2^13 checks of one value, within
+// --schema-max-work) is stopped at its deadline and refused with
+// DeadlineExceeded and a short message saying what to do, without
+// running the check to its end; what the collection holds is unchanged,
+// hubd stays up and another tenant is served. (A check of thousands of
+// subschemas outlasts a nanosecond on any machine.)
+func TestSchemaTimeout(t *testing.T) {
+	h := startHub(t, "--schema-timeout", "1ns")
+	mallory, victor := newTenant(t, h, "mallory"), newTenant(t, h, "victor")
+	db, err := mallory.Threads.NewDB(mallory.User, "", threadsclient.DBOptions{Name: "slow",
+		Collections: []threadsclient.CollectionConfig{{Name: "slow", Schema: json.RawMessage(branching(13))}}})
+	if err != nil {
+		t.Fatalf("NewDB with a schema within the work limit: %v", err)
+	}
+	stored := snapshot(t, mallory, db, "slow")
+	for range 3 {
+		_, err = mallory.Threads.Create(mallory.User, db, "slow", json.RawMessage(`{"x":1}`))
+		msg := errors.Message(err)
+		if errors.Code(err) != codes.DeadlineExceeded || !strings.Contains(msg, "longer than this hub allows (1ns; stopped after") ||
+			!strings.Contains(msg, "simplify the schema") || len(msg) > maxMessage {
+			t.Fatalf("a write past --schema-timeout: %v (%s); want DeadlineExceeded saying what to do", errors.Code(err), msg)
+		}
+	}
+	t.Logf("refused with: %s", errors.Message(err))
+	if got := snapshot(t, mallory, db, "slow"); got != stored {
+		t.Errorf("stored data changed by refused writes:\n%s\nwant\n%s", got, stored)
+	}
+	h.alive(t)
+	victor.mustBeServed(t)
+}
