@@ -7,7 +7,8 @@
 //
 // Credentials travel in the context, attached with the helpers of package
 // client: a session (and org), an API key and signature, and for a user
-// group key the user's token. Each caller sees only its own DBs: another
+// group key the user's token; or UserAuth attaches them to every call of a
+// connection and renews the token. Each caller sees only its own DBs: another
 // identity's DB is NotExist, as is one that does not exist. Errors from the
 // server carry their kind (errors.Is) and the server's message
 // (errors.Message); an error a transaction reports inside a reply
