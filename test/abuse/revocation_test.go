@@ -3,104 +3,202 @@ package abuse
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/testhub"
 )
 
-// TestRevocationEndsOpenStreams: a user holds a Listen and a write
-// transaction open with the app's key; the developer invalidates the key.
-// The Listen ends with Unauthenticated, the transaction's commit fails,
-// nothing it wrote is stored, and another tenant is served throughout.
+// victim is a principal whose access a revocation case ends.
+type victim struct {
+	tc   *threadsclient.Client
+	acts context.Context // the credentials the victim acts with
+	db   threadsclient.ID
+	// revoke ends the victim's access.
+	revoke func() error
+	// reader, if not nil, returns credentials that still read db after
+	// the revocation, to check that the victim's transaction stored
+	// nothing; nil where nobody can (the account or org is gone).
+	reader func(t *testing.T) context.Context
+}
+
+// TestRevocationEndsOpenStreams: a principal holds a Listen and a write
+// transaction open; then its access ends, each way it can: its app key is
+// invalidated, its session ends, it leaves the org it acts as, the org is
+// removed (for a member and for a user of the org's app), its account is
+// destroyed (a developer, a user of its app, a member of an org: which
+// also removes them from the org; there is no call that removes another
+// member). The Listen ends with Unauthenticated, or PermissionDenied for
+// a principal acting as an org; the transaction's commit fails the same
+// way and stores nothing; new calls are refused; another tenant is served
+// throughout.
 func TestRevocationEndsOpenStreams(t *testing.T) {
 	h := startHub(t)
-	victim, other := newTenant(t, h, "mallory"), newTenant(t, h, "alice")
-	user := victim.User
-	id := victim.notesDB(t)
+	other := newTenant(t, h, "bystander")
+	unauth, denied := []errors.Kind{errors.Unauthenticated}, []errors.Kind{errors.Permission}
 
-	// The Listen is open once it has delivered an event.
-	listening := make(chan struct{})
-	listenErr := make(chan error, 1)
-	listenCtx, stopListen := context.WithTimeout(user, 2*time.Minute)
-	defer stopListen()
-	go func() {
-		first := true
-		listenErr <- victim.Threads.Listen(listenCtx, id, nil, 0, func(threadsclient.ListenEvent) error {
-			if first {
-				first = false
-				close(listening)
+	// orgCase makes an org of a fresh owner with a fresh member acting as
+	// it on an org DB.
+	orgCase := func(t *testing.T, name string) (owner, member *tenant, octx context.Context, v victim) {
+		owner, member = newTenant(t, h, name+"-owner"), newTenant(t, h, name+"-member")
+		org, err := owner.Hub.CreateOrg(owner.Dev, "Org "+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		octx = client.WithOrg(owner.Dev, org.Slug)
+		joinOrg(t, h, owner.Hub, octx, name+"-member@example.com")
+		db, err := owner.Threads.NewDB(octx, "", threadsclient.DBOptions{Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return owner, member, octx, victim{tc: member.Threads, acts: client.WithOrg(member.Dev, org.Slug), db: db}
+	}
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) victim
+		want  []errors.Kind
+	}{
+		{"invalidate key", func(t *testing.T) victim {
+			tn := newTenant(t, h, "keyuser")
+			return victim{tc: tn.Threads, acts: tn.User, db: tn.notesDB(t),
+				revoke: func() error { return tn.Hub.InvalidateKey(tn.Dev, tn.AppKey.Key) },
+				reader: func(t *testing.T) context.Context {
+					k, err := tn.Hub.CreateKey(tn.Dev, hub.UserKey, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					keyed := testhub.WithKey(t, k)
+					tok, err := tn.Threads.GetToken(keyed, tn.UserKey)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return client.WithToken(keyed, tok)
+				}}
+		}, unauth},
+		{"sign out", func(t *testing.T) victim {
+			tn := newTenant(t, h, "signsout")
+			return victim{tc: tn.Threads, acts: tn.Dev, db: devDB(t, tn),
+				revoke: func() error { return tn.Hub.Signout(tn.Dev) },
+				reader: func(t *testing.T) context.Context {
+					s, err := tn.Hub.Signin(context.Background(), "signsout")
+					if err != nil {
+						t.Fatal(err)
+					}
+					return client.WithSession(context.Background(), s.ID)
+				}}
+		}, unauth},
+		{"leave org", func(t *testing.T) victim {
+			_, member, octx, v := orgCase(t, "leaving")
+			v.revoke = func() error { return member.Hub.LeaveOrg(v.acts) }
+			v.reader = func(*testing.T) context.Context { return octx }
+			return v
+		}, denied},
+		{"org removed, a member", func(t *testing.T) victim {
+			owner, _, octx, v := orgCase(t, "removed")
+			v.revoke = func() error { return owner.Hub.RemoveOrg(octx) }
+			return v
+		}, denied},
+		{"org removed, a user of its app", func(t *testing.T) victim {
+			owner := newTenant(t, h, "orgapp-owner")
+			org, err := owner.Hub.CreateOrg(owner.Dev, "Org app")
+			if err != nil {
+				t.Fatal(err)
 			}
-			return nil
+			octx := client.WithOrg(owner.Dev, org.Slug)
+			app, err := owner.Hub.CreateKey(octx, hub.UserKey, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			user := &tenant{Threads: owner.Threads, AppKey: app}
+			user.User, user.UserKey = user.newUser(t)
+			return victim{tc: owner.Threads, acts: user.User, db: user.notesDB(t),
+				revoke: func() error { return owner.Hub.RemoveOrg(octx) }}
+		}, unauth},
+		{"account destroyed, a user of its app", func(t *testing.T) victim {
+			tn := newTenant(t, h, "destroyed-app")
+			return victim{tc: tn.Threads, acts: tn.User, db: tn.notesDB(t),
+				revoke: func() error { return tn.Hub.DestroyAccount(tn.Dev) }}
+		}, unauth},
+		{"account destroyed, the developer", func(t *testing.T) victim {
+			tn := newTenant(t, h, "destroyed-dev")
+			return victim{tc: tn.Threads, acts: tn.Dev, db: devDB(t, tn),
+				revoke: func() error { return tn.Hub.DestroyAccount(tn.Dev) }}
+		}, unauth},
+		{"account destroyed, a member of an org", func(t *testing.T) victim {
+			_, member, octx, v := orgCase(t, "destroyed-member")
+			v.revoke = func() error { return member.Hub.DestroyAccount(member.Dev) }
+			v.reader = func(*testing.T) context.Context { return octx }
+			return v
+		}, []errors.Kind{errors.Permission, errors.Unauthenticated}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := c.setup(t)
+			ended := listening(t, v.tc, v.acts, v.db, func() {
+				if _, err := v.tc.Create(v.acts, v.db, "notes", json.RawMessage(`{"text":"before"}`)); err != nil {
+					t.Fatalf("Create: %v", err)
+				}
+			})
+			txn, err := v.tc.WriteTransaction(v.acts, v.db, "notes")
+			if err != nil {
+				t.Fatalf("WriteTransaction: %v", err)
+			}
+			ids, err := txn.Create(json.RawMessage(`{"text":"in the revoked transaction"}`))
+			if err != nil {
+				t.Fatalf("txn Create: %v", err)
+			}
+
+			revoked := time.Now()
+			if err := v.revoke(); err != nil {
+				t.Fatalf("revoke: %v", err)
+			}
+			select {
+			case err := <-ended:
+				if !slices.Contains(c.want, errors.KindOf(err)) {
+					t.Fatalf("the Listen ended with %v; want one of %v", err, c.want)
+				}
+				t.Logf("the Listen ended %s after the revocation: %v", time.Since(revoked).Round(time.Millisecond), errors.Message(err))
+			case <-time.After(30 * time.Second):
+				t.Fatal("the Listen is still open 30s after the revocation")
+			}
+			if err := txn.End(); !slices.Contains(c.want, errors.KindOf(err)) {
+				t.Fatalf("committing the transaction after the revocation gave %v; want one of %v", err, c.want)
+			}
+			_, err = v.tc.Create(v.acts, v.db, "notes", json.RawMessage(`{"text":"after"}`))
+			if k := errors.KindOf(err); !slices.Contains(c.want, k) && k != errors.NotExist {
+				t.Fatalf("a new call after the revocation gave %v; want it refused", err)
+			}
+			if v.reader != nil {
+				if _, err := v.tc.FindByID(v.reader(t), v.db, "notes", ids[0]); !errors.Is(errors.NotExist, err) {
+					t.Fatalf("FindByID of the revoked transaction's instance gave %v; want NotFound", err)
+				}
+			}
+			other.mustBeServed(t)
+			h.alive(t)
 		})
-	}()
-	deadline := time.After(30 * time.Second)
-	for open := false; !open; {
-		if _, err := victim.Threads.Create(user, id, "notes", json.RawMessage(`{"text":"before"}`)); err != nil {
-			t.Fatalf("Create: %v", err)
-		}
-		select {
-		case <-listening:
-			open = true
-		case <-time.After(200 * time.Millisecond):
-		case <-deadline:
-			t.Fatal("the Listen delivered no event within 30s")
-		}
 	}
-	txn, err := victim.Threads.WriteTransaction(user, id, "notes")
-	if err != nil {
-		t.Fatalf("WriteTransaction: %v", err)
-	}
-	ids, err := txn.Create(json.RawMessage(`{"text":"in the revoked transaction"}`))
-	if err != nil {
-		t.Fatalf("txn Create: %v", err)
-	}
-
-	revoked := time.Now()
-	if err := victim.Hub.InvalidateKey(victim.Dev, victim.AppKey.Key); err != nil {
-		t.Fatalf("InvalidateKey: %v", err)
-	}
-	select {
-	case err := <-listenErr:
-		if !errors.Is(errors.Unauthenticated, err) {
-			t.Fatalf("Listen ended with %v; want Unauthenticated", err)
-		}
-		t.Logf("the Listen ended %s after InvalidateKey: %v", time.Since(revoked).Round(time.Millisecond), err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the Listen is still open 30s after its key was invalidated")
-	}
-	if err := txn.End(); !errors.Is(errors.Unauthenticated, err) {
-		t.Fatalf("committing the transaction after its key was invalidated gave %v; want Unauthenticated", err)
-	}
-	if _, err := victim.Threads.Create(user, id, "notes", json.RawMessage(`{"text":"after"}`)); !errors.Is(errors.Unauthenticated, err) {
-		t.Fatalf("Create with the invalidated key gave %v; want Unauthenticated", err)
-	}
-
-	// The same user, through a new key of the app, finds nothing of the
-	// transaction.
-	newKey, err := victim.Hub.CreateKey(victim.Dev, victim.AppKey.Type, false)
-	if err != nil {
-		t.Fatalf("CreateKey: %v", err)
-	}
-	keyed := testhub.WithKey(t, newKey)
-	tok, err := victim.Threads.GetToken(keyed, victim.UserKey)
-	if err != nil {
-		t.Fatalf("GetToken: %v", err)
-	}
-	if _, err := victim.Threads.FindByID(client.WithToken(keyed, tok), id, "notes", ids[0]); !errors.Is(errors.NotExist, err) {
-		t.Fatalf("FindByID of the revoked transaction's instance gave %v; want NotFound", err)
-	}
-	other.mustBeServed(t)
-	h.alive(t)
 }
 
 // notesDB makes a DB of the tenant's user with a collection "notes".
 func (tn *tenant) notesDB(t testing.TB) threadsclient.ID {
 	t.Helper()
 	id, err := tn.Threads.NewDB(tn.User, "", threadsclient.DBOptions{
+		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
+	if err != nil {
+		t.Fatalf("NewDB: %v", err)
+	}
+	return id
+}
+
+// devDB makes a DB of the tenant's developer with a collection "notes".
+func devDB(t testing.TB, tn *tenant) threadsclient.ID {
+	t.Helper()
+	id, err := tn.Threads.NewDB(tn.Dev, "", threadsclient.DBOptions{
 		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
 	if err != nil {
 		t.Fatalf("NewDB: %v", err)
