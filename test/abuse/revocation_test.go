@@ -52,10 +52,7 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 		}
 		octx = client.WithOrg(owner.Dev, org.Slug)
 		joinOrg(t, h, owner.Hub, octx, name+"-member@example.com")
-		db, err := owner.Threads.NewDB(octx, "", threadsclient.DBOptions{Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := notesDB(t, owner.Threads, octx)
 		return owner, member, octx, victim{tc: member.Threads, acts: client.WithOrg(member.Dev, org.Slug), db: db}
 	}
 	cases := []struct {
@@ -82,7 +79,7 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 		}, unauth},
 		{"sign out", func(t *testing.T) victim {
 			tn := newTenant(t, h, "signsout")
-			return victim{tc: tn.Threads, acts: tn.Dev, db: devDB(t, tn),
+			return victim{tc: tn.Threads, acts: tn.Dev, db: notesDB(t, tn.Threads, tn.Dev),
 				revoke: func() error { return tn.Hub.Signout(tn.Dev) },
 				reader: func(t *testing.T) context.Context {
 					s, err := tn.Hub.Signin(context.Background(), "signsout")
@@ -114,9 +111,8 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			user := &tenant{Threads: owner.Threads, AppKey: app}
-			user.User, user.UserKey = user.newUser(t)
-			return victim{tc: owner.Threads, acts: user.User, db: user.notesDB(t),
+			user, _ := (&tenant{Threads: owner.Threads, AppKey: app}).newUser(t)
+			return victim{tc: owner.Threads, acts: user, db: notesDB(t, owner.Threads, user),
 				revoke: func() error { return owner.Hub.RemoveOrg(octx) }}
 		}, unauth},
 		{"account destroyed, a user of its app", func(t *testing.T) victim {
@@ -126,7 +122,7 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 		}, unauth},
 		{"account destroyed, the developer", func(t *testing.T) victim {
 			tn := newTenant(t, h, "destroyed-dev")
-			return victim{tc: tn.Threads, acts: tn.Dev, db: devDB(t, tn),
+			return victim{tc: tn.Threads, acts: tn.Dev, db: notesDB(t, tn.Threads, tn.Dev),
 				revoke: func() error { return tn.Hub.DestroyAccount(tn.Dev) }}
 		}, unauth},
 		{"account destroyed, a member of an org", func(t *testing.T) victim {
@@ -187,18 +183,14 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 // notesDB makes a DB of the tenant's user with a collection "notes".
 func (tn *tenant) notesDB(t testing.TB) threadsclient.ID {
 	t.Helper()
-	id, err := tn.Threads.NewDB(tn.User, "", threadsclient.DBOptions{
-		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
-	if err != nil {
-		t.Fatalf("NewDB: %v", err)
-	}
-	return id
+	return notesDB(t, tn.Threads, tn.User)
 }
 
-// devDB makes a DB of the tenant's developer with a collection "notes".
-func devDB(t testing.TB, tn *tenant) threadsclient.ID {
+// notesDB makes a DB with a collection "notes", as whoever ctx's
+// credentials name.
+func notesDB(t testing.TB, tc *threadsclient.Client, ctx context.Context) threadsclient.ID {
 	t.Helper()
-	id, err := tn.Threads.NewDB(tn.Dev, "", threadsclient.DBOptions{
+	id, err := tc.NewDB(ctx, "", threadsclient.DBOptions{
 		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
 	if err != nil {
 		t.Fatalf("NewDB: %v", err)

@@ -131,7 +131,7 @@ func TestStreamsPerAccount(t *testing.T) {
 	dbs := make([]threadsclient.ID, 4)
 	for i := range users {
 		users[i], _ = attacker.newUser(t)
-		dbs[i] = (&tenant{Threads: attacker.Threads, User: users[i]}).notesDB(t)
+		dbs[i] = notesDB(t, attacker.Threads, users[i])
 	}
 	for i := range 3 {
 		for range 2 {
