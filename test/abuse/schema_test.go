@@ -168,9 +168,9 @@ func TestSchemaTimeout(t *testing.T) {
 	for range 3 {
 		_, err = mallory.Threads.Create(mallory.User, db, "slow", json.RawMessage(`{"x":1}`))
 		msg := errors.Message(err)
-		if errors.Code(err) != codes.DeadlineExceeded || !strings.Contains(msg, "longer than this hub allows (1ns; stopped after") ||
+		if rpcerr.Code(err) != codes.DeadlineExceeded || !strings.Contains(msg, "longer than this hub allows (1ns; stopped after") ||
 			!strings.Contains(msg, "simplify the schema") || len(msg) > maxMessage {
-			t.Fatalf("a write past --schema-timeout: %v (%s); want DeadlineExceeded saying what to do", errors.Code(err), msg)
+			t.Fatalf("a write past --schema-timeout: %v (%s); want DeadlineExceeded saying what to do", rpcerr.Code(err), msg)
 		}
 	}
 	t.Logf("refused with: %s", errors.Message(err))
