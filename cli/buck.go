@@ -57,6 +57,7 @@ setup --new-identity makes one).`,
 		a.buckRolesCommand(f),
 		a.buckDestroyCommand(f),
 		a.buckAddCommand(f),
+		a.buckExistingCommand(f),
 	)
 	return cmd
 }

@@ -766,3 +766,79 @@ func TestE2EBuckOrg(t *testing.T) {
 		t.Fatalf("the org's DBs %v and ann's %v; want the bucket's DB %s, the org's only", ids, dbIDs(ownDBs), created.Thread)
 	}
 }
+
+// TestE2EBuckExisting lists the buckets a folder can be linked to: the
+// caller's in every DB they own (or the org's with -o), none of anyone
+// else's, and a listed one links with init --existing.
+func TestE2EBuckExisting(t *testing.T) {
+	h := testhub.Start(t, nil)
+	ann := &buckDev{dev: newDev(t, h), h: h}
+	ann.signup("ann")
+	bob := &buckDev{dev: newDev(t, h), h: h}
+	bob.signup("bob")
+	ann.ok("orgs", "create", "Acme")
+
+	if out, errs, code := ann.run(nil, "buck", "existing"); code != 0 || out != "" || errs != "No buckets; make one with hub buck init --name NAME.\n" {
+		t.Fatalf("existing with no buckets: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if out := ann.ok("buck", "existing", "--json"); out != "[]\n" {
+		t.Fatalf("existing --json with no buckets = %q", out)
+	}
+
+	// Two buckets in ann's "buckets" DB, one in another DB of hers, one
+	// of the org's and one of bob's.
+	var photos, docs, notes, team, bobs bucketJSON
+	ann.json(&photos, "buck", "--dir", t.TempDir(), "init", "--name", "photos", "--json")
+	ann.json(&docs, "buck", "--dir", t.TempDir(), "init", "--name", "docs", "--json")
+	var other dbJSON
+	ann.json(&other, "threads", "create", "--name", "other", "--json")
+	ann.json(&notes, "buck", "--dir", t.TempDir(), "init", "--name", "notes", "--thread", other.ID, "--json")
+	ann.json(&team, "buck", "--dir", t.TempDir(), "-o", "acme", "init", "--name", "team", "--json")
+	bob.json(&bobs, "buck", "--dir", t.TempDir(), "init", "--name", "bobs", "--json")
+
+	var got []bucketJSON
+	ann.json(&got, "buck", "existing", "--json")
+	if want := []bucketJSON{docs, notes, photos}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("existing --json = %+v\nwant (by name) %+v", got, want)
+	}
+	out := ann.ok("buck", "existing")
+	if want := []string{"NAME KEY THREAD PATH",
+		"docs " + docs.Key + " " + docs.Thread + " " + docs.Root,
+		"notes " + notes.Key + " " + notes.Thread + " " + notes.Root,
+		"photos " + photos.Key + " " + photos.Thread + " " + photos.Root}; !sameRows(out, want) {
+		t.Errorf("existing printed:\n%s\nwant rows %q", out, want)
+	}
+	ann.json(&got, "buck", "existing", "--thread", other.ID, "--json")
+	if want := []bucketJSON{notes}; !reflect.DeepEqual(got, want) {
+		t.Errorf("existing --thread = %+v, want %+v", got, want)
+	}
+	ann.json(&got, "buck", "existing", "-o", "acme", "--json")
+	if want := []bucketJSON{team}; !reflect.DeepEqual(got, want) {
+		t.Errorf("existing -o acme = %+v, want %+v", got, want)
+	}
+	if msg := ann.errorLine("buck", "existing", "--thread", "nonsense"); !strings.Contains(msg, "nonsense") {
+		t.Errorf("existing --thread nonsense: error %q; want one naming the bad ID", msg)
+	}
+	// A DB that is not an ID, or not the caller's, is refused by the hub;
+	// hub prints its message.
+	bc := bucketsclient.New(h.Conn)
+	for _, db := range []string{"nonsense", bobs.Thread} {
+		_, err := bc.List(client.WithThread(ann.ctx(), db))
+		if !errors.Is(errors.Invalid, err) && !errors.Is(errors.NotExist, err) {
+			t.Fatalf("List in DB %q: %v; want Invalid or NotExist", db, err)
+		}
+		if msg := ann.errorLine("buck", "existing", "--thread", db); msg != errors.Message(err) || !strings.Contains(msg, db) {
+			t.Errorf("existing --thread %s: error %q, want the hub's %q", db, msg, errors.Message(err))
+		}
+	}
+
+	// A listed bucket links a folder and pulls its files.
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{"n.txt": "note"})
+	ann.buck(src, "init", "--existing", notes.Key, "--thread", notes.Thread)
+	ann.buck(src, "push")
+	dst := t.TempDir()
+	ann.buck(dst, "init", "--existing", notes.Key, "--thread", notes.Thread)
+	ann.buck(dst, "pull")
+	sameTree(t, "folder linked to a listed bucket", localTree(t, dst), map[string]string{"n.txt": "note"})
+}
