@@ -58,6 +58,8 @@ setup --new-identity makes one).`,
 		a.buckDestroyCommand(f),
 		a.buckAddCommand(f),
 		a.buckExistingCommand(f),
+		a.buckEncryptCommand(),
+		a.buckDecryptCommand(),
 	)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 
 	"github.com/selfhub/hub/errors"
 )
@@ -48,6 +49,26 @@ func (a *app) readLine(question string) (string, error) {
 		return "", errors.E(op, errors.Internal, err)
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// askSecret asks question and returns the line typed, without echoing it
+// when stdin is a terminal. An empty answer is asked again.
+func (a *app) askSecret(question string) (string, error) {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return a.ask(question)
+	}
+	for {
+		fmt.Fprint(a.stderr, question)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr) // the Enter typed was not echoed either
+		if err != nil {
+			return "", errors.E(errors.Op("cli.askSecret"), errors.Internal, err)
+		}
+		if len(b) > 0 {
+			return string(b), nil
+		}
+	}
 }
 
 // ask is readLine repeated until the answer is not empty.
