@@ -58,18 +58,31 @@ func (d *buckDev) bucket(dir string) (context.Context, *bucketsclient.Client, fo
 // but the seed.
 func (d *buckDev) remoteTree(dir string) map[string]string {
 	d.t.Helper()
+	out, err := d.tryRemoteTree(dir)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return out
+}
+
+// tryRemoteTree is remoteTree for a bucket that may change while it is
+// read: a file removed between the listing and its pull is an error.
+func (d *buckDev) tryRemoteTree(dir string) (map[string]string, error) {
+	d.t.Helper()
 	ctx, bc, cfg := d.bucket(dir)
 	out := map[string]string{}
-	var walk func(p string)
-	walk = func(p string) {
+	var walk func(p string) error
+	walk = func(p string) error {
 		it, _, err := bc.ListPath(ctx, cfg.Key, p)
 		if err != nil {
-			d.t.Fatal(err)
+			return err
 		}
 		for _, sub := range it.Items {
 			rel := strings.TrimPrefix(p+"/"+sub.Name, "/")
 			if sub.IsDir {
-				walk(rel)
+				if err := walk(rel); err != nil {
+					return err
+				}
 				continue
 			}
 			if rel == seedName {
@@ -77,13 +90,13 @@ func (d *buckDev) remoteTree(dir string) map[string]string {
 			}
 			var buf bytes.Buffer
 			if _, err := bc.PullPath(ctx, cfg.Key, rel, &buf); err != nil {
-				d.t.Fatal(err)
+				return err
 			}
 			out[rel] = buf.String()
 		}
+		return nil
 	}
-	walk("")
-	return out
+	return out, walk("")
 }
 
 // localTree returns every regular file under dir (but .buck) and its
@@ -585,12 +598,22 @@ func TestE2EBuckBinarySIGINT(t *testing.T) {
 
 	cmd := exec.Command(bin, "buck", "--dir", dir, "push", "--batch-bytes", "1048576")
 	cmd.Env = []string{"HUB_HOME=" + ann.home, "HUB_API=" + h.Addrs.API}
+	lines, err := interruptAt(t, cmd, func(line string) bool { return strings.HasSuffix(line, " left)") }) // about 8 MiB into z-big
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "Error: ") {
+		t.Fatalf("interrupted hub buck push: %v, stderr %q; want exit 1 after the first batch's line, ending with an Error: line", err, lines)
+	}
+	ann.checkResume(dir, files, "z-big", 2, true)
+}
+
+// interruptAt starts cmd, reads its stderr by line until at holds for
+// one, interrupts it (SIGINT, as Ctrl-C does), and returns every line it
+// wrote to stderr and how it ended.
+func interruptAt(t *testing.T, cmd *exec.Cmd, at func(line string) bool) ([]string, error) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout strings.Builder
-	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +621,7 @@ func TestE2EBuckBinarySIGINT(t *testing.T) {
 	var lines []string
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
-		if strings.HasSuffix(sc.Text(), " left)") { // about 8 MiB into z-big
+		if at(sc.Text()) {
 			break
 		}
 	}
@@ -608,11 +631,7 @@ func TestE2EBuckBinarySIGINT(t *testing.T) {
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 	}
-	err = cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "Error: ") {
-		t.Fatalf("interrupted hub buck push: %v, stderr %q; want exit 1 after the first batch's line, ending with an Error: line", err, lines)
-	}
-	ann.checkResume(dir, files, "z-big", 2, true)
+	return lines, cmd.Wait()
 }
 
 // checkResume checks the folder dir whose push was interrupted while it

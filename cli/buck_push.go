@@ -47,34 +47,41 @@ left.`,
 				return errors.E(cliOp, errors.Invalid, "--batch-bytes must be positive")
 			}
 			return a.folderCall(cmd.Context(), f, func(fd *folder, s *buckSession) error {
-				files, err := fd.scan()
-				if err != nil {
-					return err
-				}
-				if !force {
-					if err := a.reconcile(fd, s, files); err != nil {
-						return err
-					}
-				}
-				changes, err := fd.localChanges(files)
-				if err != nil {
-					return err
-				}
-				if len(changes) == 0 {
+				pushed, err := a.push(fd, s, force, batchBytes)
+				if err == nil && !pushed {
 					fmt.Fprintln(a.stdout, "Everything up to date.")
-					return nil
 				}
-				p := &pusher{a: a, fd: fd, s: s, files: files, root: fd.state.Root}
-				if force {
-					p.root = ""
-				}
-				return p.run(changes, batchBytes)
+				return err
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "push even if the bucket changed since the last push or pull, overwriting those changes")
 	cmd.Flags().Int64Var(&batchBytes, "batch-bytes", defaultBatchBytes, "bytes of files to send in one change of the bucket")
 	return cmd
+}
+
+// push sends the folder's changes since its state to the bucket, in
+// batches of batchBytes, fast-forward from the state's root unless force.
+// It reports whether there was anything to send.
+func (a *app) push(fd *folder, s *buckSession, force bool, batchBytes int64) (bool, error) {
+	files, err := fd.scan()
+	if err != nil {
+		return false, err
+	}
+	if !force {
+		if err := a.reconcile(fd, s, files); err != nil {
+			return false, err
+		}
+	}
+	changes, err := fd.localChanges(files)
+	if err != nil || len(changes) == 0 {
+		return false, err
+	}
+	p := &pusher{a: a, fd: fd, s: s, files: files, root: fd.state.Root}
+	if force {
+		p.root = ""
+	}
+	return true, p.run(changes, batchBytes)
 }
 
 // pusher runs one push.
