@@ -15,12 +15,6 @@ import "time"
 // PublicKey.toString produces).
 type PubKey string
 
-// ThreadID names a thread, which holds one DB: its binary form (version,
-// variant, random bytes) in a string, so IDs compare with ==. Package
-// threads makes, checks, parses and prints them (threads.ID holds the same
-// bytes).
-type ThreadID string
-
 // AccountType says whether an account is a developer or an organization.
 type AccountType int
 

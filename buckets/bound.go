@@ -20,7 +20,7 @@ var _ hub.BucketServer = (*Service)(nil)
 // types and the contract's, and adds to a private bucket's links the
 // read-only capability Config.IssueLink signs.
 func (s *Service) Buckets(p hub.Principal, db hub.ThreadID) hub.Buckets {
-	return bound{s: s, p: p, thread: threads.ID(db)}
+	return bound{s: s, p: p, thread: db}
 }
 
 // bound is the service as one caller sees the buckets of one DB.

@@ -16,13 +16,13 @@ func TestConformance(t *testing.T) {
 	t.Run("disk", func(t *testing.T) {
 		bucketstest.Run(t, func(t *testing.T) (hub.Buckets, context.Context) {
 			f := newFixture(t)
-			return f.svc.Buckets(f.p, hub.ThreadID(f.thread)), t.Context()
+			return f.svc.Buckets(f.p, f.thread), t.Context()
 		})
 	})
 	t.Run("mem", func(t *testing.T) {
 		bucketstest.Run(t, func(t *testing.T) (hub.Buckets, context.Context) {
 			f := newMemFixture(t)
-			return f.svc.Buckets(f.p, hub.ThreadID(f.thread)), t.Context()
+			return f.svc.Buckets(f.p, f.thread), t.Context()
 		})
 	})
 }

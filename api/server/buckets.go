@@ -68,7 +68,7 @@ func (b *bucketsService) svc(ctx context.Context) (hub.Buckets, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.s.buckets.Buckets(principal(ctx), hub.ThreadID(id)), nil
+	return b.s.buckets.Buckets(principal(ctx), id), nil
 }
 
 func rootToPB(bk hub.Bucket) *pb.Root {

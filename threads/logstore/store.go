@@ -168,7 +168,7 @@ func (s *Store) view(id threads.ID, b *store.Batch) *pending {
 func (s *Store) CreateThread(b *store.Batch, info Info) error {
 	const op errors.Op = "logstore.CreateThread"
 	if err := info.ID.Validate(); err != nil {
-		return errors.E(op, err)
+		return errors.E(op, errors.Invalid, err)
 	}
 	if !info.Key.Defined() {
 		return errors.Errorf(op, errors.Invalid, "thread %s has no key", info.ID)
