@@ -27,7 +27,6 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
-	"github.com/selfhub/hub/threads/db"
 )
 
 // BuildInfo describes the running build, reported by BuildInfo.
@@ -42,7 +41,8 @@ type BuildInfo struct {
 // Services are what the server serves.
 type Services struct {
 	Auth *auth.Service
-	DBs  *db.Manager
+	// DBs is ThreadDB, bound to each call's principal.
+	DBs hub.ThreadServer
 	// Meter counts usage: egress here, reads and writes in the services.
 	Meter *metering.Meter
 	// Usage reports it (GetUsage).
@@ -108,7 +108,7 @@ const (
 // Server holds the gRPC server and its services.
 type Server struct {
 	auth      *auth.Service
-	dbs       *db.Manager
+	dbs       hub.ThreadServer
 	mail      *mail.Service
 	buckets   hub.BucketServer
 	meter     *metering.Meter

@@ -3,49 +3,44 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
-	"github.com/selfhub/hub/threads/db"
 )
 
 // The ThreadDB methods of threads.pb.API. Each converts the wire request,
-// finds the caller's DB (a DB of someone else is "not found") and calls
-// the db package.
+// binds the DB service to the caller (a DB of someone else is "not
+// found") and calls it.
 
 // threadProtocolCode is the multiaddr code of /thread/<id>.
 const threadProtocolCode = 406
 
-func (t *threadsService) dbFor(ctx context.Context, raw []byte) (*db.DB, error) {
+// threads returns the DB service bound to the caller, and the DB that raw
+// names.
+func (t *threadsService) threads(ctx context.Context, raw []byte) (hub.Threads, hub.ThreadID, error) {
 	id, err := threads.Cast(raw)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return t.s.dbs.DB(ctx, principal(ctx), id)
+	return t.s.dbs.Threads(principal(ctx)), id, nil
 }
 
 func (t *threadsService) NewDB(ctx context.Context, req *pb.NewDBRequest) (*pb.NewDBReply, error) {
-	id, err := threads.Cast(req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	var key *threads.Key
-	if len(req.Key) > 0 {
-		k, err := threads.KeyFromBytes(req.Key)
-		if err != nil {
-			return nil, err
-		}
-		key = &k
+	opts := hub.DBOptions{Name: req.Name, Key: req.Key}
+	for _, c := range req.Collections {
+		opts.Collections = append(opts.Collections, collectionFromPB(c))
 	}
-	cols := make([]db.CollectionConfig, len(req.Collections))
-	for i, c := range req.Collections {
-		cols[i] = collectionFromPB(c)
-	}
-	_, err = t.s.dbs.NewDB(ctx, principal(ctx), id, req.Name, key, cols)
+	_, err = th.NewDB(ctx, id, opts)
 	return &pb.NewDBReply{}, err
 }
 
@@ -54,7 +49,7 @@ func (t *threadsService) NewDBFromAddr(context.Context, *pb.NewDBFromAddrRequest
 }
 
 func (t *threadsService) ListDBs(ctx context.Context, _ *pb.ListDBsRequest) (*pb.ListDBsReply, error) {
-	infos, err := t.s.dbs.ListDBs(ctx, principal(ctx))
+	infos, err := t.s.dbs.Threads(principal(ctx)).ListDBs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -66,17 +61,22 @@ func (t *threadsService) ListDBs(ctx context.Context, _ *pb.ListDBsRequest) (*pb
 }
 
 func (t *threadsService) GetDBInfo(ctx context.Context, req *pb.GetDBInfoRequest) (*pb.GetDBInfoReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return t.dbInfo(d.Info()), nil
+	info, err := th.GetDBInfo(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return t.dbInfo(info), nil
 }
 
 // dbInfo describes a DB: its key and the addresses peers reach it at,
-// /…/p2p/<hub peer>/thread/<id>.
-func (t *threadsService) dbInfo(info db.Info) *pb.GetDBInfoReply {
-	out := &pb.GetDBInfoReply{Key: info.Key.Bytes(), Name: info.Name}
+// /…/p2p/<hub peer>/thread/<id>, which the server knows and the DB service
+// does not.
+func (t *threadsService) dbInfo(info hub.DBInfo) *pb.GetDBInfoReply {
+	out := &pb.GetDBInfoReply{Key: info.Key, Name: info.Name}
 	for _, a := range t.s.hostAddrs() {
 		out.Addrs = append(out.Addrs, threadAddr(a, info.ID))
 	}
@@ -87,7 +87,7 @@ func (t *threadsService) dbInfo(info db.Info) *pb.GetDBInfoReply {
 // form: the protocol code, then the length-prefixed ID bytes. It is built
 // by hand so that the protocol need not be registered in go-multiaddr's
 // process-wide table.
-func threadAddr(host ma.Multiaddr, id threads.ID) []byte {
+func threadAddr(host ma.Multiaddr, id hub.ThreadID) []byte {
 	b := host.Bytes()
 	b = binary.AppendUvarint(b, threadProtocolCode)
 	b = binary.AppendUvarint(b, uint64(len(id.Bytes())))
@@ -95,43 +95,43 @@ func threadAddr(host ma.Multiaddr, id threads.ID) []byte {
 }
 
 func (t *threadsService) DeleteDB(ctx context.Context, req *pb.DeleteDBRequest) (*pb.DeleteDBReply, error) {
-	id, err := threads.Cast(req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.DeleteDBReply{}, t.s.dbs.DeleteDB(ctx, principal(ctx), id)
+	return &pb.DeleteDBReply{}, th.DeleteDB(ctx, id)
 }
 
 func (t *threadsService) NewCollection(ctx context.Context, req *pb.NewCollectionRequest) (*pb.NewCollectionReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.NewCollectionReply{}, d.NewCollection(ctx, principal(ctx), collectionFromPB(req.Config))
+	return &pb.NewCollectionReply{}, th.NewCollection(ctx, id, collectionFromPB(req.Config))
 }
 
 func (t *threadsService) UpdateCollection(ctx context.Context, req *pb.UpdateCollectionRequest) (*pb.UpdateCollectionReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.UpdateCollectionReply{}, d.UpdateCollection(ctx, principal(ctx), collectionFromPB(req.Config))
+	return &pb.UpdateCollectionReply{}, th.UpdateCollection(ctx, id, collectionFromPB(req.Config))
 }
 
 func (t *threadsService) DeleteCollection(ctx context.Context, req *pb.DeleteCollectionRequest) (*pb.DeleteCollectionReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.DeleteCollectionReply{}, d.DeleteCollection(ctx, principal(ctx), req.Name)
+	return &pb.DeleteCollectionReply{}, th.DeleteCollection(ctx, id, req.Name)
 }
 
 func (t *threadsService) GetCollectionInfo(ctx context.Context, req *pb.GetCollectionInfoRequest) (*pb.GetCollectionInfoReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.CollectionInfo(ctx, req.Name)
+	c, err := th.GetCollectionInfo(ctx, id, req.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +139,11 @@ func (t *threadsService) GetCollectionInfo(ctx context.Context, req *pb.GetColle
 }
 
 func (t *threadsService) GetCollectionIndexes(ctx context.Context, req *pb.GetCollectionIndexesRequest) (*pb.GetCollectionIndexesReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.CollectionInfo(ctx, req.Name)
+	c, err := th.GetCollectionInfo(ctx, id, req.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -151,48 +151,27 @@ func (t *threadsService) GetCollectionIndexes(ctx context.Context, req *pb.GetCo
 }
 
 func (t *threadsService) ListCollections(ctx context.Context, req *pb.ListCollectionsRequest) (*pb.ListCollectionsReply, error) {
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := th.ListCollections(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	out := &pb.ListCollectionsReply{}
-	for _, c := range d.Collections(ctx) {
+	for _, c := range cols {
 		out.Collections = append(out.Collections, collectionToPB(c))
 	}
 	return out, nil
 }
 
-// oneShot runs fn in a transaction of its own: a read transaction, or a
-// write transaction committed when fn succeeds.
-func (t *threadsService) oneShot(ctx context.Context, dbID []byte, col string, write bool, fn func(*db.Txn) error) error {
-	d, err := t.dbFor(ctx, dbID)
-	if err != nil {
-		return err
-	}
-	begin := d.ReadTxn
-	if write {
-		begin = d.WriteTxn
-	}
-	txn, err := begin(ctx, principal(ctx), col)
-	if err != nil {
-		return err
-	}
-	defer txn.Discard()
-	if err := fn(txn); err != nil {
-		return err
-	}
-	if write {
-		return txn.Commit(ctx)
-	}
-	return nil
-}
-
 func (t *threadsService) Create(ctx context.Context, req *pb.CreateRequest) (*pb.CreateReply, error) {
-	var ids []string
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, true, func(txn *db.Txn) (err error) {
-		ids, err = txn.Create(ctx, req.Instances)
-		return err
-	})
+	th, id, err := t.threads(ctx, req.DbID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := th.Create(ctx, id, req.CollectionName, instances(req.Instances))
 	if err != nil {
 		return nil, err
 	}
@@ -200,35 +179,44 @@ func (t *threadsService) Create(ctx context.Context, req *pb.CreateRequest) (*pb
 }
 
 func (t *threadsService) Save(ctx context.Context, req *pb.SaveRequest) (*pb.SaveReply, error) {
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, true, func(txn *db.Txn) error { return txn.Save(ctx, req.Instances) })
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
+		return nil, err
+	}
+	if err := th.Save(ctx, id, req.CollectionName, instances(req.Instances)); err != nil {
 		return nil, err
 	}
 	return &pb.SaveReply{}, nil
 }
 
 func (t *threadsService) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyReply, error) {
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, false, func(txn *db.Txn) error { return txn.Verify(ctx, req.Instances) })
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
+		return nil, err
+	}
+	if err := th.Verify(ctx, id, req.CollectionName, instances(req.Instances)); err != nil {
 		return nil, err
 	}
 	return &pb.VerifyReply{}, nil
 }
 
 func (t *threadsService) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteReply, error) {
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, true, func(txn *db.Txn) error { return txn.Delete(ctx, req.InstanceIDs) })
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
+		return nil, err
+	}
+	if err := th.Delete(ctx, id, req.CollectionName, req.InstanceIDs); err != nil {
 		return nil, err
 	}
 	return &pb.DeleteReply{}, nil
 }
 
 func (t *threadsService) Has(ctx context.Context, req *pb.HasRequest) (*pb.HasReply, error) {
-	var ok bool
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, false, func(txn *db.Txn) (err error) {
-		ok, err = txn.Has(ctx, req.InstanceIDs)
-		return err
-	})
+	th, id, err := t.threads(ctx, req.DbID)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := th.Has(ctx, id, req.CollectionName, req.InstanceIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -236,55 +224,59 @@ func (t *threadsService) Has(ctx context.Context, req *pb.HasRequest) (*pb.HasRe
 }
 
 func (t *threadsService) Find(ctx context.Context, req *pb.FindRequest) (*pb.FindReply, error) {
-	var found [][]byte
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, false, func(txn *db.Txn) (err error) {
-		found, err = find(ctx, txn, req.QueryJSON)
-		return err
-	})
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.FindReply{Instances: found}, nil
+	found, err := th.Find(ctx, id, req.CollectionName, req.QueryJSON)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.FindReply{Instances: rawBytes(found)}, nil
 }
 
 func (t *threadsService) FindByID(ctx context.Context, req *pb.FindByIDRequest) (*pb.FindByIDReply, error) {
-	var inst []byte
-	err := t.oneShot(ctx, req.DbID, req.CollectionName, false, func(txn *db.Txn) (err error) {
-		inst, err = txn.FindByID(ctx, req.InstanceID)
-		return err
-	})
+	th, id, err := t.threads(ctx, req.DbID)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := th.FindByID(ctx, id, req.CollectionName, req.InstanceID)
 	if err != nil {
 		return nil, err
 	}
 	return &pb.FindByIDReply{Instance: inst}, nil
 }
 
-func find(ctx context.Context, txn *db.Txn, q []byte) ([][]byte, error) {
-	found, err := txn.Find(ctx, q)
-	if err != nil {
-		return nil, err
+// instances and rawBytes convert between the wire's instances and the
+// contract's.
+func instances(in [][]byte) []json.RawMessage {
+	out := make([]json.RawMessage, len(in))
+	for i, b := range in {
+		out[i] = b
 	}
-	out := make([][]byte, len(found))
-	for i, f := range found {
-		out[i] = f
-	}
-	return out, nil
+	return out
 }
 
-// beginTxn reads a transaction stream's first message, which names the DB
-// and collection, and begins the transaction.
-func (t *threadsService) beginTxn(ctx context.Context, start *pb.StartTransactionRequest, write bool) (*db.Txn, error) {
+func rawBytes(in []json.RawMessage) [][]byte {
+	out := make([][]byte, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+// beginTxn begins the transaction that a transaction stream's first
+// message names (DB and collection) with begin.
+func beginTxn[T any](t *threadsService, ctx context.Context, start *pb.StartTransactionRequest, begin func(hub.Threads) func(context.Context, hub.ThreadID, string) (T, error)) (T, error) {
+	var zero T
 	if start == nil {
-		return nil, errors.E(errors.Invalid, "a transaction starts with a startTransactionRequest naming the DB and collection")
+		return zero, errors.E(errors.Invalid, "a transaction starts with a startTransactionRequest naming the DB and collection")
 	}
-	d, err := t.dbFor(ctx, start.DbID)
+	th, id, err := t.threads(ctx, start.DbID)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	if write {
-		return d.WriteTxn(ctx, principal(ctx), start.CollectionName)
-	}
-	return d.ReadTxn(ctx, principal(ctx), start.CollectionName)
+	return begin(th)(ctx, id, start.CollectionName)
 }
 
 // txnError is how a failed call inside a transaction is reported: in the
@@ -304,26 +296,36 @@ type txnStream[Req, Rep any] interface {
 	Send(Rep) error
 }
 
+// txnHandler says how serveTxn runs one kind of transaction: begin opens
+// it, handle answers each message after the first, commit finishes it
+// when the client ends the stream (nil for a read transaction, which just
+// ends), and release lets it go however the stream ends.
+type txnHandler[Req, Rep any, T hub.TxnReader] struct {
+	start   func(Req) *pb.StartTransactionRequest
+	begin   func(hub.Threads) func(context.Context, hub.ThreadID, string) (T, error)
+	handle  func(T, Req) (Rep, error)
+	commit  func(T) error
+	release func(T)
+}
+
 // serveTxn runs a transaction stream: the first message begins the
-// transaction (a write one when end is set), each later one is answered by
-// handle, and when the client ends the stream, end finishes a write
-// transaction (a read one just ends).
-func serveTxn[Req, Rep any](t *threadsService, stream txnStream[Req, Rep], start func(Req) *pb.StartTransactionRequest, handle func(context.Context, *db.Txn, Req) (Rep, error), end func(context.Context, *db.Txn) error) error {
-	write := end != nil
+// transaction, each later one is answered by h.handle, and when the client
+// ends the stream h.commit finishes a write transaction.
+func serveTxn[Req, Rep any, T hub.TxnReader](t *threadsService, stream txnStream[Req, Rep], h txnHandler[Req, Rep, T]) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
 	if err != nil {
 		return errors.E(errors.Canceled, err)
 	}
-	txn, err := t.beginTxn(ctx, start(first), write)
+	txn, err := beginTxn(t, ctx, h.start(first), h.begin)
 	if err != nil {
 		return err
 	}
-	defer txn.Discard()
+	defer h.release(txn)
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
-			if !write {
+			if h.commit == nil {
 				return nil
 			}
 			// A call ended by a revocation commits nothing, even if the
@@ -331,12 +333,12 @@ func serveTxn[Req, Rep any](t *threadsService, stream txnStream[Req, Rep], start
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			return end(ctx, txn)
+			return h.commit(txn)
 		}
 		if err != nil {
 			return errors.E(errors.Canceled, err)
 		}
-		reply, err := handle(ctx, txn, req)
+		reply, err := h.handle(txn, req)
 		if err != nil {
 			return err
 		}
@@ -347,62 +349,72 @@ func serveTxn[Req, Rep any](t *threadsService, stream txnStream[Req, Rep], start
 }
 
 // The replies to reads inside a transaction, shared by both kinds.
-func hasReply(ctx context.Context, txn *db.Txn, r *pb.HasRequest) *pb.HasReply {
-	ok, err := txn.Has(ctx, r.InstanceIDs)
+func hasReply(txn hub.TxnReader, r *pb.HasRequest) *pb.HasReply {
+	ok, err := txn.Has(r.InstanceIDs)
 	return &pb.HasReply{Exists: ok, TransactionError: txnError(err)}
 }
 
-func findReply(ctx context.Context, txn *db.Txn, r *pb.FindRequest) *pb.FindReply {
-	found, err := find(ctx, txn, r.QueryJSON)
-	return &pb.FindReply{Instances: found, TransactionError: txnError(err)}
+func findReply(txn hub.TxnReader, r *pb.FindRequest) *pb.FindReply {
+	found, err := txn.Find(r.QueryJSON)
+	return &pb.FindReply{Instances: rawBytes(found), TransactionError: txnError(err)}
 }
 
-func findByIDReply(ctx context.Context, txn *db.Txn, r *pb.FindByIDRequest) *pb.FindByIDReply {
-	inst, err := txn.FindByID(ctx, r.InstanceID)
+func findByIDReply(txn hub.TxnReader, r *pb.FindByIDRequest) *pb.FindByIDReply {
+	inst, err := txn.FindByID(r.InstanceID)
 	return &pb.FindByIDReply{Instance: inst, TransactionError: txnError(err)}
 }
 
 func (t *threadsService) ReadTransaction(stream pb.API_ReadTransactionServer) error {
-	return serveTxn(t, stream, (*pb.ReadTransactionRequest).GetStartTransactionRequest,
-		func(ctx context.Context, txn *db.Txn, req *pb.ReadTransactionRequest) (*pb.ReadTransactionReply, error) {
+	return serveTxn(t, stream, txnHandler[*pb.ReadTransactionRequest, *pb.ReadTransactionReply, hub.ReadTxn]{
+		start: (*pb.ReadTransactionRequest).GetStartTransactionRequest,
+		begin: func(th hub.Threads) func(context.Context, hub.ThreadID, string) (hub.ReadTxn, error) {
+			return th.ReadTransaction
+		},
+		handle: func(txn hub.ReadTxn, req *pb.ReadTransactionRequest) (*pb.ReadTransactionReply, error) {
 			switch r := req.Option.(type) {
 			case *pb.ReadTransactionRequest_HasRequest:
-				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_HasReply{HasReply: hasReply(ctx, txn, r.HasRequest)}}, nil
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_HasReply{HasReply: hasReply(txn, r.HasRequest)}}, nil
 			case *pb.ReadTransactionRequest_FindRequest:
-				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindReply{FindReply: findReply(ctx, txn, r.FindRequest)}}, nil
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindReply{FindReply: findReply(txn, r.FindRequest)}}, nil
 			case *pb.ReadTransactionRequest_FindByIDRequest:
-				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(ctx, txn, r.FindByIDRequest)}}, nil
+				return &pb.ReadTransactionReply{Option: &pb.ReadTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(txn, r.FindByIDRequest)}}, nil
 			}
 			return nil, errors.E(errors.Invalid, "a read transaction takes has, find and findByID requests")
-		}, nil)
+		},
+		release: func(txn hub.ReadTxn) { txn.End() },
+	})
 }
 
 func (t *threadsService) WriteTransaction(stream pb.API_WriteTransactionServer) error {
 	// A transaction the client discarded ends quietly; any other is
 	// committed when the client ends the stream.
 	discarded := false
-	return serveTxn(t, stream, (*pb.WriteTransactionRequest).GetStartTransactionRequest,
-		func(ctx context.Context, txn *db.Txn, req *pb.WriteTransactionRequest) (*pb.WriteTransactionReply, error) {
+	return serveTxn(t, stream, txnHandler[*pb.WriteTransactionRequest, *pb.WriteTransactionReply, hub.WriteTxn]{
+		start: (*pb.WriteTransactionRequest).GetStartTransactionRequest,
+		begin: func(th hub.Threads) func(context.Context, hub.ThreadID, string) (hub.WriteTxn, error) {
+			return th.WriteTransaction
+		},
+		handle: func(txn hub.WriteTxn, req *pb.WriteTransactionRequest) (*pb.WriteTransactionReply, error) {
 			reply := &pb.WriteTransactionReply{}
 			switch r := req.Option.(type) {
 			case *pb.WriteTransactionRequest_CreateRequest:
-				ids, err := txn.Create(ctx, r.CreateRequest.Instances)
+				ids, err := txn.Create(instances(r.CreateRequest.Instances))
 				reply.Option = &pb.WriteTransactionReply_CreateReply{CreateReply: &pb.CreateReply{InstanceIDs: ids, TransactionError: txnError(err)}}
 			case *pb.WriteTransactionRequest_SaveRequest:
-				err := txn.Save(ctx, r.SaveRequest.Instances)
+				err := txn.Save(instances(r.SaveRequest.Instances))
 				reply.Option = &pb.WriteTransactionReply_SaveReply{SaveReply: &pb.SaveReply{TransactionError: txnError(err)}}
 			case *pb.WriteTransactionRequest_DeleteRequest:
-				err := txn.Delete(ctx, r.DeleteRequest.InstanceIDs)
+				err := txn.Delete(r.DeleteRequest.InstanceIDs)
 				reply.Option = &pb.WriteTransactionReply_DeleteReply{DeleteReply: &pb.DeleteReply{TransactionError: txnError(err)}}
 			case *pb.WriteTransactionRequest_VerifyRequest:
-				err := txn.Verify(ctx, r.VerifyRequest.Instances)
+				err := txn.Verify(instances(r.VerifyRequest.Instances))
 				reply.Option = &pb.WriteTransactionReply_VerifyReply{VerifyReply: &pb.VerifyReply{TransactionError: txnError(err)}}
 			case *pb.WriteTransactionRequest_HasRequest:
-				reply.Option = &pb.WriteTransactionReply_HasReply{HasReply: hasReply(ctx, txn, r.HasRequest)}
+				reply.Option = &pb.WriteTransactionReply_HasReply{HasReply: hasReply(txn, r.HasRequest)}
 			case *pb.WriteTransactionRequest_FindRequest:
-				reply.Option = &pb.WriteTransactionReply_FindReply{FindReply: findReply(ctx, txn, r.FindRequest)}
+				reply.Option = &pb.WriteTransactionReply_FindReply{FindReply: findReply(txn, r.FindRequest)}
 			case *pb.WriteTransactionRequest_FindByIDRequest:
-				reply.Option = &pb.WriteTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(ctx, txn, r.FindByIDRequest)}
+				reply.Option = &pb.WriteTransactionReply_FindByIDReply{FindByIDReply: findByIDReply(txn, r.FindByIDRequest)}
 			case *pb.WriteTransactionRequest_DiscardRequest:
 				txn.Discard()
 				discarded = true
@@ -412,53 +424,49 @@ func (t *threadsService) WriteTransaction(stream pb.API_WriteTransactionServer) 
 			}
 			return reply, nil
 		},
-		func(ctx context.Context, txn *db.Txn) error {
+		commit: func(txn hub.WriteTxn) error {
 			if discarded {
 				return nil
 			}
-			return txn.Commit(ctx)
-		})
+			return txn.Commit()
+		},
+		release: func(txn hub.WriteTxn) { txn.Discard() },
+	})
 }
 
 func (t *threadsService) Listen(req *pb.ListenRequest, stream pb.API_ListenServer) error {
 	ctx := stream.Context()
-	d, err := t.dbFor(ctx, req.DbID)
+	th, id, err := t.threads(ctx, req.DbID)
 	if err != nil {
 		return err
 	}
-	var filters []db.ListenFilter
-	for _, f := range req.Filters {
-		lf := db.ListenFilter{Collection: f.CollectionName, ID: f.InstanceID}
-		if f.Action != pb.ListenRequest_Filter_ALL {
-			// The filter's actions count from 1; events' from 0.
-			lf.Actions = []db.Action{db.Action(f.Action - 1)}
-		}
-		filters = append(filters, lf)
+	filters := make([]hub.ListenFilter, len(req.Filters))
+	for i, f := range req.Filters {
+		// The wire's filter actions are the contract's: ALL=0, CREATE=1,
+		// SAVE=2, DELETE=3.
+		filters[i] = hub.ListenFilter{Collection: f.CollectionName, InstanceID: f.InstanceID, Action: hub.Action(f.Action)}
 	}
-	since := db.FromNow
-	if req.After > 0 {
-		since = req.After
-	}
-	return d.Listen(ctx, principal(ctx), since, filters, func(ev db.Event) error {
+	return th.Listen(ctx, id, filters, req.After, func(ev hub.ListenEvent) error {
+		// The wire's event actions count from CREATE=0.
 		return stream.Send(&pb.ListenReply{
-			CollectionName: ev.Collection, InstanceID: ev.ID, Action: pb.ListenReply_Action(ev.Action),
+			CollectionName: ev.Collection, InstanceID: ev.InstanceID, Action: pb.ListenReply_Action(ev.Action - hub.ActionCreate),
 			Instance: ev.Instance, Seq: ev.Seq,
 		})
 	})
 }
 
-func collectionFromPB(c *pb.CollectionConfig) db.CollectionConfig {
+func collectionFromPB(c *pb.CollectionConfig) hub.CollectionConfig {
 	if c == nil {
-		return db.CollectionConfig{}
+		return hub.CollectionConfig{}
 	}
-	out := db.CollectionConfig{Name: c.Name, Schema: c.Schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
+	out := hub.CollectionConfig{Name: c.Name, Schema: c.Schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
 	for _, ix := range c.Indexes {
-		out.Indexes = append(out.Indexes, db.Index{Path: ix.Path, Unique: ix.Unique})
+		out.Indexes = append(out.Indexes, hub.Index{Path: ix.Path, Unique: ix.Unique})
 	}
 	return out
 }
 
-func collectionToPB(c db.CollectionConfig) *pb.GetCollectionInfoReply {
+func collectionToPB(c hub.CollectionConfig) *pb.GetCollectionInfoReply {
 	out := &pb.GetCollectionInfoReply{Name: c.Name, Schema: c.Schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
 	for _, ix := range c.Indexes {
 		out.Indexes = append(out.Indexes, &pb.Index{Path: ix.Path, Unique: ix.Unique})

@@ -46,7 +46,7 @@ func (u *usersService) GetThread(ctx context.Context, req *pb.GetThreadRequest) 
 	if req.Name == "" {
 		return nil, errors.E(errors.Invalid, "name the thread to get (GetThread name)")
 	}
-	infos, err := u.s.dbs.ListDBs(ctx, principal(ctx))
+	infos, err := u.s.dbs.Threads(principal(ctx)).ListDBs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (u *usersService) GetThread(ctx context.Context, req *pb.GetThreadRequest) 
 }
 
 func (u *usersService) ListThreads(ctx context.Context, _ *pb.ListThreadsRequest) (*pb.ListThreadsResponse, error) {
-	infos, err := u.s.dbs.ListDBs(ctx, principal(ctx))
+	infos, err := u.s.dbs.Threads(principal(ctx)).ListDBs(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/rpcerr"
@@ -14,31 +15,12 @@ import (
 	"github.com/selfhub/hub/threads/db/query"
 )
 
-// CollectionConfig describes a collection: its name, the JSON Schema its
-// instances must satisfy, its indexes, and optional JavaScript function
-// bodies that validate writes and filter reads.
-type CollectionConfig struct {
-	// Name matches ^[A-Za-z0-9]+(?:[-][A-Za-z0-9]+)*$.
-	Name string
-	// Schema is a JSON Schema (drafts 4 to 2020-12); nil accepts any object.
-	Schema json.RawMessage
-	// Indexes are the field paths to index, such as "meta.rating".
-	Indexes []Index
-	// WriteValidator is the body of a function (writer, event, instance)
-	// that returns whether a write is allowed; "" allows every write.
-	WriteValidator string
-	// ReadFilter is the body of a function (reader, instance) that returns
-	// the instance as the reader may see it, or null to hide it; "" shows
-	// every instance as stored.
-	ReadFilter string
-}
+// CollectionConfig describes a collection: the contract's type (see
+// hub.CollectionConfig).
+type CollectionConfig = hub.CollectionConfig
 
-// Index is an index on a dot-separated field path. A unique index refuses
-// a second instance with the same value at the path.
-type Index struct {
-	Path   string
-	Unique bool
-}
+// Index is an index on a field path: the contract's type.
+type Index = hub.Index
 
 // DBInfo describes a DB.
 type DBInfo struct {

@@ -5,59 +5,28 @@ import (
 	"encoding/json"
 	"io"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/rpcerr"
 )
 
-// Action is what a change did to an instance. In a ListenFilter,
-// ActionAll (the zero value) selects every action.
-type Action int
+// Action is what a change did to an instance; ListenFilter selects
+// changes and ListenEvent is one of them: the contract's types (see
+// hub.Action).
+type (
+	Action       = hub.Action
+	ListenFilter = hub.ListenFilter
+	ListenEvent  = hub.ListenEvent
+)
 
 // The actions.
 const (
-	ActionAll    Action = iota // filters only: any action
-	ActionCreate               // the instance was created
-	ActionSave                 // the instance was replaced
-	ActionDelete               // the instance was deleted
+	ActionAll    = hub.ActionAll
+	ActionCreate = hub.ActionCreate
+	ActionSave   = hub.ActionSave
+	ActionDelete = hub.ActionDelete
 )
-
-// String returns the action's wire name, such as "CREATE".
-func (a Action) String() string {
-	switch a {
-	case ActionAll:
-		return "ALL"
-	case ActionCreate:
-		return "CREATE"
-	case ActionSave:
-		return "SAVE"
-	case ActionDelete:
-		return "DELETE"
-	}
-	return "Action(?)"
-}
-
-// ListenFilter selects changes: those to Collection (any when empty), to
-// the instance InstanceID (any when empty), with Action (any when
-// ActionAll).
-type ListenFilter struct {
-	Collection string
-	InstanceID string
-	Action     Action
-}
-
-// ListenEvent is one change delivered by Listen.
-type ListenEvent struct {
-	// Seq is the change's position in the DB's listen log: pass it as
-	// Listen's after to resume right after this change.
-	Seq        uint64
-	Collection string
-	InstanceID string
-	Action     Action // ActionCreate, ActionSave or ActionDelete
-	// Instance is the instance as written, as the caller may see it
-	// through the collection's read filter; nil for a delete.
-	Instance json.RawMessage
-}
 
 // Listen calls fn, in order, for each change to the DB that matches any of
 // filters (every change when there are none), and returns when ctx ends

@@ -231,9 +231,13 @@ func (t *WriteTxn) FindByID(id string) (json.RawMessage, error) {
 // Discard ends the transaction without writing anything. The server drops
 // the transaction's writes and releases the DB when it gets the discard
 // request; the client then abandons the stream rather than closing it,
-// because closing it is how the wire asks for a commit.
+// because closing it is how the wire asks for a commit. On a transaction
+// that has already ended it does nothing, so it can be deferred.
 func (t *WriteTxn) Discard() error {
 	const op errors.Op = "threadsclient.WriteTxn.Discard"
+	if t.s.ended() {
+		return nil
+	}
 	r, err := t.s.call(op, &threadspb.WriteTransactionRequest{Option: &threadspb.WriteTransactionRequest_DiscardRequest{DiscardRequest: &threadspb.DiscardRequest{}}})
 	t.s.abandon()
 	if err != nil {
@@ -351,6 +355,13 @@ func (t *stream[Req, Rep]) end(op errors.Op) error {
 		}
 		// A reply nobody asked for: read on to the status.
 	}
+}
+
+// ended reports whether the transaction has ended.
+func (t *stream[Req, Rep]) ended() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done
 }
 
 // abandon ends the transaction without closing the stream gracefully.
