@@ -173,7 +173,7 @@ ID. The recipient must have set up a mailbox in the same app.`,
 				return err
 			}
 			return a.userCall(cmd.Context(), f, nil, func(u *userSession) error {
-				sent, err := u.uc.SendMessage(u.ctx, u.priv, to, body)
+				sent, err := usersclient.Send(u.ctx, u.uc, u.priv, to, body)
 				if err != nil {
 					return err
 				}

@@ -283,7 +283,7 @@ func TestE2EMail(t *testing.T) {
 	carolPriv, _ := identity.New()
 	carol, _ := identity.String(carolPriv.GetPublic())
 	alice.mailRefused(errors.FailedPrecondition, "has no mailbox", func() error {
-		_, err := uc.SendMessage(alice.goCtx(alicePriv), alicePriv, carolPriv.GetPublic(), []byte("hi"))
+		_, err := usersclient.Send(alice.goCtx(alicePriv), uc, alicePriv, carolPriv.GetPublic(), []byte("hi"))
 		return err
 	}, "mail", "send", string(carol), file)
 	big := filepath.Join(t.TempDir(), "big")
@@ -291,7 +291,7 @@ func TestE2EMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.mailRefused(errors.Exhausted, "limit is 4096 bytes", func() error {
-		_, err := uc.SendMessage(alice.goCtx(alicePriv), alicePriv, bobPriv.GetPublic(), make([]byte, maxSize))
+		_, err := usersclient.Send(alice.goCtx(alicePriv), uc, alicePriv, bobPriv.GetPublic(), make([]byte, maxSize))
 		return err
 	}, "mail", "send", bob.pub, big)
 	if msg := alice.errorLine("mail", "send", "not-a-key", file); !strings.HasPrefix(msg, "recipient: ") || !strings.HasSuffix(msg, "pass the public key hub mail setup printed for them") {

@@ -101,28 +101,20 @@ type Message struct {
 	ReadAt    int64      `json:"read_at"`    // Unix ns; 0 while unread
 }
 
-// Status selects inbox messages by whether they have been read.
-type Status int
+// Status selects inbox messages by whether they have been read: the
+// contract's type.
+type Status = hub.MailStatus
 
 // Inbox statuses.
 const (
-	All Status = iota
-	Read
-	Unread
+	All    = hub.MailAll
+	Read   = hub.MailRead
+	Unread = hub.MailUnread
 )
 
-// ListOptions pages through a box.
-type ListOptions struct {
-	// Seek is the ID of a message in the box; the page starts right after
-	// it, in the page's order. Empty starts at the beginning.
-	Seek string
-	// Limit is the page size: 0 means DefaultLimit; at most MaxLimit.
-	Limit int
-	// Ascending lists oldest first; the default is newest first.
-	Ascending bool
-	// Status filters an inbox; it must be All for a sentbox.
-	Status Status
-}
+// ListOptions pages through a box: the contract's type. A Limit of 0 means
+// DefaultLimit; it is at most MaxLimit.
+type ListOptions = hub.MailListOptions
 
 // messageSchema is the JSON Schema of both collections' instances.
 const messageSchema = `{

@@ -70,7 +70,7 @@ func BenchmarkMailSendToWatch(b *testing.B) {
 			return nil
 		})
 	send := func() string {
-		m, err := uc.SendMessage(alice.ctx, alice.priv, bob.priv.GetPublic(), []byte("ping"))
+		m, err := usersclient.Send(alice.ctx, uc, alice.priv, bob.priv.GetPublic(), []byte("ping"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -120,7 +120,7 @@ func BenchmarkMailSendParallel(b *testing.B) {
 			wg.Go(func() {
 				s, r := from[i], recipient(i)
 				for next.Add(1) <= int64(b.N) {
-					if _, err := uc.SendMessage(s.ctx, s.priv, r.priv.GetPublic(), []byte("hello")); err != nil {
+					if _, err := usersclient.Send(s.ctx, uc, s.priv, r.priv.GetPublic(), []byte("hello")); err != nil {
 						b.Error(err)
 						return
 					}
@@ -151,7 +151,7 @@ func BenchmarkMailListPages(b *testing.B) {
 	for _, s := range senders {
 		wg.Go(func() {
 			for range perFill {
-				if _, err := uc.SendMessage(s.ctx, s.priv, bob.priv.GetPublic(), []byte(fillBody)); err != nil {
+				if _, err := usersclient.Send(s.ctx, uc, s.priv, bob.priv.GetPublic(), []byte(fillBody)); err != nil {
 					b.Error(err)
 					return
 				}

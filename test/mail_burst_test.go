@@ -97,7 +97,7 @@ func TestMailBurst(t *testing.T) {
 	// after that must reach it.
 	markers := map[string]bool{}
 	for placed := false; !placed; {
-		m, err := uc.SendMessage(senders[0].ctx, senders[0].priv, bob.priv.GetPublic(), []byte("marker"))
+		m, err := usersclient.Send(senders[0].ctx, uc, senders[0].priv, bob.priv.GetPublic(), []byte("marker"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func TestMailBurst(t *testing.T) {
 	for w, s := range senders {
 		wg.Go(func() {
 			for i := range n / burstSenders {
-				m, err := uc.SendMessage(s.ctx, s.priv, bob.priv.GetPublic(), fmt.Appendf(nil, "%d-%d", w, i))
+				m, err := usersclient.Send(s.ctx, uc, s.priv, bob.priv.GetPublic(), fmt.Appendf(nil, "%d-%d", w, i))
 				if err != nil {
 					t.Errorf("sender %d, message %d: %v", w, i, err)
 					return

@@ -86,7 +86,7 @@ func TestMailFlow(t *testing.T) {
 
 	var sent []usersclient.Message
 	for i := range 3 {
-		m, err := uc.SendMessage(alice.ctx, alice.priv, bob.priv.GetPublic(), fmt.Appendf(nil, "message %d", i))
+		m, err := usersclient.Send(alice.ctx, uc, alice.priv, bob.priv.GetPublic(), fmt.Appendf(nil, "message %d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func TestMailRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m, err := uc.SendMessage(alice.ctx, alice.priv, bob.priv.GetPublic(), []byte("hi bob"))
+	m, err := usersclient.Send(alice.ctx, uc, alice.priv, bob.priv.GetPublic(), []byte("hi bob"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestMailRateLimitOverTheWire(t *testing.T) {
 	}
 	var err error
 	for range 3 {
-		if _, err = uc.SendMessage(us[0].ctx, us[0].priv, us[1].priv.GetPublic(), []byte("x")); err != nil {
+		if _, err = usersclient.Send(us[0].ctx, uc, us[0].priv, us[1].priv.GetPublic(), []byte("x")); err != nil {
 			break
 		}
 	}
@@ -300,7 +300,7 @@ func TestMailBurstWhileWatching(t *testing.T) {
 		t.Fatal(err)
 	}
 	send := func(body string) string {
-		m, err := uc.SendMessage(alice.ctx, alice.priv, bob.priv.GetPublic(), []byte(body))
+		m, err := usersclient.Send(alice.ctx, uc, alice.priv, bob.priv.GetPublic(), []byte(body))
 		if err != nil {
 			t.Error(err)
 			return ""

@@ -25,7 +25,6 @@ import (
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
 )
 
@@ -47,7 +46,8 @@ type Services struct {
 	Meter *metering.Meter
 	// Usage reports it (GetUsage).
 	Usage *metering.Reporter
-	Mail  *mail.Service
+	// Mail is the mailboxes, bound to each call's principal.
+	Mail hub.MailServer
 	// Buckets is the bucket service; nil serves none.
 	Buckets hub.BucketServer
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
@@ -109,7 +109,7 @@ const (
 type Server struct {
 	auth      *auth.Service
 	dbs       hub.ThreadServer
-	mail      *mail.Service
+	mail      hub.MailServer
 	buckets   hub.BucketServer
 	meter     *metering.Meter
 	usage     *metering.Reporter

@@ -77,7 +77,7 @@ func (u *usersService) ListThreads(ctx context.Context, _ *pb.ListThreadsRequest
 }
 
 func (u *usersService) SetupMailbox(ctx context.Context, _ *pb.SetupMailboxRequest) (*pb.SetupMailboxResponse, error) {
-	id, err := u.s.mail.SetupMailbox(ctx, principal(ctx))
+	id, err := u.s.mail.Mail(principal(ctx)).SetupMailbox(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,8 @@ func (u *usersService) SetupMailbox(ctx context.Context, _ *pb.SetupMailboxReque
 }
 
 func (u *usersService) SendMessage(ctx context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
-	m, err := u.s.mail.SendMessage(ctx, principal(ctx), hub.PubKey(req.To), req.ToBody, req.ToSignature, req.FromBody, req.FromSignature)
+	sealed := hub.SealedMessage{ToBody: req.ToBody, ToSignature: req.ToSignature, FromBody: req.FromBody, FromSignature: req.FromSignature}
+	m, err := u.s.mail.Mail(principal(ctx)).SendMessage(ctx, hub.PubKey(req.To), sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -93,22 +94,22 @@ func (u *usersService) SendMessage(ctx context.Context, req *pb.SendMessageReque
 }
 
 func (u *usersService) ListInboxMessages(ctx context.Context, req *pb.ListInboxMessagesRequest) (*pb.ListInboxMessagesResponse, error) {
-	opts := mail.ListOptions{Seek: req.Seek, Ascending: req.Ascending}
+	opts := hub.MailListOptions{Seek: req.Seek, Ascending: req.Ascending}
 	var err error
 	if opts.Limit, err = limit(req.Limit); err != nil {
 		return nil, err
 	}
 	switch req.Status {
 	case pb.ListInboxMessagesRequest_STATUS_UNSPECIFIED, pb.ListInboxMessagesRequest_STATUS_ALL:
-		opts.Status = mail.All
+		opts.Status = hub.MailAll
 	case pb.ListInboxMessagesRequest_STATUS_READ:
-		opts.Status = mail.Read
+		opts.Status = hub.MailRead
 	case pb.ListInboxMessagesRequest_STATUS_UNREAD:
-		opts.Status = mail.Unread
+		opts.Status = hub.MailUnread
 	default:
 		return nil, errors.Errorf("", errors.Invalid, "status %d is not ALL (1), READ (2) or UNREAD (3)", req.Status)
 	}
-	ms, err := u.s.mail.ListInboxMessages(ctx, principal(ctx), opts)
+	ms, err := u.s.mail.Mail(principal(ctx)).ListInboxMessages(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -116,12 +117,12 @@ func (u *usersService) ListInboxMessages(ctx context.Context, req *pb.ListInboxM
 }
 
 func (u *usersService) ListSentboxMessages(ctx context.Context, req *pb.ListSentboxMessagesRequest) (*pb.ListSentboxMessagesResponse, error) {
-	opts := mail.ListOptions{Seek: req.Seek, Ascending: req.Ascending}
+	opts := hub.MailListOptions{Seek: req.Seek, Ascending: req.Ascending}
 	var err error
 	if opts.Limit, err = limit(req.Limit); err != nil {
 		return nil, err
 	}
-	ms, err := u.s.mail.ListSentboxMessages(ctx, principal(ctx), opts)
+	ms, err := u.s.mail.Mail(principal(ctx)).ListSentboxMessages(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +138,7 @@ func limit(n int64) (int, error) {
 }
 
 func (u *usersService) ReadInboxMessage(ctx context.Context, req *pb.ReadInboxMessageRequest) (*pb.ReadInboxMessageResponse, error) {
-	readAt, err := u.s.mail.ReadInboxMessage(ctx, principal(ctx), req.Id)
+	readAt, err := u.s.mail.Mail(principal(ctx)).ReadInboxMessage(ctx, req.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -145,14 +146,14 @@ func (u *usersService) ReadInboxMessage(ctx context.Context, req *pb.ReadInboxMe
 }
 
 func (u *usersService) DeleteInboxMessage(ctx context.Context, req *pb.DeleteInboxMessageRequest) (*pb.DeleteInboxMessageResponse, error) {
-	if err := u.s.mail.DeleteInboxMessage(ctx, principal(ctx), req.Id); err != nil {
+	if err := u.s.mail.Mail(principal(ctx)).DeleteInboxMessage(ctx, req.Id); err != nil {
 		return nil, err
 	}
 	return &pb.DeleteInboxMessageResponse{}, nil
 }
 
 func (u *usersService) DeleteSentboxMessage(ctx context.Context, req *pb.DeleteSentboxMessageRequest) (*pb.DeleteSentboxMessageResponse, error) {
-	if err := u.s.mail.DeleteSentboxMessage(ctx, principal(ctx), req.Id); err != nil {
+	if err := u.s.mail.Mail(principal(ctx)).DeleteSentboxMessage(ctx, req.Id); err != nil {
 		return nil, err
 	}
 	return &pb.DeleteSentboxMessageResponse{}, nil
@@ -191,7 +192,7 @@ func (u *usersService) ArchiveRetrievalLogs(*pb.ArchiveRetrievalLogsRequest, pb.
 	return errNoFilecoin
 }
 
-func messagesToPB(ms []mail.Message) []*pb.Message {
+func messagesToPB(ms []hub.MailMessage) []*pb.Message {
 	out := make([]*pb.Message, len(ms))
 	for i, m := range ms {
 		out[i] = &pb.Message{Id: m.ID, From: string(m.From), To: string(m.To), Body: m.Body,

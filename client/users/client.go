@@ -40,36 +40,25 @@ type Thread struct {
 	IsDB bool
 }
 
+var _ hub.Mail = (*Client)(nil)
+
 // Message is a mailbox message as the hub stores it: Body is ciphertext for
 // the box's owner (Open decrypts it), Signature the sender's signature over
-// Body.
-type Message struct {
-	ID        string
-	From      hub.PubKey
-	To        hub.PubKey
-	Body      []byte
-	Signature []byte
-	CreatedAt int64 // Unix ns
-	ReadAt    int64 // Unix ns; 0 while unread
-}
+// Body. It is the contract's type, as are Status and ListOptions.
+type Message = hub.MailMessage
 
 // Status selects inbox messages by whether they have been read.
-type Status int
+type Status = hub.MailStatus
 
 // Inbox statuses.
 const (
-	All Status = iota
-	Read
-	Unread
+	All    = hub.MailAll
+	Read   = hub.MailRead
+	Unread = hub.MailUnread
 )
 
-// ListOptions pages through a box; see the mail package for their meaning.
-type ListOptions struct {
-	Seek      string
-	Limit     int
-	Ascending bool
-	Status    Status // inbox only
-}
+// ListOptions pages through a box.
+type ListOptions = hub.MailListOptions
 
 // GetThread returns the caller's thread with the name.
 func (c *Client) GetThread(ctx context.Context, name string) (Thread, error) {
@@ -117,12 +106,35 @@ func (c *Client) SetupMailbox(ctx context.Context) (threadsclient.ID, error) {
 	return id, nil
 }
 
-// SendMessage encrypts body to the recipient and to the sender, signs both
-// ciphertexts with from, and sends them, as @textile/hub's
-// Users.sendMessage does. from must be the identity the context's token
-// was issued for. It returns the sender's copy.
-func (c *Client) SendMessage(ctx context.Context, from crypto.PrivKey, to crypto.PubKey, body []byte) (Message, error) {
-	const op errors.Op = "users.SendMessage"
+// Seal encrypts body to the recipient and to the sender and signs both
+// ciphertexts with from, as @textile/hub's Users.sendMessage does.
+func Seal(from crypto.PrivKey, to crypto.PubKey, body []byte) (hub.SealedMessage, error) {
+	const op errors.Op = "users.Seal"
+	toBody, err := Encrypt(to, body)
+	if err != nil {
+		return hub.SealedMessage{}, errors.E(op, err)
+	}
+	fromBody, err := Encrypt(from.GetPublic(), body)
+	if err != nil {
+		return hub.SealedMessage{}, errors.E(op, err)
+	}
+	toSig, err := from.Sign(toBody)
+	if err != nil {
+		return hub.SealedMessage{}, errors.E(op, errors.Invalid, err)
+	}
+	fromSig, err := from.Sign(fromBody)
+	if err != nil {
+		return hub.SealedMessage{}, errors.E(op, errors.Invalid, err)
+	}
+	return hub.SealedMessage{ToBody: toBody, ToSignature: toSig, FromBody: fromBody, FromSignature: fromSig}, nil
+}
+
+// Send seals body from from to to (Seal) and sends it through m, a Client
+// or any other hub.Mail; from must be the identity m acts as (for a Client,
+// the one the context's token was issued for). It returns the sender's
+// copy, as its sentbox holds it.
+func Send(ctx context.Context, m hub.Mail, from crypto.PrivKey, to crypto.PubKey, body []byte) (Message, error) {
+	const op errors.Op = "users.Send"
 	toStr, err := identity.String(to)
 	if err != nil {
 		return Message{}, errors.E(op, err)
@@ -131,33 +143,25 @@ func (c *Client) SendMessage(ctx context.Context, from crypto.PrivKey, to crypto
 	if err != nil {
 		return Message{}, errors.E(op, err)
 	}
-	toBody, err := Encrypt(to, body)
+	sealed, err := Seal(from, to, body)
 	if err != nil {
 		return Message{}, errors.E(op, err)
 	}
-	fromBody, err := Encrypt(from.GetPublic(), body)
+	sent, err := m.SendMessage(ctx, toStr, sealed)
 	if err != nil {
-		return Message{}, errors.E(op, err)
+		return Message{}, err
 	}
-	toSig, err := from.Sign(toBody)
-	if err != nil {
-		return Message{}, errors.E(op, errors.Invalid, err)
-	}
-	fromSig, err := from.Sign(fromBody)
-	if err != nil {
-		return Message{}, errors.E(op, errors.Invalid, err)
-	}
-	return c.SendEncrypted(ctx, fromStr, toStr, toBody, toSig, fromBody, fromSig)
+	return Message{ID: sent.ID, From: fromStr, To: toStr, Body: sealed.FromBody, Signature: sealed.FromSignature, CreatedAt: sent.CreatedAt}, nil
 }
 
-// SendEncrypted sends ciphertexts made and signed by the caller; from is
-// the caller's identity, used only to fill in the returned message.
-func (c *Client) SendEncrypted(ctx context.Context, from, to hub.PubKey, toBody, toSig, fromBody, fromSig []byte) (Message, error) {
-	res, err := c.c.SendMessage(ctx, &pb.SendMessageRequest{To: string(to), ToBody: toBody, ToSignature: toSig, FromBody: fromBody, FromSignature: fromSig})
+// SendMessage sends a message its caller sealed (see Seal, and Send, which
+// does both) to the identity to.
+func (c *Client) SendMessage(ctx context.Context, to hub.PubKey, m hub.SealedMessage) (hub.SentMessage, error) {
+	res, err := c.c.SendMessage(ctx, &pb.SendMessageRequest{To: string(to), ToBody: m.ToBody, ToSignature: m.ToSignature, FromBody: m.FromBody, FromSignature: m.FromSignature})
 	if err != nil {
-		return Message{}, rpcerr.FromStatus("users.SendMessage", err)
+		return hub.SentMessage{}, rpcerr.FromStatus("users.SendMessage", err)
 	}
-	return Message{ID: res.Id, From: from, To: to, Body: fromBody, Signature: fromSig, CreatedAt: res.CreatedAt}, nil
+	return hub.SentMessage{ID: res.Id, CreatedAt: res.CreatedAt}, nil
 }
 
 // ListInboxMessages lists a page of the caller's inbox.

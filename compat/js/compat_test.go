@@ -218,7 +218,7 @@ func (f *Fixture) goMail(t *testing.T) *goMail {
 	}
 	goPriv, goCtx := user()
 	jsPriv, _ := user()
-	if _, err := uc.SendMessage(goCtx, goPriv, jsPriv.GetPublic(), []byte(goToJSBody)); err != nil {
+	if _, err := usersclient.Send(goCtx, uc, goPriv, jsPriv.GetPublic(), []byte(goToJSBody)); err != nil {
 		t.Fatalf("SendMessage from Go: %v", err)
 	}
 	goPub, err := identity.String(goPriv.GetPublic())
