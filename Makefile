@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 PROTOS    := hubd billingd threads usersd bucketsd hubbuckets
 
-.PHONY: run build test compat-deps proto bench bench-kubo conformance fuzz vet
+.PHONY: run build test compat-deps proto bench bench-kubo conformance fuzz vet deps-check
 
 ## run: start hubd on its embedded default (~/.hubd, gRPC :3006, gRPC-Web :3007, HTTP :8006, libp2p :4006)
 run:
@@ -20,9 +20,16 @@ compat-deps:
 ## The tests build what they run (hubd, mailpit from go.mod) and start it on loopback.
 ## The script engine runs once more without the race detector, which slows its
 ## translated C past the time limits of the heavy cases (they skip under -race).
-test: vet compat-deps
+test: vet deps-check compat-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 10m ./threads/db/jsfunc
+
+## deps-check: no module version in the build graph is retracted by its author. It asks the
+## module proxy for every module's versions (about half a minute), so it is not part of vet;
+## modules whose version list the proxy does not serve are skipped.
+deps-check:
+	@r="$$($(GO) list -m -e -retracted -f '{{if .Retracted}}{{.Path}} {{.Version}}: {{.Retracted}}{{end}}' all 2>/dev/null)"; \
+	  test -z "$$r" || (echo "retracted modules in the build; require a current release in go.mod:"; echo "$$r"; exit 1)
 
 vet:
 	$(GO) vet ./...
