@@ -279,7 +279,8 @@ func (s *Service) bucketsDB(ctx context.Context, p hub.Principal, thread threads
 	return s.dbs.DB(ctx, p, thread)
 }
 
-// ensureCollection creates the buckets collection in d if it lacks one.
+// ensureCollection creates the buckets collection in d, with its schema,
+// if d lacks one.
 func (s *Service) ensureCollection(ctx context.Context, p hub.Principal, d *db.DB) error {
 	if _, err := d.CollectionInfo(ctx, Collection); err == nil {
 		return nil
@@ -291,7 +292,7 @@ func (s *Service) ensureCollection(ctx context.Context, p hub.Principal, d *db.D
 	if _, err := d.CollectionInfo(ctx, Collection); err == nil {
 		return nil
 	}
-	err := d.NewCollection(ctx, p, db.CollectionConfig{Name: Collection})
+	err := d.NewCollection(ctx, p, collectionConfig())
 	if errors.Is(errors.Exist, err) {
 		return nil
 	}
@@ -484,6 +485,9 @@ func (s *Service) asRecorded(op errors.Op, raw []byte, thread threads.ID, rec re
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "the instance of this bucket is not a bucket (it was changed through the threads API): %v", err)
 	}
 	b.Thread, b.rec, b.Path = thread, rec, "/ipfs/"+rec.Root
+	if b.Metadata == nil { // written without it before the schema: write it back whole
+		b.Metadata = map[string]Metadata{}
+	}
 	return b, nil
 }
 

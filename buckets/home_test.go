@@ -136,22 +136,27 @@ func saveThroughThreads(t *testing.T, f fixture, b Bucket) {
 // fixture DB's buckets collection, as its owner, around the service.
 func throughThreads(t *testing.T, f fixture, change func(*db.Txn) error) {
 	t.Helper()
+	if err := tryThroughThreads(f, change); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryThroughThreads is throughThreads returning what failed.
+func tryThroughThreads(f fixture, change func(*db.Txn) error) error {
 	ctx := context.Background()
 	d, err := f.svc.dbs.DB(ctx, f.p, f.thread)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	txn, err := d.WriteTxn(ctx, f.p, Collection)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer txn.Discard()
 	if err := change(txn); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := txn.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return txn.Commit(ctx)
 }
 
 // TestBrokenBucketDoesNotStopCollection loses a bucket's root block (a

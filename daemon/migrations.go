@@ -34,5 +34,12 @@ func migrations(st *store.Store, dbs *db.Manager, blocks bstore.Blockstore, log 
 			}
 			return err
 		}},
+		{To: store.FormatBucketSchemas, Run: func(ctx context.Context) error {
+			n, err := buckets.SchemaCollections(ctx, dbs, log)
+			if n > 0 {
+				log.Info("gave the buckets collections made before hubd set a schema theirs", "collections", n)
+			}
+			return err
+		}},
 	}
 }

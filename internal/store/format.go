@@ -33,10 +33,13 @@ const (
 	// (BucketRecords) and leaves no LegacyBucketDBs key:
 	// buckets.RecordBuckets.
 	FormatBucketRecords
+	// FormatBucketSchemas gives every buckets collection without a schema
+	// the schema of bucket instances: buckets.SchemaCollections.
+	FormatBucketSchemas
 
 	// FormatNewest is the version this build writes and the newest it
 	// opens.
-	FormatNewest = FormatBucketRecords
+	FormatNewest = FormatBucketSchemas
 )
 
 // String names a version as the log and errors show it.
@@ -48,6 +51,8 @@ func (v FormatVersion) String() string {
 		return "1 (blocks by CID)"
 	case FormatBucketRecords:
 		return "2 (bucket records)"
+	case FormatBucketSchemas:
+		return "3 (bucket schemas)"
 	}
 	return fmt.Sprintf("%d (unknown)", uint64(v))
 }

@@ -52,6 +52,16 @@ func moveKeys(s *Store, after func(moved int) error) func(context.Context) error
 // nothing is a migration with no work.
 func nothing(context.Context) error { return nil }
 
+// lastRuns is a whole list of migrations in which the one to FormatNewest
+// runs run and every other does nothing.
+func lastRuns(run func(context.Context) error) []Migration {
+	var ms []Migration
+	for v := FormatUnversioned + 1; v < FormatNewest; v++ {
+		ms = append(ms, Migration{To: v, Run: nothing})
+	}
+	return append(ms, Migration{To: FormatNewest, Run: run})
+}
+
 // TestMigrateInOrderOnce runs every migration on a new store, in order;
 // the store then has the newest version and a second Migrate runs none.
 func TestMigrateInOrderOnce(t *testing.T) {
@@ -112,12 +122,12 @@ func TestMigrateFailureResumes(t *testing.T) {
 	s := open(t, dir)
 	putOld(t, s, 10)
 	setFormat(t, s, FormatNewest-1)
-	list := []Migration{{To: 1, Run: nothing}, {To: 2, Run: moveKeys(s, func(moved int) error {
+	list := lastRuns(moveKeys(s, func(moved int) error {
 		if moved == 4 {
 			return fmt.Errorf("disk full")
 		}
 		return nil
-	})}}
+	}))
 	if err := s.Migrate(context.Background(), list, quiet); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Migrate = %v; want the migration's error", err)
 	}
@@ -130,7 +140,7 @@ func TestMigrateFailureResumes(t *testing.T) {
 	s.Close()
 	s = open(t, dir)
 	defer s.Close()
-	list[1].Run = moveKeys(s, nil)
+	list[len(list)-1].Run = moveKeys(s, nil)
 	if err := s.Migrate(context.Background(), list, quiet); err != nil {
 		t.Fatal(err)
 	}
@@ -144,14 +154,14 @@ func TestMigrateFailureResumes(t *testing.T) {
 func TestMigrationKilledMidway(t *testing.T) {
 	if dir := os.Getenv("HUB_STORE_MIGRATE_CHILD"); dir != "" {
 		s := open(t, dir)
-		list := []Migration{{To: 1, Run: nothing}, {To: 2, Run: moveKeys(s, func(moved int) error {
+		list := lastRuns(moveKeys(s, func(moved int) error {
 			if moved == 3 {
 				self, _ := os.FindProcess(os.Getpid())
 				self.Kill()
 				select {} // the signal ends the process
 			}
 			return nil
-		})}}
+		}))
 		s.Migrate(context.Background(), list, quiet)
 		t.Fatal("the migration ended; the child should have been killed in it")
 	}
@@ -176,8 +186,7 @@ func TestMigrationKilledMidway(t *testing.T) {
 	if n := count(t, s, "new/"); n != 3 {
 		t.Fatalf("%d keys moved before the kill; want the 3 committed", n)
 	}
-	list := []Migration{{To: 1, Run: nothing}, {To: 2, Run: moveKeys(s, nil)}}
-	if err := s.Migrate(context.Background(), list, quiet); err != nil {
+	if err := s.Migrate(context.Background(), lastRuns(moveKeys(s, nil)), quiet); err != nil {
 		t.Fatal(err)
 	}
 	wantMoved(t, s, 10)

@@ -78,3 +78,20 @@ func (m *Manager) StoredInstance(ctx context.Context, thread threads.ID, collect
 	}
 	return rec.Value, nil
 }
+
+// StoredCollection returns the config of collection in DB thread as
+// stored, whoever owns the DB, without opening the DB (nothing is compiled
+// or run). Like StoredInstance, it is for the hub's own bookkeeping.
+// NotExist if the DB or the collection is not there, or the collection was
+// deleted.
+func (m *Manager) StoredCollection(ctx context.Context, thread threads.ID, collection string) (CollectionConfig, error) {
+	const op errors.Op = "db.StoredCollection"
+	var col colRecord
+	if err := m.st.Get(colKey(dbPrefix(thread), collection), &col); err != nil {
+		return CollectionConfig{}, errors.E(op, err)
+	}
+	if col.Deleted {
+		return CollectionConfig{}, errors.Errorf(op, errors.NotExist, "collection %q was deleted", errors.Clip(collection))
+	}
+	return col.Config, nil
+}

@@ -83,6 +83,52 @@ func TestStoredInstanceRunsNoFilter(t *testing.T) {
 	}
 }
 
+// TestStoredCollection reads a collection's config as stored, filter and
+// all; a deleted collection, a missing one and a missing DB are NotExist.
+func TestStoredCollection(t *testing.T) {
+	m := newManager(t, Config{})
+	p := user(t)
+	d := newDB(t, m, p)
+	ctx := context.Background()
+	cfg := people()
+	cfg.ReadFilter = `throw new Error("x")`
+	if err := d.UpdateCollection(ctx, p, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.StoredCollection(ctx, d.id, "people")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := mustMarshal(t, got), mustMarshal(t, cfg); g != w {
+		t.Fatalf("StoredCollection = %s; want %s", g, w)
+	}
+	if err := d.DeleteCollection(ctx, p, "people"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := threads.NewID(threads.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		db   threads.ID
+		col  string
+	}{{"deleted", d.id, "people"}, {"never made", d.id, "nothere"}, {"no such DB", other, "people"}} {
+		if _, err := m.StoredCollection(ctx, c.db, c.col); !errors.Is(errors.NotExist, err) {
+			t.Errorf("%s: %v; want NotExist", c.name, err)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // TestAlsoCommitsWithTheEvent adds raw writes to transactions: they are
 // stored with a committed write, even one with no instance changes, and
 // not at all with a discarded one.

@@ -1,6 +1,7 @@
 // Buckets through the published @textile/hub Buckets client, once with a
 // user group key and a user's token and once with an account key:
-// getOrCreate (which finds or makes the DB named "buckets"), pushes from a
+// getOrCreate (which finds or makes the DB named "buckets"), the buckets
+// collection's schema through the threads Client, pushes from a
 // string, a Buffer and a 50 MiB stream, pushPaths, listings, pulls with the
 // bytes compared, links, root, setPath, movePath, removePath, remove, a
 // push against a stale root, and path access roles that let a second
@@ -12,7 +13,7 @@ import { Readable } from 'node:stream'
 
 import { env, host, textile, timeout } from '../lib/hub.mjs'
 
-const { Buckets, PrivateKey } = textile
+const { Buckets, Client, PrivateKey, ThreadID } = textile
 
 /**
  * The two ways an app reaches buckets, with keys of a developer of their
@@ -102,6 +103,24 @@ for (const kind of kinds) {
       assert.equal(found.root.key, key, 'the same bucket')
       const list = await again.list()
       assert.deepEqual(list.map((r) => r.key), [key])
+    })
+
+    test('the buckets collection has a schema that getCollectionInfo parses, and that refuses malformed buckets', { timeout }, async () => {
+      // The threads client on the same DB, with the same key and identity.
+      const client = await Client.withKeyInfo({ key: env(kind.key), secret: env(kind.secret) }, host)
+      if (kind.user) {
+        await client.getToken(identity)
+      }
+      const db = ThreadID.fromString(threadID)
+      const info = await client.getCollectionInfo(db, 'buckets')
+      assert.equal(info.name, 'buckets')
+      assert.equal(info.schema.type, 'object')
+      for (const field of ['_id', 'name', 'owner', 'path', 'metadata']) {
+        assert.ok(info.schema.properties[field], `the schema describes ${field}`)
+      }
+      const stored = await client.findByID(db, 'buckets', key)
+      await rejectsMatching(client.save(db, 'buckets', [{ ...stored, path: 42 }]), /does not match the collection schema/)
+      assert.deepEqual(await client.findByID(db, 'buckets', key), stored)
     })
 
     test('pushPath from a string and a Buffer, pullPath gives the bytes back', { timeout }, async () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 
 import { env, host, textile, timeout } from '../lib/hub.mjs'
 
-const { Users, PrivateKey, PublicKey, Status } = textile
+const { Client, Users, PrivateKey, PublicKey, Status, ThreadID } = textile
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -108,6 +108,18 @@ describe('Users mailboxes', () => {
     assert.equal(await ua.getMailboxID(), box)
     bobBox = await ub.setupMailbox()
     assert.notEqual(bobBox, box)
+  })
+
+  test('the mailbox collections have schemas that getCollectionInfo parses', { timeout }, async () => {
+    const client = await Client.withKeyInfo({ key: env('HUB_USER_KEY'), secret: env('HUB_USER_SECRET') }, host)
+    await client.getToken(alice)
+    const box = ThreadID.fromString(await ua.getMailboxID())
+    for (const name of ['inbox', 'sentbox']) {
+      const info = await client.getCollectionInfo(box, name)
+      assert.equal(info.name, name)
+      assert.equal(info.schema.type, 'object')
+      assert.ok(info.schema.required.includes('signature'), `${name}: ${JSON.stringify(info.schema)}`)
+    }
   })
 
   test('sendMessage: the recipient opens the inbox copy', { timeout }, async () => {
