@@ -7,7 +7,7 @@ import (
 )
 
 // Credentials are what a request presents, read from its metadata headers
-// (PROTOCOL.md). Any may be empty.
+// (docs/protocol.md, "Credentials in request metadata"). Any may be empty.
 type Credentials struct {
 	Session string // x-textile-session
 	Org     string // x-textile-org

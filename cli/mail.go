@@ -318,7 +318,7 @@ Listing does not mark messages read; hub mail read does.`,
 	return cmd
 }
 
-// maxPage is the largest page the hub serves (PROTOCOL.md: max 10,000).
+// maxPage is the largest page the hub serves (docs/protocol.md, "Mailboxes").
 const maxPage = 10000
 
 // list pages through a box, newest first, until it has limit messages (all

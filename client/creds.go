@@ -12,8 +12,9 @@ import (
 	"github.com/selfhub/hub/errors"
 )
 
-// The request metadata keys the server reads (PROTOCOL.md, "Request
-// metadata"). gRPC metadata keys are lower case on the wire.
+// The request metadata keys the server reads (docs/protocol.md,
+// "Credentials in request metadata"). gRPC metadata keys are lower case on
+// the wire.
 const (
 	sessionHeader    = "x-textile-session"
 	orgHeader        = "x-textile-org"
