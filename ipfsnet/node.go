@@ -193,9 +193,9 @@ func (n *Node) Run(names Names) {
 // Publish signs and stores a record naming root for sk's name: the
 // gateway serves it from when Publish returns. It does not wait for the
 // record to reach the disk, which would add a sync to every bucket change
-// (measured here, BenchmarkRecordsSign: signing and storing takes about
-// 0.1 ms, waiting for the sync 0.9 ms more, on 1 KiB pushes of 1.5 ms): the
-// store syncs it within a sync's time, and only then is it announced, so
+// (BenchmarkRecordsSign measures both: the wait for the sync costs several
+// times the signing and storing, and most of a small push): the store
+// syncs it within a sync's time, and only then is it announced, so
 // the network never sees a record a crash could take back. A crash in that
 // window leaves the previous record, which the gateway ignores as it no
 // longer names the bucket's root, until the next change or re-signing.

@@ -6,12 +6,11 @@
 // embedded store under the key prefix "ipfs" and is kept for comparison and
 // for small embedded uses. Why files for hubd: a block is a write-once
 // value of up to 1 MiB, and in an LSM tree every such value is written
-// again by the WAL, the memtable flush and each compaction. Measured here
-// with 2 cores (test/BenchmarkBucketPushMemory, a Go client pushing over
-// loopback gRPC to a child hubd): with pebble, 1 GiB went at 159 MB/s and
-// 4 GiB at 70 MB/s, hubd peaking at 251 and 275 MiB resident, as
-// compactions caught up; with files, 274 MB/s and 173 MB/s, peaking at 99
-// and 104 MiB. BenchmarkImport here: files 314 MB/s, pebble 162 MB/s.
+// again by the WAL, the memtable flush and each compaction. Measured side
+// by side, pushes into files were faster and hubd held less than half the
+// memory, and pebble slowed as its compactions caught up (bench/RESULTS.md,
+// "Block store: files against pebble"; BenchmarkImport here compares the
+// two in process).
 //
 // Both are crash safe: a block is whole or absent after a crash. Pebble
 // gets that from its write-ahead log, syncing every batch; Files from

@@ -74,11 +74,11 @@
 //   - QuickJS bounds each runtime's heap (an allocation past Limits.Memory
 //     throws "out of memory"), its call depth, and its time: the time
 //     check runs between instructions and inside regular expressions, so
-//     the regular expression above stops at the limit. A bare runtime
-//     costs a fraction of a millisecond; hardened by the prelude (every
-//     built-in frozen) about 10 ms to set up and 500 KB to keep
-//     (BenchmarkRuntimeReuse, BenchmarkRuntimeMemory), so runtimes are
-//     reused;
+//     the regular expression above stops at the limit. A runtime hardened
+//     by the prelude (every built-in frozen) costs far more to set up than
+//     a bare one, and memory to keep (BenchmarkRuntimeReuse,
+//     BenchmarkRuntimeMemory; bench/RESULTS.md, "Scripts"), so runtimes
+//     are reused;
 //   - a separate process would also stop built-ins that loop without
 //     checking for the interrupt (it can be killed), but costs a round trip
 //     between processes on every call (each write, each instance a read
@@ -91,8 +91,9 @@
 // for any caller; it is closed, never reused, after a call that was
 // interrupted, ran out of memory or stack, or broke the engine, so a
 // runtime holding a full heap is never kept. A function keeps at most 4
-// idle runtimes, and an Engine at most 64 in all (each holds about 500 KB
-// outside the Go heap, which the Go collector does not see), and the idle
+// idle runtimes, and an Engine at most 64 in all (each holds memory
+// outside the Go heap, which the Go collector does not see; see
+// BenchmarkRuntimeMemory), and the idle
 // runtimes of a function nobody can call any more are closed when the Go
 // collector finds it so. A runtime is used by one goroutine at a time,
 // handed over through a channel; QuickJS runtimes are not tied to a
