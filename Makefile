@@ -31,8 +31,11 @@ deps-check:
 	@r="$$($(GO) list -m -e -retracted -f '{{if .Retracted}}{{.Path}} {{.Version}}: {{.Retracted}}{{end}}' all 2>/dev/null)"; \
 	  test -z "$$r" || (echo "retracted modules in the build; require a current release in go.mod:"; echo "$$r"; exit 1)
 
+## vet also holds every Op to one form, a `const op errors.Op = "pkg.Func"` (STYLE.md rule 3):
+## errors.E("pkg.Func", ...) would take the name as the error's message and drop it.
 vet:
 	$(GO) vet ./...
+	@! git grep -nE 'errors\.Op\("|errors\.(E|Errorf)\("[^"]' -- '*.go' || (echo 'name each Op in a const op errors.Op = "pkg.Func"'; exit 1)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 
 ## proto: regenerate api/pb from api/proto (protoc from Debian's protobuf-compiler)

@@ -112,6 +112,7 @@ func (s *Service) AcceptInvite(ctx context.Context, token string) (org string, j
 // applyInvites adds to b the memberships of every accepted, unexpired
 // invitation for email, for an account being created.
 func (s *Service) applyInvites(b *store.Batch, dev *accountRecord, email string) error {
+	const op errors.Op = "auth.applyInvites"
 	return store.ScanJSON(s.db, store.Key(pInvitee, nameKey(email), ""), func(k []byte, _ *empty) error {
 		token := lastPart(k)
 		b.Delete(k)
@@ -120,7 +121,7 @@ func (s *Service) applyInvites(b *store.Batch, dev *accountRecord, email string)
 		if err := s.db.Get(store.Key(pInvite, token), &inv); err != nil || s.now().After(inv.ExpiresAt) {
 			return nil
 		}
-		org, err := s.account("auth.applyInvites", inv.Org)
+		org, err := s.account(op, inv.Org)
 		if err != nil || roleOf(org, inv.From) == "" {
 			return nil // the org or its inviter is gone; the invitation lapses
 		}

@@ -30,9 +30,10 @@ func newKeyPair() (key, secret string, err error) {
 
 // randomBase32 returns n random bytes as multibase base32.
 func randomBase32(n int) (string, error) {
+	const op errors.Op = "auth.random"
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		return "", errors.E(errors.Op("auth.random"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	return multibase.Encode(multibase.Base32, b)
 }

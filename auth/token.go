@@ -119,6 +119,7 @@ func newTokenIssuer(host crypto.PrivKey, ttl, linkTTL time.Duration) (*tokenIssu
 
 // sign returns the JWT of c, issued now and lasting ttl (zero: for ever).
 func (t *tokenIssuer) sign(c claims, now time.Time, ttl time.Duration) (string, error) {
+	const op errors.Op = "auth.sign"
 	c.Issuer = t.issuer
 	c.IssuedAt = jwt.NewNumericDate(now)
 	if ttl > 0 {
@@ -126,7 +127,7 @@ func (t *tokenIssuer) sign(c claims, now time.Time, ttl time.Duration) (string, 
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.priv)
 	if err != nil {
-		return "", errors.E(errors.Op("auth.sign"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	return s, nil
 }

@@ -22,9 +22,10 @@ const ChallengeSize = 32
 
 // NewChallenge returns fresh random bytes for a user to sign in GetToken.
 func NewChallenge() ([]byte, error) {
+	const op errors.Op = "auth.NewChallenge"
 	c := make([]byte, ChallengeSize)
 	if _, err := rand.Read(c); err != nil {
-		return nil, errors.E(errors.Op("auth.NewChallenge"), errors.Internal, err)
+		return nil, errors.E(op, errors.Internal, err)
 	}
 	return c, nil
 }
@@ -116,13 +117,14 @@ func (s *Service) admitUser(op errors.Op, account, user hub.PubKey) error {
 
 // Users lists the end-user identities recorded against account.
 func (s *Service) Users(ctx context.Context, account hub.PubKey) ([]hub.PubKey, error) {
+	const op errors.Op = "auth.Users"
 	var users []hub.PubKey
 	err := store.ScanJSON(s.db, store.Key(pUser, string(account), ""), func(_ []byte, u *userRecord) error {
 		users = append(users, u.Identity)
 		return nil
 	})
 	if err != nil {
-		return nil, errors.E(errors.Op("auth.Users"), err)
+		return nil, errors.E(op, err)
 	}
 	return users, nil
 }

@@ -193,15 +193,16 @@ func (s *Service) PathRoles(ctx context.Context, p hub.Principal, thread threads
 // CheckRoles checks a roles map: keys are identity public-key strings or
 // "*", values None to Admin.
 func CheckRoles(roles map[string]Role) error {
+	const op errors.Op = "buckets.CheckRoles"
 	for k, v := range roles {
 		if v < RoleNone || v > RoleAdmin {
-			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "role %d for %s is not one of None 0, Reader 1, Writer 2, Admin 3", int(v), errors.Clip(k))
+			return errors.Errorf(op, errors.Invalid, "role %d for %s is not one of None 0, Reader 1, Writer 2, Admin 3", int(v), errors.Clip(k))
 		}
 		if k == AnyIdentity {
 			continue
 		}
 		if _, err := identity.Parse(hub.PubKey(k)); err != nil {
-			return errors.Errorf("buckets.CheckRoles", errors.Invalid, "%q is neither an identity's public-key string nor \"*\"", errors.Clip(k))
+			return errors.Errorf(op, errors.Invalid, "%q is neither an identity's public-key string nor \"*\"", errors.Clip(k))
 		}
 	}
 	return nil

@@ -192,7 +192,8 @@ func (b bound) PullIPFSPath(ctx context.Context, path string, w io.Writer) (int6
 }
 
 func (b bound) SetPath(ctx context.Context, key, path, c string) error {
-	parsed, err := parseCID("buckets.SetPath", "CID", c)
+	const op errors.Op = "buckets.SetPath"
+	parsed, err := parseCID(op, "CID", c)
 	if err != nil {
 		return err
 	}
@@ -243,10 +244,11 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 func (b bound) ImportCAR(ctx context.Context, key, path string, r io.Reader, opts hub.CAROptions) (hub.ImportedCAR, error) {
+	const op errors.Op = "buckets.ImportCAR"
 	carRoot := cid.Undef
 	if opts.CARRoot != "" {
 		var err error
-		if carRoot, err = parseCID("buckets.ImportCAR", "car_root", opts.CARRoot); err != nil {
+		if carRoot, err = parseCID(op, "car_root", opts.CARRoot); err != nil {
 			return hub.ImportedCAR{}, err
 		}
 	}

@@ -264,9 +264,10 @@ func CheckKey(key string) error {
 
 // parseRoot parses "/ipfs/<cid>" or a bare CID.
 func parseRoot(p string) (cid.Cid, error) {
+	const op errors.Op = "buckets.parseRoot"
 	c, err := cid.Decode(strings.TrimPrefix(p, "/ipfs/"))
 	if err != nil {
-		return cid.Undef, errors.Errorf("buckets.parseRoot", errors.Invalid, "root %q is not /ipfs/<cid> or a CID", errors.Clip(p))
+		return cid.Undef, errors.Errorf(op, errors.Invalid, "root %q is not /ipfs/<cid> or a CID", errors.Clip(p))
 	}
 	return c, nil
 }
@@ -612,6 +613,7 @@ func (s *Service) parseIPFSPath(p string) (cid.Cid, []string, error) {
 // item describes nd, at the path segs; keys opens the names and sizes of a
 // private bucket (nil: they are shown as stored).
 func (s *Service) item(ctx context.Context, keys *keyring, nd ipld.Node, segs []string, expand bool) (Item, error) {
+	const op errors.Op = "buckets.item"
 	it := Item{Cid: nd.Cid(), Path: join(segs)}
 	if len(segs) > 0 {
 		it.Name = segs[len(segs)-1]
@@ -632,7 +634,7 @@ func (s *Service) item(ctx context.Context, keys *keyring, nd ipld.Node, segs []
 		return Item{}, errors.E(errors.Internal, err)
 	}
 	it.Size = int64(size)
-	d, err := loadDir("buckets.item", s.dag, nd, join(segs))
+	d, err := loadDir(op, s.dag, nd, join(segs))
 	if err != nil {
 		return Item{}, err
 	}

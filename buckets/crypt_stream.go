@@ -86,14 +86,15 @@ func CiphertextSize(n int64) int64 {
 // an Internal error when no plaintext encrypts to that size (a truncated
 // or padded file).
 func PlaintextSize(c int64) (int64, error) {
+	const op errors.Op = "buckets.PlaintextSize"
 	m := c - int64(headerSize)
 	if m < tagSize {
-		return 0, errors.Errorf("buckets.PlaintextSize", errors.DataLoss, "encrypted file is %d bytes, too short to be whole; it was truncated", c)
+		return 0, errors.Errorf(op, errors.DataLoss, "encrypted file is %d bytes, too short to be whole; it was truncated", c)
 	}
 	segs := (m + sealedSize - 1) / sealedSize
 	last := m - (segs-1)*sealedSize
 	if last < tagSize || last == tagSize && segs > 1 || segs > maxSegments {
-		return 0, errors.Errorf("buckets.PlaintextSize", errors.DataLoss, "encrypted file is %d bytes, a size no whole file has; it was truncated", c)
+		return 0, errors.Errorf(op, errors.DataLoss, "encrypted file is %d bytes, a size no whole file has; it was truncated", c)
 	}
 	return m - segs*tagSize, nil
 }
@@ -299,6 +300,7 @@ func (d *decryptReader) Read(p []byte) (int, error) {
 
 // Seek sets the plaintext offset of the next Read.
 func (d *decryptReader) Seek(offset int64, whence int) (int64, error) {
+	const op errors.Op = "buckets.decrypt"
 	switch whence {
 	case io.SeekCurrent:
 		offset += d.off
@@ -306,7 +308,7 @@ func (d *decryptReader) Seek(offset int64, whence int) (int64, error) {
 		offset += d.size
 	}
 	if offset < 0 {
-		return 0, errors.E("buckets.decrypt", errors.Invalid, "seek before the start of the file")
+		return 0, errors.E(op, errors.Invalid, "seek before the start of the file")
 	}
 	d.off = offset
 	return offset, nil

@@ -89,9 +89,10 @@ func (k *keyring) pathKey(segs []string) string {
 
 // rawKey decodes a stored key.
 func rawKey(stored string) ([]byte, error) {
+	const op errors.Op = "buckets.rawKey"
 	_, k, err := mbase.Decode(stored)
 	if err != nil || len(k) != pathKeySize {
-		return nil, errors.E("buckets.rawKey", errors.Internal, "a key of this private bucket is malformed in its metadata; restore the bucket's instance")
+		return nil, errors.E(op, errors.Internal, "a key of this private bucket is malformed in its metadata; restore the bucket's instance")
 	}
 	return k, nil
 }

@@ -347,10 +347,11 @@ func TestPrivateTamperedBlocks(t *testing.T) {
 }
 
 func TestPrivateRefusesPlainChanges(t *testing.T) {
+	const op errors.Op = "buckets.ImportCAR"
 	f := newFixture(t)
 	ctx := context.Background()
 	b := f.createPrivate(t, "plainchange")
-	_, err := f.svc.update(ctx, "buckets.ImportCAR", f.p, f.thread, b.Key, "", RoleWriter, nil, func(cur ipld.Node) (ipld.Node, error) {
+	_, err := f.svc.update(ctx, op, f.p, f.thread, b.Key, "", RoleWriter, nil, func(cur ipld.Node) (ipld.Node, error) {
 		t.Fatal("a change that knows nothing of encryption ran on a private bucket")
 		return cur, nil
 	})

@@ -28,13 +28,14 @@ const DefaultProfile = "unixfs-v1-2025"
 // unixfs-v1-2025, or unixfs-v0-2015 (CIDv0, 256 KiB chunks, dag-pb leaves:
 // what older IPFS nodes produce).
 func ParseProfile(name string) (uio.UnixFSProfile, error) {
+	const op errors.Op = "buckets.ParseProfile"
 	switch name {
 	case "unixfs-v1-2025":
 		return uio.UnixFS_v1_2025, nil
 	case "unixfs-v0-2015":
 		return uio.UnixFS_v0_2015, nil
 	}
-	return uio.UnixFSProfile{}, errors.Errorf("buckets.ParseProfile", errors.Invalid, "UnixFS profile %q is not unixfs-v1-2025 or unixfs-v0-2015", errors.Clip(name))
+	return uio.UnixFSProfile{}, errors.Errorf(op, errors.Invalid, "UnixFS profile %q is not unixfs-v1-2025 or unixfs-v0-2015", errors.Clip(name))
 }
 
 // profiledDAG is a DAG service that says which import profile to build
@@ -237,7 +238,8 @@ type openDir struct {
 }
 
 func newDirTree(dag ipld.DAGService, root ipld.Node) (*dirTree, error) {
-	d, err := loadDir("buckets.dirTree", dag, root, "")
+	const op errors.Op = "buckets.dirTree"
+	d, err := loadDir(op, dag, root, "")
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,7 @@ func findFolder(dir string) (*folder, error) {
 }
 
 func (fd *folder) readState() error {
+	const op errors.Op = "cli.readState"
 	fd.state = folderState{Files: map[string]fileState{}}
 	b, err := os.ReadFile(filepath.Join(fd.dir, buckDir, folderStateName))
 	if os.IsNotExist(err) {
@@ -99,7 +100,7 @@ func (fd *folder) readState() error {
 		err = json.Unmarshal(b, &fd.state)
 	}
 	if err != nil {
-		return errors.Errorf("cli.readState", errors.Invalid, "cannot read %s (%v); delete it, then hub buck pull --force to start over", filepath.Join(fd.dir, buckDir, folderStateName), err)
+		return errors.Errorf(op, errors.Invalid, "cannot read %s (%v); delete it, then hub buck pull --force to start over", filepath.Join(fd.dir, buckDir, folderStateName), err)
 	}
 	if fd.state.Files == nil {
 		fd.state.Files = map[string]fileState{}
@@ -224,14 +225,15 @@ func sortChanges(cs []change) {
 
 // hashFile returns the hex SHA-256 of the file's contents.
 func hashFile(file string) (string, error) {
+	const op errors.Op = "cli.hashFile"
 	f, err := os.Open(file)
 	if err != nil {
-		return "", errors.E(errors.Op("cli.hashFile"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", errors.E(errors.Op("cli.hashFile"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -76,12 +76,13 @@ func parseIgnore(r io.Reader) (*ignorer, error) {
 
 // loadIgnore reads the .buckignore in dir; none means nothing is ignored.
 func loadIgnore(file string) (*ignorer, error) {
+	const op errors.Op = "cli.loadIgnore"
 	f, err := os.Open(file)
 	if os.IsNotExist(err) {
 		return &ignorer{}, nil
 	}
 	if err != nil {
-		return nil, errors.E(errors.Op("cli.loadIgnore"), errors.Internal, err)
+		return nil, errors.E(op, errors.Internal, err)
 	}
 	defer f.Close()
 	return parseIgnore(f)

@@ -220,6 +220,7 @@ func exists(file string) bool {
 
 // removeTemps deletes what an interrupted pull left half-written.
 func (fd *folder) removeTemps() error {
+	const op errors.Op = "cli.removeTemps"
 	err := filepath.WalkDir(fd.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -233,7 +234,7 @@ func (fd *folder) removeTemps() error {
 		return nil
 	})
 	if err != nil {
-		return errors.Errorf("cli.removeTemps", errors.Internal, "removing what an interrupted pull left in %s: %v", fd.dir, err)
+		return errors.Errorf(op, errors.Internal, "removing what an interrupted pull left in %s: %v", fd.dir, err)
 	}
 	return nil
 }

@@ -68,9 +68,10 @@ func (a *app) reconcile(fd *folder, s *buckSession, files map[string]localFile) 
 // fileCID returns the CID a hub gives the file's contents, and their hex
 // SHA-256, reading it once.
 func fileCID(file string) (string, string, error) {
+	const op errors.Op = "cli.fileCID"
 	f, err := os.Open(file)
 	if err != nil {
-		return "", "", errors.E(errors.Op("cli.fileCID"), errors.Internal, err)
+		return "", "", errors.E(op, errors.Internal, err)
 	}
 	defer f.Close()
 	h := sha256.New()

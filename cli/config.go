@@ -29,6 +29,7 @@ type config struct {
 // configDir returns HUB_HOME, else .hub in the home directory. The home
 // directory comes from env rather than the process so tests can move it.
 func configDir(env func(string) string) (string, error) {
+	const op errors.Op = "cli.configDir"
 	if d := env(envPrefix + "HOME"); d != "" {
 		return d, nil
 	}
@@ -37,7 +38,7 @@ func configDir(env func(string) string) (string, error) {
 			return filepath.Join(h, ".hub"), nil
 		}
 	}
-	return "", errors.E(errors.Op("cli.configDir"), errors.FailedPrecondition,
+	return "", errors.E(op, errors.FailedPrecondition,
 		"cannot find a home directory; set HUB_HOME to the directory where hub should keep its config")
 }
 

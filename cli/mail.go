@@ -392,6 +392,7 @@ func (a *app) mailReadCommand(f *userFlags) *cobra.Command {
 // and signatures in base64, times as JSON numbers (ThreadDB keeps numbers
 // as float64, and the hub stamps times that a float64 holds exactly).
 func decodeInstance(raw []byte) (usersclient.Message, error) {
+	const op errors.Op = "cli.decodeInstance"
 	var in struct {
 		ID        string     `json:"_id"`
 		From      hub.PubKey `json:"from"`
@@ -402,7 +403,7 @@ func decodeInstance(raw []byte) (usersclient.Message, error) {
 		ReadAt    float64    `json:"read_at"`
 	}
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return usersclient.Message{}, errors.Errorf(errors.Op("cli.decodeInstance"), errors.Internal, "the hub sent a message that is not one: %v", err)
+		return usersclient.Message{}, errors.Errorf(op, errors.Internal, "the hub sent a message that is not one: %v", err)
 	}
 	return usersclient.Message{ID: in.ID, From: in.From, To: in.To, Body: in.Body, Signature: in.Signature,
 		CreatedAt: int64(in.CreatedAt), ReadAt: int64(in.ReadAt)}, nil

@@ -65,9 +65,10 @@ func toOrgJSON(o hub.Account) orgJSON {
 
 // writeJSON prints v as indented JSON and a newline.
 func writeJSON(w io.Writer, v any) error {
+	const op errors.Op = "cli.writeJSON"
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return errors.E(errors.Op("cli.writeJSON"), errors.Internal, err)
+		return errors.E(op, errors.Internal, err)
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err

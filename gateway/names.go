@@ -49,9 +49,10 @@ func withBucket(ctx context.Context, key string, b buckets.GatewayBucket) contex
 
 // Resolve resolves /ipns/<key>[/rest] to /ipfs/<root>[/rest].
 func (n names) Resolve(ctx context.Context, p path.Path, _ ...namesys.ResolveOption) (namesys.Result, error) {
+	const op errors.Op = "gateway.Resolve"
 	segs := p.Segments() // "ipns", key, rest...
 	if len(segs) < 2 || p.Namespace() != path.IPNSNamespace {
-		return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf("gateway.Resolve", errors.Invalid, "%s is not an /ipns/ path", p), http.StatusBadRequest)
+		return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf(op, errors.Invalid, "%s is not an /ipns/ path", p), http.StatusBadRequest)
 	}
 	key := segs[1]
 	pin, ok := ctx.Value(bucketCtxKey{}).(pinned)
@@ -62,7 +63,7 @@ func (n names) Resolve(ctx context.Context, p path.Path, _ ...namesys.ResolveOpt
 			return namesys.Result{}, boxogw.NewErrorStatusCode(err, statusOf(err))
 		}
 		if b.Private {
-			return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf("gateway.Resolve", errors.Permission, "bucket %s is private; read it at /ipns/%s or /thread/<db>/buckets/%s with one of its links (from Links)", key, key, key), http.StatusForbidden)
+			return namesys.Result{}, boxogw.NewErrorStatusCode(errors.Errorf(op, errors.Permission, "bucket %s is private; read it at /ipns/%s or /thread/<db>/buckets/%s with one of its links (from Links)", key, key, key), http.StatusForbidden)
 		}
 	}
 	target := path.FromCid(b.Root)
@@ -111,7 +112,8 @@ func (n names) ResolveAsync(ctx context.Context, p path.Path, opts ...namesys.Re
 
 // Publish is not supported: bucket roots change through the bucket API.
 func (names) Publish(context.Context, ci.PrivKey, path.Path, ...namesys.PublishOption) error {
-	return errors.E("gateway.Publish", errors.Unimplemented, "the gateway publishes no names; change a bucket through the bucket API")
+	const op errors.Op = "gateway.Publish"
+	return errors.E(op, errors.Unimplemented, "the gateway publishes no names; change a bucket through the bucket API")
 }
 
 // recordStore is the value store boxo reads IPNS records from for
@@ -148,7 +150,8 @@ func (s recordStore) SearchValue(ctx context.Context, key string, opts ...routin
 
 // PutValue is not supported: the hub signs its records itself.
 func (recordStore) PutValue(context.Context, string, []byte, ...routing.Option) error {
-	return errors.E("gateway.PutValue", errors.Unimplemented, "the gateway accepts no IPNS records; change a bucket through the bucket API")
+	const op errors.Op = "gateway.PutValue"
+	return errors.E(op, errors.Unimplemented, "the gateway accepts no IPNS records; change a bucket through the bucket API")
 }
 
 // statusOf is the HTTP status for an error from the bucket service or the

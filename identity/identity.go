@@ -16,22 +16,24 @@ import (
 
 // New generates a fresh Ed25519 identity.
 func New() (crypto.PrivKey, error) {
+	const op errors.Op = "identity.New"
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
-		return nil, errors.E(errors.Op("identity.New"), errors.Internal, err)
+		return nil, errors.E(op, errors.Internal, err)
 	}
 	return priv, nil
 }
 
 // String returns the wire string of a public key.
 func String(pub crypto.PubKey) (hub.PubKey, error) {
+	const op errors.Op = "identity.String"
 	b, err := crypto.MarshalPublicKey(pub)
 	if err != nil {
-		return "", errors.E(errors.Op("identity.String"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	s, err := multibase.Encode(multibase.Base32, b)
 	if err != nil {
-		return "", errors.E(errors.Op("identity.String"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	return hub.PubKey(s), nil
 }
@@ -55,9 +57,10 @@ func Parse(s hub.PubKey) (crypto.PubKey, error) {
 
 // FromBytes decodes a libp2p-marshalled public key.
 func FromBytes(b []byte) (hub.PubKey, error) {
+	const op errors.Op = "identity.FromBytes"
 	pub, err := crypto.UnmarshalPublicKey(b)
 	if err != nil {
-		return "", errors.E(errors.Op("identity.FromBytes"), errors.Invalid, err)
+		return "", errors.E(op, errors.Invalid, err)
 	}
 	return String(pub)
 }

@@ -51,27 +51,29 @@ const (
 
 // ParseDHTMode checks a DHT mode's name.
 func ParseDHTMode(s string) (DHTMode, error) {
+	const op errors.Op = "ipfsnet.ParseDHTMode"
 	switch m := DHTMode(s); m {
 	case DHTAuto, DHTClient, DHTServer, DHTOff:
 		return m, nil
 	}
-	return "", errors.Errorf("ipfsnet.ParseDHTMode", errors.Invalid, "DHT mode %q is not one of auto, client, server, off", errors.Clip(s))
+	return "", errors.Errorf(op, errors.Invalid, "DHT mode %q is not one of auto, client, server, off", errors.Clip(s))
 }
 
 // ParseBootstrap parses bootstrap peers: multiaddrs that end in
 // /p2p/<peer ID>. Addresses of one peer are merged.
 func ParseBootstrap(addrs []string) ([]peer.AddrInfo, error) {
+	const op errors.Op = "ipfsnet.ParseBootstrap"
 	var mas []ma.Multiaddr
 	for _, a := range addrs {
 		m, err := ma.NewMultiaddr(a)
 		if err != nil {
-			return nil, errors.Errorf("ipfsnet.ParseBootstrap", errors.Invalid, "bootstrap peer %q is not a multiaddr: %v", errors.Clip(a), err)
+			return nil, errors.Errorf(op, errors.Invalid, "bootstrap peer %q is not a multiaddr: %v", errors.Clip(a), err)
 		}
 		mas = append(mas, m)
 	}
 	ais, err := peer.AddrInfosFromP2pAddrs(mas...)
 	if err != nil {
-		return nil, errors.Errorf("ipfsnet.ParseBootstrap", errors.Invalid, "bootstrap peers must end in /p2p/<peer ID>, such as /ip4/192.0.2.1/tcp/4001/p2p/12D3Koo…: %v", err)
+		return nil, errors.Errorf(op, errors.Invalid, "bootstrap peers must end in /p2p/<peer ID>, such as /ip4/192.0.2.1/tcp/4001/p2p/12D3Koo…: %v", err)
 	}
 	return ais, nil
 }

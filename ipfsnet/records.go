@@ -72,9 +72,10 @@ func recordKey(name ipns.Name) []byte { return store.Key(store.IPNSRecords, name
 
 // NameOf returns the IPNS name of sk's public key.
 func NameOf(sk crypto.PrivKey) (ipns.Name, error) {
+	const op errors.Op = "ipfsnet.NameOf"
 	id, err := peer.IDFromPrivateKey(sk)
 	if err != nil {
-		return ipns.Name{}, errors.E("ipfsnet.NameOf", errors.Invalid, err)
+		return ipns.Name{}, errors.E(op, errors.Invalid, err)
 	}
 	return ipns.NameFromPeer(id), nil
 }
@@ -118,10 +119,11 @@ func (rs *Records) Sign(ctx context.Context, sk crypto.PrivKey, root cid.Cid) (d
 
 // Delete forgets name's record.
 func (rs *Records) Delete(ctx context.Context, name ipns.Name) error {
+	const op errors.Op = "ipfsnet.Records.Delete"
 	b := rs.st.NewBatch()
 	b.Delete(recordKey(name))
 	if err := b.Commit(); err != nil {
-		return errors.E("ipfsnet.Records.Delete", err)
+		return errors.E(op, err)
 	}
 	return nil
 }
@@ -148,9 +150,10 @@ func (rs *Records) Get(ctx context.Context, name ipns.Name) (*ipns.Record, []byt
 
 // record returns the stored record of name without validating it.
 func (rs *Records) record(name ipns.Name) (*ipns.Record, error) {
+	const op errors.Op = "ipfsnet.Records.record"
 	raw, err := rs.st.GetRaw(recordKey(name))
 	if err != nil {
-		return nil, notFound("ipfsnet.Records.record", name, err)
+		return nil, notFound(op, name, err)
 	}
 	rec, err := ipns.UnmarshalRecord(raw)
 	if err != nil {

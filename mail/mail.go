@@ -229,9 +229,10 @@ func (s *Service) SetupMailbox(ctx context.Context, p hub.Principal) (threads.ID
 // MailboxID returns the ID of the principal's mailbox DB (NotExist when
 // it has none).
 func (s *Service) MailboxID(ctx context.Context, p hub.Principal) (threads.ID, error) {
+	const op errors.Op = "mail.MailboxID"
 	d, err := s.mailbox(ctx, p)
 	if err != nil {
-		return "", errors.E(errors.Op("mail.MailboxID"), err)
+		return "", errors.E(op, err)
 	}
 	return d.Info().ID, nil
 }
@@ -423,15 +424,17 @@ func (s *Service) SendMessage(ctx context.Context, p hub.Principal, to hub.PubKe
 
 // ListInboxMessages lists a page of the principal's inbox.
 func (s *Service) ListInboxMessages(ctx context.Context, p hub.Principal, opts ListOptions) ([]Message, error) {
-	return s.list(ctx, "mail.ListInboxMessages", p, InboxCollection, opts)
+	const op errors.Op = "mail.ListInboxMessages"
+	return s.list(ctx, op, p, InboxCollection, opts)
 }
 
 // ListSentboxMessages lists a page of the principal's sentbox.
 func (s *Service) ListSentboxMessages(ctx context.Context, p hub.Principal, opts ListOptions) ([]Message, error) {
+	const op errors.Op = "mail.ListSentboxMessages"
 	if opts.Status != All {
-		return nil, errors.E(errors.Op("mail.ListSentboxMessages"), errors.Invalid, "a sentbox has no read status; list it with status ALL")
+		return nil, errors.E(op, errors.Invalid, "a sentbox has no read status; list it with status ALL")
 	}
-	return s.list(ctx, "mail.ListSentboxMessages", p, SentboxCollection, opts)
+	return s.list(ctx, op, p, SentboxCollection, opts)
 }
 
 // criterion is one condition of a ThreadDB query (its wire form).
@@ -565,12 +568,14 @@ func (s *Service) ReadInboxMessage(ctx context.Context, p hub.Principal, id stri
 
 // DeleteInboxMessage deletes a message from the principal's inbox.
 func (s *Service) DeleteInboxMessage(ctx context.Context, p hub.Principal, id string) error {
-	return s.delete(ctx, "mail.DeleteInboxMessage", p, InboxCollection, id)
+	const op errors.Op = "mail.DeleteInboxMessage"
+	return s.delete(ctx, op, p, InboxCollection, id)
 }
 
 // DeleteSentboxMessage deletes a message from the principal's sentbox.
 func (s *Service) DeleteSentboxMessage(ctx context.Context, p hub.Principal, id string) error {
-	return s.delete(ctx, "mail.DeleteSentboxMessage", p, SentboxCollection, id)
+	const op errors.Op = "mail.DeleteSentboxMessage"
+	return s.delete(ctx, op, p, SentboxCollection, id)
 }
 
 func (s *Service) delete(ctx context.Context, op errors.Op, p hub.Principal, box, id string) error {

@@ -144,11 +144,12 @@ func (m *Meter) Flush() error {
 
 // Usage returns the subject's counts so far, stored and pending.
 func (m *Meter) Usage(ctx context.Context, s Subject) (Counts, error) {
+	const op errors.Op = "metering.Usage"
 	m.flushMu.Lock()
 	defer m.flushMu.Unlock()
 	var total Counts
 	if err := m.st.Get(key(s), &total); err != nil && !errors.Is(errors.NotExist, err) {
-		return Counts{}, errors.E(errors.Op("metering.Usage"), err)
+		return Counts{}, errors.E(op, err)
 	}
 	m.mu.Lock()
 	if c := m.pending[s]; c != nil {

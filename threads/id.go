@@ -65,8 +65,9 @@ func Decode(s string) (ID, error) {
 
 // Cast checks the raw bytes of an ID (what Bytes returns) and returns the ID.
 func Cast(b []byte) (ID, error) {
+	const op errors.Op = "threads.Cast"
 	if err := ID(b).Validate(); err != nil {
-		return "", errors.E(errors.Op("threads.Cast"), errors.Invalid, err)
+		return "", errors.E(op, errors.Invalid, err)
 	}
 	return ID(b), nil
 }

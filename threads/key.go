@@ -23,18 +23,20 @@ type SymKey struct {
 
 // NewSymKey returns a fresh random key.
 func NewSymKey() (SymKey, error) {
+	const op errors.Op = "threads.NewSymKey"
 	var k SymKey
 	if _, err := rand.Read(k.b[:]); err != nil {
-		return SymKey{}, errors.E(errors.Op("threads.NewSymKey"), errors.Internal, err)
+		return SymKey{}, errors.E(op, errors.Internal, err)
 	}
 	return k, nil
 }
 
 // SymKeyFromBytes returns the key whose raw bytes are b (32 bytes).
 func SymKeyFromBytes(b []byte) (SymKey, error) {
+	const op errors.Op = "threads.SymKeyFromBytes"
 	var k SymKey
 	if len(b) != KeySize {
-		return k, errors.Errorf("threads.SymKeyFromBytes", errors.Invalid, "symmetric key is %d bytes, want %d", len(b), KeySize)
+		return k, errors.Errorf(op, errors.Invalid, "symmetric key is %d bytes, want %d", len(b), KeySize)
 	}
 	copy(k.b[:], b)
 	return k, nil
@@ -46,9 +48,10 @@ func (k SymKey) Bytes() []byte { return append([]byte(nil), k.b[:]...) }
 // Encrypt seals plain with a fresh random nonce and returns
 // nonce(12) || sealed (ciphertext and 16-byte tag).
 func (k SymKey) Encrypt(plain []byte) ([]byte, error) {
+	const op errors.Op = "threads.SymKey.Encrypt"
 	var nonce [nonceSize]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, errors.E(errors.Op("threads.SymKey.Encrypt"), errors.Internal, err)
+		return nil, errors.E(op, errors.Internal, err)
 	}
 	return k.encrypt(nonce, plain)
 }
@@ -56,9 +59,10 @@ func (k SymKey) Encrypt(plain []byte) ([]byte, error) {
 // encrypt is Encrypt with the nonce given. The caller guarantees that it
 // never seals a different plaintext under k with the same nonce.
 func (k SymKey) encrypt(nonce [nonceSize]byte, plain []byte) ([]byte, error) {
+	const op errors.Op = "threads.SymKey.Encrypt"
 	aead, err := k.aead()
 	if err != nil {
-		return nil, errors.E(errors.Op("threads.SymKey.Encrypt"), errors.Internal, err)
+		return nil, errors.E(op, errors.Internal, err)
 	}
 	out := make([]byte, nonceSize, nonceSize+len(plain)+aead.Overhead())
 	copy(out, nonce[:])
@@ -131,6 +135,7 @@ func NewServiceKey() (Key, error) {
 // KeyFromBytes parses the byte form of a key: 64 bytes (service and read)
 // or 32 (service only).
 func KeyFromBytes(b []byte) (Key, error) {
+	const op errors.Op = "threads.KeyFromBytes"
 	switch len(b) {
 	case KeySize:
 		sk, _ := SymKeyFromBytes(b)
@@ -140,7 +145,7 @@ func KeyFromBytes(b []byte) (Key, error) {
 		rk, _ := SymKeyFromBytes(b[KeySize:])
 		return Key{service: sk, read: rk, defined: true, canRead: true}, nil
 	}
-	return Key{}, errors.Errorf("threads.KeyFromBytes", errors.Invalid, "thread key is %d bytes, want 64 (service and read key) or 32 (service key only)", len(b))
+	return Key{}, errors.Errorf(op, errors.Invalid, "thread key is %d bytes, want 64 (service and read key) or 32 (service key only)", len(b))
 }
 
 // KeyFromString parses the string form of a key. Any multibase encoding is

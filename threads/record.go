@@ -103,9 +103,10 @@ func DecodeRecord(key Key, blk Block) (Record, error) {
 // the signature: for walking records that were verified when they were
 // stored. Errors are those of DecodeRecord.
 func RecordLinks(key Key, blk Block) (prev, event cid.Cid, err error) {
+	const op errors.Op = "threads.RecordLinks"
 	rec, err := openRecord(key, blk)
 	if err != nil {
-		return cid.Undef, cid.Undef, errors.E(errors.Op("threads.RecordLinks"), err)
+		return cid.Undef, cid.Undef, errors.E(op, err)
 	}
 	return rec.Prev, rec.Event, nil
 }

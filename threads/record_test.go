@@ -38,6 +38,7 @@ func newKey(t testing.TB) Key {
 
 // getter serves blocks from a map, as a blockstore or a peer would.
 func getter(blocks ...Block) func(cid.Cid) ([]byte, error) {
+	const op errors.Op = "test.get"
 	m := make(map[cid.Cid][]byte)
 	for _, b := range blocks {
 		m[b.Cid] = b.Data
@@ -46,7 +47,7 @@ func getter(blocks ...Block) func(cid.Cid) ([]byte, error) {
 		if d, ok := m[c]; ok {
 			return d, nil
 		}
-		return nil, errors.Errorf("test.get", errors.NotExist, "no block %s", c)
+		return nil, errors.Errorf(op, errors.NotExist, "no block %s", c)
 	}
 }
 

@@ -128,6 +128,7 @@ func touches(r auth.Revocation, p hub.Principal) bool {
 // when it no longer acts for it: a member left, the org is gone, an org
 // key's creator left); any other is Unauthenticated with r's reason.
 func (s *streams) ended(r auth.Revocation, p hub.Principal) error {
+	const op errors.Op = "server.stream"
 	if !touches(r, p) {
 		return nil
 	}
@@ -137,7 +138,7 @@ func (s *streams) ended(r auth.Revocation, p hub.Principal) error {
 		}
 	}
 	if r.Covers(p) {
-		return errors.Errorf("server.stream", errors.Unauthenticated, "access revoked: %s", r.Reason)
+		return errors.Errorf(op, errors.Unauthenticated, "access revoked: %s", r.Reason)
 	}
 	return nil
 }

@@ -189,6 +189,7 @@ func (g *guard) stop() {
 // authenticated, else what is left of the budget, waiting for the call to
 // start when none is.
 func (g *guard) allow(n int) (int, error) {
+	const op errors.Op = "server.web"
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.authed {
@@ -201,7 +202,7 @@ func (g *guard) allow(n int) (int, error) {
 	<-g.decided
 	g.mu.Lock()
 	if !g.authed {
-		return 0, errors.Errorf("server.web", errors.Exhausted, "a gRPC-Web call may send %d bytes before it is authenticated (--web-preauth-bytes)", g.limits.WebPreAuthBytes)
+		return 0, errors.Errorf(op, errors.Exhausted, "a gRPC-Web call may send %d bytes before it is authenticated (--web-preauth-bytes)", g.limits.WebPreAuthBytes)
 	}
 	return n, nil
 }
@@ -255,11 +256,12 @@ func (g *guard) idleOut(end func()) func() {
 // websocket library reads control frames only when it reads, and the
 // client's pong waits in the socket until reading resumes.)
 func (g *guard) room(n int) (int, error) {
+	const op errors.Op = "server.web"
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for g.ahead >= g.window {
 		if g.ended {
-			return 0, errors.E(errors.Op("server.web"), errors.Canceled, "the call is over")
+			return 0, errors.E(op, errors.Canceled, "the call is over")
 		}
 		g.waiting = true
 		g.mu.Unlock()

@@ -99,9 +99,10 @@ func (c *Client) Create(ctx context.Context, name string, opts CreateOptions) (C
 
 // List returns the buckets in the context's DB.
 func (c *Client) List(ctx context.Context) ([]Root, error) {
+	const op errors.Op = "bucketsclient.List"
 	r, err := c.c.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		return nil, rpcerr.FromStatus("bucketsclient.List", err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	out := make([]Root, len(r.Roots))
 	for i, root := range r.Roots {
@@ -112,18 +113,20 @@ func (c *Client) List(ctx context.Context) ([]Root, error) {
 
 // Root returns the bucket with key.
 func (c *Client) Root(ctx context.Context, key string) (Root, error) {
+	const op errors.Op = "bucketsclient.Root"
 	r, err := c.c.Root(ctx, &pb.RootRequest{Key: key})
 	if err != nil {
-		return Root{}, rpcerr.FromStatus("bucketsclient.Root", err)
+		return Root{}, rpcerr.FromStatus(op, err)
 	}
 	return rootFromPB(r.Root), nil
 }
 
 // Links returns the bucket's links, for path within it.
 func (c *Client) Links(ctx context.Context, key, path string) (Links, error) {
+	const op errors.Op = "bucketsclient.Links"
 	r, err := c.c.Links(ctx, &pb.LinksRequest{Key: key, Path: path})
 	if err != nil {
-		return Links{}, rpcerr.FromStatus("bucketsclient.Links", err)
+		return Links{}, rpcerr.FromStatus(op, err)
 	}
 	return Links{URL: r.Url, WWW: r.Www, IPNS: r.Ipns}, nil
 }
@@ -131,9 +134,10 @@ func (c *Client) Links(ctx context.Context, key, path string) (Links, error) {
 // ListPath describes the file or directory at path, with a directory's
 // entries one level deep.
 func (c *Client) ListPath(ctx context.Context, key, path string) (Item, Root, error) {
+	const op errors.Op = "bucketsclient.ListPath"
 	r, err := c.c.ListPath(ctx, &pb.ListPathRequest{Key: key, Path: path})
 	if err != nil {
-		return Item{}, Root{}, rpcerr.FromStatus("bucketsclient.ListPath", err)
+		return Item{}, Root{}, rpcerr.FromStatus(op, err)
 	}
 	return itemFromPB(r.Item), rootFromPB(r.Root), nil
 }
@@ -254,30 +258,34 @@ func drain[M interface{ GetChunk() []byte }](op errors.Op, recv func() (M, error
 // SetPath links the existing DAG cid at path (an empty path replaces the
 // whole root).
 func (c *Client) SetPath(ctx context.Context, key, path, cid string) error {
+	const op errors.Op = "bucketsclient.SetPath"
 	_, err := c.c.SetPath(ctx, &pb.SetPathRequest{Key: key, Path: path, Cid: cid})
-	return rpcerr.FromStatus("bucketsclient.SetPath", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // MovePath moves the file or directory at from to to.
 func (c *Client) MovePath(ctx context.Context, key, from, to string) error {
+	const op errors.Op = "bucketsclient.MovePath"
 	_, err := c.c.MovePath(ctx, &pb.MovePathRequest{Key: key, FromPath: from, ToPath: to})
-	return rpcerr.FromStatus("bucketsclient.MovePath", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // RemovePath removes the file or directory at path, fast-forward only
 // against root as PushPath.
 func (c *Client) RemovePath(ctx context.Context, key, path, root string) (Root, error) {
+	const op errors.Op = "bucketsclient.RemovePath"
 	r, err := c.c.RemovePath(ctx, &pb.RemovePathRequest{Key: key, Path: path, Root: root})
 	if err != nil {
-		return Root{}, rpcerr.FromStatus("bucketsclient.RemovePath", err)
+		return Root{}, rpcerr.FromStatus(op, err)
 	}
 	return rootFromPB(r.Root), nil
 }
 
 // Remove deletes the bucket.
 func (c *Client) Remove(ctx context.Context, key string) error {
+	const op errors.Op = "bucketsclient.Remove"
 	_, err := c.c.Remove(ctx, &pb.RemoveRequest{Key: key})
-	return rpcerr.FromStatus("bucketsclient.Remove", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // File is one file for PushFiles.
@@ -290,6 +298,7 @@ type File struct {
 // at most ChunkSize bytes, each file ended by a chunk with no data. A
 // reader's error ends the chunks with it, Canceled.
 func FileChunks(files []File) func() (hub.Chunk, error) {
+	const op errors.Op = "bucketsclient.FileChunks"
 	buf := make([]byte, ChunkSize)
 	i, ended := 0, false
 	return func() (hub.Chunk, error) {
@@ -305,7 +314,7 @@ func FileChunks(files []File) func() (hub.Chunk, error) {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			ended = true
 		} else if err != nil {
-			return hub.Chunk{}, errors.E(errors.Op("bucketsclient.FileChunks"), errors.Canceled, err)
+			return hub.Chunk{}, errors.E(op, errors.Canceled, err)
 		}
 		if n == 0 {
 			i, ended = i+1, false
@@ -387,19 +396,21 @@ func (c *Client) PushPaths(ctx context.Context, key, root string, next func() (h
 // SetPathRoles merges roles into those given on path (hub.PathNone
 // removes an identity's role). The caller needs Admin on path.
 func (c *Client) SetPathRoles(ctx context.Context, key, path string, roles map[string]hub.PathRole) error {
+	const op errors.Op = "bucketsclient.SetPathRoles"
 	req := &pb.PushPathAccessRolesRequest{Key: key, Path: path, Roles: map[string]pb.PathAccessRole{}}
 	for k, v := range roles {
 		req.Roles[k] = pb.PathAccessRole(v)
 	}
 	_, err := c.c.PushPathAccessRoles(ctx, req)
-	return rpcerr.FromStatus("bucketsclient.SetPathRoles", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // PathRoles returns the roles given on path itself.
 func (c *Client) PathRoles(ctx context.Context, key, path string) (map[string]hub.PathRole, error) {
+	const op errors.Op = "bucketsclient.PathRoles"
 	r, err := c.c.PullPathAccessRoles(ctx, &pb.PullPathAccessRolesRequest{Key: key, Path: path})
 	if err != nil {
-		return nil, rpcerr.FromStatus("bucketsclient.PathRoles", err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	return rolesFromPB(r.Roles), nil
 }
@@ -409,9 +420,10 @@ func (c *Client) PathRoles(ctx context.Context, key, path string) (map[string]hu
 // level deep. Listing under a bucket's root CID reads one fixed version
 // of the bucket, whatever pushes happen meanwhile.
 func (c *Client) ListIPFSPath(ctx context.Context, path string) (Item, error) {
+	const op errors.Op = "bucketsclient.ListIPFSPath"
 	r, err := c.c.ListIpfsPath(ctx, &pb.ListIpfsPathRequest{Path: path})
 	if err != nil {
-		return Item{}, rpcerr.FromStatus("bucketsclient.ListIPFSPath", err)
+		return Item{}, rpcerr.FromStatus(op, err)
 	}
 	return itemFromPB(r.Item), nil
 }

@@ -322,7 +322,8 @@ func (c *Client) Find(ctx context.Context, db ID, collection string, q *query.Qu
 // FindJSON is Find with the query in its wire form (queryJSON), as the
 // JavaScript client builds it; the server checks it.
 func (c *Client) FindJSON(ctx context.Context, db ID, collection string, queryJSON []byte) ([]json.RawMessage, error) {
-	return c.find(ctx, "threadsclient.FindJSON", db, collection, queryJSON)
+	const op errors.Op = "threadsclient.FindJSON"
+	return c.find(ctx, op, db, collection, queryJSON)
 }
 
 func (c *Client) find(ctx context.Context, op errors.Op, db ID, collection string, q []byte) ([]json.RawMessage, error) {

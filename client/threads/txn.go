@@ -101,7 +101,8 @@ func (t *ReadTxn) Find(q *query.Query) ([]json.RawMessage, error) {
 
 // FindJSON is Find with the query in its wire form.
 func (t *ReadTxn) FindJSON(queryJSON []byte) ([]json.RawMessage, error) {
-	return t.find("threadsclient.ReadTxn.FindJSON", queryJSON)
+	const op errors.Op = "threadsclient.ReadTxn.FindJSON"
+	return t.find(op, queryJSON)
 }
 
 func (t *ReadTxn) find(op errors.Op, q []byte) ([]json.RawMessage, error) {
@@ -124,7 +125,10 @@ func (t *ReadTxn) FindByID(id string) (json.RawMessage, error) {
 
 // End ends the transaction and reports how the server ended it: a refused
 // start (unknown DB or collection) shows here if no call showed it.
-func (t *ReadTxn) End() error { return t.s.end("threadsclient.ReadTxn.End") }
+func (t *ReadTxn) End() error {
+	const op errors.Op = "threadsclient.ReadTxn.End"
+	return t.s.end(op)
+}
 
 // Create adds instances and returns their _ids. They become visible to
 // others when End commits.
@@ -207,7 +211,8 @@ func (t *WriteTxn) Find(q *query.Query) ([]json.RawMessage, error) {
 
 // FindJSON is Find with the query in its wire form.
 func (t *WriteTxn) FindJSON(queryJSON []byte) ([]json.RawMessage, error) {
-	return t.find("threadsclient.WriteTxn.FindJSON", queryJSON)
+	const op errors.Op = "threadsclient.WriteTxn.FindJSON"
+	return t.find(op, queryJSON)
 }
 
 func (t *WriteTxn) find(op errors.Op, q []byte) ([]json.RawMessage, error) {
@@ -252,7 +257,10 @@ func (t *WriteTxn) Discard() error {
 // End commits the transaction's writes, all of them or none, and returns
 // the server's verdict: a refused commit, or a refused start that no call
 // showed.
-func (t *WriteTxn) End() error { return t.s.end("threadsclient.WriteTxn.End") }
+func (t *WriteTxn) End() error {
+	const op errors.Op = "threadsclient.WriteTxn.End"
+	return t.s.end(op)
+}
 
 func hasResult(op errors.Op, r *threadspb.HasReply) (bool, error) {
 	if r == nil {

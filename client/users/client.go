@@ -62,18 +62,20 @@ type ListOptions = hub.MailListOptions
 
 // GetThread returns the caller's thread with the name.
 func (c *Client) GetThread(ctx context.Context, name string) (Thread, error) {
+	const op errors.Op = "users.GetThread"
 	res, err := c.c.GetThread(ctx, &pb.GetThreadRequest{Name: name})
 	if err != nil {
-		return Thread{}, rpcerr.FromStatus("users.GetThread", err)
+		return Thread{}, rpcerr.FromStatus(op, err)
 	}
 	return threadFromPB(res)
 }
 
 // ListThreads lists the caller's threads.
 func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
+	const op errors.Op = "users.ListThreads"
 	res, err := c.c.ListThreads(ctx, &pb.ListThreadsRequest{})
 	if err != nil {
-		return nil, rpcerr.FromStatus("users.ListThreads", err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	out := make([]Thread, len(res.List))
 	for i, t := range res.List {
@@ -85,9 +87,10 @@ func (c *Client) ListThreads(ctx context.Context) ([]Thread, error) {
 }
 
 func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
+	const op errors.Op = "users.Thread"
 	id, err := threads.Cast(t.Id)
 	if err != nil {
-		return Thread{}, errors.E(errors.Op("users.Thread"), errors.Internal, err)
+		return Thread{}, errors.E(op, errors.Internal, err)
 	}
 	return Thread{ID: id, Name: t.Name, IsDB: t.IsDb}, nil
 }
@@ -95,13 +98,14 @@ func threadFromPB(t *pb.GetThreadResponse) (Thread, error) {
 // SetupMailbox creates the caller's mailbox, or finds it, and returns the
 // ID of its DB (for a ThreadDB Listen on "inbox" or "sentbox").
 func (c *Client) SetupMailbox(ctx context.Context) (threadsclient.ID, error) {
+	const op errors.Op = "users.SetupMailbox"
 	res, err := c.c.SetupMailbox(ctx, &pb.SetupMailboxRequest{})
 	if err != nil {
-		return "", rpcerr.FromStatus("users.SetupMailbox", err)
+		return "", rpcerr.FromStatus(op, err)
 	}
 	id, err := threads.Cast(res.MailboxId)
 	if err != nil {
-		return "", errors.E(errors.Op("users.SetupMailbox"), errors.Internal, err)
+		return "", errors.E(op, errors.Internal, err)
 	}
 	return id, nil
 }
@@ -157,15 +161,17 @@ func Send(ctx context.Context, m hub.Mail, from crypto.PrivKey, to crypto.PubKey
 // SendMessage sends a message its caller sealed (see Seal, and Send, which
 // does both) to the identity to.
 func (c *Client) SendMessage(ctx context.Context, to hub.PubKey, m hub.SealedMessage) (hub.SentMessage, error) {
+	const op errors.Op = "users.SendMessage"
 	res, err := c.c.SendMessage(ctx, &pb.SendMessageRequest{To: string(to), ToBody: m.ToBody, ToSignature: m.ToSignature, FromBody: m.FromBody, FromSignature: m.FromSignature})
 	if err != nil {
-		return hub.SentMessage{}, rpcerr.FromStatus("users.SendMessage", err)
+		return hub.SentMessage{}, rpcerr.FromStatus(op, err)
 	}
 	return hub.SentMessage{ID: res.Id, CreatedAt: res.CreatedAt}, nil
 }
 
 // ListInboxMessages lists a page of the caller's inbox.
 func (c *Client) ListInboxMessages(ctx context.Context, opts ListOptions) ([]Message, error) {
+	const op errors.Op = "users.ListInboxMessages"
 	req := &pb.ListInboxMessagesRequest{Seek: opts.Seek, Limit: int64(opts.Limit), Ascending: opts.Ascending}
 	switch opts.Status {
 	case All:
@@ -175,43 +181,47 @@ func (c *Client) ListInboxMessages(ctx context.Context, opts ListOptions) ([]Mes
 	case Unread:
 		req.Status = pb.ListInboxMessagesRequest_STATUS_UNREAD
 	default:
-		return nil, errors.Errorf("users.ListInboxMessages", errors.Invalid, "status %d is not All, Read or Unread", opts.Status)
+		return nil, errors.Errorf(op, errors.Invalid, "status %d is not All, Read or Unread", opts.Status)
 	}
 	res, err := c.c.ListInboxMessages(ctx, req)
 	if err != nil {
-		return nil, rpcerr.FromStatus("users.ListInboxMessages", err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	return messagesFromPB(res.Messages), nil
 }
 
 // ListSentboxMessages lists a page of the caller's sentbox.
 func (c *Client) ListSentboxMessages(ctx context.Context, opts ListOptions) ([]Message, error) {
+	const op errors.Op = "users.ListSentboxMessages"
 	res, err := c.c.ListSentboxMessages(ctx, &pb.ListSentboxMessagesRequest{Seek: opts.Seek, Limit: int64(opts.Limit), Ascending: opts.Ascending})
 	if err != nil {
-		return nil, rpcerr.FromStatus("users.ListSentboxMessages", err)
+		return nil, rpcerr.FromStatus(op, err)
 	}
 	return messagesFromPB(res.Messages), nil
 }
 
 // ReadInboxMessage marks an inbox message read and returns when.
 func (c *Client) ReadInboxMessage(ctx context.Context, id string) (int64, error) {
+	const op errors.Op = "users.ReadInboxMessage"
 	res, err := c.c.ReadInboxMessage(ctx, &pb.ReadInboxMessageRequest{Id: id})
 	if err != nil {
-		return 0, rpcerr.FromStatus("users.ReadInboxMessage", err)
+		return 0, rpcerr.FromStatus(op, err)
 	}
 	return res.ReadAt, nil
 }
 
 // DeleteInboxMessage deletes a message from the caller's inbox.
 func (c *Client) DeleteInboxMessage(ctx context.Context, id string) error {
+	const op errors.Op = "users.DeleteInboxMessage"
 	_, err := c.c.DeleteInboxMessage(ctx, &pb.DeleteInboxMessageRequest{Id: id})
-	return rpcerr.FromStatus("users.DeleteInboxMessage", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // DeleteSentboxMessage deletes a message from the caller's sentbox.
 func (c *Client) DeleteSentboxMessage(ctx context.Context, id string) error {
+	const op errors.Op = "users.DeleteSentboxMessage"
 	_, err := c.c.DeleteSentboxMessage(ctx, &pb.DeleteSentboxMessageRequest{Id: id})
-	return rpcerr.FromStatus("users.DeleteSentboxMessage", err)
+	return rpcerr.FromStatus(op, err)
 }
 
 // Open checks that m is signed by its sender and decrypts it with priv,

@@ -94,9 +94,10 @@ func validName(s string) bool {
 
 // path returns the shard directory and file of k.
 func (f *Files) path(k ds.Key) (string, string, error) {
+	const op errors.Op = "blockstore.path"
 	parts := k.List()
 	if len(parts) != 2 || !validName(parts[0]) || !validName(parts[1]) {
-		return "", "", errors.Errorf("blockstore.path", errors.Invalid, "key %q is not /<namespace>/<name>", k)
+		return "", "", errors.Errorf(op, errors.Invalid, "key %q is not /<namespace>/<name>", k)
 	}
 	name := parts[1]
 	shard := "__"
@@ -312,9 +313,10 @@ func (f *Files) Close() error { return nil }
 // listed twice); filters, orders, offsets and limits are applied naively
 // on top.
 func (f *Files) Query(ctx context.Context, q query.Query) (query.Results, error) {
+	const op errors.Op = "blockstore.Query"
 	ns := strings.Trim(q.Prefix, "/")
 	if strings.Contains(ns, "/") {
-		return nil, errors.Errorf("blockstore.Query", errors.Invalid, "prefix %q: only /<namespace> prefixes are supported", q.Prefix)
+		return nil, errors.Errorf(op, errors.Invalid, "prefix %q: only /<namespace> prefixes are supported", q.Prefix)
 	}
 	base := q
 	base.Prefix, base.Filters, base.Orders, base.Offset, base.Limit = "", nil, nil, 0, 0

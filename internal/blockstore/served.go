@@ -93,5 +93,6 @@ func (s Served) PutMany(context.Context, []blocks.Block) error { return readOnly
 func (s Served) DeleteBlock(context.Context, cid.Cid) error { return readOnly("DeleteBlock") }
 
 func readOnly(method string) error {
-	return errors.Errorf(errors.Op("blockstore.Served."+method), errors.Permission, "the blocks served to IPFS peers are read only; write through the bucket or thread services")
+	const op errors.Op = "blockstore.Served"
+	return errors.Errorf(op, errors.Permission, "%s: the blocks served to IPFS peers are read only; write through the bucket or thread services", method)
 }

@@ -20,10 +20,11 @@ type mapByCID map[cid.Cid][]byte
 
 func (m mapByCID) HasBlock(c cid.Cid) (bool, error) { _, ok := m[c]; return ok, nil }
 func (m mapByCID) BlockByCID(c cid.Cid) ([]byte, error) {
+	const op errors.Op = "mapByCID"
 	if data, ok := m[c]; ok {
 		return data, nil
 	}
-	return nil, errors.Errorf("mapByCID", errors.NotExist, "no block %s", c)
+	return nil, errors.Errorf(op, errors.NotExist, "no block %s", c)
 }
 
 // TestServed checks that Served finds blocks in either store, reports the

@@ -14,8 +14,9 @@ import (
 // TestStatusRoundTrip checks the one table both ways: every kind goes on the
 // wire as its code and comes back as the same kind, with its message.
 func TestStatusRoundTrip(t *testing.T) {
+	const op errors.Op = "op"
 	for k := errors.Invalid; k <= errors.DataLoss; k++ {
-		err := errors.E(errors.Op("op"), k, "what to fix")
+		err := errors.E(op, k, "what to fix")
 		st := status.Convert(ToStatus(err))
 		if st.Code() != codeOf[k] {
 			t.Errorf("%v: code %v, want %v", k, st.Code(), codeOf[k])
@@ -31,7 +32,8 @@ func TestStatusRoundTrip(t *testing.T) {
 }
 
 func TestInternalDetailStaysInside(t *testing.T) {
-	st := status.Convert(ToStatus(errors.E(errors.Op("store.Get"), errors.Internal, "disk /dev/sda1 failed")))
+	const op errors.Op = "store.Get"
+	st := status.Convert(ToStatus(errors.E(op, errors.Internal, "disk /dev/sda1 failed")))
 	if st.Code() != codes.Internal || st.Message() != "internal error" {
 		t.Fatalf("internal error leaked as %v %q", st.Code(), st.Message())
 	}

@@ -97,10 +97,11 @@ func openFS(dir string, log *slog.Logger, fs vfs.FS) (*Store, error) {
 // Close flushes and closes the store. It waits for WhileOpen calls in
 // progress.
 func (s *Store) Close() error {
+	const op errors.Op = "store.Close"
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.E(errors.Op("store.Close"), errors.FailedPrecondition, "store is already closed")
+		return errors.E(op, errors.FailedPrecondition, "store is already closed")
 	}
 	s.closed = true
 	return s.db.Close()
@@ -111,10 +112,11 @@ func (s *Store) Close() error {
 // behind the calls that started it, and may outlive them: on a closed
 // store it returns a FailedPrecondition error without calling fn.
 func (s *Store) WhileOpen(fn func() error) error {
+	const op errors.Op = "store.WhileOpen"
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return errors.E(errors.Op("store.WhileOpen"), errors.FailedPrecondition, "store is closed")
+		return errors.E(op, errors.FailedPrecondition, "store is closed")
 	}
 	return fn()
 }
@@ -196,12 +198,13 @@ func getRaw(r pebbleReader, key []byte) ([]byte, error) {
 func (s *Store) Has(key []byte) (bool, error) { return has(s.db, key) }
 
 func has(r pebbleReader, key []byte) (bool, error) {
+	const op errors.Op = "store.Has"
 	_, closer, err := r.Get(key)
 	if err == pebble.ErrNotFound {
 		return false, nil
 	}
 	if err != nil {
-		return false, errors.E(errors.Op("store.Has"), errors.Internal, err)
+		return false, errors.E(op, errors.Internal, err)
 	}
 	closer.Close()
 	return true, nil
@@ -223,14 +226,15 @@ func (s *Store) ScanRange(lower, upper []byte, fn func(key, val []byte) error) e
 // AnyInRange reports whether some key k has lower <= k < upper, reading no
 // value.
 func (s *Store) AnyInRange(lower, upper []byte) (bool, error) {
+	const op errors.Op = "store.AnyInRange"
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return false, errors.E(errors.Op("store.AnyInRange"), errors.Internal, err)
+		return false, errors.E(op, errors.Internal, err)
 	}
 	defer it.Close()
 	found := it.First()
 	if err := it.Error(); err != nil {
-		return false, errors.E(errors.Op("store.AnyInRange"), errors.Internal, err)
+		return false, errors.E(op, errors.Internal, err)
 	}
 	return found, nil
 }
@@ -269,10 +273,11 @@ func scanDir(r pebbleReader, lower, upper []byte, reverse bool, fn func(key, val
 
 // ScanJSON is Scan that decodes each value into a fresh T.
 func ScanJSON[T any](s Reader, prefix []byte, fn func(key []byte, v *T) error) error {
+	const op errors.Op = "store.ScanJSON"
 	return s.Scan(prefix, func(key, val []byte) error {
 		v := new(T)
 		if err := json.Unmarshal(val, v); err != nil {
-			return errors.E(errors.Op("store.ScanJSON"), errors.Internal, fmt.Errorf("decode %q: %w", key, err))
+			return errors.E(op, errors.Internal, fmt.Errorf("decode %q: %w", key, err))
 		}
 		return fn(key, v)
 	})

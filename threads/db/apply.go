@@ -83,6 +83,7 @@ func (a *applier) doc(k []byte) (*docRecord, error) {
 
 // apply applies one event's ops, written by log at time t.
 func (a *applier) apply(ev eventBody, log string) error {
+	const op errors.Op = "db.apply"
 	v := version{Time: ev.Time, Log: log}
 	for _, o := range ev.Ops {
 		var err error
@@ -92,7 +93,7 @@ func (a *applier) apply(ev eventBody, log string) error {
 		case opCreate, opSave, opDelete:
 			err = a.applyDoc(o, v)
 		default:
-			err = errors.Errorf("db.apply", errors.Invalid, "unknown operation %q", o.Kind)
+			err = errors.Errorf(op, errors.Invalid, "unknown operation %q", o.Kind)
 		}
 		if err != nil {
 			return err
@@ -102,6 +103,7 @@ func (a *applier) apply(ev eventBody, log string) error {
 }
 
 func (a *applier) applyCollection(o operation, v version) error {
+	const op errors.Op = "db.applyCollection"
 	cur, err := a.col(o.Col)
 	if err != nil {
 		return err
@@ -119,7 +121,7 @@ func (a *applier) applyCollection(o operation, v version) error {
 		if o.Kind == opCollSet {
 			var cfg CollectionConfig
 			if err := json.Unmarshal(o.Value, &cfg); err != nil {
-				return errors.E("db.applyCollection", errors.Invalid, err)
+				return errors.E(op, errors.Invalid, err)
 			}
 			next.Config = cfg
 		}

@@ -127,12 +127,13 @@ func (d *DB) load() error {
 
 // reloadCollections recompiles the visible collections from the store.
 func (d *DB) reloadCollections() error {
+	const op errors.Op = "db.load"
 	cols := map[string]*collection{}
 	err := store.ScanJSON(d.m.st, colPrefix(d.pfx), func(_ []byte, c *colRecord) error {
 		if c.Deleted {
 			return nil
 		}
-		compiled, err := d.m.compile("db.load", c.Config, d.info.tenant(), true)
+		compiled, err := d.m.compile(op, c.Config, d.info.tenant(), true)
 		if err != nil {
 			return err
 		}
@@ -151,11 +152,12 @@ func (d *DB) reloadCollections() error {
 
 // lock takes the write lock, or fails when ctx ends first.
 func (d *DB) lock(ctx context.Context) error {
+	const op errors.Op = "db.lock"
 	select {
 	case d.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return errors.E(errors.Op("db.lock"), errors.DeadlineExceeded, "timed out waiting for another write transaction on this DB")
+		return errors.E(op, errors.DeadlineExceeded, "timed out waiting for another write transaction on this DB")
 	}
 }
 
@@ -375,20 +377,18 @@ func collectionOps(cols []*collection, kind opKind) []operation {
 
 // NewCollection adds a collection.
 func (d *DB) NewCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig) error {
-	return d.setCollection(ctx, p, cfg, false)
+	const op errors.Op = "db.NewCollection"
+	return d.setCollection(ctx, op, p, cfg, false)
 }
 
 // UpdateCollection replaces a collection's config; new indexes are
 // backfilled from the existing instances.
 func (d *DB) UpdateCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig) error {
-	return d.setCollection(ctx, p, cfg, true)
+	const op errors.Op = "db.UpdateCollection"
+	return d.setCollection(ctx, op, p, cfg, true)
 }
 
-func (d *DB) setCollection(ctx context.Context, p hub.Principal, cfg CollectionConfig, update bool) error {
-	op := errors.Op("db.NewCollection")
-	if update {
-		op = "db.UpdateCollection"
-	}
+func (d *DB) setCollection(ctx context.Context, op errors.Op, p hub.Principal, cfg CollectionConfig, update bool) error {
 	c, err := d.m.compile(op, cfg, d.info.tenant(), false)
 	if err != nil {
 		return err
@@ -436,7 +436,8 @@ func (d *DB) DeleteCollection(ctx context.Context, p hub.Principal, name string)
 
 // CollectionInfo returns a collection's config.
 func (d *DB) CollectionInfo(ctx context.Context, name string) (CollectionConfig, error) {
-	c, err := d.collection("db.CollectionInfo", name)
+	const op errors.Op = "db.CollectionInfo"
+	c, err := d.collection(op, name)
 	if err != nil {
 		return CollectionConfig{}, err
 	}

@@ -77,7 +77,8 @@ func encodeJournal(writer hub.PubKey, now time.Time, body []byte) []byte {
 
 // decodeJournal reads an entry stored at key.
 func decodeJournal(key, val []byte) (journalEntry, error) {
-	bad := errors.Errorf("db.decodeJournal", errors.Internal, "journal entry %q is malformed", key)
+	const op errors.Op = "db.decodeJournal"
+	bad := errors.Errorf(op, errors.Internal, "journal entry %q is malformed", key)
 	n, k := binary.Uvarint(val)
 	if k <= 0 || uint64(len(val)-k) < n {
 		return journalEntry{}, bad
@@ -103,6 +104,7 @@ func (d *DB) journal(b *store.Batch, writer hub.PubKey, now time.Time, body []by
 // loadJournal sets the journal's next entry number after the last entry
 // stored, and starts forming the records of any entries left by a crash.
 func (d *DB) loadJournal() error {
+	const op errors.Op = "db.load"
 	prefix := jrnPrefix(d.pfx)
 	var last []byte
 	err := d.m.st.ScanRangeReverse(prefix, store.PrefixEnd(prefix), func(key, _ []byte) error {
@@ -116,7 +118,7 @@ func (d *DB) loadJournal() error {
 		return nil
 	}
 	if len(last) != len(prefix)+8 {
-		return errors.Errorf("db.load", errors.Internal, "journal key %q is malformed", last)
+		return errors.Errorf(op, errors.Internal, "journal key %q is malformed", last)
 	}
 	d.jseq = binary.BigEndian.Uint64(last[len(prefix):])
 	d.kick(d.jseq) // what the store holds when it opens is on disk
@@ -254,6 +256,7 @@ func (d *DB) formRecords(durable uint64) (int, error) {
 // signed record in the thread's log, and returns the error that stopped
 // the former, if one did.
 func (d *DB) WaitRecords(ctx context.Context) error {
+	const op errors.Op = "db.WaitRecords"
 	for {
 		d.jmu.Lock()
 		if !d.forming && d.formErr == nil && d.waiting > 0 {
@@ -263,14 +266,14 @@ func (d *DB) WaitRecords(ctx context.Context) error {
 		d.jmu.Unlock()
 		if !forming {
 			if err != nil {
-				return errors.E(errors.Op("db.WaitRecords"), err)
+				return errors.E(op, err)
 			}
 			return nil
 		}
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return errors.E(errors.Op("db.WaitRecords"), errors.DeadlineExceeded, "gave up waiting for the DB's records to be formed")
+			return errors.E(op, errors.DeadlineExceeded, "gave up waiting for the DB's records to be formed")
 		}
 	}
 }

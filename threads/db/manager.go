@@ -312,6 +312,7 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 
 // StoredBytes is how many bytes of instances the principal's DBs hold.
 func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, error) {
+	const op errors.Op = "db.StoredBytes"
 	infos, err := m.ListDBs(ctx, p)
 	if err != nil {
 		return 0, err
@@ -320,7 +321,7 @@ func (m *Manager) StoredBytes(ctx context.Context, p hub.Principal) (int64, erro
 	for _, info := range infos {
 		c, err := readCounters(m.st, dbPrefix(info.ID))
 		if err != nil {
-			return 0, errors.E(errors.Op("db.StoredBytes"), err)
+			return 0, errors.E(op, err)
 		}
 		total += c.bytes
 	}

@@ -191,9 +191,10 @@ func (s *Store) CreateThread(b *store.Batch, info Info) error {
 
 // Thread returns the thread id, or a NotExist error.
 func (s *Store) Thread(id threads.ID) (Info, error) {
+	const op errors.Op = "logstore.Thread"
 	info, err := s.readInfo(id)
 	if err != nil {
-		return Info{}, errors.E(errors.Op("logstore.Thread"), err)
+		return Info{}, errors.E(op, err)
 	}
 	return info, nil
 }
@@ -300,12 +301,13 @@ func (s *Store) deleteCommittedBlocks(b *store.Batch, id threads.ID) error {
 // are returned as stored: callers that hand them on need not re-check them,
 // and callers that decode them use DecodeRecord or OpenEvent, which do.
 func (s *Store) GetBlock(id threads.ID, c cid.Cid) ([]byte, error) {
+	const op errors.Op = "logstore.GetBlock"
 	data, err := s.db.GetRaw(blockKey(id, c))
 	if errors.Is(errors.NotExist, err) {
-		return nil, errors.Errorf("logstore.GetBlock", errors.NotExist, "thread %s has no block %s", id, c)
+		return nil, errors.Errorf(op, errors.NotExist, "thread %s has no block %s", id, c)
 	}
 	if err != nil {
-		return nil, errors.E(errors.Op("logstore.GetBlock"), err)
+		return nil, errors.E(op, err)
 	}
 	return data, nil
 }
@@ -327,9 +329,10 @@ func (s *Store) BlockByCID(c cid.Cid) ([]byte, error) {
 
 // HasBlock reports whether some thread holds block c (committed).
 func (s *Store) HasBlock(c cid.Cid) (bool, error) {
+	const op errors.Op = "logstore.HasBlock"
 	data, err := s.findBlock(c)
 	if err != nil {
-		return false, errors.E(errors.Op("logstore.HasBlock"), err)
+		return false, errors.E(op, err)
 	}
 	return data != nil, nil
 }

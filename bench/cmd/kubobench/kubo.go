@@ -25,6 +25,7 @@ type kubo struct {
 // profile, turns on flatfs sync so blocks are on disk when `ipfs add`
 // returns (as hubd syncs its blocks), and starts the daemon offline.
 func startKubo(ctx context.Context, bin, work string) (*kubo, error) {
+	const op errors.Op = "kubobench.startKubo"
 	k := &kubo{bin: bin, repo: filepath.Join(work, "kubo-repo")}
 	if _, err := k.ipfs(ctx, "init", "--empty-repo", "--profile", "test,unixfs-v1-2025"); err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func startKubo(ctx context.Context, bin, work string) (*kubo, error) {
 	k.process = p
 	if k.gateway == "" {
 		k.stop()
-		return nil, errors.E("kubobench.startKubo", errors.Internal, "kubo was ready without saying where its gateway listens")
+		return nil, errors.E(op, errors.Internal, "kubo was ready without saying where its gateway listens")
 	}
 	out, _ := k.ipfs(ctx, "version")
 	logf("kubo ready: %s, gateway %s, repo %s", strings.TrimSpace(out), k.gateway, k.repo)
@@ -112,13 +113,14 @@ func (k *kubo) gatewayGet(ctx context.Context, cid string) (int64, error) {
 
 // ipfs runs the ipfs command on the repo and returns its standard output.
 func (k *kubo) ipfs(ctx context.Context, args ...string) (string, error) {
+	const op errors.Op = "kubobench.ipfs"
 	cmd := exec.CommandContext(ctx, k.bin, args...)
 	cmd.Env = k.env()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", errors.Errorf("kubobench.ipfs", errors.Internal, "ipfs %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return "", errors.Errorf(op, errors.Internal, "ipfs %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
 }
@@ -128,9 +130,10 @@ func (k *kubo) env() []string { return append(os.Environ(), "IPFS_PATH="+k.repo)
 
 // tcpHostPort turns /ip4/<host>/tcp/<port> into host:port.
 func tcpHostPort(addr string) (string, error) {
+	const op errors.Op = "kubobench.tcpHostPort"
 	f := strings.Split(strings.TrimSpace(addr), "/")
 	if len(f) != 5 || f[0] != "" || f[1] != "ip4" || f[3] != "tcp" {
-		return "", errors.Errorf("kubobench.tcpHostPort", errors.Internal, "kubo's gateway address %q is not /ip4/<host>/tcp/<port>", addr)
+		return "", errors.Errorf(op, errors.Internal, "kubo's gateway address %q is not /ip4/<host>/tcp/<port>", addr)
 	}
 	return f[2] + ":" + f[4], nil
 }

@@ -59,8 +59,9 @@ func peakRSS(pid int) (int64, error) {
 // resetPeakRSS makes the kernel start counting process pid's peak resident
 // memory afresh (Linux: 5 to /proc/<pid>/clear_refs).
 func resetPeakRSS(pid int) error {
+	const op errors.Op = "kubobench.resetPeakRSS"
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-		return errors.Errorf("kubobench.resetPeakRSS", errors.Internal, "reset the peak memory count (Linux only): %v", err)
+		return errors.Errorf(op, errors.Internal, "reset the peak memory count (Linux only): %v", err)
 	}
 	return nil
 }

@@ -147,10 +147,11 @@ func runRep(ctx context.Context, o options, work string, rep int, h *hubd, k *ku
 
 // moduleRoot returns the directory of this tree's go.mod.
 func moduleRoot(ctx context.Context) (string, error) {
+	const op errors.Op = "kubobench.moduleRoot"
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
-		return "", errors.Errorf("kubobench.moduleRoot", errors.Invalid,
+		return "", errors.Errorf(op, errors.Invalid,
 			"cannot find the hub module (go env GOMOD: %q, %v); run kubobench from inside the hub tree", gomod, err)
 	}
 	return filepath.Dir(gomod), nil
