@@ -1031,8 +1031,10 @@ func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread thread
 
 // Remove deletes the bucket. Its blocks are deleted by the next garbage
 // collection, unless something else still links them. The DB's owner may
-// also remove a bucket whose instance it deleted through the threads API,
-// which leaves the hub's record and its charge (record.go).
+// also remove a bucket whose instance it deleted, or made unreadable,
+// through the threads API, which leaves the hub's record and its charge
+// (record.go). A removal that committed returns nil whatever follows it
+// fails (afterCommit); removing it again is NotExist.
 func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID, key string) error {
 	const op errors.Op = "buckets.Remove"
 	if err := CheckKey(key); err != nil {
@@ -1054,6 +1056,17 @@ func (s *Service) Remove(ctx context.Context, p hub.Principal, thread threads.ID
 	case err == nil:
 		if err := r.authorize(op, b, nil, RoleAdmin); err != nil {
 			return err
+		}
+		if err := txn.Delete(ctx, []string{key}); err != nil {
+			return errors.E(op, err)
+		}
+	case errors.Is(errors.FailedPrecondition, err) && r.owner:
+		// The owner rewrote the instance through the threads API into
+		// something that is not a bucket (with the collection's schema
+		// dropped): it may still remove the bucket, which the record
+		// describes, instead of being charged for it for ever.
+		if b.rec, err = s.homeRecord(thread, key); err != nil {
+			return errors.E(op, notFound(key, err))
 		}
 		if err := txn.Delete(ctx, []string{key}); err != nil {
 			return errors.E(op, err)
