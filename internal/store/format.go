@@ -62,6 +62,7 @@ var formatKey = Key(Meta, "format")
 
 // Format returns the store's version.
 func (s *Store) Format() (FormatVersion, error) {
+	const op errors.Op = "store.Format"
 	raw, err := s.GetRaw(formatKey)
 	switch {
 	case errors.Is(errors.NotExist, err):
@@ -69,19 +70,20 @@ func (s *Store) Format() (FormatVersion, error) {
 	case err != nil:
 		return 0, err
 	case len(raw) != 8:
-		return 0, errors.Errorf(errors.Op("store.Format"), errors.Internal, "the format version is %d bytes; want 8", len(raw))
+		return 0, errors.Errorf(op, errors.Internal, "the format version is %d bytes; want 8", len(raw))
 	}
 	return FormatVersion(binary.BigEndian.Uint64(raw)), nil
 }
 
 // checkFormat refuses a store whose version is newer than this build's.
 func (s *Store) checkFormat(dir string) error {
+	const op errors.Op = "store.Open"
 	v, err := s.Format()
 	if err != nil {
 		return err
 	}
 	if v > FormatNewest {
-		return errors.Errorf(errors.Op("store.Open"), errors.FailedPrecondition,
+		return errors.Errorf(op, errors.FailedPrecondition,
 			"the store in %s has format version %s, newer than this build knows (up to %s): a newer hubd wrote it; run that hubd or a newer one",
 			dir, v, FormatNewest)
 	}
