@@ -54,6 +54,7 @@ func (a *app) readLine(question string) (string, error) {
 // askSecret asks question and returns the line typed, without echoing it
 // when stdin is a terminal. An empty answer is asked again.
 func (a *app) askSecret(question string) (string, error) {
+	const op errors.Op = "cli.askSecret"
 	f, ok := a.stdin.(*os.File)
 	if !ok || !isatty.IsTerminal(f.Fd()) {
 		return a.ask(question)
@@ -63,7 +64,7 @@ func (a *app) askSecret(question string) (string, error) {
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(a.stderr) // the Enter typed was not echoed either
 		if err != nil {
-			return "", errors.E(errors.Op("cli.askSecret"), errors.Internal, err)
+			return "", errors.E(op, errors.Internal, err)
 		}
 		if len(b) > 0 {
 			return string(b), nil
