@@ -31,7 +31,7 @@ deps-check:
 	@r="$$($(GO) list -m -e -retracted -f '{{if .Retracted}}{{.Path}} {{.Version}}: {{.Retracted}}{{end}}' all 2>/dev/null)"; \
 	  test -z "$$r" || (echo "retracted modules in the build; require a current release in go.mod:"; echo "$$r"; exit 1)
 
-## vet also holds every Op to one form, a `const op errors.Op = "pkg.Func"` (STYLE.md rule 3):
+## vet also holds every Op to one form, a `const op errors.Op = "pkg.Func"`:
 ## errors.E("pkg.Func", ...) would take the name as the error's message and drop it.
 vet:
 	$(GO) vet ./...

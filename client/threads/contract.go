@@ -28,11 +28,12 @@ func (c *Client) Threads() hub.Threads { return contract{c} }
 type contract struct{ *Client }
 
 func (c contract) NewDB(ctx context.Context, id hub.ThreadID, opts hub.DBOptions) (hub.ThreadID, error) {
+	const op errors.Op = "threadsclient.NewDB"
 	o := DBOptions{Name: opts.Name, Collections: opts.Collections}
 	if len(opts.Key) > 0 {
 		k, err := threads.KeyFromBytes(opts.Key)
 		if err != nil {
-			return "", errors.E(errors.Op("threadsclient.NewDB"), err)
+			return "", errors.E(op, err)
 		}
 		o.Key = k
 	}
