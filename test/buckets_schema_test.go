@@ -67,3 +67,42 @@ func TestBucketInstanceSchema(t *testing.T) {
 		t.Fatalf("push after the refusal: %v", err)
 	}
 }
+
+// TestSchemalessCollectionInfo: a collection made without a schema (the Go
+// client and the raw API allow it) is described with the schema every
+// instance matches, "{}", in GetCollectionInfo and ListCollections, so
+// @textile/threads-client's JSON.parse of it cannot throw.
+func TestSchemalessCollectionInfo(t *testing.T) {
+	w := newBucketsWorld(t, "plain")
+	db, err := threads.Decode(threadOf(t, w.ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := threadsclient.New(w.h.Conn)
+	if err := tc.NewCollection(w.keyCtx, db, threadsclient.CollectionConfig{Name: "notes"}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := tc.GetCollectionInfo(w.keyCtx, db, "notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(info.Schema) != "{}" {
+		t.Fatalf("GetCollectionInfo schema of a schema-less collection = %q; want {}", info.Schema)
+	}
+	all, err := tc.ListCollections(w.keyCtx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range all {
+		if c.Name == "notes" {
+			found = true
+			if string(c.Schema) != "{}" {
+				t.Fatalf("ListCollections schema of a schema-less collection = %q; want {}", c.Schema)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ListCollections %v lacks notes", all)
+	}
+}

@@ -466,8 +466,18 @@ func collectionFromPB(c *pb.CollectionConfig) hub.CollectionConfig {
 	return out
 }
 
+// anySchema is the JSON Schema every instance matches. A collection made
+// without a schema (possible from Go and the raw API) is described with
+// it, because @textile/threads-client JSON.parses the schema inside a gRPC
+// callback, where an empty one throws outside the app's promise.
+var anySchema = []byte("{}")
+
 func collectionToPB(c hub.CollectionConfig) *pb.GetCollectionInfoReply {
-	out := &pb.GetCollectionInfoReply{Name: c.Name, Schema: c.Schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
+	schema := c.Schema
+	if len(schema) == 0 {
+		schema = anySchema
+	}
+	out := &pb.GetCollectionInfoReply{Name: c.Name, Schema: schema, WriteValidator: c.WriteValidator, ReadFilter: c.ReadFilter}
 	for _, ix := range c.Indexes {
 		out.Indexes = append(out.Indexes, &pb.Index{Path: ix.Path, Unique: ix.Unique})
 	}
