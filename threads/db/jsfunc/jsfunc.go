@@ -369,7 +369,8 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		}
 		return "", errors.E(op, err)
 	}
-	stop := context.AfterFunc(ctx, s.vm.Interrupt)
+	returned := make(chan struct{})
+	stop := context.AfterFunc(ctx, interruptUntil(s.vm, returned))
 	type outcome struct {
 		res string
 		err error
@@ -379,6 +380,7 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 	go func() {
 		defer release()
 		res, err, sound := f.call(s, args)
+		close(returned)
 		// A runtime that ctx may still interrupt serves no other call.
 		if stopped := stop(); sound && stopped {
 			f.put(s)
@@ -407,6 +409,27 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		return "", ctxError(op, f.kind, ctx.Err())
 	case <-timer.C:
 		return "", errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v inside a built-in function that cannot be interrupted, and was abandoned; it counts against the tenant's concurrent scripts until it ends", f.kind.noun(), lim.Timeout)
+	}
+}
+
+// interruptUntil returns what interrupts vm when a call's context ends: it
+// interrupts it, and again every millisecond, until returned is closed.
+// The engine clears a pending interrupt when a call starts, so a single
+// one that came before the call began (a context that ended while the
+// runtime was set up, which on a busy machine takes long) would be lost,
+// and the call would run on to its time limit.
+func interruptUntil(vm *quickjs.VM, returned <-chan struct{}) func() {
+	return func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			vm.Interrupt()
+			select {
+			case <-returned:
+				return
+			case <-tick.C:
+			}
+		}
 	}
 }
 

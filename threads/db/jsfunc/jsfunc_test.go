@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -279,27 +280,36 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateContext: a call ends when its context does, however far
+// its time limit (an hour here, which no call reaches), and the runtime it
+// ran in is stopped: with one place for the tenant, the next call gets it.
 func TestValidateContext(t *testing.T) {
-	v, err := compileValidator("if (instance.spin) { while (true) {} } return true", Limits{Timeout: 10 * time.Second})
+	v, err := compileValidator("if (instance.spin) { while (true) {} } return true", Limits{Timeout: time.Hour, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	spin := []byte(`{"spin":true}`)
+	// served fails t unless a quick call of the tenant gets its one place
+	// within a generous deadline: the call before it was stopped.
+	served := func(t *testing.T) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		checkErr(t, v.Validate(ctx, alice, nil, []byte(`{}`)), ok, "")
+	}
 	t.Run("deadline sooner than the limit", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		err := v.Validate(ctx, alice, nil, spin)
 		checkErr(t, err, errors.DeadlineExceeded, "request's deadline passed")
-		if took := time.Since(start); took > 5*time.Second {
-			t.Fatalf("took %v", took)
-		}
+		served(t)
 	})
 	t.Run("canceled while running", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
 		err := v.Validate(ctx, alice, nil, spin)
 		checkErr(t, err, errors.Canceled, "canceled")
+		served(t)
 	})
 	t.Run("canceled before", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -327,9 +337,12 @@ func TestInterruptedRuntimeNotReused(t *testing.T) {
 		if (instance.deep) { return (function f() { return f() })() }
 		if (instance.boom) { throw new Error("boom") }
 		return true`
-	lim := Limits{Timeout: 50 * time.Millisecond}
+	// Far more than the calls that must succeed or overflow the stack
+	// need, on a busy machine too (the race detector slows the engine
+	// tens of times); the endless ones spend it.
+	lim := Limits{Timeout: time.Second}
 	if raceEnabled {
-		lim.Timeout = 5 * time.Second // room for the deep recursion
+		lim.Timeout = 5 * time.Second
 	}
 	v, err := compileValidator(body, lim)
 	if err != nil {
@@ -403,22 +416,34 @@ func TestStuckBuiltIn(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the stuck call never answered")
 	}
+	stuckAt := time.Now()
 	err = v.Validate(context.Background(), alice, nil, []byte(`{}`))
 	checkErr(t, err, errors.Exhausted, "already has 1 script calls running at once")
 	other, err := e.CompileValidator("another tenant", "return true")
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkErr(t, other.Validate(context.Background(), alice, nil, nil), ok, "")
+	// The quick calls may meet the short limit on a busy machine, which
+	// starves a call of 20 ms; they are tried again then, but never
+	// refused for want of a place (another tenant's) or failing otherwise.
+	untilServed(t, other)
+	untilServed(t, v, errors.Exhausted)
+	t.Logf("the stuck call held its tenant's place for at least %v after it was abandoned", time.Since(stuckAt).Round(time.Millisecond))
+}
 
+// untilServed calls v with a quick instance until it succeeds, trying
+// again after a call that met its time limit or failed with one of the
+// kinds also; any other failure, or two minutes without success, fails t.
+func untilServed(t *testing.T, v *Validator, also ...errors.Kind) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := v.Validate(context.Background(), alice, nil, []byte(`{}`))
 		if err == nil {
-			break
+			return
 		}
-		if !errors.Is(errors.Exhausted, err) || time.Now().After(deadline) {
-			t.Fatalf("after the stuck call: %v", err)
+		if k := errors.KindOf(err); k != errors.DeadlineExceeded && !slices.Contains(also, k) || time.Now().After(deadline) {
+			t.Fatalf("a quick call: %v", err)
 		}
 	}
 }
