@@ -33,7 +33,7 @@ func TestRecordsFormedInRuns(t *testing.T) {
 				}
 				return k
 			}
-			deadline := time.Now().Add(10 * time.Second)
+			deadline := time.Now().Add(2 * time.Minute)
 			for journal() > 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("%d of %d journal entries still wait for their records", journal(), n)

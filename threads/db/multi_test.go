@@ -15,7 +15,7 @@ func TestCommitAll(t *testing.T) {
 	m := newManager(t, Config{})
 	alice, bob := user(t), user(t)
 	da, db := newDB(t, m, alice), newDB(t, m, bob)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	send := func(from, to *DB, n int) error {
 		for i := range n {
