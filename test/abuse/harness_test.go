@@ -167,7 +167,7 @@ func (tn *tenant) newUser(t testing.TB) (context.Context, crypto.PrivKey) {
 // served end to end: a new DB, a write, the write read back, and a bucket
 // push pulled back. It returns the first failure.
 func (tn *tenant) served() error {
-	user, cancel := context.WithTimeout(tn.User, 60*time.Second)
+	user, cancel := context.WithTimeout(tn.User, 2*time.Minute)
 	defer cancel()
 	id, err := tn.Threads.NewDB(user, "", threadsclient.DBOptions{
 		Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})

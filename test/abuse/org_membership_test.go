@@ -166,8 +166,8 @@ func TestOrgMembershipEndsAccess(t *testing.T) {
 					if !errors.Is(errors.Permission, err) {
 						t.Errorf("after %s, the ex-member's Listen with the %s ended with %v; want PermissionDenied", end, name, err)
 					}
-				case <-time.After(30 * time.Second):
-					t.Errorf("after %s, the ex-member's Listen with the %s was still open 30s later", end, name)
+				case <-time.After(2 * time.Minute):
+					t.Errorf("after %s, the ex-member's Listen with the %s was still open 2 minutes later", end, name)
 				}
 			}
 			if _, err := member.Hub.Identity(mctx); err == nil {
@@ -238,10 +238,12 @@ func tokenOf(t *testing.T, ctx context.Context) string {
 
 // listening opens a Listen on db with ctx, runs write until the stream
 // has delivered an event (so it is past the door), and returns a channel
-// that receives how the stream ended. The stream ends by 60 s at most.
+// that receives how the stream ended. The stream ends by 5 minutes at
+// most: a bound that only stops a stream nothing ends from outliving the
+// test, far past what the steps before its end take on a busy machine.
 func listening(t *testing.T, tc *threadsclient.Client, ctx context.Context, db threadsclient.ID, write func()) <-chan error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(cancel)
 	seen, done := make(chan struct{}, 1), make(chan error, 1)
 	go func() {
@@ -253,7 +255,7 @@ func listening(t *testing.T, tc *threadsclient.Client, ctx context.Context, db t
 			return nil
 		})
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		write()
 		select {
@@ -264,7 +266,7 @@ func listening(t *testing.T, tc *threadsclient.Client, ctx context.Context, db t
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("Listen delivered no event within 30s")
+			t.Fatal("Listen delivered no event within 2 minutes")
 		}
 	}
 }

@@ -159,8 +159,8 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 					t.Fatalf("the Listen ended with %v; want one of %v", err, c.want)
 				}
 				t.Logf("the Listen ended %s after the revocation: %v", time.Since(revoked).Round(time.Millisecond), errors.Message(err))
-			case <-time.After(30 * time.Second):
-				t.Fatal("the Listen is still open 30s after the revocation")
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the Listen is still open 2 minutes after the revocation")
 			}
 			if err := txn.End(); !slices.Contains(c.want, errors.KindOf(err)) {
 				t.Fatalf("committing the transaction after the revocation gave %v; want one of %v", err, c.want)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -137,11 +138,21 @@ func dialWebsocketTo(t *testing.T, addr, method string) net.Conn {
 // until one holds want, and returns it.
 func readUntil(t *testing.T, c net.Conn, want string) string {
 	t.Helper()
+	payload, err := frameWith(c, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payload
+}
+
+// frameWith reads the server's websocket frames (unmasked, each short)
+// until one holds want, and returns it.
+func frameWith(c net.Conn, want string) (string, error) {
 	br := bufio.NewReader(c)
 	for {
 		var hdr [2]byte
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			t.Fatalf("no frame with %q: %v", want, err)
+			return "", fmt.Errorf("no frame with %q: %v", want, err)
 		}
 		n := int(hdr[1] & 0x7f)
 		switch n {
@@ -150,14 +161,14 @@ func readUntil(t *testing.T, c net.Conn, want string) string {
 			io.ReadFull(br, l[:])
 			n = int(binary.BigEndian.Uint16(l[:]))
 		case 127:
-			t.Fatalf("a frame of more than 64 KiB from hubd")
+			return "", fmt.Errorf("a frame of more than 64 KiB from hubd")
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(br, payload); err != nil {
-			t.Fatalf("no frame with %q: %v", want, err)
+			return "", fmt.Errorf("no frame with %q: %v", want, err)
 		}
 		if strings.Contains(string(payload), want) {
-			return string(payload)
+			return string(payload), nil
 		}
 	}
 }
@@ -174,6 +185,12 @@ func maxOf(xs []int) int {
 // client goes silent (it neither sends nor reads) is closed after
 // --web-idle-timeout, and its stream no longer counts against the
 // user's cap: with a cap of one, the user can listen again.
+//
+// The Listen is known to be open, and counted, once it has delivered a
+// change; only then does the test make a second Listen, which is refused
+// (a second Listen made sooner could take the place first, on a busy
+// machine). Until then the client pings, so that the idle timeout closes a
+// websocket that is idle, never one that is still starting.
 func TestWebsocketIdle(t *testing.T) {
 	h := startHub(t, "--web-idle-timeout", "3s", "--max-streams-per-principal", "1")
 	tn := newTenant(t, h, "mallory")
@@ -191,19 +208,33 @@ func TestWebsocketIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The Listen is open (and counted) once hubd refuses a second one.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		lctx, cancel := context.WithTimeout(tn.User, 2*time.Second)
-		err := tn.Threads.Listen(lctx, id, nil, 0, func(threadsclient.ListenEvent) error { return nil })
-		cancel()
-		if errors.Is(errors.Exhausted, err) {
-			break
+	stopPings := pingUntilStopped(t, c)
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	heard := make(chan error, 1)
+	go func() {
+		_, err := frameWith(c, "idle-probe")
+		heard <- err
+	}()
+	for open := false; !open; {
+		if _, err := tn.Threads.Create(tn.User, id, "notes", json.RawMessage(`{"text":"idle-probe"}`)); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the websocket Listen was not counted within 30s (a second Listen: %v)", err)
+		select {
+		case err := <-heard:
+			if err != nil {
+				t.Fatalf("the websocket Listen delivered no change: %v", err)
+			}
+			open = true
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	lctx, cancel := context.WithTimeout(tn.User, time.Minute)
+	err := tn.Threads.Listen(lctx, id, nil, 0, func(threadsclient.ListenEvent) error { return nil })
+	cancel()
+	if !errors.Is(errors.Exhausted, err) {
+		t.Fatalf("a second Listen beside the websocket's, with a cap of one: %v; want Exhausted", err)
+	}
+	stopPings()
 	c.SetReadDeadline(time.Now().Add(time.Minute))
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -211,7 +242,7 @@ func TestWebsocketIdle(t *testing.T) {
 		}
 	}
 	// Its slot is free again.
-	deadline = time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		lctx, cancel := context.WithTimeout(tn.User, 2*time.Second)
 		err := tn.Threads.Listen(lctx, id, nil, 0, func(threadsclient.ListenEvent) error { return nil })
@@ -224,6 +255,34 @@ func TestWebsocketIdle(t *testing.T) {
 		}
 	}
 	h.alive(t)
+}
+
+// pingUntilStopped sends a websocket ping on c every 100 ms, which hubd
+// reads (and answers), so that c is not idle, until the function it
+// returns is called; that function returns once the pings have stopped.
+func pingUntilStopped(t *testing.T, c net.Conn) (stop func()) {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// An empty ping, masked with a zero key.
+			if _, err := c.Write([]byte{0x89, 0x80, 0, 0, 0, 0}); err != nil {
+				t.Errorf("ping the websocket: %v", err)
+				return
+			}
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-stopped
+	}
 }
 
 // webHeaders is the first message of a gRPC-Web websocket: the call's
