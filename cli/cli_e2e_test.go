@@ -439,19 +439,17 @@ func TestE2EServerDown(t *testing.T) {
 	delete(alice.env, "HUB_API")
 
 	cannotReach := "cannot reach hubd at " + addr + " ("
+	// gRPC fails at once on a refused connection, as Unavailable with
+	// gRPC's "connection error", which is what hub names an unreachable
+	// hub; a hub that waited for the server instead would hang here, or
+	// fail with a deadline, which hub reports in other words.
 	for _, args := range [][]string{
 		{"whoami"}, {"keys", "ls"}, {"keys", "create"}, {"orgs", "ls"}, {"orgs", "members", "-o", "acme"},
 		{"login", "alice"}, {"version"}, {"destroy", "--yes"},
 	} {
-		start := time.Now()
 		msg := alice.errorLine(args...)
 		if !strings.HasPrefix(msg, cannotReach) || !strings.HasSuffix(msg, "); check that it is running there, or point --api or HUB_API at it") {
 			t.Errorf("hub %s: error %q, want %q…", strings.Join(args, " "), msg, cannotReach)
-		}
-		// gRPC fails at once on a refused connection; a hub that waited for
-		// the server instead would hang here.
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("hub %s took %v to fail", strings.Join(args, " "), d)
 		}
 	}
 	// logout still forgets the session here, and says the hub did not
