@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,19 +27,23 @@ import (
 	"github.com/selfhub/hub/internal/testhub"
 )
 
-// stallIdle is the attacked hubd's --upload-idle-timeout: long enough
-// that collections run, and are seen to stop waiting for the stalled
-// uploads, while the uploads are still open.
+// stallIdle is the attacked hubd's --upload-idle-timeout.
 const stallIdle = 10 * time.Second
 
+// trickleEvery is how often the attacker sends a byte on each upload while
+// the collections are watched: far more often than stallIdle, so that the
+// uploads stay open for as long as a busy machine takes to show a
+// collection outwaiting them.
+const trickleEvery = 500 * time.Millisecond
+
 // TestStalledUpload is finding 13: an attacker opens a PushPath, a
-// PushPaths and an ImportCar, sends a few KiB on each and stops. Meanwhile
-// another tenant removes a bucket holding a sizable file. Collection must
-// not wait for the attacker: it stops waiting after --gc-hold-timeout and
-// frees the other tenant's blocks while the uploads are still open. Each
-// upload is then ended after --upload-idle-timeout with DeadlineExceeded,
-// the attacker's bucket is unchanged, and the next collections wait for
-// nothing.
+// PushPaths and an ImportCar, sends a few KiB on each and then a byte now
+// and then. Meanwhile another tenant removes a bucket holding a sizable
+// file. Collection must not wait for the attacker: it stops waiting after
+// --gc-hold-timeout and frees the other tenant's blocks while the uploads
+// are still open. The attacker then sends nothing more: each upload is
+// ended after --upload-idle-timeout with DeadlineExceeded, the attacker's
+// bucket is unchanged, and the next collections wait for nothing.
 func TestStalledUpload(t *testing.T) {
 	h := startHub(t, "--upload-idle-timeout", stallIdle.String(), "--gc-hold-timeout", "500ms", "--gc-interval", "300ms")
 	attacker, victim := newTenant(t, h, "mallory"), newTenant(t, h, "victor")
@@ -60,10 +65,13 @@ func TestStalledUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The attack: every upload stalls after a few KiB, holding its stream.
-	ctx, cancel := context.WithTimeout(ain, 2*time.Minute)
+	// The attack: every upload trickles after a few KiB, holding its
+	// stream, until stopTrickles is closed.
+	ctx, cancel := context.WithTimeout(ain, 5*time.Minute)
 	defer cancel()
 	ended := map[string]chan error{}
+	stopTrickles := make(chan struct{})
+	var trickles sync.WaitGroup
 	for name, a := range stallAttacks(t, conn, key, before.Path) {
 		st, err := a.open(ctx)
 		if err != nil {
@@ -74,6 +82,20 @@ func TestStalledUpload(t *testing.T) {
 				t.Fatalf("%s: %v", name, err)
 			}
 		}
+		trickles.Go(func() {
+			tick := time.NewTicker(trickleEvery)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stopTrickles:
+					return
+				case <-tick.C:
+				}
+				if err := st.SendMsg(a.trickle(i)); err != nil {
+					return // the stream ended; its receiver reports how
+				}
+			}
+		})
 		// Then nothing, with the client's side kept open, until the
 		// stream ends.
 		done := make(chan error, 1)
@@ -109,13 +131,15 @@ func TestStalledUpload(t *testing.T) {
 	for name, c := range ended {
 		select {
 		case err := <-c:
-			t.Logf("%s ended before the victim's blocks were freed (a slow machine?): %v", name, err)
-			c <- err
+			t.Fatalf("%s ended while it was still sending: %v", name, err)
 		default:
 		}
 	}
 
-	// Each stalled upload is ended with a clear status.
+	// The attacker sends nothing more: each stalled upload is ended with a
+	// clear status.
+	close(stopTrickles)
+	trickles.Wait()
 	for name, c := range ended {
 		err := <-c
 		if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(status.Convert(err).Message(), "stalled") {
@@ -181,12 +205,13 @@ func gcOutwaited(h *target, wait time.Duration) (int, bool) {
 }
 
 // stallAttack is an upload that stalls: the stream open makes, the
-// messages sent on it (a header and the first 4 KiB) and the type of its
-// replies.
+// messages sent on it (a header and the first 4 KiB), the i-th message of
+// one byte that keeps it going, and the type of its replies.
 type stallAttack struct {
-	open  func(context.Context) (grpc.ClientStream, error)
-	msgs  []proto.Message
-	reply proto.Message
+	open    func(context.Context) (grpc.ClientStream, error)
+	msgs    []proto.Message
+	trickle func(i int) proto.Message
+	reply   proto.Message
 }
 
 // stallAttacks are a PushPath, a PushPaths (a file never ended) and an
@@ -217,6 +242,9 @@ func stallAttacks(t *testing.T, conn *grpc.ClientConn, key, root string) map[str
 				&bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Header_{Header: &bucketspb.PushPathRequest_Header{Key: key, Path: "stalled.bin", Root: root}}},
 				&bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Chunk{Chunk: data[:4<<10]}},
 			},
+			trickle: func(i int) proto.Message {
+				return &bucketspb.PushPathRequest{Payload: &bucketspb.PushPathRequest_Chunk{Chunk: data[4<<10+i : 4<<10+i+1]}}
+			},
 			reply: new(bucketspb.PushPathResponse),
 		},
 		"PushPaths": {
@@ -225,6 +253,9 @@ func stallAttacks(t *testing.T, conn *grpc.ClientConn, key, root string) map[str
 				&bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Header_{Header: &bucketspb.PushPathsRequest_Header{Key: key, Root: root}}},
 				&bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Chunk_{Chunk: &bucketspb.PushPathsRequest_Chunk{Path: "stalled.bin", Data: data[:4<<10]}}},
 			},
+			trickle: func(i int) proto.Message {
+				return &bucketspb.PushPathsRequest{Payload: &bucketspb.PushPathsRequest_Chunk_{Chunk: &bucketspb.PushPathsRequest_Chunk{Path: "stalled.bin", Data: data[4<<10+i : 4<<10+i+1]}}}
+			},
 			reply: new(bucketspb.PushPathsResponse),
 		},
 		"ImportCar": {
@@ -232,6 +263,9 @@ func stallAttacks(t *testing.T, conn *grpc.ClientConn, key, root string) map[str
 			msgs: []proto.Message{
 				&hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Header_{Header: &hubbucketspb.ImportCarRequest_Header{Key: key, Path: "stalled", Root: root}}},
 				&hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Chunk{Chunk: carFile.Bytes()[:4<<10]}},
+			},
+			trickle: func(i int) proto.Message {
+				return &hubbucketspb.ImportCarRequest{Payload: &hubbucketspb.ImportCarRequest_Chunk{Chunk: carFile.Bytes()[4<<10+i : 4<<10+i+1]}}
 			},
 			reply: new(hubbucketspb.ImportCarResponse),
 		},
