@@ -37,7 +37,7 @@ func StartMailpit(t testing.TB) *Mailpit {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	m := &Mailpit{SMTPAddr: smtpAddr, API: "http://" + httpAddr, t: t}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := http.Get(m.API + "/livez")
 		if err == nil {
@@ -47,7 +47,7 @@ func StartMailpit(t testing.TB) *Mailpit {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mailpit did not answer on %s within 30s: %v", httpAddr, err)
+			t.Fatalf("mailpit did not answer on %s within 2 minutes: %v", httpAddr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -60,11 +60,11 @@ type Message struct {
 	Text    string
 }
 
-// Next waits (up to 30s) for a message to addr that Next has not returned
-// before, and returns it.
+// Next waits for a message to addr that Next has not returned before, and
+// returns it. It waits up to 2 minutes, which only a lost message reaches.
 func (m *Mailpit) Next(addr string) Message {
 	m.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		var list struct {
 			Messages []struct {
@@ -93,7 +93,7 @@ func (m *Mailpit) Next(addr string) Message {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	m.t.Fatalf("no new e-mail to %s within 30s", addr)
+	m.t.Fatalf("no new e-mail to %s within 2 minutes", addr)
 	return Message{}
 }
 
