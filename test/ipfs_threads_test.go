@@ -35,7 +35,7 @@ func startHubd(t *testing.T, cfg daemon.Config) (*daemon.Daemon, func()) {
 			return
 		}
 		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := d.Close(ctx); err != nil {
 			t.Errorf("stop hubd: %v", err)

@@ -39,6 +39,33 @@ func startChildWithDB(t *testing.T, col *threadspb.CollectionConfig) childWithDB
 	return c
 }
 
+// firstAck tells a kill test that a round's write loop has had a write
+// acknowledged: the random moment of the kill is counted from there, so
+// that a busy machine, slow to serve the first call of a round, still has
+// the kill land among writes rather than before any.
+type firstAck struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func newFirstAck() *firstAck { return &firstAck{c: make(chan struct{})} }
+
+// ack records an acknowledged write.
+func (f *firstAck) ack() { f.once.Do(func() { close(f.c) }) }
+
+// wait returns once a write was acknowledged, and fails the test if the
+// write loop ended (done closed) or two minutes passed first.
+func (f *firstAck) wait(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-f.c:
+	case <-done:
+		t.Fatal("the write loop ended before a write was acknowledged")
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no write was acknowledged within 2 minutes")
+	}
+}
+
 // TestWritesSurviveKill runs a write loop against a child hubd and kills
 // it (SIGKILL) at random moments, several times. After each restart every
 // acknowledged write is there, every write is whole or absent (each call
@@ -56,6 +83,7 @@ func TestWritesSurviveKill(t *testing.T) {
 		var mu sync.Mutex
 		stop := make(chan struct{})
 		done := make(chan struct{})
+		first := newFirstAck()
 		go func() {
 			defer close(done)
 			for {
@@ -78,8 +106,10 @@ func TestWritesSurviveKill(t *testing.T) {
 				mu.Lock()
 				acked[g] = true
 				mu.Unlock()
+				first.ack()
 			}
 		}()
+		first.wait(t, done)
 		time.Sleep(time.Duration(150+rng.IntN(400)) * time.Millisecond)
 		p.Kill()
 		close(stop)
@@ -147,6 +177,7 @@ func TestRecordsFormedAtStart(t *testing.T) {
 		}
 		api := threadspb.NewAPIClient(testhub.Dial(t, p.Addrs.API))
 		done := make(chan struct{})
+		first := newFirstAck()
 		go func() {
 			defer close(done)
 			for ; ; next++ {
@@ -154,8 +185,10 @@ func TestRecordsFormedAtStart(t *testing.T) {
 					Instances: [][]byte{fmt.Appendf(nil, `{"_id":"i%d"}`, next)}}); err != nil {
 					return // the daemon is gone
 				}
+				first.ack()
 			}
 		}()
+		first.wait(t, done)
 		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 		p.Kill()
 		<-done
