@@ -29,5 +29,8 @@ export function env(name) {
 /** The gRPC-Web endpoint of the hubd under test (http://host:port). */
 export const host = env('HUB_WEB_URL')
 
-/** Each test gives up after this long rather than hang the runner. */
-export const timeout = 30_000
+/**
+ * Each test gives up after this long rather than hang the runner: far more
+ * than any test needs on a busy machine, since it only stops a hang.
+ */
+export const timeout = 120_000

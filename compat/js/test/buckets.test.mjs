@@ -133,7 +133,7 @@ for (const kind of kinds) {
       assert.ok((await pull(buckets, key, 'dir/bytes.bin')).equals(bytes))
     })
 
-    test('pushPath streams 50 MiB from a Node Readable', { timeout: 120_000 }, async () => {
+    test('pushPath streams 50 MiB from a Node Readable', { timeout: 300_000 }, async () => {
       let progress = 0
       const res = await buckets.pushPath(key, 'big/stream.bin', bigStream(), { progress: (n) => { progress = n ?? progress } })
       assert.match(res.path.path, /^\/ipfs\//)

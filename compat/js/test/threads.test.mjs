@@ -119,12 +119,12 @@ class Listener {
   }
 
   /** until waits for an update that satisfies pred and returns its index. */
-  async until(pred, deadline = Date.now() + 10_000) {
+  async until(pred, deadline = Date.now() + 60_000) {
     for (;;) {
       const i = this.updates.findIndex(pred)
       if (i >= 0) return i
       assert.deepEqual(this.errors, [], 'listen ended with an error')
-      assert.ok(Date.now() < deadline, `no matching update within 10s; got ${JSON.stringify(this.updates)}, errors ${this.errors}`)
+      assert.ok(Date.now() < deadline, `no matching update within 60s; got ${JSON.stringify(this.updates)}, errors ${this.errors}`)
       // Wait for a new update (or poll again in 100 ms). This must wait
       // for a macrotask: resolving at once would spin on microtasks and
       // starve the websocket that brings the updates.

@@ -78,12 +78,12 @@ class Inbox {
   }
 
   /** until waits for an event that satisfies pred and returns it. */
-  async until(pred, deadline = Date.now() + 10_000) {
+  async until(pred, deadline = Date.now() + 60_000) {
     for (;;) {
       const ev = this.events.find(pred)
       if (ev) return ev
       assert.deepEqual(this.errors, [], 'watchInbox ended with an error')
-      assert.ok(Date.now() < deadline, `no matching event within 10s; got ${JSON.stringify(this.events)}`)
+      assert.ok(Date.now() < deadline, `no matching event within 60s; got ${JSON.stringify(this.events)}`)
       // A macrotask wait, so the websocket that brings events can run.
       await this.next(100)
     }
