@@ -791,16 +791,11 @@ func FuzzScript(f *testing.F) {
 				t.Fatalf("compile: %v", err)
 			}
 		}
-		start := time.Now()
+		// A call that ran on past its limit is abandoned (an error of its
+		// own); one that hung would hang the test, which its -timeout ends.
 		errs := []error{v.Validate(context.Background(), alice, event(t, Save, `{"a":1}`), []byte(`{"a":[1,"x",{}]}`))}
 		_, err := fl.Apply(context.Background(), bob, []byte(`{"a":[1,"x",{}]}`))
 		errs = append(errs, err)
-		// Generous (setting up the runtimes is not in the limit, and a busy
-		// machine may starve a call), but a call that ran on would pass it;
-		// the race detector slows the engine too much for any bound.
-		if took := time.Since(start); !raceEnabled && took > 2*(timeout+overdueGrace)+30*time.Second {
-			t.Fatalf("the calls took %v with a limit of %v", took, timeout)
-		}
 		for _, err := range errs {
 			switch errors.KindOf(err) {
 			case ok, errors.Permission, errors.Invalid, errors.DeadlineExceeded, errors.Exhausted:
