@@ -37,6 +37,12 @@ type Hub struct {
 
 // Config returns a configuration for a test daemon: dev mode, a temporary
 // repo, and port 0 everywhere so many daemons can run at once.
+//
+// Write validators and read filters get a minute a call (ScriptTimeout)
+// instead of 100 ms: the daemon runs in the test process, where the race
+// detector makes the script engine tens of times slower, and a busy machine
+// may starve a call besides; a test that needs the limit to trip sets its
+// own.
 func Config(t testing.TB) daemon.Config {
 	cfg := daemon.DefaultConfig()
 	cfg.Repo = t.TempDir()
@@ -45,6 +51,7 @@ func Config(t testing.TB) daemon.Config {
 	cfg.GatewayAddr = "127.0.0.1:0"
 	cfg.P2PAddr = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Dev = true
+	cfg.ScriptTimeout = time.Minute
 	return cfg
 }
 
