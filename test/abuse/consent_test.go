@@ -68,10 +68,10 @@ func TestConsentReachesOnlyInvitee(t *testing.T) {
 }
 
 // mailedLink returns the link in the e-mail hubd wrote to its log for to
-// (a hub with no SMTP server logs its e-mail), waiting up to 30 s.
+// (a hub with no SMTP server logs its e-mail), waiting up to 2 minutes.
 func mailedLink(t *testing.T, h *target, to string) string {
 	t.Helper()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(2 * time.Minute)
 	for {
 		select {
 		case rec := <-h.Logs:
@@ -80,7 +80,7 @@ func mailedLink(t *testing.T, h *target, to string) string {
 				return testhub.Link(t, body)
 			}
 		case <-deadline:
-			t.Fatalf("hubd logged no e-mail to %s within 30s", to)
+			t.Fatalf("hubd logged no e-mail to %s within 2 minutes", to)
 		}
 	}
 }
