@@ -39,8 +39,6 @@ const (
 	// day) covers a small app's growth; a launch raises it.
 	DefaultMaxNewIdentities    = 100
 	DefaultNewIdentitiesWindow = time.Hour
-	// challengeTTL bounds how long a GetToken challenge may be answered.
-	ChallengeTTL = time.Minute
 )
 
 // Config holds the settings of the auth service.

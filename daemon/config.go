@@ -119,6 +119,9 @@ type Config struct {
 	MaxStreamsPerConn      int           `key:"max-streams-per-conn" help:"concurrent calls on one gRPC connection"`
 	MaxStreamsPerPrincipal int           `key:"max-streams-per-principal" help:"open streaming calls (Listen, transactions, pushes, pulls) of one identity"`
 	MaxStreamsPerAccount   int           `key:"max-streams-per-account" help:"open streaming calls of one account with all its app users"`
+	MaxSignInsPerIP        int           `key:"max-signins-per-ip" help:"sign-ins (GetToken) in progress from one remote IP (an IPv6 /64); they count against no app's streams"`
+	MaxSignIns             int           `key:"max-signins" help:"sign-ins (GetToken) in progress in the whole hub"`
+	SignInTimeout          time.Duration `key:"signin-timeout" help:"how long a sign-in (GetToken) may take, from the call to the challenge's signature"`
 	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web call (websocket or plain) may send before it is authenticated"`
 	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
 	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (never less than max-message-size plus 5)"`
@@ -176,6 +179,9 @@ func DefaultConfig() Config {
 		MaxStreamsPerConn:      server.DefaultMaxStreamsPerConn,
 		MaxStreamsPerPrincipal: server.DefaultMaxStreamsPerPrincipal,
 		MaxStreamsPerAccount:   server.DefaultMaxStreamsPerAccount,
+		MaxSignInsPerIP:        server.DefaultMaxSignInsPerIP,
+		MaxSignIns:             server.DefaultMaxSignIns,
+		SignInTimeout:          server.DefaultSignInTimeout,
 		WebPreAuthBytes:        server.DefaultWebPreAuthBytes,
 		WebIdleTimeout:         server.DefaultWebIdleTimeout,
 		WebWindow:              server.DefaultWebWindow,
@@ -333,7 +339,7 @@ func (c Config) Validate() error {
 		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
-		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout},
+		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout},
 		{"schema-timeout", c.SchemaTimeout}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
@@ -369,6 +375,7 @@ func (c Config) Validate() error {
 	}{{"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP}, {"http-max-header-bytes", c.HTTPMaxHeaderBytes},
 		{"max-message-size", c.MaxMessageSize}, {"max-streams-per-conn", c.MaxStreamsPerConn},
 		{"max-streams-per-principal", c.MaxStreamsPerPrincipal}, {"max-streams-per-account", c.MaxStreamsPerAccount},
+		{"max-signins-per-ip", c.MaxSignInsPerIP}, {"max-signins", c.MaxSignIns},
 		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow}} {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)

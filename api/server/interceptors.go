@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"net"
 	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 
@@ -134,7 +136,23 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	}
 	ctx, cancel := context.WithCancelCause(ss.Context())
 	defer cancel(nil)
-	unregister, err := s.streams.add(p, settledAt(ss.Context()), cancel)
+	register := s.streams.add
+	// A sign-in (the only call that needs an API key and no token) proves
+	// an identity it does not have yet: it is bounded by where it comes
+	// from, not by the app's streams (see signins).
+	if s.requirements[info.FullMethod] == auth.APIKeyOnly {
+		var from net.Addr
+		if pr, ok := peer.FromContext(ss.Context()); ok {
+			from = pr.Addr
+		}
+		done, err := s.signins.admit(from)
+		if err != nil {
+			return err
+		}
+		defer done()
+		register = s.streams.watch
+	}
+	unregister, err := register(p, settledAt(ss.Context()), cancel)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,14 @@ type Limits struct {
 	// (--max-streams-per-principal, --max-streams-per-account).
 	MaxStreamsPerPrincipal int
 	MaxStreamsPerAccount   int
+	// MaxSignInsPerIP caps the sign-ins (GetToken) in progress from one
+	// remote IP (an IPv6 /64), and MaxSignIns those in the whole hub;
+	// SignInTimeout is how long one may take, challenge answered and all
+	// (--max-signins-per-ip, --max-signins, --signin-timeout; see
+	// signins). Zero means the default.
+	MaxSignInsPerIP int
+	MaxSignIns      int
+	SignInTimeout   time.Duration
 	// IdleTimeout closes a gRPC connection with no call for that long
 	// (--grpc-idle-timeout).
 	IdleTimeout time.Duration
@@ -105,6 +113,18 @@ const (
 	DefaultWebWindow              = 8 << 20
 )
 
+// Default sign-in limits. A sign-in takes two round trips when a program
+// signs: 16 at once from one address leave room for many users behind one
+// NAT, and 1024 in the hub for a busy one, while neither is much memory.
+// The timeout leaves time for a person to approve the signature in a
+// wallet (the JS clients' getTokenChallenge), which --handshake-timeout,
+// meant for machines, would not.
+const (
+	DefaultMaxSignInsPerIP = 16
+	DefaultMaxSignIns      = 1024
+	DefaultSignInTimeout   = 30 * time.Second
+)
+
 // Server holds the gRPC server and its services.
 type Server struct {
 	auth      *auth.Service
@@ -123,6 +143,9 @@ type Server struct {
 	// streams are the open streaming calls, counted against the caps and
 	// ended when their principal's access is revoked.
 	streams *streams
+	// signins are the sign-ins in progress, counted by where they come
+	// from instead.
+	signins *signins
 	// stopRevoke ends the subscription to auth's revocations.
 	stopRevoke func()
 	// requirements names what credentials each method needs; New checks
@@ -140,12 +163,22 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if lim.UploadIdleTimeout <= 0 {
 		lim.UploadIdleTimeout = DefaultUploadIdleTimeout
 	}
+	if lim.MaxSignInsPerIP <= 0 {
+		lim.MaxSignInsPerIP = DefaultMaxSignInsPerIP
+	}
+	if lim.MaxSignIns <= 0 {
+		lim.MaxSignIns = DefaultMaxSignIns
+	}
+	if lim.SignInTimeout <= 0 {
+		lim.SignInTimeout = DefaultSignInTimeout
+	}
 	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
 		limits: lim}
 	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {
 		return s.auth.OrgAccess(context.Background(), p)
 	})
+	s.signins = newSignins(lim.MaxSignInsPerIP, lim.MaxSignIns)
 	s.grpc = grpc.NewServer(
 		grpc.StatsHandler(door{s}),
 		grpc.ChainUnaryInterceptor(s.unary),

@@ -55,21 +55,35 @@ func (s *streams) epoch() uint64 {
 // a revocation since then ended its access. It returns the func that
 // unregisters it.
 func (s *streams) add(p hub.Principal, since uint64, cancel context.CancelCauseFunc) (func(), error) {
+	return s.register(p, since, cancel, true)
+}
+
+// watch registers a stream of p as add does, for revocations to reach,
+// but counts it against no cap: a sign-in (GetToken), which comes before
+// the identity it proves and is bounded by signins instead, so that
+// sign-ins in progress never take the streams of the app's account.
+func (s *streams) watch(p hub.Principal, since uint64, cancel context.CancelCauseFunc) (func(), error) {
+	return s.register(p, since, cancel, false)
+}
+
+func (s *streams) register(p hub.Principal, since uint64, cancel context.CancelCauseFunc, capped bool) (func(), error) {
 	const op errors.Op = "server.stream"
 	owner := p.Owner()
 	s.mu.Lock()
-	if s.byOwner[owner] >= s.perOwner {
+	if capped && s.byOwner[owner] >= s.perOwner {
 		s.mu.Unlock()
 		return nil, errors.Errorf(op, errors.Exhausted, "%s already has %d streams open, the most this hub allows (--max-streams-per-principal); close some (end Listen calls and transactions) first", owner, s.perOwner)
 	}
-	if s.byAcct[p.Account] >= s.perAccount {
+	if capped && s.byAcct[p.Account] >= s.perAccount {
 		s.mu.Unlock()
 		return nil, errors.Errorf(op, errors.Exhausted, "the account %s and its users already have %d streams open, the most this hub allows (--max-streams-per-account); close some first", p.Account, s.perAccount)
 	}
 	st := &openStream{p: p, cancel: cancel}
 	s.open[st] = struct{}{}
-	s.byOwner[owner]++
-	s.byAcct[p.Account]++
+	if capped {
+		s.byOwner[owner]++
+		s.byAcct[p.Account]++
+	}
 	// Revocations from now on reach st by revoke; those that crossed its
 	// authentication are checked here.
 	crossed := s.recent[len(s.recent)-min(int(s.seq-since), len(s.recent)):]
@@ -79,6 +93,9 @@ func (s *streams) add(p hub.Principal, since uint64, cancel context.CancelCauseF
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		delete(s.open, st)
+		if !capped {
+			return
+		}
 		if s.byOwner[owner]--; s.byOwner[owner] <= 0 {
 			delete(s.byOwner, owner)
 		}

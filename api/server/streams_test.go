@@ -108,3 +108,27 @@ func mustOpen(t *testing.T, s *streams, p hub.Principal) context.Context {
 	}
 	return ctx
 }
+
+// TestStreamWatchUncapped: a sign-in's stream, registered by watch, takes
+// none of its account's or principal's streams, and a revocation still
+// ends it.
+func TestStreamWatchUncapped(t *testing.T) {
+	s := newStreams(1, 1, allowOrgs)
+	// A user group key's sign-in names no identity yet.
+	signin := hub.Principal{Kind: hub.UserPrincipal, Account: "dev", APIKey: "k"}
+	var ctxs []context.Context
+	for range 3 {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		if _, err := s.watch(signin, s.epoch(), cancel); err != nil {
+			t.Fatalf("a sign-in past the stream caps: %v; sign-ins count against none", err)
+		}
+		ctxs = append(ctxs, ctx)
+	}
+	mustOpen(t, s, hub.Principal{Kind: hub.DeveloperPrincipal, Account: "dev", APIKey: "k2"})
+	s.revoke(auth.Revocation{APIKey: "k", Reason: "API key has been invalidated"})
+	for i, ctx := range ctxs {
+		if err := context.Cause(ctx); !errors.Is(errors.Unauthenticated, err) {
+			t.Fatalf("sign-in %d ended with %v after its key's revocation; want Unauthenticated", i, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/threadspb"
@@ -31,12 +32,15 @@ type threadsService struct {
 }
 
 // GetToken runs the challenge exchange: the client names its identity, signs
-// the challenge it is sent, and gets a token for that identity.
+// the challenge it is sent, and gets a token for that identity. The whole
+// exchange must end within Limits.SignInTimeout; the challenge lives only
+// in this call, so one left unanswered costs nothing once it ends.
 func (t *threadsService) GetToken(stream pb.API_GetTokenServer) error {
 	const op errors.Op = "threads.GetToken"
-	ctx, cancel := context.WithTimeout(stream.Context(), auth.ChallengeTTL)
+	limit := t.s.limits.SignInTimeout
+	ctx, cancel := context.WithTimeout(stream.Context(), limit)
 	defer cancel()
-	first, err := recvWithin(ctx, stream)
+	first, err := recvWithin(ctx, stream, limit)
 	if err != nil {
 		return errors.E(op, err)
 	}
@@ -51,7 +55,7 @@ func (t *threadsService) GetToken(stream pb.API_GetTokenServer) error {
 	if err := stream.Send(&pb.GetTokenReply{Payload: &pb.GetTokenReply_Challenge{Challenge: challenge}}); err != nil {
 		return errors.E(op, errors.Unavailable, err)
 	}
-	second, err := recvWithin(ctx, stream)
+	second, err := recvWithin(ctx, stream, limit)
 	if err != nil {
 		return errors.E(op, err)
 	}
@@ -66,9 +70,9 @@ func (t *threadsService) GetToken(stream pb.API_GetTokenServer) error {
 	return stream.Send(&pb.GetTokenReply{Payload: &pb.GetTokenReply_Token{Token: token}})
 }
 
-// recvWithin receives one message or fails when ctx ends first (the
-// challenge has a time limit).
-func recvWithin(ctx context.Context, stream pb.API_GetTokenServer) (*pb.GetTokenRequest, error) {
+// recvWithin receives one message or fails when ctx, which ends after
+// limit, ends first.
+func recvWithin(ctx context.Context, stream pb.API_GetTokenServer, limit time.Duration) (*pb.GetTokenRequest, error) {
 	type result struct {
 		msg *pb.GetTokenRequest
 		err error
@@ -85,6 +89,9 @@ func recvWithin(ctx context.Context, stream pb.API_GetTokenServer) (*pb.GetToken
 		}
 		return r.msg, nil
 	case <-ctx.Done():
-		return nil, errors.Errorf("", errors.DeadlineExceeded, "the challenge was not answered within %s", auth.ChallengeTTL)
+		if ctx.Err() != context.DeadlineExceeded {
+			return nil, errors.E(errors.Canceled, ctx.Err())
+		}
+		return nil, errors.Errorf("", errors.DeadlineExceeded, "the sign-in was not finished within %s (--signin-timeout): send the key, then the challenge's signature, sooner", limit)
 	}
 }
