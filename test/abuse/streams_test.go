@@ -120,29 +120,26 @@ func TestStreamsPerConn(t *testing.T) {
 // TestStreamsPerAccount: the users of one app, each under
 // --max-streams-per-principal (2 here), together reach
 // --max-streams-per-account (6 here): the next stream of any of them is
-// refused with ResourceExhausted naming the flag; a user of another app
+// refused with ResourceExhausted naming the flag, while another user of
+// the app still signs in (a sign-in is no stream of the app's; see
+// TestSignInFlood) and is served unary calls; a user of another app
 // (another account) is still served, streams included.
 func TestStreamsPerAccount(t *testing.T) {
 	h := startHub(t, "--max-streams-per-principal", "2", "--max-streams-per-account", "6")
 	attacker, other := newTenant(t, h, "mallory"), newTenant(t, h, "alice")
-	// Four users of the app, each with a DB, signed in first: GetToken is
-	// a stream too, counted against the same caps.
-	users := make([]context.Context, 4)
-	dbs := make([]threadsclient.ID, 4)
-	for i := range users {
-		users[i], _ = attacker.newUser(t)
-		dbs[i] = notesDB(t, attacker.Threads, users[i])
-	}
 	for i := range 3 {
+		user, _ := attacker.newUser(t)
+		db := notesDB(t, attacker.Threads, user)
 		for range 2 {
-			listening(t, attacker.Threads, users[i], dbs[i], func() {
-				if _, err := attacker.Threads.Create(users[i], dbs[i], "notes", []byte(`{"n":1}`)); err != nil {
+			listening(t, attacker.Threads, user, db, func() {
+				if _, err := attacker.Threads.Create(user, db, "notes", []byte(`{"n":1}`)); err != nil {
 					t.Fatalf("user %d: Create: %v", i, err)
 				}
 			})
 		}
 	}
-	user, db := users[3], dbs[3]
+	user, _ := attacker.newUser(t)
+	db := notesDB(t, attacker.Threads, user)
 	err := attacker.Threads.Listen(user, db, nil, 0, func(threadsclient.ListenEvent) error { return nil })
 	if !errors.Is(errors.Exhausted, err) || !strings.Contains(err.Error(), "--max-streams-per-account") {
 		t.Fatalf("a stream past the account's cap: %v; want ResourceExhausted naming --max-streams-per-account", err)

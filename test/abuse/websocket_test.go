@@ -120,7 +120,17 @@ func dialWebsocket(t *testing.T, addr string) net.Conn {
 
 // dialWebsocketTo opens a gRPC-Web websocket for a call of method.
 func dialWebsocketTo(t *testing.T, addr, method string) net.Conn {
-	c, err := net.Dial("tcp", addr)
+	return dialWebsocketFrom(t, nil, addr, method)
+}
+
+// dialWebsocketFrom opens a gRPC-Web websocket for a call of method from
+// the loopback address src (nil: the system's choice).
+func dialWebsocketFrom(t *testing.T, src net.IP, addr, method string) net.Conn {
+	var d net.Dialer
+	if src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Errorf("dial %s: %v", addr, err)
 		return nil
@@ -150,27 +160,39 @@ func readUntil(t *testing.T, c net.Conn, want string) string {
 func frameWith(c net.Conn, want string) (string, error) {
 	br := bufio.NewReader(c)
 	for {
-		var hdr [2]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return "", fmt.Errorf("no frame with %q: %v", want, err)
-		}
-		n := int(hdr[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			io.ReadFull(br, l[:])
-			n = int(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			return "", fmt.Errorf("a frame of more than 64 KiB from hubd")
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
+		payload, err := readFrame(br)
+		if err != nil {
 			return "", fmt.Errorf("no frame with %q: %v", want, err)
 		}
 		if strings.Contains(string(payload), want) {
 			return string(payload), nil
 		}
 	}
+}
+
+// readFrame reads one of the server's websocket frames (unmasked, under
+// 64 KiB) and returns its payload.
+func readFrame(br *bufio.Reader) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(hdr[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return nil, err
+		}
+		n = int(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		return nil, fmt.Errorf("a frame of more than 64 KiB from hubd")
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return nil, err
+	}
+	return payload, nil
 }
 
 func maxOf(xs []int) int {
