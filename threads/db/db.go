@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -30,37 +29,14 @@ type DB struct {
 	// clock is the last hybrid logical clock value used or seen; guarded
 	// by sem.
 	clock int64
-	// jseq numbers the last journal entry (journal.go); guarded by sem.
-	jseq uint64
 	// seq and bytes are the stored counters as of the last
 	// commit, kept so that writes need not read them; guarded by sem.
 	seq   uint64
 	bytes int64
 
-	// recMu serialises writes to the thread's logs, from reading a log's
-	// head to applying the batch that moves it: the former, Ingest and
-	// DeleteDB hold it. Whoever holds both takes sem first. deleted is
-	// set, under recMu, when the DB is deleted: its former must stop, as a
-	// DB made again with the same ID has its own.
-	recMu   sync.Mutex
-	deleted bool
-	// formed numbers the last journal entry formed, so that the former
-	// seeks past the deleted entries instead of stepping over them;
-	// guarded by recMu.
-	formed uint64
-
-	// jmu guards the former's state: the last journal entry known to be
-	// on disk (durable), whether it runs (forming), how many
-	// writes were journaled since its run began or it stopped (waiting),
-	// the timer that starts it (timer), what stopped it last (formErr),
-	// and idle, closed when it stops.
-	jmu     sync.Mutex
-	durable uint64
-	forming bool
-	waiting int
-	timer   *time.Timer
-	formErr error
-	idle    chan struct{}
+	// former turns the journal entries of committed writes into records
+	// (former.go); whoever also holds its log lock takes sem first.
+	former *former
 
 	// writersMu guards writers, the log keys of the identities that
 	// write here.
@@ -76,7 +52,11 @@ type DB struct {
 }
 
 func (m *Manager) newDB(info Info) *DB {
-	return &DB{m: m, id: info.ID, info: info, pfx: dbPrefix(info.ID), sem: make(chan struct{}, 1), writers: map[hub.PubKey]logWriter{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
+	d := &DB{m: m, id: info.ID, info: info, pfx: dbPrefix(info.ID), sem: make(chan struct{}, 1), writers: map[hub.PubKey]logWriter{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
+	d.former = newFormer(m.st, m.threads, d.id, d.pfx, func(who hub.PubKey) (logWriter, error) {
+		return d.writer(nil, who) // stored with the identity's first entry
+	})
+	return d
 }
 
 // trimListenLog deletes the changes older than the newest ListenHistory.
@@ -122,7 +102,7 @@ func (d *DB) load() error {
 	if err := d.reloadCollections(); err != nil {
 		return err
 	}
-	return d.loadJournal()
+	return d.former.load()
 }
 
 // reloadCollections recompiles the visible collections from the store.
@@ -243,7 +223,7 @@ func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known hints
 		return nil, err
 	}
 	ev := eventBody{Time: d.tick(), Ops: ops}
-	entry := d.journal(b, p.Owner(), d.m.cfg.Now(), ev.encode())
+	entry := d.former.append(b, p.Owner(), d.m.cfg.Now(), ev.encode())
 	a, err := d.stageEvent(b, ev, w.id, known)
 	if err != nil {
 		return nil, err
@@ -301,7 +281,7 @@ func commit(b *store.Batch, staged ...*applier) (durable func() error, err error
 				a.d.listeners.wake(a.seq)
 			}
 			if a.entry != 0 {
-				a.d.kick(a.entry)
+				a.d.former.kick(a.entry)
 			}
 		}
 		return nil
@@ -342,10 +322,10 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 }
 
 // ingest verifies, stages and applies a record under the write lock and
-// the record lock, and returns the wait for its durability.
+// the former's log lock, and returns the wait for its durability.
 func (d *DB) ingest(blocks []threads.Block) (durable func() error, err error) {
-	d.recMu.Lock()
-	defer d.recMu.Unlock()
+	d.former.lockLogs()
+	defer d.former.unlockLogs()
 	b := d.m.st.NewBatch()
 	rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
 	if err != nil {

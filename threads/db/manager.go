@@ -287,8 +287,8 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 		return errors.E(op, err)
 	}
 	defer d.unlock()
-	d.recMu.Lock() // the former must not write records of a deleted thread
-	defer d.recMu.Unlock()
+	d.former.lockLogs() // the former must not write records of a deleted thread
+	defer d.former.unlockLogs()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.st.NewBatch()
@@ -304,7 +304,7 @@ func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) 
 	if err := b.Commit(); err != nil {
 		return errors.E(op, err)
 	}
-	d.deleted = true
+	d.former.retire()
 	delete(m.dbs, id)
 	d.listeners.close(errors.Errorf(op, errors.NotExist, "DB %s was deleted", id))
 	return nil

@@ -53,8 +53,8 @@ import (
 // record that carries it commit together. A write reads the log heads it
 // builds on, so writes to one thread must be serialised from that read to
 // the commit of their batch: by the caller's own per-thread lock (threads/db
-// holds one per DB, its record lock), or by Lock for callers that have none. Several writes
-// to one thread may share a batch and see each other (a thread created and
+// holds one per DB, its former's log lock), or by Lock for callers that have
+// none. Several writes to one thread may share a batch and see each other (a thread created and
 // its first record appended, a run of ingested records); a batch that is
 // dropped instead of committed leaves nothing behind, and the next batch
 // builds on what is committed. Reads (Thread, Log, Records, GetBlock…) see
