@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,13 +24,19 @@ func testConfig(t *testing.T) Config {
 	return cfg
 }
 
-// TestStartMigratesTheStore: hubd brings a new store to the newest format
-// version when it starts, and refuses, with a message that says what to
-// do, a store a newer hubd has moved past what it knows.
+// TestStartMigratesTheStore: hubd starts a new store at the newest format
+// version, with no migration run (nothing logged of one), and refuses,
+// with a message that says what to do, a store a newer hubd has moved past
+// what it knows.
 func TestStartMigratesTheStore(t *testing.T) {
 	cfg := testConfig(t)
-	log := slog.New(slog.DiscardHandler)
-	d, err := Start(context.Background(), cfg, log)
+	// A file, which the daemon's goroutines may write while the test reads.
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "hubd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	d, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logFile, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +45,10 @@ func TestStartMigratesTheStore(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if logged, err := os.ReadFile(logFile.Name()); err != nil || strings.Contains(string(logged), "store migrated") {
+		t.Fatalf("a new store was migrated (%v):\n%s", err, logged)
+	}
+	log := slog.New(slog.DiscardHandler)
 	dir := filepath.Join(cfg.Repo, "store")
 	st, err := store.Open(dir, log)
 	if err != nil {

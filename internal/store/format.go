@@ -104,7 +104,8 @@ type Migration struct {
 // not reached, moving its version after each. migrations must hold one
 // migration per version from FormatUnversioned+1 to FormatNewest, in
 // order: the one list of them is explicit, and one missing is a bug that
-// is refused before anything runs.
+// is refused before anything runs. A new store, one that holds no key at
+// all, has nothing to migrate: it starts at FormatNewest and runs none.
 func (s *Store) Migrate(ctx context.Context, migrations []Migration, log *slog.Logger) error {
 	const op errors.Op = "store.Migrate"
 	if len(migrations) != int(FormatNewest) {
@@ -119,17 +120,35 @@ func (s *Store) Migrate(ctx context.Context, migrations []Migration, log *slog.L
 	if err != nil {
 		return errors.E(op, err)
 	}
+	if from == FormatUnversioned {
+		used, err := s.AnyInRange(nil, nil)
+		if err != nil {
+			return errors.E(op, err)
+		}
+		if !used {
+			if err := s.setFormat(FormatNewest); err != nil {
+				return errors.E(op, err)
+			}
+			log.Debug("new store", "format", FormatNewest.String())
+			return nil
+		}
+	}
 	for _, m := range migrations[min(int(from), len(migrations)):] {
 		start := time.Now()
 		if err := m.Run(ctx); err != nil {
 			return errors.E(op, fmt.Errorf("to format version %s: %w", m.To, err))
 		}
-		b := s.NewBatch()
-		b.PutRaw(formatKey, binary.BigEndian.AppendUint64(nil, uint64(m.To)))
-		if err := b.Commit(); err != nil {
+		if err := s.setFormat(m.To); err != nil {
 			return errors.E(op, err)
 		}
 		log.Info("store migrated", "to", m.To.String(), "took", time.Since(start))
 	}
 	return nil
+}
+
+// setFormat records v as the store's version, synced.
+func (s *Store) setFormat(v FormatVersion) error {
+	b := s.NewBatch()
+	b.PutRaw(formatKey, binary.BigEndian.AppendUint64(nil, uint64(v)))
+	return b.Commit()
 }

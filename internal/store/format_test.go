@@ -1,8 +1,8 @@
 package store
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,9 +19,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // would have.
 func setFormat(t *testing.T, s *Store, v FormatVersion) {
 	t.Helper()
-	b := s.NewBatch()
-	b.PutRaw(formatKey, binary.BigEndian.AppendUint64(nil, uint64(v)))
-	if err := b.Commit(); err != nil {
+	if err := s.setFormat(v); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -62,21 +60,27 @@ func lastRuns(run func(context.Context) error) []Migration {
 	return append(ms, Migration{To: FormatNewest, Run: run})
 }
 
-// TestMigrateInOrderOnce runs every migration on a new store, in order;
-// the store then has the newest version and a second Migrate runs none.
+// recordRuns is a list of migrations, one per version, that append the
+// version they move to to *ran.
+func recordRuns(ran *[]FormatVersion) []Migration {
+	var ms []Migration
+	for v := FormatUnversioned + 1; v <= FormatNewest; v++ {
+		ms = append(ms, Migration{To: v, Run: func(context.Context) error { *ran = append(*ran, v); return nil }})
+	}
+	return ms
+}
+
+// TestMigrateInOrderOnce runs every migration on a store written before
+// versions were kept, in order; the store then has the newest version and
+// a second Migrate runs none.
 func TestMigrateInOrderOnce(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
+	putOld(t, s, 1)
 	var ran []FormatVersion
-	list := func() []Migration {
-		var ms []Migration
-		for v := FormatUnversioned + 1; v <= FormatNewest; v++ {
-			ms = append(ms, Migration{To: v, Run: func(context.Context) error { ran = append(ran, v); return nil }})
-		}
-		return ms
-	}
+	list := func() []Migration { return recordRuns(&ran) }
 	if v, err := s.Format(); err != nil || v != FormatUnversioned {
-		t.Fatalf("a new store's version = %s, %v; want %s", v, err, FormatUnversioned)
+		t.Fatalf("an unversioned store's version = %s, %v; want %s", v, err, FormatUnversioned)
 	}
 	if err := s.Migrate(context.Background(), list(), quiet); err != nil {
 		t.Fatal(err)
@@ -93,6 +97,28 @@ func TestMigrateInOrderOnce(t *testing.T) {
 	ran = nil
 	if err := s.Migrate(context.Background(), list(), quiet); err != nil || len(ran) != 0 {
 		t.Fatalf("Migrate again ran %v, %v; want none", ran, err)
+	}
+}
+
+// TestNewStoreStartsNewest: a store that holds nothing has nothing to
+// migrate; Migrate runs no migration, logs none at Info, and leaves it at
+// the newest version, which it keeps when reopened.
+func TestNewStoreStartsNewest(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	var ran []FormatVersion
+	var logged bytes.Buffer
+	if err := s.Migrate(context.Background(), recordRuns(&ran), slog.New(slog.NewTextHandler(&logged, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if len(ran) != 0 || logged.Len() != 0 {
+		t.Fatalf("Migrate of a new store ran %v and logged %q; want nothing of either", ran, logged.String())
+	}
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	if v, err := s.Format(); err != nil || v != FormatNewest {
+		t.Fatalf("a new store's version after Migrate = %s, %v; want %s", v, err, FormatNewest)
 	}
 }
 
