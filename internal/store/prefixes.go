@@ -50,10 +50,6 @@ const (
 	ThreadHeads  = "thr/h" // binary: <len><thread bytes><log bytes> → a log's head
 	ThreadBlocks = "thr/c" // binary: <len><CID bytes><thread bytes> → a record's block
 
-	// Package internal/blockstore: its Pebble datastore, for tests and
-	// comparison (hubd keeps blocks in files).
-	IPFSBlocks = "ipfs" // ipfs/blocks/<multihash> → block
-
 	// This package.
 	Meta = "store" // store/format → the format version (format.go)
 
@@ -99,7 +95,6 @@ func Prefixes() []Prefix {
 		text(ThreadLogs, "threads/logstore", "logs' keys"),
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
-		text(IPFSBlocks, "internal/blockstore", "blocks of the Pebble datastore"),
 		text(Meta, "internal/store", "the store's format version"),
 		{LegacyThreadBlocks, "threads/logstore", "thread blocks keyed by thread (legacy)"},
 		text(LegacyBlocksMoved, "threads/logstore", "a done-marker (legacy)"),
