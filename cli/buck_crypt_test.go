@@ -14,7 +14,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // cryptRun runs hub buck encrypt or decrypt in-process with stdin and

@@ -21,7 +21,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // buckDev is a developer with bucket folders.

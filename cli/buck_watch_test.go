@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // watchDeadline bounds every wait for a watch to act: generous, for a

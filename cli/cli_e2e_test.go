@@ -25,7 +25,7 @@ import (
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 func TestE2ESignupAndSessions(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // dev is one developer at a terminal: the hub command run in-process, with

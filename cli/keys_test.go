@@ -14,7 +14,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestKeyCreateAsks checks hub key create as the original Hub's

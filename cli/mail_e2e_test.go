@@ -20,7 +20,7 @@ import (
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // mailUser is an app user running hub mail: a dev (for its HUB_HOME and

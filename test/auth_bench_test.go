@@ -7,7 +7,7 @@ import (
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/client"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // BenchmarkAuthGRPC measures whole unary calls over loopback gRPC, side by

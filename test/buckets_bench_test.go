@@ -15,7 +15,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // BenchmarkBucketPushPull64MiB pushes and pulls a 64 MiB file of random

@@ -7,7 +7,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/buckets/bucketstest"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestBucketsConformance runs the buckets conformance suite against the Go

@@ -10,7 +10,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestBucketQuotaAndGC runs a hub with a quota and a fast collector: a push

@@ -16,7 +16,7 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/rpcerr"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestBucketsPushPaths pushes several files in one stream: all land in one

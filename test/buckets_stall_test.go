@@ -18,7 +18,7 @@ import (
 	pb "github.com/selfhub/hub/api/pb/bucketsdpb"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestBucketUploadIdleTimeout stalls a PushPath after its first chunk,

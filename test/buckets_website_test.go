@@ -7,7 +7,7 @@ import (
 	"github.com/selfhub/hub/buckets"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestBucketWebsite serves a bucket as a website on <key>.<buckets

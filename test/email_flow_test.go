@@ -10,7 +10,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // confirmed runs a Signup or Signin that waits for its e-mailed link, reads

@@ -16,7 +16,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/internal/rpcerr"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestServiceEndpoints checks what operators and load balancers look at:

@@ -30,8 +30,8 @@ import (
 	"github.com/selfhub/hub/buckets"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
-	"github.com/selfhub/hub/internal/testhub"
 	"github.com/selfhub/hub/ipfsnet"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // ipfsPeer is an independent IPFS node in the test process: its own

@@ -15,7 +15,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/internal/store"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/logstore"
 )

@@ -15,7 +15,7 @@ import (
 	usersclient "github.com/selfhub/hub/client/users"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // benchMailWorld is mailWorld for benchmarks: a hub whose per-sender rate

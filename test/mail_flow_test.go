@@ -23,7 +23,7 @@ import (
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // mailUser is an app user: an identity with a token from a developer's

@@ -18,7 +18,7 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/rpcerr"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestRevocationEndsBlockedStreams runs in process (under the race

@@ -12,7 +12,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	usersclient "github.com/selfhub/hub/client/users"
 	"github.com/selfhub/hub/internal/store"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
 

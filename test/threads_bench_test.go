@@ -11,7 +11,7 @@ import (
 
 	"github.com/selfhub/hub/api/pb/threadspb"
 	hubclient "github.com/selfhub/hub/client/hub"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/selfhub/hub/api/pb/threadspb"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads/db/threadstest"
 )
 

@@ -11,7 +11,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads/db/query"
 )
 

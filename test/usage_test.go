@@ -11,7 +11,7 @@ import (
 	"github.com/selfhub/hub/client"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/rpcerr"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // start runs a real hubd (dev mode: no e-mail confirmation) and returns a

@@ -28,7 +28,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	usersclient "github.com/selfhub/hub/client/users"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // nodeTimeout bounds one run of the Node test runner. Each JavaScript test

@@ -11,7 +11,7 @@ import (
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestConsentReachesOnlyInvitee: an org owner invites another developer

@@ -26,7 +26,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // hubdBin is the hubd binary every test of the package runs, built once by

@@ -11,7 +11,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // Hostile read filters on the buckets collection: one that fails every

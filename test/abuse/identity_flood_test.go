@@ -8,7 +8,7 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestIdentityFlood: an app that mints fresh identities, each of which

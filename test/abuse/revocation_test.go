@@ -11,7 +11,7 @@ import (
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // victim is a principal whose access a revocation case ends.

@@ -24,7 +24,7 @@ import (
 	"github.com/selfhub/hub/client"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // stallIdle is the attacked hubd's --upload-idle-timeout.

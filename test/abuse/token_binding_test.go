@@ -16,7 +16,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // TestTokenBoundToApp: one identity is a user of two apps. Its token from

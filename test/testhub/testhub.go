@@ -1,6 +1,8 @@
 // Package testhub starts real hubd daemons for tests: in process on free
 // loopback ports with a temporary repo, or as a child process of a freshly
 // built binary. Nothing is mocked; the tests talk to hubd over the network.
+// Tests of every package use it (cli, client, compat, test); it sits with
+// the end-to-end tests under test/, since internal/ holds code hubd runs.
 package testhub
 
 import (
