@@ -67,8 +67,6 @@ import (
 const (
 	// Collection is the ThreadDB collection that holds bucket instances.
 	Collection = "buckets"
-	// DBName is the name the JS client's getOrCreate gives the DB it makes.
-	DBName = "buckets"
 	// SeedName is the file every new bucket gets at its root: random bytes
 	// that make each bucket's root unique (as the original did).
 	SeedName = ".textileseed"

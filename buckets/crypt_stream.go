@@ -76,12 +76,6 @@ func segmentNonce(dst []byte, prefix []byte, i uint64, last bool) []byte {
 	return append(dst, 0)
 }
 
-// CiphertextSize is the size of the encrypted form of n plaintext bytes.
-func CiphertextSize(n int64) int64 {
-	segs := max(1, (n+SegmentSize-1)/SegmentSize)
-	return int64(headerSize) + n + segs*tagSize
-}
-
 // PlaintextSize is the plaintext size of an encrypted file of c bytes, or
 // an Internal error when no plaintext encrypts to that size (a truncated
 // or padded file).

@@ -37,8 +37,9 @@ func TestStreamRoundTripSizes(t *testing.T) {
 	for _, n := range []int{0, 1, SegmentSize - 1, SegmentSize, SegmentSize + 1, 3 * SegmentSize, 3*SegmentSize + 7} {
 		plain := randomBytes(t, n)
 		sealed := seal(t, key, plain)
-		if int64(len(sealed)) != CiphertextSize(int64(n)) {
-			t.Fatalf("n=%d: sealed %d bytes, CiphertextSize says %d", n, len(sealed), CiphertextSize(int64(n)))
+		segs := max(1, (n+SegmentSize-1)/SegmentSize)
+		if want := headerSize + n + segs*tagSize; len(sealed) != want {
+			t.Fatalf("n=%d: sealed %d bytes; want a header, the plaintext and a tag for each of %d segments, %d", n, len(sealed), segs, want)
 		}
 		if got, err := PlaintextSize(int64(len(sealed))); err != nil || got != int64(n) {
 			t.Fatalf("n=%d: PlaintextSize = %d, %v", n, got, err)

@@ -67,7 +67,8 @@ func fixtureOver(t testing.TB, cfg Config, st *store.Store, blocks blockstore.Bl
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.NewDB(context.Background(), p, id, DBName, nil, nil); err != nil {
+	// Named as the JS client's getOrCreate names the DB it makes.
+	if _, err := m.NewDB(context.Background(), p, id, "buckets", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	return fixture{svc: New(cfg, m, st, blockstore.NewGC(blocks)), p: p, thread: id}

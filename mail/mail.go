@@ -226,17 +226,6 @@ func (s *Service) SetupMailbox(ctx context.Context, p hub.Principal) (threads.ID
 	return info.ID, nil
 }
 
-// MailboxID returns the ID of the principal's mailbox DB (NotExist when
-// it has none).
-func (s *Service) MailboxID(ctx context.Context, p hub.Principal) (threads.ID, error) {
-	const op errors.Op = "mail.MailboxID"
-	d, err := s.mailbox(ctx, p)
-	if err != nil {
-		return "", errors.E(op, err)
-	}
-	return d.Info().ID, nil
-}
-
 // mailbox returns p's mailbox DB, or a NotExist error.
 func (s *Service) mailbox(ctx context.Context, p hub.Principal) (*db.DB, error) {
 	key := boxKey(p)

@@ -349,7 +349,7 @@ func TestDelete(t *testing.T) {
 func state(t testing.TB, s *Service, people ...person) string {
 	var b strings.Builder
 	for _, x := range people {
-		if _, err := s.MailboxID(context.Background(), x.p); err != nil {
+		if _, err := s.mailbox(context.Background(), x.p); err != nil {
 			fmt.Fprintf(&b, "%s: none\n", x.key())
 			continue
 		}

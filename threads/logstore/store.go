@@ -52,9 +52,9 @@ import (
 // Writes go into a caller's *store.Batch so that a database change and the
 // record that carries it commit together. A write reads the log heads it
 // builds on, so writes to one thread must be serialised from that read to
-// the commit of their batch: by the caller's own per-thread lock (threads/db
-// holds one per DB, its former's log lock), or by Lock for callers that have
-// none. Several writes to one thread may share a batch and see each other (a thread created and
+// the commit of their batch, by the caller's own per-thread lock (threads/db
+// holds one per DB, its former's log lock). Several writes to one thread
+// may share a batch and see each other (a thread created and
 // its first record appended, a run of ingested records); a batch that is
 // dropped instead of committed leaves nothing behind, and the next batch
 // builds on what is committed. Reads (Thread, Log, Records, GetBlock…) see
@@ -62,16 +62,9 @@ import (
 type Store struct {
 	db *store.Store
 
-	mu      sync.Mutex                 // guards the fields below
-	locks   map[threads.ID]*threadLock // threads whose Lock is held or awaited
-	pending map[threads.ID]*pending    // the latest batch written to each thread
-	sweepAt int                        // size of pending at which to drop finished batches
-}
-
-// threadLock is a thread's write lock, for callers without their own.
-type threadLock struct {
-	mu   sync.Mutex
-	refs int // goroutines holding or awaiting mu; guarded by Store.mu
+	mu      sync.Mutex              // guards the fields below
+	pending map[threads.ID]*pending // the latest batch written to each thread
+	sweepAt int                     // size of pending at which to drop finished batches
 }
 
 // pending is a thread as written to one batch that may not be committed
@@ -109,34 +102,7 @@ type infoJSON struct {
 
 // NewStore returns a Store over db.
 func NewStore(db *store.Store) *Store {
-	return &Store{db: db, locks: make(map[threads.ID]*threadLock), pending: make(map[threads.ID]*pending), sweepAt: minSweep}
-}
-
-// Lock takes thread id's write lock and returns the function that releases
-// it (calling that more than once is harmless). Callers that have no
-// per-thread lock of their own hold it across their writes to the thread
-// and the commit of the batch that holds them.
-func (s *Store) Lock(id threads.ID) (unlock func()) {
-	s.mu.Lock()
-	l := s.locks[id]
-	if l == nil {
-		l = &threadLock{}
-		s.locks[id] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	l.mu.Lock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Unlock()
-			s.mu.Lock()
-			if l.refs--; l.refs == 0 {
-				delete(s.locks, id)
-			}
-			s.mu.Unlock()
-		})
-	}
+	return &Store{db: db, pending: make(map[threads.ID]*pending), sweepAt: minSweep}
 }
 
 // view returns the pending state of thread id in batch b. A batch other
@@ -197,24 +163,6 @@ func (s *Store) Thread(id threads.ID) (Info, error) {
 		return Info{}, errors.E(op, err)
 	}
 	return info, nil
-}
-
-// Threads returns every thread, ordered by the bytes of their IDs' string form.
-func (s *Store) Threads() ([]Info, error) {
-	const op errors.Op = "logstore.Threads"
-	var out []Info
-	err := store.ScanJSON(s.db, store.Key(store.ThreadInfos, ""), func(key []byte, v *infoJSON) error {
-		info, err := v.decode()
-		if err != nil {
-			return errors.Errorf(op, errors.Internal, "stored thread %s: %v", key, err)
-		}
-		out = append(out, info)
-		return nil
-	})
-	if err != nil {
-		return nil, errors.E(op, err)
-	}
-	return out, nil
 }
 
 // DeleteThread removes thread id, its logs and its blocks in b, or fails

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"strings"
-
-	"github.com/selfhub/hub/errors"
 )
 
 // The type tags that begin an encoded key. They are stored on disk in index
@@ -85,55 +83,6 @@ func AppendKey(dst []byte, v Value) []byte {
 		return append(dst, strEscape, strEnd)
 	}
 	return dst
-}
-
-// DecodeKey reads the key at the start of b, as AppendKey wrote it, and
-// returns its value and its length in bytes; what follows (a document ID in
-// an index entry) is b[n:]. A malformed key is errors.Invalid.
-func DecodeKey(b []byte) (v Value, n int, err error) {
-	if len(b) == 0 {
-		return Value{}, 0, errors.E(opDecodeKey, errors.Invalid, "empty key")
-	}
-	switch b[0] {
-	case tagBool:
-		if len(b) < 2 || b[1] > 1 {
-			return Value{}, 0, errors.E(opDecodeKey, errors.Invalid, "bad bool key")
-		}
-		return BoolValue(b[1] == 1), 2, nil
-	case tagNumber:
-		if len(b) < 9 {
-			return Value{}, 0, errors.E(opDecodeKey, errors.Invalid, "short number key")
-		}
-		bits := binary.BigEndian.Uint64(b[1:9])
-		if bits>>63 == 1 {
-			bits &^= 1 << 63
-		} else {
-			bits = ^bits
-		}
-		return FloatValue(math.Float64frombits(bits)), 9, nil
-	case tagString:
-		s := make([]byte, 0, len(b))
-		for i := 1; i < len(b); i++ {
-			if b[i] != strEscape {
-				s = append(s, b[i])
-				continue
-			}
-			if i+1 == len(b) {
-				break
-			}
-			switch b[i+1] {
-			case strEnd:
-				return StringValue(string(s)), i + 2, nil
-			case strEscNul:
-				s = append(s, 0)
-				i++
-				continue
-			}
-			return Value{}, 0, errors.E(opDecodeKey, errors.Invalid, "bad escape in string key")
-		}
-		return Value{}, 0, errors.E(opDecodeKey, errors.Invalid, "unterminated string key")
-	}
-	return Value{}, 0, errors.Errorf(opDecodeKey, errors.Invalid, "unknown key type tag 0x%02x", b[0])
 }
 
 // prefixEnd returns the smallest byte string greater than every string that

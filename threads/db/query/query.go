@@ -148,9 +148,8 @@ const idField = "_id"
 
 // The operations named in errors.
 const (
-	opParse     errors.Op = "query.Parse"
-	opValidate  errors.Op = "query.Validate"
-	opMarshal   errors.Op = "query.MarshalJSON"
-	opPlan      errors.Op = "query.Plan"
-	opDecodeKey errors.Op = "query.DecodeKey"
+	opParse    errors.Op = "query.Parse"
+	opValidate errors.Op = "query.Validate"
+	opMarshal  errors.Op = "query.MarshalJSON"
+	opPlan     errors.Op = "query.Plan"
 )
