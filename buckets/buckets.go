@@ -25,6 +25,9 @@
 // contents and entry names with keys that never leave it. Garbage
 // collection (gc.go) deletes the blocks no root reaches; quotas and usage
 // are in usage.go; CAR imports in car.go; IPNS publishing in publish.go.
+// The operations: Create and Remove in lifecycle.go, List and Get in
+// get.go, the file operations (push, pull, set, move, remove) in files.go,
+// listings in items.go, links in links.go; root.go says how a root moves.
 // See the Service methods for what each operation refuses and with which
 // kind. ListIPFSPath and
 // PullIPFSPath read any DAG this hub stores to any authenticated caller, as
