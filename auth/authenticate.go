@@ -39,7 +39,16 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials, req Requireme
 	case req == SessionOnly && c.APIKey != "":
 		return hub.Principal{}, errors.E(op, errors.Permission, "this call needs a developer session (hub login); API keys cannot make it")
 	case c.APIKey != "":
-		return s.authKey(op, c, req)
+		return s.authKey(op, c, req, func(k hub.APIKey) error {
+			if !k.Secure {
+				return nil
+			}
+			sig, err := ParseSignature(c.Sig, c.SigMsg)
+			if err != nil {
+				return err
+			}
+			return sig.Verify(k.Secret, s.now(), s.cfg.SigMaxAhead)
+		})
 	case c.Token != "":
 		return hub.Principal{}, errors.E(op, errors.Unauthenticated, "a token must be sent with the API key of the app it was issued for (x-textile-api-key)")
 	case req == SessionOnly:
@@ -81,7 +90,24 @@ func (s *Service) authSession(op errors.Op, c Credentials) (hub.Principal, error
 	return p, nil
 }
 
-func (s *Service) authKey(op errors.Op, c Credentials, req Requirement) (hub.Principal, error) {
+// AuthenticateSigned authenticates a request signed with an account API
+// key's secret by a scheme of its own (S3's Signature Version 4): verify
+// gets the key's secret and checks the request's signature with it, secure
+// key or not, since the scheme always signs. Such requests carry no user
+// token, so user group keys are refused (Permission).
+func (s *Service) AuthenticateSigned(ctx context.Context, key string, verify func(secret string) error) (hub.Principal, error) {
+	const op errors.Op = "auth.AuthenticateSigned"
+	return s.authKey(op, Credentials{APIKey: key}, APIKeyOnly, func(k hub.APIKey) error {
+		if k.Type == hub.UserKey {
+			return errors.E(op, errors.Permission, "a user group key acts for app users, who sign with their identity; sign with an account key")
+		}
+		return verify(k.Secret)
+	})
+}
+
+// authKey authenticates the API key c.APIKey; checkSig checks the
+// request's signature against the stored key.
+func (s *Service) authKey(op errors.Op, c Credentials, req Requirement, checkSig func(hub.APIKey) error) (hub.Principal, error) {
 	var k hub.APIKey
 	if err := s.db.Get(store.Key(pKey, c.APIKey), &k); err != nil {
 		if errors.Is(errors.NotExist, err) {
@@ -92,14 +118,8 @@ func (s *Service) authKey(op errors.Op, c Credentials, req Requirement) (hub.Pri
 	if !k.Valid {
 		return hub.Principal{}, errors.E(op, errors.Unauthenticated, "API key has been invalidated; create a new one (hub keys create)")
 	}
-	if k.Secure {
-		sig, err := ParseSignature(c.Sig, c.SigMsg)
-		if err != nil {
-			return hub.Principal{}, err
-		}
-		if err := sig.Verify(k.Secret, s.now(), s.cfg.SigMaxAhead); err != nil {
-			return hub.Principal{}, err
-		}
+	if err := checkSig(k); err != nil {
+		return hub.Principal{}, err
 	}
 	owner, err := s.account(op, k.Owner)
 	if err != nil {
