@@ -105,7 +105,7 @@ done
 
 echo "starting hubd" >&2
 "$bin/hubd" --repo "$work/hubd" --dev --log-format json --ipfs-dht off \
-	--api-addr 127.0.0.1:0 --web-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --p2p-addr /ip4/127.0.0.1/tcp/0 \
+	--api-addr 127.0.0.1:0 --web-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --s3-addr 127.0.0.1:0 --p2p-addr /ip4/127.0.0.1/tcp/0 \
 	>"$work/hubd.log" 2>&1 &
 pids="$pids $!"
 waitlog "$work/hubd.log" '"msg":"hubd ready"' $!

@@ -30,6 +30,7 @@ const (
 	DefaultAPIAddr     = "127.0.0.1:3006"
 	DefaultWebAddr     = "127.0.0.1:3007"
 	DefaultGatewayAddr = "127.0.0.1:8006"
+	DefaultS3Addr      = "127.0.0.1:8007"
 	DefaultP2PAddr     = "/ip4/0.0.0.0/tcp/4006,/ip4/0.0.0.0/udp/4006/quic-v1"
 	DefaultRepoDir     = ".hubd" // under the user's home directory
 )
@@ -60,6 +61,8 @@ type Config struct {
 	APIAddr     string   `key:"api-addr" help:"gRPC listen address, host:port (port 0 picks a free one)"`
 	WebAddr     string   `key:"web-addr" help:"gRPC-Web (HTTP and websocket) listen address, host:port"`
 	GatewayAddr string   `key:"gateway-addr" help:"HTTP listen address for /health, /metrics and e-mailed links, host:port"`
+	S3Addr      string   `key:"s3-addr" help:"S3-compatible API listen address, host:port"`
+	S3Domain    string   `key:"s3-domain" help:"domain of virtual-hosted-style S3 requests, <bucket>.<domain> (unset: path-style only)"`
 	P2PAddr     []string `key:"p2p-addr" help:"libp2p listen multiaddrs, comma-separated"`
 	ExternalURL string   `key:"external-url" help:"base URL of the HTTP address as users reach it, for e-mailed links (default http://<gateway-addr>)"`
 	Dev         bool     `key:"dev" help:"development mode: sign-up and sign-in need no e-mail confirmation"`
@@ -141,6 +144,7 @@ func DefaultConfig() Config {
 		APIAddr:                DefaultAPIAddr,
 		WebAddr:                DefaultWebAddr,
 		GatewayAddr:            DefaultGatewayAddr,
+		S3Addr:                 DefaultS3Addr,
 		P2PAddr:                strings.Split(DefaultP2PAddr, ","),
 		SMTPFrom:               "hub@localhost",
 		SigMaxAhead:            auth.DefaultSigMaxAhead,
@@ -300,7 +304,7 @@ func (c Config) Validate() error {
 	if c.Repo == "" {
 		return fmt.Errorf("repo: set a data directory")
 	}
-	for _, a := range []struct{ key, addr string }{{"api-addr", c.APIAddr}, {"web-addr", c.WebAddr}, {"gateway-addr", c.GatewayAddr}} {
+	for _, a := range []struct{ key, addr string }{{"api-addr", c.APIAddr}, {"web-addr", c.WebAddr}, {"gateway-addr", c.GatewayAddr}, {"s3-addr", c.S3Addr}} {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil {
 			return fmt.Errorf("%s: %q is not host:port: %v", a.key, a.addr, err)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {

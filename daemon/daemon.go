@@ -33,6 +33,7 @@ import (
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/metering"
+	"github.com/selfhub/hub/s3"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/db/jsfunc"
@@ -45,6 +46,7 @@ type Addrs struct {
 	API     string   // gRPC host:port
 	Web     string   // gRPC-Web host:port
 	Gateway string   // HTTP host:port
+	S3      string   // S3-compatible API host:port
 	P2P     []string // libp2p multiaddrs, each ending in /p2p/<peer ID>
 }
 
@@ -138,7 +140,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		webLn.Close()
 		return nil, fmt.Errorf("gateway-addr: %w", err)
 	}
-	d.addrs = Addrs{API: apiLn.Addr().String(), Web: webLn.Addr().String(), Gateway: gwLn.Addr().String()}
+	s3Ln, err := net.Listen("tcp", cfg.S3Addr)
+	if err != nil {
+		apiLn.Close()
+		webLn.Close()
+		gwLn.Close()
+		return nil, fmt.Errorf("s3-addr: %w", err)
+	}
+	d.addrs = Addrs{API: apiLn.Addr().String(), Web: webLn.Addr().String(), Gateway: gwLn.Addr().String(), S3: s3Ln.Addr().String()}
 	linkBase := strings.TrimSuffix(cfg.ExternalURL, "/")
 	if linkBase == "" {
 		linkBase = "http://" + d.addrs.Gateway
@@ -239,8 +248,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	go func() { d.errc <- d.server.GRPC().Serve(capped(apiLn)) }()
 	d.serveHTTP(cfg, capped(webLn), d.server.Web())
 	d.serveHTTP(cfg, capped(gwLn), gateway.Routes(content, authSvc, reg))
+	// The S3 front end is one more user of the bucket contract, as the
+	// caller its request was signed by.
+	d.serveHTTP(cfg, capped(s3Ln), s3.New(s3.Config{Auth: authSvc, Buckets: bkts, Threads: dbs,
+		Objects: s3.NewObjectStore(d.store), Domain: cfg.S3Domain, Log: log}))
 	log.Info("hubd ready",
-		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway,
+		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway, "s3", d.addrs.S3,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
 	return d, nil
 }

@@ -148,7 +148,7 @@ func TestUnconfirmedSignupTimesOut(t *testing.T) {
 func TestLinkInLogWithoutSMTP(t *testing.T) {
 	bin := testhub.Build(t, "./cmd/hubd")
 	p := testhub.StartProcess(t, bin, nil, "--repo", t.TempDir(), "--api-addr", "127.0.0.1:0",
-		"--web-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0")
+		"--web-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0")
 	conn, err := client.Dial(context.Background(), p.Addrs.API)
 	if err != nil {
 		t.Fatal(err)

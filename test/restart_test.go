@@ -16,7 +16,7 @@ import (
 // hubdArgs are the flags of a test hubd process on repo.
 func hubdArgs(repo string) []string {
 	return []string{"--repo", repo, "--dev", "--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0",
-		"--gateway-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
+		"--gateway-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0"}
 }
 
 // TestRestartKeepsState stops hubd cleanly and then kills it (SIGKILL) right

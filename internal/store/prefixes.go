@@ -39,6 +39,9 @@ const (
 	BucketKeys    = "bktkey" // bktkey/<bucket key> → the private key behind its IPNS name
 	BucketRecords = "bktrec" // bktrec/<bucket key> → the hub's own record of the bucket
 
+	// Package s3.
+	S3Objects = "s3obj" // s3obj/<bucket key>/<path> → what S3 recorded of the object it wrote there
+
 	// Package threads/db (threads/db/layout.go describes each key).
 	DBs      = "db\x00" // binary: <len><DB ID bytes> then the DB's records
 	DBNames  = "dbname" // dbname/<account>/<owner>/<name> → DB ID
@@ -88,6 +91,7 @@ func Prefixes() []Prefix {
 		text(IPNSRecords, "ipfsnet", "IPNS records"),
 		text(BucketKeys, "buckets", "buckets' IPNS keys"),
 		text(BucketRecords, "buckets", "the hub's records of buckets"),
+		text(S3Objects, "s3", "objects' S3 records (ETag, content type)"),
 		{DBs, "threads/db", "ThreadDB DBs: collections, instances, indexes, listen log, journal"},
 		text(DBNames, "threads/db", "DB names per scope"),
 		text(DBOwners, "threads/db", "a scope's DBs (index)"),

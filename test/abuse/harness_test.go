@@ -72,7 +72,7 @@ func startHub(t testing.TB, args ...string) *target {
 	t.Helper()
 	repo := t.TempDir()
 	base := []string{"--repo", repo, "--dev", "--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0",
-		"--gateway-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--ipfs-dht", "off"}
+		"--gateway-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--ipfs-dht", "off"}
 	args = append(base, args...)
 	return &target{Process: testhub.StartProcess(t, hubdBin, nil, args...), Repo: repo, args: args}
 }

@@ -51,6 +51,7 @@ func Config(t testing.TB) daemon.Config {
 	cfg.APIAddr = "127.0.0.1:0"
 	cfg.WebAddr = "127.0.0.1:0"
 	cfg.GatewayAddr = "127.0.0.1:0"
+	cfg.S3Addr = "127.0.0.1:0"
 	cfg.P2PAddr = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Dev = true
 	cfg.ScriptTimeout = time.Minute
@@ -202,7 +203,7 @@ func (p *Process) readLogs(t testing.TB, r io.Reader, ready chan<- daemon.Addrs)
 			continue // not a log record (a panic trace, say)
 		}
 		if rec["msg"] == "hubd ready" {
-			a := daemon.Addrs{API: str(rec["api"]), Web: str(rec["web"]), Gateway: str(rec["gateway"])}
+			a := daemon.Addrs{API: str(rec["api"]), Web: str(rec["web"]), Gateway: str(rec["gateway"]), S3: str(rec["s3"])}
 			if l, ok := rec["p2p"].([]any); ok {
 				for _, x := range l {
 					a.P2P = append(a.P2P, str(x))

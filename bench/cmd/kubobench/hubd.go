@@ -41,7 +41,7 @@ func startHub(ctx context.Context, bin, work string) (*hubd, error) {
 	const op errors.Op = "kubobench.startHub"
 	repo := filepath.Join(work, "hubd-repo")
 	cmd := exec.CommandContext(ctx, bin, "--repo", repo, "--dev",
-		"--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0",
+		"--api-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0",
 		"--p2p-addr", "/ip4/127.0.0.1/tcp/0", "--log-format", "json")
 	var api, gateway string
 	p, err := startProcess(cmd, filepath.Join(work, "hubd.log"), func(line string) (bool, error) {

@@ -1,0 +1,216 @@
+package s3
+
+import (
+	"context"
+	"encoding/xml"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+)
+
+// Authenticator turns an access key ID into the principal it acts as,
+// handing the key's secret to verify, which checks the request's signature
+// with it. auth.Service is one.
+type Authenticator interface {
+	AuthenticateSigned(ctx context.Context, key string, verify func(secret string) error) (hub.Principal, error)
+}
+
+// Config is what the S3 front end serves from.
+type Config struct {
+	Auth    Authenticator
+	Buckets hub.BucketServer
+	Threads hub.ThreadServer
+	Objects ObjectStore // what S3 records about the objects it wrote
+	// Domain, when set, serves virtual-hosted-style requests: the host
+	// <bucket>.<Domain> names the bucket. Path-style requests are always
+	// served.
+	Domain string
+	Log    *slog.Logger
+	Now    func() time.Time // the clock signatures are checked against; time.Now when nil
+}
+
+// Server is the S3 front end: an http.Handler.
+type Server struct {
+	cfg Config
+	ids atomic.Uint64 // request IDs
+}
+
+// New returns the S3 front end.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg}
+}
+
+// request is one S3 request being served.
+type request struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	id     string
+	bucket string // the S3 bucket name; "" for the service
+	key    string // the object key; "" for a bucket
+	sig    *signedRequest
+	sigKey []byte // the day's signing key, for aws-chunked bodies
+	p      hub.Principal
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := &request{s: s, w: w, r: r, id: strconv.FormatUint(s.ids.Add(1), 16)}
+	w.Header().Set("x-amz-request-id", q.id)
+	w.Header().Set("Server", "hubd")
+	q.bucket, q.key = s.route(r)
+	if err := q.authenticate(); err != nil {
+		q.fail(err, errNoSuchBucket)
+		return
+	}
+	if err := q.serve(); err != nil {
+		nf := errNoSuchBucket
+		if q.key != "" {
+			nf = errNoSuchKey
+		}
+		q.fail(err, nf)
+	}
+}
+
+// route splits the request's target into bucket and key, path-style
+// (/<bucket>/<key>) or virtual-hosted-style (<bucket>.<domain>/<key>).
+func (s *Server) route(r *http.Request) (bucket, key string) {
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	if s.cfg.Domain != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if b, ok := strings.CutSuffix(strings.ToLower(host), "."+strings.ToLower(s.cfg.Domain)); ok && b != "" {
+			return b, p
+		}
+	}
+	bucket, key, _ = strings.Cut(p, "/")
+	return bucket, key
+}
+
+// authenticate checks the request's signature and finds who it acts as.
+func (q *request) authenticate() error {
+	sr, err := parseSignature(q.r, q.s.cfg.Now())
+	if err != nil {
+		return err
+	}
+	q.sig = sr
+	q.p, err = q.s.cfg.Auth.AuthenticateSigned(q.r.Context(), sr.accessKey, func(secret string) error {
+		q.sigKey = sr.signingKey(secret)
+		return sr.verify(q.r, secret)
+	})
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return err
+		}
+		if errors.Is(errors.Unauthenticated, err) {
+			return &apiError{code: errInvalidAccessKeyID, msg: errors.Message(err)}
+		}
+		return err
+	}
+	return nil
+}
+
+// subresources are query parameters that select an S3 call other than
+// the plain one on a bucket or object; those not served are refused with
+// NotImplemented rather than mistaken for the plain call.
+var subresources = []string{"acl", "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
+	"partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
+	"select", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website"}
+
+// serve dispatches the authenticated request.
+func (q *request) serve() error {
+	qs := q.r.URL.Query()
+	for _, sub := range subresources {
+		if qs.Has(sub) {
+			return apiErrorf(errNotImplemented, "%s %s?%s is not implemented by this hub yet", q.r.Method, q.target(), sub)
+		}
+	}
+	if q.r.Header.Get("X-Amz-Copy-Source") != "" {
+		return apiErrorf(errNotImplemented, "CopyObject is not implemented by this hub yet")
+	}
+	m := q.r.Method
+	switch {
+	case q.bucket == "" && m == http.MethodGet:
+		return q.listBuckets()
+	case q.bucket == "":
+		return apiErrorf(errMethodNotAllowed, "%s is not allowed on the service", m)
+	case q.key == "":
+		switch {
+		case m == http.MethodPut:
+			return q.createBucket()
+		case m == http.MethodDelete:
+			return q.deleteBucket()
+		case m == http.MethodHead:
+			return q.headBucket()
+		case m == http.MethodGet && qs.Has("location"):
+			return q.bucketLocation()
+		case m == http.MethodGet && qs.Get("list-type") == "2":
+			return q.listObjects(true)
+		case m == http.MethodGet:
+			return q.listObjects(false)
+		case m == http.MethodPost && qs.Has("delete"):
+			return q.deleteObjects()
+		}
+	default:
+		switch m {
+		case http.MethodPut:
+			return q.putObject()
+		case http.MethodGet, http.MethodHead:
+			return q.getObject(m == http.MethodHead)
+		case http.MethodDelete:
+			return q.deleteObject()
+		}
+	}
+	return apiErrorf(errMethodNotAllowed, "%s is not allowed on %s", m, q.target())
+}
+
+// target names the request's bucket and key for messages.
+func (q *request) target() string {
+	if q.key == "" {
+		return "/" + q.bucket
+	}
+	return "/" + q.bucket + "/" + q.key
+}
+
+// fail answers err as S3 XML; notFound is the code of a NotExist error.
+func (q *request) fail(err error, notFound errorCode) {
+	ae := toAPIError(err, notFound)
+	if ae.code == errInternalError {
+		q.s.cfg.Log.Error("s3 request", "method", q.r.Method, "target", q.target(), "err", err)
+	}
+	h := q.w.Header()
+	h.Set("Content-Type", "application/xml")
+	h.Del("ETag")
+	q.w.WriteHeader(ae.code.Status)
+	if q.r.Method == http.MethodHead {
+		return // HEAD answers carry no body; clients read the status
+	}
+	q.w.Write([]byte(xml.Header))
+	xml.NewEncoder(q.w).Encode(errorBody{Code: ae.code.Code, Message: ae.msg, Resource: q.target(), RequestID: q.id})
+}
+
+// reply writes v as an S3 XML document. A client that goes away while it
+// is written has nothing left to be told.
+func (q *request) reply(v any) error {
+	q.w.Header().Set("Content-Type", "application/xml")
+	q.w.WriteHeader(http.StatusOK)
+	q.w.Write([]byte(xml.Header))
+	xml.NewEncoder(q.w).Encode(v)
+	return nil
+}
