@@ -9,6 +9,7 @@ import (
 	stderrors "errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,9 +46,9 @@ type s3Hub struct {
 	minio *minio.Client
 }
 
-func startS3Hub(t *testing.T) *s3Hub {
+func startS3Hub(t *testing.T, args ...string) *s3Hub {
 	t.Helper()
-	p := testhub.StartProcess(t, testhub.Build(t, "./cmd/hubd"), nil, hubdArgs(t.TempDir())...)
+	p := testhub.StartProcess(t, testhub.Build(t, "./cmd/hubd"), nil, append(hubdArgs(t.TempDir()), args...)...)
 	hc := hubclient.New(testhub.Dial(t, p.Addrs.API))
 	sctx, _ := signup(t, hc, "s3dev")
 	key, err := hc.CreateKey(sctx, hub.AccountKey, true)
@@ -573,4 +574,63 @@ func TestS3ListPaginationAndConcurrentWriters(t *testing.T) {
 	if count != n {
 		t.Fatalf("minio ListObjects v1 under k/: %d keys, want %d", count, n)
 	}
+}
+
+// TestS3OrgsAndVirtualHosts checks that an org's account key reaches the
+// org's buckets and not its members', and that --s3-domain serves
+// <bucket>.<domain> requests.
+func TestS3OrgsAndVirtualHosts(t *testing.T) {
+	h := startS3Hub(t, "--s3-domain", "s3.hub.test")
+	ctx := context.Background()
+	org, err := h.hc.CreateOrg(h.sctx, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgKey, err := h.hc.CreateKey(client.WithOrg(h.sctx, org.Slug), hub.AccountKey, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := awsClient(h.p.Addrs.S3, orgKey.Key, orgKey.Secret)
+	if _, err := oc.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("shared")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.aws.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String("shared")}); s3Code(err) != "NotFound" {
+		t.Fatalf("the org's bucket through the developer's own key: %v, want NotFound", err)
+	}
+	if _, err := h.aws.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("shared")}); err != nil {
+		t.Fatalf("a bucket of the same name as the developer: %v", err)
+	}
+
+	// Virtual-hosted style: the SDK puts the bucket in the host name,
+	// which this client dials on the hub's loopback address.
+	dial := &net.Dialer{}
+	vc := awss3.New(awss3.Options{BaseEndpoint: aws.String("http://s3.hub.test:" + port(t, h.p.Addrs.S3)), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(orgKey.Key, orgKey.Secret, ""),
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dial.DialContext(ctx, network, h.p.Addrs.S3)
+		}}}})
+	if _, err := vc.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("shared"), Key: aws.String("v/host.txt"), Body: strings.NewReader("virtual")}); err != nil {
+		t.Fatal(err)
+	}
+	get, err := oc.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("shared"), Key: aws.String("v/host.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	if string(got) != "virtual" {
+		t.Fatalf("GetObject path-style of a virtual-hosted PUT: %q", got)
+	}
+	out, err := vc.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String("shared")})
+	if err != nil || keysOf(out.Contents) != "v/host.txt" {
+		t.Fatalf("ListObjectsV2 virtual-hosted: %v, %v", out, err)
+	}
+}
+
+func port(t *testing.T, addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
