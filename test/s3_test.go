@@ -31,7 +31,7 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/internal/testhub"
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // s3Hub is a child hubd with a developer, an account key and S3 clients
