@@ -13,6 +13,7 @@ import (
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads/db/query"
+	"github.com/selfhub/hub/threads/db/threadstest"
 )
 
 // events runs Listen in the background and hands over its events until the
@@ -64,24 +65,13 @@ func TestThreadsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A listener from now on: probe until it is live, then note the
-	// position of each change that follows.
+	// A listener from now on: once it is live, note the position of each
+	// change that follows.
 	live := events(t, tc, ctx, db, 0)
-	deadline := time.Now().Add(2 * time.Minute)
-	for i := 0; ; i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("the listener got none of %d probes in 2 minutes", i)
-		}
-		if _, err := tc.Create(ctx, db, "notes", json.RawMessage(fmt.Sprintf(`{"_id":"probe%d","title":"probe %d"}`, i, i))); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-live:
-		case <-time.After(50 * time.Millisecond):
-			continue
-		}
-		break
-	}
+	threadstest.WaitLive(t, live, func(i int) error {
+		_, err := tc.Create(ctx, db, "notes", json.RawMessage(fmt.Sprintf(`{"_id":"probe%d","title":"probe %d"}`, i, i)))
+		return err
+	})
 	if _, err := tc.Create(ctx, db, "notes", json.RawMessage(`{"_id":"a","title":"first","stars":3,"secret":"x"}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
+	"github.com/selfhub/hub/threads/db/threadstest"
 )
 
 // dbTest is a hubd with a developer (alice, by session) and, through one of
@@ -832,29 +833,20 @@ func TestListen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A listener from now on is live once it gets an event: probe until
-	// it does, then mark the position all later writes come after.
+	// Once the listener is live, mark the position all later writes come
+	// after.
 	all := listen(t, d.tc, ctx, db, nil, 0)
+	threadstest.WaitLive(t, all.events, func(i int) error {
+		_, err := d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"_id": fmt.Sprintf("probe%d", i)}))
+		return err
+	})
+	if _, err := d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"_id": "mark"})); err != nil {
+		t.Fatal(err)
+	}
 	var start uint64
-	deadline := time.Now().Add(2 * time.Minute)
-	for i := 0; start == 0; i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("the listener got none of %d probes in 2 minutes", i)
-		}
-		if _, err := d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"_id": fmt.Sprintf("probe%d", i)})); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-all.events:
-			if _, err := d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"_id": "mark"})); err != nil {
-				t.Fatal(err)
-			}
-			for start == 0 {
-				if ev := all.next(t); ev.InstanceID == "mark" {
-					start = ev.Seq
-				}
-			}
-		case <-time.After(50 * time.Millisecond):
+	for start == 0 {
+		if ev := all.next(t); ev.InstanceID == "mark" {
+			start = ev.Seq
 		}
 	}
 

@@ -9,10 +9,10 @@ package threadstest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -291,21 +291,10 @@ func testListen(w *world) {
 			}
 		})
 	}()
-	// A listener from now on is live once it gets an event: write until
-	// it has one.
-	var first hub.ListenEvent
-	for i := 0; first.Seq == 0; i++ {
-		if i == 200 {
-			t.Fatal("the listener got none of 200 writes")
-		}
-		if _, err := w.th.Create(w.ctx, db, "people", []json.RawMessage{person("", "probe"+strings.Repeat("x", i))}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case first = <-events:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	first := WaitLive(t, events, func(i int) error {
+		_, err := w.th.Create(w.ctx, db, "people", []json.RawMessage{person("", fmt.Sprintf("probe%d", i))})
+		return err
+	})
 	if _, err := w.th.Create(w.ctx, db, "people", []json.RawMessage{person("ann", "Ann")}); err != nil {
 		t.Fatal(err)
 	}
