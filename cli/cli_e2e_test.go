@@ -24,6 +24,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -113,17 +114,6 @@ func sessionInfo(ctx context.Context, c *hubclient.Client) error {
 	return err
 }
 
-// wantErr fails the test unless err has kind and a message containing hint.
-func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if !strings.Contains(errors.Message(err), hint) {
-		t.Fatalf("message %q does not say %q", errors.Message(err), hint)
-	}
-}
-
 // getToken runs the threads GetToken exchange for a new user identity with
 // the key in ctx.
 func getToken(t *testing.T, h *testhub.Hub, ctx context.Context) (string, error) {
@@ -196,20 +186,20 @@ func TestE2EKeys(t *testing.T) {
 	}
 	// The account API serves sessions only, whatever the key.
 	_, err = hubclient.New(h.Conn).ListKeys(signed)
-	wantErr(t, err, errors.Permission, "needs a developer session")
+	errorstest.WantKind(t, err, errors.Permission, "needs a developer session")
 	// An expired signature and a missing one are refused.
 	expired, err := client.WithAPISig(bg, acct.key, acct.secret, time.Now().Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = getToken(t, h, expired)
-	wantErr(t, err, errors.Unauthenticated, "expired")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "expired")
 	unsigned, err := client.WithAPIKey(bg, acct.key, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = getToken(t, h, unsigned)
-	wantErr(t, err, errors.Unauthenticated, "secure")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "secure")
 
 	// User keys, secure or not, give user tokens.
 	for _, k := range keys[2:] {
@@ -231,7 +221,7 @@ func TestE2EKeys(t *testing.T) {
 		t.Errorf("keys invalidate printed %q", out)
 	}
 	_, err = getToken(t, h, signed)
-	wantErr(t, err, errors.Unauthenticated, "invalidated")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "invalidated")
 	if v := valid(listed()); !reflect.DeepEqual(v, []bool{false, true, true, true}) {
 		t.Errorf("valid after invalidating the first key = %v", v)
 	}
@@ -383,7 +373,7 @@ func TestE2EOrgs(t *testing.T) {
 		t.Errorf("carol's orgs after the org was destroyed = %+v", orgs)
 	}
 	_, err = getToken(t, h, orgKeyCtx)
-	wantErr(t, err, errors.Unauthenticated, "API key not found")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "API key not found")
 
 	if out := alice.ok("destroy", "--yes"); out != "Destroyed account alice.\n" {
 		t.Errorf("destroy printed %q", out)

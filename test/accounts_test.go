@@ -4,13 +4,13 @@ package test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -22,18 +22,6 @@ func signup(t testing.TB, hc *hubclient.Client, name string) (context.Context, h
 		t.Fatalf("signup %s: %v", name, err)
 	}
 	return client.WithSession(context.Background(), sess.ID), sess
-}
-
-// wantKind fails the test unless err has the kind and its message says
-// what to fix (contains hint).
-func wantKind(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if !strings.Contains(errors.Message(err), hint) {
-		t.Fatalf("message %q does not say %q", errors.Message(err), hint)
-	}
 }
 
 func TestSignupSigninSession(t *testing.T) {
@@ -67,7 +55,7 @@ func TestSignupSigninSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = hc.SessionInfo(ctx)
-	wantKind(t, err, errors.Unauthenticated, "sign in again")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "sign in again")
 }
 
 func TestAccountBadInput(t *testing.T) {
@@ -100,7 +88,7 @@ func TestAccountBadInput(t *testing.T) {
 		{"unknown key type", func() error { _, err := hc.CreateKey(ctx, hub.KeyType(7), false); return err }, errors.Invalid, "unknown"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { wantKind(t, c.call(), c.kind, c.hint) })
+		t.Run(c.name, func(t *testing.T) { errorstest.WantKind(t, c.call(), c.kind, c.hint) })
 	}
 	// None of the refusals changed anything: alice is still the only
 	// account, with no keys and no orgs.

@@ -16,6 +16,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -167,7 +168,7 @@ func TestBucketsBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			wantKind(t, c.call(), c.kind, c.hint)
+			errorstest.WantKind(t, c.call(), c.kind, c.hint)
 		})
 	}
 	after, err := bc.Root(ctx, key)

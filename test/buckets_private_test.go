@@ -22,6 +22,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -227,7 +228,7 @@ func TestBucketsPrivate(t *testing.T) {
 		t.Fatalf("removed reader's link: %d, want 403", c)
 	}
 	_, err = bc.PullPath(in(friend), key, file, io.Discard)
-	wantKind(t, err, errors.Permission, "needs Reader")
+	errorstest.WantKind(t, err, errors.Permission, "needs Reader")
 	buf.Reset()
 	if _, err := bc.PullPath(in(owner), key, file, &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
 		t.Fatalf("after rotation the owner pulled %d bytes (%v)", buf.Len(), err)

@@ -14,6 +14,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
@@ -58,7 +59,7 @@ func TestBucketsPushPaths(t *testing.T) {
 	}
 	// Against the old root: refused, and the bucket is where it was.
 	_, _, err = bc.PushFiles(ctx, key, stale, []bucketsclient.File{{Path: "late.txt", Data: strings.NewReader("late")}})
-	wantKind(t, err, errors.FailedPrecondition, "pull the current state")
+	errorstest.WantKind(t, err, errors.FailedPrecondition, "pull the current state")
 	if r, err := bc.Root(ctx, key); err != nil || r.Path != root.Path {
 		t.Fatalf("after a refused push the root is %q (%v), want %q", r.Path, err, root.Path)
 	}
@@ -71,7 +72,7 @@ func TestBucketsPushPaths(t *testing.T) {
 	s.Send(&pb.PushPathsRequest{Payload: &pb.PushPathsRequest_Chunk_{Chunk: &pb.PushPathsRequest_Chunk{Path: "cut.txt", Data: []byte("half")}}})
 	s.CloseSend()
 	_, err = s.Recv()
-	wantKind(t, rpcerr.FromStatus("", err), errors.Invalid, "ended before the file")
+	errorstest.WantKind(t, rpcerr.FromStatus("", err), errors.Invalid, "ended before the file")
 	if r, err := bc.Root(ctx, key); err != nil || r.Path != root.Path {
 		t.Fatalf("after a truncated push the root is %q (%v), want %q", r.Path, err, root.Path)
 	}
@@ -146,7 +147,7 @@ func TestBucketsRoles(t *testing.T) {
 	}
 
 	// No role: nothing.
-	wantKind(t, pull(friend, "docs/a.txt"), errors.Permission, "PushPathAccessRoles")
+	errorstest.WantKind(t, pull(friend, "docs/a.txt"), errors.Permission, "PushPathAccessRoles")
 	if _, err := bc.Root(in(friend), key); !errors.Is(errors.Permission, err) {
 		t.Fatalf("Root without a role: %v", err)
 	}
@@ -154,7 +155,7 @@ func TestBucketsRoles(t *testing.T) {
 		t.Fatalf("List without a role: %v, %v", list, err)
 	}
 	// Another app's user: the DB is not there at all.
-	wantKind(t, pull(stranger, "docs/a.txt"), errors.NotExist, "")
+	errorstest.WantKind(t, pull(stranger, "docs/a.txt"), errors.NotExist, "")
 
 	// Reader on docs: reads docs and below, nothing else, writes nothing.
 	if err := bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{friend.pub: 1}); err != nil {
@@ -166,8 +167,8 @@ func TestBucketsRoles(t *testing.T) {
 	if err := pull(friend, "docs/a.txt"); err != nil {
 		t.Fatalf("reader pulls docs/a.txt: %v", err)
 	}
-	wantKind(t, pull(friend, "private/b.txt"), errors.Permission, "needs Reader")
-	wantKind(t, push(friend, "docs/new.txt"), errors.Permission, "needs Writer")
+	errorstest.WantKind(t, pull(friend, "private/b.txt"), errors.Permission, "needs Reader")
+	errorstest.WantKind(t, push(friend, "docs/new.txt"), errors.Permission, "needs Writer")
 	if list, err := bc.List(in(friend)); err != nil || len(list) != 1 {
 		t.Fatalf("List with a role: %v, %v", list, err)
 	}
@@ -183,10 +184,10 @@ func TestBucketsRoles(t *testing.T) {
 	if _, _, err := bc.PushFiles(in(friend), key, "", []bucketsclient.File{{Path: "docs/p.txt", Data: strings.NewReader("p")}}); err != nil {
 		t.Fatalf("writer PushPaths into docs: %v", err)
 	}
-	wantKind(t, push(friend, "top.txt"), errors.Permission, "needs Writer")
-	wantKind(t, bc.MovePath(in(friend), key, "docs/new.txt", "private/new.txt"), errors.Permission, "needs Writer")
-	wantKind(t, bc.SetPathRoles(in(friend), key, "docs", map[string]hub.PathRole{"*": 3}), errors.Permission, "needs Admin")
-	wantKind(t, bc.Remove(in(friend), key), errors.Permission, "needs Admin")
+	errorstest.WantKind(t, push(friend, "top.txt"), errors.Permission, "needs Writer")
+	errorstest.WantKind(t, bc.MovePath(in(friend), key, "docs/new.txt", "private/new.txt"), errors.Permission, "needs Writer")
+	errorstest.WantKind(t, bc.SetPathRoles(in(friend), key, "docs", map[string]hub.PathRole{"*": 3}), errors.Permission, "needs Admin")
+	errorstest.WantKind(t, bc.Remove(in(friend), key), errors.Permission, "needs Admin")
 	var buf bytes.Buffer
 	if _, err := bc.PullPath(in(owner), key, "docs/new.txt", &buf); err != nil || buf.String() != "x" {
 		t.Fatalf("owner reads the writer's file: %q, %v", buf.String(), err)
@@ -203,11 +204,11 @@ func TestBucketsRoles(t *testing.T) {
 	if err := bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{friend.pub: 0}); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, push(friend, "docs/again.txt"), errors.Permission, "needs Writer")
+	errorstest.WantKind(t, push(friend, "docs/again.txt"), errors.Permission, "needs Writer")
 
 	// Bad roles.
-	wantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"nobody": 1}), errors.Invalid, "public-key string")
-	wantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"*": 7}), errors.Invalid, "None 0")
+	errorstest.WantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"nobody": 1}), errors.Invalid, "public-key string")
+	errorstest.WantKind(t, bc.SetPathRoles(in(owner), key, "docs", map[string]hub.PathRole{"*": 7}), errors.Invalid, "None 0")
 
 	// The owner is Admin everywhere, and removes the bucket.
 	if err := bc.Remove(in(owner), key); err != nil {

@@ -10,6 +10,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -135,7 +136,7 @@ func TestUnconfirmedSignupTimesOut(t *testing.T) {
 	})
 	hc := hubclient.New(h.Conn)
 	_, err := hc.Signup(context.Background(), "dave", "dave@example.com")
-	wantKind(t, err, errors.DeadlineExceeded, "not followed")
+	errorstest.WantKind(t, err, errors.DeadlineExceeded, "not followed")
 	mp.Next("dave@example.com") // the mail was sent
 	if err := hc.IsUsernameAvailable(context.Background(), "dave"); err != nil {
 		t.Fatalf("a timed-out sign-up took the name: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/selfhub/hub/api/pb/hubdpb"
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -37,7 +38,7 @@ func TestServiceEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = hubdpb.NewAPIServiceClient(h.Conn).SetupBilling(ctx, &hubdpb.SetupBillingRequest{})
-	wantKind(t, rpcerr.FromStatus("", err), errors.Unimplemented, "no billing in a self-hosted Hub")
+	errorstest.WantKind(t, rpcerr.FromStatus("", err), errors.Unimplemented, "no billing in a self-hosted Hub")
 	hc.Signin(ctx, "nobody") // a refused call, counted too
 	_, body := testhub.Follow(t, "http://"+h.Addrs.Gateway+"/metrics")
 	for _, want := range []string{

@@ -10,6 +10,7 @@ import (
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
@@ -190,7 +191,7 @@ func TestThreadsIsolation(t *testing.T) {
 						}
 						return
 					}
-					wantKind(t, err, errors.NotExist, "not found")
+					errorstest.WantKind(t, err, errors.NotExist, "not found")
 				})
 			}
 		}
@@ -202,7 +203,7 @@ func TestThreadsIsolation(t *testing.T) {
 			if owner == p.owns || owner == "nobody" {
 				continue
 			}
-			wantKind(t, tc.DeleteDB(p.ctx, db), errors.NotExist, "not found")
+			errorstest.WantKind(t, tc.DeleteDB(p.ctx, db), errors.NotExist, "not found")
 		}
 	}
 	deleted := map[string]bool{}
@@ -221,6 +222,6 @@ func TestThreadsIsolation(t *testing.T) {
 			t.Errorf("%s's DBs after the deletes: %+v, %v", p.name, list, err)
 		}
 		_, err = tc.GetDBInfo(p.ctx, dbs[p.owns])
-		wantKind(t, err, errors.NotExist, "not found")
+		errorstest.WantKind(t, err, errors.NotExist, "not found")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads/db/query"
 	"github.com/selfhub/hub/threads/db/threadstest"
@@ -112,11 +113,11 @@ func TestThreadsSurviveRestart(t *testing.T) {
 	}
 	// The schema, the unique index and the validator still hold.
 	_, err = tc.Create(ctx, db, "notes", json.RawMessage(`{"stars":1}`))
-	wantKind(t, err, errors.Invalid, "does not match the collection schema")
+	errorstest.WantKind(t, err, errors.Invalid, "does not match the collection schema")
 	_, err = tc.Create(ctx, db, "notes", json.RawMessage(`{"title":"first"}`))
-	wantKind(t, err, errors.Exist, "unique index")
+	errorstest.WantKind(t, err, errors.Exist, "unique index")
 	_, err = tc.Create(ctx, db, "notes", json.RawMessage(`{"title":"forbidden"}`))
-	wantKind(t, err, errors.Permission, "validator")
+	errorstest.WantKind(t, err, errors.Permission, "validator")
 
 	// A listener resumes after a's change: b's, then what comes next.
 	resumed := events(t, tc, ctx, db, seqA)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 )
 
 func testFastForward(w *world) {
@@ -20,20 +21,20 @@ func testFastForward(w *world) {
 	// created.Path is stale now: every fast-forward change is refused,
 	// naming the current root, and changes nothing.
 	_, err = w.b.PushPath(w.ctx, key, "b.txt", bytes.NewReader([]byte("two")), created.Path)
-	wantKind(w.t, err, errors.FailedPrecondition, cur)
+	errorstest.WantKind(w.t, err, errors.FailedPrecondition, cur)
 	_, err = w.b.PushPath(w.ctx, key, "a.txt", bytes.NewReader([]byte("overwritten")), created.Path)
-	wantKind(w.t, err, errors.FailedPrecondition, cur)
+	errorstest.WantKind(w.t, err, errors.FailedPrecondition, cur)
 	_, err = w.b.RemovePath(w.ctx, key, "a.txt", created.Path)
-	wantKind(w.t, err, errors.FailedPrecondition, cur)
+	errorstest.WantKind(w.t, err, errors.FailedPrecondition, cur)
 	_, _, err = w.b.PushPaths(w.ctx, key, created.Path, chunks(file{Path: "c.txt", Data: bytes.NewReader([]byte("three"))}))
-	wantKind(w.t, err, errors.FailedPrecondition, cur)
+	errorstest.WantKind(w.t, err, errors.FailedPrecondition, cur)
 	w.wantRoot(key, cur)
 	w.wantFile(key, "a.txt", []byte("one"))
 	w.wantGone(key, "b.txt")
 	w.wantGone(key, "c.txt")
 
 	_, err = w.b.PushPath(w.ctx, key, "b.txt", bytes.NewReader([]byte("two")), "/ipfs/zzz")
-	wantKind(w.t, err, errors.Invalid, "not /ipfs/")
+	errorstest.WantKind(w.t, err, errors.Invalid, "not /ipfs/")
 
 	// The current root, also as a bare CID, fast-forwards; no root forces.
 	p2, err := w.b.PushPath(w.ctx, key, "b.txt", bytes.NewReader([]byte("two")), strings.TrimPrefix(cur, "/ipfs/"))
@@ -73,11 +74,11 @@ func testSetPath(w *world) {
 
 	before := w.root(key).Path
 	err := w.b.SetPath(w.ctx, key, "", f.Cid)
-	wantKind(w.t, err, errors.Invalid, "file")
+	errorstest.WantKind(w.t, err, errors.Invalid, "file")
 	err = w.b.SetPath(w.ctx, key, "x", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
-	wantKind(w.t, err, errors.NotExist, "not in this hub")
+	errorstest.WantKind(w.t, err, errors.NotExist, "not in this hub")
 	err = w.b.SetPath(w.ctx, key, "x", "not-a-cid")
-	wantKind(w.t, err, errors.Invalid, "")
+	errorstest.WantKind(w.t, err, errors.Invalid, "")
 	w.wantRoot(key, before)
 
 	// An empty path replaces the whole root with the directory.
@@ -161,9 +162,9 @@ func testRemovePath(w *world) {
 	before := w.root(key).Path
 	for _, p := range []string{"", "/"} {
 		_, err := w.b.RemovePath(w.ctx, key, p, "")
-		wantKind(w.t, err, errors.Invalid, "root")
+		errorstest.WantKind(w.t, err, errors.Invalid, "root")
 	}
 	_, err = w.b.RemovePath(w.ctx, key, "nope", "")
-	wantKind(w.t, err, errors.NotExist, "")
+	errorstest.WantKind(w.t, err, errors.NotExist, "")
 	w.wantRoot(key, before)
 }

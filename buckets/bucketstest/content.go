@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 )
 
 func testCreate(w *world) {
@@ -28,7 +29,7 @@ func testCreate(w *world) {
 	}
 	for _, name := range []string{"", "   "} {
 		_, err := w.b.Create(w.ctx, name, hub.BucketOptions{})
-		wantKind(w.t, err, errors.Invalid, "name")
+		errorstest.WantKind(w.t, err, errors.Invalid, "name")
 	}
 }
 
@@ -92,9 +93,9 @@ func testListing(w *world) {
 	}
 	w.wantGone(key, "docs/nope.txt")
 	_, err := w.b.PullPath(w.ctx, key, "docs", &bytes.Buffer{})
-	wantKind(w.t, err, errors.Invalid, "")
+	errorstest.WantKind(w.t, err, errors.Invalid, "")
 	_, err = w.pull(key, "docs/nope.txt")
-	wantKind(w.t, err, errors.NotExist, "nope.txt")
+	errorstest.WantKind(w.t, err, errors.NotExist, "nope.txt")
 }
 
 func testBrokenPush(w *world) {
@@ -182,7 +183,7 @@ func testPushPaths(w *world) {
 		w.wantFile(key, p, files[p])
 	}
 	_, _, err = w.b.PushPaths(w.ctx, key, r0.Path, chunks(file{Path: "late.txt", Data: bytes.NewReader([]byte("late"))}))
-	wantKind(w.t, err, errors.FailedPrecondition, r1.Path)
+	errorstest.WantKind(w.t, err, errors.FailedPrecondition, r1.Path)
 	w.wantGone(key, "late.txt")
 
 	// All or nothing: a bad path or a broken file among good ones stores

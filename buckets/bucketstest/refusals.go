@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 )
 
 // Limits on paths, as buckets.MaxNameLen and buckets.MaxPathLen (not
@@ -37,27 +38,27 @@ func testBadPaths(w *world) {
 		w.t.Run(c.name, func(t *testing.T) {
 			w := w.sub(t)
 			_, err := w.b.PushPath(w.ctx, key, c.path, bytes.NewReader([]byte("x")), "")
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			_, _, err = w.b.PushPaths(w.ctx, key, "", chunks(file{Path: c.path, Data: bytes.NewReader([]byte("x"))}))
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			_, err = w.b.PullPath(w.ctx, key, c.path, io.Discard)
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			_, _, err = w.b.ListPath(w.ctx, key, c.path)
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			_, err = w.b.RemovePath(w.ctx, key, c.path, "")
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			err = w.b.MovePath(w.ctx, key, c.path, "ok.txt")
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 			err = w.b.MovePath(w.ctx, key, "keep.txt", c.path)
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 		})
 	}
 	for _, p := range []string{"", "/"} {
 		_, err := w.b.PushPath(w.ctx, key, p, bytes.NewReader([]byte("x")), "")
-		wantKind(w.t, err, errors.Invalid, "path is empty")
+		errorstest.WantKind(w.t, err, errors.Invalid, "path is empty")
 	}
 	_, err := w.b.PushPath(w.ctx, key, "keep.txt/under", bytes.NewReader([]byte("x")), "")
-	wantKind(w.t, err, errors.Invalid, "")
+	errorstest.WantKind(w.t, err, errors.Invalid, "")
 	w.wantRoot(key, before)
 	w.wantFile(key, "keep.txt", []byte("keep"))
 	w.wantFile(key, strings.Repeat("n", maxNameLen), []byte("the longest name"))

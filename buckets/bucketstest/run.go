@@ -7,10 +7,10 @@ import (
 	"github.com/selfhub/hub"
 	"io"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 )
 
 // Run runs the suite against the implementation open returns, with the
@@ -106,7 +106,7 @@ func (w *world) wantFile(key, path string, want []byte) {
 func (w *world) wantGone(key, path string) {
 	w.t.Helper()
 	_, _, err := w.b.ListPath(w.ctx, key, path)
-	wantKind(w.t, err, errors.NotExist, "")
+	errorstest.WantKind(w.t, err, errors.NotExist, "")
 }
 
 // wantRoot fails the test unless the bucket is at root.
@@ -146,17 +146,6 @@ func entry(t *testing.T, it hub.BucketItem, name string) hub.BucketItem {
 	}
 	t.Fatalf("directory %s has no entry %q; it has %v", it.Name, name, names(it))
 	return hub.BucketItem{}
-}
-
-// wantKind fails the test unless err has kind and its text says hint.
-func wantKind(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if !strings.Contains(err.Error(), hint) {
-		t.Fatalf("error %q does not say %q", err, hint)
-	}
 }
 
 func randomData(n int) []byte {

@@ -13,6 +13,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -34,19 +35,6 @@ func signup(t *testing.T, c *hubclient.Client, name string) (context.Context, hu
 		t.Fatalf("Signup %s: %v", name, err)
 	}
 	return client.WithSession(context.Background(), s.ID), s
-}
-
-// wantErr fails the test unless err has kind and its message is the
-// server's own text (no gRPC "rpc error: code = …" wrapping) containing hint.
-func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	msg := errors.Message(err)
-	if strings.Contains(msg, "rpc error") || !strings.Contains(msg, hint) {
-		t.Fatalf("message %q: want the server's message, containing %q", msg, hint)
-	}
 }
 
 // TestBuildInfo checks every field against the same call made with the
@@ -117,7 +105,7 @@ func TestSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.SessionInfo(ctx)
-	wantErr(t, err, errors.Unauthenticated, "sign in again")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "sign in again")
 }
 
 // TestErrors checks that the server's refusals arrive with their kind and
@@ -166,7 +154,7 @@ func TestErrors(t *testing.T) {
 			errors.Invalid, "3 to 64"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { wantErr(t, tt.call(), tt.kind, tt.hint) })
+		t.Run(tt.name, func(t *testing.T) { errorstest.WantKind(t, tt.call(), tt.kind, tt.hint) })
 	}
 }
 
@@ -219,7 +207,7 @@ func TestKeys(t *testing.T) {
 	if keys, err := c.ListKeys(bctx); err != nil || len(keys) != 0 {
 		t.Errorf("bob's ListKeys = %+v, %v; want none", keys, err)
 	}
-	wantErr(t, c.InvalidateKey(bctx, created[1].Key), errors.NotExist, "not found")
+	errorstest.WantKind(t, c.InvalidateKey(bctx, created[1].Key), errors.NotExist, "not found")
 }
 
 func TestOrgs(t *testing.T) {
@@ -249,7 +237,7 @@ func TestOrgs(t *testing.T) {
 		t.Errorf("Members = %+v, want [%+v]", org.Members, owner)
 	}
 	_, _, err = c.IsOrgNameAvailable(ctx, "ACME inc")
-	wantErr(t, err, errors.Exist, "taken")
+	errorstest.WantKind(t, err, errors.Exist, "taken")
 
 	octx := client.WithOrg(ctx, slug)
 	got, err := c.GetOrg(octx)
@@ -266,7 +254,7 @@ func TestOrgs(t *testing.T) {
 	// With the org in the context, the call acts as the org: its own
 	// keys; its private identity never leaves the hub.
 	_, err = c.Identity(octx)
-	wantErr(t, err, errors.FailedPrecondition, "never leaves the hub")
+	errorstest.WantKind(t, err, errors.FailedPrecondition, "never leaves the hub")
 	if _, err := c.CreateKey(octx, hub.AccountKey, true); err != nil {
 		t.Fatal(err)
 	}
@@ -292,23 +280,23 @@ func TestOrgs(t *testing.T) {
 		t.Errorf("Members = %+v, want [%+v %+v]", got.Members, owner, member)
 	}
 
-	wantErr(t, c.RemoveOrg(client.WithOrg(bctx, slug)), errors.Permission, "only the owner")
-	wantErr(t, c.LeaveOrg(octx), errors.FailedPrecondition, "owner cannot leave")
+	errorstest.WantKind(t, c.RemoveOrg(client.WithOrg(bctx, slug)), errors.Permission, "only the owner")
+	errorstest.WantKind(t, c.LeaveOrg(octx), errors.FailedPrecondition, "owner cannot leave")
 	if err := c.LeaveOrg(client.WithOrg(bctx, slug)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.GetOrg(client.WithOrg(bctx, slug))
-	wantErr(t, err, errors.Permission, "not a member")
+	errorstest.WantKind(t, err, errors.Permission, "not a member")
 
-	wantErr(t, c.DestroyAccount(ctx), errors.FailedPrecondition, "acme-inc")
+	errorstest.WantKind(t, c.DestroyAccount(ctx), errors.FailedPrecondition, "acme-inc")
 	if err := c.RemoveOrg(octx); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.GetOrg(octx)
-	wantErr(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 	if err := c.DestroyAccount(ctx); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.Signin(context.Background(), "alice")
-	wantErr(t, err, errors.NotExist, "sign up first")
+	errorstest.WantKind(t, err, errors.NotExist, "sign up first")
 }

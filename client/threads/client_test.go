@@ -16,6 +16,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -64,16 +65,6 @@ func subject(t *testing.T, token string) string {
 		t.Fatalf("token claims: %v", err)
 	}
 	return claims.Sub
-}
-
-func wantErr(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if msg := errors.Message(err); strings.Contains(msg, "rpc error") || !strings.Contains(msg, hint) {
-		t.Fatalf("message %q: want the server's message, containing %q", msg, hint)
-	}
 }
 
 // TestGetToken runs the full challenge exchange with every kind of key.
@@ -160,7 +151,7 @@ func TestGetTokenRefused(t *testing.T) {
 			if tok != "" {
 				t.Errorf("got token %q", tok)
 			}
-			wantErr(t, err, errors.Unauthenticated, tt.hint)
+			errorstest.WantKind(t, err, errors.Unauthenticated, tt.hint)
 		})
 	}
 

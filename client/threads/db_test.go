@@ -16,6 +16,7 @@ import (
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
@@ -113,17 +114,6 @@ func (d *dbTest) newDB(t *testing.T, ctx context.Context, name string) threadscl
 	return id
 }
 
-// wantKind fails unless err has kind and a message containing hint.
-func wantKind(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if !strings.Contains(errors.Message(err), hint) {
-		t.Fatalf("message %q does not say %q", errors.Message(err), hint)
-	}
-}
-
 // wantTxnErr fails unless err is an error reported in a transaction reply
 // (kind Other: the wire carries only the message) containing hint.
 func wantTxnErr(t *testing.T, err error, hint string) {
@@ -181,11 +171,11 @@ func TestDBs(t *testing.T) {
 
 	// The same ID or name again is refused.
 	_, err = d.tc.NewDB(ctx, id, threadsclient.DBOptions{})
-	wantKind(t, err, errors.Exist, "already exists")
+	errorstest.WantKind(t, err, errors.Exist, "already exists")
 	_, err = d.tc.NewDB(ctx, "", threadsclient.DBOptions{Name: "first"})
-	wantKind(t, err, errors.Exist, `"first"`)
+	errorstest.WantKind(t, err, errors.Exist, `"first"`)
 	_, err = d.tc.NewDB(ctx, "", threadsclient.DBOptions{Collections: []threadsclient.CollectionConfig{{Name: "no spaces"}}})
-	wantKind(t, err, errors.Invalid, "collection name")
+	errorstest.WantKind(t, err, errors.Invalid, "collection name")
 
 	// A DB may be made with a key the caller chose: the full thread key.
 	keyBytes := make([]byte, 64)
@@ -207,7 +197,7 @@ func TestDBs(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d.tc.NewDB(ctx, "", threadsclient.DBOptions{Key: key.ServiceOnly()})
-	wantKind(t, err, errors.Invalid, "full thread key")
+	errorstest.WantKind(t, err, errors.Invalid, "full thread key")
 
 	// Another identity sees none of alice's DBs, and they see none of its.
 	userDB := d.newDB(t, d.user, "first") // names are per owner
@@ -222,13 +212,13 @@ func TestDBs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := d.tc.GetDBInfo(c.ctx, c.not)
-			wantKind(t, err, errors.NotExist, "not found")
+			errorstest.WantKind(t, err, errors.NotExist, "not found")
 			err = d.tc.DeleteDB(c.ctx, c.not)
-			wantKind(t, err, errors.NotExist, "not found")
+			errorstest.WantKind(t, err, errors.NotExist, "not found")
 			_, err = d.tc.Create(c.ctx, c.not, "people", raw(t, person{Name: "mallory", Age: 1}))
-			wantKind(t, err, errors.NotExist, "not found")
+			errorstest.WantKind(t, err, errors.NotExist, "not found")
 			err = d.tc.Listen(c.ctx, c.not, nil, 0, func(threadsclient.ListenEvent) error { return nil })
-			wantKind(t, err, errors.NotExist, "not found")
+			errorstest.WantKind(t, err, errors.NotExist, "not found")
 			list, err := d.tc.ListDBs(c.ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -246,9 +236,9 @@ func TestDBs(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d.tc.GetDBInfo(ctx, second)
-	wantKind(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 	err = d.tc.DeleteDB(ctx, second)
-	wantKind(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 	if list, err := d.tc.ListDBs(ctx); err != nil || len(list) != 1 || list[0].ID != id {
 		t.Errorf("ListDBs after DeleteDB = %+v, %v; want only %s", list, err, id)
 	}
@@ -256,13 +246,13 @@ func TestDBs(t *testing.T) {
 	// An ID that was never made, and a malformed one.
 	unknown, _ := threads.NewID(threads.Raw)
 	_, err = d.tc.GetDBInfo(ctx, unknown)
-	wantKind(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 	_, err = d.tc.GetDBInfo(ctx, threadsclient.ID("\x01\x55short"))
-	wantKind(t, err, errors.Invalid, "thread ID")
+	errorstest.WantKind(t, err, errors.Invalid, "thread ID")
 
 	// Without credentials nothing is reachable.
 	_, err = d.tc.ListDBs(context.Background())
-	wantKind(t, err, errors.Unauthenticated, "")
+	errorstest.WantKind(t, err, errors.Unauthenticated, "")
 }
 
 // TestNewDBFromAddr joins a DB by the address and key GetDBInfo gives, with
@@ -290,7 +280,7 @@ func TestNewDBFromAddr(t *testing.T) {
 	if code := rpcerr.Code(err); code != codes.Unimplemented || joined != "" {
 		t.Fatalf("NewDBFromAddr = %q, %v (code %v); want Unimplemented", joined, err, code)
 	}
-	wantErr(t, err, errors.Unimplemented, "needs peer replication")
+	errorstest.WantKind(t, err, errors.Unimplemented, "needs peer replication")
 	if list, err := tc.ListDBs(ctx); err != nil || len(list) != 1 || list[0].ID != id {
 		t.Errorf("ListDBs after NewDBFromAddr = %+v, %v; want only %s", list, err, id)
 	}
@@ -306,7 +296,7 @@ func TestNewDBFromAddr(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := tc.NewDBFromAddr(ctx, c.addr, c.key, threadsclient.JoinOptions{})
-			wantKind(t, err, errors.Invalid, c.hint)
+			errorstest.WantKind(t, err, errors.Invalid, c.hint)
 		})
 	}
 }
@@ -335,11 +325,11 @@ func TestCollections(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = d.tc.NewCollection(ctx, db, pets)
-	wantKind(t, err, errors.Exist, "already exists")
+	errorstest.WantKind(t, err, errors.Exist, "already exists")
 	err = d.tc.NewCollection(ctx, db, threadsclient.CollectionConfig{Name: "bad", Schema: json.RawMessage(`{"type": 12}`)})
-	wantKind(t, err, errors.Invalid, "schema")
+	errorstest.WantKind(t, err, errors.Invalid, "schema")
 	err = d.tc.NewCollection(ctx, db, threadsclient.CollectionConfig{Name: "bad", WriteValidator: "return (("})
-	wantKind(t, err, errors.Invalid, "")
+	errorstest.WantKind(t, err, errors.Invalid, "")
 
 	list, err := d.tc.ListCollections(ctx, db)
 	if err != nil {
@@ -351,7 +341,7 @@ func TestCollections(t *testing.T) {
 
 	// The validator and the filter run.
 	_, err = d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"kind": "dragon"}))
-	wantKind(t, err, errors.Permission, "validator")
+	errorstest.WantKind(t, err, errors.Permission, "validator")
 	ids, err := d.tc.Create(ctx, db, "pets", raw(t, map[string]any{"kind": "cat", "secret": "s3cret"}))
 	if err != nil {
 		t.Fatal(err)
@@ -381,17 +371,17 @@ func TestCollections(t *testing.T) {
 		t.Errorf("find by the new index = %v, want [bob]", got)
 	}
 	err = d.tc.UpdateCollection(ctx, db, threadsclient.CollectionConfig{Name: "nothing"})
-	wantKind(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 
 	if err := d.tc.DeleteCollection(ctx, db, "pets"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = d.tc.GetCollectionInfo(ctx, db, "pets")
-	wantKind(t, err, errors.NotExist, `collection "pets" not found`)
+	errorstest.WantKind(t, err, errors.NotExist, `collection "pets" not found`)
 	_, err = d.tc.GetCollectionIndexes(ctx, db, "pets")
-	wantKind(t, err, errors.NotExist, `collection "pets" not found`)
+	errorstest.WantKind(t, err, errors.NotExist, `collection "pets" not found`)
 	err = d.tc.DeleteCollection(ctx, db, "pets")
-	wantKind(t, err, errors.NotExist, `collection "pets" not found`)
+	errorstest.WantKind(t, err, errors.NotExist, `collection "pets" not found`)
 	if list, err := d.tc.ListCollections(ctx, db); err != nil || len(list) != 1 {
 		t.Errorf("ListCollections after the delete = %+v, %v", list, err)
 	}
@@ -492,7 +482,7 @@ func TestInstances(t *testing.T) {
 	}
 	for _, r := range refusals {
 		t.Run(r.name, func(t *testing.T) {
-			wantKind(t, r.call(), r.kind, r.hint)
+			errorstest.WantKind(t, r.call(), r.kind, r.hint)
 		})
 	}
 	if all, err := d.tc.Find(ctx, db, "people", nil); err != nil || len(all) != 4 {
@@ -574,7 +564,7 @@ func TestInstances(t *testing.T) {
 	}
 	// A query that cannot be valid is refused before it is sent.
 	_, err = d.tc.Find(ctx, db, "people", &query.Query{Limit: -1})
-	wantKind(t, err, errors.Invalid, "limit")
+	errorstest.WantKind(t, err, errors.Invalid, "limit")
 }
 
 func TestTransactions(t *testing.T) {
@@ -660,10 +650,10 @@ func TestTransactions(t *testing.T) {
 
 	// Calls after End are refused by the client.
 	_, err = w.Has("ann")
-	wantKind(t, err, errors.FailedPrecondition, "ended")
-	wantKind(t, w.End(), errors.FailedPrecondition, "ended")
+	errorstest.WantKind(t, err, errors.FailedPrecondition, "ended")
+	errorstest.WantKind(t, w.End(), errors.FailedPrecondition, "ended")
 	_, err = r.Has("ann")
-	wantKind(t, err, errors.FailedPrecondition, "ended")
+	errorstest.WantKind(t, err, errors.FailedPrecondition, "ended")
 
 	t.Run("discard", func(t *testing.T) {
 		w, err := d.tc.WriteTransaction(ctx, db, "people")
@@ -721,26 +711,26 @@ func TestTransactions(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = r.Has("ann")
-		wantKind(t, err, errors.NotExist, `collection "nothing" not found`)
+		errorstest.WantKind(t, err, errors.NotExist, `collection "nothing" not found`)
 		w, err := d.tc.WriteTransaction(ctx, db, "nothing")
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantKind(t, w.End(), errors.NotExist, `collection "nothing" not found`)
+		errorstest.WantKind(t, w.End(), errors.NotExist, `collection "nothing" not found`)
 		unknown, _ := threads.NewID(threads.Raw)
 		w, err = d.tc.WriteTransaction(ctx, unknown, "people")
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = w.Create(raw(t, person{Name: "x", Age: 1}))
-		wantKind(t, err, errors.NotExist, "not found")
+		errorstest.WantKind(t, err, errors.NotExist, "not found")
 		// alice may not open a transaction on her user's DB.
 		r, err = d.tc.ReadTransaction(d.alice, db, "people")
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.Find(nil)
-		wantKind(t, err, errors.NotExist, "not found")
+		errorstest.WantKind(t, err, errors.NotExist, "not found")
 	})
 
 	t.Run("read transaction cannot write", func(t *testing.T) {
@@ -918,7 +908,7 @@ func TestListen(t *testing.T) {
 
 	// A position the DB has not reached is refused.
 	err = d.tc.Listen(ctx, db, nil, evs[5].Seq+100, func(threadsclient.ListenEvent) error { return nil })
-	wantKind(t, err, errors.Invalid, "ahead")
+	errorstest.WantKind(t, err, errors.Invalid, "ahead")
 
 	// fn's error ends Listen and comes back as it is.
 	stop := errors.New("enough")
@@ -931,7 +921,7 @@ func TestListen(t *testing.T) {
 	all.cancel()
 	select {
 	case err := <-all.done:
-		wantKind(t, err, errors.Canceled, "")
+		errorstest.WantKind(t, err, errors.Canceled, "")
 	case <-time.After(time.Minute):
 		t.Fatal("Listen did not return after its context was cancelled")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/errors/errorstest"
 )
 
 // Run runs the suite against the implementation open returns, with the
@@ -86,17 +87,6 @@ func names(t *testing.T, insts []json.RawMessage) []string {
 	return out
 }
 
-// wantKind fails the test unless err has kind and its message says hint.
-func wantKind(t *testing.T, err error, kind errors.Kind, hint string) {
-	t.Helper()
-	if !errors.Is(kind, err) {
-		t.Fatalf("got %v (kind %v), want kind %v", err, errors.KindOf(err), kind)
-	}
-	if !strings.Contains(errors.Message(err), hint) {
-		t.Fatalf("message %q does not say %q", errors.Message(err), hint)
-	}
-}
-
 // wantErr fails the test unless err says hint: inside a transaction the
 // wire carries only the message, so the kind is not checked.
 func wantErr(t *testing.T, err error, hint string) {
@@ -118,17 +108,17 @@ func testDBs(w *world) {
 		t.Fatalf("ListDBs = %+v, %v; want the one DB", list, err)
 	}
 	_, err = w.th.NewDB(ctx, id, hub.DBOptions{})
-	wantKind(t, err, errors.Exist, "already exists")
+	errorstest.WantKind(t, err, errors.Exist, "already exists")
 	_, err = w.th.NewDB(ctx, "", hub.DBOptions{Name: "notes"})
-	wantKind(t, err, errors.Exist, "notes")
+	errorstest.WantKind(t, err, errors.Exist, "notes")
 	_, err = w.th.NewDB(ctx, "", hub.DBOptions{Key: []byte("short")})
-	wantKind(t, err, errors.Invalid, "")
+	errorstest.WantKind(t, err, errors.Invalid, "")
 	if err := w.th.DeleteDB(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.th.GetDBInfo(ctx, id)
-	wantKind(t, err, errors.NotExist, "not found")
-	wantKind(t, w.th.DeleteDB(ctx, id), errors.NotExist, "not found")
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
+	errorstest.WantKind(t, w.th.DeleteDB(ctx, id), errors.NotExist, "not found")
 }
 
 func testCollections(w *world) {
@@ -142,8 +132,8 @@ func testCollections(w *world) {
 	if err := w.th.NewCollection(ctx, db, pets); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, w.th.NewCollection(ctx, db, pets), errors.Exist, "pets")
-	wantKind(t, w.th.NewCollection(ctx, db, hub.CollectionConfig{Name: "no spaces"}), errors.Invalid, "")
+	errorstest.WantKind(t, w.th.NewCollection(ctx, db, pets), errors.Exist, "pets")
+	errorstest.WantKind(t, w.th.NewCollection(ctx, db, hub.CollectionConfig{Name: "no spaces"}), errors.Invalid, "")
 	pets.Indexes = []hub.Index{{Path: "kind"}}
 	if err := w.th.UpdateCollection(ctx, db, pets); err != nil {
 		t.Fatal(err)
@@ -167,7 +157,7 @@ func testCollections(w *world) {
 		t.Fatal(err)
 	}
 	_, err = w.th.GetCollectionInfo(ctx, db, "pets")
-	wantKind(t, err, errors.NotExist, "pets")
+	errorstest.WantKind(t, err, errors.NotExist, "pets")
 }
 
 func testInstances(w *world) {
@@ -181,10 +171,10 @@ func testInstances(w *world) {
 		t.Fatalf("Has(%v) = %v, %v", ids, ok, err)
 	}
 	_, err = w.th.Create(ctx, db, "people", []json.RawMessage{person("ann", "Another")})
-	wantKind(t, err, errors.Exist, "ann")
+	errorstest.WantKind(t, err, errors.Exist, "ann")
 	_, err = w.th.Create(ctx, db, "people", []json.RawMessage{json.RawMessage(`{"_id": "nameless"}`)})
-	wantKind(t, err, errors.Invalid, "name")
-	wantKind(t, w.th.Verify(ctx, db, "people", []json.RawMessage{json.RawMessage(`{"_id": "ann", "name": 7}`)}), errors.Invalid, "name")
+	errorstest.WantKind(t, err, errors.Invalid, "name")
+	errorstest.WantKind(t, w.th.Verify(ctx, db, "people", []json.RawMessage{json.RawMessage(`{"_id": "ann", "name": 7}`)}), errors.Invalid, "name")
 	if err := w.th.Save(ctx, db, "people", []json.RawMessage{person("ann", "Anne")}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,15 +191,15 @@ func testInstances(w *world) {
 		t.Fatalf("Find all: %v, %v", n, err)
 	}
 	_, err = w.th.Find(ctx, db, "people", []byte(`[1]`))
-	wantKind(t, err, errors.Invalid, "query")
+	errorstest.WantKind(t, err, errors.Invalid, "query")
 	if err := w.th.Delete(ctx, db, "people", []string{"ann"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.th.FindByID(ctx, db, "people", "ann")
-	wantKind(t, err, errors.NotExist, "ann")
-	wantKind(t, w.th.Delete(ctx, db, "people", []string{"ann"}), errors.NotExist, "ann")
+	errorstest.WantKind(t, err, errors.NotExist, "ann")
+	errorstest.WantKind(t, w.th.Delete(ctx, db, "people", []string{"ann"}), errors.NotExist, "ann")
 	_, err = w.th.Create(ctx, db, "nope", []json.RawMessage{person("x", "X")})
-	wantKind(t, err, errors.NotExist, "nope")
+	errorstest.WantKind(t, err, errors.NotExist, "nope")
 }
 
 func testTransactions(w *world) {
@@ -317,7 +307,7 @@ func testListen(w *world) {
 		}
 	}
 	cancel()
-	wantKind(t, <-done, errors.Canceled, "")
+	errorstest.WantKind(t, <-done, errors.Canceled, "")
 
 	// Resuming after a probe replays ann's story; a filter keeps the
 	// saves alone.
@@ -347,5 +337,5 @@ func testListen(w *world) {
 		t.Errorf("filtered events %+v, want the save", got)
 	}
 	err := w.th.Listen(w.ctx, db, []hub.ListenFilter{{Action: hub.ActionDelete + 1}}, 0, func(hub.ListenEvent) error { return nil })
-	wantKind(t, err, errors.Invalid, "action")
+	errorstest.WantKind(t, err, errors.Invalid, "action")
 }
