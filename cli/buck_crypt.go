@@ -211,8 +211,7 @@ func (a *app) password(args []string, confirm bool) (string, error) {
 }
 
 // transform runs fn from the file in (stdin for -) to stdout, or to the
-// file out, which appears only if fn succeeds: it is written under a
-// temporary name beside it, synced, then renamed.
+// file out, which appears only if fn succeeds (replaceFile).
 func (a *app) transform(in, out string, fn func(dst io.Writer, src io.Reader) error) error {
 	const op errors.Op = "cli.transform"
 	src := a.stdin
@@ -232,23 +231,5 @@ func (a *app) transform(in, out string, fn func(dst io.Writer, src io.Reader) er
 	if out == "" {
 		return fn(a.stdout, src)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return errors.E(op, errors.Internal, err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	err = fn(tmp, src)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	if err != nil && !stderrors.As(err, new(*errors.Error)) {
-		return errors.E(op, errors.Internal, err)
-	}
-	return err
+	return replaceFile(op, out, "."+filepath.Base(out)+".tmp-*", func(dst io.Writer) error { return fn(dst, src) })
 }

@@ -167,32 +167,23 @@ func more(n, shown int) string {
 	return fmt.Sprintf(" and %d more", n-shown)
 }
 
-// get downloads the file rf to path through a temporary file, and
-// returns its new state.
+// get downloads the file rf to path through a temporary file (named
+// with pullTempPrefix, so push, status and watch pass it over), and returns
+// its new state.
 func (p *puller) get(path string, rf remoteFile, m *meter) (fileState, error) {
 	const op errors.Op = "cli.pull"
 	file := p.fd.path(path)
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return fileState{}, errors.Errorf(op, errors.Internal, "cannot make the directory for %s: %v", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), pullTempPrefix+"*")
-	if err != nil {
-		return fileState{}, errors.E(op, errors.Internal, err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
 	h := sha256.New()
-	n, err := p.s.c.PullPath(p.s.ctx, p.fd.cfg.Key, path, io.MultiWriter(tmp, h, meterWriter{m}))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil && cerr != nil {
-		err = errors.E(op, errors.Internal, cerr)
-	}
+	var n int64
+	err := replaceFile(op, file, pullTempPrefix+"*", func(tmp io.Writer) (err error) {
+		n, err = p.s.c.PullPath(p.s.ctx, p.fd.cfg.Key, path, io.MultiWriter(tmp, h, meterWriter{m}))
+		return err
+	})
 	if err != nil {
 		return fileState{}, err
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fileState{}, errors.E(op, errors.Internal, err)
 	}
 	info, err := os.Stat(file)
 	if err != nil {

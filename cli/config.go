@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -70,38 +71,21 @@ func writeConfig(dir string, c config) error {
 }
 
 // writeJSONFile replaces file with v as indented JSON, creating file's
-// directory with mode dirPerm if needed. It writes a temporary file (mode
-// 0600, as os.CreateTemp makes it), syncs it and renames it into place, so
-// a crash leaves the old file or the new one, never half of one.
+// directory with mode dirPerm if needed. The file is replaced whole or not
+// at all, with mode 0600 (replaceFile).
 func writeJSONFile(file string, v any, dirPerm os.FileMode) error {
 	const op errors.Op = "cli.writeJSONFile"
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
+	if err := os.MkdirAll(filepath.Dir(file), dirPerm); err != nil {
 		return errors.E(op, errors.Internal, err)
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(file)+".*")
-	if err != nil {
-		return errors.E(op, errors.Internal, err)
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), file)
-	}
-	if err != nil {
-		return errors.E(op, errors.Internal, err)
-	}
-	return nil
+	return replaceFile(op, file, filepath.Base(file)+".*", func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 }
 
 // loadConfig reads the config of this run, and returns the directory it
