@@ -87,20 +87,12 @@ type appUser struct {
 
 func newAppUser(t *testing.T, h *testhub.Hub, key hub.APIKey) appUser {
 	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testhub.WithKey(t, key)
-	tok, err := threadsclient.New(h.Conn).GetToken(ctx, priv)
-	if err != nil {
-		t.Fatalf("GetToken: %v", err)
-	}
+	ctx, priv := testhub.NewUser(t, threadsclient.New(h.Conn), key)
 	pub, err := identity.String(priv.GetPublic())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return appUser{ctx: client.WithToken(ctx, tok), pub: string(pub)}
+	return appUser{ctx: ctx, pub: string(pub)}
 }
 
 // TestBucketsRoles: a second identity of the same app reaches the owner's

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	usersclient "github.com/selfhub/hub/client/users"
@@ -34,16 +33,9 @@ func benchMailWorld(b *testing.B, n int) (*testhub.Hub, *usersclient.Client, []m
 	uc := usersclient.New(h.Conn)
 	users := make([]mailUser, n)
 	for i := range users {
-		priv, err := identity.New()
-		if err != nil {
-			b.Fatal(err)
-		}
+		ctx, priv := testhub.NewUser(b, tc, key)
 		pub, _ := identity.String(priv.GetPublic())
-		tok, err := tc.GetToken(testhub.WithKey(b, key), priv)
-		if err != nil {
-			b.Fatal(err)
-		}
-		users[i] = mailUser{priv: priv, pub: pub, ctx: client.WithToken(testhub.WithKey(b, key), tok)}
+		users[i] = mailUser{priv: priv, pub: pub, ctx: ctx}
 		if _, err := uc.SetupMailbox(users[i].ctx); err != nil {
 			b.Fatal(err)
 		}

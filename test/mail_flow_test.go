@@ -16,7 +16,6 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
-	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	usersclient "github.com/selfhub/hub/client/users"
@@ -48,16 +47,9 @@ func mailWorld(t *testing.T, edit func(*daemon.Config), n int) (*testhub.Hub, *u
 	tc := threadsclient.New(h.Conn)
 	users := make([]mailUser, n)
 	for i := range users {
-		priv, err := identity.New()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx, priv := testhub.NewUser(t, tc, key)
 		pub, _ := identity.String(priv.GetPublic())
-		tok, err := tc.GetToken(testhub.WithKey(t, key), priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users[i] = mailUser{priv: priv, pub: pub, ctx: client.WithToken(testhub.WithKey(t, key), tok)}
+		users[i] = mailUser{priv: priv, pub: pub, ctx: ctx}
 	}
 	return h, usersclient.New(h.Conn), users
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/pb/threadspb"
-	"github.com/selfhub/hub/client"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
@@ -39,15 +38,7 @@ func TestRevocationEndsBlockedStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	// signIn is the user, signed in with k.
-	signIn := func(k hub.APIKey) context.Context {
-		t.Helper()
-		keyed := testhub.WithKey(t, k)
-		tok, err := tc.GetToken(keyed, priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.WithToken(keyed, tok)
-	}
+	signIn := func(k hub.APIKey) context.Context { return testhub.SignIn(t, tc, k, priv) }
 	user := signIn(key)
 	id, err := tc.NewDB(user, "", threadsclient.DBOptions{Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/errors/errorstest"
@@ -41,12 +40,7 @@ func newDBTest(t *testing.T) *dbTest {
 		t.Fatal(err)
 	}
 	priv, _ := newIdentity(t)
-	keyCtx := testhub.WithKey(t, k)
-	tok, err := tc.GetToken(keyCtx, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &dbTest{tc: tc, alice: alice, user: client.WithToken(keyCtx, tok)}
+	return &dbTest{tc: tc, alice: alice, user: testhub.SignIn(t, tc, k, priv)}
 }
 
 // person is the instance type of the tests' "people" collection.

@@ -25,7 +25,6 @@ import (
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -151,16 +150,7 @@ func newTenant(t testing.TB, h *target, name string) *tenant {
 // credentials.
 func (tn *tenant) newUser(t testing.TB) (context.Context, crypto.PrivKey) {
 	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := testhub.WithKey(t, tn.AppKey)
-	tok, err := tn.Threads.GetToken(ctx, priv)
-	if err != nil {
-		t.Fatalf("GetToken: %v", err)
-	}
-	return client.WithToken(ctx, tok), priv
+	return testhub.NewUser(t, tn.Threads, tn.AppKey)
 }
 
 // served checks, within a generous deadline, that the tenant's user is

@@ -282,12 +282,7 @@ func renewing(t *testing.T, what string, fn func() error) {
 // token expired does.
 func renew(t *testing.T, tn *tenant) {
 	t.Helper()
-	key := testhub.WithKey(t, tn.AppKey)
-	tok, err := tn.Threads.GetToken(key, tn.UserKey)
-	if err != nil {
-		t.Fatalf("renew the token: %v", err)
-	}
-	tn.User = client.WithToken(key, tok)
+	tn.User = testhub.SignIn(t, tn.Threads, tn.AppKey, tn.UserKey)
 }
 
 // linkOf returns the ?token= of a link.
