@@ -108,6 +108,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 			MaxCallDepth: cfg.ScriptStack,
 			Concurrency:  cfg.ScriptConcurrency,
 			MaxRunning:   cfg.ScriptMaxRunning,
+			CPUShare:     float64(cfg.ScriptCPUShare) / 100,
+			CPUWindow:    cfg.ScriptCPUWindow,
 		},
 	}, d.store, logs)
 	d.dbs = dbs

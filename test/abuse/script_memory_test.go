@@ -66,7 +66,7 @@ func TestScriptMemory(t *testing.T) {
 		{"a string past the memory limit", pastLimit, []errors.Kind{errors.Exhausted}, []string{"memory limit of 64 MiB"}},
 		{"an array of 1e8", bigArray, []errors.Kind{errors.Invalid}, []string{"longer than 262144, the limit of validators and filters"}},
 		{"a loop filling the heap", fillHeap, []errors.Kind{errors.Exhausted, errors.DeadlineExceeded},
-			[]string{"memory limit of 64 MiB", "limit of 1s", "already has 1 script calls running at once"}},
+			[]string{"memory limit of 64 MiB", "limit of 1s", "already has 1 script calls running at once", "more than its share"}},
 		{"a catastrophic regular expression", regex, []errors.Kind{errors.DeadlineExceeded}, []string{"limit of 1s"}},
 	}
 	check := func(t *testing.T, what string, err error, kinds []errors.Kind, says []string) {

@@ -6,12 +6,30 @@ import (
 	"time"
 )
 
+// testBudget is a budget whose clock moves only when the test moves it.
+type testBudget struct {
+	*budget
+	clock time.Time
+}
+
+func newTestBudget(perTenant, all int, share float64, window time.Duration) *testBudget {
+	tb := &testBudget{budget: newBudget(perTenant, all, share, window), clock: time.Unix(1e9, 0)}
+	tb.now = func() time.Time { return tb.clock }
+	return tb
+}
+
+// advance moves the clock on by d.
+func (tb *testBudget) advance(d time.Duration) {
+	tb.mu.Lock()
+	tb.clock = tb.clock.Add(d)
+	tb.mu.Unlock()
+}
+
 // TestBudget: a tenant gets at most perTenant places and the hub at most
 // all; a caller waits for a place only as long as it was told and while
-// its context lasts; places come back, and a tenant with no calls leaves
-// nothing behind.
+// its context lasts; places come back.
 func TestBudget(t *testing.T) {
-	b := newBudget(1, 2)
+	b := newTestBudget(1, 2, 1, time.Second)
 	ctx := context.Background()
 	const wait = 20 * time.Millisecond
 	releaseA, err := b.acquire(ctx, "a", wait)
@@ -35,14 +53,8 @@ func TestBudget(t *testing.T) {
 	}
 
 	// A waiting call gets the place a running one gives back.
-	got := make(chan error, 1)
-	go func() {
-		release, err := b.acquire(ctx, "a", time.Minute)
-		if err == nil {
-			release()
-		}
-		got <- err
-	}()
+	got := acquireLater(b, "a")
+	waitFor(t, b, 1)
 	releaseA()
 	if err := <-got; err != nil {
 		t.Fatalf("a's waiting call: %v", err)
@@ -50,7 +62,128 @@ func TestBudget(t *testing.T) {
 	releaseB()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.tenants) != 0 || len(b.all) != 0 {
-		t.Fatalf("after every call: %d tenants, %d places held", len(b.tenants), len(b.all))
+	if b.running != 0 || len(b.waiters) != 0 {
+		t.Fatalf("after every call: %d places held, %d waiting", b.running, len(b.waiters))
+	}
+}
+
+// TestBudgetShare: a tenant that used more than its share waits, and is
+// refused when its use stays over it for the whole wait; it gets in again
+// once its use has decayed under the share; and an idle tenant is
+// forgotten once its use is next to nothing.
+func TestBudgetShare(t *testing.T) {
+	// Half a core over a second: a tenant may start calls while its
+	// decayed use is under 0.5 s.
+	b := newTestBudget(1, 4, 0.5, time.Second)
+	ctx := context.Background()
+	release, err := b.acquire(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.advance(time.Second) // a call that held its place a second: use 1 s
+	release()
+	if _, err := b.acquire(ctx, "a", 20*time.Millisecond); err != errTenantShare {
+		t.Fatalf("a, over its share: %v, want errTenantShare", err)
+	}
+	if release, err := b.acquire(ctx, "b", 20*time.Millisecond); err != nil {
+		t.Fatalf("b, while a is over its share: %v", err)
+	} else {
+		release()
+	}
+	// 1 s decays to 0.5 s in ln 2 seconds.
+	b.advance(700 * time.Millisecond)
+	release, err = b.acquire(ctx, "a", 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("a, back under its share: %v", err)
+	}
+	release()
+
+	// A waiting tenant over its share gets in when its use falls under it,
+	// without anyone's release to wake it.
+	b.mu.Lock()
+	b.tenants["a"].used = 0.6
+	b.mu.Unlock()
+	got := acquireLater(b, "a")
+	waitFor(t, b, 1)
+	b.advance(time.Second)
+	if err := <-got; err != nil {
+		t.Fatalf("a, waiting while its use decays: %v", err)
+	}
+
+	b.advance(10 * time.Second)
+	b.mu.Lock()
+	b.prune(b.now())
+	n := len(b.tenants)
+	b.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("after ten idle windows the budget still holds %d tenants", n)
+	}
+}
+
+// TestBudgetFairness: when places are short, the waiting call of the
+// tenant that used the least goes first, whoever came first.
+func TestBudgetFairness(t *testing.T) {
+	b := newTestBudget(1, 1, 1, time.Second)
+	ctx := context.Background()
+	// heavy used 0.8 s lately; it stays under its share of 1 s.
+	release, err := b.acquire(ctx, "heavy", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.advance(800 * time.Millisecond)
+	release()
+
+	holder, err := b.acquire(ctx, "holder", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 2)
+	for i, name := range []string{"heavy", "light"} {
+		go func() {
+			release, err := b.acquire(ctx, name, time.Minute)
+			if err != nil {
+				order <- err.Error()
+				return
+			}
+			order <- name
+			release()
+		}()
+		waitFor(t, b, i+1) // heavy waits first
+	}
+	holder()
+	if first, second := <-order, <-order; first != "light" || second != "heavy" {
+		t.Fatalf("places went to %s, then %s; want light first", first, second)
+	}
+}
+
+// acquireLater acquires a place for tenant on a goroutine, waiting up to
+// a minute, gives it back at once and sends acquire's error.
+func acquireLater(b *testBudget, tenant string) <-chan error {
+	got := make(chan error, 1)
+	go func() {
+		release, err := b.acquire(context.Background(), tenant, time.Minute)
+		if err == nil {
+			release()
+		}
+		got <- err
+	}()
+	return got
+}
+
+// waitFor waits until n calls wait for a place.
+func waitFor(t *testing.T, b *testBudget, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b.mu.Lock()
+		got := len(b.waiters)
+		b.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls wait for a place, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -158,9 +158,13 @@
 //
 // Calls also draw on a budget: at most Limits.Concurrency calls of one
 // tenant (the account the caller names: threads/db passes the account that
-// owns the DB) run at once, and at most Limits.MaxRunning in the Engine;
-// a call waits for a place up to Timeout (and while its context lasts),
-// then is refused as Exhausted. A call runs on its own goroutine, and the
+// owns the DB) run at once, and at most Limits.MaxRunning in the Engine
+// (by default as many as it has cores); and a tenant whose calls kept more
+// than Limits.CPUShare of the cores busy, on average over
+// Limits.CPUWindow, waits until its use falls back under its share. When
+// places are short, the waiting tenant that used the least goes first. A
+// call waits for a place up to ten times Timeout (and while its context
+// lasts), then is refused as Exhausted. A call runs on its own goroutine, and the
 // engine stops it at its time limit or when its context ends. A call that
 // does not stop within a grace after its limit (a built-in that loops
 // without checking for the interrupt, on a length it read through a getter

@@ -34,9 +34,23 @@ const (
 	// so that a tenant whose every call burns its whole time limit holds
 	// one core, not all of a small machine's.
 	DefaultConcurrency = 1
-	// DefaultMaxRunning is how many calls run at once in the whole hub.
-	DefaultMaxRunning = 8
+	// DefaultCPUShare is the fraction of the Engine's cores one tenant's
+	// calls may keep busy on average: on two cores, half a core, so that
+	// one tenant whose calls all burn their whole time limit takes a
+	// quarter of the machine, not a core of its two.
+	DefaultCPUShare = 0.25
+	// DefaultCPUWindow is the window over which a tenant's use is
+	// averaged, and so about the longest burst a tenant's calls may take
+	// before its share holds them back.
+	DefaultCPUWindow = time.Second
 )
+
+// DefaultMaxRunning is how many calls run at once in the whole hub: as
+// many as the Go runtime has cores to run them (GOMAXPROCS). A call is
+// all computation, so more of them at once run no faster and each gets
+// less of a core, which its time limit (wall time) then cuts short; but
+// at least two, so that one long call never holds every tenant's.
+func DefaultMaxRunning() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // runtimeUses is how many calls of one function a runtime serves before
 // it is closed. Reuse saves setting up a runtime (BenchmarkRuntimeReuse);
@@ -83,11 +97,19 @@ type Limits struct {
 	MaxCallDepth int
 	// Concurrency bounds how many calls of one tenant's functions run at
 	// once, counting calls that ran out of time but are still inside a
-	// built-in. Further calls wait, at most Timeout, for one to end.
+	// built-in. Further calls wait, at most ten times Timeout, for one to end.
 	Concurrency int
 	// MaxRunning bounds how many calls run at once in the Engine, the same
-	// way.
+	// way; 0 means DefaultMaxRunning().
 	MaxRunning int
+	// CPUShare is the fraction of the Engine's cores (GOMAXPROCS) one
+	// tenant's calls may keep busy, on average over CPUWindow: a tenant
+	// that used more waits, at most Timeout times ten, until its use
+	// falls back under its share, while other tenants' calls go first.
+	// Use is the wall time calls held their place.
+	CPUShare float64
+	// CPUWindow is the window over which CPUShare is averaged.
+	CPUWindow time.Duration
 }
 
 // withDefaults returns l with its zero (or negative) fields set to the
@@ -105,13 +127,19 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxSourceLen, DefaultMaxSourceLen)
 	def(&l.MaxCallDepth, DefaultMaxCallDepth)
 	def(&l.Concurrency, DefaultConcurrency)
-	def(&l.MaxRunning, DefaultMaxRunning)
+	def(&l.MaxRunning, DefaultMaxRunning())
+	if l.CPUShare <= 0 {
+		l.CPUShare = DefaultCPUShare
+	}
+	if l.CPUWindow <= 0 {
+		l.CPUWindow = DefaultCPUWindow
+	}
 	return l
 }
 
 // Engine compiles and runs the functions of a hub. It holds the limits and
-// the budget of calls running at once, per tenant and in all; it is safe
-// for concurrent use.
+// the budget of calls: running at once, per tenant and in all, and each
+// tenant's share of the engine's time; it is safe for concurrent use.
 type Engine struct {
 	lim    Limits
 	budget *budget
@@ -121,7 +149,8 @@ type Engine struct {
 // NewEngine returns an Engine with the limits lim.
 func NewEngine(lim Limits) *Engine {
 	lim = lim.withDefaults()
-	return &Engine{lim: lim, budget: newBudget(lim.Concurrency, lim.MaxRunning), idle: make(chan struct{}, maxIdle)}
+	share := lim.CPUShare * float64(runtime.GOMAXPROCS(0))
+	return &Engine{lim: lim, budget: newBudget(lim.Concurrency, lim.MaxRunning, share, lim.CPUWindow), idle: make(chan struct{}, maxIdle)}
 }
 
 // kind names a function's role: the collection config field it comes
@@ -492,6 +521,8 @@ func (f *function) budgetError(op errors.Op, err error) error {
 	switch err {
 	case errTenantBusy:
 		return errors.Errorf(op, errors.Exhausted, "this account already has %d script calls running at once, the limit of this hub, and none ended within %v; retry later, or make the collection's %s faster", f.e.lim.Concurrency, f.e.lim.placeWait(), f.kind.noun())
+	case errTenantShare:
+		return errors.Errorf(op, errors.Exhausted, "this account's script calls have used more than its share of this hub's script time (%g%% of its cores over %v), and its next call could not start within %v; retry later, or make the collection's %s faster", 100*f.e.lim.CPUShare, f.e.lim.CPUWindow, f.e.lim.placeWait(), f.kind.noun())
 	case errHubBusy:
 		return errors.Errorf(op, errors.Exhausted, "the hub already has %d script calls running at once, its limit, and none ended within %v; retry later", f.e.lim.MaxRunning, f.e.lim.placeWait())
 	}

@@ -545,15 +545,15 @@ func TestGlobals(t *testing.T) {
 // once, with calls that time out mixed in; run it with -race.
 func TestParallel(t *testing.T) {
 	// Room for every goroutine: the budget has tests of its own.
-	v, err := compileValidator("return instance.owner === writer", Limits{Timeout: time.Minute, Concurrency: 100, MaxRunning: 100})
+	v, err := compileValidator("return instance.owner === writer", Limits{Timeout: time.Minute, Concurrency: 100, MaxRunning: 100, CPUShare: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := compileFilter(clientFilter, Limits{Timeout: time.Minute, Concurrency: 100, MaxRunning: 100})
+	f, err := compileFilter(clientFilter, Limits{Timeout: time.Minute, Concurrency: 100, MaxRunning: 100, CPUShare: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spin, err := compileValidator("while (true) {}", Limits{Timeout: 5 * time.Millisecond, Concurrency: 100, MaxRunning: 100})
+	spin, err := compileValidator("while (true) {}", Limits{Timeout: 5 * time.Millisecond, Concurrency: 100, MaxRunning: 100, CPUShare: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
