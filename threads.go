@@ -234,4 +234,11 @@ type ListenEvent struct {
 	// Instance is the instance as written, as the caller may see it
 	// through the collection's read filter; nil for a delete.
 	Instance json.RawMessage
+	// Encode, when set, returns enc(the event), made once for every
+	// listener that receives the change as written: a hub sets it so that
+	// a change fanned out to many listeners is encoded for the wire once.
+	// enc must give the event's wire form, the same whoever calls it, and
+	// the caller must not change the bytes. Nil when the event is this
+	// listener's own (a read filter rewrote it): call enc directly.
+	Encode func(enc func(ListenEvent) ([]byte, error)) ([]byte, error)
 }

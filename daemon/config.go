@@ -95,6 +95,8 @@ type Config struct {
 	ScriptCPUShare    int           `key:"script-cpu-share" help:"percent of the hub's cores (GOMAXPROCS) the validator and filter calls of one account may keep busy, on average over script-cpu-window; an account over it waits, while other accounts' calls go first"`
 	ScriptCPUWindow   time.Duration `key:"script-cpu-window" help:"the window over which script-cpu-share is averaged: about the longest burst of script time one account gets before its share holds it back"`
 
+	ListenCacheSize int `key:"listen-cache-size" help:"bytes of recent ThreadDB changes, decoded and encoded, that Listen streams share, so that a change sent to many listeners is read and encoded once"`
+
 	MailMaxMessageSize int `key:"mail-max-message-size" help:"largest encrypted mailbox message body, in bytes"`
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
@@ -167,6 +169,7 @@ func DefaultConfig() Config {
 		ScriptConcurrency:      jsfunc.DefaultConcurrency,
 		ScriptCPUShare:         int(100 * jsfunc.DefaultCPUShare),
 		ScriptCPUWindow:        jsfunc.DefaultCPUWindow,
+		ListenCacheSize:        db.DefaultListenCache,
 		MailMaxMessageSize:     mail.DefaultMaxMessageSize,
 		MailRate:               mail.DefaultRate,
 		MailBurst:              mail.DefaultBurst,
@@ -366,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if c.ScriptCPUShare < 1 || c.ScriptCPUShare > 100 || c.ScriptCPUWindow <= 0 {
 		return fmt.Errorf("script-cpu-share: must be a percentage from 1 to 100, not %d; script-cpu-window must be positive", c.ScriptCPUShare)
+	}
+	if c.ListenCacheSize < 1 {
+		return fmt.Errorf("listen-cache-size: must be positive, not %d", c.ListenCacheSize)
 	}
 	if c.MailMaxMessageSize < 1 || c.MailRate < 1 || c.MailBurst < 1 {
 		return fmt.Errorf("mail-max-message-size, mail-rate and mail-burst must be positive")

@@ -102,6 +102,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		MaxInstanceSize: cfg.MaxInstanceSize,
 		Schemas:         db.SchemaLimits{MaxSize: cfg.SchemaMaxSize, MaxWork: cfg.SchemaMaxWork, Timeout: cfg.SchemaTimeout},
 		Count:           d.meter.CountInstances,
+		ListenCache:     cfg.ListenCacheSize,
 		Scripts: jsfunc.Limits{
 			Timeout:      cfg.ScriptTimeout,
 			Memory:       cfg.ScriptMemory,
@@ -214,14 +215,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	if d.server, err = server.New(server.Services{
-		Auth:      authSvc,
-		DBs:       dbs,
-		Meter:     d.meter,
-		Usage:     metering.NewReporter(d.meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes, Buckets: bkts.StoredBytes}),
-		Mail:      mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
-		Buckets:   bkts,
-		HostAddrs: d.hostAddrs,
-		Build:     buildInfo(),
+		Auth:        authSvc,
+		DBs:         dbs,
+		ListenReads: dbs.ListenReads,
+		Meter:       d.meter,
+		Usage:       metering.NewReporter(d.meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes, Buckets: bkts.StoredBytes}),
+		Mail:        mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
+		Buckets:     bkts,
+		HostAddrs:   d.hostAddrs,
+		Build:       buildInfo(),
 	}, server.Limits{
 		MaxMessageSize:         cfg.MaxMessageSize,
 		MaxStreamsPerConn:      cfg.MaxStreamsPerConn,

@@ -217,8 +217,11 @@ func (c *contextStream) SendMsg(m any) error {
 	if err := c.ServerStream.SendMsg(m); err != nil {
 		return err
 	}
-	if pm, ok := m.(proto.Message); ok {
-		c.meter.Add(principal(c.ctx), metering.Counts{Egress: int64(proto.Size(pm))})
+	switch m := m.(type) {
+	case proto.Message:
+		c.meter.Add(principal(c.ctx), metering.Counts{Egress: int64(proto.Size(m))})
+	case encoded:
+		c.meter.Add(principal(c.ctx), metering.Counts{Egress: int64(len(m))})
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -42,6 +43,9 @@ type Services struct {
 	Auth *auth.Service
 	// DBs is ThreadDB, bound to each call's principal.
 	DBs hub.ThreadServer
+	// ListenReads counts the changes listeners read from the store, for
+	// /metrics (db.Manager.ListenReads); nil exports none.
+	ListenReads func() uint64
 	// Meter counts usage: egress here, reads and writes in the services.
 	Meter *metering.Meter
 	// Usage reports it (GetUsage).
@@ -156,7 +160,7 @@ type Server struct {
 // New builds the server and registers every service. Metrics are
 // registered with reg.
 func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, svc.ListenReads)
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +183,14 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 		return s.auth.OrgAccess(context.Background(), p)
 	})
 	s.signins = newSignins(lim.MaxSignInsPerIP, lim.MaxSignIns)
+	pool, err := bufferPool()
+	if err != nil {
+		return nil, err
+	}
 	s.grpc = grpc.NewServer(
 		grpc.StatsHandler(door{s}),
+		grpc.ForceServerCodecV2(newCodec()),
+		experimental.BufferPool(pool),
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(lim.MaxMessageSize),

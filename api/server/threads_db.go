@@ -7,6 +7,7 @@ import (
 	"io"
 
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/selfhub/hub"
 	pb "github.com/selfhub/hub/api/pb/threadspb"
@@ -447,11 +448,28 @@ func (t *threadsService) Listen(req *pb.ListenRequest, stream pb.API_ListenServe
 		filters[i] = hub.ListenFilter{Collection: f.CollectionName, InstanceID: f.InstanceID, Action: hub.Action(f.Action)}
 	}
 	return th.Listen(ctx, id, filters, req.After, func(ev hub.ListenEvent) error {
-		// The wire's event actions count from CREATE=0.
-		return stream.Send(&pb.ListenReply{
-			CollectionName: ev.Collection, InstanceID: ev.InstanceID, Action: pb.ListenReply_Action(ev.Action - hub.ActionCreate),
-			Instance: ev.Instance, Seq: ev.Seq,
-		})
+		var reply []byte
+		if ev.Encode != nil {
+			reply, err = ev.Encode(t.listenReply)
+		} else {
+			reply, err = t.listenReply(ev)
+		}
+		if err != nil {
+			return err
+		}
+		t.s.metrics.listenSent.Inc()
+		return stream.SendMsg(encoded(reply))
+	})
+}
+
+// listenReply is an event's wire form, which the listeners of its DB
+// share.
+func (t *threadsService) listenReply(ev hub.ListenEvent) ([]byte, error) {
+	t.s.metrics.listenEncoded.Inc()
+	// The wire's event actions count from CREATE=0.
+	return proto.Marshal(&pb.ListenReply{
+		CollectionName: ev.Collection, InstanceID: ev.InstanceID, Action: pb.ListenReply_Action(ev.Action - hub.ActionCreate),
+		Instance: ev.Instance, Seq: ev.Seq,
 	})
 }
 

@@ -259,8 +259,14 @@ func (b bound) Listen(ctx context.Context, db hub.ThreadID, filters []hub.Listen
 		since = after
 	}
 	err = d.Listen(ctx, b.p, since, fs, func(ev Event) error {
-		return fn(hub.ListenEvent{Seq: ev.Seq, Collection: ev.Collection, InstanceID: ev.ID,
-			Action: hub.Action(ev.Action) + hub.ActionCreate, Instance: ev.Instance})
+		out := hub.ListenEvent{Seq: ev.Seq, Collection: ev.Collection, InstanceID: ev.ID,
+			Action: hub.Action(ev.Action) + hub.ActionCreate, Instance: ev.Instance}
+		if ev.shared != nil {
+			out.Encode = func(enc func(hub.ListenEvent) ([]byte, error)) ([]byte, error) {
+				return ev.Encode(func(Event) ([]byte, error) { return enc(out) })
+			}
+		}
+		return fn(out)
 	})
 	switch {
 	case err == nil:

@@ -49,6 +49,9 @@ type DB struct {
 	cols map[string]*collection
 
 	listeners *broadcaster
+	// readMu is held by a listener reading changes from the store into
+	// the change cache (see change).
+	readMu sync.Mutex
 }
 
 func (m *Manager) newDB(info Info) *DB {

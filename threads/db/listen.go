@@ -44,15 +44,38 @@ type Event struct {
 	// Instance is the instance as written, as the listener may see it;
 	// nil for a delete.
 	Instance json.RawMessage
+
+	// shared is the cached change when Instance is as written (no read
+	// filter changed it), whose encoding every listener shares.
+	shared *cachedChange
+	cache  *changeCache
+}
+
+// Encode returns enc(e). For an event as written (no read filter changed
+// it) it is computed once and shared by every listener of the DB that
+// receives the change while it is cached: enc must give the same bytes
+// for the same event whoever calls it (the event's wire form), and the
+// caller must not change them. An event a read filter changed is encoded
+// for its listener alone.
+func (e Event) Encode(enc func(Event) ([]byte, error)) ([]byte, error) {
+	ch := e.shared
+	if ch == nil {
+		return enc(e)
+	}
+	ch.once.Do(func() {
+		ch.enc, ch.encErr = enc(e)
+		e.cache.grow(ch, len(ch.enc))
+	})
+	return ch.enc, ch.encErr
 }
 
 // FromNow starts a listener at the DB's latest change.
 const FromNow = ^uint64(0)
 
-// listenBatch is how many changes a listener reads from the log at once,
-// and listenBatchBytes how many bytes of them: a listener that does not
-// read holds one batch while it waits, so the batch is what a stalled
-// listener costs, whatever the size of the instances.
+// listenBatch is how many changes a listener reads from the store at
+// once, and listenBatchBytes how many bytes of them: the changes go to the
+// hub's change cache, from which the DB's listeners take them one at a
+// time.
 const (
 	listenBatch      = 256
 	listenBatchBytes = 64 << 10
@@ -68,6 +91,12 @@ const (
 // history (Config.ListenHistory) can be read: a listener that starts
 // before it, or lags so far behind that changes it has not read are
 // trimmed, ends with FailedPrecondition.
+//
+// What a listener holds is its position and the one change it is
+// delivering: the changes come from the hub's change cache, shared with
+// the DB's other listeners, so a listener that does not read costs a
+// cursor, and a change delivered to many listeners is read, decoded (and,
+// through Event.Encode, encoded) once.
 func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters []ListenFilter, fn func(Event) error) error {
 	const op errors.Op = "db.Listen"
 	pos := since
@@ -85,18 +114,18 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 		if err != nil {
 			return err
 		}
-		batch, full, err := d.readChanges(op, pos, durable)
-		if err != nil {
-			return err
-		}
-		for _, c := range batch {
+		for pos < durable {
+			if err := ctx.Err(); err != nil {
+				return errors.E(op, err)
+			}
+			c, err := d.change(op, pos+1, durable)
+			if err != nil {
+				return err
+			}
 			if err := d.deliver(ctx, p, c, filters, fn); err != nil {
 				return err
 			}
 			pos = c.seq
-		}
-		if full {
-			continue // more may be waiting: read on without sleeping
 		}
 		select {
 		case <-ctx.Done():
@@ -106,42 +135,70 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 	}
 }
 
+// ListenReads returns how many changes listeners have read from the
+// store since the Manager started; what they took from the change cache
+// is not counted.
+func (m *Manager) ListenReads() uint64 { return m.listenReads.Load() }
+
 // seqChange is a change with its position in the listen log.
 type seqChange struct {
 	seq uint64
 	change
 }
 
-// readChanges reads up to listenBatch changes or listenBatchBytes (and at
-// least one change) after position pos, up to the durable one, and says
-// whether it stopped at a bound. It reads them all before any is delivered, so that a
-// slow listener does not hold the store's iterator (and the files it
-// pins) while it takes its time. Changes are numbered without gaps, so a
-// first change other than pos+1 means the history was trimmed past pos
-// while the listener lagged: that is an error, never a silent skip.
-func (d *DB) readChanges(op errors.Op, pos, durable uint64) ([]seqChange, bool, error) {
+// change returns the change at position seq, which is durable: from the
+// change cache, or read from the store with the changes after it (up to
+// durable and the batch bounds) into the cache.
+func (d *DB) change(op errors.Op, seq, durable uint64) (*cachedChange, error) {
+	cache := d.m.changes
+	if c := cache.get(changeKey{d, seq}); c != nil {
+		return c, nil
+	}
+	// Listeners woken by the same write all miss at once: the first
+	// reads, the others find what it read.
+	d.readMu.Lock()
+	defer d.readMu.Unlock()
+	if c := cache.get(changeKey{d, seq}); c != nil {
+		return c, nil
+	}
 	var (
-		batch []seqChange
-		size  int
+		first *cachedChange
+		n     int // changes read
+		size  int // bytes read
 	)
-	err := d.m.st.ScanRange(chgKey(d.pfx, pos+1), chgKey(d.pfx, durable+1), func(k, v []byte) error {
-		c := seqChange{seq: binary.BigEndian.Uint64(k[len(k)-8:])}
-		if len(batch) == 0 && c.seq != pos+1 {
-			return errors.Errorf(op, errors.FailedPrecondition, "changes %d to %d are no longer kept (this hub keeps the last %d): listen from now and reload the collection", pos+1, c.seq-1, d.m.cfg.ListenHistory)
+	err := d.m.st.ScanRange(chgKey(d.pfx, seq), chgKey(d.pfx, durable+1), func(k, v []byte) error {
+		c := &cachedChange{key: changeKey{d, binary.BigEndian.Uint64(k[len(k)-8:])}}
+		c.seq = c.key.seq
+		if first == nil && c.seq != seq {
+			return d.trimmed(op, seq, c.seq-1)
 		}
 		if err := json.Unmarshal(v, &c.change); err != nil {
 			return errors.E(errors.Internal, err)
 		}
-		batch, size = append(batch, c), size+len(v)
-		if len(batch) == listenBatch || size >= listenBatchBytes {
+		c = cache.put(c, len(v))
+		if first == nil {
+			first = c
+		}
+		if n, size = n+1, size+len(v); n == listenBatch || size >= listenBatchBytes {
 			return errStopScan
 		}
 		return nil
 	})
+	d.m.listenReads.Add(uint64(n))
 	if err != nil && err != errStopScan {
-		return nil, false, err
+		return nil, err
 	}
-	return batch, err == errStopScan, nil
+	if first == nil {
+		return nil, d.trimmed(op, seq, durable)
+	}
+	return first, nil
+}
+
+// trimmed reports that changes from to to are no longer kept: the history
+// was trimmed past them while the listener lagged. That is an error, never
+// a silent skip.
+func (d *DB) trimmed(op errors.Op, from, to uint64) error {
+	return errors.Errorf(op, errors.FailedPrecondition, "changes %d to %d are no longer kept (this hub keeps the last %d): listen from now and reload the collection", from, to, d.m.cfg.ListenHistory)
 }
 
 // errStopScan ends a scan early.
@@ -161,7 +218,7 @@ func (d *DB) checkAhead(op errors.Op, since uint64) error {
 
 // deliver passes one change to fn if a filter selects it and the read
 // filter lets the listener see it.
-func (d *DB) deliver(ctx context.Context, p hub.Principal, c seqChange, filters []ListenFilter, fn func(Event) error) error {
+func (d *DB) deliver(ctx context.Context, p hub.Principal, c *cachedChange, filters []ListenFilter, fn func(Event) error) error {
 	if len(filters) > 0 {
 		ok := false
 		for _, f := range filters {
@@ -174,7 +231,7 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, c seqChange, filters 
 			return nil
 		}
 	}
-	ev := Event{Seq: c.seq, Collection: c.Col, ID: c.ID, Action: c.Action, Instance: c.Value}
+	ev := Event{Seq: c.seq, Collection: c.Col, ID: c.ID, Action: c.Action, Instance: c.Value, shared: c, cache: d.m.changes}
 	if c.Action != ActionDelete {
 		d.colsMu.RLock()
 		col := d.cols[c.Col]
@@ -187,7 +244,7 @@ func (d *DB) deliver(ctx context.Context, p hub.Principal, c seqChange, filters 
 			if v == nil {
 				return nil // hidden from this reader
 			}
-			ev.Instance = v
+			ev.Instance, ev.shared = v, nil
 		}
 	}
 	d.m.count(p, 1, 0)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 )
 
@@ -187,5 +188,85 @@ func TestListenLagPastHistory(t *testing.T) {
 	}
 	if !slices.Equal(got, []uint64{1}) {
 		t.Fatalf("delivered %v before the error; want [1] and nothing after the gap", got)
+	}
+}
+
+// TestListenShared: the listeners of a DB share each change as read from
+// the store, and its encoding when they see it as written; a change a
+// read filter rewrites is encoded for each listener, as that listener may
+// see it. With a cache too small to hold a change, every change still
+// arrives, in order.
+func TestListenShared(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cache int
+	}{{"cached", 0}, {"a cache of one byte", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newManager(t, Config{ListenCache: tc.cache})
+			owner, other := user(t), user(t)
+			d := newDB(t, m, owner)
+			ctx := context.Background()
+			if err := d.NewCollection(ctx, owner, CollectionConfig{Name: "notes", ReadFilter: `instance.reader = reader; return instance`}); err != nil {
+				t.Fatal(err)
+			}
+			const n = 40
+			for i := range n {
+				create(t, d, owner, fmt.Sprintf(`{"name":"p%d"}`, i))
+				if err := write(t, d, owner, "notes", func(x *Txn) error {
+					_, err := x.Create(ctx, [][]byte{[]byte(fmt.Sprintf(`{"text":"n%d"}`, i))})
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var encodes int
+			enc := func(ev Event) ([]byte, error) {
+				encodes++ // the listeners run one after the other
+				return []byte(fmt.Sprintf("%d %s %s", ev.Seq, ev.ID, ev.Instance)), nil
+			}
+			// Each listener in turn reads every change, from the first.
+			wire := map[string][][]byte{}
+			for _, p := range []hub.Principal{owner, other} {
+				lctx, cancel := context.WithCancel(ctx)
+				var got [][]byte
+				var last uint64
+				err := d.Listen(lctx, p, 0, nil, func(ev Event) error {
+					if ev.Seq != last+1 {
+						t.Errorf("event at %d after %d", ev.Seq, last)
+					}
+					last = ev.Seq
+					b, err := ev.Encode(enc)
+					got = append(got, b)
+					if len(got) == 2*n {
+						cancel()
+					}
+					return err
+				})
+				if len(got) != 2*n {
+					t.Fatalf("a listener got %d events (%v); want %d", len(got), err, 2*n)
+				}
+				wire[string(p.Owner())] = got
+			}
+			for i := range 2 * n {
+				a, b := wire[string(owner.Owner())][i], wire[string(other.Owner())][i]
+				filtered := strings.Contains(string(a), `"text"`)
+				if filtered != strings.Contains(string(a), string(owner.Owner())) || filtered != strings.Contains(string(b), string(other.Owner())) {
+					t.Fatalf("event %d as the two listeners saw it:\n%s\n%s", i, a, b)
+				}
+				if !filtered && string(a) != string(b) {
+					t.Fatalf("event %d of a collection without a read filter differs:\n%s\n%s", i, a, b)
+				}
+			}
+			if tc.cache == 0 {
+				// The second listener read nothing from the store, and
+				// shared the first one's encoding of the changes as written.
+				if reads := m.ListenReads(); reads != 2*n {
+					t.Fatalf("the listeners read %d changes from the store; want %d, once each", reads, 2*n)
+				}
+				if encodes != 3*n {
+					t.Fatalf("%d encodings; want %d (each change as written once, each filtered one per listener)", encodes, 3*n)
+				}
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ package db
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/selfhub/hub"
@@ -45,6 +46,9 @@ type Config struct {
 	// ListenHistory is how many of a DB's latest changes are kept for
 	// listeners to resume from.
 	ListenHistory int
+	// ListenCache is how many bytes of recent changes, decoded and
+	// encoded, the hub's listeners share; 0 means DefaultListenCache.
+	ListenCache int
 	// Count is told how many instances a principal read and wrote, for
 	// usage metering (metering.Meter.CountInstances); nil counts nothing.
 	// It is called on the caller's path and must not block.
@@ -77,6 +81,11 @@ type Manager struct {
 	st      *store.Store
 	threads *logstore.Store
 
+	// changes are the changes listeners read lately (see Listen), and
+	// listenReads counts the changes they read from the store.
+	changes     *changeCache
+	listenReads atomic.Uint64
+
 	// mu guards dbs and serialises DB creation and deletion.
 	mu  sync.Mutex
 	dbs map[threads.ID]*DB
@@ -101,7 +110,10 @@ func NewManager(cfg Config, st *store.Store, logs *logstore.Store) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, scripts: jsfunc.NewEngine(cfg.Scripts), st: st, threads: logs, dbs: map[threads.ID]*DB{}}
+	if cfg.ListenCache <= 0 {
+		cfg.ListenCache = DefaultListenCache
+	}
+	return &Manager{cfg: cfg, scripts: jsfunc.NewEngine(cfg.Scripts), changes: newChangeCache(cfg.ListenCache), st: st, threads: logs, dbs: map[threads.ID]*DB{}}
 }
 
 // NewDB creates a DB for the principal: a thread with id (made by the
