@@ -91,7 +91,7 @@ type Config struct {
 	ScriptMemory      int           `key:"script-memory" help:"most heap one write validator or read filter runtime may hold, in bytes"`
 	ScriptStack       int           `key:"script-stack" help:"deepest nesting of calls (and of JSON.parse) in a write validator or read filter"`
 	ScriptConcurrency int           `key:"script-concurrency" help:"how many validator and filter calls of one account run at once; more wait, up to ten times script-timeout"`
-	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub; script-memory times this bounds their memory (0: as many as the hub has cores, GOMAXPROCS, at least 2)"`
+	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub; script-memory times this bounds their memory (0: half the cores, GOMAXPROCS, at least 2)"`
 	ScriptCPUShare    int           `key:"script-cpu-share" help:"percent of the hub's cores (GOMAXPROCS) the validator and filter calls of one account may keep busy, on average over script-cpu-window; an account over it waits, while other accounts' calls go first"`
 	ScriptCPUWindow   time.Duration `key:"script-cpu-window" help:"the window over which script-cpu-share is averaged: about the longest burst of script time one account gets before its share holds it back"`
 
@@ -365,7 +365,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("schema-max-size and schema-max-work must be positive")
 	}
 	if c.ScriptTimeout <= 0 || c.ScriptMemory < 1<<20 || c.ScriptStack < 1 || c.ScriptConcurrency < 1 || c.ScriptMaxRunning < 0 {
-		return fmt.Errorf("script-timeout, script-stack and script-concurrency must be positive, script-max-running not negative (0: as many as the cores), and script-memory at least 1048576")
+		return fmt.Errorf("script-timeout, script-stack and script-concurrency must be positive, script-max-running not negative (0: half the cores), and script-memory at least 1048576")
 	}
 	if c.ScriptCPUShare < 1 || c.ScriptCPUShare > 100 || c.ScriptCPUWindow <= 0 {
 		return fmt.Errorf("script-cpu-share: must be a percentage from 1 to 100, not %d; script-cpu-window must be positive", c.ScriptCPUShare)

@@ -159,7 +159,7 @@
 // Calls also draw on a budget: at most Limits.Concurrency calls of one
 // tenant (the account the caller names: threads/db passes the account that
 // owns the DB) run at once, and at most Limits.MaxRunning in the Engine
-// (by default as many as it has cores); and a tenant whose calls kept more
+// (by default half its cores, at least two); and a tenant whose calls kept more
 // than Limits.CPUShare of the cores busy, on average over
 // Limits.CPUWindow, waits until its use falls back under its share. When
 // places are short, the waiting tenant that used the least goes first. A

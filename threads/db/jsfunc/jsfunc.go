@@ -45,12 +45,13 @@ const (
 	DefaultCPUWindow = time.Second
 )
 
-// DefaultMaxRunning is how many calls run at once in the whole hub: as
-// many as the Go runtime has cores to run them (GOMAXPROCS). A call is
-// all computation, so more of them at once run no faster and each gets
-// less of a core, which its time limit (wall time) then cuts short; but
-// at least two, so that one long call never holds every tenant's.
-func DefaultMaxRunning() int { return max(2, runtime.GOMAXPROCS(0)) }
+// DefaultMaxRunning is how many calls run at once in the whole hub: half
+// as many as the Go runtime has cores to run them (GOMAXPROCS), so that
+// work without scripts always keeps the other half; but at least two, so
+// that one call stuck in a built-in never holds every tenant's. A call is
+// all computation: more of them at once run no faster, each gets less of
+// a core, and its time limit (wall time) then cuts it short.
+func DefaultMaxRunning() int { return max(2, runtime.GOMAXPROCS(0)/2) }
 
 // runtimeUses is how many calls of one function a runtime serves before
 // it is closed. Reuse saves setting up a runtime (BenchmarkRuntimeReuse);
