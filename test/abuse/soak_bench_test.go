@@ -21,15 +21,19 @@ import (
 // read while 50 KB writes pile up, a flood of Listen streams opened and
 // dropped, and hundreds of idle connections to the HTTP ports. It reports
 // the well-behaved round trip's p50 and p99 and hubd's peak RSS; compare
-// the two sub-benchmarks of one run (bench/RESULTS.md):
+// the sub-benchmarks of one run (bench/RESULTS.md), and the two calm ones
+// for how much the machine's load moved in between:
 //
-//	go test -run '^$' -bench Soak -benchtime 400x ./test/abuse
+//	go test -run '^$' -bench Soak -benchtime 3000x ./test/abuse
 func BenchmarkSoak(b *testing.B) {
 	b.Run("calm", func(b *testing.B) { soak(b, nil) })
 	for _, a := range attacks {
 		b.Run("hostile-"+a, func(b *testing.B) { soak(b, []string{a}) })
 	}
 	b.Run("hostile-all", func(b *testing.B) { soak(b, attacks) })
+	// Calm again, last: how far the machine's own load moved the figures
+	// over the run.
+	b.Run("calm-again", func(b *testing.B) { soak(b, nil) })
 }
 
 // attacks are the kinds of attack the soak makes, alone or all at once.
