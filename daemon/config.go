@@ -367,8 +367,11 @@ func (c Config) Validate() error {
 	if c.ScriptTimeout <= 0 || c.ScriptMemory < 1<<20 || c.ScriptStack < 1 || c.ScriptConcurrency < 1 || c.ScriptMaxRunning < 0 {
 		return fmt.Errorf("script-timeout, script-stack and script-concurrency must be positive, script-max-running not negative (0: half the cores), and script-memory at least 1048576")
 	}
-	if c.ScriptCPUShare < 1 || c.ScriptCPUShare > 100 || c.ScriptCPUWindow <= 0 {
-		return fmt.Errorf("script-cpu-share: must be a percentage from 1 to 100, not %d; script-cpu-window must be positive", c.ScriptCPUShare)
+	if c.ScriptCPUShare < 1 || c.ScriptCPUShare > 100 {
+		return fmt.Errorf("script-cpu-share: must be a percentage from 1 to 100, not %d", c.ScriptCPUShare)
+	}
+	if c.ScriptCPUWindow <= 0 {
+		return fmt.Errorf("script-cpu-window: must be positive, not %s", c.ScriptCPUWindow)
 	}
 	if c.ListenCacheSize < 1 {
 		return fmt.Errorf("listen-cache-size: must be positive, not %d", c.ListenCacheSize)

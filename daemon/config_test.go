@@ -65,6 +65,11 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"unknown bucket profile", []string{"--bucket-profile", "unixfs-v9"}, nil, "bucket-profile"},
 		{"negative quota", []string{"--bucket-quota", "-1"}, nil, "must not be negative"},
 		{"negative GC interval", []string{"--gc-interval", "-1m"}, nil, "must not be negative"},
+		{"no script share", []string{"--script-cpu-share", "0"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},
+		{"script share past the machine", []string{"--script-cpu-share", "101"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},
+		{"zero script window", []string{"--script-cpu-window", "0s"}, nil, "script-cpu-window: must be positive"},
+		{"negative running scripts", []string{"--script-max-running", "-1"}, nil, "script-max-running not negative"},
+		{"no listen cache", []string{"--listen-cache-size", "0"}, nil, "listen-cache-size: must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
