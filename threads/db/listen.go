@@ -109,6 +109,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 	} else if err := d.checkAhead(op, since); err != nil {
 		return err
 	}
+	ahead := readAhead{n: listenBatch}
 	for {
 		wake, durable, err := d.listeners.wait()
 		if err != nil {
@@ -118,7 +119,7 @@ func (d *DB) Listen(ctx context.Context, p hub.Principal, since uint64, filters 
 			if err := ctx.Err(); err != nil {
 				return errors.E(op, err)
 			}
-			c, err := d.change(op, pos+1, durable)
+			c, err := d.change(op, pos+1, durable, &ahead)
 			if err != nil {
 				return err
 			}
@@ -146,10 +147,20 @@ type seqChange struct {
 	change
 }
 
+// readAhead is how many changes a listener reads from the store when its
+// next change is not cached: a batch, unless the cache dropped what it read
+// last before it got there (other listeners churn the cache faster than
+// it reads), and then half as many each time it happens, so that a slow
+// reader never reads a batch for every change it delivers.
+type readAhead struct {
+	n      int    // changes to read at the next miss
+	readTo uint64 // the last change of the last read
+}
+
 // change returns the change at position seq, which is durable: from the
 // change cache, or read from the store with the changes after it (up to
-// durable and the batch bounds) into the cache.
-func (d *DB) change(op errors.Op, seq, durable uint64) (*cachedChange, error) {
+// durable, ahead and the batch bounds) into the cache.
+func (d *DB) change(op errors.Op, seq, durable uint64, ahead *readAhead) (*cachedChange, error) {
 	cache := d.m.changes
 	if c := cache.get(changeKey{d, seq}); c != nil {
 		return c, nil
@@ -160,6 +171,11 @@ func (d *DB) change(op errors.Op, seq, durable uint64) (*cachedChange, error) {
 	defer d.readMu.Unlock()
 	if c := cache.get(changeKey{d, seq}); c != nil {
 		return c, nil
+	}
+	if seq <= ahead.readTo {
+		ahead.n = max(1, ahead.n/2)
+	} else {
+		ahead.n = min(listenBatch, 2*ahead.n)
 	}
 	var (
 		first *cachedChange
@@ -179,7 +195,8 @@ func (d *DB) change(op errors.Op, seq, durable uint64) (*cachedChange, error) {
 		if first == nil {
 			first = c
 		}
-		if n, size = n+1, size+len(v); n == listenBatch || size >= listenBatchBytes {
+		ahead.readTo = c.seq
+		if n, size = n+1, size+len(v); n == ahead.n || size >= listenBatchBytes {
 			return errStopScan
 		}
 		return nil

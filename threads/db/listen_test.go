@@ -195,7 +195,7 @@ func TestListenLagPastHistory(t *testing.T) {
 // the store, and its encoding when they see it as written; a change a
 // read filter rewrites is encoded for each listener, as that listener may
 // see it. With a cache too small to hold a change, every change still
-// arrives, in order.
+// arrives, in order, and reading does not cost a batch per change.
 func TestListenShared(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -255,6 +255,14 @@ func TestListenShared(t *testing.T) {
 				}
 				if !filtered && string(a) != string(b) {
 					t.Fatalf("event %d of a collection without a read filter differs:\n%s\n%s", i, a, b)
+				}
+			}
+			if tc.cache == 1 {
+				// Nothing stays cached: each listener reads its changes
+				// itself, and fewer at a time once what it read is gone
+				// before it gets there, not a batch per change.
+				if reads := m.ListenReads(); reads > 2*listenBatch+4*2*2*n {
+					t.Fatalf("the listeners read %d changes from the store to deliver %d", reads, 2*2*n)
 				}
 			}
 			if tc.cache == 0 {
