@@ -94,17 +94,15 @@ func validName(s string) bool {
 
 // path returns the shard directory and file of k.
 func (f *Files) path(k ds.Key) (string, string, error) {
-	const op errors.Op = "blockstore.path"
-	parts := k.List()
-	if len(parts) != 2 || !validName(parts[0]) || !validName(parts[1]) {
-		return "", "", errors.Errorf(op, errors.Invalid, "key %q is not /<namespace>/<name>", k)
+	ns, name, err := splitKey("blockstore.path", k)
+	if err != nil {
+		return "", "", err
 	}
-	name := parts[1]
 	shard := "__"
 	if len(name) >= 3 {
 		shard = name[len(name)-3 : len(name)-1]
 	}
-	d := filepath.Join(f.dir, parts[0], shard)
+	d := filepath.Join(f.dir, ns, shard)
 	return d, filepath.Join(d, name+".data"), nil
 }
 
