@@ -19,6 +19,7 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
 	"github.com/selfhub/hub/threads/db"
@@ -101,6 +102,9 @@ type Config struct {
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
 
+	Blocks        string `key:"blocks" help:"where bucket blocks live: a directory (default <repo>/blocks) or s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true, an S3-compatible object store reached with the credentials of the standard AWS environment and files"`
+	BlocksUploads int    `key:"blocks-uploads" help:"how many block uploads (and deletes) to an s3:// blocks store run at once; each holds up to one block (at most 1 MiB with the default bucket profile) in memory"`
+
 	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
 	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
 	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one account may hold: a developer's or org's own and those of all its app's users together; 0: no limit"`
@@ -173,6 +177,7 @@ func DefaultConfig() Config {
 		MailMaxMessageSize:     mail.DefaultMaxMessageSize,
 		MailRate:               mail.DefaultRate,
 		MailBurst:              mail.DefaultBurst,
+		BlocksUploads:          blockstore.DefaultS3Uploads,
 		BucketQuota:            buckets.DefaultQuota,
 		GCInterval:             DefaultGCInterval,
 		UploadIdleTimeout:      server.DefaultUploadIdleTimeout,
@@ -382,6 +387,12 @@ func (c Config) Validate() error {
 	if c.TokenTTL < 0 {
 		return fmt.Errorf("token-ttl: must not be negative")
 	}
+	if _, err := c.blocksS3(); err != nil {
+		return err
+	}
+	if c.BlocksUploads < 1 {
+		return fmt.Errorf("blocks-uploads: must be positive, not %d", c.BlocksUploads)
+	}
 	if _, err := buckets.ParseProfile(c.BucketProfile); err != nil {
 		return fmt.Errorf("bucket-profile: %s", errors.Message(err))
 	}
@@ -409,6 +420,23 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// blocksS3 returns the object store Blocks names, or nil for a
+// directory.
+func (c Config) blocksS3() (*blockstore.S3Config, error) {
+	if !strings.Contains(c.Blocks, ":") {
+		if c.Blocks != "" && !filepath.IsAbs(c.Blocks) {
+			return nil, fmt.Errorf("blocks: %q is neither an absolute directory nor an s3:// URL", c.Blocks)
+		}
+		return nil, nil
+	}
+	s3, err := blockstore.ParseS3URL(c.Blocks)
+	if err != nil {
+		return nil, fmt.Errorf("blocks: %s", errors.Message(err))
+	}
+	s3.Uploads = c.BlocksUploads
+	return &s3, nil
 }
 
 // Usage describes every setting with its flag, environment variable and

@@ -70,6 +70,10 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"zero script window", []string{"--script-cpu-window", "0s"}, nil, "script-cpu-window: must be positive"},
 		{"negative running scripts", []string{"--script-max-running", "-1"}, nil, "script-max-running not negative"},
 		{"no listen cache", []string{"--listen-cache-size", "0"}, nil, "listen-cache-size: must be positive"},
+		{"relative blocks directory", []string{"--blocks", "blocks"}, nil, "neither an absolute directory nor an s3:// URL"},
+		{"blocks URL of another scheme", []string{"--blocks", "https://s3.example.com/b"}, nil, "is not s3://BUCKET/PREFIX"},
+		{"unknown blocks URL parameter", []string{"--blocks", "s3://b/p?colour=red"}, nil, `unknown parameter "colour"`},
+		{"no block uploads", []string{"--blocks-uploads", "0"}, nil, "blocks-uploads: must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

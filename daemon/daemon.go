@@ -25,6 +25,7 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
 	"github.com/selfhub/hub/email"
+	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/gateway"
 	"github.com/selfhub/hub/identity"
 	"github.com/selfhub/hub/internal/blockstore"
@@ -114,12 +115,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		},
 	}, d.store, logs)
 	d.dbs = dbs
-	// Bucket contents are files under <repo>/blocks: see package blockstore.
-	blockFiles, err := blockstore.OpenFiles(filepath.Join(cfg.Repo, "blocks"))
+	blocks, err := openBlocks(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	blocks := blockstore.New(blockFiles)
 	// A store an older hubd wrote is brought to this one's format before
 	// anything reads or writes it.
 	if err := d.store.Migrate(ctx, migrations(d.store, dbs, blocks, log), log); err != nil {
@@ -258,8 +257,40 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		Objects: s3.NewObjectStore(d.store), Domain: cfg.S3Domain, Log: log}))
 	log.Info("hubd ready",
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway, "s3", d.addrs.S3,
-		"p2p", d.addrs.P2P, "repo", cfg.Repo, "dev", cfg.Dev)
+		"p2p", d.addrs.P2P, "repo", cfg.Repo, "blocks", blocksWhere(cfg), "dev", cfg.Dev)
 	return d, nil
+}
+
+// openBlocks opens the store of bucket blocks cfg.Blocks names: files in
+// a directory, <repo>/blocks by default, or objects in an S3-compatible
+// store (see package blockstore). Thread blocks stay in the embedded
+// store either way: they are small and written four per database write.
+func openBlocks(ctx context.Context, cfg Config) (blockstore.Blockstore, error) {
+	s3cfg, err := cfg.blocksS3()
+	if err != nil {
+		return blockstore.Blockstore{}, err
+	}
+	if s3cfg != nil {
+		s, err := blockstore.OpenS3(ctx, *s3cfg)
+		if err != nil {
+			return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
+		}
+		return s.Blockstore(), nil
+	}
+	files, err := blockstore.OpenFiles(blocksWhere(cfg))
+	if err != nil {
+		return blockstore.Blockstore{}, err
+	}
+	return blockstore.New(files), nil
+}
+
+// blocksWhere is where bucket blocks live: cfg.Blocks, or the default
+// directory.
+func blocksWhere(cfg Config) string {
+	if cfg.Blocks == "" {
+		return filepath.Join(cfg.Repo, "blocks")
+	}
+	return cfg.Blocks
 }
 
 // collectGarbage deletes unreferenced bucket blocks every interval (never

@@ -15,7 +15,12 @@ import (
 // their own, named with its credentials by the context. The service runs it
 // in buckets/conformance_test.go.
 func TestBucketsConformance(t *testing.T) {
-	h := testhub.Start(t, nil)
+	runBucketsConformance(t, testhub.Start(t, nil))
+}
+
+// runBucketsConformance runs the suite against h, each subtest as a new
+// developer.
+func runBucketsConformance(t *testing.T, h *testhub.Hub) {
 	n := 0
 	bucketstest.Run(t, func(t *testing.T) (hub.Buckets, context.Context) {
 		n++

@@ -35,12 +35,21 @@ func (r endlessReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// bucketsProcess starts hubd as a child on repo, signs up a developer
-// with an account key and makes it a DB named "buckets": it returns the
-// process, a connection, and a context with the key naming the DB.
+// bucketsProcess starts hubd as a child on repo and makes a buckets DB
+// on it (bucketsDB): it returns the process, a connection, and a context
+// with the key naming the DB.
 func bucketsProcess(t *testing.T, bin, repo, name string) (*testhub.Process, *grpc.ClientConn, context.Context) {
 	t.Helper()
 	p := testhub.StartProcess(t, bin, nil, hubdArgs(repo)...)
+	ctx, conn := bucketsDB(t, p, name)
+	return p, conn, ctx
+}
+
+// bucketsDB signs up a developer on p with an account key and makes it a
+// DB named "buckets": it returns a context with the key naming the DB and
+// a connection.
+func bucketsDB(t *testing.T, p *testhub.Process, name string) (context.Context, *grpc.ClientConn) {
+	t.Helper()
 	conn := testhub.Dial(t, p.Addrs.API)
 	sctx, _ := signup(t, hubclient.New(conn), name)
 	k, err := hubclient.New(conn).CreateKey(sctx, hub.AccountKey, false)
@@ -52,7 +61,7 @@ func bucketsProcess(t *testing.T, bin, repo, name string) (*testhub.Process, *gr
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, conn, client.WithThread(kctx, id.String())
+	return client.WithThread(kctx, id.String()), conn
 }
 
 // TestBucketPushSurvivesKill kills hubd (SIGKILL) in the middle of a push

@@ -11,7 +11,11 @@
 // compactions caught up (bench/RESULTS.md, "Block store: files against
 // pebble"; BenchmarkImport here compares the two in process).
 //
-// Both are crash safe: a block is whole or absent after a crash. Pebble
+// S3 (s3.go) keeps blocks as objects in an S3-compatible store instead,
+// for hubs whose data outgrows the machine (hubd --blocks s3://…).
+//
+// Files and the pebble datastore are crash safe: a block is whole or
+// absent after a crash. Pebble
 // gets that from its write-ahead log, syncing every batch; Files from
 // write-to-temp, then at Flush one sync for all files, renames, and a sync
 // of the directories (see Files). The bucket service flushes before it
@@ -29,12 +33,9 @@ package blockstore
 import (
 	"context"
 
-	"github.com/ipfs/boxo/blockservice"
 	bstore "github.com/ipfs/boxo/blockstore"
-	"github.com/ipfs/boxo/ipld/merkledag"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // Blockstore is boxo's blockstore over a datastore, with Flush.
@@ -49,12 +50,6 @@ func New(d ds.Batching) Blockstore { return Blockstore{bstore.NewBlockstore(d), 
 
 // Flush returns once every block put before the call is durable.
 func (b Blockstore) Flush(ctx context.Context) error { return b.d.Sync(ctx, ds.NewKey("/")) }
-
-// NewDAGService returns an offline DAG service over bs: everything it
-// reads must already be stored (no network fetches yet).
-func NewDAGService(bs bstore.Blockstore) ipld.DAGService {
-	return merkledag.NewDAGService(blockservice.New(bs, nil))
-}
 
 // send delivers r to a query's results, unless the query's reader went
 // away (ctx ended).
