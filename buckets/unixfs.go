@@ -79,7 +79,7 @@ func Import(ctx context.Context, dag ipld.DAGService, r io.Reader) (ipld.Node, e
 		return nil, errors.E(op, readErrKind(ctx), err)
 	}
 	if err := batch.Commit(); err != nil {
-		return nil, errors.E(op, errors.Internal, err)
+		return nil, errors.E(op, err) // the store's verdict (an object store that is down is Unavailable); unclassified is Internal
 	}
 	return nd, nil
 }

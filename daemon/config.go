@@ -102,8 +102,9 @@ type Config struct {
 	MailRate           int `key:"mail-rate" help:"mailbox messages one sender may send per second, sustained"`
 	MailBurst          int `key:"mail-burst" help:"mailbox messages one sender may send at once, before mail-rate applies"`
 
-	Blocks        string `key:"blocks" help:"where bucket blocks live: a directory (default <repo>/blocks) or s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true, an S3-compatible object store reached with the credentials of the standard AWS environment and files"`
-	BlocksUploads int    `key:"blocks-uploads" help:"how many block uploads (and deletes) to an s3:// blocks store run at once; each holds up to one block (at most 1 MiB with the default bucket profile) in memory"`
+	Blocks        string        `key:"blocks" help:"where bucket blocks live: a directory (default <repo>/blocks) or s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true, an S3-compatible object store reached with the credentials of the standard AWS environment and files"`
+	BlocksUploads int           `key:"blocks-uploads" help:"how many block uploads (and deletes) to an s3:// blocks store run at once; each holds up to one block (at most 1 MiB with the default bucket profile) in memory"`
+	BlocksTimeout time.Duration `key:"blocks-timeout" help:"how long one attempt of one request to an s3:// blocks store may take, its answer read included; a stalled attempt is retried"`
 
 	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
 	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
@@ -178,6 +179,7 @@ func DefaultConfig() Config {
 		MailRate:               mail.DefaultRate,
 		MailBurst:              mail.DefaultBurst,
 		BlocksUploads:          blockstore.DefaultS3Uploads,
+		BlocksTimeout:          blockstore.DefaultS3Timeout,
 		BucketQuota:            buckets.DefaultQuota,
 		GCInterval:             DefaultGCInterval,
 		UploadIdleTimeout:      server.DefaultUploadIdleTimeout,
@@ -355,7 +357,7 @@ func (c Config) Validate() error {
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
 		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout},
-		{"schema-timeout", c.SchemaTimeout}} {
+		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
@@ -435,7 +437,7 @@ func (c Config) blocksS3() (*blockstore.S3Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blocks: %s", errors.Message(err))
 	}
-	s3.Uploads = c.BlocksUploads
+	s3.Uploads, s3.Timeout = c.BlocksUploads, c.BlocksTimeout
 	return &s3, nil
 }
 

@@ -2,11 +2,22 @@ package test
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	dshelp "github.com/ipfs/boxo/datastore/dshelp"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
@@ -111,4 +122,128 @@ func TestBucketS3PushPull(t *testing.T) {
 	if bytes.Contains(out.Bytes(), data[1<<20:2<<20]) {
 		t.Fatal("the pull returned bytes of a damaged block")
 	}
+}
+
+// faultProxy forwards S3 requests to a server and, while a fault is set,
+// answers some block uploads itself: with 503 SlowDown, or by stalling
+// until the client gives up.
+type faultProxy struct {
+	next http.Handler
+	// mu guards fault, puts and injected.
+	mu       sync.Mutex
+	fault    string // "", "throttle" (every 3rd upload), "down" (every upload), "stall" (every 3rd upload)
+	puts     int
+	injected int
+}
+
+func (p *faultProxy) set(fault string) {
+	p.mu.Lock()
+	p.fault, p.puts = fault, 0
+	p.mu.Unlock()
+}
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	inject := ""
+	if r.Method == http.MethodPut {
+		p.puts++
+		if p.fault == "down" || (p.fault != "" && p.puts%3 == 0) {
+			inject = p.fault
+			p.injected++
+		}
+	}
+	p.mu.Unlock()
+	switch inject {
+	case "":
+		p.next.ServeHTTP(w, r)
+	case "stall":
+		io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	default:
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+	}
+}
+
+// TestBucketS3Faults pushes through a proxy that throttles, stalls and
+// then refuses block uploads: throttled and stalled uploads are retried
+// and the push succeeds; a store that stays down fails the push, the
+// bucket stays at its previous root, and every object in the store is a
+// whole block.
+func TestBucketS3Faults(t *testing.T) {
+	v := testhub.StartVersitygw(t)
+	v.CreateBucket(t, "hub")
+	v.SetEnv(t)
+	target, _ := url.Parse(v.Endpoint)
+	proxy := &faultProxy{next: httputil.NewSingleHostReverseProxy(target)}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	h := testhub.Start(t, func(c *daemon.Config) {
+		c.Blocks = "s3://hub/faults?endpoint=" + srv.URL + "&path-style=true"
+		c.BlocksTimeout = 2 * time.Second
+	})
+	w := newBucketsUser(t, h, "s3faults")
+	created, err := w.bc.Create(w.ctx, "faults", bucketsclient.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, root := created.Root.Key, created.Root.Path
+	for _, fault := range []string{"throttle", "stall"} {
+		proxy.set(fault)
+		data := randomData(4<<20 + 1)
+		pushed, err := w.bc.PushPath(w.ctx, key, fault+".bin", bytes.NewReader(data), root)
+		if err != nil {
+			t.Fatalf("push with %s faults: %v", fault, err)
+		}
+		root = pushed.Root.Path
+		var out bytes.Buffer
+		if _, err := w.bc.PullPath(w.ctx, key, fault+".bin", &out); err != nil || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("pull after a push with %s faults: %v (equal %v)", fault, err, bytes.Equal(out.Bytes(), data))
+		}
+	}
+
+	proxy.set("down")
+	_, err = w.bc.PushPath(w.ctx, key, "lost.bin", bytes.NewReader(randomData(3<<20)), root)
+	if !errors.Is(errors.Unavailable, err) || !strings.Contains(err.Error(), "SlowDown") {
+		t.Fatalf("push to a store that refuses every upload: %v, want Unavailable naming the store's answer", err)
+	}
+	proxy.set("")
+	if r, err := w.bc.Root(w.ctx, key); err != nil || r.Path != root {
+		t.Fatalf("after a failed push the bucket is at %v (%v), want %s", r, err, root)
+	}
+	if _, err := w.bc.PullPath(w.ctx, key, "lost.bin", io.Discard); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("the failed push is visible: %v", err)
+	}
+	proxy.mu.Lock()
+	injected := proxy.injected
+	proxy.mu.Unlock()
+	if injected < 3 {
+		t.Fatalf("the proxy injected %d faults", injected)
+	}
+	// Every object is a whole block: its bytes hash to its name.
+	objects := s3Objects(t, v, "hub", "faults/blocks")
+	for _, o := range objects {
+		b, err := os.ReadFile(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mhash, err := dshelp.BinaryFromDsKey(ds.NewKey(filepath.Base(o)))
+		if err != nil {
+			t.Fatalf("object %s is not named by a multihash: %v", o, err)
+		}
+		if c := cid.NewCidV1(cid.Raw, mhash); !bytes.Equal(mustSum(t, c, b), mhash) {
+			t.Fatalf("object %s does not hold the block it names", o)
+		}
+	}
+}
+
+// mustSum hashes b with the hash function of c.
+func mustSum(t *testing.T, c cid.Cid, b []byte) []byte {
+	t.Helper()
+	got, err := c.Prefix().Sum(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Hash()
 }
