@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"io/fs"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	"google.golang.org/grpc"
 
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	"github.com/selfhub/hub/daemon"
@@ -60,37 +62,65 @@ func TestBucketsConformanceS3(t *testing.T) {
 	}
 }
 
+// s3Hub is a child hubd whose bucket blocks live under a prefix of a
+// versitygw bucket "hub", with a developer's buckets DB and one bucket.
+type s3Hub struct {
+	v          *testhub.Versitygw
+	bin        string
+	args       []string // hubd's arguments: the same repo and store on every start
+	p          *testhub.Process
+	ctx        context.Context // the developer's key and DB
+	bc         *bucketsclient.Client
+	key, root  string // the bucket and its root
+	objectsDir string // where versitygw keeps the prefix's block objects
+}
+
+func startS3Hub(t *testing.T, prefix string) *s3Hub {
+	t.Helper()
+	h := &s3Hub{v: testhub.StartVersitygw(t), bin: testhub.Build(t, "./cmd/hubd")}
+	h.v.CreateBucket(t, "hub")
+	h.args = append(hubdArgs(t.TempDir()), "--blocks", h.v.BlocksURL("hub", prefix))
+	h.p = testhub.StartProcess(t, h.bin, h.v.Env(), h.args...)
+	var conn *grpc.ClientConn
+	h.ctx, conn = bucketsDB(t, h.p, "s3"+prefix)
+	h.bc = bucketsclient.New(conn)
+	created, err := h.bc.Create(h.ctx, prefix, bucketsclient.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.key, h.root = created.Root.Key, created.Root.Path
+	h.objectsDir = h.v.ObjectPath("hub", prefix+"/blocks")
+	return h
+}
+
+// restart starts hubd again on the same repo and store, with extra
+// arguments, after a Stop or Kill.
+func (h *s3Hub) restart(t *testing.T, extra ...string) {
+	t.Helper()
+	h.p = testhub.StartProcess(t, h.bin, h.v.Env(), append(h.args, extra...)...)
+	h.bc = bucketsclient.New(testhub.Dial(t, h.p.Addrs.API))
+}
+
 // TestBucketS3PushPull pushes and pulls through a child hubd started with
 // --blocks s3://…, restarts it (the blocks are the store's, not the
 // process's), then damages one object of the file: the pull fails with
 // DataLoss, never returning the damaged bytes.
 func TestBucketS3PushPull(t *testing.T) {
-	v := testhub.StartVersitygw(t)
-	v.CreateBucket(t, "hub")
-	bin := testhub.Build(t, "./cmd/hubd")
-	repo := t.TempDir()
-	args := append(hubdArgs(repo), "--blocks", v.BlocksURL("hub", "pp"))
-	p := testhub.StartProcess(t, bin, v.Env(), args...)
-	ctx, conn := bucketsDB(t, p, "s3pushpull")
-	bc := bucketsclient.New(conn)
-	created, err := bc.Create(ctx, "s3", bucketsclient.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := created.Root.Key
+	h := startS3Hub(t, "pp")
+	ctx, key := h.ctx, h.key
 	data := randomData(5<<20 + 7) // several 1 MiB blocks
-	if _, err := bc.PushPath(ctx, key, "big.bin", bytes.NewReader(data), created.Root.Path); err != nil {
+	if _, err := h.bc.PushPath(ctx, key, "big.bin", bytes.NewReader(data), h.root); err != nil {
 		t.Fatal(err)
 	}
-	objects := s3Objects(t, v, "hub", "pp/blocks")
+	objects := s3Objects(t, h.v, "hub", "pp/blocks")
 	if len(objects) < 6 {
 		t.Fatalf("%d block objects after a 5 MiB push, want at least 6", len(objects))
 	}
-	if err := p.Stop(); err != nil {
+	if err := h.p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	p = testhub.StartProcess(t, bin, v.Env(), args...)
-	bc = bucketsclient.New(testhub.Dial(t, p.Addrs.API))
+	h.restart(t)
+	bc := h.bc
 	var out bytes.Buffer
 	if _, err := bc.PullPath(ctx, key, "big.bin", &out); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("pull after restart: %v (equal %v)", err, bytes.Equal(out.Bytes(), data))
@@ -115,7 +145,7 @@ func TestBucketS3PushPull(t *testing.T) {
 		t.Fatal("no 1 MiB leaf object to damage")
 	}
 	out.Reset()
-	_, err = bc.PullPath(ctx, key, "big.bin", &out)
+	_, err := bc.PullPath(ctx, key, "big.bin", &out)
 	if !errors.Is(errors.DataLoss, err) || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("pull of a damaged file: %v, want DataLoss saying the block is damaged", err)
 	}
@@ -246,4 +276,64 @@ func mustSum(t *testing.T, c cid.Cid, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return got.Hash()
+}
+
+// TestBucketS3KillMidPush kills a hubd whose blocks are on S3 (SIGKILL)
+// in the middle of a push: restarted, the bucket is at its last
+// acknowledged root with its file whole, and garbage collection deletes
+// the objects the interrupted push left.
+func TestBucketS3KillMidPush(t *testing.T) {
+	h := startS3Hub(t, "kill")
+	ctx, key, bc := h.ctx, h.key, h.bc
+	acked := randomData(2<<20 + 5)
+	pushed, err := bc.PushPath(ctx, key, "acked.bin", bytes.NewReader(acked), h.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := h.objectsDir
+	kept := testhub.DirBytes(t, objects)
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reached := make(chan struct{})
+	go func() {
+		var once sync.Once
+		bc.PushPathProgress(pctx, key, "partial.bin", endlessReader{pctx}, "", func(n int64) {
+			if n >= 8<<20 {
+				once.Do(func() { close(reached) })
+			}
+		})
+	}()
+	select {
+	case <-reached:
+	case <-time.After(time.Minute):
+		t.Fatal("the push never reached 8 MiB")
+	}
+	h.p.Kill()
+	cancel()
+	if left := testhub.DirBytes(t, objects); left < kept+4<<20 {
+		t.Fatalf("the store holds %d bytes after the kill, %d before the push: the test killed too early", left, kept)
+	}
+
+	h.restart(t, "--gc-interval", "100ms")
+	bc = h.bc
+	root, err := bc.Root(ctx, key)
+	if err != nil || root.Path != pushed.Root.Path {
+		t.Fatalf("after the kill the bucket is at %v (%v), want the acknowledged root %s", root, err, pushed.Root.Path)
+	}
+	var out bytes.Buffer
+	if _, err := bc.PullPath(ctx, key, "acked.bin", &out); err != nil || !bytes.Equal(out.Bytes(), acked) {
+		t.Fatalf("acked.bin after the kill: %v (equal %v)", err, bytes.Equal(out.Bytes(), acked))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for testhub.DirBytes(t, objects) > kept {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store still holds %d bytes a minute after restart, %d before the interrupted push", testhub.DirBytes(t, objects), kept)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out.Reset()
+	if _, err := bc.PullPath(ctx, key, "acked.bin", &out); err != nil || !bytes.Equal(out.Bytes(), acked) {
+		t.Fatalf("acked.bin after garbage collection: %v", err)
+	}
 }
