@@ -181,25 +181,34 @@ func BenchmarkImport(b *testing.B) {
 		b.Run(im.name, func(b *testing.B) {
 			ctx := context.Background()
 			bs := New(im.open(b, b.TempDir()))
-			buf := make([]byte, 1<<20)
 			b.SetBytes(64 << 20)
 			for i := 0; i < b.N; i++ {
-				for j := 0; j < 64; j += 8 {
-					var batch []blocks.Block
-					for range 8 {
-						rand.Read(buf[:64])
-						batch = append(batch, blocks.NewBlock(bytes.Clone(buf)))
-					}
-					if err := bs.PutMany(ctx, batch); err != nil {
-						b.Fatal(err)
-					}
-				}
+				putBatches(b, bs)
 				if err := bs.Flush(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+}
+
+// putBatches writes 64 new 1 MiB blocks to bs in batches of 8, as an
+// import does, and returns them.
+func putBatches(b *testing.B, bs Blockstore) []blocks.Block {
+	var all []blocks.Block
+	buf := make([]byte, 1<<20)
+	for j := 0; j < 64; j += 8 {
+		var batch []blocks.Block
+		for range 8 {
+			rand.Read(buf[:64])
+			batch = append(batch, blocks.NewBlock(bytes.Clone(buf)))
+		}
+		if err := bs.PutMany(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, batch...)
+	}
+	return all
 }
 
 // TestFilesSync checks the barrier: values put before Sync are durable

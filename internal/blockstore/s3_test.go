@@ -175,3 +175,42 @@ func listed(t *testing.T, bs bstore.Blockstore) map[string]bool {
 	}
 	return got
 }
+
+// BenchmarkS3Import writes 64 MiB as 1 MiB blocks in batches of 8, as an
+// import does (BenchmarkImport does the same to the local stores), into
+// versitygw on this machine, then reads them back.
+func BenchmarkS3Import(b *testing.B) {
+	v := testhub.StartVersitygw(b)
+	v.CreateBucket(b, "bench")
+	for _, kv := range v.Env() {
+		k, val, _ := strings.Cut(kv, "=")
+		b.Setenv(k, val)
+	}
+	ctx := context.Background()
+	c, err := blockstore.ParseS3URL(v.BlocksURL("bench", "import"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := blockstore.OpenS3(ctx, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs := s.Blockstore()
+	var all []blocks.Block
+	b.Run("put", func(b *testing.B) {
+		b.SetBytes(64 << 20)
+		for i := 0; i < b.N; i++ {
+			all = blockstore.PutBatches(b, bs)
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.SetBytes(64 << 20)
+		for i := 0; i < b.N; i++ {
+			for _, blk := range all {
+				if _, err := bs.Get(ctx, blk.Cid()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
