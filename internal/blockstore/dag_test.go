@@ -22,8 +22,9 @@ type damaged struct {
 }
 
 func (d damaged) Get(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	const op errors.Op = "damaged.Get"
 	if c.Equals(d.bad) {
-		return nil, errors.Errorf("test.Get", errors.DataLoss, "block %s is damaged", c)
+		return nil, errors.Errorf(op, errors.DataLoss, "block %s is damaged", c)
 	}
 	return d.Blockstore.Get(ctx, c)
 }
