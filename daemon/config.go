@@ -22,6 +22,7 @@ import (
 	"github.com/selfhub/hub/internal/blockstore"
 	"github.com/selfhub/hub/ipfsnet"
 	"github.com/selfhub/hub/mail"
+	"github.com/selfhub/hub/s3"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 )
@@ -57,16 +58,19 @@ const (
 // the JSON config file ("api-addr"). Precedence: flags, then environment,
 // then the config file, then the defaults.
 type Config struct {
-	Repo        string   `key:"repo" help:"data directory: the embedded store and the host's identity (default ~/.hubd)"`
-	Config      string   `key:"config" help:"JSON config file whose keys are these flag names"`
-	APIAddr     string   `key:"api-addr" help:"gRPC listen address, host:port (port 0 picks a free one)"`
-	WebAddr     string   `key:"web-addr" help:"gRPC-Web (HTTP and websocket) listen address, host:port"`
-	GatewayAddr string   `key:"gateway-addr" help:"HTTP listen address for /health, /metrics and e-mailed links, host:port"`
-	S3Addr      string   `key:"s3-addr" help:"S3-compatible API listen address, host:port"`
-	S3Domain    string   `key:"s3-domain" help:"domain of virtual-hosted-style S3 requests, <bucket>.<domain> (unset: path-style only)"`
-	P2PAddr     []string `key:"p2p-addr" help:"libp2p listen multiaddrs, comma-separated"`
-	ExternalURL string   `key:"external-url" help:"base URL of the HTTP address as users reach it, for e-mailed links (default http://<gateway-addr>)"`
-	Dev         bool     `key:"dev" help:"development mode: sign-up and sign-in need no e-mail confirmation"`
+	Repo         string        `key:"repo" help:"data directory: the embedded store and the host's identity (default ~/.hubd)"`
+	Config       string        `key:"config" help:"JSON config file whose keys are these flag names"`
+	APIAddr      string        `key:"api-addr" help:"gRPC listen address, host:port (port 0 picks a free one)"`
+	WebAddr      string        `key:"web-addr" help:"gRPC-Web (HTTP and websocket) listen address, host:port"`
+	GatewayAddr  string        `key:"gateway-addr" help:"HTTP listen address for /health, /metrics and e-mailed links, host:port"`
+	S3Addr       string        `key:"s3-addr" help:"S3-compatible API listen address, host:port"`
+	S3Domain     string        `key:"s3-domain" help:"domain of virtual-hosted-style S3 requests, <bucket>.<domain> (unset: path-style only)"`
+	S3MaxUploads int           `key:"s3-max-uploads" help:"most S3 multipart uploads one account may have open"`
+	S3MaxParts   int           `key:"s3-max-parts" help:"most parts of one S3 multipart upload"`
+	S3UploadTTL  time.Duration `key:"s3-upload-ttl" help:"how long an S3 multipart upload may stay open before hubd aborts it and releases its parts"`
+	P2PAddr      []string      `key:"p2p-addr" help:"libp2p listen multiaddrs, comma-separated"`
+	ExternalURL  string        `key:"external-url" help:"base URL of the HTTP address as users reach it, for e-mailed links (default http://<gateway-addr>)"`
+	Dev          bool          `key:"dev" help:"development mode: sign-up and sign-in need no e-mail confirmation"`
 
 	SMTPAddr     string `key:"smtp-addr" help:"SMTP server host:port for confirmation and invitation e-mail (unset: links go to the log)"`
 	SMTPFrom     string `key:"smtp-from" help:"sender address of hubd's e-mail"`
@@ -154,6 +158,9 @@ func DefaultConfig() Config {
 		WebAddr:                DefaultWebAddr,
 		GatewayAddr:            DefaultGatewayAddr,
 		S3Addr:                 DefaultS3Addr,
+		S3MaxUploads:           s3.DefaultMaxUploads,
+		S3MaxParts:             s3.DefaultMaxParts,
+		S3UploadTTL:            s3.DefaultUploadTTL,
 		P2PAddr:                strings.Split(DefaultP2PAddr, ","),
 		SMTPFrom:               "hub@localhost",
 		SigMaxAhead:            auth.DefaultSigMaxAhead,
@@ -357,7 +364,7 @@ func (c Config) Validate() error {
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
 		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout},
-		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}} {
+		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}, {"s3-upload-ttl", c.S3UploadTTL}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
@@ -408,7 +415,8 @@ func (c Config) Validate() error {
 		{"max-message-size", c.MaxMessageSize}, {"max-streams-per-conn", c.MaxStreamsPerConn},
 		{"max-streams-per-principal", c.MaxStreamsPerPrincipal}, {"max-streams-per-account", c.MaxStreamsPerAccount},
 		{"max-signins-per-ip", c.MaxSignInsPerIP}, {"max-signins", c.MaxSignIns},
-		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow}} {
+		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow},
+		{"s3-max-uploads", c.S3MaxUploads}, {"s3-max-parts", c.S3MaxParts}} {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}

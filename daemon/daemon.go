@@ -67,6 +67,10 @@ type Daemon struct {
 	// gcDone is closed when the collector has stopped.
 	background context.CancelFunc
 	gcDone     chan struct{}
+	// uploadsStop ends the collector of abandoned S3 multipart uploads;
+	// uploadsDone is closed when it has stopped.
+	uploadsStop context.CancelFunc
+	uploadsDone chan struct{}
 }
 
 // Start builds and starts a daemon. It returns once every listener is bound
@@ -253,8 +257,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	d.serveHTTP(cfg, capped(gwLn), gateway.Routes(content, authSvc, reg))
 	// The S3 front end is one more user of the bucket contract, as the
 	// caller its request was signed by.
-	d.serveHTTP(cfg, capped(s3Ln), s3.New(s3.Config{Auth: authSvc, Buckets: bkts, Threads: dbs,
-		Objects: s3.NewObjectStore(d.store), Domain: cfg.S3Domain, Log: log}))
+	s3srv := s3.New(s3.Config{Auth: authSvc, Buckets: bkts, Threads: dbs,
+		Objects: s3.NewObjectStore(d.store), Uploads: s3.NewUploads(d.store),
+		DAG: blockstore.NewDAGService(collected), Hold: collected.Hold,
+		MaxUploads: cfg.S3MaxUploads, MaxParts: cfg.S3MaxParts, UploadTTL: cfg.S3UploadTTL,
+		Domain: cfg.S3Domain, Log: log})
+	d.serveHTTP(cfg, capped(s3Ln), s3srv)
+	d.collectUploads(s3srv, cfg.S3UploadTTL)
 	log.Info("hubd ready",
 		"api", d.addrs.API, "web", d.addrs.Web, "gateway", d.addrs.Gateway, "s3", d.addrs.S3,
 		"p2p", d.addrs.P2P, "repo", cfg.Repo, "blocks", blocksWhere(cfg), "dev", cfg.Dev)
@@ -314,6 +323,17 @@ func (d *Daemon) collectGarbage(bkts *buckets.Service, interval time.Duration) {
 				d.log.Warn("garbage collection: a bucket's DAG is incomplete; what its missing blocks linked is not kept", "bucket", b)
 			}
 		})
+	}()
+}
+
+// collectUploads aborts the S3 multipart uploads open longer than ttl,
+// looking every ttl/8 (at most hourly), until Close.
+func (d *Daemon) collectUploads(srv *s3.Server, ttl time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.uploadsStop, d.uploadsDone = cancel, make(chan struct{})
+	go func() {
+		defer close(d.uploadsDone)
+		srv.RunUploadCollector(ctx, min(ttl/8+1, time.Hour))
 	}()
 }
 
@@ -388,6 +408,10 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.background != nil {
 		d.background()
 		<-d.gcDone
+	}
+	if d.uploadsStop != nil {
+		d.uploadsStop()
+		<-d.uploadsDone
 	}
 	if d.ipfs != nil {
 		d.ipfs.Close()

@@ -33,10 +33,15 @@ var (
 	errInvalidRequest                    = errorCode{"InvalidRequest", http.StatusBadRequest}
 	errKeyTooLong                        = errorCode{"KeyTooLongError", http.StatusBadRequest}
 	errMalformedXML                      = errorCode{"MalformedXML", http.StatusBadRequest}
+	errMetadataTooLarge                  = errorCode{"MetadataTooLarge", http.StatusBadRequest}
 	errMethodNotAllowed                  = errorCode{"MethodNotAllowed", http.StatusMethodNotAllowed}
 	errMissingContentLength              = errorCode{"MissingContentLength", http.StatusLengthRequired}
 	errNoSuchBucket                      = errorCode{"NoSuchBucket", http.StatusNotFound}
 	errNoSuchKey                         = errorCode{"NoSuchKey", http.StatusNotFound}
+	errNoSuchUpload                      = errorCode{"NoSuchUpload", http.StatusNotFound}
+	errInvalidPart                       = errorCode{"InvalidPart", http.StatusBadRequest}
+	errInvalidPartOrder                  = errorCode{"InvalidPartOrder", http.StatusBadRequest}
+	errEntityTooSmall                    = errorCode{"EntityTooSmall", http.StatusBadRequest}
 	errNotImplemented                    = errorCode{"NotImplemented", http.StatusNotImplemented}
 	errOperationAborted                  = errorCode{"OperationAborted", http.StatusConflict}
 	errPreconditionFailed                = errorCode{"PreconditionFailed", http.StatusPreconditionFailed}
@@ -44,6 +49,7 @@ var (
 	errRequestTimeTooSkewed              = errorCode{"RequestTimeTooSkewed", http.StatusForbidden}
 	errServiceUnavailable                = errorCode{"ServiceUnavailable", http.StatusServiceUnavailable}
 	errSignatureDoesNotMatch             = errorCode{"SignatureDoesNotMatch", http.StatusForbidden}
+	errConditionalRequestConflict        = errorCode{"ConditionalRequestConflict", http.StatusConflict}
 	errContentSHA256Mismatch             = errorCode{"XAmzContentSHA256Mismatch", http.StatusBadRequest}
 )
 

@@ -64,21 +64,25 @@ func s3Buckets(list []hub.Bucket) map[string]hub.Bucket {
 
 // lookup returns the service bound to the caller's buckets DB and the
 // bucket named q.bucket (NoSuchBucket when there is none).
-func (q *request) lookup() (hub.Buckets, hub.Bucket, error) {
-	if !validBucketName(q.bucket) {
-		return nil, hub.Bucket{}, apiErrorf(errNoSuchBucket, "The specified bucket does not exist: %q is not a valid S3 bucket name", clip(q.bucket))
+func (q *request) lookup() (hub.Buckets, hub.Bucket, error) { return q.lookupNamed(q.bucket) }
+
+// lookupNamed is lookup of the bucket called name; it sets q.db.
+func (q *request) lookupNamed(name string) (hub.Buckets, hub.Bucket, error) {
+	if !validBucketName(name) {
+		return nil, hub.Bucket{}, apiErrorf(errNoSuchBucket, "The specified bucket does not exist: %q is not a valid S3 bucket name", clip(name))
 	}
 	db, ok, err := q.bucketsDB(false)
 	if err != nil {
 		return nil, hub.Bucket{}, err
 	}
 	if ok {
+		q.db = db
 		bs := q.s.cfg.Buckets.Buckets(q.p, db)
 		list, err := bs.List(q.r.Context())
 		if err != nil {
 			return nil, hub.Bucket{}, err
 		}
-		if b, ok := s3Buckets(list)[q.bucket]; ok {
+		if b, ok := s3Buckets(list)[name]; ok {
 			return bs, b, nil
 		}
 	}

@@ -43,7 +43,7 @@ func (q *request) describe(bucketKey, p string, it hub.BucketItem, b hub.Bucket)
 			return o
 		}
 	}
-	return Object{Cid: it.Cid, ETag: it.Cid, ContentType: mime.TypeByExtension(path.Ext(p)), Modified: b.UpdatedAt}
+	return Object{Cid: it.Cid, ETag: it.Cid, Meta: Meta{ContentType: mime.TypeByExtension(path.Ext(p))}, Modified: b.UpdatedAt}
 }
 
 // lookupObject returns the request's key as a bucket path, and its bucket.
@@ -54,6 +54,26 @@ func (q *request) lookupObject() (string, hub.Buckets, hub.Bucket, error) {
 	}
 	bs, b, err := q.lookup()
 	return p, bs, b, err
+}
+
+// readXML reads the request's body, the S3 document called doc of at
+// most max bytes, into v.
+func (q *request) readXML(doc string, max int64, v any) error {
+	body, err := newBody(q.r, q.sig, q.sigKey)
+	if err != nil {
+		return err
+	}
+	if body.length > max {
+		return apiErrorf(errMalformedXML, "the %s document is larger than %d bytes", doc, max)
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	if err := xml.Unmarshal(raw, v); err != nil {
+		return apiErrorf(errMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: %v", err)
+	}
+	return nil
 }
 
 // lookupWithBody finds the request's bucket and returns its body reader.
@@ -69,38 +89,81 @@ func (q *request) lookupWithBody() (hub.Buckets, hub.Bucket, *body, error) {
 // putObject answers PutObject: the body streams into the bucket as one
 // change, applied to the bucket's current root (so writers to other keys
 // never undo each other, and the last writer of a key wins, as in S3).
+// With If-None-Match: * the change is applied to the root the key was
+// found absent in: PreconditionFailed when the key exists, and
+// ConditionalRequestConflict when the bucket changed while the body came.
 func (q *request) putObject() error {
 	p, err := keyPath(q.key)
 	if err != nil {
 		return err
 	}
-	if q.r.Header.Get("If-None-Match") != "" || q.r.Header.Get("If-Match") != "" {
-		return apiErrorf(errNotImplemented, "conditional writes (If-Match, If-None-Match on PUT) are not implemented by this hub yet")
+	meta, err := metaOf(q.r.Header)
+	if err != nil {
+		return err
 	}
 	bs, b, body, err := q.lookupWithBody()
 	if err != nil {
 		return err
 	}
-	pushed, err := bs.PushPath(q.r.Context(), b.Key, p, body, "")
+	root, err := q.writeCondition(bs, b.Key, p)
+	if err != nil {
+		return err
+	}
+	pushed, err := bs.PushPath(q.r.Context(), b.Key, p, body, root)
+	if root != "" && errors.Is(errors.FailedPrecondition, err) {
+		return apiErrorf(errConditionalRequestConflict, "the bucket changed while the object was written with If-None-Match; retry the request")
+	}
 	if err != nil {
 		return err // a check of the body that failed is its *apiError
 	}
 	if !body.finished {
 		return apiErrorf(errIncompleteBody, "the body was not read to its end")
 	}
-	o := Object{Cid: pushed.Cid, ETag: body.etag(), ContentType: q.r.Header.Get("Content-Type"), Modified: pushed.Root.UpdatedAt}
-	if q.s.cfg.Objects != nil {
-		if err := q.s.cfg.Objects.SetObject(b.Key, p, o); err != nil {
-			// The object is stored; only its ETag falls back to its CID.
-			q.s.cfg.Log.Warn("s3: recording an object", "bucket", b.Key, "path", p, "err", err)
-		}
-	}
-	h := q.w.Header()
-	h.Set("ETag", `"`+o.ETag+`"`)
-	h.Set(HeaderCid, pushed.Cid)
-	h.Set(HeaderRoot, pushed.Root.Path)
+	o := Object{Cid: pushed.Cid, ETag: body.etag(), Meta: meta, Modified: pushed.Root.UpdatedAt}
+	q.record(b.Key, p, o, pushed.Root.Path)
+	q.w.Header().Set("ETag", `"`+o.ETag+`"`)
 	q.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// writeCondition checks a write's If-None-Match (only "*", as S3) and
+// returns the root the write must be applied to: the one the key was found
+// absent in, or "" when the write has no condition.
+func (q *request) writeCondition(bs hub.Buckets, bucketKey, p string) (string, error) {
+	if q.r.Header.Get("If-Match") != "" {
+		return "", apiErrorf(errNotImplemented, "If-Match on writes is not implemented by this hub yet")
+	}
+	v := q.r.Header.Get("If-None-Match")
+	if v == "" {
+		return "", nil
+	}
+	if strings.TrimSpace(v) != "*" {
+		return "", apiErrorf(errNotImplemented, "If-None-Match on writes takes only \"*\"")
+	}
+	it, at, err := bs.ListPath(q.r.Context(), bucketKey, p)
+	switch {
+	case err == nil && !it.IsDir:
+		return "", apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold: the key exists")
+	case err == nil:
+		return at.Path, nil
+	case errors.Is(errors.NotExist, err):
+		root, err := bs.Root(q.r.Context(), bucketKey)
+		return root.Path, err
+	}
+	return "", err
+}
+
+// record records o, the object a write put at p, and sets the headers
+// that carry its CID and the bucket's new root on the answer.
+func (q *request) record(bucketKey, p string, o Object, root string) {
+	if q.s.cfg.Objects != nil {
+		if err := q.s.cfg.Objects.SetObject(bucketKey, p, o); err != nil {
+			// The object is stored; only its ETag falls back to its CID.
+			q.s.cfg.Log.Warn("s3: recording an object", "bucket", bucketKey, "path", p, "err", err)
+		}
+	}
+	q.w.Header().Set(HeaderCid, o.Cid)
+	q.w.Header().Set(HeaderRoot, root)
 }
 
 // getObject answers GetObject and HeadObject, with Range and the
@@ -127,11 +190,7 @@ func (q *request) getObject(head bool) error {
 	h.Set("Accept-Ranges", "bytes")
 	h.Set(HeaderCid, it.Cid)
 	h.Set(HeaderRoot, at.Path)
-	ct := o.ContentType
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	h.Set("Content-Type", ct)
+	o.Meta.write(h)
 	if status, ok := preconditions(q.r, etag, modified); !ok {
 		if status == http.StatusPreconditionFailed {
 			return apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold")
@@ -160,7 +219,7 @@ func (q *request) getObject(head bool) error {
 	}
 	// The answer has started once a byte is written; an error after that
 	// can only cut the connection, which the client sees as a short body.
-	w := &rangeWriter{w: q.w, skip: start, left: n, status: status}
+	w := &rangeWriter{w: q.w, skip: start, left: n, begin: func() { q.w.WriteHeader(status) }}
 	_, err = bs.PullPath(q.r.Context(), b.Key, p, w)
 	if err != nil && !errors.As(err, new(*rangeDone)) {
 		if !w.started {
@@ -175,12 +234,13 @@ func (q *request) getObject(head bool) error {
 }
 
 // rangeWriter passes on the bytes of a range of what is written to it,
-// and stops the writer (errRangeDone) once the range is complete.
+// and stops the writer (rangeDone) once the range is complete. begin, if
+// set, is called before the first byte is passed on.
 type rangeWriter struct {
-	w       http.ResponseWriter
+	w       io.Writer
 	skip    int64
 	left    int64
-	status  int
+	begin   func()
 	started bool
 }
 
@@ -203,10 +263,10 @@ func (r *rangeWriter) Write(p []byte) (int, error) {
 		p = p[:r.left]
 	}
 	if len(p) > 0 {
-		if !r.started {
-			r.w.WriteHeader(r.status)
-			r.started = true
+		if !r.started && r.begin != nil {
+			r.begin()
 		}
+		r.started = true
 		if _, err := r.w.Write(p); err != nil {
 			return 0, err
 		}
@@ -353,20 +413,13 @@ type deleteError struct {
 // deleteObjects answers DeleteObjects: each key is removed as
 // DeleteObject would, one change each, and reported.
 func (q *request) deleteObjects() error {
-	bs, b, body, err := q.lookupWithBody()
+	bs, b, err := q.lookup()
 	if err != nil {
 		return err
-	}
-	if body.length > maxDeleteBody {
-		return apiErrorf(errMalformedXML, "the Delete document is larger than %d bytes", maxDeleteBody)
 	}
 	var req deleteRequest
-	raw, err := io.ReadAll(body)
-	if err != nil {
+	if err := q.readXML("Delete", maxDeleteBody, &req); err != nil {
 		return err
-	}
-	if err := xml.Unmarshal(raw, &req); err != nil {
-		return apiErrorf(errMalformedXML, "The XML you provided was not well-formed or did not validate against our published schema: %v", err)
 	}
 	if len(req.Objects) == 0 || len(req.Objects) > maxListKeys {
 		return apiErrorf(errMalformedXML, "a Delete names 1 to %d objects; this one names %d", maxListKeys, len(req.Objects))

@@ -6,8 +6,8 @@ import (
 )
 
 // ObjectStore keeps what S3 says about an object and a Hub bucket does not
-// record: the MD5 of its bytes (its ETag), its Content-Type and when it was
-// written. A record holds for the file (the CID) it was made for: a file
+// record: the MD5 of its bytes (its ETag), its content headers and user
+// metadata (Meta), and when it was written. A record holds for the file (the CID) it was made for: a file
 // replaced by other means (the Hub API, the CLI) no longer matches it, and
 // is then described from the bucket alone (see Object).
 type ObjectStore interface {
@@ -22,10 +22,10 @@ type ObjectStore interface {
 
 // Object is what S3 records of an object it wrote.
 type Object struct {
-	Cid         string `json:"cid"`
-	ETag        string `json:"etag"` // hex MD5 of the bytes, unquoted
-	ContentType string `json:"type,omitempty"`
-	Modified    int64  `json:"modified"` // Unix ns
+	Cid      string `json:"cid"`
+	ETag     string `json:"etag"` // hex MD5 of the bytes, unquoted
+	Meta            // what it was put with
+	Modified int64  `json:"modified"` // Unix ns
 }
 
 // storeObjects is an ObjectStore in the hub's store.

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	ipld "github.com/ipfs/go-ipld-format"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -28,6 +31,20 @@ type Config struct {
 	Buckets hub.BucketServer
 	Threads hub.ThreadServer
 	Objects ObjectStore // what S3 records about the objects it wrote
+	Uploads *Uploads    // the records of multipart uploads in progress
+	// DAG reads and stores blocks of the hub's blockstore; Complete links
+	// the parts' DAGs of an upload to a public bucket through it into
+	// one file, instead of reading them again. Hold keeps what an
+	// operation stores from a garbage collection until the operation
+	// ends (blockstore.GC.Hold). Without DAG, parts are read and pushed.
+	DAG  ipld.DAGService
+	Hold func(context.Context) (context.Context, func())
+	// MaxUploads bounds the multipart uploads open per account,
+	// MaxParts the parts of one; UploadTTL is how long an upload may stay
+	// open before RunUploadCollector aborts it. Zero means the default.
+	MaxUploads int
+	MaxParts   int
+	UploadTTL  time.Duration
 	// Domain, when set, serves virtual-hosted-style requests: the host
 	// <bucket>.<Domain> names the bucket. Path-style requests are always
 	// served.
@@ -40,6 +57,9 @@ type Config struct {
 type Server struct {
 	cfg Config
 	ids atomic.Uint64 // request IDs
+	// stagingMu serializes finding or making a staging bucket, so that
+	// concurrent uploads of one caller make one.
+	stagingMu sync.Mutex
 }
 
 // New returns the S3 front end.
@@ -49,6 +69,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxUploads == 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.MaxParts == 0 {
+		cfg.MaxParts = DefaultMaxParts
+	}
+	if cfg.UploadTTL == 0 {
+		cfg.UploadTTL = DefaultUploadTTL
 	}
 	return &Server{cfg: cfg}
 }
@@ -64,6 +93,7 @@ type request struct {
 	sig    *signedRequest
 	sigKey []byte // the day's signing key, for aws-chunked bodies
 	p      hub.Principal
+	db     hub.ThreadID // the caller's buckets DB, once lookup found it
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -130,8 +160,8 @@ func (q *request) authenticate() error {
 // NotImplemented rather than mistaken for the plain call.
 var subresources = []string{"acl", "accelerate", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-	"partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
-	"select", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website"}
+	"policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
+	"select", "tagging", "torrent", "versionId", "versioning", "versions", "website"}
 
 // serve dispatches the authenticated request.
 func (q *request) serve() error {
@@ -141,10 +171,28 @@ func (q *request) serve() error {
 			return apiErrorf(errNotImplemented, "%s %s?%s is not implemented by this hub yet", q.r.Method, q.target(), sub)
 		}
 	}
-	if q.r.Header.Get("X-Amz-Copy-Source") != "" {
-		return apiErrorf(errNotImplemented, "CopyObject is not implemented by this hub yet")
-	}
 	m := q.r.Method
+	switch {
+	case q.key != "" && qs.Has("uploadId"):
+		switch m {
+		case http.MethodPut:
+			return q.uploadPart()
+		case http.MethodPost:
+			return q.completeUpload()
+		case http.MethodDelete:
+			return q.abortUpload()
+		case http.MethodGet:
+			return q.listParts()
+		}
+	case q.key != "" && m == http.MethodPost && qs.Has("uploads"):
+		return q.createUpload()
+	case q.key == "" && m == http.MethodGet && qs.Has("uploads"):
+		return q.listUploads()
+	case qs.Has("partNumber") || qs.Has("uploads"):
+		return apiErrorf(errNotImplemented, "%s %s with partNumber or uploads is not implemented by this hub yet", m, q.target())
+	case q.key != "" && m == http.MethodPut && q.r.Header.Get("X-Amz-Copy-Source") != "":
+		return q.copyObject()
+	}
 	switch {
 	case q.bucket == "" && m == http.MethodGet:
 		return q.listBuckets()

@@ -48,7 +48,12 @@ type s3Hub struct {
 
 func startS3Hub(t *testing.T, args ...string) *s3Hub {
 	t.Helper()
-	p := testhub.StartProcess(t, testhub.Build(t, "./cmd/hubd"), nil, append(hubdArgs(t.TempDir()), args...)...)
+	return newS3Hub(t, testhub.StartProcess(t, testhub.Build(t, "./cmd/hubd"), nil, append(hubdArgs(t.TempDir()), args...)...))
+}
+
+// newS3Hub signs a developer up on p and makes S3 clients for its key.
+func newS3Hub(t *testing.T, p *testhub.Process) *s3Hub {
+	t.Helper()
 	hc := hubclient.New(testhub.Dial(t, p.Addrs.API))
 	sctx, _ := signup(t, hc, "s3dev")
 	key, err := hc.CreateKey(sctx, hub.AccountKey, true)

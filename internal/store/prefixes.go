@@ -41,6 +41,7 @@ const (
 
 	// Package s3.
 	S3Objects = "s3obj" // s3obj/<bucket key>/<path> → what S3 recorded of the object it wrote there
+	S3Uploads = "s3up"  // s3up/u/<bucket key>/<upload ID>, s3up/p/<upload ID>/<part>, s3up/a/<account>/<upload ID>: multipart uploads in progress (s3/uploads.go)
 
 	// Package threads/db (threads/db/layout.go describes each key).
 	DBs      = "db\x00" // binary: <len><DB ID bytes> then the DB's records
@@ -92,6 +93,7 @@ func Prefixes() []Prefix {
 		text(BucketKeys, "buckets", "buckets' IPNS keys"),
 		text(BucketRecords, "buckets", "the hub's records of buckets"),
 		text(S3Objects, "s3", "objects' S3 records (ETag, content type)"),
+		text(S3Uploads, "s3", "multipart uploads in progress and their parts"),
 		{DBs, "threads/db", "ThreadDB DBs: collections, instances, indexes, listen log, journal"},
 		text(DBNames, "threads/db", "DB names per scope"),
 		text(DBOwners, "threads/db", "a scope's DBs (index)"),
