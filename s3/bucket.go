@@ -181,6 +181,12 @@ func (q *request) deleteBucket() error {
 			q.s.cfg.Log.Warn("s3: forgetting a removed bucket's objects", "bucket", b.Key, "err", err)
 		}
 	}
+	// Its open multipart uploads end with it, releasing their parts.
+	if ups, err := q.s.cfg.Uploads.List(b.Key); err == nil {
+		for _, u := range ups {
+			q.s.abort(q.r.Context(), bs, u)
+		}
+	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

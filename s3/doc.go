@@ -78,15 +78,48 @@
 // never undo each other and the last writer of a key wins, as in S3.
 // DeleteObjects removes its keys one change each.
 //
+// # Multipart uploads
+//
+// The parts of an upload are files of a staging bucket in the caller's
+// buckets DB, ".s3-multipart" (".s3-multipart-private", a private bucket,
+// for uploads to private buckets), at <upload ID>/<part number>: each is
+// as durable as a push, metered against the account's quota, encrypted
+// when its target is, kept by the staging bucket's root from garbage
+// collection, and still there after a restart. S3 does not list the
+// staging buckets (their names are not S3 names); the Hub API does. The
+// hub's store records each upload and part (Uploads, prefix s3up).
+// Complete checks the parts named (InvalidPartOrder, InvalidPart,
+// EntityTooSmall for a part but the last under 5 MiB), links the object at
+// its key in one change of the bucket and removes the parts: in a public
+// bucket the object is a UnixFS file whose links are the parts' own DAGs
+// (concat), so no part is read again; a private bucket's parts are read
+// and pushed. Uploads open longer than Config.UploadTTL are aborted by
+// RunUploadCollector, which releases their parts to garbage collection;
+// Config.MaxUploads bounds the uploads an account has open and
+// Config.MaxParts the parts of one.
+//
 // # What S3 reports that buckets do not record
 //
-// The ETag of an object written through S3 is the hex MD5 of its bytes,
-// and its Content-Type the one it was put with; both are kept in the
-// hub's store beside the CID they describe (ObjectStore). An object
-// written through the Hub API has its CID as ETag (not an MD5) and a type
-// guessed from its name. Last-Modified is when S3 wrote the object, or
-// else the bucket's last change. Answers about objects carry the object's
-// CID (X-Hub-Cid) and the bucket root they were read from or a write moved
-// it to (X-Hub-Root); HeadBucket carries the Hub bucket key
-// (X-Hub-Bucket-Key).
+// The ETag of an object written through S3 is the hex MD5 of its bytes
+// (for a multipart upload, the MD5 of the parts' MD5s with "-<parts>"),
+// and its content headers and user metadata (Meta) are the ones it was
+// put with; they are kept in the hub's store beside the CID they describe
+// (ObjectStore), and go with the object on DeleteObject and with the
+// bucket on DeleteBucket; a record whose file was replaced through the Hub
+// API goes when S3 next reads it. An object written through the Hub API
+// has its CID as ETag (not an MD5) and a type guessed from its name.
+// Last-Modified is when S3 wrote the object, or else the bucket's last
+// change. Answers about objects carry the object's CID (X-Hub-Cid) and the
+// bucket root they were read from or a write moved it to (X-Hub-Root);
+// HeadBucket carries the Hub bucket key (X-Hub-Bucket-Key).
+//
+// # Conditional writes and copies
+//
+// PutObject and CopyObject take If-None-Match: * (PreconditionFailed when
+// the key exists); the write is then applied to the root the key was found
+// absent in, and a bucket that changed meanwhile answers
+// ConditionalRequestConflict, as S3 does for racing conditional writes.
+// CopyObject between public buckets links the source's DAG at the
+// destination (no byte is read); with a private bucket on either side the
+// bytes are read and pushed.
 package s3

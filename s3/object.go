@@ -42,6 +42,9 @@ func (q *request) describe(bucketKey, p string, it hub.BucketItem, b hub.Bucket)
 		if ok && o.Cid == it.Cid {
 			return o
 		}
+		if ok {
+			q.forget(bucketKey, p) // the file was replaced by other means
+		}
 	}
 	return Object{Cid: it.Cid, ETag: it.Cid, Meta: Meta{ContentType: mime.TypeByExtension(path.Ext(p))}, Modified: b.UpdatedAt}
 }
@@ -379,7 +382,19 @@ func (q *request) remove(bs hub.Buckets, bucketKey, p string) error {
 	if _, err := bs.RemovePath(q.r.Context(), bucketKey, p, ""); err != nil && !errors.Is(errors.NotExist, err) {
 		return err
 	}
+	q.forget(bucketKey, p)
 	return nil
+}
+
+// forget deletes the record of the object at p; a record left behind
+// only takes room, since it no longer matches any file.
+func (q *request) forget(bucketKey, p string) {
+	if q.s.cfg.Objects == nil {
+		return
+	}
+	if err := q.s.cfg.Objects.ForgetObject(bucketKey, p); err != nil {
+		q.s.cfg.Log.Warn("s3: forgetting an object's record", "bucket", bucketKey, "path", p, "err", err)
+	}
 }
 
 // maxDeleteBody bounds a DeleteObjects request: 1,000 keys of up to 1,024

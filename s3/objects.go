@@ -7,15 +7,20 @@ import (
 
 // ObjectStore keeps what S3 says about an object and a Hub bucket does not
 // record: the MD5 of its bytes (its ETag), its content headers and user
-// metadata (Meta), and when it was written. A record holds for the file (the CID) it was made for: a file
-// replaced by other means (the Hub API, the CLI) no longer matches it, and
-// is then described from the bucket alone (see Object).
+// metadata (Meta), and when it was written. A record holds for the file
+// (the CID) it was made for: a file replaced by other means (the Hub API,
+// the CLI) no longer matches it, is then described from the bucket alone
+// (see describe), and its record goes when S3 next reads it. Records go
+// with their object on DeleteObject(s) and with their bucket on
+// DeleteBucket.
 type ObjectStore interface {
 	// Object returns the record of the object at path of the bucket with
 	// key; ok is false when there is none.
 	Object(bucket, path string) (o Object, ok bool, err error)
 	// SetObject records o for the object at path.
 	SetObject(bucket, path string, o Object) error
+	// ForgetObject deletes the record of the object at path, if any.
+	ForgetObject(bucket, path string) error
 	// Forget deletes the records of a bucket's objects.
 	Forget(bucket string) error
 }
@@ -46,6 +51,12 @@ func (s storeObjects) Object(bucket, path string) (Object, bool, error) {
 func (s storeObjects) SetObject(bucket, path string, o Object) error {
 	b := s.st.NewBatch()
 	b.Put(store.Key(store.S3Objects, bucket, path), o)
+	return b.Commit()
+}
+
+func (s storeObjects) ForgetObject(bucket, path string) error {
+	b := s.st.NewBatch()
+	b.Delete(store.Key(store.S3Objects, bucket, path))
 	return b.Commit()
 }
 
