@@ -23,7 +23,7 @@ func TestS3CopyMetadataConditional(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	body := randomBytes(300_000, 5)
+	body := randomData(300_000)
 	put, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("one"), Key: aws.String("doc.bin"), Body: bytes.NewReader(body),
 		ContentType: aws.String("application/x-doc"), ContentEncoding: aws.String("gzip"), ContentDisposition: aws.String(`attachment; filename="d.bin"`),
 		CacheControl: aws.String("max-age=60"), Metadata: map[string]string{"color": "blue", "Shape": "round"}})

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +17,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 
+	bucketsclient "github.com/selfhub/hub/client/buckets"
+
 	"github.com/selfhub/hub/test/testhub"
 )
 
 const mib = 1 << 20
-
-// randomBytes returns n bytes that do not repeat (so no two blocks of a
-// test object share a CID).
-func randomBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	return b
-}
 
 // multipartETag is S3's ETag of a multipart object: the MD5 of the parts'
 // MD5s, with "-<parts>".
@@ -81,7 +69,7 @@ func TestS3Multipart(t *testing.T) {
 	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("mpu")}); err != nil {
 		t.Fatal(err)
 	}
-	src := randomBytes(3*mib, 9)
+	src := randomData(3 * mib)
 	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("mpu"), Key: aws.String("src.bin"), Body: bytes.NewReader(src)}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +79,9 @@ func TestS3Multipart(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := *cr.UploadId
-	p1 := randomBytes(5*mib, 1)
-	p2 := randomBytes(5*mib+123, 2)
-	uploadPart(t, c, "mpu", "big/obj.bin", id, 1, randomBytes(5*mib, 100)) // replaced below
+	p1 := randomData(5 * mib)
+	p2 := randomData(5*mib + 123)
+	uploadPart(t, c, "mpu", "big/obj.bin", id, 1, randomData(5*mib)) // replaced below
 	e1 := uploadPart(t, c, "mpu", "big/obj.bin", id, 1, p1)
 	e2 := uploadPart(t, c, "mpu", "big/obj.bin", id, 2, p2)
 	cp, err := c.UploadPartCopy(ctx, &awss3.UploadPartCopyInput{Bucket: aws.String("mpu"), Key: aws.String("big/obj.bin"), UploadId: aws.String(id),
@@ -192,7 +180,7 @@ func TestS3Multipart(t *testing.T) {
 	}
 
 	// minio-go sends a body of unknown length as a multipart upload.
-	body := randomBytes(11*mib, 3)
+	body := randomData(11 * mib)
 	if _, err := h.minio.PutObject(ctx, "mpu", "minio/unknown.bin", bytes.NewReader(body), -1, minio.PutObjectOptions{PartSize: 5 * mib}); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +206,7 @@ func TestS3MultipartSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, p2 := randomBytes(5*mib, 11), randomBytes(2*mib, 12)
+	p1, p2 := randomData(5*mib), randomData(2*mib)
 	e1 := uploadPart(t, c, "crash", "obj", *cr.UploadId, 1, p1)
 	e2 := uploadPart(t, c, "crash", "obj", *cr.UploadId, 2, p2)
 	p.Kill()
@@ -243,7 +231,7 @@ func TestS3MultipartSurvivesKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uploadPart(t, c, "crash", "left", *ab.UploadId, 1, randomBytes(mib, 13))
+	uploadPart(t, c, "crash", "left", *ab.UploadId, 1, randomData(mib))
 	pollUntil(t, "the abandoned upload is collected", func() bool {
 		lu, err := c.ListMultipartUploads(ctx, &awss3.ListMultipartUploadsInput{Bucket: aws.String("crash")})
 		return err == nil && len(lu.Uploads) == 0
@@ -261,5 +249,113 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within 2 minutes", what)
 		}
+	}
+}
+
+// TestS3MultipartPrivate completes an upload to a private bucket (its
+// parts kept in the private staging bucket, encrypted) and copies the
+// object to a public bucket and back.
+func TestS3MultipartPrivate(t *testing.T) {
+	h := startS3Hub(t)
+	ctx, c := context.Background(), h.aws
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("open")}); err != nil {
+		t.Fatal(err)
+	}
+	bc, bctx, _ := h.hubBucket(t, "open")
+	if _, err := bc.Create(bctx, "vault", bucketsclient.CreateOptions{Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("vault"), Key: aws.String("secret.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := randomData(5*mib), randomData(100_000)
+	e1 := uploadPart(t, c, "vault", "secret.bin", *cr.UploadId, 1, p1)
+	e2 := uploadPart(t, c, "vault", "secret.bin", *cr.UploadId, 2, p2)
+	sbc, sctx, skey := h.hubBucket(t, ".s3-multipart-private")
+	if root, err := sbc.Root(sctx, skey); err != nil || root.KeyID == "" {
+		t.Fatalf("the staging bucket of a private bucket's parts is not private: %+v, %v", root, err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("vault"), Key: aws.String("secret.bin"), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(e1)}, {PartNumber: aws.Int32(2), ETag: aws.String(e2)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := append(p1, p2...)
+	if got, out := getBytes(t, c, "vault", "secret.bin"); !bytes.Equal(got, whole) || *out.ETag != *done.ETag {
+		t.Fatalf("the private object: %d bytes (want %d), ETag %s", len(got), len(whole), *out.ETag)
+	}
+	if _, err := c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: aws.String("open"), Key: aws.String("out.bin"), CopySource: aws.String("vault/secret.bin")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getBytes(t, c, "open", "out.bin"); !bytes.Equal(got, whole) {
+		t.Fatalf("copied out of the private bucket: %d bytes", len(got))
+	}
+	if _, err := c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: aws.String("vault"), Key: aws.String("back.bin"), CopySource: aws.String("open/out.bin")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getBytes(t, c, "vault", "back.bin"); !bytes.Equal(got, whole) {
+		t.Fatalf("copied into the private bucket: %d bytes", len(got))
+	}
+}
+
+// TestS3Multipart200MiB uploads 200 MiB in 10 MiB parts, four at a time,
+// with one part sent twice, and reads the object back whole.
+func TestS3Multipart200MiB(t *testing.T) {
+	h := startS3Hub(t)
+	ctx, c := context.Background(), h.aws
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("large")}); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := c.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("large"), Key: aws.String("200MiB.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parts, size = 20, 10 * mib
+	whole := randomData(parts * size)
+	done := make([]types.CompletedPart, parts)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			data := whole[i*size : (i+1)*size]
+			send := func(b []byte) *awss3.UploadPartOutput {
+				out, err := c.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String("large"), Key: aws.String("200MiB.bin"),
+					UploadId: cr.UploadId, PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(b)})
+				if err != nil {
+					t.Errorf("UploadPart %d: %v", i+1, err)
+				}
+				return out
+			}
+			if i == 7 { // sent once with other bytes, then again
+				send(data[:mib])
+			}
+			if out := send(data); out != nil {
+				done[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	out, err := c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String("large"), Key: aws.String("200MiB.bin"), UploadId: cr.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := make([][]byte, parts)
+	for i := range split {
+		split[i] = whole[i*size : (i+1)*size]
+	}
+	if want := multipartETag(split...); *out.ETag != want {
+		t.Fatalf("ETag %s, want %s", *out.ETag, want)
+	}
+	if got, _ := getBytes(t, c, "large", "200MiB.bin"); !bytes.Equal(got, whole) {
+		t.Fatalf("read back %d bytes, want %d", len(got), len(whole))
 	}
 }
