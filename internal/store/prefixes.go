@@ -54,6 +54,9 @@ const (
 	ThreadHeads  = "thr/h" // binary: <len><thread bytes><log bytes> → a log's head
 	ThreadBlocks = "thr/c" // binary: <len><CID bytes><thread bytes> → a record's block
 
+	// Package threads/replicate (threads/replicate/peers.go).
+	ThreadPeers = "thr/p" // thr/p/<thread>/<peer> → the peer's addresses
+
 	// This package.
 	Meta = "store" // store/format → the format version (format.go)
 
@@ -101,6 +104,7 @@ func Prefixes() []Prefix {
 		text(ThreadLogs, "threads/logstore", "logs' keys"),
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
+		text(ThreadPeers, "threads/replicate", "the peers each thread replicates with"),
 		text(Meta, "internal/store", "the store's format version"),
 		{LegacyThreadBlocks, "threads/logstore", "thread blocks keyed by thread (legacy)"},
 		text(LegacyBlocksMoved, "threads/logstore", "a done-marker (legacy)"),

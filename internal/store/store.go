@@ -450,3 +450,16 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 func (pebbleLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
+// Sync makes every batch applied so far durable, those applied with
+// ApplyNoSync included (commits reach the disk in order): for a caller
+// about to hand on, to another peer, state that was applied unsynced.
+func (s *Store) Sync() error {
+	const op errors.Op = "store.Sync"
+	return s.WhileOpen(func() error {
+		if err := s.db.LogData(nil, pebble.Sync); err != nil {
+			return errors.E(op, errors.Internal, err)
+		}
+		return nil
+	})
+}

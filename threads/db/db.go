@@ -58,7 +58,7 @@ func (m *Manager) newDB(info Info) *DB {
 	d := &DB{m: m, id: info.ID, info: info, pfx: dbPrefix(info.ID), sem: make(chan struct{}, 1), writers: map[hub.PubKey]logWriter{}, cols: map[string]*collection{}, listeners: newBroadcaster(0)}
 	d.former = newFormer(m.st, m.threads, d.id, d.pfx, func(who hub.PubKey) (logWriter, error) {
 		return d.writer(nil, who) // stored with the identity's first entry
-	})
+	}, func() { m.announce(info.ID) })
 	return d
 }
 
@@ -321,6 +321,7 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	if err != nil {
 		return errors.E(op, err)
 	}
+	d.m.announce(d.id)
 	return nil
 }
 

@@ -49,6 +49,9 @@ type former struct {
 	// writer returns the log an identity writes to, whose key was stored
 	// with the identity's first journal entry (DB.writer).
 	writer func(hub.PubKey) (logWriter, error)
+	// notify is told each time a batch of records is applied (not yet
+	// synced): replication hands them on once they are.
+	notify func()
 
 	// appended numbers the last journal entry appended. Guarded by the
 	// DB's write lock, which every caller of append holds, so that entries
@@ -89,8 +92,8 @@ type former struct {
 
 // newFormer returns the stopped former of the DB with prefix pfx over
 // thread; load starts it if the journal holds entries.
-func newFormer(st *store.Store, logs *logstore.Store, thread threads.ID, pfx []byte, writer func(hub.PubKey) (logWriter, error)) *former {
-	return &former{st: st, logs: logs, thread: thread, pfx: pfx, writer: writer}
+func newFormer(st *store.Store, logs *logstore.Store, thread threads.ID, pfx []byte, writer func(hub.PubKey) (logWriter, error), notify func()) *former {
+	return &former{st: st, logs: logs, thread: thread, pfx: pfx, writer: writer, notify: notify}
 }
 
 // append adds a journal entry for an event to b and returns its number;
@@ -184,6 +187,9 @@ func (f *former) run() {
 		durable := f.durable
 		f.mu.Unlock()
 		n, err := f.formRecords(durable)
+		if n > 0 {
+			f.notify()
+		}
 		f.mu.Lock()
 		if err == nil && (n == formBatch || f.waiting >= formRun) {
 			f.mu.Unlock()

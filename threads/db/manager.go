@@ -89,6 +89,9 @@ type Manager struct {
 	// mu guards dbs and serialises DB creation and deletion.
 	mu  sync.Mutex
 	dbs map[threads.ID]*DB
+
+	// records is told when a DB's logs gain records (OnRecords).
+	records atomic.Pointer[func(threads.ID)]
 }
 
 // NewManager returns a Manager over st, keeping threads in logs: the

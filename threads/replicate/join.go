@@ -1,0 +1,65 @@
+package replicate
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
+)
+
+// Join makes, for principal p, DB id, which the peer at addr (a multiaddr
+// ending in /p2p/<peer>) hosts, from its key: a DB of p's named name, with
+// that peer as its first peer. It returns once the DB's history has
+// arrived, and the two hubs keep it in sync from then on. The key must be
+// the full thread key (Invalid otherwise, as for an address without a peer
+// or this hub's own); NewDB's refusals apply (Exist when this hub holds
+// the DB already). A peer that cannot be reached is Unavailable, one that
+// does not hold the DB with this key FailedPrecondition; either way the
+// DB is not kept.
+func (s *Service) Join(ctx context.Context, p hub.Principal, addr ma.Multiaddr, id threads.ID, key threads.Key, name string) (db.Info, error) {
+	const op errors.Op = "replicate.Join"
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return db.Info{}, errors.Errorf(op, errors.Invalid, "DB address %s names no peer: it must end in /p2p/<peer ID>/thread/<DB ID>", addr)
+	}
+	if ai.ID == s.host.ID() {
+		return db.Info{}, errors.Errorf(op, errors.Invalid, "DB address %s is this hub's own; the DB is here already", addr)
+	}
+	info, err := s.dbs.NewDB(ctx, p, id, name, &key, nil)
+	if err != nil {
+		return db.Info{}, errors.E(op, err)
+	}
+	// The first sync is this call's: a sync the records it brings set off
+	// (OnRecords) waits for it, rather than race it for the same records.
+	k := syncKey{ai.ID, id}
+	if !s.claim(k) {
+		return db.Info{}, errors.E(op, s.undo(p, id, errors.Errorf("", errors.Internal, "DB %s is being synced already", id)))
+	}
+	err = s.peers.add(id, ai.ID, ai.Addrs, s.cfg.MaxPeers)
+	if err == nil {
+		err = s.syncWith(ctx, *ai, id)
+	}
+	s.done(k, *ai)
+	if err != nil {
+		return db.Info{}, errors.E(op, s.undo(p, id, err))
+	}
+	return info, nil
+}
+
+// undo deletes the DB a failed Join made, and returns why it failed.
+func (s *Service) undo(p hub.Principal, id threads.ID, why error) error {
+	// Not the caller's context: it may have ended, which is why Join
+	// failed, and the DB must go all the same.
+	if err := s.dbs.DeleteDB(s.ctx, p, id); err != nil {
+		s.cfg.Log.Error("replication: deleting a DB whose join failed", "db", id, "err", err)
+	}
+	if err := s.peers.drop(id); err != nil {
+		s.cfg.Log.Error("replication: forgetting the peers of a DB whose join failed", "db", id, "err", err)
+	}
+	return why
+}

@@ -1,0 +1,228 @@
+package replicate
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/logstore"
+)
+
+// syncWith brings thread id and peer ai to the same records: it compares
+// head digests, pulls each log in which the peer is ahead and pushes each
+// in which this hub is. A thread this hub no longer holds loses its
+// peers. Errors are Unavailable when the peer cannot be reached and
+// FailedPrecondition when it refuses (it does not hold the thread, or not
+// with this key).
+func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID) error {
+	const op errors.Op = "replicate.sync"
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	info, err := s.logs.Thread(id)
+	if errors.Is(errors.NotExist, err) {
+		return s.peers.drop(id)
+	}
+	if err != nil {
+		return errors.E(op, err)
+	}
+	ours, byLog, err := s.heads(id)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if len(ai.Addrs) > 0 {
+		s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, s.cfg.Interval*2)
+	}
+	var a answer
+	err = s.exchange(ctx, ai.ID, request{Op: opHeads, Digest: digest(ours)}, id, info.Key, nil, func(r *bufio.Reader) error {
+		return readJSON(r, &a, s.cfg.MaxFrame)
+	})
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if a.Err != "" {
+		return errors.Errorf(op, errors.FailedPrecondition, "peer %s refused to sync thread %s: %s", ai.ID, id, errors.Clip(a.Err))
+	}
+	if a.Same {
+		return nil
+	}
+	theirs := map[string]head{}
+	for _, h := range a.Logs {
+		lid, err1 := peer.Decode(h.Log)
+		c, err2 := cid.Decode(h.Head)
+		if err1 != nil || err2 != nil || h.Counter < 1 {
+			return errors.Errorf(op, errors.Invalid, "peer %s sent a malformed head of thread %s", ai.ID, id)
+		}
+		theirs[string(lid)] = head{log: lid, head: c, counter: h.Counter}
+	}
+	for lid, h := range theirs {
+		if l, ok := byLog[lid]; ok && l.Counter >= h.counter {
+			continue
+		}
+		if err := s.pullLog(ctx, ai.ID, id, info.Key, h.log, h.counter); err != nil {
+			return errors.E(op, err)
+		}
+	}
+	for lid, l := range byLog {
+		h, ok := theirs[lid]
+		if ok && h.counter >= l.Counter {
+			continue
+		}
+		if err := s.pushLog(ctx, ai.ID, id, info.Key, l, h.head); err != nil {
+			return errors.E(op, err)
+		}
+	}
+	return nil
+}
+
+// pullLog pulls the records of log lid that follow this hub's copy from
+// peer p, a batch per stream, until the copy holds want records or the
+// peer sends none.
+func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, lid peer.ID, want int64) error {
+	for {
+		l, err := s.logs.Log(id, lid)
+		switch {
+		case errors.Is(errors.NotExist, err):
+			l = logstore.LogInfo{}
+		case err != nil:
+			return err
+		}
+		if l.Counter >= want {
+			return nil
+		}
+		req := request{Op: opPull, Log: lid.String(), Limit: s.cfg.Batch}
+		if l.Head.Defined() {
+			req.After = l.Head.String()
+		}
+		got := 0
+		err = s.exchange(ctx, p, req, id, key, nil, func(r *bufio.Reader) error {
+			var a answer
+			if err := readJSON(r, &a, maxRequest); err != nil {
+				return err
+			}
+			if a.Err != "" {
+				return errors.Errorf("", errors.FailedPrecondition, "peer %s refused a pull: %s", p, errors.Clip(a.Err))
+			}
+			for got <= s.cfg.Batch {
+				frame, err := readFrame(r, s.cfg.MaxFrame)
+				if err != nil {
+					return err
+				}
+				if len(frame) == 0 {
+					return nil
+				}
+				got++
+				if err := s.ingest(ctx, p, id, frame); err != nil && !errors.Is(errors.Exist, err) {
+					return err
+				}
+			}
+			return errors.Errorf("", errors.Invalid, "peer %s sent more records than the %d asked for", p, s.cfg.Batch)
+		})
+		if err != nil {
+			return err
+		}
+		if got == 0 {
+			return nil // the peer has no more; it may have been ahead of itself
+		}
+	}
+}
+
+// pushLog pushes to peer p the records of log l that follow theirs (the
+// peer's head of it; cid.Undef when the peer has none), a batch per
+// stream. It stops, without error, when theirs is not in this hub's copy:
+// the peer is ahead, or the log forked.
+func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, l logstore.LogInfo, theirs cid.Cid) error {
+	for {
+		cids, ok, err := s.after(id, key, l, theirs, s.cfg.Batch)
+		if err != nil || !ok || len(cids) == 0 {
+			return err
+		}
+		if err := s.st.Sync(); err != nil { // hand on only what is on disk
+			return err
+		}
+		var a answer
+		err = s.exchange(ctx, p, request{Op: opPush}, id, key, func(w *bufio.Writer) error {
+			for _, c := range cids {
+				blocks, err := s.recordBlocks(id, key, c)
+				if err != nil {
+					return err
+				}
+				if err := writeFrame(w, encodeRecord(blocks)); err != nil {
+					return err
+				}
+			}
+			return writeFrame(w, nil)
+		}, func(r *bufio.Reader) error { return readJSON(r, &a, maxRequest) })
+		switch {
+		case err != nil:
+			return err
+		case a.Err != "":
+			return errors.Errorf("", errors.FailedPrecondition, "peer %s refused records: %s", p, errors.Clip(a.Err))
+		case a.Gap || len(cids) < s.cfg.Batch:
+			return nil // a gap: the peer pulls what it lacks
+		}
+		theirs = cids[len(cids)-1]
+	}
+}
+
+// exchange opens a stream to p, sends req for thread id with its proof,
+// then what send writes (if anything), and hands the stream to recv.
+func (s *Service) exchange(ctx context.Context, p peer.ID, req request, id threads.ID, key threads.Key, send func(*bufio.Writer) error, recv func(*bufio.Reader) error) error {
+	str, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "replicate"), p, ProtocolID)
+	if err != nil {
+		return errors.Errorf("", errors.Unavailable, "cannot reach peer %s: %v", p, err)
+	}
+	defer str.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		str.SetDeadline(dl)
+	}
+	req.Thread, req.MAC = id.String(), proof(key, id, s.host.ID(), p)
+	w := bufio.NewWriter(str)
+	if err := writeJSON(w, req); err != nil {
+		str.Reset()
+		return errors.Errorf("", errors.Unavailable, "peer %s: %v", p, err)
+	}
+	if send != nil {
+		if err := send(w); err != nil {
+			str.Reset()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		str.Reset()
+		return errors.Errorf("", errors.Unavailable, "peer %s: %v", p, err)
+	}
+	if err := str.CloseWrite(); err != nil {
+		str.Reset()
+		return errors.Errorf("", errors.Unavailable, "peer %s: %v", p, err)
+	}
+	if err := recv(bufio.NewReader(str)); err != nil {
+		str.Reset()
+		if errors.KindOf(err) == errors.Other {
+			return errors.Errorf("", errors.Unavailable, "peer %s: %v", p, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// ingest applies one record frame from peer p. A record that does not
+// verify gets the peer banned (the caller ends the stream); Exist (held
+// already) and FailedPrecondition (a gap or a fork) are the caller's.
+func (s *Service) ingest(ctx context.Context, p peer.ID, id threads.ID, frame []byte) error {
+	blocks, err := decodeRecord(frame)
+	if err != nil {
+		err = errors.Errorf("", errors.Invalid, "%v", err)
+	} else {
+		err = s.dbs.Ingest(ctx, id, blocks)
+	}
+	if errors.Is(errors.Invalid, err) || errors.Is(errors.Permission, err) {
+		s.ban(p, fmt.Sprintf("sent a record that does not verify: %s", errors.Message(err)))
+	}
+	return err
+}
