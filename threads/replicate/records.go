@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"bufio"
 	"sort"
 
 	"github.com/ipfs/go-cid"
@@ -93,4 +94,19 @@ func (s *Service) recordBlocks(id threads.ID, key threads.Key, c cid.Cid) ([]thr
 		out = append(out, threads.Block{Cid: b, Data: d})
 	}
 	return out, nil
+}
+
+// writeRecords writes the frames of records cids, then the empty frame
+// that ends them.
+func (s *Service) writeRecords(w *bufio.Writer, id threads.ID, key threads.Key, cids []cid.Cid) error {
+	for _, c := range cids {
+		blocks, err := s.recordBlocks(id, key, c)
+		if err != nil {
+			return err
+		}
+		if err := writeFrame(w, encodeRecord(blocks)); err != nil {
+			return err
+		}
+	}
+	return writeFrame(w, nil)
 }

@@ -119,16 +119,7 @@ func (s *Service) answerPull(id threads.ID, key threads.Key, req request, w *buf
 	if err := writeJSON(w, answer{}); err != nil {
 		return err
 	}
-	for _, c := range cids {
-		blocks, err := s.recordBlocks(id, key, c)
-		if err != nil {
-			return err
-		}
-		if err := writeFrame(w, encodeRecord(blocks)); err != nil {
-			return err
-		}
-	}
-	return writeFrame(w, nil)
+	return s.writeRecords(w, id, key, cids)
 }
 
 // answerPush ingests the records peer p pushes, one at a time as they

@@ -147,16 +147,7 @@ func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 		}
 		var a answer
 		err = s.exchange(ctx, p, request{Op: opPush}, id, key, func(w *bufio.Writer) error {
-			for _, c := range cids {
-				blocks, err := s.recordBlocks(id, key, c)
-				if err != nil {
-					return err
-				}
-				if err := writeFrame(w, encodeRecord(blocks)); err != nil {
-					return err
-				}
-			}
-			return writeFrame(w, nil)
+			return s.writeRecords(w, id, key, cids)
 		}, func(r *bufio.Reader) error { return readJSON(r, &a, maxRequest) })
 		switch {
 		case err != nil:
