@@ -25,6 +25,7 @@ import (
 	"github.com/selfhub/hub/s3"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/db/jsfunc"
+	"github.com/selfhub/hub/threads/replicate"
 )
 
 // Default listen addresses.
@@ -124,6 +125,14 @@ type Config struct {
 	IPNSValidity  time.Duration `key:"ipns-validity" help:"how long a bucket's signed IPNS record stays valid; records are signed again before half of it passes"`
 	IPNSTTL       time.Duration `key:"ipns-ttl" help:"how long resolvers may cache a bucket's IPNS record"`
 
+	ReplMaxStreamsPerPeer int           `key:"repl-max-streams-per-peer" help:"thread replication streams one peer may have open to this hub at once; more are reset"`
+	ReplMaxFrame          int           `key:"repl-max-frame" help:"largest thread replication frame (a record with its event) a peer may send, in bytes"`
+	ReplBatch             int           `key:"repl-batch" help:"most thread records one replication stream carries"`
+	ReplInterval          time.Duration `key:"repl-interval" help:"how often every replicated DB syncs with each of its peers (it also syncs at start and on every write)"`
+	ReplTimeout           time.Duration `key:"repl-timeout" help:"how long one replication stream, and one sync with a peer, may take"`
+	ReplMaxPeers          int           `key:"repl-max-peers" help:"most peers stored for one replicated DB"`
+	ReplBanTime           time.Duration `key:"repl-ban-time" help:"how long a peer that sent a thread record that does not verify is refused"`
+
 	MaxConns               int           `key:"max-conns" help:"connections each of the gRPC, gRPC-Web and HTTP listeners holds open; past it new ones wait"`
 	MaxConnsPerIP          int           `key:"max-conns-per-ip" help:"connections one remote IP may hold open on each listener; past it new ones are closed"`
 	HandshakeTimeout       time.Duration `key:"handshake-timeout" help:"how long a new gRPC connection may take to finish its handshake, and a gRPC-Web call (websocket or plain) to start"`
@@ -209,6 +218,13 @@ func DefaultConfig() Config {
 		WebPreAuthBytes:        server.DefaultWebPreAuthBytes,
 		WebIdleTimeout:         server.DefaultWebIdleTimeout,
 		WebWindow:              server.DefaultWebWindow,
+		ReplMaxStreamsPerPeer:  replicate.DefaultMaxStreamsPerPeer,
+		ReplMaxFrame:           replicate.DefaultMaxFrame,
+		ReplBatch:              replicate.DefaultBatch,
+		ReplInterval:           replicate.DefaultInterval,
+		ReplTimeout:            replicate.DefaultTimeout,
+		ReplMaxPeers:           replicate.DefaultMaxPeers,
+		ReplBanTime:            replicate.DefaultBanTime,
 		LogLevel:               "info",
 		LogFormat:              "text",
 		IPFSDHT:                string(ipfsnet.DHTAuto),
@@ -364,7 +380,8 @@ func (c Config) Validate() error {
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
 		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout},
-		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}, {"s3-upload-ttl", c.S3UploadTTL}} {
+		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}, {"s3-upload-ttl", c.S3UploadTTL},
+		{"repl-interval", c.ReplInterval}, {"repl-timeout", c.ReplTimeout}, {"repl-ban-time", c.ReplBanTime}} {
 		if d.d <= 0 {
 			return fmt.Errorf("%s: must be positive, not %s", d.key, d.d)
 		}
@@ -416,7 +433,9 @@ func (c Config) Validate() error {
 		{"max-streams-per-principal", c.MaxStreamsPerPrincipal}, {"max-streams-per-account", c.MaxStreamsPerAccount},
 		{"max-signins-per-ip", c.MaxSignInsPerIP}, {"max-signins", c.MaxSignIns},
 		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow},
-		{"s3-max-uploads", c.S3MaxUploads}, {"s3-max-parts", c.S3MaxParts}} {
+		{"s3-max-uploads", c.S3MaxUploads}, {"s3-max-parts", c.S3MaxParts},
+		{"repl-max-streams-per-peer", c.ReplMaxStreamsPerPeer}, {"repl-max-frame", c.ReplMaxFrame}, {"repl-batch", c.ReplBatch},
+		{"repl-max-peers", c.ReplMaxPeers}} {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/api/server"
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/buckets"
@@ -39,6 +40,7 @@ import (
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/db/jsfunc"
 	"github.com/selfhub/hub/threads/logstore"
+	"github.com/selfhub/hub/threads/replicate"
 )
 
 // Addrs are the addresses a running daemon listens on, with the ports
@@ -60,6 +62,7 @@ type Daemon struct {
 	server *server.Server
 	p2p    host.Host
 	ipfs   *ipfsnet.Node // bitswap, DHT and IPNS records on p2p
+	repl   *replicate.Service
 	addrs  Addrs
 	https  []*http.Server
 	errc   chan error
@@ -182,6 +185,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	if d.p2p, err = startP2P(hostKey, cfg.P2PAddr); err != nil {
 		return nil, err
 	}
+	// Replication first: records a crash left unformed are handed on
+	// once formed.
+	d.repl = replicate.New(replicate.Config{
+		MaxStreamsPerPeer: cfg.ReplMaxStreamsPerPeer,
+		MaxFrame:          cfg.ReplMaxFrame,
+		Batch:             cfg.ReplBatch,
+		Interval:          cfg.ReplInterval,
+		Timeout:           cfg.ReplTimeout,
+		MaxPeers:          cfg.ReplMaxPeers,
+		BanTime:           cfg.ReplBanTime,
+		Log:               log,
+	}, d.p2p, d.store, logs, dbs)
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {
 		log.Error("forming the records a crash left unformed", "db", id, "err", err)
 	}); err != nil {
@@ -226,7 +241,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		Mail:        mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
 		Buckets:     bkts,
 		HostAddrs:   d.hostAddrs,
-		Build:       buildInfo(),
+		Join: func(ctx context.Context, p hub.Principal, host ma.Multiaddr, id hub.ThreadID, key threads.Key, name string) error {
+			_, err := d.repl.Join(ctx, p, host, id, key, name)
+			return err
+		},
+		Build: buildInfo(),
 	}, server.Limits{
 		MaxMessageSize:         cfg.MaxMessageSize,
 		MaxStreamsPerConn:      cfg.MaxStreamsPerConn,
@@ -412,6 +431,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.uploadsStop != nil {
 		d.uploadsStop()
 		<-d.uploadsDone
+	}
+	if d.repl != nil {
+		d.repl.Close()
 	}
 	if d.ipfs != nil {
 		d.ipfs.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/metering"
+	"github.com/selfhub/hub/threads"
 )
 
 // BuildInfo describes the running build, reported by BuildInfo.
@@ -56,7 +57,12 @@ type Services struct {
 	Buckets hub.BucketServer
 	// HostAddrs are the hub's libp2p addresses, ending in /p2p/<peer>.
 	HostAddrs func() []ma.Multiaddr
-	Build     BuildInfo
+	// Join joins, for p, DB id, which the peer at host (ending in
+	// /p2p/<peer>) hosts, from its key, and returns once its history has
+	// arrived (threads/replicate's Service.Join); nil answers
+	// NewDBFromAddr with Unimplemented.
+	Join  func(ctx context.Context, p hub.Principal, host ma.Multiaddr, id hub.ThreadID, key threads.Key, name string) error
+	Build BuildInfo
 }
 
 // Limits bound what one caller can make the server hold: every one is a
@@ -138,6 +144,7 @@ type Server struct {
 	meter     *metering.Meter
 	usage     *metering.Reporter
 	hostAddrs func() []ma.Multiaddr
+	join      func(ctx context.Context, p hub.Principal, host ma.Multiaddr, id hub.ThreadID, key threads.Key, name string) error
 	build     BuildInfo
 	log       *slog.Logger
 	metrics   *metrics
@@ -176,7 +183,7 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if lim.SignInTimeout <= 0 {
 		lim.SignInTimeout = DefaultSignInTimeout
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, join: svc.Join, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
 		limits: lim}
 	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {

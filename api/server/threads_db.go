@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
@@ -18,9 +19,6 @@ import (
 // The ThreadDB methods of threads.pb.API. Each converts the wire request,
 // binds the DB service to the caller (a DB of someone else is "not
 // found") and calls it.
-
-// threadProtocolCode is the multiaddr code of /thread/<id>.
-const threadProtocolCode = 406
 
 // threads returns the DB service bound to the caller, and the DB that raw
 // names.
@@ -45,8 +43,55 @@ func (t *threadsService) NewDB(ctx context.Context, req *pb.NewDBRequest) (*pb.N
 	return &pb.NewDBReply{}, err
 }
 
-func (t *threadsService) NewDBFromAddr(context.Context, *pb.NewDBFromAddrRequest) (*pb.NewDBReply, error) {
-	return nil, errors.E(errors.Unimplemented, "NewDBFromAddr joins a DB hosted by another peer, which needs peer replication; this hub does not replicate threads yet")
+// NewDBFromAddr joins a DB another peer hosts: the history arrives before
+// it answers (whether or not the request asks to block), then the
+// request's collections that the DB lacks are made.
+func (t *threadsService) NewDBFromAddr(ctx context.Context, req *pb.NewDBFromAddrRequest) (*pb.NewDBReply, error) {
+	const op errors.Op = "server.NewDBFromAddr"
+	if t.s.join == nil {
+		return nil, errors.E(op, errors.Unimplemented, "this hub does not replicate threads")
+	}
+	text, err := threads.AddrString(req.Addr)
+	if err != nil {
+		return nil, errors.Errorf(op, errors.Invalid, "DB address is not a multiaddr: %v", err)
+	}
+	i := strings.LastIndex(text, "/thread/")
+	if i <= 0 {
+		return nil, errors.Errorf(op, errors.Invalid, "DB address %s must be a peer's address followed by /thread/<DB ID>, as GetDBInfo lists them", errors.Clip(text))
+	}
+	id, err := threads.Decode(text[i+len("/thread/"):])
+	if err != nil {
+		return nil, errors.E(op, errors.Invalid, err)
+	}
+	host, err := ma.NewMultiaddr(text[:i])
+	if err != nil {
+		return nil, errors.E(op, errors.Invalid, err)
+	}
+	raw := req.Key
+	if len(raw) == 0 {
+		raw = req.ThreadKey
+	}
+	key, err := threads.KeyFromBytes(raw)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	if len(req.LogKey) > 0 {
+		return nil, errors.E(op, errors.Invalid, "hubd makes the log key of each identity that writes to a DB it holds; leave logKey empty")
+	}
+	if err := t.s.join(ctx, principal(ctx), host, id, key, req.Name); err != nil {
+		return nil, err
+	}
+	th := t.s.dbs.Threads(principal(ctx))
+	for _, c := range req.Collections {
+		cfg := collectionFromPB(c)
+		if _, err := th.GetCollectionInfo(ctx, id, cfg.Name); err == nil {
+			continue // it came with the history
+		}
+		if err := th.NewCollection(ctx, id, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &pb.NewDBReply{}, nil
 }
 
 func (t *threadsService) ListDBs(ctx context.Context, _ *pb.ListDBsRequest) (*pb.ListDBsReply, error) {
@@ -90,7 +135,7 @@ func (t *threadsService) dbInfo(info hub.DBInfo) *pb.GetDBInfoReply {
 // process-wide table.
 func threadAddr(host ma.Multiaddr, id hub.ThreadID) []byte {
 	b := host.Bytes()
-	b = binary.AppendUvarint(b, threadProtocolCode)
+	b = binary.AppendUvarint(b, threads.AddrCode)
 	b = binary.AppendUvarint(b, uint64(len(id.Bytes())))
 	return append(b, id.Bytes()...)
 }

@@ -16,7 +16,7 @@ import (
 func threadAddr(t *testing.T, host string, id ID) []byte {
 	t.Helper()
 	b := ma.StringCast(host).Bytes()
-	b = append(b, varint.ToUvarint(threadCode)...)
+	b = append(b, varint.ToUvarint(threads.AddrCode)...)
 	b = append(b, varint.ToUvarint(uint64(len(id)))...)
 	return append(b, id...)
 }
@@ -47,7 +47,7 @@ func TestAddrString(t *testing.T) {
 		{"cut short in the thread ID", good[:len(good)-3], "cut short"},
 		{"cut short in a host component", good[:3], "cut short"},
 		{"unknown protocol", append(varint.ToUvarint(0x7ffff), 1, 2), "unknown protocol"},
-		{"malformed thread ID", append(ma.StringCast("/ip4/127.0.0.1").Bytes(), append(varint.ToUvarint(threadCode), 2, 1, 2)...), "thread component"},
+		{"malformed thread ID", append(ma.StringCast("/ip4/127.0.0.1").Bytes(), append(varint.ToUvarint(threads.AddrCode), 2, 1, 2)...), "thread component"},
 	}
 	for _, c := range bad {
 		if s, err := addrString(c.b); err == nil || !strings.Contains(err.Error(), c.hint) {

@@ -86,15 +86,18 @@ type JoinOptions struct {
 	// LogKey is the key of the caller's own log in the DB's thread, a
 	// crypto.PrivKey (the server writes the caller's records with it) or
 	// a crypto.PubKey (records are made elsewhere and added); nil lets the
-	// server make one.
+	// server make one. hubd refuses one (Invalid).
 	LogKey crypto.Key
 }
 
 // NewDBFromAddr joins a DB that another peer hosts, for the caller, and
 // returns its ID. addr is the DB's address, /…/p2p/<peer>/thread/<id>, and
-// key its thread key, as GetDBInfo gives them. Joining needs peer
-// replication: a hub without it answers Unimplemented. A malformed address
-// or a missing key is Invalid, before anything is sent.
+// key its thread key, as GetDBInfo gives them. hubd answers once the DB's
+// history has arrived; from then on the two hubs keep it in sync. A
+// malformed address or a missing key is Invalid, before anything is sent;
+// hubd answers Unavailable when it cannot reach the peer,
+// FailedPrecondition when the peer does not hold the DB with that key, and
+// Invalid for a LogKey (it makes its writers' log keys).
 func (c *Client) NewDBFromAddr(ctx context.Context, addr string, key Key, opts JoinOptions) (ID, error) {
 	const op errors.Op = "threadsclient.NewDBFromAddr"
 	b, id, err := addrBytes(addr)

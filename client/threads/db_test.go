@@ -249,10 +249,12 @@ func TestDBs(t *testing.T) {
 	errorstest.WantKind(t, err, errors.Unauthenticated, "")
 }
 
-// TestNewDBFromAddr joins a DB by the address and key GetDBInfo gives, with
-// every option set: this hub cannot replicate threads yet, and the call
-// reaches it and comes back Unimplemented with its reason, making nothing.
-// What is not a DB address, or no key, is refused before anything is sent.
+// TestNewDBFromAddr joins a DB by the address and key GetDBInfo gives: with
+// a log key the hub refuses (it makes its writers' log keys), and from the
+// hub that holds the DB it refuses too (the DB is there), each with its
+// reason and making nothing. What is not a DB address, or no key, is
+// refused before anything is sent. Joins that work are test/'s
+// TestReplicationBetweenHubs.
 func TestNewDBFromAddr(t *testing.T) {
 	tc, _, ctx := setup(t)
 	id, err := tc.NewDB(ctx, "", threadsclient.DBOptions{Name: "hosted"})
@@ -271,10 +273,12 @@ func TestNewDBFromAddr(t *testing.T) {
 		ThreadKey:   info.Key,
 		LogKey:      logKey,
 	})
-	if code := rpcerr.Code(err); code != codes.Unimplemented || joined != "" {
-		t.Fatalf("NewDBFromAddr = %q, %v (code %v); want Unimplemented", joined, err, code)
+	if code := rpcerr.Code(err); code != codes.InvalidArgument || joined != "" {
+		t.Fatalf("NewDBFromAddr = %q, %v (code %v); want InvalidArgument", joined, err, code)
 	}
-	errorstest.WantKind(t, err, errors.Unimplemented, "needs peer replication")
+	errorstest.WantKind(t, err, errors.Invalid, "leave logKey empty")
+	_, err = tc.NewDBFromAddr(ctx, info.Addrs[0], info.Key, threadsclient.JoinOptions{Name: "joined", Collections: []threadsclient.CollectionConfig{people}})
+	errorstest.WantKind(t, err, errors.Invalid, "this hub's own")
 	if list, err := tc.ListDBs(ctx); err != nil || len(list) != 1 || list[0].ID != id {
 		t.Errorf("ListDBs after NewDBFromAddr = %+v, %v; want only %s", list, err, id)
 	}
