@@ -257,3 +257,52 @@ func TestGapRepaired(t *testing.T) {
 	}
 	a.waitIDs(t, id, "b1", "b2")
 }
+
+// TestForgedRecordRefused: a peer that holds the key but pushes a record
+// of another thread (it does not open with this thread's key) changes
+// nothing, is refused from then on, and the hub keeps serving others.
+func TestForgedRecordRefused(t *testing.T) {
+	a, b, c := newNode(t, Config{}), newNode(t, Config{}), newNode(t, Config{})
+	id, key := hosted(t, a)
+	create(t, a, id, "a1")
+	if _, err := b.repl.Join(context.Background(), b.user, a.addr(t), id, key, ""); err != nil {
+		t.Fatal(err)
+	}
+	otherID, otherKey := hosted(t, b)
+	create(t, b, otherID, "x1")
+	if err := b.dbs.WaitRecords(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	heads, _, err := b.repl.heads(otherID)
+	if err != nil || len(heads) == 0 {
+		t.Fatalf("heads of B's other DB: %v, %v", heads, err)
+	}
+	forged, err := b.repl.recordBlocks(otherID, otherKey, heads[0].head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans answer
+	err = b.repl.exchange(context.Background(), a.host.ID(), request{Op: opPush}, id, key, func(w *bufio.Writer) error {
+		if err := writeFrame(w, encodeRecord(forged)); err != nil {
+			return err
+		}
+		return writeFrame(w, nil)
+	}, func(r *bufio.Reader) error { return readJSON(r, &ans, maxRequest) })
+	if err == nil && (ans.Err == "" || ans.Ingested != 0) {
+		t.Fatalf("a forged record was answered %+v; want a refusal", ans)
+	}
+	if got := a.ids(t, id); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("after a forged push, A holds %v; want a1 only", got)
+	}
+	// B is refused now; C is served.
+	err = b.repl.exchange(context.Background(), a.host.ID(), request{Op: opHeads}, id, key, nil, func(r *bufio.Reader) error { return readJSON(r, &ans, maxRequest) })
+	if err == nil {
+		t.Fatal("a banned peer's request was answered")
+	}
+	if _, err := c.repl.Join(context.Background(), c.user, a.addr(t), id, key, ""); err != nil {
+		t.Fatalf("after refusing a forger, A does not serve another peer: %v", err)
+	}
+	if got := c.ids(t, id); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("C holds %v; want a1", got)
+	}
+}
