@@ -69,7 +69,9 @@ type Threads interface {
 	// lock until it ends (at most the hub's transaction time limit): other
 	// writes to the DB wait for it. The transaction's calls run under
 	// ctx. A remote implementation may report a refused start (an unknown
-	// DB or collection) at the transaction's first call, or at its end.
+	// DB or collection) at the transaction's first call, or at its end,
+	// and a read transaction's snapshot is fixed by the time its first
+	// call answers (a remote begin sends its request without a reply).
 	ReadTransaction(ctx context.Context, db ThreadID, collection string) (ReadTxn, error)
 	WriteTransaction(ctx context.Context, db ThreadID, collection string) (WriteTxn, error)
 

@@ -212,6 +212,11 @@ func testTransactions(w *world) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The snapshot is fixed once the first call answers (over the wire
+	// the begin has no reply of its own).
+	if ok, err := r.Has([]string{"ann"}); err != nil || !ok {
+		t.Fatalf("the reader's Has(ann) = %v, %v", ok, err)
+	}
 	wr, err := w.th.WriteTransaction(ctx, db, "people")
 	if err != nil {
 		t.Fatal(err)
