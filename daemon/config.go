@@ -127,6 +127,7 @@ type Config struct {
 
 	ReplMaxStreamsPerPeer int           `key:"repl-max-streams-per-peer" help:"thread replication streams one peer may have open to this hub at once; more are reset"`
 	ReplMaxFrame          int           `key:"repl-max-frame" help:"largest thread replication frame (a record with its event) a peer may send, in bytes"`
+	ReplMaxMemory         int           `key:"repl-max-memory" help:"bytes of thread replication frames held in memory at once, across all peers; a frame waits for room (at least repl-max-frame)"`
 	ReplBatch             int           `key:"repl-batch" help:"most thread records one replication stream carries"`
 	ReplInterval          time.Duration `key:"repl-interval" help:"how often every replicated DB syncs with each of its peers (it also syncs at start and on every write)"`
 	ReplTimeout           time.Duration `key:"repl-timeout" help:"how long one replication stream, and one sync with a peer, may take"`
@@ -220,6 +221,7 @@ func DefaultConfig() Config {
 		WebWindow:              server.DefaultWebWindow,
 		ReplMaxStreamsPerPeer:  replicate.DefaultMaxStreamsPerPeer,
 		ReplMaxFrame:           replicate.DefaultMaxFrame,
+		ReplMaxMemory:          replicate.DefaultMaxMemory,
 		ReplBatch:              replicate.DefaultBatch,
 		ReplInterval:           replicate.DefaultInterval,
 		ReplTimeout:            replicate.DefaultTimeout,
@@ -439,6 +441,9 @@ func (c Config) Validate() error {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}
+	}
+	if c.ReplMaxMemory < c.ReplMaxFrame {
+		return fmt.Errorf("repl-max-memory: must hold one frame of repl-max-frame (%d bytes), not %d", c.ReplMaxFrame, c.ReplMaxMemory)
 	}
 	if c.SMTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.SMTPAddr); err != nil {

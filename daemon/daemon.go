@@ -190,6 +190,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	d.repl = replicate.New(replicate.Config{
 		MaxStreamsPerPeer: cfg.ReplMaxStreamsPerPeer,
 		MaxFrame:          cfg.ReplMaxFrame,
+		MaxMemory:         cfg.ReplMaxMemory,
 		Batch:             cfg.ReplBatch,
 		Interval:          cfg.ReplInterval,
 		Timeout:           cfg.ReplTimeout,

@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -612,5 +613,43 @@ func TestReplicationStalledFrames(t *testing.T) {
 		frames, closed := readToEnd(t, s)
 		mustBeCut(t, tc.name, frames, closed)
 	}
+	v.unharmed(t)
+}
+
+// TestReplicationMemory: one holder of a DB's key, as many peers as it
+// likes (peer IDs cost nothing), each with all the streams a peer may
+// hold, each sending a record frame of --repl-max-frame (16 MiB, the
+// default) that it never finishes: without a bound across peers the hub
+// would hold 768 MiB of frames. It holds at most --repl-max-memory (32
+// MiB); the streams that found no room are cut off at --repl-timeout.
+func TestReplicationMemory(t *testing.T) {
+	const peers, streams, frameSize = 6, 8, 16 << 20
+	v := startReplVictim(t, "--repl-max-frame", fmt.Sprint(frameSize), "--repl-max-memory", fmt.Sprint(2*frameSize),
+		"--repl-max-streams-per-peer", fmt.Sprint(streams), "--repl-timeout", "5s")
+	var ended sync.WaitGroup
+	for range peers {
+		a := newAttacker(t, v)
+		raw := append(jsonFrame(t, a.request("push", v.db, v.key)), binary.AppendUvarint(nil, frameSize)...)
+		raw = append(raw, make([]byte, frameSize-1)...)
+		for range streams {
+			s := a.open(t)
+			if s == nil {
+				t.Fatal("the hub refused a stream within the per-peer limit")
+			}
+			ended.Add(1)
+			go func() {
+				defer ended.Done()
+				s.Write(raw) // ends when the hub has read it all, or resets the stream
+			}()
+			t.Cleanup(func() {
+				if frames, closed := readToEnd(t, s); closed || len(frames) != 0 {
+					t.Errorf("a record frame never finished was answered %q (closed %v); want the stream reset", frames, closed)
+				}
+			})
+		}
+	}
+	ended.Wait()
+	_, peak := v.h.rss(t)
+	t.Logf("hubd's peak resident set after %d streams of unfinished %d MiB frames: %d MiB", peers*streams, frameSize>>20, peak>>20)
 	v.unharmed(t)
 }

@@ -18,7 +18,8 @@
 //
 // Nothing a peer sends is trusted: every request proves that the peer
 // holds the thread's service key, frames are capped, each peer gets a
-// bounded number of streams at once and a deadline for each, and a peer
+// bounded number of streams at once and a deadline for each, the frames
+// held in memory at once are bounded across all peers, and a peer
 // that sends a record that does not verify is disconnected and refused
 // for Config.BanTime.
 package replicate
@@ -31,6 +32,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/threads"
@@ -42,6 +44,7 @@ import (
 const (
 	DefaultMaxStreamsPerPeer = 8
 	DefaultMaxFrame          = 16 << 20
+	DefaultMaxMemory         = 4 * DefaultMaxFrame
 	DefaultBatch             = 256
 	DefaultInterval          = time.Minute
 	DefaultTimeout           = time.Minute
@@ -56,6 +59,12 @@ type Config struct {
 	MaxStreamsPerPeer int
 	// MaxFrame caps a frame a peer sends: a record with its event.
 	MaxFrame int
+	// MaxMemory caps the bytes of record frames from peers held in
+	// memory at once, across all peers and streams: without it, every
+	// peer ID (they cost nothing to make) could hold MaxStreamsPerPeer
+	// frames of MaxFrame bytes. A frame waits, within its stream's
+	// deadline, until it fits. It is at least MaxFrame.
+	MaxMemory int
 	// Batch is the most records one stream carries.
 	Batch int
 	// Interval is how often every DB syncs with every peer.
@@ -79,6 +88,8 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.MaxStreamsPerPeer, DefaultMaxStreamsPerPeer)
 	def(&c.MaxFrame, DefaultMaxFrame)
+	def(&c.MaxMemory, DefaultMaxMemory)
+	c.MaxMemory = max(c.MaxMemory, c.MaxFrame)
 	def(&c.Batch, DefaultBatch)
 	def(&c.MaxPeers, DefaultMaxPeers)
 	if c.Interval <= 0 {
@@ -103,6 +114,9 @@ type Service struct {
 	logs  *logstore.Store
 	dbs   *db.Manager
 	peers peerStore
+	// frames holds the bytes of MaxMemory that record frames being read
+	// or ingested take (readRecordFrame).
+	frames *semaphore.Weighted
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -136,7 +150,8 @@ func New(cfg Config, h host.Host, st *store.Store, logs *logstore.Store, dbs *db
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, host: h, st: st, logs: logs, dbs: dbs, peers: peerStore{st},
-		ctx: ctx, cancel: cancel,
+		frames: semaphore.NewWeighted(int64(cfg.MaxMemory)),
+		ctx:    ctx, cancel: cancel,
 		inbound: map[peer.ID]int{}, banned: map[peer.ID]time.Time{}, syncs: map[syncKey]*bool{},
 		announced: map[threads.ID]bool{}, wake: make(chan struct{}, 1)}
 	h.SetStreamHandler(ProtocolID, s.serve)

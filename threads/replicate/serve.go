@@ -130,7 +130,7 @@ func (s *Service) answerPull(id threads.ID, key threads.Key, req request, w *buf
 func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *bufio.Reader, w *bufio.Writer) error {
 	var a answer
 	for n := 0; ; n++ {
-		frame, err := readFrame(r, s.cfg.MaxFrame)
+		frame, release, err := s.readRecordFrame(ctx, r)
 		if err != nil {
 			return err
 		}
@@ -138,11 +138,13 @@ func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *b
 			break
 		}
 		if n == s.cfg.Batch {
+			release()
 			a.Err = "more records than a push may carry"
 			s.ban(p, a.Err)
 			break
 		}
 		err = s.ingest(ctx, p, id, frame)
+		release()
 		if errors.Is(errors.Exist, err) {
 			continue
 		}

@@ -109,7 +109,7 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 				return errors.Errorf("", errors.FailedPrecondition, "peer %s refused a pull: %s", p, errors.Clip(a.Err))
 			}
 			for got <= s.cfg.Batch {
-				frame, err := readFrame(r, s.cfg.MaxFrame)
+				frame, release, err := s.readRecordFrame(ctx, r)
 				if err != nil {
 					return err
 				}
@@ -117,7 +117,9 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 					return nil
 				}
 				got++
-				if err := s.ingest(ctx, p, id, frame); err != nil && !errors.Is(errors.Exist, err) {
+				err = s.ingest(ctx, p, id, frame)
+				release()
+				if err != nil && !errors.Is(errors.Exist, err) {
 					return err
 				}
 			}

@@ -128,18 +128,28 @@ func writeFrame(w *bufio.Writer, b []byte) error {
 
 // readFrame reads one frame of at most max bytes.
 func readFrame(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readFrameLen(r, max)
 	if err != nil {
 		return nil, err
-	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("frame of %d bytes is larger than the limit, %d", n, max)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// readFrameLen reads the length that starts a frame, and refuses one of
+// more than max bytes.
+func readFrameLen(r *bufio.Reader, max int) (int, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(max) {
+		return 0, fmt.Errorf("frame of %d bytes is larger than the limit, %d", n, max)
+	}
+	return int(n), nil
 }
 
 // writeJSON writes v as a frame.
