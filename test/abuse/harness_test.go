@@ -33,6 +33,9 @@ import (
 var hubdBin string
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(attackerEnv); cfg != "" {
+		os.Exit(attackerMain(cfg))
+	}
 	dir, err := os.MkdirTemp("", "abuse-hubd-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
