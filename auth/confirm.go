@@ -7,7 +7,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // awaitConfirmation e-mails a confirmation link to email and waits until it

@@ -6,7 +6,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // CreateKey creates an API key for the account the session acts as (the

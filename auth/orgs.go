@@ -8,7 +8,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // IsOrgNameAvailable returns the slug name would get, or an Exist error when

@@ -3,7 +3,7 @@ package auth
 import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // A Revocation says which principals lost their access: a key was

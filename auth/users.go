@@ -8,7 +8,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // errOwnIdentity refuses a token for the identity of the account whose key

@@ -11,7 +11,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/internal/blockstore"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"

@@ -9,7 +9,7 @@ import (
 	mbase "github.com/multiformats/go-multibase"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // ipnsKeyKey is where the private key behind a bucket's IPNS name is kept;

@@ -7,7 +7,7 @@ import (
 	bstore "github.com/ipfs/boxo/blockstore"
 
 	"github.com/selfhub/hub/buckets"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"
 )

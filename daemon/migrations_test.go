@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // testConfig is a daemon on a fresh repo and free loopback ports.

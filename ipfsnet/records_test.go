@@ -13,7 +13,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 func openStore(t *testing.T, dir string) *store.Store {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 func TestCountsPersistAcrossReopen(t *testing.T) {

@@ -2,7 +2,7 @@ package s3
 
 import (
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // ObjectStore keeps what S3 says about an object and a Hub bucket does not

@@ -9,7 +9,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // Uploads keeps the records of multipart uploads in progress in the hub's

@@ -14,7 +14,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/daemon"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/logstore"

@@ -11,7 +11,7 @@ import (
 	"github.com/selfhub/hub/client"
 	bucketsclient "github.com/selfhub/hub/client/buckets"
 	usersclient "github.com/selfhub/hub/client/users"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
@@ -60,7 +60,7 @@ func TestEveryKeyHasAnOwner(t *testing.T) {
 	err = st.Scan(nil, func(key, _ []byte) error {
 		p, ok := store.PrefixOf(key)
 		if !ok {
-			t.Errorf("key %q is under no prefix the store lists (internal/store/prefixes.go)", key)
+			t.Errorf("key %q is under no prefix the store lists (store/prefixes.go)", key)
 		}
 		owners[p.Owner]++
 		return nil

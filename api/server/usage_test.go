@@ -14,8 +14,8 @@ import (
 	"github.com/selfhub/hub/auth"
 	"github.com/selfhub/hub/client"
 	"github.com/selfhub/hub/email"
-	"github.com/selfhub/hub/internal/store"
 	"github.com/selfhub/hub/metering"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"
 )

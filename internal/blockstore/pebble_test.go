@@ -7,7 +7,7 @@ import (
 	"github.com/ipfs/go-datastore/query"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // The Pebble datastore: blocks in the embedded store, the comparison that

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads/db/query"
 )
 

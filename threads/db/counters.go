@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 )
 
 // counters are what every write of a DB moves: the last change's number,

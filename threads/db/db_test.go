@@ -13,7 +13,7 @@ import (
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
 	"github.com/selfhub/hub/threads/logstore"

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/selfhub/hub"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 )
 

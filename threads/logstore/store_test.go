@@ -16,7 +16,7 @@ import (
 
 	"crypto/rand"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"strings"
 )

@@ -7,7 +7,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 )
 

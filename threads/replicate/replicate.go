@@ -34,7 +34,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/selfhub/hub/internal/store"
+	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"

@@ -105,7 +105,7 @@ func Prefixes() []Prefix {
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
 		text(ThreadPeers, "threads/replicate", "the peers each thread replicates with"),
-		text(Meta, "internal/store", "the store's format version"),
+		text(Meta, "store", "the store's format version"),
 		{LegacyThreadBlocks, "threads/logstore", "thread blocks keyed by thread (legacy)"},
 		text(LegacyBlocksMoved, "threads/logstore", "a done-marker (legacy)"),
 		text(LegacyBucketDBs, "buckets", "buckets' DBs (legacy)"),
