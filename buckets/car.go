@@ -28,7 +28,7 @@ const MaxCARBlockSize = 2 << 20
 
 // CARImport is what ImportCAR stored.
 type CARImport struct {
-	Cid    cid.Cid // the DAG linked at the path: the CAR's, or its copy with true link sizes
+	Cid    cid.Cid // the DAG linked at the path: the CAR's root, as it is
 	Blocks int64   // blocks the CAR held
 	Bucket Bucket  // the bucket at its new root
 }
@@ -45,11 +45,12 @@ type CARImport struct {
 // size of the CAR (plus the CIDs of its raw leaves, for the completeness
 // check). The DAG must be complete, from the CAR or blocks this hub
 // already holds, before the bucket moves: a CAR that fails any check
-// leaves the bucket as it was. Link sizes are advisory in UnixFS: where
-// the CAR's differ from the true ones (as some tools write them, or leave
-// them 0), the bucket links a copy with the true sizes, which quotas count
-// (verifyDAG), and CARImport.Cid names it. Blocks stored from a refused CAR stay
-// unreferenced until garbage collection.
+// leaves the bucket as it was. The bucket links the CAR's root as it is,
+// as kubo does, also where the CAR's link sizes differ from the true ones
+// (link sizes are advisory in UnixFS; some tools write others, or 0): the
+// quota and usage count the bytes its blocks really hold (truesize.go).
+// Blocks stored from a refused CAR stay unreferenced until garbage
+// collection.
 func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads.ID, key, path, root string, carRoot cid.Cid, r io.Reader) (CARImport, error) {
 	const op errors.Op = "buckets.ImportCAR"
 	segs, err := CleanPath(path)
@@ -104,7 +105,7 @@ func (s *Service) ImportCAR(ctx context.Context, p hub.Principal, thread threads
 		if len(segs) == 0 {
 			return nd, nil
 		}
-		return put(ctx, s.dag, cur, segs, nd)
+		return put(ctx, s.dag, s.sizes, cur, segs, nd)
 	})
 	if err != nil {
 		return CARImport{}, err
@@ -190,9 +191,9 @@ func decodeBlock(blk blocks.Block) (ipld.Node, error) {
 }
 
 // checkComplete returns the root node of the DAG at top once every block
-// it links to is stored and the root is a UnixFS node: top's, or the copy
-// with true link sizes verifyDAG made when the CAR's were wrong. The sizes of the raw blocks the CAR held (leaves) are
-// known, so they are not read back.
+// it links to is stored, its true sizes are recorded (verifyDAG) and the
+// root is a UnixFS node. The sizes of the raw blocks the CAR held (leaves)
+// are known, so they are not read back.
 func (s *Service) checkComplete(ctx context.Context, top cid.Cid, leaves map[cid.Cid]int) (ipld.Node, error) {
 	nd, err := s.verifyDAG(ctx, top, leaves)
 	var m missingBlock

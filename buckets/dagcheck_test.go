@@ -8,7 +8,10 @@ import (
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
+
+	"github.com/selfhub/hub/errors"
 )
 
 // wrongSizes is a DAG whose links record other sizes than the true ones,
@@ -58,49 +61,92 @@ func newWrongSizes(t *testing.T, dag ipld.DAGService) wrongSizes {
 	return w
 }
 
-// TestWrongLinkSizesCorrected links DAGs whose links claim less than they
-// hold. Linked as they are, the owner would store a megabyte while
-// charged for bytes, for as long as they stay; so the bucket links copies
-// with the true sizes, the same files under the CIDs their honest forms
-// have, and is charged for the megabyte, also after a change inside.
-func TestWrongLinkSizesCorrected(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	b := f.create(t, "sizes")
-	w := newWrongSizes(t, f.svc.dag)
-	stored := func() int64 {
-		n, err := f.svc.StoredBytes(ctx, f.p.Account)
+// realBytes is what the DAG under c holds, read block by block: every
+// block's bytes, once per link to it, whatever sizes the links record.
+func realBytes(t *testing.T, dag ipld.DAGService, c cid.Cid) int64 {
+	t.Helper()
+	var n int64
+	stack := []cid.Cid{c}
+	for len(stack) > 0 {
+		nd, err := dag.Get(context.Background(), stack[len(stack)-1])
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		stack = stack[:len(stack)-1]
+		n += int64(len(nd.RawData()))
+		for _, l := range nd.Links() {
+			stack = append(stack, l.Cid)
+		}
 	}
-	before := stored()
+	return n
+}
+
+// TestWrongLinkSizes links DAGs whose links claim less than they hold, as
+// other tools write them: the bucket links them under their own CIDs, as
+// kubo does, and the account is charged what their blocks really hold,
+// also after changes inside them, which keep the sizes of the links
+// beside them.
+func TestWrongLinkSizes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b := f.create(t, "sizes")
+	w := newWrongSizes(t, f.svc.dag)
+	// charged checks that the account (whose only bucket is b) is charged
+	// the bucket's real bytes, and that the bucket's root links only true
+	// sizes, as a peer that trusts them would read them.
+	charged := func(when string) {
+		t.Helper()
+		got, err := f.svc.Get(ctx, f.p, f.thread, b.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := mustRoot(got)
+		want := realBytes(t, f.svc.dag, root)
+		if n, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || n != want {
+			t.Errorf("%s: the account is charged %d bytes (%v); its bucket holds %d", when, n, err, want)
+		}
+		nd, err := f.svc.dag.Get(ctx, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := nd.Size(); int64(n) != want {
+			t.Errorf("%s: the root's links record %d bytes; it holds %d", when, n, want)
+		}
+	}
+	at := func(path string) Item {
+		t.Helper()
+		it, _, err := f.svc.ListPath(ctx, f.p, f.thread, b.Key, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
 	if _, err := f.svc.SetPath(ctx, f.p, f.thread, b.Key, "file.bin", w.lyingFile.Cid()); err != nil {
 		t.Fatalf("SetPath of a file with a wrong link size: %v", err)
 	}
 	if _, err := f.svc.SetPath(ctx, f.p, f.thread, b.Key, "dir", w.lyingDir.Cid()); err != nil {
 		t.Fatalf("SetPath of a directory with wrong link sizes: %v", err)
 	}
-	for path, want := range map[string]ipld.Node{"file.bin": w.honestFile, "dir": w.honestDir, "dir/f.bin": w.honestFile} {
-		it, _, err := f.svc.ListPath(ctx, f.p, f.thread, b.Key, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !it.Cid.Equals(want.Cid()) {
-			t.Errorf("%s is %s; want the copy with true sizes, %s", path, it.Cid, want.Cid())
+	for path, want := range map[string]ipld.Node{"file.bin": w.lyingFile, "dir": w.lyingDir, "dir/f.bin": w.lyingFile} {
+		if it := at(path); !it.Cid.Equals(want.Cid()) {
+			t.Errorf("%s is %s; want the DAG as it was given, %s", path, it.Cid, want.Cid())
 		}
 	}
-	if grown := stored() - before; grown < 2<<20 {
-		t.Fatalf("two 1 MiB files linked, and the account is charged %d bytes more", grown)
+	if it := at("dir"); it.Size != realBytes(t, f.svc.dag, w.lyingDir.Cid()) {
+		t.Errorf("dir lists %d bytes; it holds %d", it.Size, realBytes(t, f.svc.dag, w.lyingDir.Cid()))
 	}
-	// A change inside the directory keeps the true sizes of what it holds.
-	charged := stored()
+	charged("linked")
+
 	if _, err := f.svc.PushPath(ctx, f.p, f.thread, b.Key, "dir/small.txt", strings.NewReader("small"), ""); err != nil {
 		t.Fatal(err)
 	}
-	if now := stored(); now < charged {
-		t.Fatalf("after a push into the directory the account is charged %d bytes, less than the %d before", now, charged)
+	charged("after a push into the directory")
+	if _, err := f.svc.RemovePath(ctx, f.p, f.thread, b.Key, "dir/small.txt", ""); err != nil {
+		t.Fatal(err)
+	}
+	charged("after a removal from it")
+	if it := at("dir"); !it.Cid.Equals(w.honestDir.Cid()) {
+		t.Errorf("changed and changed back, dir is %s; want the same files with true sizes, %s", it.Cid, w.honestDir.Cid())
 	}
 	var got bytes.Buffer
 	if err := f.svc.PullPath(ctx, f.p, f.thread, b.Key, "dir/f.bin", &got); err != nil {
@@ -108,5 +154,60 @@ func TestWrongLinkSizesCorrected(t *testing.T) {
 	}
 	if !bytes.Equal(got.Bytes(), w.leaf.RawData()) {
 		t.Fatalf("dir/f.bin reads %d bytes, not the file's", got.Len())
+	}
+
+	// A CAR of the DAG replacing the root: the bucket is at the CAR's root.
+	car := carSource{dag: f.svc.dag}.carV1(t, []cid.Cid{w.lyingDir.Cid()}, []cid.Cid{w.lyingDir.Cid(), w.lyingFile.Cid(), w.leaf.Cid()}, nil)
+	res, err := f.svc.ImportCAR(ctx, f.p, f.thread, b.Key, "", "", cid.Undef, bytes.NewReader(car))
+	if err != nil {
+		t.Fatalf("ImportCAR of a DAG with wrong link sizes: %v", err)
+	}
+	if !res.Cid.Equals(w.lyingDir.Cid()) || res.Bucket.Path != "/ipfs/"+w.lyingDir.Cid().String() {
+		t.Fatalf("ImportCAR linked %s, the bucket is at %s; want the CAR's root %s", res.Cid, res.Bucket.Path, w.lyingDir.Cid())
+	}
+	want := int64(len(w.lyingDir.RawData()) + len(w.lyingFile.RawData()) + len(w.leaf.RawData()))
+	if n, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || n != want {
+		t.Errorf("the bucket holds the CAR's three blocks, %d bytes; the account is charged %d (%v)", want, n, err)
+	}
+	if _, err := f.svc.PushPath(ctx, f.p, f.thread, b.Key, "small.txt", strings.NewReader("small"), ""); err != nil {
+		t.Fatal(err)
+	}
+	charged("after a push into the CAR's root")
+}
+
+// TestWrongLinkSizesQuota checks the quota against what a DAG really
+// holds: a directory whose blocks the hub holds already, whose links
+// claim a few bytes for a megabyte, is refused to an account with half a
+// megabyte left, linked by CID or imported in a CAR of one small block.
+func TestWrongLinkSizesQuota(t *testing.T) {
+	ctx := context.Background()
+	f := newFixtureConfig(t, Config{Quota: 512 << 10})
+	b := f.create(t, "sizes")
+	w := newWrongSizes(t, f.svc.dag)
+	claimed, err := w.lyingDir.Size()
+	if err != nil || claimed > 512<<10 {
+		t.Fatalf("the directory's links claim %d bytes (%v); the test needs a claim below the quota", claimed, err)
+	}
+	before, err := f.svc.StoredBytes(ctx, f.p.Account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	car := carSource{dag: f.svc.dag}.carV1(t, []cid.Cid{w.lyingDir.Cid()}, []cid.Cid{w.lyingDir.Cid()}, nil)
+	for name, link := range map[string]func() error{
+		"SetPath": func() error {
+			_, err := f.svc.SetPath(ctx, f.p, f.thread, b.Key, "dir", w.lyingDir.Cid())
+			return err
+		},
+		"ImportCAR": func() error {
+			_, err := f.svc.ImportCAR(ctx, f.p, f.thread, b.Key, "dir", "", cid.Undef, bytes.NewReader(car))
+			return err
+		},
+	} {
+		if err := link(); !errors.Is(errors.Exhausted, err) {
+			t.Errorf("%s of a megabyte whose links claim %d bytes, past the quota: %v; want Exhausted", name, claimed, err)
+		}
+		if n, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || n != before {
+			t.Errorf("after the refused %s the account is charged %d bytes (%v); want %d", name, n, err, before)
+		}
 	}
 }

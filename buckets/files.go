@@ -125,9 +125,9 @@ func (s *Service) PullIPFSPath(ctx context.Context, ipfsPath string, w io.Writer
 }
 
 // stored returns the node c after checking that this hub holds every
-// block of the DAG under it, so a bucket never links a partial DAG; where
-// its link sizes are wrong, the copy with true sizes (verifyDAG). (Reading them also keeps them from a garbage
-// collection running now.)
+// block of the DAG under it, so a bucket never links a partial DAG, and
+// recording its true sizes where its links record others (verifyDAG).
+// (Reading them also keeps them from a garbage collection running now.)
 func (s *Service) stored(ctx context.Context, op errors.Op, c cid.Cid) (ipld.Node, error) {
 	nd, err := s.verifyDAG(ctx, c, nil)
 	var m missingBlock
@@ -205,7 +205,7 @@ func (s *Service) MovePath(ctx context.Context, p hub.Principal, thread threads.
 		if err != nil {
 			return nil, err
 		}
-		next, err := remove(ctx, s.dag, cur, from)
+		next, err := remove(ctx, s.dag, s.sizes, cur, from)
 		if err != nil {
 			return nil, err
 		}
@@ -237,7 +237,7 @@ func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread thread
 		if err != nil {
 			return nil, err
 		}
-		next, err := remove(ctx, s.dag, cur, links)
+		next, err := remove(ctx, s.dag, s.sizes, cur, links)
 		return next, keys.plainErr(segs, err)
 	})
 }

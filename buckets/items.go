@@ -104,11 +104,10 @@ func (s *Service) item(ctx context.Context, keys *keyring, nd ipld.Node, segs []
 		return it, nil
 	}
 	it.IsDir = true
-	size, err := nd.Size()
-	if err != nil {
-		return Item{}, errors.E(errors.Internal, err)
+	var err error
+	if it.Size, err = s.sizes.size(nd); err != nil {
+		return Item{}, err
 	}
-	it.Size = int64(size)
 	d, err := loadDir(op, s.dag, nd, join(segs))
 	if err != nil {
 		return Item{}, err

@@ -97,7 +97,7 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
-	if root, err = put(ctx, s.dag, root, []string{seedLink}, seedNode); err != nil {
+	if root, err = put(ctx, s.dag, s.sizes, root, []string{seedLink}, seedNode); err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}
 	sk, key, err := NewKey()
@@ -109,7 +109,7 @@ func (s *Service) Create(ctx context.Context, p hub.Principal, thread threads.ID
 		return Bucket{}, cid.Undef, errors.E(op, errors.Internal, err)
 	}
 	now := s.now().UnixNano()
-	size, err := nodeSize(root)
+	size, err := s.sizes.size(root)
 	if err != nil {
 		return Bucket{}, cid.Undef, errors.E(op, err)
 	}

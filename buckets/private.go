@@ -258,7 +258,7 @@ func (s *Service) link(ctx context.Context, b Bucket, cur ipld.Node, segs []stri
 // its path's (roles changed since) is FailedPrecondition.
 func (s *Service) linkAll(ctx context.Context, b Bucket, cur ipld.Node, files []batchFile) (ipld.Node, error) {
 	k := keysOf(b)
-	t, err := newDirTree(s.dag, cur)
+	t, err := newDirTree(ctx, s.dag, s.sizes, cur)
 	if err != nil {
 		return nil, err
 	}

@@ -150,11 +150,11 @@ func (s *Service) rekey(ctx context.Context, b Bucket, segs []string) (Bucket, e
 		return Bucket{}, errors.E(op, err)
 	}
 	if len(segs) > 0 {
-		if next, err = put(ctx, s.dag, root, links, next); err != nil {
+		if next, err = put(ctx, s.dag, s.sizes, root, links, next); err != nil {
 			return Bucket{}, errors.E(op, err)
 		}
 	}
-	if nb, _, err = nb.movedTo(next, b.UpdatedAt); err != nil {
+	if nb, _, err = s.movedTo(nb, next, b.UpdatedAt); err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
 	return nb, nil

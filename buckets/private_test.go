@@ -331,7 +331,7 @@ func TestPrivateTamperedBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.svc.updateKeyed(ctx, "test", f.p, f.thread, b.Key, "", RoleWriter, nil, func(_ Bucket, cur ipld.Node) (ipld.Node, error) {
-		return put(ctx, f.svc.dag, cur, link, nd)
+		return put(ctx, f.svc.dag, f.svc.sizes, cur, link, nd)
 	})
 	if err != nil {
 		t.Fatal(err)

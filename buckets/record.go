@@ -111,7 +111,7 @@ func recordsDoneKey() []byte { return []byte(store.LegacyRecordsDone) }
 // the next run only the buckets not yet recorded.
 func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks blockstore.Blockstore, log *slog.Logger) (int, error) {
 	const op errors.Op = "buckets.RecordBuckets"
-	s, dag := &Service{st: st, dbs: dbs}, hubblocks.NewDAGService(blocks)
+	s, dag := &Service{st: st, dbs: dbs, sizes: sizeTable{st}}, hubblocks.NewDAGService(blocks)
 	type legacy struct {
 		key    string
 		thread threads.ID
@@ -176,7 +176,7 @@ func (s *Service) legacyRecord(ctx context.Context, dag ipld.DAGService, key str
 	}
 	r := record{Thread: thread.String(), Account: owner.Account, Root: root.String(), Private: b.IsPrivate(), Updated: b.UpdatedAt}
 	if nd, err := dag.Get(ctx, root); err == nil {
-		r.Size, _ = nodeSize(nd) // else broken: garbage collection reports it
+		r.Size, _ = s.sizes.size(nd) // else broken: garbage collection reports it
 	}
 	return r, nil
 }

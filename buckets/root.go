@@ -104,7 +104,7 @@ func (s *Service) updateKeyed(ctx context.Context, op errors.Op, p hub.Principal
 		return Bucket{}, errors.Errorf(op, errors.FailedPrecondition, "bucket %s changed while this change was made; retry", key)
 	}
 	b.UpdatedAt = s.now().UnixNano()
-	b, grown, err := b.movedTo(next, b.UpdatedAt)
+	b, grown, err := s.movedTo(b, next, b.UpdatedAt)
 	if err != nil {
 		return Bucket{}, errors.E(op, err)
 	}
@@ -133,9 +133,9 @@ func (s *Service) afterCommit(op errors.Op, err error) error {
 }
 
 // movedTo returns b at the root next, changed at the time updated, and by
-// how many bytes next's DAG is larger than the recorded root's.
-func (b Bucket) movedTo(next ipld.Node, updated int64) (Bucket, int64, error) {
-	size, err := nodeSize(next)
+// how many bytes next's DAG is truly larger than the recorded root's.
+func (s *Service) movedTo(b Bucket, next ipld.Node, updated int64) (Bucket, int64, error) {
+	size, err := s.sizes.size(next)
 	if err != nil {
 		return Bucket{}, 0, err
 	}

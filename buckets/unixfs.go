@@ -199,8 +199,8 @@ func noEntry(err error) bool {
 
 // put returns a new root in which segs names child, creating missing
 // parent directories. Every new node is stored in dag.
-func put(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []string, child ipld.Node) (ipld.Node, error) {
-	t, err := newDirTree(dag, root)
+func put(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node, segs []string, child ipld.Node) (ipld.Node, error) {
+	t, err := newDirTree(ctx, dag, sizes, root)
 	if err != nil {
 		return nil, err
 	}
@@ -211,8 +211,8 @@ func put(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []string
 }
 
 // remove returns a new root without the entry segs names.
-func remove(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []string) (ipld.Node, error) {
-	t, err := newDirTree(dag, root)
+func remove(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node, segs []string) (ipld.Node, error) {
+	t, err := newDirTree(ctx, dag, sizes, root)
 	if err != nil {
 		return nil, err
 	}
@@ -226,9 +226,15 @@ func remove(ctx context.Context, dag ipld.DAGService, root ipld.Node, segs []str
 // change goes through are opened once and stay open, and node writes each
 // changed directory once, bottom up. So a push of ten thousand files into
 // a few directories writes those directories once, not once per file.
+//
+// Every link it writes records the true size of what it links: a
+// directory it opens is first replaced by its copy with true sizes when
+// it is tainted, and a child is linked with its size from the table
+// (truesize.go).
 type dirTree struct {
-	dag  ipld.DAGService
-	root *openDir
+	dag   ipld.DAGService
+	sizes sizeTable
+	root  *openDir
 }
 
 // openDir is a directory being changed, with its changed subdirectories.
@@ -237,13 +243,24 @@ type openDir struct {
 	subs map[string]*openDir // by entry name
 }
 
-func newDirTree(dag ipld.DAGService, root ipld.Node) (*dirTree, error) {
+func newDirTree(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node) (*dirTree, error) {
 	const op errors.Op = "buckets.dirTree"
-	d, err := loadDir(op, dag, root, "")
+	t := &dirTree{dag: dag, sizes: sizes}
+	d, err := t.open(ctx, op, root, "")
 	if err != nil {
 		return nil, err
 	}
-	return &dirTree{dag: dag, root: &openDir{dir: d, subs: map[string]*openDir{}}}, nil
+	t.root = &openDir{dir: d, subs: map[string]*openDir{}}
+	return t, nil
+}
+
+// open opens the directory at nd (p names it), untainted.
+func (t *dirTree) open(ctx context.Context, op errors.Op, nd ipld.Node, p string) (uio.Directory, error) {
+	nd, err := t.sizes.untaint(ctx, t.dag, nd)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
+	return loadDir(op, t.dag, nd, p)
 }
 
 // parent returns the open directory that holds segs' last entry, opening
@@ -264,7 +281,7 @@ func (t *dirTree) parent(ctx context.Context, op errors.Op, segs []string, creat
 		case noEntry(err):
 			return nil, errors.Errorf(op, errors.NotExist, "no file or directory at %q", "/"+join(segs[:i+1]))
 		case err == nil:
-			sub, err = loadDir(op, t.dag, nd, join(segs[:i+1]))
+			sub, err = t.open(ctx, op, nd, join(segs[:i+1]))
 		}
 		if err != nil {
 			return nil, errors.E(op, err)
@@ -285,6 +302,10 @@ func (t *dirTree) put(ctx context.Context, segs []string, child ipld.Node) error
 	}
 	name := segs[len(segs)-1]
 	delete(d.subs, name) // child replaces an open directory there
+	child, err = t.sizes.linkable(child)
+	if err != nil {
+		return errors.E(op, err)
+	}
 	if err := d.dir.AddChild(ctx, name, child); err != nil {
 		return errors.E(op, errors.Internal, err)
 	}

@@ -6,17 +6,16 @@ import (
 	"io"
 	"sync"
 
-	ipld "github.com/ipfs/go-ipld-format"
-
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
 )
 
-// A bucket's size is the cumulative size of its root DAG (the bytes of
-// every block, counted once per link, as IPFS reports it): the logical
-// size a user pushed, before deduplication. An account's usage is the sum
+// A bucket's size is the true cumulative size of its root DAG (the bytes
+// of every block, counted once per link, as IPFS reports it where the
+// DAG's links record true sizes; truesize.go where they do not): the
+// logical size a user pushed, before deduplication. An account's usage is the sum
 // over the buckets charged to it (record.go): the account the hub
 // authenticated when each was made, so a developer's or org's own buckets
 // and those of all its app's users count together, and a fresh identity
@@ -84,15 +83,6 @@ func (s *Service) setUsage(sizes map[hub.PubKey]int64, moves uint64, settled boo
 		s.usage.bytes, s.usage.loaded = sizes, true
 	}
 	s.usage.mu.Unlock()
-}
-
-// nodeSize returns the cumulative size of the DAG under nd.
-func nodeSize(nd ipld.Node) (int64, error) {
-	n, err := nd.Size()
-	if err != nil {
-		return 0, errors.E(errors.Internal, err)
-	}
-	return int64(n), nil
 }
 
 // reserve moves account's usage by delta, refusing with Exhausted a growth

@@ -38,6 +38,7 @@ const (
 	// Package buckets.
 	BucketKeys    = "bktkey" // bktkey/<bucket key> → the private key behind its IPNS name
 	BucketRecords = "bktrec" // bktrec/<bucket key> → the hub's own record of the bucket
+	BucketSizes   = "bktsz"  // bktsz/<CID> → the true size of a DAG whose links record others
 
 	// Package s3.
 	S3Objects = "s3obj" // s3obj/<bucket key>/<path> → what S3 recorded of the object it wrote there
@@ -95,6 +96,7 @@ func Prefixes() []Prefix {
 		text(IPNSRecords, "ipfsnet", "IPNS records"),
 		text(BucketKeys, "buckets", "buckets' IPNS keys"),
 		text(BucketRecords, "buckets", "the hub's records of buckets"),
+		text(BucketSizes, "buckets", "true sizes of DAGs whose links record others"),
 		text(S3Objects, "s3", "objects' S3 records (ETag, content type)"),
 		text(S3Uploads, "s3", "multipart uploads in progress and their parts"),
 		{DBs, "threads/db", "ThreadDB DBs: collections, instances, indexes, listen log, journal"},
