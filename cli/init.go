@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
 )
 
@@ -21,44 +22,38 @@ confirmation link and wait for it to be followed before the sign-up completes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, dir, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			for username == "" {
-				u, err := a.askFlag(username, "--username", "Choose a username: ")
+			return a.configCall(ctx, func(cfg config, dir string, c *hubclient.Client) error {
+				for username == "" {
+					u, err := a.askFlag(username, "--username", "Choose a username: ")
+					if err != nil {
+						return err
+					}
+					// Checking now saves typing an email for a name that is taken.
+					if err := c.IsUsernameAvailable(ctx, u); err != nil {
+						if !errors.Is(errors.Exist, err) && !errors.Is(errors.Invalid, err) {
+							return err
+						}
+						fmt.Fprintf(a.stderr, "%s\n", a.message(err))
+						continue
+					}
+					username = u
+				}
+				var err error
+				if email, err = a.askFlag(email, "--email", "Email address: "); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "Signing up as %s; if the hub emails %s a confirmation link, follow it to finish.\n", username, email)
+				s, err := c.Signup(ctx, username, email)
 				if err != nil {
 					return err
 				}
-				// Checking now saves typing an email for a name that is taken.
-				if err := c.IsUsernameAvailable(ctx, u); err != nil {
-					if !errors.Is(errors.Exist, err) && !errors.Is(errors.Invalid, err) {
-						return err
-					}
-					fmt.Fprintf(a.stderr, "%s\n", a.message(err))
-					continue
+				cfg = config{API: a.addr(cfg), Session: s.ID, Username: username, Email: email, Key: s.Key}
+				if err := writeConfig(dir, cfg); err != nil {
+					return err
 				}
-				username = u
-			}
-			if email, err = a.askFlag(email, "--email", "Email address: "); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "Signing up as %s; if the hub emails %s a confirmation link, follow it to finish.\n", username, email)
-			s, err := c.Signup(ctx, username, email)
-			if err != nil {
-				return err
-			}
-			cfg = config{API: a.addr(cfg), Session: s.ID, Username: username, Email: email, Key: s.Key}
-			if err := writeConfig(dir, cfg); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Signed up and logged in as %s <%s>.\nAccount key: %s\n", username, email, s.Key)
-			return nil
+				fmt.Fprintf(a.stdout, "Signed up and logged in as %s <%s>.\nAccount key: %s\n", username, email, s.Key)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&username, "username", "", "username to sign up with")

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/selfhub/hub"
+	hubclient "github.com/selfhub/hub/client/hub"
 	"github.com/selfhub/hub/errors"
 )
 
@@ -93,34 +95,23 @@ On a terminal, without --type, hub asks which kind of key to make; scripts
 					return err
 				}
 			}
-			cfg, _, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx, err := a.withSession(cmd.Context(), cfg, true)
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			k, err := c.CreateKey(ctx, t, secure)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(a.stdout, toKeyJSON(k))
-			}
-			if err := writeTable(a.stdout, []string{"KEY", "SECRET", "TYPE", "SECURE"},
-				[][]string{{k.Key, k.Secret, k.Type.String(), yesNo(k.Secure)}}); err != nil {
-				return err
-			}
-			if prompted {
-				fmt.Fprintf(a.stderr, "Success! Created a new %s key and its secret; keep the secret out of public code.\n", k.Type)
-			}
-			return nil
+			return a.sessionCall(cmd.Context(), true, func(ctx context.Context, c *hubclient.Client) error {
+				k, err := c.CreateKey(ctx, t, secure)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, toKeyJSON(k))
+				}
+				if err := writeTable(a.stdout, []string{"KEY", "SECRET", "TYPE", "SECURE"},
+					[][]string{{k.Key, k.Secret, k.Type.String(), yesNo(k.Secure)}}); err != nil {
+					return err
+				}
+				if prompted {
+					fmt.Fprintf(a.stderr, "Success! Created a new %s key and its secret; keep the secret out of public code.\n", k.Type)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&typ, "type", "account", "key type: account or user (asked on a terminal when not given)")
@@ -137,24 +128,13 @@ func (a *app) keysListCommand() *cobra.Command {
 		Short:   "List API keys",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx, err := a.withSession(cmd.Context(), cfg, true)
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			keys, err := c.ListKeys(ctx)
-			if err != nil {
-				return err
-			}
-			return printKeys(a, keys, asJSON)
+			return a.sessionCall(cmd.Context(), true, func(ctx context.Context, c *hubclient.Client) error {
+				keys, err := c.ListKeys(ctx)
+				if err != nil {
+					return err
+				}
+				return printKeys(a, keys, asJSON)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -187,24 +167,13 @@ func (a *app) keysInvalidateCommand() *cobra.Command {
 		Short: "Invalidate an API key; the hub refuses it from then on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx, err := a.withSession(cmd.Context(), cfg, true)
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := c.InvalidateKey(ctx, args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Invalidated key %s.\n", args[0])
-			return nil
+			return a.sessionCall(cmd.Context(), true, func(ctx context.Context, c *hubclient.Client) error {
+				if err := c.InvalidateKey(ctx, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Invalidated key %s.\n", args[0])
+				return nil
+			})
 		},
 	}
 }

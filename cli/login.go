@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/selfhub/hub/client"
+	hubclient "github.com/selfhub/hub/client/hub"
 )
 
 // loginCommand is hub login: open a session for an existing account.
@@ -24,30 +25,23 @@ a confirmation link and wait for it to be followed before the login completes.`,
 			if err != nil {
 				return err
 			}
-			cfg, dir, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			fmt.Fprintf(a.stderr, "Logging in as %s; if the hub emails you a confirmation link, follow it to finish.\n", who)
-			s, err := c.Signin(ctx, who)
-			if err != nil {
-				return err
-			}
-			info, err := c.SessionInfo(client.WithSession(ctx, s.ID))
-			if err != nil {
-				return err
-			}
-			cfg = config{API: a.addr(cfg), Session: s.ID, Username: info.Username, Email: info.Email, Key: s.Key}
-			if err := writeConfig(dir, cfg); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Logged in as %s <%s>.\n", info.Username, info.Email)
-			return nil
+			return a.configCall(ctx, func(cfg config, dir string, c *hubclient.Client) error {
+				fmt.Fprintf(a.stderr, "Logging in as %s; if the hub emails you a confirmation link, follow it to finish.\n", who)
+				s, err := c.Signin(ctx, who)
+				if err != nil {
+					return err
+				}
+				info, err := c.SessionInfo(client.WithSession(ctx, s.ID))
+				if err != nil {
+					return err
+				}
+				cfg = config{API: a.addr(cfg), Session: s.ID, Username: info.Username, Email: info.Email, Key: s.Key}
+				if err := writeConfig(dir, cfg); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Logged in as %s <%s>.\n", info.Username, info.Email)
+				return nil
+			})
 		},
 	}
 }

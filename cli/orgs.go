@@ -28,28 +28,14 @@ func (a *app) orgsCommand() *cobra.Command {
 	return cmd
 }
 
-// orgCall runs f with a client and a context carrying the session, and the
-// org too when withOrg is set (which then requires -o).
+// orgCall is sessionCall for the orgs commands: withOrg then requires -o.
 func (a *app) orgCall(ctx context.Context, withOrg bool, f func(context.Context, *hubclient.Client) error) error {
 	if withOrg {
 		if err := a.needOrg(); err != nil {
 			return err
 		}
 	}
-	cfg, _, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	ctx, err = a.withSession(ctx, cfg, withOrg)
-	if err != nil {
-		return err
-	}
-	c, done, err := a.hubClient(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return f(ctx, c)
+	return a.sessionCall(ctx, withOrg, f)
 }
 
 func (a *app) orgsCreateCommand() *cobra.Command {

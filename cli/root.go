@@ -183,6 +183,33 @@ func (a *app) withSession(ctx context.Context, cfg config, withOrg bool) (contex
 	return ctx, nil
 }
 
+// configCall runs f with the stored config, the folder it is stored in
+// (for f to write it back) and a client of the hubd it names.
+func (a *app) configCall(ctx context.Context, f func(cfg config, dir string, c *hubclient.Client) error) error {
+	cfg, dir, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	c, done, err := a.hubClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(cfg, dir, c)
+}
+
+// sessionCall runs f with a client of hubd and a context carrying the
+// session, and the org too when withOrg is set and --org was given.
+func (a *app) sessionCall(ctx context.Context, withOrg bool, f func(context.Context, *hubclient.Client) error) error {
+	return a.configCall(ctx, func(cfg config, _ string, c *hubclient.Client) error {
+		ctx, err := a.withSession(ctx, cfg, withOrg)
+		if err != nil {
+			return err
+		}
+		return f(ctx, c)
+	})
+}
+
 // needOrg fails unless --org was given, for commands about one org.
 func (a *app) needOrg() error {
 	if a.org == "" {

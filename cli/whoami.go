@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/client"
+	hubclient "github.com/selfhub/hub/client/hub"
 )
 
 // whoamiJSON is hub whoami --json.
@@ -23,58 +27,43 @@ func (a *app) whoamiCommand() *cobra.Command {
 		Short: "Show the account you are logged in as (and the org, with -o)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx, err := a.withSession(cmd.Context(), cfg, false)
-			if err != nil {
-				return err
-			}
-			c, done, err := a.hubClient(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			info, err := c.SessionInfo(ctx)
-			if err != nil {
-				return err
-			}
-			out := whoamiJSON{Username: info.Username, Email: info.Email, Key: string(info.Key)}
-			var org hub.Account
-			if a.org != "" {
-				octx, err := a.withSession(cmd.Context(), cfg, true)
+			return a.sessionCall(cmd.Context(), false, func(ctx context.Context, c *hubclient.Client) error {
+				info, err := c.SessionInfo(ctx)
 				if err != nil {
 					return err
 				}
-				if org, err = c.GetOrg(octx); err != nil {
-					return err
-				}
-				j := toOrgJSON(org)
-				out.Org = &j
-			}
-			if asJSON {
-				return writeJSON(a.stdout, out)
-			}
-			rows := [][]string{
-				{"username", info.Username},
-				{"email", info.Email},
-				{"key", string(info.Key)},
-			}
-			if out.Org != nil {
-				role := "-"
-				for _, m := range org.Members {
-					if m.Key == info.Key {
-						role = string(m.Role)
+				out := whoamiJSON{Username: info.Username, Email: info.Email, Key: string(info.Key)}
+				var org hub.Account
+				if a.org != "" {
+					if org, err = c.GetOrg(client.WithOrg(ctx, a.org)); err != nil {
+						return err
 					}
+					j := toOrgJSON(org)
+					out.Org = &j
 				}
-				rows = append(rows,
-					[]string{"org", org.Slug + " (" + org.Name + ")"},
-					[]string{"org key", string(org.Key)},
-					[]string{"role", role},
-				)
-			}
-			return writeTable(a.stdout, nil, rows)
+				if asJSON {
+					return writeJSON(a.stdout, out)
+				}
+				rows := [][]string{
+					{"username", info.Username},
+					{"email", info.Email},
+					{"key", string(info.Key)},
+				}
+				if out.Org != nil {
+					role := "-"
+					for _, m := range org.Members {
+						if m.Key == info.Key {
+							role = string(m.Role)
+						}
+					}
+					rows = append(rows,
+						[]string{"org", org.Slug + " (" + org.Name + ")"},
+						[]string{"org key", string(org.Key)},
+						[]string{"role", role},
+					)
+				}
+				return writeTable(a.stdout, nil, rows)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
