@@ -12,7 +12,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 )
 
 // marker is a string the tests put in names and contents, to look for in
@@ -79,14 +79,7 @@ func rawHasMarker(t testing.TB, f fixture) bool {
 
 func newUser(t testing.TB, account hub.PubKey) hub.Principal {
 	t.Helper()
-	sk, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := identity.String(sk.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, id := identitytest.New(t)
 	return hub.Principal{Kind: hub.UserPrincipal, Account: account, Identity: id}
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"
@@ -27,14 +27,7 @@ type person struct {
 
 func newPerson(t testing.TB, account hub.PubKey) person {
 	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, pub := identitytest.New(t)
 	return person{priv: priv, p: hub.Principal{Kind: hub.UserPrincipal, Account: account, Identity: pub}}
 }
 

@@ -17,7 +17,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/errors/errorstest"
-	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -33,19 +33,6 @@ func setup(t *testing.T) (*threadsclient.Client, *hubclient.Client, context.Cont
 		t.Fatal(err)
 	}
 	return threadsclient.New(conn), hc, client.WithSession(context.Background(), s.ID)
-}
-
-func newIdentity(t *testing.T) (crypto.PrivKey, hub.PubKey) {
-	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, pub
 }
 
 // subject returns the sub claim of a JWT, without checking its signature:
@@ -77,7 +64,7 @@ func TestGetToken(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				priv, pub := newIdentity(t)
+				priv, pub := identitytest.New(t)
 				tok, err := tc.GetToken(testhub.WithKey(t, k), priv)
 				if err != nil {
 					t.Fatal(err)
@@ -116,8 +103,8 @@ func TestGetTokenRefused(t *testing.T) {
 	if err := hc.InvalidateKey(ctx, invalidated.Key); err != nil {
 		t.Fatal(err)
 	}
-	priv, _ := newIdentity(t)
-	other, _ := newIdentity(t)
+	priv, _ := identitytest.New(t)
+	other, _ := identitytest.New(t)
 	signed := func(secret string, until time.Time) context.Context {
 		c, err := client.WithAPISig(context.Background(), secure.Key, secret, until)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/errors/errorstest"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
@@ -39,7 +40,7 @@ func newDBTest(t *testing.T) *dbTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, _ := newIdentity(t)
+	priv, _ := identitytest.New(t)
 	return &dbTest{tc: tc, alice: alice, user: testhub.SignIn(t, tc, k, priv)}
 }
 
@@ -265,7 +266,7 @@ func TestNewDBFromAddr(t *testing.T) {
 	if err != nil || len(info.Addrs) == 0 {
 		t.Fatalf("GetDBInfo = %+v, %v; want an address", info, err)
 	}
-	logKey, _ := newIdentity(t)
+	logKey, _ := identitytest.New(t)
 	joined, err := tc.NewDBFromAddr(ctx, info.Addrs[0], info.Key, threadsclient.JoinOptions{
 		Name:        "joined",
 		Collections: []threadsclient.CollectionConfig{people},

@@ -13,6 +13,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/daemon"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -33,7 +34,7 @@ func TestUserAuthRenewsRefusedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, _ := newIdentity(t)
+	priv, _ := identitytest.New(t)
 	auth := threadsclient.NewUserAuth(key.Key, key.Secret, priv)
 	stopped := time.Now()
 	threadsclient.SetClock(auth, func() time.Time { return stopped })

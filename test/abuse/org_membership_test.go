@@ -18,6 +18,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -203,17 +204,10 @@ type appUser struct {
 // appToken signs a fresh identity in through the user group key app.
 func appToken(t *testing.T, tn *tenant, app hub.APIKey) appUser {
 	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, pub := identitytest.New(t)
 	tok, err := tn.Threads.GetToken(testhub.WithKey(t, app), priv)
 	if err != nil {
 		t.Fatalf("GetToken: %v", err)
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		t.Fatal(err)
 	}
 	return appUser{pub: string(pub), token: tok}
 }

@@ -12,6 +12,7 @@ import (
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/test/testhub"
 )
 
@@ -59,14 +60,7 @@ func TestQuotaIsTheApps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	madeUp, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	madeUpID, err := identity.String(madeUp.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, madeUpID := identitytest.New(t)
 	first := kept[0]
 	for _, owner := range []string{string(victimID), string(madeUpID)} {
 		raw, err := attacker.Threads.FindByID(first.user, first.db, "buckets", first.key)

@@ -17,7 +17,7 @@ import (
 	hubclient "github.com/selfhub/hub/client/hub"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/internal/rpcerr"
 	"github.com/selfhub/hub/test/testhub"
 )
@@ -216,14 +216,7 @@ func signingIn(t *testing.T, api threadspb.APIClient, ctx context.Context) error
 // keyRequest is the first message of a sign-in: a fresh identity's
 // public key.
 func keyRequest(t testing.TB) *threadspb.GetTokenRequest {
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pub := identitytest.New(t)
 	return &threadspb.GetTokenRequest{Payload: &threadspb.GetTokenRequest_Key{Key: string(pub)}}
 }
 
