@@ -3,11 +3,13 @@ package buckets
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 
@@ -91,28 +93,7 @@ func TestWrongLinkSizes(t *testing.T) {
 	f := newFixture(t)
 	b := f.create(t, "sizes")
 	w := newWrongSizes(t, f.svc.dag)
-	// charged checks that the account (whose only bucket is b) is charged
-	// the bucket's real bytes, and that the bucket's root links only true
-	// sizes, as a peer that trusts them would read them.
-	charged := func(when string) {
-		t.Helper()
-		got, err := f.svc.Get(ctx, f.p, f.thread, b.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		root := mustRoot(got)
-		want := realBytes(t, f.svc.dag, root)
-		if n, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || n != want {
-			t.Errorf("%s: the account is charged %d bytes (%v); its bucket holds %d", when, n, err, want)
-		}
-		nd, err := f.svc.dag.Get(ctx, root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := nd.Size(); int64(n) != want {
-			t.Errorf("%s: the root's links record %d bytes; it holds %d", when, n, want)
-		}
-	}
+	charged := func(when string) { t.Helper(); checkCharged(t, f, b.Key, when) }
 	at := func(path string) Item {
 		t.Helper()
 		it, _, err := f.svc.ListPath(ctx, f.p, f.thread, b.Key, path)
@@ -173,6 +154,75 @@ func TestWrongLinkSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	charged("after a push into the CAR's root")
+}
+
+// checkCharged checks that the account of f (whose only bucket is key) is
+// charged the bucket's real bytes, and that the bucket's root links only
+// true sizes, as a peer that trusts them would read them.
+func checkCharged(t *testing.T, f fixture, key, when string) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := f.svc.Get(ctx, f.p, f.thread, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := mustRoot(got)
+	want := realBytes(t, f.svc.dag, root)
+	if n, err := f.svc.StoredBytes(ctx, f.p.Account); err != nil || n != want {
+		t.Errorf("%s: the account is charged %d bytes (%v); its bucket holds %d", when, n, err, want)
+	}
+	nd, err := f.svc.dag.Get(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := nd.Size(); int64(n) != want {
+		t.Errorf("%s: the root's links record %d bytes; it holds %d", when, n, want)
+	}
+}
+
+// TestWrongLinkSizesHAMT links a sharded directory whose shards record
+// the sizes its files claim, a byte for a megabyte each: a push into it
+// rewrites the shards on its way with true sizes, and the account is
+// charged what the bucket holds before and after.
+func TestWrongLinkSizesHAMT(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b := f.create(t, "sharded")
+	w := newWrongSizes(t, f.svc.dag)
+	d, err := uio.NewHAMTDirectory(f.svc.dag, 0, uio.WithMaxHAMTFanout(8), uio.WithCidBuilder(profileOf(f.svc.dag).CidBuilder()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := d.AddChild(ctx, fmt.Sprintf("f%02d.bin", i), w.lyingFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nd, err := d.GetNode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.dag.Add(ctx, nd); err != nil {
+		t.Fatal(err)
+	}
+	if len(nd.Links()) == 20 {
+		t.Fatal("the directory has no sub-shards; the test needs some")
+	}
+	if _, err := f.svc.SetPath(ctx, f.p, f.thread, b.Key, "h", nd.Cid()); err != nil {
+		t.Fatal(err)
+	}
+	if it, _, err := f.svc.ListPath(ctx, f.p, f.thread, b.Key, "h"); err != nil || !it.Cid.Equals(nd.Cid()) {
+		t.Fatalf("h is %s (%v); want the directory as given, %s", it.Cid, err, nd.Cid())
+	}
+	checkCharged(t, f, b.Key, "linked")
+	if _, err := f.svc.PushPath(ctx, f.p, f.thread, b.Key, "h/new.txt", strings.NewReader("new"), ""); err != nil {
+		t.Fatal(err)
+	}
+	checkCharged(t, f, b.Key, "after a push into the sharded directory")
+	var got bytes.Buffer
+	if err := f.svc.PullPath(ctx, f.p, f.thread, b.Key, "h/f07.bin", &got); err != nil || !bytes.Equal(got.Bytes(), w.leaf.RawData()) {
+		t.Fatalf("h/f07.bin reads %d bytes (%v), not the file's", got.Len(), err)
+	}
 }
 
 // TestWrongLinkSizesQuota checks the quota against what a DAG really
