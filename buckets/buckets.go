@@ -149,7 +149,7 @@ type Service struct {
 	st     *store.Store
 	blocks *hubblocks.GC   // the hub's blockstore, with its collector (gc.go)
 	dag    ipld.DAGService // over blocks, importing with cfg.Profile
-	sizes  sizeTable       // true sizes of DAGs whose links record others (truesize.go)
+	sizes  *sizeTable      // true sizes of DAGs whose links record others (truesize.go)
 	usage  usage
 	now    func() time.Time
 
@@ -173,7 +173,7 @@ func New(cfg Config, dbs *db.Manager, st *store.Store, blocks *hubblocks.GC) *Se
 		profile, _ = ParseProfile(DefaultProfile)
 	}
 	dag := profiledDAG{hubblocks.NewDAGService(blocks), profile}
-	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: blocks, dag: dag, sizes: sizeTable{st}, now: time.Now, locks: map[string]*bucketLock{}}
+	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: blocks, dag: dag, sizes: &sizeTable{st: st}, now: time.Now, locks: map[string]*bucketLock{}}
 }
 
 // flush makes every block stored so far durable.

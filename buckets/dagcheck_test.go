@@ -261,3 +261,43 @@ func TestWrongLinkSizesQuota(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongLinkSizesPruned checks that the true sizes the hub recorded for
+// a DAG stay while a bucket links it and go with its blocks.
+func TestWrongLinkSizesPruned(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	b := f.create(t, "sizes")
+	w := newWrongSizes(t, f.svc.dag)
+	if _, err := f.svc.SetPath(ctx, f.p, f.thread, b.Key, "dir", w.lyingDir.Cid()); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() int {
+		t.Helper()
+		n := 0
+		for _, nd := range []ipld.Node{w.lyingDir, w.lyingFile, w.leaf} {
+			_, ok, err := f.svc.sizes.lookup(nd.Cid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				n++
+			}
+		}
+		return n
+	}
+	if n := recorded(); n != 3 {
+		t.Fatalf("%d of the directory, the file and the leaf it lies about have true sizes recorded; want 3", n)
+	}
+	st, err := f.svc.CollectGarbage(ctx)
+	if err != nil || st.Sizes != 0 || recorded() != 3 {
+		t.Fatalf("a collection while the bucket links the DAG deleted %d entries (%v), %d left; want none deleted", st.Sizes, err, recorded())
+	}
+	if _, err := f.svc.RemovePath(ctx, f.p, f.thread, b.Key, "dir", ""); err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.svc.CollectGarbage(ctx)
+	if err != nil || st.Sizes != 3 || recorded() != 0 {
+		t.Fatalf("a collection after the DAG was removed deleted %d entries (%v), %d left; want the 3 deleted", st.Sizes, err, recorded())
+	}
+}

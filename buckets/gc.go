@@ -40,6 +40,7 @@ type GCStats struct {
 	hubblocks.GCStats          // what the cycle did to the blocks
 	Roots             int      // bucket roots marked from
 	Broken            []string // buckets whose DAG could not be read whole (see mark)
+	Sizes             int      // entries of the table of true sizes deleted with their blocks (truesize.go)
 	Duration          time.Duration
 }
 
@@ -69,6 +70,9 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 		return st, errors.E(op, errors.Canceled, ctx.Err())
 	case err != nil:
 		return st, errors.E(op, errors.Internal, err)
+	}
+	if st.Sizes, err = s.sizes.prune(ctx, s.blocks.Has); err != nil {
+		return st, errors.E(op, err)
 	}
 	st.Duration = time.Since(start)
 	return st, nil

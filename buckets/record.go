@@ -111,7 +111,7 @@ func recordsDoneKey() []byte { return []byte(store.LegacyRecordsDone) }
 // the next run only the buckets not yet recorded.
 func RecordBuckets(ctx context.Context, st *store.Store, dbs *db.Manager, blocks blockstore.Blockstore, log *slog.Logger) (int, error) {
 	const op errors.Op = "buckets.RecordBuckets"
-	s, dag := &Service{st: st, dbs: dbs, sizes: sizeTable{st}}, hubblocks.NewDAGService(blocks)
+	s, dag := &Service{st: st, dbs: dbs, sizes: &sizeTable{st: st}}, hubblocks.NewDAGService(blocks)
 	type legacy struct {
 		key    string
 		thread threads.ID

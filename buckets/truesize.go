@@ -2,6 +2,7 @@ package buckets
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
@@ -32,9 +33,10 @@ import (
 // the table's size (dirTree.put), and a tainted directory a change goes
 // into is replaced by its copy with true sizes first (untaint), since the
 // change keeps the sizes of the links beside it. Usage and quotas read a
-// root's size through trueSize. Entries are facts about a CID and never
-// go stale; a DAG removed leaves its entries behind, a few dozen bytes a
-// node of DAGs that were charged in full while they stayed.
+// root's size through the table (sizeTable.size). Entries are facts
+// about a CID and never go stale; garbage collection deletes those whose
+// blocks it deleted (prune), so a tenant who imports and removes such DAGs
+// over and over does not grow the table.
 
 // sizeEntry is what the table holds for one CID.
 type sizeEntry struct {
@@ -43,12 +45,16 @@ type sizeEntry struct {
 }
 
 // sizeTable is the hub's table of true sizes, in the store.
-type sizeTable struct{ st *store.Store }
+type sizeTable struct {
+	st *store.Store
+	// mu orders record after prune's check that a block is gone: see prune.
+	mu sync.Mutex
+}
 
 func sizeKey(c cid.Cid) []byte { return store.Key(store.BucketSizes, c.String()) }
 
 // lookup returns c's entry; false when the table has none.
-func (t sizeTable) lookup(c cid.Cid) (sizeEntry, bool, error) {
+func (t *sizeTable) lookup(c cid.Cid) (sizeEntry, bool, error) {
 	var e sizeEntry
 	err := t.st.Get(sizeKey(c), &e)
 	if errors.KindOf(err) == errors.NotExist {
@@ -62,10 +68,12 @@ func (t sizeTable) lookup(c cid.Cid) (sizeEntry, bool, error) {
 
 // record stores entries, synced: before a bucket links the DAG they
 // describe, since every later change relies on them.
-func (t sizeTable) record(entries map[cid.Cid]sizeEntry) error {
+func (t *sizeTable) record(entries map[cid.Cid]sizeEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	b := t.st.NewBatch()
 	for c, e := range entries {
 		b.Put(sizeKey(c), e)
@@ -77,7 +85,7 @@ func (t sizeTable) record(entries map[cid.Cid]sizeEntry) error {
 }
 
 // size returns the true cumulative size of the DAG under nd.
-func (t sizeTable) size(nd ipld.Node) (int64, error) {
+func (t *sizeTable) size(nd ipld.Node) (int64, error) {
 	e, ok, err := t.lookup(nd.Cid())
 	if err != nil {
 		return 0, err
@@ -94,12 +102,62 @@ func (t sizeTable) size(nd ipld.Node) (int64, error) {
 
 // linkable returns nd as a child to link: wrapped so that the link records
 // its true size when the table knows another than nd's own Size.
-func (t sizeTable) linkable(nd ipld.Node) (ipld.Node, error) {
+func (t *sizeTable) linkable(nd ipld.Node) (ipld.Node, error) {
 	e, ok, err := t.lookup(nd.Cid())
 	if err != nil || !ok {
 		return nd, err
 	}
 	return sized{nd, e.Size}, nil
+}
+
+// prune deletes the entries of the CIDs whose blocks has no longer holds,
+// and returns how many. It runs after a garbage collection. Every entry is
+// recorded after its block is stored (verifyDAG reads the DAG first), and
+// mu spans each check and deletion, so an entry recorded for a block
+// stored again after the check waits for the deletion and survives it.
+func (t *sizeTable) prune(ctx context.Context, has func(context.Context, cid.Cid) (bool, error)) (int, error) {
+	var all []cid.Cid
+	prefix := store.Key(store.BucketSizes, "")
+	err := t.st.Scan(prefix, func(k, _ []byte) error {
+		c, err := cid.Decode(string(k[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		all = append(all, c)
+		return nil
+	})
+	if err != nil {
+		return 0, errors.E(errors.Internal, err)
+	}
+	n := 0
+	for _, c := range all {
+		if err := ctx.Err(); err != nil {
+			return n, errors.E(errors.Canceled, err)
+		}
+		gone, err := t.deleteIfGone(ctx, c, has)
+		if err != nil {
+			return n, err
+		}
+		if gone {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// deleteIfGone deletes c's entry if has says its block is gone.
+func (t *sizeTable) deleteIfGone(ctx context.Context, c cid.Cid, has func(context.Context, cid.Cid) (bool, error)) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok, err := has(ctx, c); err != nil || ok {
+		return false, err
+	}
+	b := t.st.NewBatch()
+	b.Delete(sizeKey(c))
+	if err := b.Commit(); err != nil {
+		return false, errors.E(errors.Internal, err)
+	}
+	return true, nil
 }
 
 // sized is a node whose Size is its true one; the directories a change
@@ -116,7 +174,7 @@ func (s sized) Size() (uint64, error) { return s.size, nil }
 // way to each wrong link are rewritten, the rest of the DAG is linked as
 // it is. It reads only the tainted nodes, with an explicit stack (a DAG
 // from a CAR may be a chain deep enough to overflow a recursion).
-func (t sizeTable) untaint(ctx context.Context, dag ipld.DAGService, nd ipld.Node) (ipld.Node, error) {
+func (t *sizeTable) untaint(ctx context.Context, dag ipld.DAGService, nd ipld.Node) (ipld.Node, error) {
 	type frame struct {
 		nd   ipld.Node
 		open bool // its tainted children are being rewritten
@@ -172,7 +230,7 @@ func (t sizeTable) untaint(ctx context.Context, dag ipld.DAGService, nd ipld.Nod
 // true sizes of their targets (from the table, else as recorded, which
 // is then true) and point at the copies of the targets that have one
 // (fixed), stored in dag.
-func (t sizeTable) withTrueSizes(ctx context.Context, dag ipld.DAGService, nd ipld.Node, fixed map[cid.Cid]ipld.Node) (ipld.Node, error) {
+func (t *sizeTable) withTrueSizes(ctx context.Context, dag ipld.DAGService, nd ipld.Node, fixed map[cid.Cid]ipld.Node) (ipld.Node, error) {
 	pn, ok := nd.(*merkledag.ProtoNode)
 	if !ok {
 		// Only dag-pb nodes link here (decodeBlock): a raw block has none.

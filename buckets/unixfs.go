@@ -199,7 +199,7 @@ func noEntry(err error) bool {
 
 // put returns a new root in which segs names child, creating missing
 // parent directories. Every new node is stored in dag.
-func put(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node, segs []string, child ipld.Node) (ipld.Node, error) {
+func put(ctx context.Context, dag ipld.DAGService, sizes *sizeTable, root ipld.Node, segs []string, child ipld.Node) (ipld.Node, error) {
 	t, err := newDirTree(ctx, dag, sizes, root)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func put(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.No
 }
 
 // remove returns a new root without the entry segs names.
-func remove(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node, segs []string) (ipld.Node, error) {
+func remove(ctx context.Context, dag ipld.DAGService, sizes *sizeTable, root ipld.Node, segs []string) (ipld.Node, error) {
 	t, err := newDirTree(ctx, dag, sizes, root)
 	if err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func remove(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld
 // (truesize.go).
 type dirTree struct {
 	dag   ipld.DAGService
-	sizes sizeTable
+	sizes *sizeTable
 	root  *openDir
 }
 
@@ -243,7 +243,7 @@ type openDir struct {
 	subs map[string]*openDir // by entry name
 }
 
-func newDirTree(ctx context.Context, dag ipld.DAGService, sizes sizeTable, root ipld.Node) (*dirTree, error) {
+func newDirTree(ctx context.Context, dag ipld.DAGService, sizes *sizeTable, root ipld.Node) (*dirTree, error) {
 	const op errors.Op = "buckets.dirTree"
 	t := &dirTree{dag: dag, sizes: sizes}
 	d, err := t.open(ctx, op, root, "")

@@ -338,7 +338,7 @@ func (d *Daemon) collectGarbage(bkts *buckets.Service, interval time.Duration) {
 				return
 			}
 			d.log.Info("garbage collection", "roots", st.Roots, "blocks_kept", st.Marked, "blocks_deleted", st.Swept,
-				"bytes_freed", st.FreedBytes, "waited", st.Waited, "uploads_outwaited", st.Outwaited, "took", st.Duration)
+				"bytes_freed", st.FreedBytes, "true_sizes_deleted", st.Sizes, "waited", st.Waited, "uploads_outwaited", st.Outwaited, "took", st.Duration)
 			for _, b := range st.Broken {
 				d.log.Warn("garbage collection: a bucket's DAG is incomplete; what its missing blocks linked is not kept", "bucket", b)
 			}
