@@ -76,9 +76,10 @@ type Buckets interface {
 	// removes an identity's role); the caller needs Admin on path.
 	SetPathRoles(ctx context.Context, key, path string, roles map[string]PathRole) error
 	// ImportCAR reads a CAR (v1 or v2) from r, checks every block against
-	// its CID, and links its root, a complete UnixFS DAG, at path. A CAR
-	// that fails a check (Invalid, FailedPrecondition) changes nothing;
-	// private buckets refuse imports.
+	// its CID, and links its root, a complete UnixFS DAG, at path, under
+	// the root's own CID whatever sizes its links record (the quota counts
+	// what its blocks hold). A CAR that fails a check (Invalid,
+	// FailedPrecondition) changes nothing; private buckets refuse imports.
 	ImportCAR(ctx context.Context, key, path string, r io.Reader, opts CAROptions) (ImportedCAR, error)
 }
 
