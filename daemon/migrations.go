@@ -41,5 +41,6 @@ func migrations(st *store.Store, dbs *db.Manager, blocks bstore.Blockstore, log 
 			}
 			return err
 		}},
+		{To: store.FormatTrueSizes, Run: func(context.Context) error { return nil }},
 	}
 }

@@ -36,10 +36,16 @@ const (
 	// FormatBucketSchemas gives every buckets collection without a schema
 	// the schema of bucket instances: buckets.SchemaCollections.
 	FormatBucketSchemas
+	// FormatTrueSizes keeps, under BucketSizes, the real DAG size of
+	// bucket nodes whose links under-report it; a hub of this version
+	// charges quota from that table, so an older one, which would trust
+	// the recorded sizes again, must not open the store. Stores of earlier
+	// versions hold no such nodes: nothing moves.
+	FormatTrueSizes
 
 	// FormatNewest is the version this build writes and the newest it
 	// opens.
-	FormatNewest = FormatBucketSchemas
+	FormatNewest = FormatTrueSizes
 )
 
 // String names a version as the log and errors show it.
@@ -53,6 +59,8 @@ func (v FormatVersion) String() string {
 		return "2 (bucket records)"
 	case FormatBucketSchemas:
 		return "3 (bucket schemas)"
+	case FormatTrueSizes:
+		return "4 (true sizes)"
 	}
 	return fmt.Sprintf("%d (unknown)", uint64(v))
 }
