@@ -21,7 +21,7 @@ compat-deps:
 ## The script engine runs once more without the race detector, which slows its
 ## translated C past the time limits of the heavy cases (they skip under -race).
 test: vet deps-check compat-deps
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 	$(GO) test -count=1 -timeout 10m ./threads/db/jsfunc
 
 ## deps-check: no module version in the build graph is retracted by its author. It asks the

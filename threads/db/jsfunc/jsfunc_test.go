@@ -199,7 +199,7 @@ func TestValidate(t *testing.T) {
 		{name: "throw", body: "throw new Error('only the owner may write')", kind: errors.Invalid, msg: "threw Error: only the owner may write"},
 		{name: "type error", body: "return instance.owner === writer", writer: alice, event: event(t, Create, owned), kind: errors.Invalid, msg: "TypeError"},
 		{name: "endless loop", body: "while (true) {}", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "ran for longer than its limit of 100ms"},
-		{name: "endless loop that catches", body: "for (;;) { try { while (true) {} } catch (e) {} } ", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "endless loop that catches", body: "for (;;) { try { while (true) {} } catch (e) {} } ", lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "ran for longer than its limit"},
 		// Promise jobs never run: the answer is what the function returned
 		// (goja ran them after the call, within its time limit).
 		{name: "endless loop in a promise job", body: "Promise.resolve().then(function () { for (;;) {} }); return true"},
@@ -483,7 +483,7 @@ func TestFilter(t *testing.T) {
 		{name: "JSON that is not an object", body: "return {toJSON: function () { return 5 }}", instance: doc, kind: errors.Invalid, msg: "JSON is not an object (5)"},
 		{name: "throw", body: "throw new TypeError('nope')", instance: doc, kind: errors.Invalid, msg: "read filter threw TypeError: nope"},
 		{name: "endless loop", body: "for (;;) {}", instance: doc, lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "read filter ran for longer"},
-		{name: "endless toJSON", body: "return {toJSON: function () { for (;;) {} }}", instance: doc, lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "stopped"},
+		{name: "endless toJSON", body: "return {toJSON: function () { for (;;) {} }}", instance: doc, lim: Limits{Timeout: DefaultTimeout}, kind: errors.DeadlineExceeded, msg: "ran for longer than its limit"},
 		{name: "deep recursion", body: "return (function f() { return f() })()", instance: doc, kind: errors.Exhausted, msg: "read filter nested calls deeper"},
 		{name: "no clock", body: "instance.at = Date.now(); return instance", instance: doc, kind: errors.Invalid, msg: "current time"},
 		{name: "instance not JSON", body: "return instance", instance: "nope", kind: errors.Invalid, msg: "instance is not JSON"},
