@@ -133,6 +133,8 @@ type Config struct {
 	ReplTimeout           time.Duration `key:"repl-timeout" help:"how long one replication stream, and one sync with a peer, may take"`
 	ReplMaxPeers          int           `key:"repl-max-peers" help:"most peers stored for one replicated DB"`
 	ReplBanTime           time.Duration `key:"repl-ban-time" help:"how long a peer that sent a thread record that does not verify is refused"`
+	ReplMaxReplicas       int           `key:"repl-max-replicas" help:"most threads this hub replicates with their service key only (as an app's replicator) for one account, its app's users included"`
+	ReplMaxReplicaBytes   int           `key:"repl-max-replica-bytes" help:"most bytes of records the threads this hub replicates for one account may hold"`
 
 	MaxConns               int           `key:"max-conns" help:"connections each of the gRPC, gRPC-Web and HTTP listeners holds open; past it new ones wait"`
 	MaxConnsPerIP          int           `key:"max-conns-per-ip" help:"connections one remote IP may hold open on each listener; past it new ones are closed"`
@@ -227,6 +229,8 @@ func DefaultConfig() Config {
 		ReplTimeout:            replicate.DefaultTimeout,
 		ReplMaxPeers:           replicate.DefaultMaxPeers,
 		ReplBanTime:            replicate.DefaultBanTime,
+		ReplMaxReplicas:        replicate.DefaultMaxReplicas,
+		ReplMaxReplicaBytes:    replicate.DefaultMaxReplicaBytes,
 		LogLevel:               "info",
 		LogFormat:              "text",
 		IPFSDHT:                string(ipfsnet.DHTAuto),
@@ -437,7 +441,7 @@ func (c Config) Validate() error {
 		{"web-preauth-bytes", c.WebPreAuthBytes}, {"web-window", c.WebWindow},
 		{"s3-max-uploads", c.S3MaxUploads}, {"s3-max-parts", c.S3MaxParts},
 		{"repl-max-streams-per-peer", c.ReplMaxStreamsPerPeer}, {"repl-max-frame", c.ReplMaxFrame}, {"repl-batch", c.ReplBatch},
-		{"repl-max-peers", c.ReplMaxPeers}} {
+		{"repl-max-peers", c.ReplMaxPeers}, {"repl-max-replicas", c.ReplMaxReplicas}, {"repl-max-replica-bytes", c.ReplMaxReplicaBytes}} {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}

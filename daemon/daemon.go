@@ -196,6 +196,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		Timeout:           cfg.ReplTimeout,
 		MaxPeers:          cfg.ReplMaxPeers,
 		BanTime:           cfg.ReplBanTime,
+		MaxReplicas:       cfg.ReplMaxReplicas,
+		MaxReplicaBytes:   int64(cfg.ReplMaxReplicaBytes),
 		Log:               log,
 	}, d.p2p, d.store, logs, dbs)
 	if n, err := dbs.ResumeForming(ctx, func(id threads.ID, err error) {

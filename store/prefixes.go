@@ -56,7 +56,8 @@ const (
 	ThreadBlocks = "thr/c" // binary: <len><CID bytes><thread bytes> → a record's block
 
 	// Package threads/replicate (threads/replicate/peers.go).
-	ThreadPeers = "thr/p" // thr/p/<thread>/<peer> → the peer's addresses
+	ThreadPeers    = "thr/p" // thr/p/<thread>/<peer> → the peer's addresses
+	ThreadReplicas = "thr/r" // thr/r/<thread> → who a thread held with its service key only is kept for (threads/replicate/replicas.go)
 
 	// This package.
 	Meta = "store" // store/format → the format version (format.go)
@@ -107,6 +108,7 @@ func Prefixes() []Prefix {
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
 		text(ThreadPeers, "threads/replicate", "the peers each thread replicates with"),
+		text(ThreadReplicas, "threads/replicate", "threads this hub replicates without reading, and whose limits they count against"),
 		text(Meta, "store", "the store's format version"),
 		{LegacyThreadBlocks, "threads/logstore", "thread blocks keyed by thread (legacy)"},
 		text(LegacyBlocksMoved, "threads/logstore", "a done-marker (legacy)"),

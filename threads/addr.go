@@ -75,6 +75,22 @@ func AddrString(b []byte) (string, error) {
 // /…/thread/<id>, in multiaddr's binary form, and the ID it names. The
 // thread component must come last.
 func AddrBytes(s string) ([]byte, ID, error) {
+	host, id, err := SplitAddr(s)
+	if err != nil {
+		return nil, "", err
+	}
+	var b []byte
+	if host != nil {
+		b = host.Bytes()
+	}
+	b = append(b, varint.ToUvarint(AddrCode)...)
+	b = append(b, varint.ToUvarint(uint64(len(id)))...)
+	return append(b, id...), id, nil
+}
+
+// SplitAddr splits a DB address in text form, /…/thread/<id>, into the
+// peer's multiaddr before /thread (nil when there is none) and the ID.
+func SplitAddr(s string) (ma.Multiaddr, ID, error) {
 	const thread = "/thread/"
 	i := strings.LastIndex(s, thread)
 	if i < 0 {
@@ -84,15 +100,12 @@ func AddrBytes(s string) ([]byte, ID, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("thread component: %s", errors.Message(err))
 	}
-	var b []byte
-	if i > 0 {
-		host, err := ma.NewMultiaddr(s[:i])
-		if err != nil {
-			return nil, "", err
-		}
-		b = host.Bytes()
+	if i == 0 {
+		return nil, id, nil
 	}
-	b = append(b, varint.ToUvarint(AddrCode)...)
-	b = append(b, varint.ToUvarint(uint64(len(id)))...)
-	return append(b, id...), id, nil
+	host, err := ma.NewMultiaddr(s[:i])
+	if err != nil {
+		return nil, "", err
+	}
+	return host, id, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
-	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
@@ -45,7 +44,10 @@ func (t *threadsService) NewDB(ctx context.Context, req *pb.NewDBRequest) (*pb.N
 
 // NewDBFromAddr joins a DB another peer hosts: the history arrives before
 // it answers (whether or not the request asks to block), then the
-// request's collections that the DB lacks are made.
+// request's collections that the DB lacks are made. With the thread's
+// service key only, hubd becomes the thread's replicator (and pinning
+// peer) for the caller's account instead: it keeps and relays the
+// records and reads none.
 func (t *threadsService) NewDBFromAddr(ctx context.Context, req *pb.NewDBFromAddrRequest) (*pb.NewDBReply, error) {
 	const op errors.Op = "server.NewDBFromAddr"
 	if t.s.join == nil {
@@ -55,17 +57,12 @@ func (t *threadsService) NewDBFromAddr(ctx context.Context, req *pb.NewDBFromAdd
 	if err != nil {
 		return nil, errors.Errorf(op, errors.Invalid, "DB address is not a multiaddr: %v", err)
 	}
-	i := strings.LastIndex(text, "/thread/")
-	if i <= 0 {
-		return nil, errors.Errorf(op, errors.Invalid, "DB address %s must be a peer's address followed by /thread/<DB ID>, as GetDBInfo lists them", errors.Clip(text))
+	host, id, err := threads.SplitAddr(text)
+	if err == nil && host == nil {
+		err = errors.E(errors.Invalid, "it names no peer")
 	}
-	id, err := threads.Decode(text[i+len("/thread/"):])
 	if err != nil {
-		return nil, errors.E(op, errors.Invalid, err)
-	}
-	host, err := ma.NewMultiaddr(text[:i])
-	if err != nil {
-		return nil, errors.E(op, errors.Invalid, err)
+		return nil, errors.Errorf(op, errors.Invalid, "DB address %s must be a peer's address followed by /thread/<DB ID>, as GetDBInfo lists them: %v", errors.Clip(text), err)
 	}
 	raw := req.Key
 	if len(raw) == 0 {
@@ -78,8 +75,14 @@ func (t *threadsService) NewDBFromAddr(ctx context.Context, req *pb.NewDBFromAdd
 	if len(req.LogKey) > 0 {
 		return nil, errors.E(op, errors.Invalid, "hubd makes the log key of each identity that writes to a DB it holds; leave logKey empty")
 	}
+	if !key.CanRead() && len(req.Collections) > 0 {
+		return nil, errors.E(op, errors.Invalid, "with the service key only, hubd becomes the thread's replicator and cannot read it; leave collections out")
+	}
 	if err := t.s.join(ctx, principal(ctx), host, id, key, req.Name); err != nil {
 		return nil, err
+	}
+	if !key.CanRead() {
+		return &pb.NewDBReply{}, nil // a replicator: no DB to add collections to
 	}
 	th := t.s.dbs.Threads(principal(ctx))
 	for _, c := range req.Collections {

@@ -125,6 +125,25 @@ func (c *Client) NewDBFromAddr(ctx context.Context, addr string, key Key, opts J
 	return id, nil
 }
 
+// AddReplicator asks hubd to replicate the thread at addr
+// (/…/p2p/<peer>/thread/<id>, an app's own peer holding it) with key, the
+// thread's service key only: hubd pulls the thread's records before it
+// answers, then keeps and relays them, for the caller's account, and
+// reads none. It is NewDBFromAddr with a service key (which the
+// JavaScript client's newDBFromAddr sends the same way); a key that can
+// read is Invalid here, before anything is sent. threaddb's Node uses it
+// (threaddb.Replicators).
+func (c *Client) AddReplicator(ctx context.Context, addr string, key Key) error {
+	const op errors.Op = "threadsclient.AddReplicator"
+	if key.CanRead() {
+		return errors.E(op, errors.Invalid, "a replicator is given the thread's service key only (Key.ServiceOnly); hubd would otherwise read the thread")
+	}
+	if _, err := c.NewDBFromAddr(ctx, addr, key, JoinOptions{}); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
 // marshalKey gives a log key in libp2p's protobuf form, the wire's.
 func marshalKey(k crypto.Key) ([]byte, error) {
 	switch k := k.(type) {

@@ -15,10 +15,14 @@ import (
 // Join makes, for principal p, DB id, which the peer at addr (a multiaddr
 // ending in /p2p/<peer>) hosts, from its key: a DB of p's named name, with
 // that peer as its first peer. It returns once the DB's history has
-// arrived, and the two hubs keep it in sync from then on. The key must be
-// the full thread key (Invalid otherwise, as for an address without a peer
-// or this hub's own); NewDB's refusals apply (Exist when this hub holds
-// the DB already). A peer that cannot be reached is Unavailable, one that
+// arrived, and the two hubs keep it in sync from then on. An address
+// without a peer, or this hub's own, is Invalid; NewDB's refusals apply
+// (Exist when this hub holds the DB already).
+//
+// With the thread's service key only, this hub becomes the thread's
+// replicator instead (replicas.go): it keeps and relays the records for
+// p's account, within its MaxReplicas and MaxReplicaBytes (Exhausted past
+// them), and can read none; the Info returned then names the thread only. A peer that cannot be reached is Unavailable, one that
 // does not hold the DB with this key FailedPrecondition; either way the
 // DB is not kept.
 func (s *Service) Join(ctx context.Context, p hub.Principal, addr ma.Multiaddr, id threads.ID, key threads.Key, name string) (db.Info, error) {
@@ -29,6 +33,12 @@ func (s *Service) Join(ctx context.Context, p hub.Principal, addr ma.Multiaddr, 
 	}
 	if ai.ID == s.host.ID() {
 		return db.Info{}, errors.Errorf(op, errors.Invalid, "DB address %s is this hub's own; the DB is here already", addr)
+	}
+	if !key.CanRead() {
+		if err := s.replicate(ctx, p, *ai, id, key); err != nil {
+			return db.Info{}, err
+		}
+		return db.Info{ID: id, Key: key, Owner: p.Owner(), Account: p.Account}, nil
 	}
 	info, err := s.dbs.NewDB(ctx, p, id, name, &key, nil)
 	if err != nil {
@@ -62,4 +72,33 @@ func (s *Service) undo(p hub.Principal, id threads.ID, why error) error {
 		s.cfg.Log.Error("replication: forgetting the peers of a DB whose join failed", "db", id, "err", err)
 	}
 	return why
+}
+
+// AddPeer makes the peer at ai (its ID and addresses) a peer of thread id,
+// which this host holds, and syncs with it before it returns: how an app
+// that embeds ThreadDB adds a hub as its thread's replicator once the hub
+// has accepted the role. The peer is kept even when this first sync fails
+// (Unavailable when the peer cannot be reached, FailedPrecondition when it
+// refuses): syncs are tried again every Interval.
+func (s *Service) AddPeer(ctx context.Context, id threads.ID, ai peer.AddrInfo) error {
+	const op errors.Op = "replicate.AddPeer"
+	if ai.ID == s.host.ID() {
+		return errors.E(op, errors.Invalid, "a host is not its own peer")
+	}
+	if _, err := s.logs.Thread(id); err != nil {
+		return errors.E(op, err)
+	}
+	if err := s.peers.add(id, ai.ID, ai.Addrs, s.cfg.MaxPeers); err != nil {
+		return errors.E(op, err)
+	}
+	k := syncKey{ai.ID, id}
+	if !s.claim(k) {
+		return nil // a sync with it runs already
+	}
+	err := s.syncWith(ctx, ai, id)
+	s.done(k, ai)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	return nil
 }

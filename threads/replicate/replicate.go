@@ -50,6 +50,8 @@ const (
 	DefaultTimeout           = time.Minute
 	DefaultMaxPeers          = 32
 	DefaultBanTime           = time.Minute
+	DefaultMaxReplicas       = 100
+	DefaultMaxReplicaBytes   = 1 << 30
 )
 
 // Config holds the limits of a Service; zero fields take their defaults.
@@ -76,6 +78,11 @@ type Config struct {
 	// BanTime is how long a peer that sent a forged or malformed record
 	// is refused.
 	BanTime time.Duration
+	// MaxReplicas caps the threads this hub replicates, holding their
+	// service key only, for one account (a developer or org with all its
+	// app's users), and MaxReplicaBytes the bytes of their records.
+	MaxReplicas     int
+	MaxReplicaBytes int64
 	// Log receives refusals and failed syncs; nil discards them.
 	Log *slog.Logger
 }
@@ -92,6 +99,10 @@ func (c *Config) setDefaults() {
 	c.MaxMemory = max(c.MaxMemory, c.MaxFrame)
 	def(&c.Batch, DefaultBatch)
 	def(&c.MaxPeers, DefaultMaxPeers)
+	def(&c.MaxReplicas, DefaultMaxReplicas)
+	if c.MaxReplicaBytes <= 0 {
+		c.MaxReplicaBytes = DefaultMaxReplicaBytes
+	}
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
 	}
@@ -121,6 +132,9 @@ type Service struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the goroutines below, and syncs
+
+	// replicaMu serialises changes to replicas (replicas.go).
+	replicaMu sync.Mutex
 
 	// mu guards the fields below.
 	mu sync.Mutex

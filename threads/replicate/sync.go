@@ -213,6 +213,11 @@ func (s *Service) ingest(ctx context.Context, p peer.ID, id threads.ID, frame []
 		err = errors.Errorf("", errors.Invalid, "%v", err)
 	} else {
 		err = s.dbs.Ingest(ctx, id, blocks)
+		if errors.Is(errors.NotExist, err) {
+			if rerr := s.ingestReplica(id, blocks); !errors.Is(errors.NotExist, rerr) {
+				err = rerr
+			}
+		}
 	}
 	if errors.Is(errors.Invalid, err) || errors.Is(errors.Permission, err) {
 		s.ban(p, fmt.Sprintf("sent a record that does not verify: %s", errors.Message(err)))
