@@ -217,7 +217,6 @@ func TestNewDBFromAddrRefusals(t *testing.T) {
 		{"wrong key", addr, otherInfo.Key, errors.FailedPrecondition, "refused to sync"},
 		{"no peer", "/ip4/127.0.0.1/tcp/1/thread/" + db.String(), info.Key, errors.Invalid, "names no peer"},
 		{"no host", "/thread/" + db.String(), info.Key, errors.Invalid, "peer's address followed by /thread/"},
-		{"replicator key", addr, info.Key.ServiceOnly(), errors.Invalid, "full thread key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tb.NewDBFromAddr(bctx, tc.addr, tc.key, threadsclient.JoinOptions{})
@@ -227,6 +226,10 @@ func TestNewDBFromAddrRefusals(t *testing.T) {
 			}
 		})
 	}
+	// With the service key only, B would become the thread's replicator,
+	// which reads nothing: collections cannot be asked for.
+	_, err = tb.NewDBFromAddr(bctx, addr, info.Key.ServiceOnly(), threadsclient.JoinOptions{Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
+	errorstest.WantKind(t, err, errors.Invalid, "leave collections out")
 	// Joining from the hub that holds it.
 	_, err = ta.NewDBFromAddr(actx, addr, info.Key, threadsclient.JoinOptions{})
 	errorstest.WantKind(t, err, errors.Invalid, "this hub's own")
