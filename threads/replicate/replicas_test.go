@@ -1,7 +1,10 @@
 package replicate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/selfhub/hub"
@@ -10,9 +13,10 @@ import (
 )
 
 // TestReplica: a hub given a thread's service key keeps every record of
-// it, can read none (no DB, a key without the read key), counts its bytes
-// against the account that added it, and hands the records on to a peer
-// that joins from it with the full key.
+// it, can read none (no DB, a key without the read key, no instance text
+// anywhere in its store), counts its bytes against the account that added
+// it, and hands the records on to a peer that joins from it with the full
+// key.
 func TestReplica(t *testing.T) {
 	a, r, b := newNode(t, Config{}), newNode(t, Config{}), newNode(t, Config{})
 	id, key := hosted(t, a)
@@ -35,12 +39,36 @@ func TestReplica(t *testing.T) {
 		t.Fatalf("ReplicaBytes = %d, %v; want the records' bytes", n, err)
 	}
 	create(t, a, id, "a3") // pushed to the replicator, its peer now
+	if _, err := a.threads().Create(context.Background(), id, "notes", []json.RawMessage{json.RawMessage(`{"_id":"a4","text":"plaintext only readers see"}`)}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.repl.Join(context.Background(), b.user, r.addr(t), id, key, ""); err != nil {
 		t.Fatal(err)
 	}
-	b.waitIDs(t, id, "a1", "a2", "a3")
+	b.waitIDs(t, id, "a1", "a2", "a3", "a4")
 	create(t, b, id, "b1")
-	a.waitIDs(t, id, "a1", "a2", "a3", "b1") // through the replicator
+	a.waitIDs(t, id, "a1", "a2", "a3", "a4", "b1") // through the replicator
+
+	// Nothing readable reached the replicator: no key or value in its
+	// store holds an instance's text, an _id or the read key.
+	// A member's store, scanned the same way, does hold the text.
+	readKey, _ := key.Read()
+	holds := func(n *node) error {
+		return n.st.Scan(nil, func(k, v []byte) error {
+			for _, secret := range [][]byte{[]byte("plaintext only readers see"), []byte(`"a4"`), readKey.Bytes()} {
+				if bytes.Contains(k, secret) || bytes.Contains(v, secret) {
+					return fmt.Errorf("the store holds %q at %q", secret, k)
+				}
+			}
+			return nil
+		})
+	}
+	if err := holds(r); err != nil {
+		t.Fatalf("replicator: %v", err)
+	}
+	if err := holds(b); err == nil {
+		t.Fatal("a member's store holds none of the DB's text: the scan sees nothing")
+	}
 	if m, _ := r.repl.ReplicaBytes(context.Background(), r.user.Account); m <= n {
 		t.Fatalf("ReplicaBytes stayed at %d after more records", m)
 	}
