@@ -240,7 +240,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		DBs:         dbs,
 		ListenReads: dbs.ListenReads,
 		Meter:       d.meter,
-		Usage:       metering.NewReporter(d.meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes, Buckets: bkts.StoredBytes}),
+		Usage:       metering.NewReporter(d.meter, metering.Sources{Users: authSvc.Users, Instances: dbs.StoredBytes, Buckets: bkts.StoredBytes, Replicas: d.repl.ReplicaBytes}),
 		Mail:        mail.New(dbs, mail.Config{MaxMessageSize: cfg.MailMaxMessageSize, Rate: float64(cfg.MailRate), Burst: cfg.MailBurst}),
 		Buckets:     bkts,
 		HostAddrs:   d.hostAddrs,

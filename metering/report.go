@@ -22,6 +22,10 @@ type Sources struct {
 	// (buckets.Service.StoredBytes); nil when the hub serves no buckets,
 	// which then report none.
 	Buckets func(ctx context.Context, account hub.PubKey) (int64, error)
+	// Replicas returns the bytes of the thread records the hub keeps, as
+	// their replicator, for an account (replicate.Service.ReplicaBytes);
+	// nil reports none.
+	Replicas func(ctx context.Context, account hub.PubKey) (int64, error)
 }
 
 // Figure is one line of a usage report. Names are the wire names of the
@@ -83,9 +87,16 @@ func (r *Reporter) Report(ctx context.Context, p hub.Principal, key hub.PubKey) 
 			return Report{}, errors.E(op, err)
 		}
 	}
+	var replicas int64
+	if r.src.Replicas != nil {
+		if replicas, err = r.src.Replicas(ctx, subject.Account); err != nil {
+			return Report{}, errors.E(op, err)
+		}
+	}
 	return Report{Subject: subject, Figures: []Figure{
 		{"stored_data", "bytes of ThreadDB instances stored", stored},
 		{"bucket_data", "bytes stored in the buckets of the account, its app's users' included (cumulative DAG sizes), which the bucket quota caps", inBuckets},
+		{"replica_data", "bytes of the thread records the hub keeps as replicator for the account, its app's users' included, which --repl-max-replica-bytes caps", replicas},
 		{"network_egress", "bytes sent in API responses", counts.Egress},
 		{"instance_reads", "ThreadDB instances read", counts.Reads},
 		{"instance_writes", "ThreadDB instances written", counts.Writes},

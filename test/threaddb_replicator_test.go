@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub"
+	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/errors/errorstest"
 	"github.com/selfhub/hub/test/testhub"
@@ -81,6 +82,14 @@ func TestHubAsReplicator(t *testing.T) {
 	// The hub holds the thread, not a DB the account can read.
 	if _, err := h.tc.GetDBInfo(h.ctx, db); !errors.Is(errors.NotExist, err) {
 		t.Fatalf("GetDBInfo of a replicated thread on the hub: %v; want NotExist", err)
+	}
+	// Its records count against the account: GetUsage reports them.
+	res, err := usersdpb.NewAPIServiceClient(testhub.Dial(t, h.p.Addrs.API)).GetUsage(h.ctx, &usersdpb.GetUsageRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Usage.Usage["replica_data"].GetUnits(); n <= 0 {
+		t.Fatalf("GetUsage replica_data = %d after the hub pulled the DB's records; want their bytes", n)
 	}
 	// Adding it again is Exist.
 	err = a.AddReplicator(h.ctx, h.tc, hubAddr, db)
