@@ -248,7 +248,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 			_, err := d.repl.Join(ctx, p, host, id, key, name)
 			return err
 		},
-		Build: buildInfo(),
+		DropReplica: d.repl.DropReplica,
+		Build:       buildInfo(),
 	}, server.Limits{
 		MaxMessageSize:         cfg.MaxMessageSize,
 		MaxStreamsPerConn:      cfg.MaxStreamsPerConn,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/selfhub/hub"
@@ -123,6 +124,25 @@ func TestHubAsReplicator(t *testing.T) {
 	closeNode(t, b)
 	a = openNode(t, dirA) // syncs with the hub, its stored peer, on start
 	nodeWait(t, a, db, "b2")
+
+	// Removing the replicator deletes the hub's copy: its bytes no longer
+	// count, and a second removal finds nothing.
+	hubPeer, err := peer.AddrInfoFromP2pAddr(hubAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RemoveReplicator(h.ctx, h.tc, hubPeer.ID, db); err != nil {
+		t.Fatal(err)
+	}
+	res, err = usersdpb.NewAPIServiceClient(testhub.Dial(t, h.p.Addrs.API)).GetUsage(h.ctx, &usersdpb.GetUsageRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Usage.Usage["replica_data"].GetUnits(); n != 0 {
+		t.Fatalf("GetUsage replica_data = %d after RemoveReplicator; want 0", n)
+	}
+	err = h.tc.RemoveReplicator(h.ctx, db)
+	errorstest.WantKind(t, err, errors.NotExist, "not found")
 	closeNode(t, a)
 }
 

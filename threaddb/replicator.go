@@ -13,15 +13,18 @@ import (
 	"github.com/selfhub/hub/threads"
 )
 
-// Replicators is a hub that accepts to replicate threads, through its API
-// as an API key authorizes: client/threads's *Client is one, its calls
+// Replicators is a hub that replicates threads, through its API as an API
+// key authorizes: client/threads's *Client is one, its calls
 // carrying the key (an account key, or a user group key with a user's
 // token) in their context. AddReplicator asks the hub to keep thread id,
 // which the peer at addr (ending in /p2p/<peer ID>/thread/<id>) holds,
 // with key, the thread's service key only; the hub pulls the records
 // before it answers, and counts them against the key's account.
+// RemoveReplicator asks the hub to stop: it deletes the thread's records
+// and no longer counts them.
 type Replicators interface {
 	AddReplicator(ctx context.Context, addr string, key threads.Key) error
+	RemoveReplicator(ctx context.Context, id hub.ThreadID) error
 }
 
 // AddReplicator makes the hub r, whose libp2p host is at hubAddr (ending
@@ -61,6 +64,22 @@ func (n *Node) AddReplicator(ctx context.Context, r Replicators, hubAddr ma.Mult
 		return errors.E(op, err)
 	}
 	if err := n.repl.AddPeer(ctx, id, *ai); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// RemoveReplicator undoes AddReplicator: the hub r, whose libp2p host is
+// hubPeer, stops replicating DB id and deletes its records, and this node
+// no longer syncs the DB with it. ctx carries r's authorization, as for
+// AddReplicator. A hub that already keeps no such replica is no error
+// here: the node stops syncing with it all the same.
+func (n *Node) RemoveReplicator(ctx context.Context, r Replicators, hubPeer peer.ID, id hub.ThreadID) error {
+	const op errors.Op = "threaddb.RemoveReplicator"
+	if err := r.RemoveReplicator(ctx, id); err != nil && !errors.Is(errors.NotExist, err) {
+		return errors.E(op, err)
+	}
+	if err := n.repl.RemovePeer(id, hubPeer); err != nil {
 		return errors.E(op, err)
 	}
 	return nil

@@ -61,8 +61,13 @@ type Services struct {
 	// /p2p/<peer>) hosts, from its key, and returns once its history has
 	// arrived (threads/replicate's Service.Join); nil answers
 	// NewDBFromAddr with Unimplemented.
-	Join  func(ctx context.Context, p hub.Principal, host ma.Multiaddr, id hub.ThreadID, key threads.Key, name string) error
-	Build BuildInfo
+	Join func(ctx context.Context, p hub.Principal, host ma.Multiaddr, id hub.ThreadID, key threads.Key, name string) error
+	// DropReplica stops replicating, for p, a thread Join made this hub
+	// the replicator of (threads/replicate's Service.DropReplica): DeleteDB
+	// of an ID that is no DB of p's calls it. NotExist when there is no
+	// such replica; nil deletes DBs only.
+	DropReplica func(ctx context.Context, p hub.Principal, id hub.ThreadID) error
+	Build       BuildInfo
 }
 
 // Limits bound what one caller can make the server hold: every one is a
@@ -151,6 +156,9 @@ type Server struct {
 	grpc      *grpc.Server
 	health    *health.Server
 	limits    Limits
+
+	// dropReplica is Services.DropReplica.
+	dropReplica func(ctx context.Context, p hub.Principal, id hub.ThreadID) error
 	// streams are the open streaming calls, counted against the caps and
 	// ended when their principal's access is revoked.
 	streams *streams
@@ -183,7 +191,7 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if lim.SignInTimeout <= 0 {
 		lim.SignInTimeout = DefaultSignInTimeout
 	}
-	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, join: svc.Join, build: svc.Build,
+	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, join: svc.Join, dropReplica: svc.DropReplica, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
 		limits: lim}
 	s.streams = newStreams(lim.MaxStreamsPerPrincipal, lim.MaxStreamsPerAccount, func(p hub.Principal) error {

@@ -148,7 +148,15 @@ func (t *threadsService) DeleteDB(ctx context.Context, req *pb.DeleteDBRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return &pb.DeleteDBReply{}, th.DeleteDB(ctx, id)
+	err = th.DeleteDB(ctx, id)
+	if errors.Is(errors.NotExist, err) && t.s.dropReplica != nil {
+		// Not a DB of the caller's: perhaps a thread this hub replicates
+		// for it, which it can no more read than delete as a DB.
+		if derr := t.s.dropReplica(ctx, principal(ctx), id); !errors.Is(errors.NotExist, derr) {
+			err = derr
+		}
+	}
+	return &pb.DeleteDBReply{}, err
 }
 
 func (t *threadsService) NewCollection(ctx context.Context, req *pb.NewCollectionRequest) (*pb.NewCollectionReply, error) {

@@ -144,6 +144,18 @@ func (c *Client) AddReplicator(ctx context.Context, addr string, key Key) error 
 	return nil
 }
 
+// RemoveReplicator asks hubd to stop replicating thread id for the
+// caller, which AddReplicator made it the replicator of: hubd deletes the
+// thread's records and no longer counts them. It is DeleteDB of the
+// thread's ID (which hubd answers so for a thread it replicates); NotExist
+// when hubd replicates no such thread for the caller.
+func (c *Client) RemoveReplicator(ctx context.Context, id ID) error {
+	if err := c.DeleteDB(ctx, id); err != nil {
+		return errors.E("threadsclient.RemoveReplicator", err)
+	}
+	return nil
+}
+
 // marshalKey gives a log key in libp2p's protobuf form, the wire's.
 func marshalKey(k crypto.Key) ([]byte, error) {
 	switch k := k.(type) {

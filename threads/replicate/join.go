@@ -48,7 +48,7 @@ func (s *Service) Join(ctx context.Context, p hub.Principal, addr ma.Multiaddr, 
 	// (OnRecords) waits for it, rather than race it for the same records.
 	k := syncKey{ai.ID, id}
 	if !s.claim(k) {
-		return db.Info{}, errors.E(op, s.undo(p, id, errors.Errorf("", errors.Internal, "DB %s is being synced already", id)))
+		return db.Info{}, errors.E(op, s.undo(p, id, errClosing()))
 	}
 	err = s.peers.add(id, ai.ID, ai.Addrs, s.cfg.MaxPeers)
 	if err == nil {
@@ -93,12 +93,21 @@ func (s *Service) AddPeer(ctx context.Context, id threads.ID, ai peer.AddrInfo) 
 	}
 	k := syncKey{ai.ID, id}
 	if !s.claim(k) {
-		return nil // a sync with it runs already
+		return errors.E(op, errClosing())
 	}
 	err := s.syncWith(ctx, ai, id)
 	s.done(k, ai)
 	if err != nil {
 		return errors.E(op, err)
+	}
+	return nil
+}
+
+// RemovePeer stops syncing thread id with peer p: it is no longer one of
+// the thread's peers, until it proves the thread's key to this host again.
+func (s *Service) RemovePeer(id threads.ID, p peer.ID) error {
+	if err := s.peers.remove(id, p); err != nil {
+		return errors.E("replicate.RemovePeer", err)
 	}
 	return nil
 }

@@ -105,6 +105,13 @@ func (ps peerStore) threads() ([]threads.ID, error) {
 	return out, err
 }
 
+// remove forgets peer p of thread id.
+func (ps peerStore) remove(id threads.ID, p peer.ID) error {
+	b := ps.st.NewBatch()
+	b.Delete(peerKey(id, p))
+	return b.Commit()
+}
+
 // drop forgets the peers of thread id.
 func (ps peerStore) drop(id threads.ID) error {
 	b := ps.st.NewBatch()

@@ -81,7 +81,7 @@ func (s *Service) replicate(ctx context.Context, p hub.Principal, ai peer.AddrIn
 	}
 	k := syncKey{ai.ID, id}
 	if !s.claim(k) {
-		return errors.E(op, s.undoReplica(id, errors.Errorf("", errors.Internal, "thread %s is being synced already", id)))
+		return errors.E(op, s.undoReplica(id, errClosing()))
 	}
 	err := s.peers.add(id, ai.ID, ai.Addrs, s.cfg.MaxPeers)
 	if err == nil {
@@ -126,25 +126,49 @@ func (s *Service) addReplica(p hub.Principal, id threads.ID, key threads.Key) er
 func (s *Service) undoReplica(id threads.ID, why error) error {
 	s.replicaMu.Lock()
 	defer s.replicaMu.Unlock()
-	err := func() error {
-		r, u, err := s.readReplica(id)
-		if err != nil {
-			return err
-		}
-		u.Threads, u.Bytes = max(u.Threads-1, 0), max(u.Bytes-r.Bytes, 0)
-		b := s.st.NewBatch()
-		if err := s.logs.DeleteThread(b, id); err != nil {
-			return err
-		}
-		b.Delete(replicaKey(id))
-		b.Put(usageKey(r.Account), u)
-		b.DeletePrefix(peerPrefix(id))
-		return b.Commit()
-	}()
-	if err != nil {
+	if err := s.forgetReplica(id, nil); err != nil {
 		s.cfg.Log.Error("replication: forgetting a replica whose start failed", "thread", id, "err", err)
 	}
 	return why
+}
+
+// DropReplica stops replicating thread id for p: the thread, its records
+// and its peers are deleted, and p's account no longer counts them.
+// NotExist when this hub keeps no such replica for p (another account's
+// is NotExist too, so thread IDs do not leak).
+func (s *Service) DropReplica(ctx context.Context, p hub.Principal, id threads.ID) error {
+	const op errors.Op = "replicate.DropReplica"
+	s.replicaMu.Lock()
+	defer s.replicaMu.Unlock()
+	if err := s.forgetReplica(id, &p); err != nil {
+		return errors.E(op, err)
+	}
+	return nil
+}
+
+// forgetReplica deletes replica id, when it is kept for p (nil: for
+// anyone), and gives its account back what it took. The caller holds
+// replicaMu.
+func (s *Service) forgetReplica(id threads.ID, p *hub.Principal) error {
+	r, u, err := s.readReplica(id)
+	if err == nil && p != nil && (r.Account != p.Account || r.Owner != p.Owner()) {
+		err = errors.E(errors.NotExist)
+	}
+	if errors.Is(errors.NotExist, err) {
+		return errors.Errorf("", errors.NotExist, "this hub replicates no thread %s for you", id)
+	}
+	if err != nil {
+		return err
+	}
+	u.Threads, u.Bytes = max(u.Threads-1, 0), max(u.Bytes-r.Bytes, 0)
+	b := s.st.NewBatch()
+	if err := s.logs.DeleteThread(b, id); err != nil {
+		return err
+	}
+	b.Delete(replicaKey(id))
+	b.Put(usageKey(r.Account), u)
+	b.DeletePrefix(peerPrefix(id))
+	return b.Commit()
 }
 
 // ingestReplica verifies and stores a record of replica id, within its

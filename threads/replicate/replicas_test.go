@@ -117,3 +117,35 @@ func TestReplicaLimits(t *testing.T) {
 		t.Fatalf("after the refusal the account's replicas take %d bytes (%v); want 0", n, err)
 	}
 }
+
+// TestDropReplica: only the principal a replica is kept for stops it;
+// then its records are gone and its account no longer counts them.
+func TestDropReplica(t *testing.T) {
+	a, r := newNode(t, Config{}), newNode(t, Config{})
+	id, key := hosted(t, a)
+	create(t, a, id, "a1")
+	if _, err := r.repl.Join(context.Background(), r.user, a.addr(t), id, key.ServiceOnly(), ""); err != nil {
+		t.Fatal(err)
+	}
+	err := r.repl.DropReplica(context.Background(), user(t), id)
+	errorstest.WantKind(t, err, errors.NotExist, "replicates no thread")
+	other := r.user
+	other.Account = "banother"
+	err = r.repl.DropReplica(context.Background(), other, id)
+	errorstest.WantKind(t, err, errors.NotExist, "replicates no thread")
+	if err := r.repl.DropReplica(context.Background(), r.user, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.logs.Thread(id); !errors.Is(errors.NotExist, err) {
+		t.Fatalf("after DropReplica the thread is still kept: %v", err)
+	}
+	if n, err := r.repl.ReplicaBytes(context.Background(), r.user.Account); err != nil || n != 0 {
+		t.Fatalf("after DropReplica the account's replicas take %d bytes (%v); want 0", n, err)
+	}
+	err = r.repl.DropReplica(context.Background(), r.user, id)
+	errorstest.WantKind(t, err, errors.NotExist, "replicates no thread")
+	// The account may add it again: nothing of the first is left.
+	if _, err := r.repl.Join(context.Background(), r.user, a.addr(t), id, key.ServiceOnly(), ""); err != nil {
+		t.Fatal(err)
+	}
+}

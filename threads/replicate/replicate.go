@@ -34,6 +34,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db"
@@ -143,8 +144,10 @@ type Service struct {
 	// banned holds, per peer refused, when the refusal ends.
 	banned map[peer.ID]time.Time
 	// syncs holds the sync running with each peer for each thread, and
-	// whether another is due once it ends.
+	// whether another is due once it ends; idle (on mu) is told when one
+	// ends, for claim.
 	syncs map[syncKey]*bool
+	idle  *sync.Cond
 	// announced are the threads whose logs gained records, waiting for
 	// the announcer; wake tells it.
 	announced map[threads.ID]bool
@@ -168,6 +171,7 @@ func New(cfg Config, h host.Host, st *store.Store, logs *logstore.Store, dbs *db
 		ctx:    ctx, cancel: cancel,
 		inbound: map[peer.ID]int{}, banned: map[peer.ID]time.Time{}, syncs: map[syncKey]*bool{},
 		announced: map[threads.ID]bool{}, wake: make(chan struct{}, 1)}
+	s.idle = sync.NewCond(&s.mu)
 	h.SetStreamHandler(ProtocolID, s.serve)
 	dbs.OnRecords(s.announce)
 	s.wg.Add(2)
@@ -266,13 +270,24 @@ func (s *Service) kick(ai peer.AddrInfo, id threads.ID) {
 	s.loop(k, ai)
 }
 
+// errClosing is what a caller whose claim failed is told.
+func errClosing() error { return errors.E(errors.Unavailable, "this host is shutting down") }
+
 // claim marks a sync of k as running, for a caller that runs it itself
-// (Join); the caller then calls done. False when one runs already.
+// (Join); the caller then calls done. A sync of k that runs already (one
+// a record set off, say) is waited for: each run ends within Timeout.
+// False once the Service is closing.
 func (s *Service) claim(k syncKey) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.syncs[k]; ok {
-		return false
+	for {
+		if s.ctx.Err() != nil {
+			return false
+		}
+		if _, ok := s.syncs[k]; !ok {
+			break
+		}
+		s.idle.Wait()
 	}
 	s.syncs[k] = new(bool)
 	return true
@@ -315,6 +330,7 @@ func (s *Service) next(k syncKey) bool {
 	again := s.syncs[k]
 	if !*again {
 		delete(s.syncs, k)
+		s.idle.Broadcast()
 		return false
 	}
 	*again = false
