@@ -167,6 +167,20 @@ func TestReplicatorRefusals(t *testing.T) {
 
 	err = s.AddReplicator(context.Background(), h.tc, hubAddr, db)
 	errorstest.WantKind(t, err, errors.Unauthenticated, "")
+	// A hub address where no hub listens, from a node that has not met
+	// the hub yet.
+	hubPeer, err := peer.AddrInfoFromP2pAddr(hubAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := openNode(t, t.TempDir())
+	defer closeNode(t, lost)
+	lostDB, err := lost.NewDB(t.Context(), "", hub.DBOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = lost.AddReplicator(h.ctx, h.tc, ma.StringCast("/ip4/127.0.0.1/tcp/1/p2p/"+hubPeer.ID.String()), lostDB)
+	errorstest.WantKind(t, err, errors.Unavailable, "cannot reach the hub")
 	// Syncing a thread with the hub, key in hand, stores nothing there:
 	// the hub refuses every request about a thread it does not hold.
 	stranger := openNode(t, t.TempDir())

@@ -55,11 +55,15 @@ func (n *Node) AddReplicator(ctx context.Context, r Replicators, hubAddr ma.Mult
 	if len(addrs) == 0 {
 		return errors.E(op, errors.Unavailable, "this node's host listens on no address the hub could reach")
 	}
-	// The hub dials this node to pull the DB's history; tell it of the
-	// hub first, so that the hub's requests find a known peer, and of an
-	// address of ours it can reach: one of the hub's own network when
+	// The hub pulls the DB's history from this node. Connect to it first:
+	// its streams then come over this connection, so a node behind a NAT
+	// the hub cannot dial through is reached all the same. It is also told
+	// an address of ours, for later: one of the hub's own network when
 	// there is one (a loopback hub reaches loopback addresses).
 	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstoreTTL)
+	if err := n.host.Connect(ctx, *ai); err != nil {
+		return errors.Errorf(op, errors.Unavailable, "cannot reach the hub's libp2p host at %s: %v", hubAddr, err)
+	}
 	if err := r.AddReplicator(ctx, pickAddr(id, addrs, ai.Addrs), key.ServiceOnly()); err != nil {
 		return errors.E(op, err)
 	}
