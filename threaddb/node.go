@@ -128,11 +128,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // Close stops replication and the host, waits for records being formed,
 // and closes the store.
 func (n *Node) Close() error {
+	const op errors.Op = "threaddb.Close"
 	n.repl.Close()
 	herr := n.host.Close()
 	n.dbs.WaitRecords(context.Background())
 	if err := n.st.Close(); err != nil {
-		return errors.E("threaddb.Close", err)
+		return errors.E(op, err)
 	}
 	return herr
 }

@@ -106,8 +106,9 @@ func (s *Service) AddPeer(ctx context.Context, id threads.ID, ai peer.AddrInfo) 
 // RemovePeer stops syncing thread id with peer p: it is no longer one of
 // the thread's peers, until it proves the thread's key to this host again.
 func (s *Service) RemovePeer(id threads.ID, p peer.ID) error {
+	const op errors.Op = "replicate.RemovePeer"
 	if err := s.peers.remove(id, p); err != nil {
-		return errors.E("replicate.RemovePeer", err)
+		return errors.E(op, err)
 	}
 	return nil
 }

@@ -206,9 +206,10 @@ func (s *Service) ingestReplica(id threads.ID, blocks []threads.Block) error {
 // ReplicaBytes is how many bytes of records the threads this hub
 // replicates for account hold, for usage reports.
 func (s *Service) ReplicaBytes(ctx context.Context, account hub.PubKey) (int64, error) {
+	const op errors.Op = "replicate.ReplicaBytes"
 	var u usageJSON
 	if err := s.getOr(usageKey(account), &u); err != nil {
-		return 0, errors.E("replicate.ReplicaBytes", err)
+		return 0, errors.E(op, err)
 	}
 	return u.Bytes, nil
 }
