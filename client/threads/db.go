@@ -150,8 +150,9 @@ func (c *Client) AddReplicator(ctx context.Context, addr string, key Key) error 
 // thread's ID (which hubd answers so for a thread it replicates); NotExist
 // when hubd replicates no such thread for the caller.
 func (c *Client) RemoveReplicator(ctx context.Context, id ID) error {
+	const op errors.Op = "threadsclient.RemoveReplicator"
 	if err := c.DeleteDB(ctx, id); err != nil {
-		return errors.E("threadsclient.RemoveReplicator", err)
+		return errors.E(op, err)
 	}
 	return nil
 }
