@@ -40,6 +40,7 @@ type s3Hub struct {
 	p     *testhub.Process
 	hc    *hubclient.Client
 	sctx  context.Context // the developer's session
+	sess  string          // its ID, for the hub CLI (HUB_SESSION)
 	key   hub.APIKey
 	ctx   context.Context // signed with key, for the Hub API
 	aws   *awss3.Client
@@ -55,12 +56,12 @@ func startS3Hub(t *testing.T, args ...string) *s3Hub {
 func newS3Hub(t *testing.T, p *testhub.Process) *s3Hub {
 	t.Helper()
 	hc := hubclient.New(testhub.Dial(t, p.Addrs.API))
-	sctx, _ := signup(t, hc, "s3dev")
+	sctx, sess := signup(t, hc, "s3dev")
 	key, err := hc.CreateKey(sctx, hub.AccountKey, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &s3Hub{p: p, hc: hc, sctx: sctx, key: key, ctx: testhub.WithKey(t, key),
+	return &s3Hub{p: p, hc: hc, sctx: sctx, sess: sess.ID, key: key, ctx: testhub.WithKey(t, key),
 		aws: awsClient(p.Addrs.S3, key.Key, key.Secret), minio: minioClient(t, p.Addrs.S3, key.Key, key.Secret)}
 }
 
