@@ -160,18 +160,21 @@ func (f *Fixture) Node(t *testing.T, args ...string) {
 }
 
 // TestJS runs every Node test file in test/ against one hubd, with the Go
-// side of the mailbox tests (users.test.mjs) around it. HUB_JS_TEST, if
+// side of the mailbox tests (users.test.mjs) and of the S3 tests
+// (s3.test.mjs) around it. HUB_JS_TEST, if
 // set, names the one file to run instead (test/buckets.test.mjs), for
 // working on one API.
 func TestJS(t *testing.T) {
 	f := Start(t)
 	m := f.goMail(t)
+	s3 := f.goS3(t)
 	if only := os.Getenv("HUB_JS_TEST"); only != "" {
 		f.Node(t, "--test", only)
 		return
 	}
 	f.Node(t, "--test", "test/")
 	m.checkFromJS(t)
+	s3.checkFromJS(t)
 }
 
 // The bodies of the messages between Go and JavaScript; not ASCII, so an
