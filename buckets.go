@@ -83,6 +83,27 @@ type Buckets interface {
 	ImportCAR(ctx context.Context, key, path string, r io.Reader, opts CAROptions) (ImportedCAR, error)
 }
 
+// PathOpener is the ability of a Buckets in the hub's process to open a
+// file for reading at any offset, found by type assertion (the Go client
+// has no such call: a stream over gRPC reads from the start).
+type PathOpener interface {
+	// OpenPath describes the file or directory at path, as ListPath does
+	// without a directory's entries, and opens a file: the reader seeks
+	// without reading what lies before the offset, and the item, the
+	// bucket (at the root read) and the reader come from one root. The
+	// reader is nil for a directory.
+	OpenPath(ctx context.Context, key, path string) (BucketItem, Bucket, io.ReadSeeker, error)
+}
+
+// PathsRemover is the ability of a Buckets in the hub's process to remove
+// several paths in one change of a bucket, found by type assertion.
+type PathsRemover interface {
+	// RemovePaths removes the files or directories at paths in one
+	// change, against root: all of them, or none when one names nothing
+	// (NotExist) or the caller may not change it.
+	RemovePaths(ctx context.Context, key string, paths []string, root string) (Bucket, error)
+}
+
 // BucketServer is the bucket service as a hub hosts it, for every caller:
 // Buckets binds it to the principal a call acts as and the DB it names.
 type BucketServer interface {

@@ -13,7 +13,11 @@ import (
 	"github.com/selfhub/hub/threads"
 )
 
-var _ hub.BucketServer = (*Service)(nil)
+var (
+	_ hub.BucketServer = (*Service)(nil)
+	_ hub.PathOpener   = bound{}
+	_ hub.PathsRemover = bound{}
+)
 
 // Buckets returns the service bound to the principal p and the DB db: the
 // hub.Buckets that the API serves to p. It converts between the service's
@@ -137,6 +141,14 @@ func (b bound) ListPath(ctx context.Context, key, path string) (hub.BucketItem, 
 	return itemOf(bk.Path, it), bk.contract(), nil
 }
 
+func (b bound) OpenPath(ctx context.Context, key, path string) (hub.BucketItem, hub.Bucket, io.ReadSeeker, error) {
+	it, bk, r, err := b.s.OpenPath(ctx, b.p, b.thread, key, path)
+	if err != nil {
+		return hub.BucketItem{}, hub.Bucket{}, nil, err
+	}
+	return itemOf(bk.Path, it), bk.contract(), r, nil
+}
+
 func (b bound) ListIPFSPath(ctx context.Context, path string) (hub.BucketItem, error) {
 	it, err := b.s.ListIPFSPath(ctx, path)
 	if err != nil {
@@ -208,6 +220,14 @@ func (b bound) MovePath(ctx context.Context, key, from, to string) error {
 
 func (b bound) RemovePath(ctx context.Context, key, path, root string) (hub.Bucket, error) {
 	bk, err := b.s.RemovePath(ctx, b.p, b.thread, key, path, root)
+	if err != nil {
+		return hub.Bucket{}, err
+	}
+	return bk.contract(), nil
+}
+
+func (b bound) RemovePaths(ctx context.Context, key string, paths []string, root string) (hub.Bucket, error) {
+	bk, err := b.s.RemovePaths(ctx, b.p, b.thread, key, paths, root)
 	if err != nil {
 		return hub.Bucket{}, err
 	}

@@ -223,21 +223,44 @@ func (s *Service) MovePath(ctx context.Context, p hub.Principal, thread threads.
 // RemovePath removes the file or directory at path, fast-forward only
 // against root as PushPath.
 func (s *Service) RemovePath(ctx context.Context, p hub.Principal, thread threads.ID, key, path, root string) (Bucket, error) {
-	const op errors.Op = "buckets.RemovePath"
-	segs, err := CleanPath(path)
-	if err != nil {
-		return Bucket{}, errors.E(op, err)
+	return s.RemovePaths(ctx, p, thread, key, []string{path}, root)
+}
+
+// RemovePaths removes the files or directories at paths in one change of
+// the bucket, fast-forward only against root as PushPath: all of them or,
+// when one names nothing (NotExist) or is not the caller's to change,
+// none.
+func (s *Service) RemovePaths(ctx context.Context, p hub.Principal, thread threads.ID, key string, paths []string, root string) (Bucket, error) {
+	const op errors.Op = "buckets.RemovePaths"
+	if len(paths) == 0 {
+		return Bucket{}, errors.E(op, errors.Invalid, "name at least one path to remove")
 	}
-	if len(segs) == 0 {
-		return Bucket{}, errors.E(op, errors.Invalid, "cannot remove the bucket's root; remove the bucket instead")
+	all := make([][]string, len(paths))
+	for i, path := range paths {
+		segs, err := CleanPath(path)
+		if err != nil {
+			return Bucket{}, errors.E(op, err)
+		}
+		if len(segs) == 0 {
+			return Bucket{}, errors.E(op, errors.Invalid, "cannot remove the bucket's root; remove the bucket instead")
+		}
+		all[i] = segs
 	}
-	return s.updateKeyed(ctx, op, p, thread, key, root, RoleWriter, [][]string{segs}, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
+	return s.updateKeyed(ctx, op, p, thread, key, root, RoleWriter, all, func(b Bucket, cur ipld.Node) (ipld.Node, error) {
 		keys := keysOf(b)
-		links, err := keys.sealPath(segs)
+		t, err := newDirTree(ctx, s.dag, s.sizes, cur)
 		if err != nil {
 			return nil, err
 		}
-		next, err := remove(ctx, s.dag, s.sizes, cur, links)
-		return next, keys.plainErr(segs, err)
+		for _, segs := range all {
+			links, err := keys.sealPath(segs)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.remove(ctx, links); err != nil {
+				return nil, keys.plainErr(segs, err)
+			}
+		}
+		return t.node(ctx)
 	})
 }
