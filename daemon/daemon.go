@@ -284,7 +284,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		Objects: s3.NewObjectStore(d.store), Uploads: s3.NewUploads(d.store),
 		DAG: blockstore.NewDAGService(collected), Hold: collected.Hold,
 		MaxUploads: cfg.S3MaxUploads, MaxParts: cfg.S3MaxParts, UploadTTL: cfg.S3UploadTTL,
-		Domain: cfg.S3Domain, Log: log})
+		Domain: cfg.S3Domain, Meter: d.meter, Log: log})
 	d.serveHTTP(cfg, capped(s3Ln), s3srv)
 	d.collectUploads(s3srv, cfg.S3UploadTTL)
 	log.Info("hubd ready",

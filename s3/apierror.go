@@ -41,6 +41,7 @@ var (
 	errNoSuchUpload                      = errorCode{"NoSuchUpload", http.StatusNotFound}
 	errInvalidPart                       = errorCode{"InvalidPart", http.StatusBadRequest}
 	errInvalidPartOrder                  = errorCode{"InvalidPartOrder", http.StatusBadRequest}
+	errInvalidPartNumber                 = errorCode{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable}
 	errEntityTooSmall                    = errorCode{"EntityTooSmall", http.StatusBadRequest}
 	errNotImplemented                    = errorCode{"NotImplemented", http.StatusNotImplemented}
 	errOperationAborted                  = errorCode{"OperationAborted", http.StatusConflict}

@@ -17,11 +17,11 @@ import (
 
 // source is the object an x-amz-copy-source names, as found.
 type source struct {
-	bs     hub.Buckets
 	bucket hub.Bucket
 	path   string
 	item   hub.BucketItem
-	obj    Object // what S3 says of it
+	file   io.ReadSeeker // its bytes, from the root item was read at; close the source after
+	obj    Object        // what S3 says of it
 }
 
 // copySource finds the object X-Amz-Copy-Source names ("[/]bucket/key",
@@ -51,14 +51,14 @@ func (q *request) copySource() (source, error) {
 	if err != nil {
 		return source{}, err
 	}
-	it, at, err := bs.ListPath(q.r.Context(), b.Key, p)
-	if errors.Is(errors.NotExist, err) || (err == nil && it.IsDir) {
+	it, at, file, err := q.openObject(bs, b.Key, p)
+	if errors.Is(errors.NotExist, err) {
 		return source{}, apiErrorf(errNoSuchKey, "The specified key does not exist: %s/%s", clip(name), clip(key))
 	}
 	if err != nil {
 		return source{}, err
 	}
-	src := source{bs: bs, bucket: b, path: p, item: it, obj: q.describe(b.Key, p, it, at)}
+	src := source{bucket: b, path: p, item: it, file: file, obj: q.describe(b.Key, p, it, at)}
 	conds := http.Header{}
 	for _, c := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
 		if v := q.r.Header.Get("X-Amz-Copy-Source-" + c); v != "" {
@@ -67,23 +67,27 @@ func (q *request) copySource() (source, error) {
 	}
 	modified := time.Unix(0, src.obj.Modified).UTC().Truncate(time.Second)
 	if _, ok := preconditions(&http.Request{Header: conds}, `"`+src.obj.ETag+`"`, modified); !ok {
+		src.close()
 		return source{}, apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified for the copy source did not hold")
 	}
 	return src, nil
 }
 
-// open returns a reader of the source's bytes from start, n of them. Close
-// it to stop the pull behind it.
-func (s source) open(q *request, start, n int64) io.ReadCloser {
-	r, w := io.Pipe()
-	go func() {
-		_, err := s.bs.PullPath(q.r.Context(), s.bucket.Key, s.path, &rangeWriter{w: w, skip: start, left: n})
-		if errors.As(err, new(*rangeDone)) {
-			err = nil
-		}
-		w.CloseWithError(err)
-	}()
-	return r
+// open returns a reader of n of the source's bytes from start, read
+// from where they begin.
+func (s source) open(start, n int64) (io.Reader, error) {
+	const op errors.Op = "s3.CopySource"
+	if _, err := s.file.Seek(start, io.SeekStart); err != nil {
+		return nil, errors.E(op, err)
+	}
+	return io.LimitReader(s.file, n), nil
+}
+
+// close releases the source's reader.
+func (s source) close() {
+	if c, ok := s.file.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // copyRange reads x-amz-copy-source-range ("bytes=a-b", both inclusive
@@ -128,6 +132,7 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
+	defer src.close()
 	meta := src.obj.Meta
 	switch d := strings.ToUpper(q.r.Header.Get("X-Amz-Metadata-Directive")); d {
 	case "", "COPY":
@@ -161,12 +166,14 @@ func (q *request) copyObject() error {
 		}
 		o.Cid, o.Modified = src.item.Cid, at.UpdatedAt
 	default:
-		r := src.open(q, 0, src.item.Size)
-		defer r.Close()
+		r, err := src.open(0, src.item.Size)
+		if err != nil {
+			return err
+		}
 		h := md5.New()
 		pushed, err := bs.PushPath(q.r.Context(), b.Key, p, io.TeeReader(r, h), root)
 		if root != "" && errors.Is(errors.FailedPrecondition, err) {
-			return apiErrorf(errConditionalRequestConflict, "the bucket changed while the object was copied with If-None-Match; retry the request")
+			return apiErrorf(errConditionalRequestConflict, "the bucket changed while the object was copied with If-Match or If-None-Match; retry the request")
 		}
 		if err != nil {
 			return err

@@ -76,7 +76,21 @@
 // then stores nothing. Each write is one change of the bucket applied to
 // its current root under the bucket's lock, so writers of different keys
 // never undo each other and the last writer of a key wins, as in S3.
-// DeleteObjects removes its keys one change each.
+// DeleteObjects removes the files its keys name in one change of the
+// bucket (hub.PathsRemover). A write past the account's bucket quota is
+// QuotaExceeded (403) and stores nothing; the bytes of every answer count
+// as the caller's network egress (Config.Meter), as on the Hub API.
+//
+// # Reads
+//
+// GetObject and HeadObject open the file once (hub.PathOpener): the
+// headers (ETag, size, X-Hub-Root) and the body come from the same root of
+// the bucket, whatever writes land meanwhile, and a Range or partNumber
+// read seeks through the UnixFS DAG (and a private file's encrypted
+// segments) to where it starts, so reading the last byte of a large
+// object costs what reading the first does. partNumber reads a part of an
+// object a multipart upload made, as uploaded (x-amz-mp-parts-count); an
+// object put whole is its own part 1.
 //
 // # Multipart uploads
 //
@@ -116,9 +130,12 @@
 // # Conditional writes and copies
 //
 // PutObject and CopyObject take If-None-Match: * (PreconditionFailed when
-// the key exists); the write is then applied to the root the key was found
-// absent in, and a bucket that changed meanwhile answers
-// ConditionalRequestConflict, as S3 does for racing conditional writes.
+// the key exists) and If-Match: <ETag> (PreconditionFailed for another
+// ETag, NoSuchKey when there is no object); the write is then applied to
+// the root the condition held at, and a bucket that changed meanwhile
+// answers ConditionalRequestConflict, as S3 does for racing conditional
+// writes. CompleteMultipartUpload refuses both (NotImplemented): it links
+// the object without a base root.
 // CopyObject between public buckets links the source's DAG at the
 // destination (no byte is read); with a private bucket on either side the
 // bytes are read and pushed.

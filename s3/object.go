@@ -4,9 +4,11 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,8 +94,8 @@ func (q *request) lookupWithBody() (hub.Buckets, hub.Bucket, *body, error) {
 // putObject answers PutObject: the body streams into the bucket as one
 // change, applied to the bucket's current root (so writers to other keys
 // never undo each other, and the last writer of a key wins, as in S3).
-// With If-None-Match: * the change is applied to the root the key was
-// found absent in: PreconditionFailed when the key exists, and
+// With If-None-Match: * or If-Match the change is applied to the root the
+// condition was checked at: PreconditionFailed when it does not hold, and
 // ConditionalRequestConflict when the bucket changed while the body came.
 func (q *request) putObject() error {
 	p, err := keyPath(q.key)
@@ -114,7 +116,7 @@ func (q *request) putObject() error {
 	}
 	pushed, err := bs.PushPath(q.r.Context(), b.Key, p, body, root)
 	if root != "" && errors.Is(errors.FailedPrecondition, err) {
-		return apiErrorf(errConditionalRequestConflict, "the bucket changed while the object was written with If-None-Match; retry the request")
+		return apiErrorf(errConditionalRequestConflict, "the bucket changed while the object was written with If-Match or If-None-Match; retry the request")
 	}
 	if err != nil {
 		return err // a check of the body that failed is its *apiError
@@ -129,31 +131,37 @@ func (q *request) putObject() error {
 	return nil
 }
 
-// writeCondition checks a write's If-None-Match (only "*", as S3) and
-// returns the root the write must be applied to: the one the key was found
-// absent in, or "" when the write has no condition.
+// writeCondition checks a write's If-Match (the key's current ETag, as
+// GetObject reports it) and If-None-Match (only "*", as S3) and returns
+// the root the write must be applied to: the one the conditions held at,
+// or "" when the write has none. If-Match on a key that names no object is
+// NoSuchKey, as S3 answers.
 func (q *request) writeCondition(bs hub.Buckets, bucketKey, p string) (string, error) {
-	if q.r.Header.Get("If-Match") != "" {
-		return "", apiErrorf(errNotImplemented, "If-Match on writes is not implemented by this hub yet")
-	}
-	v := q.r.Header.Get("If-None-Match")
-	if v == "" {
+	match, none := q.r.Header.Get("If-Match"), q.r.Header.Get("If-None-Match")
+	if match == "" && none == "" {
 		return "", nil
 	}
-	if strings.TrimSpace(v) != "*" {
+	if none != "" && strings.TrimSpace(none) != "*" {
 		return "", apiErrorf(errNotImplemented, "If-None-Match on writes takes only \"*\"")
 	}
 	it, at, err := bs.ListPath(q.r.Context(), bucketKey, p)
-	switch {
-	case err == nil && !it.IsDir:
-		return "", apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold: the key exists")
-	case err == nil:
-		return at.Path, nil
-	case errors.Is(errors.NotExist, err):
-		root, err := bs.Root(q.r.Context(), bucketKey)
-		return root.Path, err
+	exists := err == nil && !it.IsDir
+	if errors.Is(errors.NotExist, err) {
+		at, err = bs.Root(q.r.Context(), bucketKey)
 	}
-	return "", err
+	if err != nil {
+		return "", err
+	}
+	if match != "" && !exists {
+		return "", apiErrorf(errNoSuchKey, "The specified key does not exist, so If-Match has no object to match")
+	}
+	if match != "" && !etagMatches(match, `"`+q.describe(bucketKey, p, it, at).ETag+`"`) {
+		return "", apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold: If-Match names another ETag than the object's")
+	}
+	if none != "" && exists {
+		return "", apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold: the key exists")
+	}
+	return at.Path, nil
 }
 
 // record records o, the object a write put at p, and sets the headers
@@ -169,20 +177,24 @@ func (q *request) record(bucketKey, p string, o Object, root string) {
 	q.w.Header().Set(HeaderRoot, root)
 }
 
-// getObject answers GetObject and HeadObject, with Range and the
-// If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since
-// conditions.
+// getObject answers GetObject and HeadObject, with Range or partNumber
+// and the If-Match, If-None-Match, If-Modified-Since and
+// If-Unmodified-Since conditions. The headers and the body come from one
+// root of the bucket (OpenPath), and a range is read from where it starts:
+// the reader seeks through the file's DAG instead of reading what lies
+// before it.
 func (q *request) getObject(head bool) error {
+	const op errors.Op = "s3.GetObject"
 	p, bs, b, err := q.lookupObject()
 	if err != nil {
 		return err
 	}
-	it, at, err := bs.ListPath(q.r.Context(), b.Key, p)
+	it, at, file, err := q.openObject(bs, b.Key, p)
 	if err != nil {
 		return err
 	}
-	if it.IsDir {
-		return apiErrorf(errNoSuchKey, "The specified key does not exist.")
+	if c, ok := file.(io.Closer); ok {
+		defer c.Close()
 	}
 	o := q.describe(b.Key, p, it, at)
 	etag := `"` + o.ETag + `"`
@@ -194,6 +206,9 @@ func (q *request) getObject(head bool) error {
 	h.Set(HeaderCid, it.Cid)
 	h.Set(HeaderRoot, at.Path)
 	o.Meta.write(h)
+	if len(o.Parts) > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(len(o.Parts)))
+	}
 	if status, ok := preconditions(q.r, etag, modified); !ok {
 		if status == http.StatusPreconditionFailed {
 			return apiErrorf(errPreconditionFailed, "At least one of the pre-conditions you specified did not hold")
@@ -201,98 +216,114 @@ func (q *request) getObject(head bool) error {
 		q.w.WriteHeader(status)
 		return nil
 	}
-	start, n := int64(0), it.Size
-	status := http.StatusOK
-	if rh := q.r.Header.Get("Range"); rh != "" {
-		var ok bool
-		start, n, ok, err = parseRange(rh, it.Size)
-		if err != nil {
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", it.Size))
-			return err
-		}
-		if ok {
-			status = http.StatusPartialContent
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, it.Size))
-		}
+	start, n, status, err := q.readRange(o, it.Size)
+	if err != nil {
+		return err
 	}
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	if head {
 		q.w.WriteHeader(status)
 		return nil
 	}
-	// The answer has started once a byte is written; an error after that
-	// can only cut the connection, which the client sees as a short body.
-	w := &rangeWriter{w: q.w, skip: start, left: n, begin: func() { q.w.WriteHeader(status) }}
-	_, err = bs.PullPath(q.r.Context(), b.Key, p, w)
-	if err != nil && !errors.As(err, new(*rangeDone)) {
-		if !w.started {
-			return err
-		}
-		q.s.cfg.Log.Debug("s3: GetObject ended early", "target", q.target(), "err", err)
+	if _, err := file.Seek(start, io.SeekStart); err != nil {
+		return errors.E(op, err)
 	}
-	if !w.started {
-		q.w.WriteHeader(status) // an empty object or range
+	// The answer has started once the status is written; an error after
+	// that can only cut the connection, which the client sees as a short
+	// body.
+	q.w.WriteHeader(status)
+	if _, err := io.CopyN(q.w, file, n); err != nil {
+		q.s.cfg.Log.Debug("s3: GetObject ended early", "target", q.target(), "err", err)
 	}
 	return nil
 }
 
-// rangeWriter passes on the bytes of a range of what is written to it,
-// and stops the writer (rangeDone) once the range is complete. begin, if
-// set, is called before the first byte is passed on.
-type rangeWriter struct {
-	w       io.Writer
-	skip    int64
-	left    int64
-	begin   func()
-	started bool
+// openObject opens the file at p for reading at any offset, with its
+// description and the bucket at the root it was read from (see
+// hub.PathOpener); a directory there is no object (NoSuchKey).
+func (q *request) openObject(bs hub.Buckets, bucketKey, p string) (hub.BucketItem, hub.Bucket, io.ReadSeeker, error) {
+	const op errors.Op = "s3.openObject"
+	opener, ok := bs.(hub.PathOpener)
+	if !ok {
+		return hub.BucketItem{}, hub.Bucket{}, nil, errors.E(op, errors.Internal, "the bucket service cannot open files for reading at an offset")
+	}
+	it, at, file, err := opener.OpenPath(q.r.Context(), bucketKey, p)
+	if err == nil && it.IsDir {
+		err = errors.E(op, errors.NotExist, "The specified key does not exist.")
+	}
+	return it, at, file, err
 }
 
-// rangeDone is the error that ends a pull once its range is written.
-type rangeDone struct{}
+// maxPartNumber is the highest part number S3 has.
+const maxPartNumber = 10_000
 
-func (*rangeDone) Error() string { return "range written" }
+// readRange returns the bytes of object o (of size bytes) a read asks
+// for, by its Range header or its partNumber, and the status to answer
+// with; it sets Content-Range when that is a part of the object.
+func (q *request) readRange(o Object, size int64) (start, n int64, status int, err error) {
+	h := q.w.Header()
+	rh := q.r.Header.Get("Range")
+	pn := q.r.URL.Query().Get("partNumber")
+	switch {
+	case rh != "" && pn != "":
+		return 0, 0, 0, apiErrorf(errInvalidRequest, "Cannot specify both Range header and partNumber query parameter")
+	case pn != "":
+		num, err := strconv.Atoi(pn)
+		if err != nil || num < 1 || num > maxPartNumber {
+			return 0, 0, 0, apiErrorf(errInvalidArgument, "Part number must be an integer between 1 and %d, inclusive; got %q", maxPartNumber, clip(pn))
+		}
+		start, n, ok := partOf(o.Parts, num, size)
+		if !ok {
+			return 0, 0, 0, apiErrorf(errInvalidPartNumber, "The requested partnumber is not satisfiable: the object has %d parts", max(len(o.Parts), 1))
+		}
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, size))
+		return start, n, http.StatusPartialContent, nil
+	case rh != "":
+		start, n, ok, err := parseRange(rh, size)
+		if err != nil {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			return 0, 0, 0, err
+		}
+		if ok {
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+n-1, size))
+			return start, n, http.StatusPartialContent, nil
+		}
+	}
+	return 0, size, http.StatusOK, nil
+}
 
-func (r *rangeWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if r.skip > 0 {
-		if int64(len(p)) <= r.skip {
-			r.skip -= int64(len(p))
-			return n, nil
+// partOf returns where part num (from 1) of an object of size bytes
+// starts and its length, given the sizes of its parts: an object put in
+// one piece (no sizes) is its own part 1.
+func partOf(parts []int64, num int, size int64) (start, n int64, ok bool) {
+	if len(parts) == 0 {
+		return 0, size, num == 1
+	}
+	if num > len(parts) {
+		return 0, 0, false
+	}
+	for _, p := range parts[:num-1] {
+		start += p
+	}
+	return start, parts[num-1], true
+}
+
+// etagMatches reports whether list, the value of an If-Match or
+// If-None-Match header, names etag (quoted) or is "*".
+func etagMatches(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || t == etag || `"`+t+`"` == etag {
+			return true
 		}
-		p = p[r.skip:]
-		r.skip = 0
 	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	if len(p) > 0 {
-		if !r.started && r.begin != nil {
-			r.begin()
-		}
-		r.started = true
-		if _, err := r.w.Write(p); err != nil {
-			return 0, err
-		}
-		r.left -= int64(len(p))
-	}
-	if r.left == 0 {
-		return n, &rangeDone{}
-	}
-	return n, nil
+	return false
 }
 
 // preconditions evaluates a read's conditional headers as RFC 9110 and S3
 // do; when one fails it returns the status to answer with.
 func preconditions(r *http.Request, etag string, modified time.Time) (int, bool) {
-	match := func(list string) bool {
-		for _, t := range strings.Split(list, ",") {
-			t = strings.TrimSpace(t)
-			if t == "*" || t == etag || `"`+t+`"` == etag {
-				return true
-			}
-		}
-		return false
-	}
+	match := func(list string) bool { return etagMatches(list, etag) }
 	if v := r.Header.Get("If-Match"); v != "" {
 		if !match(v) {
 			return http.StatusPreconditionFailed, false
@@ -362,27 +393,10 @@ func (q *request) deleteObject() error {
 	if err != nil {
 		return err
 	}
-	if err := q.remove(bs, b.Key, p); err != nil {
+	if err := q.removeAll(bs, b.Key, []string{p}); err != nil {
 		return err
 	}
 	q.w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// remove removes the file at p, if there is one: a directory there is not
-// an object, and S3 answers keys it does not have as deleted.
-func (q *request) remove(bs hub.Buckets, bucketKey, p string) error {
-	it, _, err := bs.ListPath(q.r.Context(), bucketKey, p)
-	if errors.Is(errors.NotExist, err) || (err == nil && it.IsDir) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := bs.RemovePath(q.r.Context(), bucketKey, p, ""); err != nil && !errors.Is(errors.NotExist, err) {
-		return err
-	}
-	q.forget(bucketKey, p)
 	return nil
 }
 
@@ -425,8 +439,12 @@ type deleteError struct {
 	Message string `xml:"Message"`
 }
 
-// deleteObjects answers DeleteObjects: each key is removed as
-// DeleteObject would, one change each, and reported.
+// deleteObjects answers DeleteObjects: the keys that name files are
+// removed in one change of the bucket, and every key is reported. A key
+// that names no file is already deleted, as S3 answers; when a key's file
+// goes by other means between the look and the change, the look is
+// repeated. A change the bucket refuses (a path role that does not let the
+// caller write one of the keys, say) fails every key it held.
 func (q *request) deleteObjects() error {
 	bs, b, err := q.lookup()
 	if err != nil {
@@ -440,19 +458,72 @@ func (q *request) deleteObjects() error {
 		return apiErrorf(errMalformedXML, "a Delete names 1 to %d objects; this one names %d", maxListKeys, len(req.Objects))
 	}
 	res := deleteResult{Xmlns: xmlns}
+	failed := func(key string, err error) {
+		ae := toAPIError(err, errNoSuchKey)
+		res.Errors = append(res.Errors, deleteError{Key: key, Code: ae.code.Code, Message: ae.msg})
+	}
+	paths := map[string]string{} // by key, the valid ones
 	for _, o := range req.Objects {
 		p, err := keyPath(o.Key)
-		if err == nil {
-			err = q.remove(bs, b.Key, p)
-		}
 		if err != nil {
-			ae := toAPIError(err, errNoSuchKey)
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: ae.code.Code, Message: ae.msg})
+			failed(o.Key, err)
 			continue
 		}
-		if !req.Quiet {
+		paths[o.Key] = p
+	}
+	if err := q.removeAll(bs, b.Key, slices.Sorted(maps.Values(paths))); err != nil {
+		for k := range paths {
+			failed(k, err)
+		}
+		clear(paths)
+	}
+	for _, o := range req.Objects {
+		if _, ok := paths[o.Key]; ok && !req.Quiet {
 			res.Deleted = append(res.Deleted, deletedObject{Key: o.Key})
+			delete(paths, o.Key) // a key named twice is reported once
 		}
 	}
 	return q.reply(res)
+}
+
+// removeTries bounds how often removeAll looks again for the files of
+// its paths after one went by other means.
+const removeTries = 4
+
+// removeAll removes, in one change, those of paths that name files: a
+// directory there is not an object, and S3 answers keys it does not have
+// as deleted.
+func (q *request) removeAll(bs hub.Buckets, bucketKey string, paths []string) error {
+	const op errors.Op = "s3.removeAll"
+	remover, ok := bs.(hub.PathsRemover)
+	if !ok {
+		return errors.E(op, errors.Internal, "the bucket service cannot remove several paths at once")
+	}
+	paths = slices.Compact(paths)
+	for try := 1; ; try++ {
+		var files []string
+		for _, p := range paths {
+			it, _, err := bs.ListPath(q.r.Context(), bucketKey, p)
+			switch {
+			case err == nil && !it.IsDir:
+				files = append(files, p)
+			case err != nil && !errors.Is(errors.NotExist, err):
+				return err
+			}
+		}
+		if len(files) == 0 {
+			return nil
+		}
+		_, err := remover.RemovePaths(q.r.Context(), bucketKey, files, "")
+		if errors.Is(errors.NotExist, err) && try < removeTries {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, p := range files {
+			q.forget(bucketKey, p)
+		}
+		return nil
+	}
 }

@@ -31,6 +31,9 @@ type Object struct {
 	ETag     string `json:"etag"` // hex MD5 of the bytes, unquoted
 	Meta            // what it was put with
 	Modified int64  `json:"modified"` // Unix ns
+	// Parts are the sizes of the parts of an object a multipart upload
+	// made, in order, for GetObject's partNumber; none for one put whole.
+	Parts []int64 `json:"parts,omitempty"`
 }
 
 // storeObjects is an ObjectStore in the hub's store.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
+	"github.com/selfhub/hub/metering"
 )
 
 // Authenticator turns an access key ID into the principal it acts as,
@@ -49,8 +50,16 @@ type Config struct {
 	// <bucket>.<Domain> names the bucket. Path-style requests are always
 	// served.
 	Domain string
-	Log    *slog.Logger
-	Now    func() time.Time // the clock signatures are checked against; time.Now when nil
+	// Meter, if set, counts the bytes of each answer as the egress of
+	// the caller it was signed by, as the Hub API's edge does.
+	Meter Meter
+	Log   *slog.Logger
+	Now   func() time.Time // the clock signatures are checked against; time.Now when nil
+}
+
+// Meter counts usage; metering.Meter is one.
+type Meter interface {
+	Add(p hub.Principal, c metering.Counts)
 }
 
 // Server is the S3 front end: an http.Handler.
@@ -96,8 +105,14 @@ type request struct {
 	db     hub.ThreadID // the caller's buckets DB, once lookup found it
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &countingResponse{ResponseWriter: rw}
 	q := &request{s: s, w: w, r: r, id: strconv.FormatUint(s.ids.Add(1), 16)}
+	defer func() {
+		if s.cfg.Meter != nil && q.p.Kind != hub.Anonymous && w.n > 0 {
+			s.cfg.Meter.Add(q.p, metering.Counts{Egress: w.n})
+		}
+	}()
 	w.Header().Set("x-amz-request-id", q.id)
 	w.Header().Set("Server", "hubd")
 	q.bucket, q.key = s.route(r)
@@ -113,6 +128,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		q.fail(err, nf)
 	}
 }
+
+// countingResponse counts the bytes of an answer's body.
+type countingResponse struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingResponse) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (c *countingResponse) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // route splits the request's target into bucket and key, path-style
 // (/<bucket>/<key>) or virtual-hosted-style (<bucket>.<domain>/<key>).
@@ -188,7 +218,7 @@ func (q *request) serve() error {
 		return q.createUpload()
 	case q.key == "" && m == http.MethodGet && qs.Has("uploads"):
 		return q.listUploads()
-	case qs.Has("partNumber") || qs.Has("uploads"):
+	case qs.Has("uploads") || (qs.Has("partNumber") && m != http.MethodGet && m != http.MethodHead):
 		return apiErrorf(errNotImplemented, "%s %s with partNumber or uploads is not implemented by this hub yet", m, q.target())
 	case q.key != "" && m == http.MethodPut && q.r.Header.Get("X-Amz-Copy-Source") != "":
 		return q.copyObject()

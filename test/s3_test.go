@@ -47,13 +47,13 @@ type s3Hub struct {
 	minio *minio.Client
 }
 
-func startS3Hub(t *testing.T, args ...string) *s3Hub {
+func startS3Hub(t testing.TB, args ...string) *s3Hub {
 	t.Helper()
 	return newS3Hub(t, testhub.StartProcess(t, testhub.Build(t, "./cmd/hubd"), nil, append(hubdArgs(t.TempDir()), args...)...))
 }
 
 // newS3Hub signs a developer up on p and makes S3 clients for its key.
-func newS3Hub(t *testing.T, p *testhub.Process) *s3Hub {
+func newS3Hub(t testing.TB, p *testhub.Process) *s3Hub {
 	t.Helper()
 	hc := hubclient.New(testhub.Dial(t, p.Addrs.API))
 	sctx, sess := signup(t, hc, "s3dev")
@@ -70,7 +70,7 @@ func awsClient(addr, key, secret string) *awss3.Client {
 		Credentials: credentials.NewStaticCredentialsProvider(key, secret, "")})
 }
 
-func minioClient(t *testing.T, addr, key, secret string) *minio.Client {
+func minioClient(t testing.TB, addr, key, secret string) *minio.Client {
 	mc, err := minio.New(addr, &minio.Options{Creds: miniocreds.NewStaticV4(key, secret, ""), Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func wantS3Code(t *testing.T, what string, err error, code string) {
 
 // hubBucket returns the Hub API's view of the S3 bucket name: the Go
 // client bound to the developer's "buckets" DB, and the bucket's key.
-func (h *s3Hub) hubBucket(t *testing.T, name string) (*bucketsclient.Client, context.Context, string) {
+func (h *s3Hub) hubBucket(t testing.TB, name string) (*bucketsclient.Client, context.Context, string) {
 	t.Helper()
 	conn := testhub.Dial(t, h.p.Addrs.API)
 	dbs, err := threadsclient.New(conn).ListDBs(h.ctx)

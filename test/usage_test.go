@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	"github.com/selfhub/hub/api/pb/threadspb"
@@ -14,6 +15,20 @@ import (
 	"github.com/selfhub/hub/test/testhub"
 	"github.com/selfhub/hub/threads"
 )
+
+// usageOf returns GetUsage's figures for key ("" for the caller), by name.
+func usageOf(t testing.TB, conn grpc.ClientConnInterface, ctx context.Context, key string) map[string]int64 {
+	t.Helper()
+	res, err := usersdpb.NewAPIServiceClient(conn).GetUsage(ctx, &usersdpb.GetUsageRequest{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for k, u := range res.Usage.Usage {
+		out[k] = u.Units
+	}
+	return out
+}
 
 // TestUsage checks that GetUsage reports what hubd metered for a user:
 // instances written and read, bytes stored and egress, persisted across a
@@ -38,15 +53,7 @@ func TestUsage(t *testing.T) {
 	}
 	usage := func(ctx context.Context, key string) map[string]int64 {
 		t.Helper()
-		res, err := usersdpb.NewAPIServiceClient(h.Conn).GetUsage(ctx, &usersdpb.GetUsageRequest{Key: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]int64{}
-		for k, u := range res.Usage.Usage {
-			out[k] = u.Units
-		}
-		return out
+		return usageOf(t, h.Conn, ctx, key)
 	}
 	check := func(u map[string]int64) {
 		t.Helper()
