@@ -97,9 +97,10 @@ type Config struct {
 	ScriptMemory      int           `key:"script-memory" help:"most heap one write validator or read filter runtime may hold, in bytes"`
 	ScriptStack       int           `key:"script-stack" help:"deepest nesting of calls (and of JSON.parse) in a write validator or read filter"`
 	ScriptConcurrency int           `key:"script-concurrency" help:"how many validator and filter calls of one account run at once; more wait, up to ten times script-timeout"`
-	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub; script-memory times this bounds their memory (0: half the cores, GOMAXPROCS, at least 2)"`
+	ScriptMaxRunning  int           `key:"script-max-running" help:"how many validator and filter calls run at once in the whole hub, each on a thread of its own; script-memory times this bounds their memory (0: half the cores, GOMAXPROCS before hubd adds one for each script thread, at least 2)"`
 	ScriptCPUShare    int           `key:"script-cpu-share" help:"percent of the hub's cores (GOMAXPROCS) the validator and filter calls of one account may keep busy, on average over script-cpu-window; an account over it waits, while other accounts' calls go first"`
 	ScriptCPUWindow   time.Duration `key:"script-cpu-window" help:"the window over which script-cpu-share is averaged: about the longest burst of script time one account gets before its share holds it back"`
+	ScriptNice        int           `key:"script-nice" help:"nice value (0 to 19) of the threads validator and filter calls run on, on Linux: the higher, the more the kernel runs requests first when both are ready (0: hubd's own priority)"`
 
 	ListenCacheSize int `key:"listen-cache-size" help:"bytes of recent ThreadDB changes, decoded and encoded, that Listen streams share, so that a change sent to many listeners is read and encoded once"`
 
@@ -193,6 +194,7 @@ func DefaultConfig() Config {
 		ScriptConcurrency:      jsfunc.DefaultConcurrency,
 		ScriptCPUShare:         int(100 * jsfunc.DefaultCPUShare),
 		ScriptCPUWindow:        jsfunc.DefaultCPUWindow,
+		ScriptNice:             jsfunc.DefaultNice,
 		ListenCacheSize:        db.DefaultListenCache,
 		MailMaxMessageSize:     mail.DefaultMaxMessageSize,
 		MailRate:               mail.DefaultRate,
@@ -409,6 +411,9 @@ func (c Config) Validate() error {
 	}
 	if c.ScriptCPUWindow <= 0 {
 		return fmt.Errorf("script-cpu-window: must be positive, not %s", c.ScriptCPUWindow)
+	}
+	if c.ScriptNice < 0 || c.ScriptNice > 19 {
+		return fmt.Errorf("script-nice: must be a nice value from 0 to 19, not %d", c.ScriptNice)
 	}
 	if c.ListenCacheSize < 1 {
 		return fmt.Errorf("listen-cache-size: must be positive, not %d", c.ListenCacheSize)

@@ -68,6 +68,8 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"no script share", []string{"--script-cpu-share", "0"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},
 		{"script share past the machine", []string{"--script-cpu-share", "101"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},
 		{"zero script window", []string{"--script-cpu-window", "0s"}, nil, "script-cpu-window: must be positive"},
+		{"script threads raised over hubd", []string{"--script-nice", "-1"}, nil, "script-nice: must be a nice value from 0 to 19, not -1"},
+		{"script nice past the scale", []string{"--script-nice", "20"}, nil, "script-nice: must be a nice value from 0 to 19, not 20"},
 		{"negative running scripts", []string{"--script-max-running", "-1"}, nil, "script-max-running not negative"},
 		{"no listen cache", []string{"--listen-cache-size", "0"}, nil, "listen-cache-size: must be positive"},
 		{"relative blocks directory", []string{"--blocks", "blocks"}, nil, "neither an absolute directory nor an s3:// URL"},

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -74,6 +75,10 @@ type Daemon struct {
 	// uploadsDone is closed when it has stopped.
 	uploadsStop context.CancelFunc
 	uploadsDone chan struct{}
+	// addedProcs is what Start added to GOMAXPROCS for the script
+	// threads; Close takes it off again, so that daemons started one
+	// after another in one process do not pile it up.
+	addedProcs int
 }
 
 // Start builds and starts a daemon. It returns once every listener is bound
@@ -101,6 +106,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		return nil, err
 	}
 	d.meter = metering.New(d.store)
+	// Scripts run on threads of their own (jsfunc), at most scriptProcs at
+	// once; the Go runtime gets a scheduler slot (P) for each on top of
+	// the cores, so that a running script never holds a slot request work
+	// needs, and the kernel, which sees the script threads niced, decides
+	// who runs. The budget's cores are those from before.
+	cores := runtime.GOMAXPROCS(0)
+	scriptProcs := cfg.ScriptMaxRunning
+	if scriptProcs == 0 {
+		scriptProcs = jsfunc.DefaultMaxRunning(cores)
+	}
+	scriptNice := cfg.ScriptNice
+	if scriptNice == 0 {
+		scriptNice = -1 // jsfunc: the hub's own priority
+	}
+	runtime.GOMAXPROCS(cores + scriptProcs)
+	d.addedProcs = scriptProcs
 	// One log store over the store's thread keys, with one table of
 	// thread locks: ThreadDB writes through it, and the IPFS network
 	// serves thread blocks from it.
@@ -116,7 +137,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 			Memory:       cfg.ScriptMemory,
 			MaxCallDepth: cfg.ScriptStack,
 			Concurrency:  cfg.ScriptConcurrency,
-			MaxRunning:   cfg.ScriptMaxRunning,
+			MaxRunning:   scriptProcs,
+			Cores:        cores,
+			Nice:         scriptNice,
 			CPUShare:     float64(cfg.ScriptCPUShare) / 100,
 			CPUWindow:    cfg.ScriptCPUWindow,
 		},
@@ -449,6 +472,10 @@ func (d *Daemon) Close(ctx context.Context) error {
 		if err := d.meter.Close(); err != nil {
 			d.log.Error("flush usage counts", "err", err)
 		}
+	}
+	if d.addedProcs > 0 {
+		runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)-d.addedProcs))
+		d.addedProcs = 0
 	}
 	if d.store != nil {
 		return d.store.Close()

@@ -95,9 +95,9 @@
 // outside the Go heap, which the Go collector does not see; see
 // BenchmarkRuntimeMemory), and the idle
 // runtimes of a function nobody can call any more are closed when the Go
-// collector finds it so. A runtime is used by one goroutine at a time,
-// handed over through a channel; QuickJS runtimes are not tied to a
-// goroutine or a thread.
+// collector finds it so. A runtime is used by one worker at a time, handed
+// over through a channel; QuickJS runtimes are not tied to a goroutine or
+// a thread.
 //
 // A call sees nothing but its arguments, not even what an earlier call of
 // the same function left: once set up, everything reachable from the
@@ -164,14 +164,33 @@
 // Limits.CPUWindow, waits until its use falls back under its share. When
 // places are short, the waiting tenant that used the least goes first. A
 // call waits for a place up to ten times Timeout (and while its context
-// lasts), then is refused as Exhausted. A call runs on its own goroutine, and the
-// engine stops it at its time limit or when its context ends. A call that
+// lasts), then is refused as Exhausted. The engine stops a call at its
+// time limit or when its context ends. A call that
 // does not stop within a grace after its limit (a built-in that loops
 // without checking for the interrupt, on a length it read through a getter
 // or a proxy that the bounds above cannot see) is abandoned: the caller
 // gets DeadlineExceeded, and the call keeps its places until it ends, so it
 // stalls only its own tenant, and at most MaxRunning cores and MaxRunning
 // times Memory of memory are ever taken by scripts.
+//
+// # Threads
+//
+// Calls run, with the setting up of their runtimes, on at most MaxRunning
+// worker goroutines, each locked to an OS thread of its own which, on
+// Linux, is niced to Limits.Nice (10 by default). A call is computation
+// that never waits: on a thread shared with the hub's other goroutines it
+// held its core until the Go scheduler preempted it, up to 10 ms later,
+// and requests that were ready behind it waited as long. On threads of
+// their own at a lower priority, the kernel runs the request threads first
+// whenever both are ready, and a call gets what is left (at nice 10, at
+// least a tenth of a core against a busy request thread). A hub gives the
+// workers Go scheduler slots of their own (hubd raises GOMAXPROCS by
+// MaxRunning; Limits.Cores keeps CPUShare a fraction of the cores from
+// before), so that a running call never holds a slot request work needs.
+// A worker ends after 10 s without a call, and its thread with it: a
+// lowered thread never runs anything else. The time limit stays wall time,
+// so a call on a machine kept busy by requests gets less done within it:
+// requests come first.
 //
 // # Errors
 //

@@ -43,15 +43,22 @@ const (
 	// averaged, and so about the longest burst a tenant's calls may take
 	// before its share holds them back.
 	DefaultCPUWindow = time.Second
+	// DefaultNice is the nice value of the threads calls run on: low
+	// enough that the kernel runs request work first when both are ready
+	// (a nice-10 thread weighs about a tenth of a nice-0 one), high
+	// enough that a call on a busy machine still gets a tenth of a core,
+	// and so most of its time limit's worth of work done within it.
+	DefaultNice = 10
 )
 
-// DefaultMaxRunning is how many calls run at once in the whole hub: half
-// as many as the Go runtime has cores to run them (GOMAXPROCS), so that
-// work without scripts always keeps the other half; but at least two, so
-// that one call stuck in a built-in never holds every tenant's. A call is
-// all computation: more of them at once run no faster, each gets less of
-// a core, and its time limit (wall time) then cuts it short.
-func DefaultMaxRunning() int { return max(2, runtime.GOMAXPROCS(0)/2) }
+// DefaultMaxRunning is how many calls run at once in the whole hub, with
+// cores the cores the hub runs on (GOMAXPROCS before the hub adds its
+// script threads'): half as many, so that work without scripts always
+// keeps the other half; but at least two, so that one call stuck in a
+// built-in never holds every tenant's. A call is all computation: more of
+// them at once run no faster, each gets less of a core, and its time limit
+// (wall time) then cuts it short.
+func DefaultMaxRunning(cores int) int { return max(2, cores/2) }
 
 // runtimeUses is how many calls of one function a runtime serves before
 // it is closed. Reuse saves setting up a runtime (BenchmarkRuntimeReuse);
@@ -101,9 +108,21 @@ type Limits struct {
 	// built-in. Further calls wait, at most ten times Timeout, for one to end.
 	Concurrency int
 	// MaxRunning bounds how many calls run at once in the Engine, the same
-	// way; 0 means DefaultMaxRunning().
+	// way; 0 means DefaultMaxRunning(Cores). Calls run on as many threads
+	// of their own (see Nice).
 	MaxRunning int
-	// CPUShare is the fraction of the Engine's cores (GOMAXPROCS) one
+	// Cores is the number of cores the Engine's calls share, which
+	// CPUShare is a fraction of; 0 means GOMAXPROCS when the Engine is
+	// made. A hub that raises GOMAXPROCS to give the calls' threads
+	// scheduler slots of their own passes its cores from before.
+	Cores int
+	// Nice is the nice value (0 to 19) of the OS threads calls run on, on
+	// Linux: the higher, the more the kernel prefers the hub's other
+	// threads to them. 0 means DefaultNice; negative means the hub's own
+	// priority. A thread already niced higher (a hub started with nice)
+	// stays there. Other platforms run calls at the hub's own priority.
+	Nice int
+	// CPUShare is the fraction of Cores one
 	// tenant's calls may keep busy, on average over CPUWindow: a tenant
 	// that used more waits, at most Timeout times ten, until its use
 	// falls back under its share, while other tenants' calls go first.
@@ -128,7 +147,14 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxSourceLen, DefaultMaxSourceLen)
 	def(&l.MaxCallDepth, DefaultMaxCallDepth)
 	def(&l.Concurrency, DefaultConcurrency)
-	def(&l.MaxRunning, DefaultMaxRunning())
+	def(&l.Cores, runtime.GOMAXPROCS(0))
+	def(&l.MaxRunning, DefaultMaxRunning(l.Cores))
+	switch {
+	case l.Nice == 0:
+		l.Nice = DefaultNice
+	case l.Nice < 0:
+		l.Nice = 0
+	}
 	if l.CPUShare <= 0 {
 		l.CPUShare = DefaultCPUShare
 	}
@@ -138,21 +164,29 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Engine compiles and runs the functions of a hub. It holds the limits and
-// the budget of calls: running at once, per tenant and in all, and each
-// tenant's share of the engine's time; it is safe for concurrent use.
+// Engine compiles and runs the functions of a hub. It holds the limits,
+// the budget of calls (running at once, per tenant and in all, and each
+// tenant's share of the engine's time) and the threads calls run on; it
+// is safe for concurrent use.
 type Engine struct {
-	lim    Limits
-	budget *budget
-	idle   chan struct{} // a token per idle runtime of any function; capacity maxIdle
+	lim     Limits
+	budget  *budget
+	workers *workers
+	idle    chan struct{} // a token per idle runtime of any function; capacity maxIdle
 }
 
 // NewEngine returns an Engine with the limits lim.
 func NewEngine(lim Limits) *Engine {
 	lim = lim.withDefaults()
-	share := lim.CPUShare * float64(runtime.GOMAXPROCS(0))
-	return &Engine{lim: lim, budget: newBudget(lim.Concurrency, lim.MaxRunning, share, lim.CPUWindow), idle: make(chan struct{}, maxIdle)}
+	share := lim.CPUShare * float64(lim.Cores)
+	return &Engine{lim: lim, budget: newBudget(lim.Concurrency, lim.MaxRunning, share, lim.CPUWindow),
+		workers: newWorkers(lim.MaxRunning, lim.Nice), idle: make(chan struct{}, maxIdle)}
 }
+
+// MaxRunning is how many calls e runs at once, and so how many threads
+// its calls may take: a hub that gives them scheduler slots of their own
+// raises GOMAXPROCS by this.
+func (e *Engine) MaxRunning() int { return e.lim.MaxRunning }
 
 // kind names a function's role: the collection config field it comes
 // from.
@@ -377,11 +411,15 @@ func (f *function) put(s *sandbox) {
 // run calls the loaded function with args and returns the string its
 // wrapper returned (see preludeSource). The call holds a place in its
 // tenant's and the Engine's budgets, waiting at most the time limit for
-// one, and runs on its own goroutine: the engine stops it at the time
-// limit, or when ctx ends. A call inside a built-in that does not stop
-// within overdueGrace is abandoned: the caller gets its error, and the call
-// keeps its places in the budgets until it ends, so a tenant's stuck calls
-// stall only that tenant, and at most MaxRunning cores.
+// one, and runs on one of the Engine's workers, a thread of lowered
+// priority (see workers), which also sets up a new runtime when the
+// function has no idle one: that is the hub's code, but a tenant whose
+// calls all fail makes it run for each. The engine stops the call at the
+// time limit, or when ctx ends. A call inside a built-in that does not
+// stop within overdueGrace is abandoned: the caller gets its error, and
+// the call keeps its places in the budgets, and its worker, until it
+// ends, so a tenant's stuck calls stall only that tenant, and at most
+// MaxRunning threads.
 func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", ctxError(op, f.kind, err)
@@ -391,25 +429,32 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 	if err != nil {
 		return "", f.budgetError(op, err)
 	}
-	s, err := f.get()
-	if err != nil {
-		release()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return "", ctxError(op, f.kind, ctxErr)
-		}
-		return "", errors.E(op, err)
-	}
-	returned := make(chan struct{})
-	stop := context.AfterFunc(ctx, interruptUntil(s.vm, returned))
 	type outcome struct {
-		res string
-		err error
+		res   string
+		err   error
+		setup bool          // err is from setting up a runtime
+		ran   time.Duration // how long the call ran
 	}
+	started := make(chan struct{}) // closed when the call starts, after set-up
 	done := make(chan outcome, 1)
-	start := time.Now()
-	go func() {
+	f.e.workers.do(func() {
 		defer release()
+		if err := ctx.Err(); err != nil {
+			// The caller left while the call waited for a worker.
+			done <- outcome{err: err, setup: true}
+			return
+		}
+		s, err := f.get()
+		if err != nil {
+			done <- outcome{err: err, setup: true}
+			return
+		}
+		returned := make(chan struct{})
+		stop := context.AfterFunc(ctx, interruptUntil(s.vm, returned))
+		close(started)
+		start := time.Now()
 		res, err, sound := f.call(s, args)
+		ran := time.Since(start)
 		close(returned)
 		// A runtime that ctx may still interrupt serves no other call.
 		if stopped := stop(); sound && stopped {
@@ -417,29 +462,41 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		} else {
 			s.close()
 		}
-		done <- outcome{res, err}
-	}()
-	timer := time.NewTimer(lim.Timeout + overdueGrace)
-	defer timer.Stop()
+		done <- outcome{res, err, false, ran}
+	})
+	// The time limit counts from the call's start: setting up a runtime
+	// has a limit of its own (setupTimeout).
+	var o outcome
 	select {
-	case o := <-done:
-		if o.err == nil {
-			return o.res, nil
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(errors.DeadlineExceeded, o.err) {
-			return "", ctxError(op, f.kind, ctxErr)
-		}
-		if errors.Is(errors.DeadlineExceeded, o.err) && time.Since(start) < lim.Timeout {
-			// Only the engine's interrupt says "interrupted" on its own;
-			// a function that throws the same words early is just throwing.
-			return "", errors.Errorf(op, errors.Invalid, "the collection's %s threw InternalError: interrupted", f.kind.noun())
-		}
-		return "", errors.E(op, o.err)
+	case o = <-done:
 	case <-ctx.Done():
 		return "", ctxError(op, f.kind, ctx.Err())
-	case <-timer.C:
-		return "", errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v inside a built-in function that cannot be interrupted, and was abandoned; it counts against the tenant's concurrent scripts until it ends", f.kind.noun(), lim.Timeout)
+	case <-started:
+		timer := time.NewTimer(lim.Timeout + overdueGrace)
+		defer timer.Stop()
+		select {
+		case o = <-done:
+		case <-ctx.Done():
+			return "", ctxError(op, f.kind, ctx.Err())
+		case <-timer.C:
+			return "", errors.Errorf(op, errors.DeadlineExceeded, "the collection's %s ran for longer than its limit of %v inside a built-in function that cannot be interrupted, and was abandoned; it counts against the tenant's concurrent scripts until it ends", f.kind.noun(), lim.Timeout)
+		}
 	}
+	switch ctxErr := ctx.Err(); {
+	case o.err == nil:
+		return o.res, nil
+	case o.setup && ctxErr != nil:
+		return "", ctxError(op, f.kind, ctxErr)
+	case o.setup:
+		return "", errors.E(op, o.err)
+	case ctxErr != nil && errors.Is(errors.DeadlineExceeded, o.err):
+		return "", ctxError(op, f.kind, ctxErr)
+	case errors.Is(errors.DeadlineExceeded, o.err) && o.ran < lim.Timeout:
+		// Only the engine's interrupt says "interrupted" on its own;
+		// a function that throws the same words early is just throwing.
+		return "", errors.Errorf(op, errors.Invalid, "the collection's %s threw InternalError: interrupted", f.kind.noun())
+	}
+	return "", errors.E(op, o.err)
 }
 
 // interruptUntil returns what interrupts vm when a call's context ends: it

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package jsfunc
+
+import "github.com/selfhub/hub/errors"
+
+// lowerThread reports that this platform's threads keep the process's
+// priority: elsewhere setpriority changes the whole process, which would
+// lower the requests with the scripts.
+func lowerThread(nice int) error {
+	if nice <= 0 {
+		return nil
+	}
+	return errors.New("jsfunc: per-thread priorities are only set on Linux")
+}
