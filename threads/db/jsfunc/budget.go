@@ -110,6 +110,13 @@ func (b *budget) acquire(ctx context.Context, tenant string, wait time.Duration)
 			canceled = true
 		}
 		b.mu.Lock()
+		if !w.granted && !canceled {
+			// The wait may have ended as the tenant's use fell under
+			// its share, before the timer that lets it in: look once
+			// more, so that a call is refused only for a reason that
+			// still holds.
+			b.dispatch()
+		}
 		if w.granted {
 			// Granted as the wait ended: take the place, unless ctx ended.
 			b.mu.Unlock()

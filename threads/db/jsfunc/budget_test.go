@@ -110,6 +110,26 @@ func TestBudgetShare(t *testing.T) {
 		t.Fatalf("a, waiting while its use decays: %v", err)
 	}
 
+	// A wait that ends after the tenant's use fell under its share, but
+	// before the timer that lets it in (here 2.3 s away) fires, gets the
+	// place: the hub is empty, and the tenant under its share.
+	b.mu.Lock()
+	b.tenants["a"].used = 5
+	b.mu.Unlock()
+	waited := make(chan error, 1)
+	go func() {
+		release, err := b.acquire(ctx, "a", 50*time.Millisecond)
+		if err == nil {
+			release()
+		}
+		waited <- err
+	}()
+	waitFor(t, b, 1)
+	b.advance(10 * time.Second)
+	if err := <-waited; err != nil {
+		t.Fatalf("a, whose wait ended after its use fell under its share: %v", err)
+	}
+
 	b.advance(10 * time.Second)
 	b.mu.Lock()
 	b.prune(b.now())
