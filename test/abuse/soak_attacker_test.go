@@ -49,9 +49,9 @@ type attackerConfig struct {
 }
 
 // startAttacker signs up a hostile tenant on h and starts the attacker
-// process making the kinds of attack named, niced to 19; it returns once
-// every attack runs. The process is killed when b's run ends.
-func startAttacker(b *testing.B, h *target, kinds []string) {
+// process making the kinds of attack named, niced to 19; it returns the
+// process once every attack runs. The process is killed when b's run ends.
+func startAttacker(b *testing.B, h *target, kinds []string) *os.Process {
 	b.Helper()
 	evil := newTenant(b, h, "evil")
 	tok, err := evil.Threads.GetToken(testhub.WithKey(b, evil.AppKey), evil.UserKey)
@@ -111,6 +111,7 @@ func startAttacker(b *testing.B, h *target, kinds []string) {
 		b.Fatal("the attacker did not start attacking within 2 minutes")
 	}
 	mustBeNiced(b, cmd.Process.Pid)
+	return cmd.Process
 }
 
 // mustBeNiced fails b unless every thread of process pid runs at nice 19.
