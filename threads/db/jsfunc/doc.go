@@ -168,7 +168,9 @@
 // time limit or when its context ends. A call that
 // does not stop within a grace after its limit (a built-in that loops
 // without checking for the interrupt, on a length it read through a getter
-// or a proxy that the bounds above cannot see) is abandoned: the caller
+// or a proxy that the bounds above cannot see; on Linux, only once its
+// thread has used that much CPU, so that a call the kernel kept waiting is
+// not taken for one) is abandoned: the caller
 // gets DeadlineExceeded, and the call keeps its places until it ends, so it
 // stalls only its own tenant, and at most MaxRunning cores and MaxRunning
 // times Memory of memory are ever taken by scripts.

@@ -1,6 +1,10 @@
 package jsfunc
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // lowerThread sets the calling OS thread's nice value to nice, unless it
 // is already at least that. On Linux a nice value belongs to a thread:
@@ -19,4 +23,20 @@ func lowerThread(nice int) error {
 		return nil
 	}
 	return unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
+}
+
+// threadID returns the calling OS thread's ID, for threadCPU.
+func threadID() int { return unix.Gettid() }
+
+// threadCPU returns the CPU time thread tid of this process has used, and
+// whether it could be read. It reads the thread's CPU clock, whose ID the
+// kernel derives from the thread ID (what pthread_getcpuclockid returns:
+// the ID's complement shifted left by 3, marked per-thread, 4, and of
+// scheduler time, 2).
+func threadCPU(tid int) (time.Duration, bool) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^tid<<3|4|2), &ts); err != nil {
+		return 0, false
+	}
+	return time.Duration(ts.Nano()), true
 }

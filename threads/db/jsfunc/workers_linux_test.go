@@ -127,3 +127,38 @@ func TestWorkersBounded(t *testing.T) {
 		t.Fatalf("calls ran on %d threads; the workers have %d", threads, n)
 	}
 }
+
+// TestThreadCPU: threadCPU reads another thread's CPU time, which grows
+// while that thread computes: what tells a call starved of CPU from one
+// stuck in a built-in.
+func TestThreadCPU(t *testing.T) {
+	w := newWorkers(1, 0)
+	type spun struct {
+		tid        int
+		start, end time.Duration
+	}
+	got := make(chan spun, 1)
+	w.do(func() {
+		tid := threadID()
+		start, ok := threadCPU(tid)
+		if !ok {
+			t.Error("threadCPU cannot read the worker's own thread")
+			got <- spun{}
+			return
+		}
+		deadline := time.Now().Add(time.Minute)
+		now := start
+		for now-start < 20*time.Millisecond && time.Now().Before(deadline) {
+			now, _ = threadCPU(tid)
+		}
+		got <- spun{tid, start, now}
+	})
+	s := <-got
+	if s.end-s.start < 20*time.Millisecond {
+		t.Fatalf("a worker that computed for a minute of wall time used %v of CPU, by threadCPU", s.end-s.start)
+	}
+	// Read from another thread, while the worker still lives.
+	if cpu, ok := threadCPU(s.tid); !ok || cpu < s.end {
+		t.Fatalf("the worker's CPU time read from another thread: %v, %v; want at least %v", cpu, ok, s.end)
+	}
+}

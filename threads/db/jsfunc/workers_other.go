@@ -2,7 +2,11 @@
 
 package jsfunc
 
-import "github.com/selfhub/hub/errors"
+import (
+	"time"
+
+	"github.com/selfhub/hub/errors"
+)
 
 // lowerThread reports that this platform's threads keep the process's
 // priority: elsewhere setpriority changes the whole process, which would
@@ -13,3 +17,9 @@ func lowerThread(nice int) error {
 	}
 	return errors.New("jsfunc: per-thread priorities are only set on Linux")
 }
+
+// threadID returns 0: threads' CPU time is read on Linux only.
+func threadID() int { return 0 }
+
+// threadCPU reports that a thread's CPU time cannot be read here.
+func threadCPU(int) (time.Duration, bool) { return 0, false }
