@@ -371,14 +371,21 @@ func closeIdle(r idleRuntimes) {
 }
 
 // get returns an idle runtime of f, or a new one loaded with f; its errors
-// are classified but name no operation.
-func (f *function) get() (*sandbox, error) {
+// are classified but name no operation. It runs on a worker, where no
+// server recovers a panic: one of the engine's while setting up is the
+// call's error, as it is while calling (see call).
+func (f *function) get() (_ *sandbox, err error) {
 	select {
 	case s := <-f.idle:
 		<-f.e.idle
 		return s, nil
 	default:
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf("", errors.Internal, "the JavaScript engine failed setting up a runtime for the collection's %s: %v", f.kind.noun(), r)
+		}
+	}()
 	s, err := f.newSandbox()
 	if err != nil {
 		return nil, errors.Errorf("", errors.Unavailable, "setting up a runtime for the collection's %s failed (the hub may be overloaded; retry later): %v", f.kind.noun(), err)
