@@ -38,6 +38,10 @@ const (
 	DefaultRepoDir     = ".hubd" // under the user's home directory
 )
 
+// DefaultBlocksCacheSize is how many bytes --blocks-cache holds unless
+// told otherwise: a few thousand blocks of the default profile.
+const DefaultBlocksCacheSize = 1 << 30
+
 // DefaultGCInterval is how often hubd collects unreferenced blocks: often
 // enough that removed data frees disk within the hour, rarely enough that
 // the scan of every bucket costs little.
@@ -111,6 +115,10 @@ type Config struct {
 	Blocks        string        `key:"blocks" help:"where bucket blocks live: a directory (default <repo>/blocks) or s3://BUCKET/PREFIX?endpoint=URL&region=REGION&path-style=true, an S3-compatible object store reached with the credentials of the standard AWS environment and files"`
 	BlocksUploads int           `key:"blocks-uploads" help:"how many block uploads (and deletes) to an s3:// blocks store run at once; each holds up to one block (at most 1 MiB with the default bucket profile) in memory"`
 	BlocksTimeout time.Duration `key:"blocks-timeout" help:"how long one attempt of one request to an s3:// blocks store may take, its answer read included; a stalled attempt is retried"`
+	// BlocksCache is only for an s3:// store: a local directory's blocks
+	// are on the disk already.
+	BlocksCache     string `key:"blocks-cache" help:"a directory (absolute) for copies of the blocks read from an s3:// blocks store, so that hot blocks are read from the local disk; unset: no cache"`
+	BlocksCacheSize int    `key:"blocks-cache-size" help:"most bytes the blocks-cache directory holds; the least recently read blocks are evicted past it"`
 
 	BucketsDomain string        `key:"buckets-domain" help:"domain under which bucket websites are linked as <key>.<domain> (unset: no www links)"`
 	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
@@ -201,6 +209,7 @@ func DefaultConfig() Config {
 		MailBurst:              mail.DefaultBurst,
 		BlocksUploads:          blockstore.DefaultS3Uploads,
 		BlocksTimeout:          blockstore.DefaultS3Timeout,
+		BlocksCacheSize:        DefaultBlocksCacheSize,
 		BucketQuota:            buckets.DefaultQuota,
 		GCInterval:             DefaultGCInterval,
 		UploadIdleTimeout:      server.DefaultUploadIdleTimeout,
@@ -429,6 +438,17 @@ func (c Config) Validate() error {
 	}
 	if c.BlocksUploads < 1 {
 		return fmt.Errorf("blocks-uploads: must be positive, not %d", c.BlocksUploads)
+	}
+	if c.BlocksCache != "" {
+		if s3, _ := c.blocksS3(); s3 == nil {
+			return fmt.Errorf("blocks-cache: only an s3:// blocks store has a cache; blocks in a directory are read from the disk already")
+		}
+		if !filepath.IsAbs(c.BlocksCache) {
+			return fmt.Errorf("blocks-cache: %q is not an absolute directory", c.BlocksCache)
+		}
+	}
+	if c.BlocksCacheSize < 1 {
+		return fmt.Errorf("blocks-cache-size: must be positive, not %d", c.BlocksCacheSize)
 	}
 	if _, err := buckets.ParseProfile(c.BucketProfile); err != nil {
 		return fmt.Errorf("bucket-profile: %s", errors.Message(err))

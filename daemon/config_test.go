@@ -76,6 +76,9 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"blocks URL of another scheme", []string{"--blocks", "https://s3.example.com/b"}, nil, "is not s3://BUCKET/PREFIX"},
 		{"unknown blocks URL parameter", []string{"--blocks", "s3://b/p?colour=red"}, nil, `unknown parameter "colour"`},
 		{"no block uploads", []string{"--blocks-uploads", "0"}, nil, "blocks-uploads: must be positive"},
+		{"cache of a blocks directory", []string{"--blocks-cache", "/tmp/cache"}, nil, "only an s3:// blocks store has a cache"},
+		{"relative cache directory", []string{"--blocks", "s3://b/p", "--blocks-cache", "cache"}, nil, `"cache" is not an absolute directory`},
+		{"no cache size", []string{"--blocks-cache-size", "0"}, nil, "blocks-cache-size: must be positive"},
 		{"replication memory below a frame", []string{"--repl-max-frame", "1024", "--repl-max-memory", "1023"}, nil, "repl-max-memory: must hold one frame of repl-max-frame (1024 bytes)"},
 	}
 	for _, c := range cases {

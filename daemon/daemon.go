@@ -145,7 +145,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		},
 	}, d.store, logs)
 	d.dbs = dbs
-	blocks, err := openBlocks(ctx, cfg)
+	blocks, err := openBlocks(ctx, cfg, d.store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +320,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 // a directory, <repo>/blocks by default, or objects in an S3-compatible
 // store (see package blockstore). Thread blocks stay in the embedded
 // store either way: they are small and written four per database write.
-func openBlocks(ctx context.Context, cfg Config) (blockstore.Blockstore, error) {
+// An S3 store's objects are recorded in st, for the collector.
+func openBlocks(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (blockstore.Blockstore, error) {
 	s3cfg, err := cfg.blocksS3()
 	if err != nil {
 		return blockstore.Blockstore{}, err
@@ -329,6 +330,16 @@ func openBlocks(ctx context.Context, cfg Config) (blockstore.Blockstore, error) 
 		s, err := blockstore.OpenS3(ctx, *s3cfg)
 		if err != nil {
 			return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
+		}
+		if err := s.KeepRecords(ctx, st, log); err != nil {
+			return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
+		}
+		if cfg.BlocksCache != "" {
+			c, err := blockstore.OpenCache(cfg.BlocksCache, int64(cfg.BlocksCacheSize))
+			if err != nil {
+				return blockstore.Blockstore{}, fmt.Errorf("blocks-cache: %s", errors.Message(err))
+			}
+			s.UseCache(c)
 		}
 		return s.Blockstore(), nil
 	}

@@ -40,6 +40,11 @@ const (
 	BucketRecords = "bktrec" // bktrec/<bucket key> → the hub's own record of the bucket
 	BucketSizes   = "bktsz"  // bktsz/<CID> → the true size of a DAG whose links record others
 
+	// Package internal/blockstore, for bucket blocks in an S3 store
+	// (internal/blockstore/records.go).
+	BlockObjects   = "blkobj" // blkobj/<namespace>/<name> → uvarint size: an object the hub wrote
+	BlockInventory = "blkinv" // blkinv/at → the s3:// location the BlockObjects records list
+
 	// Package s3.
 	S3Objects = "s3obj" // s3obj/<bucket key>/<path> → what S3 recorded of the object it wrote there
 	S3Uploads = "s3up"  // s3up/u/<bucket key>/<upload ID>, s3up/p/<upload ID>/<part>, s3up/a/<account>/<upload ID>: multipart uploads in progress (s3/uploads.go)
@@ -98,6 +103,8 @@ func Prefixes() []Prefix {
 		text(BucketKeys, "buckets", "buckets' IPNS keys"),
 		text(BucketRecords, "buckets", "the hub's records of buckets"),
 		text(BucketSizes, "buckets", "true sizes of DAGs whose links record others"),
+		text(BlockObjects, "internal/blockstore", "the objects of an s3:// blocks store, with their sizes"),
+		text(BlockInventory, "internal/blockstore", "the s3:// blocks store those records list"),
 		text(S3Objects, "s3", "objects' S3 records (ETag, content type)"),
 		text(S3Uploads, "s3", "multipart uploads in progress and their parts"),
 		{DBs, "threads/db", "ThreadDB DBs: collections, instances, indexes, listen log, journal"},

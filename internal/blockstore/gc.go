@@ -7,8 +7,10 @@ import (
 	"time"
 
 	bstore "github.com/ipfs/boxo/blockstore"
+	dshelp "github.com/ipfs/boxo/datastore/dshelp"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	ipld "github.com/ipfs/go-ipld-format"
 )
 
@@ -51,13 +53,18 @@ type GC struct {
 	active map[*holder]struct{} // operations in flight
 	idle   *sync.Cond           // signalled when an operation ends
 	live   map[string]struct{}  // multihashes touched during the running cycle; nil between cycles
+	// deleting holds the multihashes of a batch being deleted from a
+	// store that deletes in batches (recorder), each with a channel closed
+	// when the batch is done: a touch of one waits for it, so that g.mu is
+	// not held across slow remote deletes.
+	deleting map[string]chan struct{}
 }
 
 var _ bstore.Blockstore = (*GC)(nil)
 
 // NewGC returns bs with a collector beside it.
 func NewGC(bs Blockstore) *GC {
-	g := &GC{bs: bs, active: map[*holder]struct{}{}}
+	g := &GC{bs: bs, active: map[*holder]struct{}{}, deleting: map[string]chan struct{}{}}
 	g.idle = sync.NewCond(&g.mu)
 	return g
 }
@@ -131,20 +138,30 @@ func (h Holder) Bind(ctx context.Context) context.Context {
 }
 
 // touch records k as live if a cycle is running, and as touched by the
-// operation ctx carries, if any.
+// operation ctx carries, if any. If the sweep is deleting k, it waits
+// until the delete is done: a reader then finds k missing (it was
+// garbage), a writer stores it again.
 func (g *GC) touch(ctx context.Context, k cid.Cid) {
 	h, _ := ctx.Value(holderKey{}).(*holder)
 	g.mu.Lock()
+	var deleting chan struct{}
 	if g.live != nil || (h != nil && h.touched != nil) {
 		mh := string(k.Hash())
 		if g.live != nil {
 			g.live[mh] = struct{}{}
+			deleting = g.deleting[mh]
 		}
 		if h != nil && h.touched != nil {
 			h.touched[mh] = struct{}{}
 		}
 	}
 	g.mu.Unlock()
+	if deleting != nil {
+		select {
+		case <-deleting:
+		case <-ctx.Done(): // the operation's own call fails with ctx's error
+		}
+	}
 }
 
 // Has reports whether k is stored, and keeps it if a cycle runs.
@@ -213,6 +230,11 @@ func (g *GC) Collect(ctx context.Context, hold time.Duration, mark Mark) (GCStat
 		return GCStats{}, err
 	}
 	st.Marked = len(marked)
+	if r, ok := g.bs.d.(recorder); ok {
+		if r.Recording() {
+			return st, g.sweepRecorded(ctx, r, marked, &st)
+		}
+	}
 	ctx, stop := context.WithCancel(ctx) // ends the key listing on an early return
 	defer stop()
 	keys, err := g.bs.AllKeysChan(ctx)
@@ -239,6 +261,75 @@ func (g *GC) Collect(ctx context.Context, hold time.Duration, mark Mark) (GCStat
 		}
 	}
 	return st, ctx.Err()
+}
+
+// A recorder is a datastore that keeps its own record of what it holds
+// and deletes in batches (S3 with KeepRecords): the collector walks the
+// record instead of listing the store.
+type recorder interface {
+	// Recording reports whether the store keeps a record (some S3
+	// stores do not: tests, tools).
+	Recording() bool
+	// Records returns up to n records after the key after, in key order.
+	Records(after ds.Key, n int) ([]Record, error)
+	// DeleteMany deletes the values of keys and their records.
+	DeleteMany(ctx context.Context, keys []ds.Key) error
+}
+
+// sweepBatch is how many records the sweep reads at once, and at most how
+// many blocks one batch deletes (one DeleteObjects request).
+const sweepBatch = maxDeletes
+
+// sweepRecorded deletes every block r records that marked lacks and
+// nobody touched during the cycle, a batch at a time. A batch being
+// deleted is in g.deleting, not under g.mu: a touch of one of its blocks
+// waits for the batch (see touch), others go on.
+func (g *GC) sweepRecorded(ctx context.Context, r recorder, marked map[string]struct{}, st *GCStats) error {
+	after := ds.NewKey("/")
+	for {
+		page, err := r.Records(after, sweepBatch)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		after = page[len(page)-1].Key
+		var keys []ds.Key
+		var mhs []string
+		var freed int64
+		done := make(chan struct{})
+		g.mu.Lock()
+		for _, rec := range page {
+			h, err := dshelp.DsKeyToMultihash(ds.NewKey(rec.Key.BaseNamespace()))
+			if err != nil {
+				continue // not a block's key: the blockstore never wrote it
+			}
+			mh := string(h)
+			if _, ok := marked[mh]; ok {
+				continue
+			}
+			if _, ok := g.live[mh]; ok {
+				continue
+			}
+			g.deleting[mh] = done
+			keys, mhs = append(keys, rec.Key), append(mhs, mh)
+			freed += int64(rec.Size)
+		}
+		g.mu.Unlock()
+		if len(keys) == 0 {
+			continue
+		}
+		err = r.DeleteMany(ctx, keys)
+		g.mu.Lock()
+		for _, mh := range mhs {
+			delete(g.deleting, mh)
+		}
+		g.mu.Unlock()
+		close(done)
+		if err != nil {
+			return err
+		}
+		st.Swept += len(keys)
+		st.FreedBytes += freed
+	}
 }
 
 // deleteUnlessLive calls del unless the block k was touched during the

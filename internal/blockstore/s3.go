@@ -58,6 +58,8 @@ type S3 struct {
 	client *s3.Client
 	prefix string        // object key prefix: "" or ending in '/'
 	slots  chan struct{} // one token per upload or delete in flight
+	rec    *records      // the hub's record of the objects; nil: none kept (KeepRecords)
+	cache  *Cache        // copies of the blocks read; nil: none (UseCache)
 }
 
 var _ ds.Batching = (*S3)(nil)
@@ -193,6 +195,10 @@ func OpenS3(ctx context.Context, c S3Config) (*S3, error) {
 	return s, nil
 }
 
+// UseCache makes s keep copies of the blocks it reads in c, and read them
+// from there (see Cache). Call it before s is used.
+func (s *S3) UseCache(c *Cache) { s.cache = c }
+
 // Blockstore returns a boxo blockstore over s. It writes through: it does
 // not ask the store whether each block exists before putting it, as one
 // round trip per block before its upload costs more than uploading again
@@ -229,6 +235,11 @@ func (s *S3) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 	if err != nil {
 		return nil, ds.ErrNotFound // such a key cannot exist
 	}
+	if s.cache != nil {
+		if v, ok := s.cache.Get(k); ok {
+			return v, nil
+		}
+	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &obj})
 	if err != nil {
 		return nil, s.fail(ctx, op, obj, err)
@@ -245,6 +256,9 @@ func (s *S3) Get(ctx context.Context, k ds.Key) ([]byte, error) {
 	v := buf.Bytes()
 	if err := verify(k, v); err != nil {
 		return nil, errors.E(op, errors.DataLoss, fmt.Errorf("object %s in %s: %w; the block is damaged in the store", obj, s.cfg, err))
+	}
+	if s.cache != nil {
+		s.cache.Add(k, v)
 	}
 	return v, nil
 }
@@ -285,6 +299,11 @@ func (s *S3) GetSize(ctx context.Context, k ds.Key) (int, error) {
 	if err != nil {
 		return -1, ds.ErrNotFound
 	}
+	if s.cache != nil {
+		if n, ok := s.cache.Size(k); ok {
+			return n, nil
+		}
+	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &obj})
 	if err != nil {
 		return -1, s.fail(ctx, op, obj, err)
@@ -313,6 +332,11 @@ func (s *S3) put(k ds.Key, v []byte) (func(context.Context) error, error) {
 		return nil, err
 	}
 	return func(ctx context.Context) error {
+		if s.rec != nil {
+			if err := s.rec.add(k, len(v)); err != nil {
+				return err
+			}
+		}
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: &s.cfg.Bucket, Key: &obj, Body: bytes.NewReader(v), ContentLength: aws.Int64(int64(len(v))),
 		})
@@ -338,8 +362,14 @@ func (s *S3) del(k ds.Key) func(context.Context) error {
 	}
 	return func(ctx context.Context) error {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &obj})
-		if err = s.fail(ctx, op, obj, err); err != ds.ErrNotFound {
+		if err = s.fail(ctx, op, obj, err); err != nil && err != ds.ErrNotFound {
 			return err
+		}
+		if s.cache != nil {
+			s.cache.Remove(k)
+		}
+		if s.rec != nil {
+			return s.rec.remove([]ds.Key{k})
 		}
 		return nil
 	}

@@ -25,19 +25,7 @@ func TestS3(t *testing.T) {
 	v.CreateBucket(t, "blocks")
 	v.SetEnv(t)
 	ctx := context.Background()
-	open := func(t *testing.T, url string) *blockstore.S3 {
-		t.Helper()
-		c, err := blockstore.ParseS3URL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := blockstore.OpenS3(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	s := open(t, v.BlocksURL("blocks", "hub/one"))
+	s := openS3(t, v.BlocksURL("blocks", "hub/one"), nil)
 	bs := s.Blockstore()
 
 	t.Run("blocks", func(t *testing.T) {
@@ -71,7 +59,7 @@ func TestS3(t *testing.T) {
 			}
 		}
 		// Another prefix in the same bucket is another store.
-		other := open(t, v.BlocksURL("blocks", "hub/two")).Blockstore()
+		other := openS3(t, v.BlocksURL("blocks", "hub/two"), nil).Blockstore()
 		if ok, err := other.Has(ctx, blks[0].Cid()); ok || err != nil {
 			t.Fatalf("Has under another prefix = %v, %v", ok, err)
 		}
