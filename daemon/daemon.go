@@ -320,7 +320,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 // a directory, <repo>/blocks by default, or objects in an S3-compatible
 // store (see package blockstore). Thread blocks stay in the embedded
 // store either way: they are small and written four per database write.
-// An S3 store's objects are recorded in st, for the collector.
+// An S3 store's objects are recorded in st, for the collector, unless st
+// is nil (a store only read from).
 func openBlocks(ctx context.Context, cfg Config, st *store.Store, log *slog.Logger) (blockstore.Blockstore, error) {
 	s3cfg, err := cfg.blocksS3()
 	if err != nil {
@@ -331,8 +332,10 @@ func openBlocks(ctx context.Context, cfg Config, st *store.Store, log *slog.Logg
 		if err != nil {
 			return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
 		}
-		if err := s.KeepRecords(ctx, st, log); err != nil {
-			return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
+		if st != nil {
+			if err := s.KeepRecords(ctx, st, log); err != nil {
+				return blockstore.Blockstore{}, fmt.Errorf("blocks: %s", errors.Message(err))
+			}
 		}
 		if cfg.BlocksCache != "" {
 			c, err := blockstore.OpenCache(cfg.BlocksCache, int64(cfg.BlocksCacheSize))

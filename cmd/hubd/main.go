@@ -14,6 +14,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "blocks" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := daemon.BlocksMain(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	cfg, err := daemon.LoadConfig(os.Args[1:], os.Getenv)
 	if err == flag.ErrHelp {
 		fmt.Print(daemon.Usage())

@@ -170,10 +170,7 @@ func listed(t *testing.T, bs bstore.Blockstore) map[string]bool {
 func BenchmarkS3Import(b *testing.B) {
 	v := testhub.StartVersitygw(b)
 	v.CreateBucket(b, "bench")
-	for _, kv := range v.Env() {
-		k, val, _ := strings.Cut(kv, "=")
-		b.Setenv(k, val)
-	}
+	v.SetEnv(b)
 	ctx := context.Background()
 	c, err := blockstore.ParseS3URL(v.BlocksURL("bench", "import"))
 	if err != nil {

@@ -84,7 +84,7 @@ func (v *Versitygw) Env() []string {
 
 // SetEnv sets Env in the test process, for a hubd started in it (the
 // test cannot be parallel).
-func (v *Versitygw) SetEnv(t *testing.T) {
+func (v *Versitygw) SetEnv(t testing.TB) {
 	for _, kv := range v.Env() {
 		k, val, _ := strings.Cut(kv, "=")
 		t.Setenv(k, val)
