@@ -47,25 +47,31 @@ func recordKey(k ds.Key) []byte { return store.Key(store.BlockObjects, k.String(
 var inventoryKey = store.Key(store.BlockInventory, "at")
 
 // add records that k's object is being written with size bytes, and
-// returns once the record is durable.
+// returns once the record is durable. Uploads can outlive the calls that
+// started them (an S3 front-end request past hubd's shutdown grace), so
+// add and remove fail on a closed store instead of touching it.
 func (r records) add(k ds.Key, size int) error {
 	const op errors.Op = "blockstore.records.add"
-	b := r.st.NewBatch()
-	b.PutRaw(recordKey(k), binary.AppendUvarint(nil, uint64(size)))
-	durable, err := b.Apply()
-	if err != nil {
-		return errors.E(op, err)
-	}
-	return durable()
+	return r.st.WhileOpen(func() error {
+		b := r.st.NewBatch()
+		b.PutRaw(recordKey(k), binary.AppendUvarint(nil, uint64(size)))
+		durable, err := b.Apply()
+		if err != nil {
+			return errors.E(op, err)
+		}
+		return durable()
+	})
 }
 
 // remove deletes the records of keys.
 func (r records) remove(keys []ds.Key) error {
-	b := r.st.NewBatch()
-	for _, k := range keys {
-		b.Delete(recordKey(k))
-	}
-	return b.Commit()
+	return r.st.WhileOpen(func() error {
+		b := r.st.NewBatch()
+		for _, k := range keys {
+			b.Delete(recordKey(k))
+		}
+		return b.Commit()
+	})
 }
 
 // A Record is one object the hub wrote: its datastore key and size.
