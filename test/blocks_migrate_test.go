@@ -21,15 +21,16 @@ import (
 )
 
 // holdUploads is a proxy to an S3 server that lets the first n uploads
-// through, reports on passed once they went, and holds every upload
+// through, reports on passed once they have all been answered, and holds every upload
 // after them until its client goes away.
 type holdUploads struct {
 	next   http.Handler
 	n      int
 	passed chan struct{}
-	// mu guards puts.
+	// mu guards puts and done.
 	mu   sync.Mutex
-	puts int
+	puts int // uploads that arrived
+	done int // uploads let through and answered
 }
 
 func (p *holdUploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,9 +45,12 @@ func (p *holdUploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer func() {
-			if i == p.n {
+			p.mu.Lock()
+			p.done++
+			if p.done == p.n { // the n let through have all been answered
 				close(p.passed)
 			}
+			p.mu.Unlock()
 		}()
 	}
 	p.next.ServeHTTP(w, r)
