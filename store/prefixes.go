@@ -59,6 +59,7 @@ const (
 	ThreadLogs   = "thr/l" // thr/l/<thread>/<log> → a log's keys
 	ThreadHeads  = "thr/h" // binary: <len><thread bytes><log bytes> → a log's head
 	ThreadBlocks = "thr/c" // binary: <len><CID bytes><thread bytes> → a record's block
+	ThreadSeq    = "thr/n" // binary: <len><thread bytes><len><log bytes><counter> → the log's record at that counter
 
 	// Package threads/replicate (threads/replicate/peers.go).
 	ThreadPeers    = "thr/p" // thr/p/<thread>/<peer> → the peer's addresses
@@ -114,6 +115,7 @@ func Prefixes() []Prefix {
 		text(ThreadLogs, "threads/logstore", "logs' keys"),
 		{ThreadHeads, "threads/logstore", "logs' heads"},
 		{ThreadBlocks, "threads/logstore", "records' blocks, by CID"},
+		{ThreadSeq, "threads/logstore", "logs' records by position (index)"},
 		text(ThreadPeers, "threads/replicate", "the peers each thread replicates with"),
 		text(ThreadReplicas, "threads/replicate", "threads this hub replicates without reading, and whose limits they count against"),
 		text(Meta, "store", "the store's format version"),

@@ -120,12 +120,19 @@ func (r *replica) ingestAll(t *testing.T, logs map[peer.ID][][]threads.Block, rn
 	// Sort first so that the shuffle alone decides the order.
 	sortPeers(order)
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	// Runs of 1 to 8 records go in one batch, so that events applied
+	// together in one commit converge as those applied one by one do.
 	next := map[peer.ID]int{}
-	for _, l := range order {
-		blocks := logs[l][next[l]]
-		next[l]++
-		if err := r.d.Ingest(context.Background(), blocks); err != nil && !errors.Is(errors.Exist, err) {
-			t.Fatalf("ingest record %d of log %s: %v", next[l]-1, l, err)
+	for len(order) > 0 {
+		k := min(len(order), 1+rng.IntN(8))
+		batch := make([][]threads.Block, k)
+		for i, l := range order[:k] {
+			batch[i] = logs[l][next[l]]
+			next[l]++
+		}
+		order = order[k:]
+		if _, err := r.d.IngestBatch(context.Background(), batch); err != nil {
+			t.Fatalf("ingest a batch of %d records: %v", k, err)
 		}
 	}
 }

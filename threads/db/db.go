@@ -307,46 +307,87 @@ func (d *DB) writeDurably(b *store.Batch, p hub.Principal, ops []operation) erro
 
 // Ingest applies a record that another peer wrote to this DB's thread:
 // verified by the thread store, then applied like a local write. Records
-// may arrive in any order across logs; the state converges.
+// may arrive in any order across logs; the state converges. A record the
+// DB holds already is refused with Exist; IngestBatch's refusals apply.
 func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 	const op errors.Op = "db.Ingest"
-	if err := d.lock(ctx); err != nil {
-		return err
+	n, err := d.IngestBatch(ctx, [][]threads.Block{blocks})
+	if err == nil && n == 0 {
+		err = errors.Errorf(op, errors.Exist, "the DB holds this record already")
 	}
-	defer d.unlock()
-	durable, err := d.ingest(blocks)
-	if err == nil {
-		err = durable()
-	}
-	if err != nil {
-		return errors.E(op, err)
-	}
-	d.m.announce(d.id)
-	return nil
+	return err
 }
 
-// ingest verifies, stages and applies a record under the write lock and
-// the former's log lock, and returns the wait for its durability.
-func (d *DB) ingest(blocks []threads.Block) (durable func() error, err error) {
+// IngestBatch applies records that other peers wrote to this DB's thread,
+// in order, in one commit that is durable when it returns: a peer catching
+// up pays one sync per batch, not one per record. It returns how many
+// records it applied; records the DB holds already are skipped. At the
+// first record the thread store refuses (Invalid or Permission when it
+// does not verify, FailedPrecondition when the record before it in its log
+// is missing or the log forked) it stops and applies those before it, and
+// returns that refusal. A verified record that holds no DB event is
+// Invalid, and then nothing of the batch is applied.
+func (d *DB) IngestBatch(ctx context.Context, records [][]threads.Block) (int, error) {
+	const op errors.Op = "db.IngestBatch"
+	if err := d.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer d.unlock()
+	n, durable, err := d.ingest(records)
+	if durable != nil {
+		if werr := durable(); werr != nil {
+			return 0, errors.E(op, werr)
+		}
+		d.m.announce(d.id)
+	}
+	if err != nil {
+		return n, errors.E(op, err)
+	}
+	return n, nil
+}
+
+// ingest verifies, stages and applies records under the write lock and
+// the former's log lock, and returns how many it applied, the wait for
+// their durability (nil when none were), and the refusal it stopped at.
+func (d *DB) ingest(records [][]threads.Block) (n int, durable func() error, refused error) {
 	d.former.lockLogs()
 	defer d.former.unlockLogs()
 	b := d.m.st.NewBatch()
-	rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
+	a := d.newApplier(b)
+	for _, blocks := range records {
+		rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
+		if errors.Is(errors.Exist, err) {
+			continue
+		}
+		if err != nil {
+			refused = err // the thread store left b as it was
+			break
+		}
+		// From here a failure leaves the record half staged in b, which
+		// is then dropped whole.
+		var body eventBody
+		if err := json.Unmarshal(ev.Body, &body); err != nil {
+			return 0, nil, errors.Errorf("", errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
+		}
+		if body.Time > d.clock {
+			d.clock = body.Time
+		}
+		if err := a.apply(body, rec.LogID.String()); err != nil {
+			return 0, nil, err
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil, refused
+	}
+	if err := a.finish(); err != nil {
+		return 0, nil, err
+	}
+	durable, err := commit(b, a)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	var body eventBody
-	if err := json.Unmarshal(ev.Body, &body); err != nil {
-		return nil, errors.Errorf("", errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
-	}
-	if body.Time > d.clock {
-		d.clock = body.Time
-	}
-	a, err := d.stageEvent(b, body, rec.LogID.String(), hints{})
-	if err != nil {
-		return nil, err
-	}
-	return commit(b, a)
+	return n, durable, refused
 }
 
 // collectionOps turns compiled collections into collection ops.

@@ -32,16 +32,16 @@ func (m *Manager) announce(id threads.ID) {
 	}
 }
 
-// Ingest applies a record another peer sent to DB id, whoever owns it, as
-// DB.Ingest does: NotExist when the hub has no such DB, and DB.Ingest's
-// refusals otherwise (Exist for a record the DB holds already). It is for
-// the replicator, which checks that the peer holds the thread's key before
-// it gets here; the record itself is verified here.
-func (m *Manager) Ingest(ctx context.Context, id threads.ID, blocks []threads.Block) error {
-	const op errors.Op = "db.Manager.Ingest"
+// IngestBatch applies records other peers sent to DB id, whoever owns it,
+// as DB.IngestBatch does: NotExist when the hub has no such DB, and
+// DB.IngestBatch's refusals otherwise. It is for the replicator, which
+// checks that the peer holds the thread's key before it gets here; the
+// records themselves are verified here.
+func (m *Manager) IngestBatch(ctx context.Context, id threads.ID, records [][]threads.Block) (int, error) {
+	const op errors.Op = "db.Manager.IngestBatch"
 	d, err := m.open(id)
 	if err != nil {
-		return errors.E(op, err)
+		return 0, errors.E(op, err)
 	}
-	return d.Ingest(ctx, blocks)
+	return d.IngestBatch(ctx, records)
 }

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -273,8 +274,61 @@ func (s *Store) write(b *store.Batch, p *pending, id threads.ID, l LogInfo, keys
 		b.Put(logKey(id, l.ID), v)
 	}
 	b.PutRaw(headKey(id, l.ID), encodeHead(l))
+	b.PutRaw(seqKey(id, l.ID, l.Counter), l.Head.Bytes())
 	p.logs[l.ID] = l
 	return nil
+}
+
+// Following returns, oldest first, the CIDs of up to limit committed
+// records of log l of thread id that follow record number n of the log,
+// after (n 0 and cid.Undef: from the log's first record). It reads the
+// log's index of records by position, so the work is that of the records
+// returned, however long the log. known is false when the index cannot
+// say: record n is not after in this store (the asker is ahead of it, or
+// the log forked), or the records were stored before logs kept the index.
+// Those callers walk the log from its head instead.
+func (s *Store) Following(id threads.ID, l LogInfo, after cid.Cid, n int64, limit int) (out []cid.Cid, known bool, err error) {
+	const op errors.Op = "logstore.Following"
+	if n < 0 || n > l.Counter || (n == 0) != !after.Defined() {
+		return nil, false, nil
+	}
+	if n > 0 {
+		raw, err := s.db.GetRaw(seqKey(id, l.ID, n))
+		if errors.Is(errors.NotExist, err) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, errors.E(op, err)
+		}
+		if !bytes.Equal(raw, after.Bytes()) {
+			return nil, false, nil
+		}
+	}
+	want := min(int64(limit), l.Counter-n)
+	out = make([]cid.Cid, 0, want)
+	next := n + 1
+	errHole := fmt.Errorf("a hole in the index")
+	err = s.db.ScanRange(seqKey(id, l.ID, next), seqKey(id, l.ID, n+want+1), func(key, val []byte) error {
+		if int64(binary.BigEndian.Uint64(key[len(key)-8:])) != next {
+			return errHole // records stored before the index
+		}
+		c, err := cid.Cast(val)
+		if err != nil {
+			return errors.Errorf("", errors.Internal, "stored index of log %s of thread %s: %v", l.ID, id, err)
+		}
+		out = append(out, c)
+		next++
+		return nil
+	})
+	switch {
+	case err == errHole:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, errors.E(op, err)
+	case int64(len(out)) < want:
+		return nil, false, nil
+	}
+	return out, true, nil
 }
 
 // Records returns the records of log lid in thread id, oldest first. It

@@ -28,11 +28,12 @@ import (
 //	thr/l/<thread>/<log>    a log's keys: public key, private key if local (JSON)
 //	thr/h<thread'><log'>    a log's head: uvarint counter || head CID bytes
 //	thr/c<cid"><thread>     a block's bytes
+//	thr/n<thread'><log"><n> the CID of the log's record number n (from 1)
 //
 // with the thread ID in base32 and log IDs in base58 in the text keys.
 // The keys written on every append, heads and blocks, are binary (thread'
-// is uvarint(len) || ID bytes, cid" uvarint(len) || CID bytes, thread and
-// log' their bytes) and a head holds only what an append changes: each
+// is uvarint(len) || ID bytes, cid" and log" uvarint(len) || their bytes,
+// thread and log' their bytes, n 8 bytes big-endian) and a head holds only what an append changes: each
 // append is synced with the next durable write, and a sync here costs
 // more the more bytes it carries; the text forms spelt out the thread ID
 // and CIDs in 59 bytes each and rewrote the log's keys every time.
@@ -188,6 +189,7 @@ func (s *Store) DeleteThread(b *store.Batch, id threads.ID) error {
 	b.Delete(infoKey(id))
 	b.DeletePrefix(logPrefix(id))
 	b.DeletePrefix(headPrefix(id))
+	b.DeletePrefix(seqPrefix(id))
 	p.info, p.wiped, p.logs, p.blocks = nil, true, make(map[peer.ID]LogInfo), make(map[cid.Cid]bool)
 	return nil
 }
@@ -426,6 +428,15 @@ func logKey(id threads.ID, lid peer.ID) []byte {
 func headPrefix(id threads.ID) []byte { return store.BinaryKey(store.ThreadHeads, id.Bytes(), 0) }
 func headKey(id threads.ID, lid peer.ID) []byte {
 	return append(store.BinaryKey(store.ThreadHeads, id.Bytes(), len(lid)), lid...)
+}
+
+func seqPrefix(id threads.ID) []byte { return store.BinaryKey(store.ThreadSeq, id.Bytes(), 0) }
+
+// seqKey is the key of the position of record number n of log lid.
+func seqKey(id threads.ID, lid peer.ID, n int64) []byte {
+	k := store.BinaryKey(store.ThreadSeq, id.Bytes(), binary.MaxVarintLen64+len(lid)+8)
+	k = binary.AppendUvarint(k, uint64(len(lid)))
+	return binary.BigEndian.AppendUint64(append(k, lid...), uint64(n))
 }
 
 // blockNS starts every block key: blockNS || cid" || thread bytes.

@@ -593,7 +593,7 @@ func TestDeleteThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, prefix := range [][]byte{infoKey(doomed.ID), logPrefix(doomed.ID), headPrefix(doomed.ID)} {
+	for _, prefix := range [][]byte{infoKey(doomed.ID), logPrefix(doomed.ID), headPrefix(doomed.ID), seqPrefix(doomed.ID)} {
 		if n := s.keys(t, string(prefix)); n != 0 {
 			t.Fatalf("%d keys left under %q", n, prefix)
 		}
@@ -601,9 +601,9 @@ func TestDeleteThread(t *testing.T) {
 	if n := s.blockKeys(t, doomed.ID); n != 0 {
 		t.Fatalf("%d blocks of the deleted thread left", n)
 	}
-	// 1 info, 1 log's keys and its head, 4 blocks.
-	if n := s.keys(t, "thr/"); n != before-7 {
-		t.Fatalf("%d keys left, want %d", n, before-7)
+	// 1 info, 1 log's keys, its head and its record's position, 4 blocks.
+	if n := s.keys(t, "thr/"); n != before-8 {
+		t.Fatalf("%d keys left, want %d", n, before-8)
 	}
 	if recs, err := s.Records(kept.ID, logID(t, logKey)); err != nil || len(recs) != 1 {
 		t.Fatalf("the other thread: %d records, %v", len(recs), err)

@@ -37,18 +37,23 @@ func (s *Service) heads(id threads.ID) ([]head, map[string]logstore.LogInfo, err
 }
 
 // after returns, oldest first, up to limit records of log l that follow
-// record after (cid.Undef: from the log's first). ok is false when after
-// is not in the log: the asker holds records this store does not (it is
-// ahead, or the log forked). The log is walked from its head, keeping only
-// the oldest limit records seen, so memory stays bounded however long the
-// log is.
-func (s *Service) after(id threads.ID, key threads.Key, l logstore.LogInfo, after cid.Cid, limit int) (out []cid.Cid, ok bool, err error) {
+// record after (cid.Undef: from the log's first), which the asker says is
+// the log's record number n. ok is false when after is not in the log: the
+// asker holds records this store does not (it is ahead, or the log
+// forked). The log store's index by position answers in the work of the
+// records returned; when it cannot (the records predate it, or n is
+// wrong), the log is walked from its head, keeping only the oldest limit
+// records seen, so memory stays bounded however long the log is.
+func (s *Service) after(id threads.ID, key threads.Key, l logstore.LogInfo, after cid.Cid, n int64, limit int) (out []cid.Cid, ok bool, err error) {
+	if out, known, err := s.logs.Following(id, l, after, n, limit); err != nil || known {
+		return out, known, err
+	}
 	ring := make([]cid.Cid, limit)
-	n := 0 // records seen, newest first
+	seen := 0 // records seen, newest first
 	c := l.Head
 	for c.Defined() && !c.Equals(after) {
-		ring[n%limit] = c
-		n++
+		ring[seen%limit] = c
+		seen++
 		data, err := s.logs.GetBlock(id, c)
 		if err != nil {
 			return nil, false, err
@@ -60,12 +65,12 @@ func (s *Service) after(id threads.ID, key threads.Key, l logstore.LogInfo, afte
 	if after.Defined() && !c.Defined() {
 		return nil, false, nil
 	}
-	// The oldest min(n, limit) records seen, oldest first: the last ones
-	// written into the ring, read backwards.
-	k := min(n, limit)
+	// The oldest min(seen, limit) records seen, oldest first: the last
+	// ones written into the ring, read backwards.
+	k := min(seen, limit)
 	out = make([]cid.Cid, 0, k)
 	for i := range k {
-		out = append(out, ring[(n-1-i)%limit])
+		out = append(out, ring[(seen-1-i)%limit])
 	}
 	return out, true, nil
 }

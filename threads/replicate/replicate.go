@@ -8,7 +8,7 @@
 // Config.Interval, so writes made while a peer was away reach it when it
 // is back.
 //
-// Records are applied through db.Manager.Ingest, which verifies them (the
+// Records are applied through db.Manager.IngestBatch, which verifies them (the
 // service key opens them, the log's key signed them, each extends its
 // log's head) and applies them by ThreadDB's convergence rule, so every
 // replica that holds the same records holds the same state. A record whose

@@ -107,7 +107,7 @@ func (s *Service) answerPull(id threads.ID, key threads.Key, req request, w *buf
 	limit := min(max(req.Limit, 1), s.cfg.Batch)
 	var cids []cid.Cid
 	if l, err := s.logs.Log(id, lid); err == nil {
-		if cids, _, err = s.after(id, key, l, after, limit); err != nil {
+		if cids, _, err = s.after(id, key, l, after, req.Counter, limit); err != nil {
 			return err
 		}
 	} else if !errors.Is(errors.NotExist, err) {
@@ -122,42 +122,26 @@ func (s *Service) answerPull(id threads.ID, key threads.Key, req request, w *buf
 	return s.writeRecords(w, id, key, cids)
 }
 
-// answerPush ingests the records peer p pushes, one at a time as they
-// arrive (the stream's flow control holds the pusher back), up to Batch.
-// A record that does not follow what this hub holds ends the push, and
-// this hub pulls the log from p to fill the gap; one that does not verify
-// ends it too, and bans p.
+// answerPush ingests the records peer p pushes, a batch at a time as
+// they arrive (the stream's flow control holds the pusher back), up to
+// Batch. A record that does not follow what this hub holds ends the push,
+// and this hub pulls the log from p to fill the gap; one that does not
+// verify ends it too, and bans p, as more records than Batch do.
 func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *bufio.Reader, w *bufio.Writer) error {
 	var a answer
-	for n := 0; ; n++ {
-		frame, release, err := s.readRecordFrame(ctx, r)
-		if err != nil {
-			return err
-		}
-		if len(frame) == 0 {
-			break
-		}
-		if n == s.cfg.Batch {
-			release()
-			a.Err = "more records than a push may carry"
-			s.ban(p, a.Err)
-			break
-		}
-		err = s.ingest(ctx, p, id, frame)
-		release()
-		if errors.Is(errors.Exist, err) {
-			continue
-		}
-		if errors.Is(errors.FailedPrecondition, err) {
-			a.Gap = true
-			s.kick(peer.AddrInfo{ID: p}, id)
-			break
-		}
-		if err != nil {
-			a.Err = errors.Message(err)
-			break
-		}
-		a.Ingested++
+	n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
+	a.Ingested = n
+	switch {
+	case errors.Is(errors.FailedPrecondition, err):
+		a.Gap = true
+		s.kick(peer.AddrInfo{ID: p}, id)
+	case errors.KindOf(err) == errors.Other:
+		return err // the stream failed
+	case err != nil:
+		a.Err = errors.Message(err)
+	case more:
+		a.Err = "more records than a push may carry"
+		s.ban(p, a.Err)
 	}
 	return writeJSON(w, a)
 }

@@ -3,7 +3,6 @@ package replicate
 import (
 	"bufio"
 	"context"
-	"fmt"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -73,7 +72,7 @@ func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID)
 		if ok && h.counter >= l.Counter {
 			continue
 		}
-		if err := s.pushLog(ctx, ai.ID, id, info.Key, l, h.head); err != nil {
+		if err := s.pushLog(ctx, ai.ID, id, info.Key, l, h); err != nil {
 			return errors.E(op, err)
 		}
 	}
@@ -95,7 +94,7 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 		if l.Counter >= want {
 			return nil
 		}
-		req := request{Op: opPull, Log: lid.String(), Limit: s.cfg.Batch}
+		req := request{Op: opPull, Log: lid.String(), Counter: l.Counter, Limit: s.cfg.Batch}
 		if l.Head.Defined() {
 			req.After = l.Head.String()
 		}
@@ -108,22 +107,12 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 			if a.Err != "" {
 				return errors.Errorf("", errors.FailedPrecondition, "peer %s refused a pull: %s", p, errors.Clip(a.Err))
 			}
-			for got <= s.cfg.Batch {
-				frame, release, err := s.readRecordFrame(ctx, r)
-				if err != nil {
-					return err
-				}
-				if len(frame) == 0 {
-					return nil
-				}
-				got++
-				err = s.ingest(ctx, p, id, frame)
-				release()
-				if err != nil && !errors.Is(errors.Exist, err) {
-					return err
-				}
+			n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
+			got += n
+			if err == nil && more {
+				err = errors.Errorf("", errors.Invalid, "peer %s sent more records than the %d asked for", p, s.cfg.Batch)
 			}
-			return errors.Errorf("", errors.Invalid, "peer %s sent more records than the %d asked for", p, s.cfg.Batch)
+			return err
 		})
 		if err != nil {
 			return err
@@ -135,12 +124,12 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 }
 
 // pushLog pushes to peer p the records of log l that follow theirs (the
-// peer's head of it; cid.Undef when the peer has none), a batch per
-// stream. It stops, without error, when theirs is not in this hub's copy:
-// the peer is ahead, or the log forked.
-func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, l logstore.LogInfo, theirs cid.Cid) error {
+// peer's head of it; zero when the peer has none), a batch per stream. It
+// stops, without error, when theirs is not in this hub's copy: the peer is
+// ahead, or the log forked.
+func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, l logstore.LogInfo, theirs head) error {
 	for {
-		cids, ok, err := s.after(id, key, l, theirs, s.cfg.Batch)
+		cids, ok, err := s.after(id, key, l, theirs.head, theirs.counter, s.cfg.Batch)
 		if err != nil || !ok || len(cids) == 0 {
 			return err
 		}
@@ -159,7 +148,7 @@ func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 		case a.Gap || len(cids) < s.cfg.Batch:
 			return nil // a gap: the peer pulls what it lacks
 		}
-		theirs = cids[len(cids)-1]
+		theirs = head{head: cids[len(cids)-1], counter: theirs.counter + int64(len(cids))}
 	}
 }
 
@@ -202,25 +191,4 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, req request, id threa
 		return err
 	}
 	return nil
-}
-
-// ingest applies one record frame from peer p. A record that does not
-// verify gets the peer banned (the caller ends the stream); Exist (held
-// already) and FailedPrecondition (a gap or a fork) are the caller's.
-func (s *Service) ingest(ctx context.Context, p peer.ID, id threads.ID, frame []byte) error {
-	blocks, err := decodeRecord(frame)
-	if err != nil {
-		err = errors.Errorf("", errors.Invalid, "%v", err)
-	} else {
-		err = s.dbs.Ingest(ctx, id, blocks)
-		if errors.Is(errors.NotExist, err) {
-			if rerr := s.ingestReplica(id, blocks); !errors.Is(errors.NotExist, rerr) {
-				err = rerr
-			}
-		}
-	}
-	if errors.Is(errors.Invalid, err) || errors.Is(errors.Permission, err) {
-		s.ban(p, fmt.Sprintf("sent a record that does not verify: %s", errors.Message(err)))
-	}
-	return err
 }

@@ -59,10 +59,14 @@ type request struct {
 	// Digest is the requester's heads digest (heads).
 	Digest []byte `json:"digest,omitempty"`
 	// Log and After name where a pull starts: after record After (""
-	// for the log's first record) of log Log; Limit caps the records.
-	Log   string `json:"log,omitempty"`
-	After string `json:"after,omitempty"`
-	Limit int    `json:"limit,omitempty"`
+	// for the log's first record) of log Log, which is the log's record
+	// number Counter (0 for none): with it the responder finds the
+	// records by position instead of walking its copy of the log from its
+	// head. Limit caps the records.
+	Log     string `json:"log,omitempty"`
+	After   string `json:"after,omitempty"`
+	Counter int64  `json:"counter,omitempty"`
+	Limit   int    `json:"limit,omitempty"`
 }
 
 // answer is the responder's reply; Err is set when it refuses.
