@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,37 +34,52 @@ type node struct {
 	host host.Host
 	repl *Service
 	user hub.Principal
+	// close stops the hub; a test's cleanup does unless it did.
+	close func()
 }
 
-func newNode(t *testing.T, cfg Config) *node {
+func newNode(t testing.TB, cfg Config) *node {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+	return openNode(t, cfg, t.TempDir(), user(t), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+}
+
+// openNode starts a hub for user on the store in dir, with its libp2p
+// host made with opts (and loopback TCP only).
+func openNode(t testing.TB, cfg Config, dir string, u hub.Principal, opts ...libp2p.Option) *node {
+	t.Helper()
+	st, err := store.Open(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	h, err := libp2p.New(append([]libp2p.Option{libp2p.DisableRelay()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{st: st, logs: logstore.NewStore(st), host: h, user: user(t)}
+	n := &node{st: st, logs: logstore.NewStore(st), host: h, user: u}
 	n.dbs = db.NewManager(db.Config{}, st, n.logs)
-	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, bench := t.(*testing.B); !bench { // a benchmark's log would cost what it measures
+		cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	n.repl = New(cfg, h, st, n.logs, n.dbs)
-	t.Cleanup(func() {
-		n.repl.Close()
-		h.Close()
-		n.dbs.WaitRecords(context.Background())
-		st.Close()
-	})
+	var once sync.Once
+	n.close = func() {
+		once.Do(func() {
+			n.repl.Close()
+			h.Close()
+			n.dbs.WaitRecords(context.Background())
+			st.Close()
+		})
+	}
+	t.Cleanup(n.close)
 	return n
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // addr is the address of DB id on n: its host address, /p2p/<peer>.
-func (n *node) addr(t *testing.T) ma.Multiaddr {
+func (n *node) addr(t testing.TB) ma.Multiaddr {
 	t.Helper()
 	a, err := ma.NewMultiaddr(fmt.Sprintf("%s/p2p/%s", n.host.Addrs()[0], n.host.ID()))
 	if err != nil {
@@ -75,7 +91,7 @@ func (n *node) addr(t *testing.T) ma.Multiaddr {
 func (n *node) threads() hub.Threads { return n.dbs.Threads(n.user) }
 
 // ids returns the sorted _ids of collection notes in DB id on n.
-func (n *node) ids(t *testing.T, id threads.ID) []string {
+func (n *node) ids(t testing.TB, id threads.ID) []string {
 	t.Helper()
 	found, err := n.threads().Find(context.Background(), id, "notes", nil)
 	if err != nil {
@@ -96,7 +112,7 @@ func (n *node) ids(t *testing.T, id threads.ID) []string {
 }
 
 // waitIDs polls until DB id on n holds exactly want.
-func (n *node) waitIDs(t *testing.T, id threads.ID, want ...string) {
+func (n *node) waitIDs(t testing.TB, id threads.ID, want ...string) {
 	t.Helper()
 	slices.Sort(want)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -112,7 +128,7 @@ func (n *node) waitIDs(t *testing.T, id threads.ID, want ...string) {
 	}
 }
 
-func user(t *testing.T) hub.Principal {
+func user(t testing.TB) hub.Principal {
 	t.Helper()
 	priv, err := identity.New()
 	if err != nil {
@@ -125,7 +141,7 @@ func user(t *testing.T) hub.Principal {
 	return hub.Principal{Kind: hub.UserPrincipal, Account: "bdev", Identity: pub}
 }
 
-func create(t *testing.T, n *node, id threads.ID, ids ...string) {
+func create(t testing.TB, n *node, id threads.ID, ids ...string) {
 	t.Helper()
 	for _, i := range ids {
 		if _, err := n.threads().Create(context.Background(), id, "notes", []json.RawMessage{json.RawMessage(`{"_id":"` + i + `"}`)}); err != nil {
@@ -135,7 +151,7 @@ func create(t *testing.T, n *node, id threads.ID, ids ...string) {
 }
 
 // hosted makes a DB with collection notes on n and returns its ID and key.
-func hosted(t *testing.T, n *node) (threads.ID, threads.Key) {
+func hosted(t testing.TB, n *node) (threads.ID, threads.Key) {
 	t.Helper()
 	key, err := threads.NewKey()
 	if err != nil {
