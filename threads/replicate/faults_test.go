@@ -82,7 +82,7 @@ func (g *gate) set(p peer.ID, blocked bool) {
 	g.blocked[p] = blocked
 }
 
-func (g *gate) InterceptPeerDial(p peer.ID) bool               { return g.allow(p) }
+func (g *gate) InterceptPeerDial(p peer.ID) bool                 { return g.allow(p) }
 func (g *gate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.allow(p) }
 func (g *gate) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (g *gate) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
