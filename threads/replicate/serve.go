@@ -132,14 +132,15 @@ func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *b
 	n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
 	a.Ingested = n
 	switch {
+	case err == nil && !more:
 	case errors.Is(errors.FailedPrecondition, err):
 		a.Gap = true
 		s.kick(peer.AddrInfo{ID: p}, id)
-	case errors.KindOf(err) == errors.Other:
+	case err != nil && errors.KindOf(err) == errors.Other:
 		return err // the stream failed
 	case err != nil:
 		a.Err = errors.Message(err)
-	case more:
+	default: // more
 		a.Err = "more records than a push may carry"
 		s.ban(p, a.Err)
 	}
