@@ -234,3 +234,48 @@ func TestNewDBFromAddrRefusals(t *testing.T) {
 	_, err = ta.NewDBFromAddr(actx, addr, info.Key, threadsclient.JoinOptions{})
 	errorstest.WantKind(t, err, errors.Invalid, "this hub's own")
 }
+
+// TestReplicationKill9: a hub killed with SIGKILL in the middle of catching
+// up, while it was acknowledging writes of its own, loses none of them,
+// and once restarted ends with the same instances as its peer.
+func TestReplicationKill9(t *testing.T) {
+	bin := testhub.Build(t, "./cmd/hubd")
+	a, b := startReplHub(t, bin, "alice"), startReplHub(t, bin, "bob")
+	db, err := a.tc.NewDB(a.ctx, "", threadsclient.DBOptions{Name: "shared", Collections: []threadsclient.CollectionConfig{{Name: "notes"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := a.tc.GetDBInfo(a.ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.tc.NewDBFromAddr(b.ctx, info.Addrs[0], info.Key, threadsclient.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// B is killed; A writes what B will have to catch up on.
+	b.p.Kill()
+	var all []string
+	for i := range 600 {
+		all = append(all, fmt.Sprint("a", i))
+	}
+	a.create(t, db, all...)
+	// B comes back and catches up, writing as it does; it is killed as
+	// soon as some of A's records arrived.
+	b.start(t)
+	for i := 0; ; i++ {
+		id := fmt.Sprint("b", i)
+		b.create(t, db, id) // acknowledged: it must survive the kill
+		all = append(all, id)
+		if held := len(b.find(t, db)); held > i+1 || i == 200 {
+			t.Logf("B killed holding %d of A's 600 notes and %d of its own", held-i-1, i+1)
+			break
+		}
+	}
+	b.p.Kill()
+	b.start(t)
+	b.wait(t, db, all...)
+	a.wait(t, db, all...)
+	if fa, fb := a.find(t, db), b.find(t, db); !slices.Equal(fa, fb) {
+		t.Fatalf("the hubs differ:\nA %v\nB %v", fa, fb)
+	}
+}

@@ -132,7 +132,7 @@ type Service struct {
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the goroutines below, and syncs
+	wg     sync.WaitGroup // the goroutines below, syncs, and streams served
 
 	// replicaMu serialises changes to replicas (replicas.go).
 	replicaMu sync.Mutex
@@ -180,11 +180,15 @@ func New(cfg Config, h host.Host, st *store.Store, logs *logstore.Store, dbs *db
 	return s
 }
 
-// Close stops serving and syncing, and waits for syncs in flight.
+// Close stops serving and syncing, and waits for the syncs and the
+// peers' streams in flight, which it ends: once it returns, nothing of
+// the service touches the store.
 func (s *Service) Close() {
 	s.dbs.OnRecords(nil)
 	s.host.RemoveStreamHandler(ProtocolID)
+	s.mu.Lock() // admit and kick add to wg under mu, unless closed
 	s.cancel()
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 

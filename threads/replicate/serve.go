@@ -28,6 +28,9 @@ func (s *Service) serve(str network.Stream) {
 		return
 	}
 	defer s.release(p)
+	// Close waits for this handler: a stream in flight ends with it.
+	stop := context.AfterFunc(s.ctx, func() { str.Reset() })
+	defer stop()
 	str.SetDeadline(time.Now().Add(s.cfg.Timeout))
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
@@ -147,11 +150,15 @@ func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *b
 	return writeJSON(w, a)
 }
 
-// admit takes one of peer p's stream slots; false when it has none left
-// or is banned.
+// admit takes one of peer p's stream slots, and counts the stream's
+// handler among those Close waits for; false when it has none left, is
+// banned, or the service is closed.
 func (s *Service) admit(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
 	if until, ok := s.banned[p]; ok {
 		if time.Now().Before(until) {
 			return false
@@ -162,11 +169,13 @@ func (s *Service) admit(p peer.ID) bool {
 		return false
 	}
 	s.inbound[p]++
+	s.wg.Add(1)
 	return true
 }
 
 // release gives back a slot admit took.
 func (s *Service) release(p peer.ID) {
+	defer s.wg.Done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inbound[p]--; s.inbound[p] <= 0 {
