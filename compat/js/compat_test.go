@@ -177,6 +177,20 @@ func TestJS(t *testing.T) {
 	s3.checkFromJS(t)
 }
 
+// TestJoinJS runs twohubs/ against two hubd processes with unrelated
+// developers: the published client's newDBFromAddr and joinFromInfo join,
+// on hub B, a DB that hub A hosts. Hub B's gRPC-Web endpoint and account
+// key come as HUB_B_WEB_URL, HUB_B_ACCOUNT_KEY and HUB_B_ACCOUNT_SECRET.
+func TestJoinJS(t *testing.T) {
+	a, b := Start(t), Start(t)
+	for _, kv := range b.Env {
+		if name, ok := strings.CutPrefix(kv, "HUB_"); ok && (strings.HasPrefix(name, "WEB_URL=") || strings.HasPrefix(name, "ACCOUNT_")) {
+			a.Env = append(a.Env, "HUB_B_"+name)
+		}
+	}
+	a.Node(t, "--test", "twohubs/")
+}
+
 // The bodies of the messages between Go and JavaScript; not ASCII, so an
 // encoding slip shows.
 const (
