@@ -20,7 +20,10 @@ import (
 // pebble store (every commit synced) and its own libp2p host on loopback
 // TCP. Results and the commands are in bench/RESULTS.md.
 
-var catchUpRecords = flag.Int("catchup-records", 100_000, "records BenchmarkCatchUp replicates")
+var (
+	catchUpRecords = flag.Int("catchup-records", 100_000, "records BenchmarkCatchUp replicates")
+	catchUpBatch   = flag.Int("catchup-batch", DefaultBatch, "Config.Batch of the hubs of BenchmarkCatchUp")
+)
 
 // listen streams the IDs of the instances created in DB id on n, from now
 // on, until the benchmark ends.
@@ -147,17 +150,17 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 // BenchmarkCatchUp: hub A holds a DB whose log has -catchup-records
-// records, written while no peer was there (a partition); then hub B
+// records (both hubs carry -catchup-batch records a stream), written while no peer was there (a partition); then hub B
 // joins, and Join returns once B holds them all. Peak-heap-MiB is the
 // most heap both hubs (one process) held meanwhile, sampled every
 // millisecond, above what it was when B began.
 func BenchmarkCatchUp(b *testing.B) {
-	a := newNode(b, Config{})
+	a := newNode(b, Config{Batch: *catchUpBatch})
 	id, key := hosted(b, a)
 	writeMany(b, a, id, *catchUpRecords)
 	for b.Loop() {
 		b.StopTimer()
-		p := newNode(b, Config{})
+		p := newNode(b, Config{Batch: *catchUpBatch})
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

@@ -146,8 +146,13 @@ type Service struct {
 	// syncs holds the sync running with each peer for each thread, and
 	// whether another is due once it ends; idle (on mu) is told when one
 	// ends, for claim.
-	syncs map[syncKey]*bool
+	syncs map[syncKey]*due
 	idle  *sync.Cond
+	// known holds, per peer and thread, the heads of the logs the peer
+	// is known to hold, by log: what this hub's last sync with it
+	// established and pushed since. With it, new records are pushed
+	// straight away, without comparing heads first (pushNew).
+	known map[syncKey]map[string]head
 	// announced are the threads whose logs gained records, waiting for
 	// the announcer; wake tells it.
 	announced map[threads.ID]bool
@@ -160,6 +165,12 @@ type syncKey struct {
 	thread threads.ID
 }
 
+// due is what a running sync must do once it ends: run again, and whether
+// in full (compare heads, pull and push) or only to push new records.
+type due struct {
+	again, full bool
+}
+
 // New starts replicating the DBs of dbs, whose threads logs keeps in st,
 // on h: it serves ProtocolID, hears of new records from dbs, and syncs
 // every thread with its peers now and every cfg.Interval. Close stops it.
@@ -169,7 +180,7 @@ func New(cfg Config, h host.Host, st *store.Store, logs *logstore.Store, dbs *db
 	s := &Service{cfg: cfg, host: h, st: st, logs: logs, dbs: dbs, peers: peerStore{st},
 		frames: semaphore.NewWeighted(int64(cfg.MaxMemory)),
 		ctx:    ctx, cancel: cancel,
-		inbound: map[peer.ID]int{}, banned: map[peer.ID]time.Time{}, syncs: map[syncKey]*bool{},
+		inbound: map[peer.ID]int{}, banned: map[peer.ID]time.Time{}, syncs: map[syncKey]*due{}, known: map[syncKey]map[string]head{},
 		announced: map[threads.ID]bool{}, wake: make(chan struct{}, 1)}
 	s.idle = sync.NewCond(&s.mu)
 	h.SetStreamHandler(ProtocolID, s.serve)
@@ -188,6 +199,7 @@ func (s *Service) Close() {
 	s.host.RemoveStreamHandler(ProtocolID)
 	s.mu.Lock() // admit and kick add to wg under mu, unless closed
 	s.cancel()
+	s.idle.Broadcast() // a claim waiting gives up
 	s.mu.Unlock()
 	s.wg.Wait()
 }
@@ -218,7 +230,7 @@ func (s *Service) announcer() {
 		s.announced = map[threads.ID]bool{}
 		s.mu.Unlock()
 		for id := range ids {
-			s.syncThread(id)
+			s.syncThread(id, false)
 		}
 	}
 }
@@ -234,7 +246,7 @@ func (s *Service) periodic() {
 			s.cfg.Log.Error("replication: listing the threads with peers", "err", err)
 		}
 		for _, id := range ids {
-			s.syncThread(id)
+			s.syncThread(id, true)
 		}
 		select {
 		case <-s.ctx.Done():
@@ -244,34 +256,36 @@ func (s *Service) periodic() {
 	}
 }
 
-// syncThread starts a sync of thread id with each of its peers.
-func (s *Service) syncThread(id threads.ID) {
+// syncThread starts a sync of thread id with each of its peers: in full,
+// or, when full is false, only to push the thread's new records to the
+// peers whose heads are known.
+func (s *Service) syncThread(id threads.ID, full bool) {
 	peers, err := s.peers.list(id)
 	if err != nil {
 		s.cfg.Log.Error("replication: listing a thread's peers", "thread", id, "err", err)
 		return
 	}
 	for _, ai := range peers {
-		s.kick(ai, id)
+		s.kick(ai, id, full)
 	}
 }
 
-// kick starts a sync of thread id with peer ai, or, when one is running,
-// has it run again once it ends: syncs with one peer for one thread never
-// overlap, and none is lost.
-func (s *Service) kick(ai peer.AddrInfo, id threads.ID) {
+// kick starts a sync of thread id with peer ai, in full or not (see
+// syncThread), or, when one is running, has it run again once it ends:
+// syncs with one peer for one thread never overlap, and none is lost.
+func (s *Service) kick(ai peer.AddrInfo, id threads.ID, full bool) {
 	k := syncKey{ai.ID, id}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
 		return
 	}
-	if again, ok := s.syncs[k]; ok {
-		*again = true
+	if d, ok := s.syncs[k]; ok {
+		d.again, d.full = true, d.full || full
 		return
 	}
-	s.syncs[k] = new(bool)
-	s.loop(k, ai)
+	s.syncs[k] = new(due)
+	s.loop(k, ai, full)
 }
 
 // errClosing is what a caller whose claim failed is told.
@@ -293,7 +307,7 @@ func (s *Service) claim(k syncKey) bool {
 		}
 		s.idle.Wait()
 	}
-	s.syncs[k] = new(bool)
+	s.syncs[k] = new(due)
 	return true
 }
 
@@ -302,41 +316,43 @@ func (s *Service) claim(k syncKey) bool {
 func (s *Service) done(k syncKey, ai peer.AddrInfo) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.next(k) && s.ctx.Err() == nil {
-		s.loop(k, ai)
+	if again, full := s.next(k); again && s.ctx.Err() == nil {
+		s.loop(k, ai, full)
 	}
 }
 
-// loop syncs k until no kick asks for another run; the caller holds mu
-// and has marked k as running.
-func (s *Service) loop(k syncKey, ai peer.AddrInfo) {
+// loop syncs k, in full or not, until no kick asks for another run; the
+// caller holds mu and has marked k as running.
+func (s *Service) loop(k syncKey, ai peer.AddrInfo, full bool) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
-			if err := s.syncWith(s.ctx, ai, k.thread); err != nil && s.ctx.Err() == nil {
+		for again := true; again; {
+			var err error
+			if full || !s.pushNew(s.ctx, ai, k.thread) {
+				err = s.syncWith(s.ctx, ai, k.thread)
+			}
+			if err != nil && s.ctx.Err() == nil {
 				s.cfg.Log.Warn("replication: sync with a peer failed; it is tried again later", "thread", k.thread, "peer", ai.ID, "err", err)
 			}
 			s.mu.Lock()
-			again := s.next(k)
+			again, full = s.next(k)
 			s.mu.Unlock()
-			if !again {
-				return
-			}
 		}
 	}()
 }
 
 // next reports whether running sync k was kicked since it began, and
-// clears the mark; when it was not, k is no longer running. The caller
-// holds mu.
-func (s *Service) next(k syncKey) bool {
-	again := s.syncs[k]
-	if !*again {
+// whether in full, and clears the marks; when it was not, k is no longer
+// running. The caller holds mu.
+func (s *Service) next(k syncKey) (again, full bool) {
+	d := s.syncs[k]
+	if !d.again {
 		delete(s.syncs, k)
 		s.idle.Broadcast()
-		return false
+		return false, false
 	}
-	*again = false
-	return true
+	again, full = true, d.full
+	*d = due{}
+	return again, full
 }

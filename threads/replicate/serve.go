@@ -138,7 +138,7 @@ func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *b
 	case err == nil && !more:
 	case errors.Is(errors.FailedPrecondition, err):
 		a.Gap = true
-		s.kick(peer.AddrInfo{ID: p}, id)
+		s.kick(peer.AddrInfo{ID: p}, id, true)
 	case err != nil && errors.KindOf(err) == errors.Other:
 		return err // the stream failed
 	case err != nil:

@@ -3,6 +3,7 @@ package replicate
 import (
 	"bufio"
 	"context"
+	"maps"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -34,9 +35,9 @@ func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID)
 	if err != nil {
 		return errors.E(op, err)
 	}
-	if len(ai.Addrs) > 0 {
-		s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, s.cfg.Interval*2)
-	}
+	k := syncKey{ai.ID, id}
+	s.forget(k) // known again once this sync succeeds
+	s.addAddrs(ai)
 	var a answer
 	err = s.exchange(ctx, ai.ID, request{Op: opHeads, Digest: digest(ours)}, id, info.Key, nil, func(r *bufio.Reader) error {
 		return readJSON(r, &a, s.cfg.MaxFrame)
@@ -48,6 +49,7 @@ func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID)
 		return errors.Errorf(op, errors.FailedPrecondition, "peer %s refused to sync thread %s: %s", ai.ID, id, errors.Clip(a.Err))
 	}
 	if a.Same {
+		s.remember(k, byLog, nil)
 		return nil
 	}
 	theirs := map[string]head{}
@@ -67,16 +69,108 @@ func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID)
 			return errors.E(op, err)
 		}
 	}
+	gaps := false
 	for lid, l := range byLog {
 		h, ok := theirs[lid]
 		if ok && h.counter >= l.Counter {
 			continue
 		}
-		if err := s.pushLog(ctx, ai.ID, id, info.Key, l, h); err != nil {
+		_, gap, err := s.pushLog(ctx, ai.ID, id, info.Key, l, h)
+		if err != nil {
 			return errors.E(op, err)
 		}
+		gaps = gaps || gap // the peer pulls what it lacks
+	}
+	if !gaps {
+		s.remember(k, byLog, theirs)
 	}
 	return nil
+}
+
+// pushNew pushes to peer ai the records of thread id's logs that follow
+// what the peer is known to hold (Service.known), without comparing heads
+// first: the quick way to hand on new records. It reports false, having
+// done nothing, when this hub does not know what the peer holds: a full
+// sync (syncWith) finds out. A failed push, or a peer that does not hold
+// what it was thought to (a gap: it then pulls), leaves it unknown again.
+func (s *Service) pushNew(ctx context.Context, ai peer.AddrInfo, id threads.ID) bool {
+	k := syncKey{ai.ID, id}
+	s.mu.Lock()
+	known, ok := s.known[k]
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	known = maps.Clone(known)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	err := func() error {
+		info, err := s.logs.Thread(id)
+		if err != nil {
+			return err
+		}
+		_, byLog, err := s.heads(id)
+		if err != nil {
+			return err
+		}
+		s.addAddrs(ai)
+		for lid, l := range byLog {
+			h := known[lid]
+			if h.counter >= l.Counter {
+				continue
+			}
+			last, gap, err := s.pushLog(ctx, ai.ID, id, info.Key, l, h)
+			if err != nil {
+				return err
+			}
+			if gap {
+				return errors.Errorf("", errors.FailedPrecondition, "peer %s lacks records it was known to hold; it pulls them", ai.ID)
+			}
+			known[lid] = last
+		}
+		return nil
+	}()
+	if err != nil {
+		s.forget(k)
+		s.cfg.Log.Debug("replication: pushing new records failed; the next sync compares heads", "thread", id, "peer", ai.ID, "err", err)
+		return true
+	}
+	s.mu.Lock()
+	if _, ok := s.known[k]; ok { // not forgotten meanwhile
+		s.known[k] = known
+	}
+	s.mu.Unlock()
+	return true
+}
+
+// remember notes that peer k.peer holds, of thread k.thread, at least the
+// logs ours (this hub's, as a sync began) and theirs (the peer's heads),
+// whichever is further along in each log.
+func (s *Service) remember(k syncKey, ours map[string]logstore.LogInfo, theirs map[string]head) {
+	known := make(map[string]head, max(len(ours), len(theirs)))
+	maps.Copy(known, theirs)
+	for lid, l := range ours {
+		if l.Counter > known[lid].counter {
+			known[lid] = head{log: l.ID, head: l.Head, counter: l.Counter}
+		}
+	}
+	s.mu.Lock()
+	s.known[k] = known
+	s.mu.Unlock()
+}
+
+// forget drops what is known of the heads peer k.peer holds.
+func (s *Service) forget(k syncKey) {
+	s.mu.Lock()
+	delete(s.known, k)
+	s.mu.Unlock()
+}
+
+// addAddrs tells the host where peer ai is, for as long as two syncs take.
+func (s *Service) addAddrs(ai peer.AddrInfo) {
+	if len(ai.Addrs) > 0 {
+		s.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, s.cfg.Interval*2)
+	}
 }
 
 // pullLog pulls the records of log lid that follow this hub's copy from
@@ -124,17 +218,19 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 }
 
 // pushLog pushes to peer p the records of log l that follow theirs (the
-// peer's head of it; zero when the peer has none), a batch per stream. It
-// stops, without error, when theirs is not in this hub's copy: the peer is
-// ahead, or the log forked.
-func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, l logstore.LogInfo, theirs head) error {
+// peer's head of it; zero when the peer has none), a batch per stream, and
+// returns the head the peer then holds. It stops, without error, when
+// theirs is not in this hub's copy (the peer is ahead, or the log forked),
+// and when the peer answers that a record does not follow what it holds
+// (gap: the peer then pulls the log).
+func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key threads.Key, l logstore.LogInfo, theirs head) (last head, gap bool, err error) {
 	for {
 		cids, ok, err := s.after(id, key, l, theirs.head, theirs.counter, s.cfg.Batch)
 		if err != nil || !ok || len(cids) == 0 {
-			return err
+			return theirs, false, err
 		}
 		if err := s.st.Sync(); err != nil { // hand on only what is on disk
-			return err
+			return theirs, false, err
 		}
 		var a answer
 		err = s.exchange(ctx, p, request{Op: opPush}, id, key, func(w *bufio.Writer) error {
@@ -142,13 +238,16 @@ func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 		}, func(r *bufio.Reader) error { return readJSON(r, &a, maxRequest) })
 		switch {
 		case err != nil:
-			return err
+			return theirs, false, err
 		case a.Err != "":
-			return errors.Errorf("", errors.FailedPrecondition, "peer %s refused records: %s", p, errors.Clip(a.Err))
-		case a.Gap || len(cids) < s.cfg.Batch:
-			return nil // a gap: the peer pulls what it lacks
+			return theirs, false, errors.Errorf("", errors.FailedPrecondition, "peer %s refused records: %s", p, errors.Clip(a.Err))
+		case a.Gap:
+			return theirs, true, nil
 		}
-		theirs = head{head: cids[len(cids)-1], counter: theirs.counter + int64(len(cids))}
+		theirs = head{log: l.ID, head: cids[len(cids)-1], counter: theirs.counter + int64(len(cids))}
+		if len(cids) < s.cfg.Batch {
+			return theirs, false, nil
+		}
 	}
 }
 
