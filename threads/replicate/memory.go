@@ -24,16 +24,16 @@ import (
 // ingesting what it holds before it waits for room means a stream never
 // waits for memory it holds itself.
 //
-// It returns how many records were new. more is set when the peer sent
-// more than limit records (the extra one is not ingested). err is a
+// It returns how many records the peer sent (up to limit) and how many of
+// them were new. more is set when the peer sent more than limit records
+// (the extra one is not ingested). err is a
 // stream's failure, or the refusal of a record (IngestBatch's kinds),
 // after the records before it were ingested; a record that does not
 // verify gets p banned.
-func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufio.Reader, limit int) (ingested int, more bool, err error) {
+func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufio.Reader, limit int) (sent, ingested int, more bool, err error) {
 	var (
 		batch [][]threads.Block
 		held  int64 // bytes of MaxMemory the frames of batch hold
-		total int   // frames read
 	)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -48,38 +48,39 @@ func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufi
 	for {
 		n, err := readFrameLen(r, s.cfg.MaxFrame)
 		if err != nil {
-			return ingested, false, err
+			return sent, ingested, false, err
 		}
 		if n == 0 {
-			return ingested, false, flush()
+			return sent, ingested, false, flush()
 		}
-		if total++; total > limit {
-			return ingested, true, flush()
+		if sent == limit {
+			return sent, ingested, true, flush()
 		}
+		sent++
 		if !s.frames.TryAcquire(int64(n)) {
 			if err := flush(); err != nil {
-				return ingested, false, err
+				return sent, ingested, false, err
 			}
 			if err := s.frames.Acquire(ctx, int64(n)); err != nil {
-				return ingested, false, fmt.Errorf("no room to read a frame of %d bytes before the stream's deadline: %w", n, err)
+				return sent, ingested, false, fmt.Errorf("no room to read a frame of %d bytes before the stream's deadline: %w", n, err)
 			}
 		}
 		held += int64(n)
 		frame := make([]byte, n)
 		if _, err := io.ReadFull(r, frame); err != nil {
-			return ingested, false, err
+			return sent, ingested, false, err
 		}
 		blocks, err := decodeRecord(frame)
 		if err != nil {
 			if ferr := flush(); ferr != nil {
-				return ingested, false, ferr
+				return sent, ingested, false, ferr
 			}
-			return ingested, false, s.refused(p, errors.Errorf("", errors.Invalid, "%v", err))
+			return sent, ingested, false, s.refused(p, errors.Errorf("", errors.Invalid, "%v", err))
 		}
 		batch = append(batch, blocks)
 		if len(batch) == s.cfg.Batch {
 			if err := flush(); err != nil {
-				return ingested, false, err
+				return sent, ingested, false, err
 			}
 		}
 	}

@@ -132,7 +132,7 @@ func (s *Service) answerPull(id threads.ID, key threads.Key, req request, w *buf
 // verify ends it too, and bans p, as more records than Batch do.
 func (s *Service) answerPush(ctx context.Context, p peer.ID, id threads.ID, r *bufio.Reader, w *bufio.Writer) error {
 	var a answer
-	n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
+	_, n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
 	a.Ingested = n
 	switch {
 	case err == nil && !more:

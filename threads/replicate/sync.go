@@ -201,8 +201,8 @@ func (s *Service) pullLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 			if a.Err != "" {
 				return errors.Errorf("", errors.FailedPrecondition, "peer %s refused a pull: %s", p, errors.Clip(a.Err))
 			}
-			n, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
-			got += n
+			n, _, more, err := s.receive(ctx, p, id, r, s.cfg.Batch)
+			got += n // records held already count: the peer has more
 			if err == nil && more {
 				err = errors.Errorf("", errors.Invalid, "peer %s sent more records than the %d asked for", p, s.cfg.Batch)
 			}
