@@ -139,7 +139,7 @@ type Config struct {
 	ReplMaxMemory         int           `key:"repl-max-memory" help:"bytes of thread replication frames held in memory at once, across all peers; a frame waits for room (at least repl-max-frame)"`
 	ReplBatch             int           `key:"repl-batch" help:"most thread records one replication stream carries"`
 	ReplInterval          time.Duration `key:"repl-interval" help:"how often every replicated DB syncs with each of its peers (it also syncs at start and on every write)"`
-	ReplTimeout           time.Duration `key:"repl-timeout" help:"how long one replication stream, and one sync with a peer, may take"`
+	ReplTimeout           time.Duration `key:"repl-timeout" help:"how long one replication stream (one batch of records) may take"`
 	ReplMaxPeers          int           `key:"repl-max-peers" help:"most peers stored for one replicated DB"`
 	ReplBanTime           time.Duration `key:"repl-ban-time" help:"how long a peer that sent a thread record that does not verify is refused"`
 	ReplMaxReplicas       int           `key:"repl-max-replicas" help:"most threads this hub replicates with their service key only (as an app's replicator) for one account, its app's users included"`

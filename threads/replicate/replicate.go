@@ -72,7 +72,9 @@ type Config struct {
 	Batch int
 	// Interval is how often every DB syncs with every peer.
 	Interval time.Duration
-	// Timeout bounds each stream, and each sync with one peer.
+	// Timeout bounds each stream. A sync with a peer takes as many
+	// streams as it needs, one batch each, so a long catch-up goes on as
+	// long as each batch comes in time.
 	Timeout time.Duration
 	// MaxPeers caps the peers stored for one thread.
 	MaxPeers int

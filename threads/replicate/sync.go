@@ -22,8 +22,6 @@ import (
 // with this key).
 func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID) error {
 	const op errors.Op = "replicate.sync"
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
 	info, err := s.logs.Thread(id)
 	if errors.Is(errors.NotExist, err) {
 		return s.peers.drop(id)
@@ -102,8 +100,6 @@ func (s *Service) pushNew(ctx context.Context, ai peer.AddrInfo, id threads.ID) 
 		return false
 	}
 	known = maps.Clone(known)
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
 	err := func() error {
 		info, err := s.logs.Thread(id)
 		if err != nil {
@@ -252,8 +248,13 @@ func (s *Service) pushLog(ctx context.Context, p peer.ID, id threads.ID, key thr
 }
 
 // exchange opens a stream to p, sends req for thread id with its proof,
-// then what send writes (if anything), and hands the stream to recv.
+// then what send writes (if anything), and hands the stream to recv, all
+// within Config.Timeout: each stream has its deadline, rather than each
+// sync, so that a peer catching up on a long log keeps going as long as
+// every batch arrives in time.
 func (s *Service) exchange(ctx context.Context, p peer.ID, req request, id threads.ID, key threads.Key, send func(*bufio.Writer) error, recv func(*bufio.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
 	str, err := s.host.NewStream(network.WithAllowLimitedConn(ctx, "replicate"), p, ProtocolID)
 	if err != nil {
 		return errors.Errorf("", errors.Unavailable, "cannot reach peer %s: %v", p, err)
