@@ -1,12 +1,13 @@
 // Package replicate replicates ThreadDB DBs between peers over libp2p
 // (ProtocolID, wire.go). A DB's peers are the hubs it was joined from or
-// that joined it (peers.go). Whenever a DB's logs gain records, written
-// here or received, the hub syncs with each peer: it compares one digest
-// over all log heads, and when they differ pulls the records it lacks and
-// pushes the ones the peer lacks, a bounded batch per stream (sync.go). It
-// does the same with every peer of every DB at start and every
-// Config.Interval, so writes made while a peer was away reach it when it
-// is back.
+// that joined it (peers.go). At start and every Config.Interval the hub
+// syncs every DB with each peer: it compares one digest over all log
+// heads, and when they differ pulls the records it lacks and pushes the
+// ones the peer lacks, a bounded batch per stream (sync.go), so writes
+// made while a peer was away reach it when it is back. Whenever a DB's
+// logs gain records, written here or received, the hub pushes them
+// straight to each peer whose heads that sync established (pushNew), and
+// syncs in full with the others.
 //
 // Records are applied through db.Manager.IngestBatch, which verifies them (the
 // service key opens them, the log's key signed them, each extends its
