@@ -161,6 +161,9 @@ type Config struct {
 	SignInTimeout          time.Duration `key:"signin-timeout" help:"how long a sign-in (GetToken) may take, from the call to the challenge's signature"`
 	WebPreAuthBytes        int           `key:"web-preauth-bytes" help:"bytes a gRPC-Web call (websocket or plain) may send before it is authenticated"`
 	WebIdleTimeout         time.Duration `key:"web-idle-timeout" help:"how long a gRPC-Web websocket may pass with no byte either way (hubd pings every 20s)"`
+	MaxReceiveMemory       int           `key:"max-receive-memory" help:"bytes of request messages hubd holds before their handlers take them, over all gRPC and gRPC-Web calls at once; a connection past it waits (at least max-message-size)"`
+	MaxReceiveMemoryPerIP  int           `key:"max-receive-memory-per-ip" help:"bytes of request messages the calls from one remote IP (an IPv6 /64) may hold (at least max-message-size, at most max-receive-memory)"`
+	ReceiveWait            time.Duration `key:"receive-wait" help:"how long a gRPC connection (or gRPC-Web call) may wait for room in max-receive-memory before hubd closes it"`
 	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (never less than max-message-size plus 5)"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
@@ -232,6 +235,9 @@ func DefaultConfig() Config {
 		WebPreAuthBytes:        server.DefaultWebPreAuthBytes,
 		WebIdleTimeout:         server.DefaultWebIdleTimeout,
 		WebWindow:              server.DefaultWebWindow,
+		MaxReceiveMemory:       server.DefaultMaxReceiveMemory,
+		MaxReceiveMemoryPerIP:  server.DefaultMaxReceiveMemoryPerIP,
+		ReceiveWait:            server.DefaultReceiveWait,
 		ReplMaxStreamsPerPeer:  replicate.DefaultMaxStreamsPerPeer,
 		ReplMaxFrame:           replicate.DefaultMaxFrame,
 		ReplMaxMemory:          replicate.DefaultMaxMemory,
@@ -396,7 +402,7 @@ func (c Config) Validate() error {
 		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
-		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout},
+		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout}, {"receive-wait", c.ReceiveWait},
 		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}, {"s3-upload-ttl", c.S3UploadTTL},
 		{"repl-interval", c.ReplInterval}, {"repl-timeout", c.ReplTimeout}, {"repl-ban-time", c.ReplBanTime}} {
 		if d.d <= 0 {
@@ -470,6 +476,9 @@ func (c Config) Validate() error {
 		if n.n < 1 {
 			return fmt.Errorf("%s: must be positive, not %d", n.key, n.n)
 		}
+	}
+	if c.MaxReceiveMemoryPerIP < c.MaxMessageSize || c.MaxReceiveMemory < c.MaxReceiveMemoryPerIP {
+		return fmt.Errorf("max-receive-memory-per-ip: must hold one message of max-message-size (%d bytes) and fit in max-receive-memory (%d), not %d", c.MaxMessageSize, c.MaxReceiveMemory, c.MaxReceiveMemoryPerIP)
 	}
 	if c.ReplMaxMemory < c.ReplMaxFrame {
 		return fmt.Errorf("repl-max-memory: must hold one frame of repl-max-frame (%d bytes), not %d", c.ReplMaxFrame, c.ReplMaxMemory)

@@ -287,6 +287,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		WebIdleTimeout:         cfg.WebIdleTimeout,
 		WebWindow:              cfg.WebWindow,
 		UploadIdleTimeout:      cfg.UploadIdleTimeout,
+		MaxReceiveMemory:       int64(cfg.MaxReceiveMemory),
+		MaxReceiveMemoryPerIP:  int64(cfg.MaxReceiveMemoryPerIP),
+		ReceiveWait:            cfg.ReceiveWait,
+		MaxHeaderBytes:         cfg.HTTPMaxHeaderBytes,
 	}, log, reg); err != nil {
 		return nil, err
 	}
@@ -298,7 +302,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	// Each listener caps its own connections, so that a flood of idle ones
 	// on one never takes the file descriptors the others need.
 	capped := func(ln net.Listener) net.Listener { return netcap.Listen(ln, cfg.MaxConns, cfg.MaxConnsPerIP) }
-	go func() { d.errc <- d.server.GRPC().Serve(capped(apiLn)) }()
+	go func() { d.errc <- d.server.GRPC().Serve(d.server.Listener(capped(apiLn))) }()
 	d.serveHTTP(cfg, capped(webLn), d.server.Web())
 	d.serveHTTP(cfg, capped(gwLn), gateway.Routes(content, authSvc, reg))
 	// The S3 front end is one more user of the bucket contract, as the

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -113,6 +114,20 @@ type Limits struct {
 	// before it is ended (stall.go; --upload-idle-timeout); 0 means
 	// DefaultUploadIdleTimeout.
 	UploadIdleTimeout time.Duration
+	// MaxReceiveMemory bounds the bytes of request messages hubd holds
+	// before their handlers take them, over all calls at once, and
+	// MaxReceiveMemoryPerIP those of the calls from one remote IP (an
+	// IPv6 /64); ReceiveWait is how long a connection may wait for room
+	// before it is closed (see recvBudget; --max-receive-memory,
+	// --max-receive-memory-per-ip, --receive-wait). Zero means the
+	// default.
+	MaxReceiveMemory      int64
+	MaxReceiveMemoryPerIP int64
+	ReceiveWait           time.Duration
+	// MaxHeaderBytes bounds the metadata (headers) of one gRPC call,
+	// which hubd holds for as long as the call lasts
+	// (--http-max-header-bytes); zero means the default.
+	MaxHeaderBytes int
 }
 
 // Default limits.
@@ -126,6 +141,32 @@ const (
 	DefaultWebPreAuthBytes        = 64 << 10
 	DefaultWebIdleTimeout         = time.Minute
 	DefaultWebWindow              = 8 << 20
+	DefaultMaxHeaderBytes         = 64 << 10
+)
+
+// Default receive budget. 256 MiB hub-wide is 64 whole messages of the
+// largest size in flight at once, and 32 MiB per remote IP is eight:
+// enough for a busy client's parallel uploads, while 1024 sign-ins that
+// announce 4 MiB messages and never finish them no longer hold 4 GiB. A
+// connection that waits 10 s for room is closed; clients that send whole
+// messages at a normal pace wait far less.
+const (
+	DefaultMaxReceiveMemory      = 256 << 20
+	DefaultMaxReceiveMemoryPerIP = 32 << 20
+	DefaultReceiveWait           = 10 * time.Second
+)
+
+// streamWindow is the HTTP/2 flow-control window of each call: how much
+// a client may send that no handler asked for. It is fixed, not grown by
+// gRPC's bandwidth estimate, which a client can drive to 16 MiB per call;
+// a handler that asks for a message opens the window to that message's
+// length anyway, so uploads of whole messages are not slowed. The
+// connection's window costs no memory (gRPC gives it back as bytes
+// arrive, whoever takes them), so it is as large as that estimate would
+// make it on a fast link.
+const (
+	streamWindow = 64 << 10
+	connWindow   = 16 << 20
 )
 
 // Default sign-in limits. A sign-in takes two round trips when a program
@@ -165,6 +206,9 @@ type Server struct {
 	// signins are the sign-ins in progress, counted by where they come
 	// from instead.
 	signins *signins
+	// recv is the budget of request bytes received and not yet taken by
+	// handlers (see Listener and Web).
+	recv *recvBudget
 	// stopRevoke ends the subscription to auth's revocations.
 	stopRevoke func()
 	// requirements names what credentials each method needs; New checks
@@ -179,18 +223,14 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	if err != nil {
 		return nil, err
 	}
-	if lim.UploadIdleTimeout <= 0 {
-		lim.UploadIdleTimeout = DefaultUploadIdleTimeout
-	}
-	if lim.MaxSignInsPerIP <= 0 {
-		lim.MaxSignInsPerIP = DefaultMaxSignInsPerIP
-	}
-	if lim.MaxSignIns <= 0 {
-		lim.MaxSignIns = DefaultMaxSignIns
-	}
-	if lim.SignInTimeout <= 0 {
-		lim.SignInTimeout = DefaultSignInTimeout
-	}
+	orDefault(&lim.UploadIdleTimeout, DefaultUploadIdleTimeout)
+	orDefault(&lim.MaxSignInsPerIP, DefaultMaxSignInsPerIP)
+	orDefault(&lim.MaxSignIns, DefaultMaxSignIns)
+	orDefault(&lim.SignInTimeout, DefaultSignInTimeout)
+	orDefault(&lim.MaxReceiveMemory, DefaultMaxReceiveMemory)
+	orDefault(&lim.MaxReceiveMemoryPerIP, DefaultMaxReceiveMemoryPerIP)
+	orDefault(&lim.ReceiveWait, DefaultReceiveWait)
+	orDefault(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, join: svc.Join, dropReplica: svc.DropReplica, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
 		limits: lim}
@@ -198,6 +238,10 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 		return s.auth.OrgAccess(context.Background(), p)
 	})
 	s.signins = newSignins(lim.MaxSignInsPerIP, lim.MaxSignIns)
+	s.recv = newRecvBudget(lim.MaxReceiveMemory, lim.MaxReceiveMemoryPerIP, lim.ReceiveWait)
+	if err := s.recv.register(reg); err != nil {
+		return nil, err
+	}
 	pool, err := bufferPool()
 	if err != nil {
 		return nil, err
@@ -209,6 +253,9 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 		grpc.ChainUnaryInterceptor(s.unary),
 		grpc.ChainStreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(lim.MaxMessageSize),
+		grpc.MaxHeaderListSize(uint32(lim.MaxHeaderBytes)),
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
 		grpc.MaxConcurrentStreams(uint32(lim.MaxStreamsPerConn)),
 		grpc.ConnectionTimeout(lim.HandshakeTimeout),
 		// A client that pings more often than every 10 s is told to go
@@ -247,6 +294,13 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	return s, nil
 }
 
+// orDefault sets a limit left zero (or negative) to its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // checkRequirements makes sure the requirement tables name every method of
 // the registered services, and nothing else: a method left out would
 // silently need only an authenticated caller, and a misspelt one would
@@ -271,8 +325,14 @@ func checkRequirements(services map[string]grpc.ServiceInfo, reqs map[string]aut
 	return nil
 }
 
-// GRPC returns the gRPC server, to serve on a listener.
+// GRPC returns the gRPC server, to serve on a listener from Listener.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Listener returns ln with its connections' incoming messages charged to
+// the receive budget (see recvConn): the gRPC server must serve on it.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return &recvListener{Listener: ln, budget: s.recv, log: s.log}
+}
 
 // Stop stops serving gRPC, waiting for calls in flight, and marks the
 // health service as not serving.

@@ -30,7 +30,18 @@ type h2conn struct {
 // dialH2 connects to addr and sends the client preface and its settings.
 func dialH2(t testing.TB, addr string) *h2conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	return dialH2From(t, nil, addr)
+}
+
+// dialH2From does what dialH2 does from the loopback address src (nil:
+// any), so that hubd sees the connection come from another machine.
+func dialH2From(t testing.TB, src net.IP, addr string) *h2conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
