@@ -150,7 +150,7 @@ type Config struct {
 	HandshakeTimeout       time.Duration `key:"handshake-timeout" help:"how long a new gRPC connection may take to finish its handshake, and a gRPC-Web call (websocket or plain) to start"`
 	HTTPHeaderTimeout      time.Duration `key:"http-header-timeout" help:"how long an HTTP client may take to send a request's headers"`
 	HTTPIdleTimeout        time.Duration `key:"http-idle-timeout" help:"how long an idle keep-alive HTTP connection is kept"`
-	HTTPMaxHeaderBytes     int           `key:"http-max-header-bytes" help:"largest HTTP request header, in bytes"`
+	HTTPMaxHeaderBytes     int           `key:"http-max-header-bytes" help:"largest HTTP request header, and largest gRPC call metadata, in bytes"`
 	GRPCIdleTimeout        time.Duration `key:"grpc-idle-timeout" help:"how long a gRPC connection with no call is kept"`
 	MaxMessageSize         int           `key:"max-message-size" help:"largest gRPC or gRPC-Web request message, in bytes"`
 	MaxStreamsPerConn      int           `key:"max-streams-per-conn" help:"concurrent calls on one gRPC connection"`

@@ -90,6 +90,76 @@ func (b *recvBudget) held() (now, peak int64) {
 	return b.used, b.peak
 }
 
+// recvAccount is what one gRPC connection, or one gRPC-Web call, holds
+// of the budget: its first streamWindow bytes are free, so that while the
+// budget is full, calls with small messages go on (connections are
+// capped, --max-conns), and the budget pays for the rest.
+type recvAccount struct {
+	budget *recvBudget
+	src    string
+	gone   chan struct{} // closed by close, to end a wait for room
+
+	mu     sync.Mutex
+	held   int64 // guarded by mu
+	closed bool  // guarded by mu
+}
+
+func newRecvAccount(b *recvBudget, src string) *recvAccount {
+	return &recvAccount{budget: b, src: src, gone: make(chan struct{})}
+}
+
+// over is the part of held bytes the budget pays for.
+func over(held int64) int64 { return max(held-streamWindow, 0) }
+
+// add holds n more bytes, waiting for room in the budget; it reports
+// false if none came in time, or the account was closed. Only one
+// goroutine adds at a time; others may remove meanwhile.
+func (a *recvAccount) add(n int64) bool {
+	a.mu.Lock()
+	need := over(a.held+n) - over(a.held)
+	a.mu.Unlock()
+	if need > 0 && !a.budget.take(a.src, need, a.gone) {
+		return false
+	}
+	a.mu.Lock()
+	back := need
+	ok := !a.closed
+	if ok {
+		// What was removed while this waited may leave less to pay.
+		back = need - (over(a.held+n) - over(a.held))
+		a.held += n
+	}
+	a.mu.Unlock()
+	a.budget.give(a.src, back)
+	return ok
+}
+
+// remove gives back n bytes held.
+func (a *recvAccount) remove(n int64) {
+	a.mu.Lock()
+	back := int64(0)
+	if !a.closed {
+		back = over(a.held) - over(a.held-n)
+		a.held -= n
+	}
+	a.mu.Unlock()
+	a.budget.give(a.src, back)
+}
+
+// close gives back everything held and refuses more.
+func (a *recvAccount) close() {
+	a.mu.Lock()
+	back := int64(0)
+	if !a.closed {
+		a.closed = true
+		close(a.gone)
+		back = over(a.held)
+		a.held = 0
+	}
+	a.mu.Unlock()
+	a.budget.give(a.src, back)
+}
+
 // register exports what the budget holds, now and at its peak, at
 // /metrics.
 func (b *recvBudget) register(reg prometheus.Registerer) error {

@@ -53,8 +53,9 @@ func (l *recvListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &recvConn{Conn: c, budget: l.budget, log: l.log, src: source(c.RemoteAddr()),
-		in: h2Scanner{preface: h2ClientPrefaceLen}, gone: make(chan struct{}), calls: map[uint32]*recvCall{}}, nil
+	src := source(c.RemoteAddr())
+	return &recvConn{Conn: c, acct: newRecvAccount(l.budget, src), log: l.log, src: src,
+		in: h2Scanner{preface: h2ClientPrefaceLen}, calls: map[uint32]*recvCall{}}, nil
 }
 
 // recvConn is a plain gRPC (HTTP/2 over TCP) connection that charges the
@@ -66,9 +67,8 @@ func (l *recvListener) Accept() (net.Conn, error) {
 // asked for the message takes it at once), or when the call ends either
 // way (RST_STREAM, END_STREAM, or the server's trailers). The library
 // itself reads ahead of a handler at most its stream window (64 KiB, see
-// New), which is not charged. Each connection's first streamWindow bytes
-// are not charged either: so that while the budget is full, calls with
-// small messages go on (hubd's connections are capped, --max-conns).
+// New), which is not charged; nor is the connection's allowance (see
+// recvAccount).
 //
 // When the budget has no room, the connection's reader waits, reading
 // nothing more from the client. One that waits longer than the budget's
@@ -76,17 +76,14 @@ func (l *recvListener) Accept() (net.Conn, error) {
 // and gives back what it held.
 type recvConn struct {
 	net.Conn
-	budget *recvBudget
-	log    *slog.Logger
-	src    string
+	acct *recvAccount
+	log  *slog.Logger
+	src  string
 
 	in h2Scanner // the client's frames; only the reader uses it
 
-	gone chan struct{} // closed by Close, to end a wait for room
-
 	mu     sync.Mutex
 	calls  map[uint32]*recvCall // calls open for the client's data, by stream ID; guarded by mu
-	held   int64                // bytes the calls hold, the budget paying past streamWindow; guarded by mu
 	lastID uint32               // the highest stream the client opened; guarded by mu
 	closed bool                 // guarded by mu
 
@@ -145,15 +142,10 @@ func (c *recvConn) Write(p []byte) (int, error) {
 
 func (c *recvConn) Close() error {
 	c.mu.Lock()
-	var back int64
-	if !c.closed {
-		c.closed = true
-		close(c.gone)
-		clear(c.calls)
-		back = c.release(c.held)
-	}
+	c.closed = true
+	clear(c.calls)
 	c.mu.Unlock()
-	c.budget.give(c.src, back)
+	c.acct.close()
 	return c.Conn.Close()
 }
 
@@ -180,11 +172,10 @@ func (c *recvConn) received(f *h2Frame, data []byte, ev h2Event) error {
 		c.mu.Lock()
 		var back int64
 		if call := c.calls[f.stream]; call != nil && call.whole() {
-			back = c.release(call.held)
-			call.held = 0
+			back, call.held = call.held, 0
 		}
 		c.mu.Unlock()
-		c.budget.give(c.src, back)
+		c.acct.remove(back)
 	case f.typ == h2Headers && ev == h2Begin:
 		c.mu.Lock()
 		if f.stream > c.lastID && f.stream%2 == 1 {
@@ -209,46 +200,29 @@ func (c *recvConn) sent(f *h2Frame, _ []byte, ev h2Event) error {
 	return nil
 }
 
-// charge takes n bytes for a DATA frame of stream, the part of them past
-// the connection's allowance from the budget, waiting for room. A frame
-// of a call that is not open (ended, or never opened) costs nothing: the
-// library drops it.
+// charge holds n bytes for a DATA frame of stream, waiting for room. A
+// frame of a call that is not open (ended, or never opened) costs
+// nothing: the library drops it.
 func (c *recvConn) charge(stream uint32, n int64) bool {
 	c.mu.Lock()
 	_, open := c.calls[stream]
-	need := overAllowance(c.held+n) - overAllowance(c.held)
 	c.mu.Unlock()
 	if !open {
 		return true
 	}
-	if need > 0 && !c.budget.take(c.src, need, c.gone) {
+	if !c.acct.add(n) {
 		return false
 	}
-	// Only this reader adds to held; calls that ended while it waited
-	// took from it, so the frame may need less of the budget now.
 	c.mu.Lock()
-	var back int64
-	if call := c.calls[stream]; call != nil && !c.closed {
-		back = need - (overAllowance(c.held+n) - overAllowance(c.held))
+	call := c.calls[stream]
+	if call != nil {
 		call.held += n
-		c.held += n
-	} else {
-		back = need
 	}
 	c.mu.Unlock()
-	c.budget.give(c.src, back)
+	if call == nil { // ended while this waited
+		c.acct.remove(n)
+	}
 	return true
-}
-
-// overAllowance is the part of held bytes that the budget pays for.
-func overAllowance(held int64) int64 { return max(held-streamWindow, 0) }
-
-// release forgets n bytes of the connection's and returns the part the
-// budget paid for; the caller holds mu.
-func (c *recvConn) release(n int64) int64 {
-	before := overAllowance(c.held)
-	c.held -= n
-	return before - overAllowance(c.held)
 }
 
 // end forgets stream and gives back what it held.
@@ -256,11 +230,11 @@ func (c *recvConn) end(stream uint32) {
 	c.mu.Lock()
 	var back int64
 	if call := c.calls[stream]; call != nil {
-		back = c.release(call.held)
+		back = call.held
 		delete(c.calls, stream)
 	}
 	c.mu.Unlock()
-	c.budget.give(c.src, back)
+	c.acct.remove(back)
 }
 
 // refuse closes a connection that found no room in time, after telling
@@ -268,10 +242,11 @@ func (c *recvConn) end(stream uint32) {
 // status of the calls it ends), when the server's frames allow one
 // between them.
 func (c *recvConn) refuse() error {
-	select {
-	case <-c.gone: // closed by the server meanwhile
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed { // by the server, meanwhile
 		return net.ErrClosed
-	default:
 	}
 	const msg = "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this connection waited too long for room: send whole messages, fewer at once"
 	c.mu.Lock()

@@ -80,3 +80,46 @@ func TestFrameCost(t *testing.T) {
 		}
 	}
 }
+
+// TestWSScanner feeds the scanner a gRPC-Web client's websocket frames,
+// masked and of every length encoding, cut into pieces of every size, and
+// checks that it counts exactly the request bytes: none of the headers
+// message, control frames or gRPC-Web's first byte of each message.
+func TestWSScanner(t *testing.T) {
+	frame := func(fin bool, op byte, payload []byte) []byte {
+		b := []byte{op, 0x80}
+		if fin {
+			b[0] |= 0x80
+		}
+		switch n := len(payload); {
+		case n < 126:
+			b[1] |= byte(n)
+		case n < 1<<16:
+			b[1] |= 126
+			b = binary.BigEndian.AppendUint16(b, uint16(n))
+		default:
+			b[1] |= 127
+			b = binary.BigEndian.AppendUint64(b, uint64(n))
+		}
+		b = append(b, 1, 2, 3, 4) // the masking key; the scanner need not unmask
+		return append(b, payload...)
+	}
+	var wire []byte
+	wire = append(wire, frame(true, 2, []byte("authorization: bearer x\r\n"))...)   // headers
+	wire = append(wire, frame(true, 2, append([]byte{0}, make([]byte, 300)...))...) // 300 request bytes
+	wire = append(wire, frame(true, 9, []byte("ping"))...)                          // control
+	wire = append(wire, frame(false, 2, append([]byte{0}, make([]byte, 99)...))...) // 99, continued:
+	wire = append(wire, frame(true, 0, make([]byte, 70000))...)                     // 70000 more
+	wire = append(wire, frame(true, 2, []byte{1})...)                               // done sending
+	const want = 300 + 99 + 70000
+	for _, piece := range []int{1, 2, 3, 7, 13, 100, 4096, len(wire)} {
+		var s wsScanner
+		var got int64
+		for b := wire; len(b) > 0; b = b[min(piece, len(b)):] {
+			got += s.scan(b[:min(piece, len(b))])
+		}
+		if got != want || s.nhdr != 0 {
+			t.Fatalf("in pieces of %d bytes: %d request bytes (header state %d); want %d", piece, got, s.nhdr, want)
+		}
+	}
+}

@@ -62,9 +62,14 @@ func source(addr net.Addr) string {
 	if addr == nil {
 		return ""
 	}
-	host, _, err := net.SplitHostPort(addr.String())
+	return sourceOf(addr.String())
+}
+
+// sourceOf is source of an address in its string form (host:port).
+func sourceOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = addr.String()
+		host = addr
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {

@@ -25,6 +25,10 @@ const grpcWebOverhead = 6
 // grpcPrefix is the length prefix of a gRPC message.
 const grpcPrefix = 5
 
+// wsCharge is what a request byte that came by websocket costs, in bytes
+// of the receive budget (see guard).
+const wsCharge = 2
+
 // Web returns an HTTP handler that serves the same services over gRPC-Web,
 // with websockets for every call (the @textile clients' default) and CORS
 // open to browsers, including the x-textile-* request headers.
@@ -56,7 +60,7 @@ func (s *Server) Web() http.Handler {
 		grpcweb.WithWebsocketsMessageReadLimit(int64(s.limits.MaxMessageSize)+grpcWebOverhead),
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g := newGuard(s.limits)
+		g := newGuard(s.limits, newRecvAccount(s.recv, sourceOf(r.RemoteAddr)))
 		defer g.stop()
 		ctx := context.WithValue(r.Context(), guardKey{}, g)
 		if web.IsGrpcWebSocketRequest(r) {
@@ -108,8 +112,18 @@ func callStarted(ctx context.Context, authenticated bool) {
 // reads nothing from the websocket, so TCP pushes back on the client, and
 // the idle timeout holds off for as long as the handler is busy (see
 // idleOut).
+//
+// What gRPC holds of the call's messages ahead of the handler, and on a
+// websocket what the websocket library holds of a message it has not
+// finished reading (wsConn.Read), is charged to the hub's receive budget
+// (acct): a call that finds no room in time is ended. The websocket
+// library reads a message whole into a buffer it grows by copying
+// (io.ReadAll), and keeps it until gRPC has copied all of it: a
+// websocket's request bytes are charged twice over (wsCharge).
 type guard struct {
 	limits  Limits
+	acct    *recvAccount
+	wsIn    wsScanner     // the websocket's frames from the client; only its reader uses it
 	window  int           // bytes gRPC may read ahead of the handler
 	decided chan struct{} // closed when the call has started, or timed out
 	wake    chan struct{} // signalled when the handler consumes
@@ -120,6 +134,7 @@ type guard struct {
 	budget  int         // bytes left to read before authentication; guarded by mu
 	ahead   int         // bytes read that the handler has not consumed; guarded by mu
 	waiting bool        // gRPC waits for the handler; guarded by mu
+	ws      bool        // the call came by websocket; guarded by mu
 	writes  int         // writes to the websocket under way; guarded by mu
 	ended   bool        // over is closed; guarded by mu
 	start   *time.Timer // ends the call unless it starts in time; guarded by mu
@@ -129,9 +144,10 @@ type guard struct {
 // newGuard returns the guard of a call. Its window is never smaller than
 // a whole message with its length prefix, so that the message the handler
 // waits for can always be read.
-func newGuard(lim Limits) *guard {
+func newGuard(lim Limits, acct *recvAccount) *guard {
 	return &guard{
 		limits:  lim,
+		acct:    acct,
 		window:  max(lim.WebWindow, lim.MaxMessageSize+grpcPrefix),
 		decided: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
@@ -183,6 +199,7 @@ func (g *guard) stop() {
 	if g.idle != nil {
 		g.idle.Stop()
 	}
+	g.acct.close()
 }
 
 // allow returns how many of n bytes may be read now: all once the call is
@@ -275,11 +292,24 @@ func (g *guard) room(n int) (int, error) {
 	return min(n, g.window-g.ahead), nil
 }
 
-// handed records n bytes given to gRPC, which fill the window.
-func (g *guard) handed(n int) {
+// handed records n bytes given to gRPC, which fill the window, and holds
+// them in the receive budget, waiting for room, unless they came by
+// websocket (held as they arrived, see wsConn.Read).
+func (g *guard) handed(n int) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.ahead += n
+	ws := g.ws
+	g.mu.Unlock()
+	if !ws && n > 0 && !g.acct.add(int64(n)) {
+		return errNoRoom()
+	}
+	return nil
+}
+
+// errNoRoom is why a gRPC-Web call that waited too long for room in the
+// receive budget ends.
+func errNoRoom() error {
+	return errors.E("server.web", errors.Exhausted, "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this call waited too long for room: send whole messages, fewer at once")
 }
 
 // consumed records that the handler took n bytes of messages, which frees
@@ -288,6 +318,11 @@ func (g *guard) consumed(n int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.ahead = max(g.ahead-n, 0)
+	if g.ws {
+		g.acct.remove(wsCharge * int64(n))
+	} else {
+		g.acct.remove(int64(n))
+	}
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -326,7 +361,9 @@ func (b *windowedBody) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err = b.ReadCloser.Read(p[:n])
-	b.g.handed(n)
+	if herr := b.g.handed(n); herr != nil {
+		return 0, herr
+	}
 	return n, err
 }
 
@@ -347,6 +384,10 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	n, err := c.g.read(c.Conn, p)
 	if err != nil && n == 0 && errors.Is(errors.Exhausted, err) {
 		c.Conn.Close()
+	}
+	if k := c.g.wsIn.scan(p[:n]); k > 0 && !c.g.acct.add(wsCharge*k) {
+		c.Conn.Close()
+		return 0, errNoRoom()
 	}
 	return n, err
 }
@@ -382,6 +423,7 @@ func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.g.timeout(func() { c.Close() })
 	h.g.mu.Lock()
+	h.g.ws = true
 	h.g.idle = time.AfterFunc(h.g.limits.WebIdleTimeout, h.g.idleOut(func() { c.Close() }))
 	h.g.mu.Unlock()
 	return &wsConn{Conn: c, g: h.g}, brw, nil

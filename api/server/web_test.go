@@ -27,7 +27,7 @@ func TestGuardWindow(t *testing.T) {
 		{"at least one message", Limits{WebWindow: 1, MaxMessageSize: 1 << 10}, 1<<10 + grpcPrefix},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGuard(tc.limits)
+			g := newGuard(tc.limits, newRecvAccount(newRecvBudget(1<<30, 1<<30, time.Hour), ""))
 			body := &windowedBody{ReadCloser: endless{}, g: g}
 			total := make(chan int, 1)
 			ended := make(chan error, 1)
@@ -95,7 +95,7 @@ func TestGuardIdle(t *testing.T) {
 		{"the client reads nothing", true, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGuard(Limits{WebIdleTimeout: time.Hour})
+			g := newGuard(Limits{WebIdleTimeout: time.Hour}, newRecvAccount(newRecvBudget(1<<30, 1<<30, time.Hour), ""))
 			g.idle = time.NewTimer(time.Hour)
 			defer g.stop()
 			g.waiting, g.writes = tc.waiting, tc.writes

@@ -131,20 +131,6 @@ func TestHeldMessages(t *testing.T) {
 	}
 
 	wg.Wait()
-	// The calls hubd took in hold the budget: wait until they fill most of
-	// it, then the tenant must still be served, its small messages within
-	// its connection's allowance.
-	deadline := time.Now().Add(2 * time.Minute)
-	for metric(t, h, "hub_receive_memory_bytes") < budget*3/4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the attackers hold %d bytes of hubd's receive budget; want most of its %d", metric(t, h, "hub_receive_memory_bytes"), budget)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tn.mustBeServed(t)
-	h.alive(t)
-
-	now, peak := h.rss(t)
 	var told, closed int
 	for _, o := range outcomes {
 		switch {
@@ -157,21 +143,120 @@ func TestHeldMessages(t *testing.T) {
 			closed++
 		}
 	}
-	held := metric(t, h, "hub_receive_memory_bytes")
-	t.Logf("hubd RSS: %d MiB before the attack, %d MiB after, peak %d MiB; receive budget %d MiB, %d MiB held, peak %d MiB; of %d attackers, %d were closed with GOAWAY, %d closed without",
-		base>>20, now>>20, peak>>20, budget>>20, held>>20, metric(t, h, "hub_receive_memory_peak_bytes")>>20, sources*perSrc, told, closed)
-	if p := metric(t, h, "hub_receive_memory_peak_bytes"); p > budget {
-		t.Errorf("hubd held %d bytes of incoming messages at its peak; the budget is %d", p, budget)
-	}
+	t.Logf("of %d attackers, %d were closed with GOAWAY, %d closed without", sources*perSrc, told, closed)
 	if told == 0 {
 		t.Errorf("no attacker was told why hubd closed its connection (GOAWAY)")
 	}
-	// The budget, each connection's allowance and window, and slack for
-	// the runtime's own growth.
-	if bound := base + budget + int64(sources*perSrc)*(128<<10) + 64<<20; peak > bound {
-		t.Errorf("hubd's peak RSS is %d MiB; want at most %d MiB (%d before the attack plus the %d MiB budget and windows)", peak>>20, bound>>20, base>>20, budget>>20)
-	}
+	heldWithinBudget(t, h, tn, base, budget, sources*perSrc)
 	for _, c := range conns {
 		c.c.Close()
 	}
+}
+
+// heldWithinBudget checks hubd once attackers hold what they could of
+// its receive budget: they fill most of it, a well-behaved tenant is
+// served (its small messages within its connection's allowance), hubd
+// never held more than the budget, and its resident memory grew by no
+// more than the budget, a window and an allowance per attacker's
+// connection, and slack for the runtime (garbage waiting for collection).
+func heldWithinBudget(t *testing.T, h *target, tn *tenant, base int64, budget, conns int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for metric(t, h, "hub_receive_memory_bytes") < budget*3/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the attackers hold %d bytes of hubd's receive budget; want most of its %d", metric(t, h, "hub_receive_memory_bytes"), budget)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tn.mustBeServed(t)
+	h.alive(t)
+	now, peak := h.rss(t)
+	held, heldPeak := metric(t, h, "hub_receive_memory_bytes"), metric(t, h, "hub_receive_memory_peak_bytes")
+	t.Logf("hubd RSS: %d MiB before the attack, %d MiB after, peak %d MiB; receive budget %d MiB, %d MiB held, peak %d MiB",
+		base>>20, now>>20, peak>>20, budget>>20, held>>20, heldPeak>>20)
+	if heldPeak > budget {
+		t.Errorf("hubd held %d bytes of incoming messages at its peak; the budget is %d", heldPeak, budget)
+	}
+	if bound := base + int64(budget) + int64(conns)*(128<<10) + 64<<20; peak > bound {
+		t.Errorf("hubd's peak RSS is %d MiB; want at most %d MiB (%d before the attack plus the %d MiB budget and windows)", peak>>20, bound>>20, base>>20, budget>>20)
+	}
+}
+
+// TestHeldWebMessages is TestHeldMessages over gRPC-Web websockets, as
+// the JavaScript clients call: the websocket library reads a message
+// whole before gRPC-Web hands it on, so each websocket that announces a
+// 4 MiB message and sends all of it but the last byte held 4 MiB, beside
+// what gRPC held ahead of its handler (--web-window). hubd charges both
+// to its receive budget, closes the websockets that wait too long for
+// room, and serves another tenant throughout.
+func TestHeldWebMessages(t *testing.T) {
+	const (
+		budget   = 64 << 20
+		perIP    = 16 << 20
+		sources  = 8
+		perSrc   = 16 // 8 × 16 × 4 MiB = 512 MiB
+		msgSize  = 4 << 20
+		frameLen = 16 << 10
+	)
+	h := startHub(t, "--max-receive-memory", strconv.Itoa(budget), "--max-receive-memory-per-ip", strconv.Itoa(perIP),
+		"--receive-wait", "3s", "--signin-timeout", "10m", "--web-idle-timeout", "10m")
+	tn, mallory := newTenant(t, h, "alice"), newTenant(t, h, "mallory")
+	tn.mustBeServed(t)
+	calls := []struct {
+		method string
+		creds  context.Context
+	}{
+		{threadspb.API_GetToken_FullMethodName, testhub.WithKey(t, mallory.AppKey)},
+		{threadspb.API_WriteTransaction_FullMethodName, nil},
+	}
+	base, _ := h.rss(t)
+
+	// gRPC-Web's data byte and the gRPC prefix of a msgSize message.
+	opening := binary.BigEndian.AppendUint32([]byte{0, 0}, msgSize)
+	body := bytes.Repeat([]byte{'s'}, frameLen)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		closed int
+	)
+	for i := range sources {
+		src := net.IPv4(127, 0, 0, byte(2+i))
+		cl := calls[i%len(calls)]
+		if cl.creds == nil {
+			cl.creds, _ = mallory.newUser(t)
+		}
+		for range perSrc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := dialWebsocketFrom(t, src, h.Addrs.Web, cl.method)
+				if c == nil {
+					return
+				}
+				t.Cleanup(func() { c.Close() })
+				c.SetWriteDeadline(time.Now().Add(2 * time.Minute))
+				err := writeFrame(c, webHeaders(cl.creds))
+				if err == nil {
+					err = startFrame(c, uint64(len(opening)+msgSize))
+				}
+				if err == nil {
+					_, err = c.Write(opening)
+				}
+				for left := msgSize - 1; left > 0 && err == nil; left -= frameLen {
+					_, err = c.Write(body[:min(left, frameLen)])
+				}
+				if err != nil {
+					mu.Lock()
+					closed++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	t.Logf("of %d attackers, %d had their websocket closed", sources*perSrc, closed)
+	if closed == 0 {
+		t.Errorf("hubd closed no attacker's websocket; want those past the budget closed")
+	}
+	heldWithinBudget(t, h, tn, base, budget, sources*perSrc)
 }
