@@ -84,19 +84,14 @@ func (a *app) buckCall(ctx context.Context, f *buckFlags, org, thread string, fn
 	if err != nil {
 		return err
 	}
-	run := func(ctx context.Context) error {
-		conn, err := client.Dial(ctx, a.addr(cfg))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
+	run := func(ctx context.Context, c *bucketsclient.Client, tc *threadsclient.Client) error {
 		if thread != "" {
 			ctx = client.WithThread(ctx, thread)
 		}
-		return fn(&buckSession{ctx: ctx, c: bucketsclient.New(conn), threads: threadsclient.New(conn)})
+		return fn(&buckSession{ctx: ctx, c: c, threads: tc})
 	}
 	if f.user.key != "" {
-		return a.userCall(ctx, &f.user, nil, func(u *userSession) error { return run(u.ctx) })
+		return a.userCall(ctx, &f.user, nil, func(u *userSession) error { return run(u.ctx, u.bc, u.tc) })
 	}
 	if ctx, err = a.withSession(ctx, cfg, false); err != nil {
 		return err
@@ -107,7 +102,12 @@ func (a *app) buckCall(ctx context.Context, f *buckFlags, org, thread string, fn
 	if org != "" {
 		ctx = client.WithOrg(ctx, org)
 	}
-	return run(ctx)
+	conn, err := client.Dial(ctx, a.addr(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return run(ctx, bucketsclient.New(conn), threadsclient.New(conn))
 }
 
 // openFolder finds the bucket folder at or above --dir and reads its

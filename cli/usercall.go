@@ -12,6 +12,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
+	bucketsclient "github.com/selfhub/hub/client/buckets"
 	threadsclient "github.com/selfhub/hub/client/threads"
 	usersclient "github.com/selfhub/hub/client/users"
 	"github.com/selfhub/hub/errors"
@@ -53,9 +54,10 @@ func (f *userFlags) check() error {
 type userSession struct {
 	priv crypto.PrivKey
 	pub  hub.PubKey
-	ctx  context.Context // carries the API key and the identity's token
+	ctx  context.Context // the command's; the clients' connection adds the credentials
 	uc   *usersclient.Client
 	tc   *threadsclient.Client
+	bc   *bucketsclient.Client
 }
 
 // identityFile returns the path of the identity file to use.
@@ -144,10 +146,12 @@ func (a *app) dropToken(pub hub.PubKey) {
 }
 
 // userCall runs fn as an app user: the identity priv or, when priv is
-// nil, the one in the flags' identity file. The token comes from the
-// cache or, if there is none, from GetToken. A cached token the hub
-// refuses (expired, revoked, or from a wiped hub) is replaced and fn runs
-// once more: a refused call changed nothing.
+// nil, the one in the flags' identity file. The session's connection
+// carries the user's credentials on every call and renews the token by
+// itself (threadsclient.UserAuth); the token it gets is cached, and the
+// next command starts from it. A cached token the hub refuses for another
+// reason than its age (revoked, or from a wiped hub) is dropped and fn
+// runs once more: a refused call changed nothing.
 func (a *app) userCall(ctx context.Context, f *userFlags, priv crypto.PrivKey, fn func(*userSession) error) error {
 	if err := f.check(); err != nil {
 		return err
@@ -170,32 +174,21 @@ func (a *app) userCall(ctx context.Context, f *userFlags, priv crypto.PrivKey, f
 		return err
 	}
 	addr := a.addr(cfg)
-	conn, err := client.Dial(ctx, addr)
+	auth := threadsclient.NewUserAuth(f.key, f.secret, priv)
+	auth.OnToken(func(token string) { a.writeToken(pub, cachedToken{API: addr, Key: f.key, Token: token}) })
+	cached := a.readToken(pub, addr, f.key)
+	auth.Resume(cached)
+	conn, err := client.Dial(ctx, addr, auth.DialOptions()...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	keyCtx, err := client.WithAPIKey(ctx, f.key, f.secret)
-	if err != nil {
-		return err
-	}
-	u := &userSession{priv: priv, pub: pub, uc: usersclient.New(conn), tc: threadsclient.New(conn)}
-	token := a.readToken(pub, addr, f.key)
-	cached := token != ""
-	for {
-		if token == "" {
-			if token, err = u.tc.GetToken(keyCtx, priv); err != nil {
-				return err
-			}
-			a.writeToken(pub, cachedToken{API: addr, Key: f.key, Token: token})
-		}
-		u.ctx = client.WithToken(keyCtx, token)
+	u := &userSession{priv: priv, pub: pub, ctx: ctx, uc: usersclient.New(conn), tc: threadsclient.New(conn), bc: bucketsclient.New(conn)}
+	err = fn(u)
+	if cached != "" && auth.Token() == cached && errors.Is(errors.Unauthenticated, err) {
+		a.dropToken(pub)
+		auth.Resume("")
 		err = fn(u)
-		if cached && errors.Is(errors.Unauthenticated, err) {
-			a.dropToken(pub)
-			token, cached = "", false
-			continue
-		}
-		return err
 	}
+	return err
 }

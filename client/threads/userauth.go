@@ -44,8 +44,9 @@ type UserAuth struct {
 	// mu is held while a token is got, so that the calls that need one
 	// wait for the same.
 	mu      sync.Mutex
-	token   string    // guarded by mu; "" until the first call
-	renewAt time.Time // guarded by mu; zero: the token does not expire
+	token   string       // guarded by mu; "" until the first call
+	renewAt time.Time    // guarded by mu; zero: the token does not expire
+	onToken func(string) // guarded by mu; nil: none
 }
 
 // NewUserAuth returns a UserAuth for the identity priv of the app whose
@@ -59,6 +60,33 @@ func NewUserAuth(key, secret string, priv crypto.PrivKey) *UserAuth {
 // the user: pass them to client.Dial.
 func (a *UserAuth) DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(a.unary), grpc.WithChainStreamInterceptor(a.stream)}
+}
+
+// Resume makes a start with token, one got before and kept by the caller
+// (the hub CLI caches tokens on disk): calls carry it until it is due for
+// renewal, by the life written in it, or the hub refuses it. "" drops the
+// token held, so that the next call gets a new one.
+func (a *UserAuth) Resume(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.token, a.renewAt = token, time.Time{}
+	if token != "" {
+		// Counted from when the hub issued it, if it says.
+		got := a.now()
+		if c, ok := claims(token); ok && !c.Iat.IsZero() {
+			got = c.Iat
+		}
+		a.renewAt = renewTime(token, got)
+	}
+}
+
+// OnToken has fn called with each token a gets from the hub, for a caller
+// that keeps it (see Resume). fn runs while calls wait for the token: it
+// should be quick.
+func (a *UserAuth) OnToken(fn func(token string)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onToken = fn
 }
 
 // Token returns the token the last call carried ("" before the first), to
@@ -130,6 +158,9 @@ func (a *UserAuth) current(ctx context.Context, cc grpc.ClientConnInterface, sta
 		return "", err
 	}
 	a.token, a.renewAt = token, renewTime(token, got)
+	if a.onToken != nil {
+		a.onToken(token)
+	}
 	return token, nil
 }
 
@@ -181,24 +212,42 @@ func expired(err error) bool {
 // expire or is not a JWT (the protocol calls tokens opaque): then only the
 // hub's refusal renews it.
 func renewTime(token string, got time.Time) time.Time {
+	c, ok := claims(token)
+	if !ok || c.Exp.IsZero() {
+		return time.Time{}
+	}
+	life := c.Exp.Sub(got)
+	if !c.Iat.IsZero() {
+		life = c.Exp.Sub(c.Iat)
+	}
+	return got.Add(life * 3 / 4)
+}
+
+// tokenTimes are a token's expiry and issue times, zero where it names
+// none.
+type tokenTimes struct{ Exp, Iat time.Time }
+
+// claims reads the times in token, a JWT; ok is false if it is not one.
+func claims(token string) (tokenTimes, bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return time.Time{}
+		return tokenTimes{}, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return time.Time{}
+		return tokenTimes{}, false
 	}
 	var c struct {
 		Exp, Iat float64
 	}
-	if json.Unmarshal(payload, &c) != nil || c.Exp <= 0 {
-		return time.Time{}
+	if json.Unmarshal(payload, &c) != nil {
+		return tokenTimes{}, false
 	}
-	exp := time.Unix(0, int64(c.Exp*1e9))
-	life := exp.Sub(got)
-	if c.Iat > 0 {
-		life = exp.Sub(time.Unix(0, int64(c.Iat*1e9)))
+	at := func(sec float64) time.Time {
+		if sec <= 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, int64(sec*1e9))
 	}
-	return got.Add(life * 3 / 4)
+	return tokenTimes{Exp: at(c.Exp), Iat: at(c.Iat)}, true
 }

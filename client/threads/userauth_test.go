@@ -25,15 +25,7 @@ import (
 // Unauthenticated, and the call after it gets a new token.
 func TestUserAuthRenewsRefusedToken(t *testing.T) {
 	h := testhub.Start(t, func(c *daemon.Config) { c.TokenTTL = time.Second })
-	hc := hubclient.New(h.Conn)
-	s, err := hc.Signup(context.Background(), "alice", "alice@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := hc.CreateKey(client.WithSession(context.Background(), s.ID), hub.UserKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := appKey(t, h, true)
 	priv, _ := identitytest.New(t)
 	auth := threadsclient.NewUserAuth(key.Key, key.Secret, priv)
 	stopped := time.Now()
@@ -99,4 +91,59 @@ func waitExpired(t *testing.T, plain *threadsclient.Client, key hub.APIKey, toke
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestUserAuthResumes: a UserAuth that resumes with a token another got
+// (a cache) sends it without getting one, hands each token it does get to
+// OnToken, and gets one after Resume("").
+func TestUserAuthResumes(t *testing.T) {
+	h := testhub.Start(t, nil)
+	key := appKey(t, h, false)
+	priv, _ := identitytest.New(t)
+	var got []string // what OnToken saw
+	call := func(auth *threadsclient.UserAuth) {
+		conn, err := client.Dial(context.Background(), h.Addrs.API, auth.DialOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := threadsclient.New(conn).ListDBs(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := threadsclient.NewUserAuth(key.Key, key.Secret, priv)
+	first.OnToken(func(token string) { got = append(got, token) })
+	call(first)
+	if len(got) != 1 || got[0] != first.Token() {
+		t.Fatalf("OnToken saw %q; want the one token got, %q", got, first.Token())
+	}
+
+	again := threadsclient.NewUserAuth(key.Key, key.Secret, priv)
+	again.OnToken(func(token string) { got = append(got, token) })
+	again.Resume(first.Token())
+	call(again)
+	if len(got) != 1 || again.Token() != first.Token() {
+		t.Fatalf("resumed with a token, the UserAuth got %q and sent %q; want none got and %q sent", got[1:], again.Token(), first.Token())
+	}
+	again.Resume("")
+	call(again)
+	if len(got) != 2 || again.Token() != got[1] {
+		t.Fatalf("after Resume(\"\"), OnToken saw %q and the call sent %q; want one more token, sent", got[1:], again.Token())
+	}
+}
+
+// appKey signs up a developer on h and returns a user group key of their
+// app, secure or not.
+func appKey(t *testing.T, h *testhub.Hub, secure bool) hub.APIKey {
+	t.Helper()
+	hc := hubclient.New(h.Conn)
+	s, err := hc.Signup(context.Background(), "alice", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := hc.CreateKey(client.WithSession(context.Background(), s.ID), hub.UserKey, secure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
