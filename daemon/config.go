@@ -164,6 +164,7 @@ type Config struct {
 	MaxReceiveMemory       int           `key:"max-receive-memory" help:"bytes of request messages hubd holds before their handlers take them, over all gRPC and gRPC-Web calls at once; a connection past it waits (at least max-message-size)"`
 	MaxReceiveMemoryPerIP  int           `key:"max-receive-memory-per-ip" help:"bytes of request messages the calls from one remote IP (an IPv6 /64) may hold (at least max-message-size, at most max-receive-memory)"`
 	ReceiveWait            time.Duration `key:"receive-wait" help:"how long a gRPC connection (or gRPC-Web call) may wait for room in max-receive-memory before hubd closes it"`
+	MessageTimeout         time.Duration `key:"message-timeout" help:"how long one gRPC request message may take to arrive whole once its first bytes have; past it hubd closes the connection, saying why"`
 	WebWindow              int           `key:"web-window" help:"bytes of a gRPC-Web call's messages hubd reads ahead of the handler before it stops reading (never less than max-message-size plus 5)"`
 
 	LogLevel  string `key:"log-level" help:"debug, info, warn or error"`
@@ -238,6 +239,7 @@ func DefaultConfig() Config {
 		MaxReceiveMemory:       server.DefaultMaxReceiveMemory,
 		MaxReceiveMemoryPerIP:  server.DefaultMaxReceiveMemoryPerIP,
 		ReceiveWait:            server.DefaultReceiveWait,
+		MessageTimeout:         server.DefaultMessageTimeout,
 		ReplMaxStreamsPerPeer:  replicate.DefaultMaxStreamsPerPeer,
 		ReplMaxFrame:           replicate.DefaultMaxFrame,
 		ReplMaxMemory:          replicate.DefaultMaxMemory,
@@ -402,7 +404,7 @@ func (c Config) Validate() error {
 		{"upload-idle-timeout", c.UploadIdleTimeout}, {"gc-hold-timeout", c.GCHoldTimeout},
 		{"link-ttl", c.LinkTTL}, {"new-identities-window", c.NewIDWindow},
 		{"handshake-timeout", c.HandshakeTimeout}, {"http-header-timeout", c.HTTPHeaderTimeout}, {"http-idle-timeout", c.HTTPIdleTimeout},
-		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout}, {"receive-wait", c.ReceiveWait},
+		{"grpc-idle-timeout", c.GRPCIdleTimeout}, {"web-idle-timeout", c.WebIdleTimeout}, {"signin-timeout", c.SignInTimeout}, {"receive-wait", c.ReceiveWait}, {"message-timeout", c.MessageTimeout},
 		{"schema-timeout", c.SchemaTimeout}, {"blocks-timeout", c.BlocksTimeout}, {"s3-upload-ttl", c.S3UploadTTL},
 		{"repl-interval", c.ReplInterval}, {"repl-timeout", c.ReplTimeout}, {"repl-ban-time", c.ReplBanTime}} {
 		if d.d <= 0 {

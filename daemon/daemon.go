@@ -290,6 +290,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 		MaxReceiveMemory:       int64(cfg.MaxReceiveMemory),
 		MaxReceiveMemoryPerIP:  int64(cfg.MaxReceiveMemoryPerIP),
 		ReceiveWait:            cfg.ReceiveWait,
+		MessageTimeout:         cfg.MessageTimeout,
 		MaxHeaderBytes:         cfg.HTTPMaxHeaderBytes,
 	}, log, reg); err != nil {
 		return nil, err

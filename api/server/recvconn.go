@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net"
 	"sync"
+	"time"
 )
 
 // HTTP/2 frame types and flags the receive budget follows (RFC 9113 §6).
@@ -44,8 +45,9 @@ func frameCost(n int) int64 {
 // charged to the receive budget.
 type recvListener struct {
 	net.Listener
-	budget *recvBudget
-	log    *slog.Logger
+	budget     *recvBudget
+	msgTimeout time.Duration
+	log        *slog.Logger
 }
 
 func (l *recvListener) Accept() (net.Conn, error) {
@@ -54,7 +56,7 @@ func (l *recvListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	src := source(c.RemoteAddr())
-	return &recvConn{Conn: c, acct: newRecvAccount(l.budget, src), log: l.log, src: src,
+	return &recvConn{Conn: c, acct: newRecvAccount(l.budget, src), msgTimeout: l.msgTimeout, log: l.log, src: src,
 		in: h2Scanner{preface: h2ClientPrefaceLen}, calls: map[uint32]*recvCall{}}, nil
 }
 
@@ -73,12 +75,15 @@ func (l *recvListener) Accept() (net.Conn, error) {
 // When the budget has no room, the connection's reader waits, reading
 // nothing more from the client. One that waits longer than the budget's
 // wait is told why in a GOAWAY frame and closed: every call on it ends,
-// and gives back what it held.
+// and gives back what it held. So is one with a message that has not
+// arrived whole within msgTimeout of its first frame: a client that
+// trickles messages would otherwise keep what they hold from everyone.
 type recvConn struct {
 	net.Conn
-	acct *recvAccount
-	log  *slog.Logger
-	src  string
+	acct       *recvAccount
+	msgTimeout time.Duration
+	log        *slog.Logger
+	src        string
 
 	in h2Scanner // the client's frames; only the reader uses it
 
@@ -98,6 +103,17 @@ type recvCall struct {
 	nhead  int    // bytes of the current length prefix seen
 	left   uint32 // bytes of the current message still to come
 	held   int64  // bytes charged for the messages not yet whole
+	// slow ends the connection unless the message under way arrives
+	// whole in time; nil between messages.
+	slow *time.Timer
+}
+
+// stopClock stops the call's message timer, if one runs.
+func (c *recvCall) stopClock() {
+	if c.slow != nil {
+		c.slow.Stop()
+		c.slow = nil
+	}
 }
 
 // whole reports whether the call is between messages.
@@ -143,6 +159,9 @@ func (c *recvConn) Write(p []byte) (int, error) {
 func (c *recvConn) Close() error {
 	c.mu.Lock()
 	c.closed = true
+	for _, call := range c.calls {
+		call.stopClock()
+	}
 	clear(c.calls)
 	c.mu.Unlock()
 	c.acct.close()
@@ -156,7 +175,7 @@ func (c *recvConn) received(f *h2Frame, data []byte, ev h2Event) error {
 	switch {
 	case f.typ == h2Data && ev == h2Begin:
 		if !c.charge(f.stream, frameCost(int(f.length))) {
-			return c.refuse()
+			return c.refuse(errNoRoomMsg, "gRPC connection closed: no room for its incoming messages")
 		}
 	case f.typ == h2Data && ev == h2Payload:
 		c.mu.Lock()
@@ -171,8 +190,15 @@ func (c *recvConn) received(f *h2Frame, data []byte, ev h2Event) error {
 		}
 		c.mu.Lock()
 		var back int64
-		if call := c.calls[f.stream]; call != nil && call.whole() {
+		switch call := c.calls[f.stream]; {
+		case call == nil:
+		case call.whole():
 			back, call.held = call.held, 0
+			call.stopClock()
+		case call.slow == nil:
+			call.slow = time.AfterFunc(c.msgTimeout, func() {
+				c.refuse(errSlowMsg, "gRPC connection closed: a message took too long to arrive")
+			})
 		}
 		c.mu.Unlock()
 		c.acct.remove(back)
@@ -231,38 +257,44 @@ func (c *recvConn) end(stream uint32) {
 	var back int64
 	if call := c.calls[stream]; call != nil {
 		back = call.held
+		call.stopClock()
 		delete(c.calls, stream)
 	}
 	c.mu.Unlock()
 	c.acct.remove(back)
 }
 
-// refuse closes a connection that found no room in time, after telling
-// the client why in a GOAWAY frame (the Go client shows its text in the
-// status of the calls it ends), when the server's frames allow one
-// between them.
-func (c *recvConn) refuse() error {
+// Why a connection is closed, as its GOAWAY frame tells the client.
+const (
+	errNoRoomMsg = "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this connection waited too long for room: send whole messages, fewer at once"
+	errSlowMsg   = "a request message did not arrive whole within --message-timeout of its first bytes: send messages whole, or smaller ones"
+)
+
+// refuse closes a connection, for why, after telling the client in a
+// GOAWAY frame (the Go client shows its text in the status of the calls
+// it ends), when the server's frames allow one between them; it logs
+// what.
+func (c *recvConn) refuse(why, what string) error {
 	c.mu.Lock()
 	closed := c.closed
 	c.mu.Unlock()
 	if closed { // by the server, meanwhile
 		return net.ErrClosed
 	}
-	const msg = "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this connection waited too long for room: send whole messages, fewer at once"
 	c.mu.Lock()
 	last := c.lastID
 	c.mu.Unlock()
 	c.wmu.Lock()
 	if c.out.between() {
-		f := make([]byte, h2FrameHeader+8+len(msg))
-		putFrameHeader(f, 8+len(msg), h2GoAway, 0, 0)
+		f := make([]byte, h2FrameHeader+8+len(why))
+		putFrameHeader(f, 8+len(why), h2GoAway, 0, 0)
 		binary.BigEndian.PutUint32(f[9:], last)
 		binary.BigEndian.PutUint32(f[13:], h2EnhanceYourCalm)
-		copy(f[17:], msg)
+		copy(f[17:], why)
 		c.Conn.Write(f)
 	}
 	c.wmu.Unlock()
-	c.log.Warn("gRPC connection closed: no room for its incoming messages", "remote", c.RemoteAddr().String(), "source", c.src)
+	c.log.Warn(what, "remote", c.RemoteAddr().String(), "source", c.src)
 	c.Close()
 	return net.ErrClosed
 }

@@ -124,6 +124,10 @@ type Limits struct {
 	MaxReceiveMemory      int64
 	MaxReceiveMemoryPerIP int64
 	ReceiveWait           time.Duration
+	// MessageTimeout is how long a gRPC request message may take to
+	// arrive whole once its first frame has (see recvConn;
+	// --message-timeout); zero means the default.
+	MessageTimeout time.Duration
 	// MaxHeaderBytes bounds the metadata (headers) of one gRPC call,
 	// which hubd holds for as long as the call lasts
 	// (--http-max-header-bytes); zero means the default.
@@ -154,6 +158,9 @@ const (
 	DefaultMaxReceiveMemory      = 256 << 20
 	DefaultMaxReceiveMemoryPerIP = 32 << 20
 	DefaultReceiveWait           = 10 * time.Second
+	// DefaultMessageTimeout lets a 4 MiB message take two minutes, at
+	// 35 KB/s.
+	DefaultMessageTimeout = 2 * time.Minute
 )
 
 // streamWindow is the HTTP/2 flow-control window of each call: how much
@@ -230,6 +237,7 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	orDefault(&lim.MaxReceiveMemory, DefaultMaxReceiveMemory)
 	orDefault(&lim.MaxReceiveMemoryPerIP, DefaultMaxReceiveMemoryPerIP)
 	orDefault(&lim.ReceiveWait, DefaultReceiveWait)
+	orDefault(&lim.MessageTimeout, DefaultMessageTimeout)
 	orDefault(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	s := &Server{auth: svc.Auth, dbs: svc.DBs, meter: svc.Meter, usage: svc.Usage, mail: svc.Mail, buckets: svc.Buckets, hostAddrs: svc.HostAddrs, join: svc.Join, dropReplica: svc.DropReplica, build: svc.Build,
 		log: log, metrics: m, health: health.NewServer(), requirements: map[string]auth.Requirement{},
@@ -331,7 +339,7 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 // Listener returns ln with its connections' incoming messages charged to
 // the receive budget (see recvConn): the gRPC server must serve on it.
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &recvListener{Listener: ln, budget: s.recv, log: s.log}
+	return &recvListener{Listener: ln, budget: s.recv, msgTimeout: s.limits.MessageTimeout, log: s.log}
 }
 
 // Stop stops serving gRPC, waiting for calls in flight, and marks the

@@ -263,3 +263,32 @@ func TestHeldWebMessages(t *testing.T) {
 	}
 	heldWithinBudget(t, h, tn, base, budget, sources*perSrc)
 }
+
+// TestSlowMessage: a call that begins a message and never finishes it
+// keeps what it holds of the receive budget from everyone, so hubd closes
+// its connection --message-timeout after the message's first frame, with
+// a GOAWAY that says why, while a tenant whose messages arrive whole is
+// served.
+func TestSlowMessage(t *testing.T) {
+	h := startHub(t, "--message-timeout", "3s")
+	tn, mallory := newTenant(t, h, "alice"), newTenant(t, h, "mallory")
+	c := dialH2(t, h.Addrs.API)
+	c.call(1, threadspb.API_Create_FullMethodName, mallory.User, nil)
+	// The prefix of a 1 MiB request and 32 KiB of it, within the stream's
+	// first window; then nothing.
+	first := append(binary.BigEndian.AppendUint32([]byte{0}, 1<<20), make([]byte, 16<<10-5)...) // a frame holds 16 KiB
+	if err := c.fr.WriteData(1, false, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteData(1, false, make([]byte, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
+	tn.mustBeServed(t)
+	g := c.goAway(time.Now().Add(2 * time.Minute))
+	if !bytes.Contains(g.DebugData(), []byte("--message-timeout")) || g.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("hubd closed the slow message's connection with %v %q; want ENHANCE_YOUR_CALM naming --message-timeout", g.ErrCode, g.DebugData())
+	}
+	c.closed(time.Now().Add(2 * time.Minute))
+	tn.mustBeServed(t)
+	h.alive(t)
+}
