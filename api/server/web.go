@@ -309,7 +309,8 @@ func (g *guard) handed(n int) error {
 // errNoRoom is why a gRPC-Web call that waited too long for room in the
 // receive budget ends.
 func errNoRoom() error {
-	return errors.E("server.web", errors.Exhausted, "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this call waited too long for room: send whole messages, fewer at once")
+	const op errors.Op = "server.web"
+	return errors.E(op, errors.Exhausted, "hubd's memory for incoming messages is full (--max-receive-memory, --max-receive-memory-per-ip); this call waited too long for room: send whole messages, fewer at once")
 }
 
 // consumed records that the handler took n bytes of messages, which frees
