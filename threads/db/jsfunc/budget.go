@@ -23,9 +23,9 @@ var (
 // least goes first, so a tenant whose calls burn their whole time limit
 // back to back cannot crowd out one whose calls are short.
 //
-// A tenant's use is the wall time its calls held a place (a call holds it
-// from its start to the end of its goroutine, which may be after its
-// caller got its answer; see function.run), summed with exponential decay
+// A tenant's use is the CPU time its calls' worker threads spent on them,
+// from setting up a runtime to the call's end, which may be after its
+// caller got its answer (see function.run), summed with exponential decay
 // over the window: a tenant that keeps r cores busy settles at a use of r
 // times the window, so a limit of share times the window lets it keep
 // share cores busy on average, in bursts of up to a window's worth. The
@@ -58,7 +58,6 @@ type waiter struct {
 	t       *tenantUse
 	ready   chan struct{} // closed when granted
 	granted bool
-	start   time.Time // when it was granted
 }
 
 // minPruneAt is the smallest map of tenants that is pruned.
@@ -82,10 +81,10 @@ func (b *budget) use(t *tenantUse, now time.Time) float64 {
 }
 
 // acquire waits for a place for a call of tenant, at most wait and while
-// ctx lasts, and returns the function that gives it back, to be called
-// once. It returns errTenantShare, errTenantBusy or errHubBusy when wait
+// ctx lasts, and returns the function that gives it back with the time
+// the call used, to be called once. It returns errTenantShare, errTenantBusy or errHubBusy when wait
 // passed first, or ctx's error.
-func (b *budget) acquire(ctx context.Context, tenant string, wait time.Duration) (release func(), err error) {
+func (b *budget) acquire(ctx context.Context, tenant string, wait time.Duration) (release func(used time.Duration), err error) {
 	b.mu.Lock()
 	t := b.tenants[tenant]
 	if t == nil {
@@ -121,7 +120,7 @@ func (b *budget) acquire(ctx context.Context, tenant string, wait time.Duration)
 			// Granted as the wait ended: take the place, unless ctx ended.
 			b.mu.Unlock()
 			if canceled {
-				b.releaser(w)()
+				b.releaser(w)(0)
 				return nil, ctx.Err()
 			}
 			return b.releaser(w), nil
@@ -179,7 +178,7 @@ func (b *budget) dispatch() {
 		b.remove(best)
 		best.t.running++
 		b.running++
-		best.granted, best.start = true, now
+		best.granted = true
 		close(best.ready)
 	}
 	var next time.Duration
@@ -214,13 +213,15 @@ func (b *budget) remove(w *waiter) {
 }
 
 // releaser returns the function that gives w's place back and charges
-// its tenant the time it held it.
-func (b *budget) releaser(w *waiter) func() {
-	return func() {
+// its tenant the time its call used. CPU time, not the wall time the
+// place was held: on a busy machine a call waits for a core longer, and
+// that wait is not the tenant's doing.
+func (b *budget) releaser(w *waiter) func(used time.Duration) {
+	return func(used time.Duration) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		now := b.now()
-		w.t.used = b.use(w.t, now) + now.Sub(w.start).Seconds()
+		w.t.used = b.use(w.t, now) + used.Seconds()
 		w.t.running--
 		b.running--
 		b.dispatch()

@@ -55,11 +55,11 @@ func TestBudget(t *testing.T) {
 	// A waiting call gets the place a running one gives back.
 	got := acquireLater(b, "a")
 	waitFor(t, b, 1)
-	releaseA()
+	releaseA(0)
 	if err := <-got; err != nil {
 		t.Fatalf("a's waiting call: %v", err)
 	}
-	releaseB()
+	releaseB(0)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.running != 0 || len(b.waiters) != 0 {
@@ -80,15 +80,15 @@ func TestBudgetShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.advance(time.Second) // a call that held its place a second: use 1 s
-	release()
+	b.advance(time.Second) // a call that used a second: use 1 s
+	release(time.Second)
 	if _, err := b.acquire(ctx, "a", 20*time.Millisecond); err != errTenantShare {
 		t.Fatalf("a, over its share: %v, want errTenantShare", err)
 	}
 	if release, err := b.acquire(ctx, "b", 20*time.Millisecond); err != nil {
 		t.Fatalf("b, while a is over its share: %v", err)
 	} else {
-		release()
+		release(0)
 	}
 	// 1 s decays to 0.5 s in ln 2 seconds.
 	b.advance(700 * time.Millisecond)
@@ -96,7 +96,7 @@ func TestBudgetShare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a, back under its share: %v", err)
 	}
-	release()
+	release(0)
 
 	// A waiting tenant over its share gets in when its use falls under it,
 	// without anyone's release to wake it.
@@ -120,7 +120,7 @@ func TestBudgetShare(t *testing.T) {
 	go func() {
 		release, err := b.acquire(ctx, "a", 50*time.Millisecond)
 		if err == nil {
-			release()
+			release(0)
 		}
 		waited <- err
 	}()
@@ -151,7 +151,7 @@ func TestBudgetFairness(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.advance(800 * time.Millisecond)
-	release()
+	release(800 * time.Millisecond)
 
 	holder, err := b.acquire(ctx, "holder", time.Minute)
 	if err != nil {
@@ -166,11 +166,11 @@ func TestBudgetFairness(t *testing.T) {
 				return
 			}
 			order <- name
-			release()
+			release(0)
 		}()
 		waitFor(t, b, i+1) // heavy waits first
 	}
-	holder()
+	holder(0)
 	if first, second := <-order, <-order; first != "light" || second != "heavy" {
 		t.Fatalf("places went to %s, then %s; want light first", first, second)
 	}
@@ -183,7 +183,7 @@ func acquireLater(b *testBudget, tenant string) <-chan error {
 	go func() {
 		release, err := b.acquire(context.Background(), tenant, time.Minute)
 		if err == nil {
-			release()
+			release(0)
 		}
 		got <- err
 	}()

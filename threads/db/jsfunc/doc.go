@@ -160,8 +160,8 @@
 // tenant (the account the caller names: threads/db passes the account that
 // owns the DB) run at once, and at most Limits.MaxRunning in the Engine
 // (by default half its cores, at least two); and a tenant whose calls kept more
-// than Limits.CPUShare of the cores busy, on average over
-// Limits.CPUWindow, waits until its use falls back under its share. When
+// than Limits.CPUShare of the cores busy (the CPU time of the threads its
+// calls ran on), on average over Limits.CPUWindow, waits until its use falls back under its share. When
 // places are short, the waiting tenant that used the least goes first. A
 // call waits for a place up to ten times Timeout (and while its context
 // lasts), then is refused as Exhausted. The engine stops a call at its

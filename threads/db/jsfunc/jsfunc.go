@@ -126,7 +126,9 @@ type Limits struct {
 	// tenant's calls may keep busy, on average over CPUWindow: a tenant
 	// that used more waits, at most Timeout times ten, until its use
 	// falls back under its share, while other tenants' calls go first.
-	// Use is the wall time calls held their place.
+	// Use is the CPU time of the calls' worker threads (wall time where
+	// a thread's CPU time cannot be read), so a busy machine does not
+	// count against a tenant.
 	CPUShare float64
 	// CPUWindow is the window over which CPUShare is averaged.
 	CPUWindow time.Duration
@@ -451,7 +453,8 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		cpuStart time.Duration
 	)
 	f.e.workers.do(func() {
-		defer release()
+		used := usage(threadID())
+		defer func() { release(used()) }()
 		if err := ctx.Err(); err != nil {
 			// The caller left while the call waited for a worker.
 			done <- outcome{err: err, setup: true}
@@ -525,6 +528,24 @@ func (f *function) run(ctx context.Context, op errors.Op, args ...any) (string, 
 		return "", errors.Errorf(op, errors.Invalid, "the collection's %s threw InternalError: interrupted", f.kind.noun())
 	}
 	return "", errors.E(op, o.err)
+}
+
+// usage starts measuring the time a call uses on OS thread, the worker's
+// own, and returns what reads it: the thread's CPU time since, or, where
+// a thread's CPU time cannot be read, the wall time since.
+func usage(thread int) func() time.Duration {
+	start := time.Now()
+	cpuStart, ok := threadCPU(thread)
+	return func() time.Duration {
+		if !ok {
+			return time.Since(start)
+		}
+		cpu, ok := threadCPU(thread)
+		if !ok {
+			return time.Since(start)
+		}
+		return cpu - cpuStart
+	}
 }
 
 // interruptUntil returns what interrupts vm when a call's context ends: it
