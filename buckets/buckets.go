@@ -126,6 +126,9 @@ type Config struct {
 	// Profile is the UnixFS import profile (ParseProfile); the zero value
 	// means DefaultProfile.
 	Profile uio.UnixFSProfile
+	// DirCacheSize is the most bytes of decoded directory nodes the
+	// service keeps (dircache.go); 0 means DefaultDirCacheSize, < 0 none.
+	DirCacheSize int64
 	// Log receives what fails after a change committed (see afterCommit);
 	// nil for none.
 	Log *slog.Logger
@@ -148,7 +151,8 @@ type Service struct {
 	dbs    *db.Manager
 	st     *store.Store
 	blocks *hubblocks.GC   // the hub's blockstore, with its collector (gc.go)
-	dag    ipld.DAGService // over blocks, importing with cfg.Profile
+	dag    ipld.DAGService // over dirs, importing with cfg.Profile
+	dirs   *dirCache       // decoded directories over blocks (dircache.go)
 	sizes  *sizeTable      // true sizes of DAGs whose links record others (truesize.go)
 	usage  usage
 	now    func() time.Time
@@ -172,8 +176,12 @@ func New(cfg Config, dbs *db.Manager, st *store.Store, blocks *hubblocks.GC) *Se
 	if profile == (uio.UnixFSProfile{}) {
 		profile, _ = ParseProfile(DefaultProfile)
 	}
-	dag := profiledDAG{hubblocks.NewDAGService(blocks), profile}
-	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: blocks, dag: dag, sizes: &sizeTable{st: st}, now: time.Now, locks: map[string]*bucketLock{}}
+	size := cfg.DirCacheSize
+	if size == 0 {
+		size = DefaultDirCacheSize
+	}
+	dirs := newDirCache(hubblocks.NewDAGService(blocks), blocks.Has, size)
+	return &Service{cfg: cfg, dbs: dbs, st: st, blocks: blocks, dag: profiledDAG{dirs, profile}, dirs: dirs, sizes: &sizeTable{st: st}, now: time.Now, locks: map[string]*bucketLock{}}
 }
 
 // flush makes every block stored so far durable.

@@ -65,6 +65,7 @@ func (s *Service) CollectGarbage(ctx context.Context) (GCStats, error) {
 		return marked, nil
 	})
 	st.GCStats = blocks
+	s.dirs.Purge()
 	switch {
 	case ctx.Err() != nil:
 		return st, errors.E(op, errors.Canceled, ctx.Err())

@@ -124,6 +124,7 @@ type Config struct {
 	BucketProfile string        `key:"bucket-profile" help:"UnixFS import profile of bucket files: unixfs-v1-2025 (CIDv1, raw leaves, 1 MiB chunks) or unixfs-v0-2015"`
 	BucketQuota   int           `key:"bucket-quota" help:"most bytes the buckets of one account may hold: a developer's or org's own and those of all its app's users together; 0: no limit"`
 	GCInterval    time.Duration `key:"gc-interval" help:"how often blocks no bucket references are deleted; 0: never"`
+	DirCacheSize  int           `key:"dir-cache-size" help:"most bytes of decoded bucket directories kept in memory, so a path's directories are not read and decoded again on every request; 0: none"`
 
 	UploadIdleTimeout time.Duration `key:"upload-idle-timeout" help:"how long an upload (PushPath, PushPaths, ImportCar) may deliver nothing before hubd ends it, committing nothing"`
 	GCHoldTimeout     time.Duration `key:"gc-hold-timeout" help:"how long a garbage collection waits for uploads that began before it; past it, it collects and keeps every block they touched"`
@@ -219,6 +220,7 @@ func DefaultConfig() Config {
 		UploadIdleTimeout:      server.DefaultUploadIdleTimeout,
 		GCHoldTimeout:          buckets.DefaultGCHoldTimeout,
 		BucketProfile:          buckets.DefaultProfile,
+		DirCacheSize:           buckets.DefaultDirCacheSize,
 		MaxConns:               DefaultMaxConns,
 		MaxConnsPerIP:          DefaultMaxConnsPerIP,
 		HandshakeTimeout:       server.DefaultHandshakeTimeout,
@@ -461,8 +463,8 @@ func (c Config) Validate() error {
 	if _, err := buckets.ParseProfile(c.BucketProfile); err != nil {
 		return fmt.Errorf("bucket-profile: %s", errors.Message(err))
 	}
-	if c.BucketQuota < 0 || c.GCInterval < 0 {
-		return fmt.Errorf("bucket-quota and gc-interval must not be negative (0 turns them off)")
+	if c.BucketQuota < 0 || c.GCInterval < 0 || c.DirCacheSize < 0 {
+		return fmt.Errorf("bucket-quota, gc-interval and dir-cache-size must not be negative (0 turns them off)")
 	}
 	for _, n := range []struct {
 		key string

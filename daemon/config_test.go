@@ -64,6 +64,7 @@ func TestLoadConfigRefusals(t *testing.T) {
 		{"zero new-identity window", nil, map[string]string{"HUBD_NEW_IDENTITIES_WINDOW": "0s"}, "new-identities-window: must be positive"},
 		{"unknown bucket profile", []string{"--bucket-profile", "unixfs-v9"}, nil, "bucket-profile"},
 		{"negative quota", []string{"--bucket-quota", "-1"}, nil, "must not be negative"},
+		{"negative dir cache", []string{"--dir-cache-size", "-1"}, nil, "must not be negative"},
 		{"negative GC interval", []string{"--gc-interval", "-1m"}, nil, "must not be negative"},
 		{"no script share", []string{"--script-cpu-share", "0"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},
 		{"script share past the machine", []string{"--script-cpu-share", "101"}, nil, "script-cpu-share: must be a percentage from 1 to 100"},

@@ -251,7 +251,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Daemon, err er
 	// The buckets and the gateway share one blockstore with its collector
 	// beside it: what the gateway reads while a cycle runs is kept.
 	collected := blockstore.NewGC(blocks)
-	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, Log: log, Publisher: d.ipfs,
+	bkts := buckets.New(buckets.Config{GatewayURL: linkBase, WWWDomain: cfg.BucketsDomain, Quota: int64(cfg.BucketQuota), Profile: profile, DirCacheSize: dirCacheSize(cfg.DirCacheSize), Log: log, Publisher: d.ipfs,
 		GCHoldTimeout: cfg.GCHoldTimeout, IssueLink: authSvc.IssueLink}, dbs, d.store, collected)
 	d.ipfs.Run(bkts)
 	content, err := gateway.New(gateway.Config{Blocks: collected, Buckets: bkts, Private: bkts, Tokens: authSvc, Records: records, Metrics: reg, Log: log, WWWDomain: cfg.BucketsDomain})
@@ -511,4 +511,13 @@ func NewLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// dirCacheSize maps --dir-cache-size, where 0 turns the cache off, to
+// buckets.Config.DirCacheSize, where 0 means the default.
+func dirCacheSize(n int) int64 {
+	if n == 0 {
+		return -1
+	}
+	return int64(n)
 }
