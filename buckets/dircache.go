@@ -163,7 +163,13 @@ func (c *dirCache) add(k cid.Cid, nd ipld.Node) {
 
 // cacheable reports whether pn is a UnixFS directory or HAMT shard whose
 // links are in the order a copy would sort them into (by name, stable).
+// A node without links is not worth caching, and is not decoded further:
+// file leaves (dag-pb ones, with the unixfs-v0-2015 profile) are, and
+// reading the type of each would copy its data.
 func cacheable(pn *merkledag.ProtoNode) bool {
+	if len(pn.Links()) == 0 {
+		return false
+	}
 	fs, err := unixfs.FSNodeFromBytes(pn.Data())
 	if err != nil || fs.Type() != unixfs.TDirectory && fs.Type() != unixfs.THAMTShard {
 		return false
