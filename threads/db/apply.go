@@ -26,6 +26,11 @@ type applier struct {
 	changes []change                  // appended to the listen log
 	rebuild map[string]bool           // collections whose indexes must be rebuilt
 	decoded map[string]map[string]any // new values already decoded, by docKey
+	// acl says whether an event applied holds ACL operations.
+	acl bool
+	// fresh says that the state is being rebuilt from nothing
+	// (rebuildState): what is stored does not count.
+	fresh bool
 	// entry numbers the journal entry of a local write, whose record the
 	// former makes after the commit (journal.go); 0 for other events.
 	entry uint64
@@ -51,6 +56,9 @@ func (a *applier) col(name string) (*colRecord, error) {
 	if c, ok := a.cols[name]; ok {
 		return c, nil
 	}
+	if a.fresh {
+		return nil, nil
+	}
 	var c colRecord
 	err := a.d.m.st.Get(colKey(a.d.pfx, name), &c)
 	if errors.Is(errors.NotExist, err) {
@@ -68,6 +76,9 @@ func (a *applier) col(name string) (*colRecord, error) {
 func (a *applier) doc(k []byte) (*docRecord, error) {
 	if d, ok := a.docs[string(k)]; ok {
 		return d, nil
+	}
+	if a.fresh {
+		return nil, nil
 	}
 	d, err := readDoc(a.d.m.st, k)
 	if errors.Is(errors.NotExist, err) {
@@ -92,6 +103,10 @@ func (a *applier) apply(ev eventBody, log string) error {
 			err = a.applyCollection(o, v)
 		case opCreate, opSave, opDelete:
 			err = a.applyDoc(o, v)
+		case opACL:
+			// The list is read from the records themselves (acl.go),
+			// once the event is stored.
+			a.acl = true
 		default:
 			err = errors.Errorf(op, errors.Invalid, "unknown operation %q", o.Kind)
 		}
@@ -264,7 +279,11 @@ func (a *applier) rebuildIndexes(name string) error {
 	prefix := docPrefix(a.d.pfx, name)
 	// Documents in the store, overridden by those written in this batch.
 	seen := map[string]bool{}
-	err = scanDocs(a.d.m.st.ScanRange, prefix, func(k []byte, d *docRecord) error {
+	scan := a.d.m.st.ScanRange
+	if a.fresh {
+		scan = func(_, _ []byte, _ func(key, val []byte) error) error { return nil }
+	}
+	err = scanDocs(scan, prefix, func(k []byte, d *docRecord) error {
 		key := string(k)
 		seen[key] = true
 		if pending, ok := a.docs[key]; ok {

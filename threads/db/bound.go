@@ -30,6 +30,9 @@ func (b bound) NewDB(ctx context.Context, id hub.ThreadID, opts hub.DBOptions) (
 			return "", errors.E(op, err)
 		}
 	}
+	if id.Variant() == threads.AccessControlled {
+		return "", errors.Errorf(op, errors.Invalid, "DB ID %s is access controlled: such an ID names the key of the DB's root log, so the hub makes it; send a raw ID (variant 0x55) or none", id)
+	}
 	var key *threads.Key
 	if len(opts.Key) > 0 {
 		k, err := threads.KeyFromBytes(opts.Key)

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"encoding/json"
+	stderrors "errors"
 	"sort"
 	"sync"
 
@@ -34,6 +35,10 @@ type DB struct {
 	seq   uint64
 	bytes int64
 
+	// acl is the access control list of an access-controlled DB, nil for
+	// one that is not (acl.go); guarded by sem.
+	acl *aclState
+
 	// former turns the journal entries of committed writes into records
 	// (former.go); whoever also holds its log lock takes sem first.
 	former *former
@@ -59,6 +64,9 @@ func (m *Manager) newDB(info Info) *DB {
 	d.former = newFormer(m.st, m.threads, d.id, d.pfx, func(who hub.PubKey) (logWriter, error) {
 		return d.writer(nil, who) // stored with the identity's first entry
 	}, func() { m.announce(info.ID) })
+	if root, err := threads.RootLog(info.ID); err == nil {
+		d.acl = newACLState(root)
+	}
 	return d
 }
 
@@ -105,7 +113,10 @@ func (d *DB) load() error {
 	if err := d.reloadCollections(); err != nil {
 		return err
 	}
-	return d.former.load()
+	if err := d.former.load(); err != nil {
+		return err
+	}
+	return d.loadACL()
 }
 
 // reloadCollections recompiles the visible collections from the store.
@@ -225,6 +236,9 @@ func (d *DB) stage(b *store.Batch, p hub.Principal, ops []operation, known hints
 	if err != nil {
 		return nil, err
 	}
+	if err := d.mayWrite(p.Owner(), w.id, ops); err != nil {
+		return nil, err
+	}
 	ev := eventBody{Time: d.tick(), Ops: ops}
 	entry := d.former.append(b, p.Owner(), d.m.cfg.Now(), ev.encode())
 	a, err := d.stageEvent(b, ev, w.id, known)
@@ -321,73 +335,131 @@ func (d *DB) Ingest(ctx context.Context, blocks []threads.Block) error {
 // IngestBatch applies records that other peers wrote to this DB's thread,
 // in order, in one commit that is durable when it returns: a peer catching
 // up pays one sync per batch, not one per record. It returns how many
-// records it applied; records the DB holds already are skipped. At the
-// first record the thread store refuses (Invalid or Permission when it
-// does not verify, FailedPrecondition when the record before it in its log
-// is missing or the log forked) it stops and applies those before it, and
-// returns that refusal. A verified record that holds no DB event is
-// Invalid, and then nothing of the batch is applied.
+// records it applied; records the DB holds already are skipped. A record
+// an access-controlled DB's list does not allow is not stored and the
+// others are still applied; the first such refusal (FailedPrecondition,
+// caused by an *ACLRefusal) is returned. At the first record the thread
+// store refuses otherwise (Invalid or Permission when it does not verify,
+// FailedPrecondition when the record before it in its log is missing or
+// the log forked) it stops and applies those before it, and returns that
+// refusal unless an ACL refusal came first. A verified record that holds
+// no DB event is Invalid, and then nothing of its commit is applied.
+//
+// A record that holds ACL operations ends its commit: the list is read
+// again (enforceACL) before the records after it are admitted, so that a
+// writer granted early in a batch has its records of the same batch kept.
 func (d *DB) IngestBatch(ctx context.Context, records [][]threads.Block) (int, error) {
 	const op errors.Op = "db.IngestBatch"
 	if err := d.lock(ctx); err != nil {
 		return 0, err
 	}
 	defer d.unlock()
-	n, durable, err := d.ingest(records)
-	if durable != nil {
-		if werr := durable(); werr != nil {
-			return 0, errors.E(op, werr)
+	applied := 0
+	var refused error
+	for len(records) > 0 {
+		r := d.ingest(records)
+		records = records[r.used:]
+		if r.durable != nil {
+			if err := r.durable(); err != nil {
+				return applied, errors.E(op, err)
+			}
+			applied += r.applied
+			d.m.announce(d.id)
 		}
-		d.m.announce(d.id)
+		if r.acl {
+			if err := d.enforceACL(ctx); err != nil {
+				return applied, errors.E(op, err)
+			}
+		}
+		if refused == nil {
+			refused = r.refusedACL
+		}
+		if r.stop != nil {
+			if refused == nil {
+				refused = r.stop
+			}
+			break
+		}
 	}
-	if err != nil {
-		return n, errors.E(op, err)
+	if refused != nil {
+		return applied, errors.E(op, refused)
 	}
-	return n, nil
+	return applied, nil
+}
+
+// ingestion is what one commit of IngestBatch went through.
+type ingestion struct {
+	used       int          // records of the batch gone through
+	applied    int          // records applied
+	durable    func() error // the wait for their durability; nil when none were
+	acl        bool         // they hold ACL operations: read the list again
+	refusedACL error        // the first record the list refused
+	stop       error        // the refusal or failure it stopped at
 }
 
 // ingest verifies, stages and applies records under the write lock and
-// the former's log lock, and returns how many it applied, the wait for
-// their durability (nil when none were), and the refusal it stopped at.
-func (d *DB) ingest(records [][]threads.Block) (n int, durable func() error, refused error) {
+// the former's log lock, up to and including the first that holds ACL
+// operations of an access-controlled DB, in one commit. Records the list
+// refuses are skipped before anything of them is staged.
+func (d *DB) ingest(records [][]threads.Block) (r ingestion) {
 	d.former.lockLogs()
 	defer d.former.unlockLogs()
+	fail := func(err error) ingestion {
+		return ingestion{used: r.used, refusedACL: r.refusedACL, stop: err}
+	}
 	b := d.m.st.NewBatch()
 	a := d.newApplier(b)
 	for _, blocks := range records {
-		rec, ev, err := d.m.threads.Ingest(b, d.id, blocks)
+		r.used++
+		rec, ev, err := d.m.threads.IngestAdmitted(b, d.id, blocks, d.refuseRecord)
 		if errors.Is(errors.Exist, err) {
 			continue
 		}
+		var acl *ACLRefusal
+		if stderrors.As(err, &acl) {
+			if r.refusedACL == nil {
+				r.refusedACL = err
+			}
+			continue // the thread store left b as it was
+		}
 		if err != nil {
-			refused = err // the thread store left b as it was
+			r.stop = err // the thread store left b as it was
 			break
 		}
 		// From here a failure leaves the record half staged in b, which
 		// is then dropped whole.
 		var body eventBody
 		if err := json.Unmarshal(ev.Body, &body); err != nil {
-			return 0, nil, errors.Errorf("", errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err)
+			return fail(errors.Errorf("", errors.Invalid, "record %s holds no DB event: %v", rec.Cid, err))
 		}
 		if body.Time > d.clock {
 			d.clock = body.Time
 		}
 		if err := a.apply(body, rec.LogID.String()); err != nil {
-			return 0, nil, err
+			return fail(err)
 		}
-		n++
+		r.applied++
+		if a.acl && d.acl != nil {
+			r.acl = true
+			break
+		}
 	}
-	if n == 0 {
-		return 0, nil, refused
+	if r.applied == 0 {
+		return r
+	}
+	if r.acl {
+		// Read again once stored, and after a crash if need be.
+		b.PutRaw(aclStaleKey(d.pfx), nil)
 	}
 	if err := a.finish(); err != nil {
-		return 0, nil, err
+		return fail(err)
 	}
 	durable, err := commit(b, a)
 	if err != nil {
-		return 0, nil, err
+		return fail(err)
 	}
-	return n, durable, refused
+	r.durable = durable
+	return r
 }
 
 // collectionOps turns compiled collections into collection ops.

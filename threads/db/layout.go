@@ -23,6 +23,8 @@ import (
 //	<db>n                              → counters: last change, clock, bytes stored (counters.go)
 //	<db>writer/<identity>              → libp2p-marshalled log key of that writer
 //	<db>jrn/<seq: 8 bytes BE>          → a write waiting for its record (journal.go)
+//	<db>acl                            → aclState, the access control list (acl.go)
+//	<db>acl-stale                      → empty: an ACL operation arrived, the list is to be read again
 //	dbname/<account>/<owner>/<name>    → thread ID (names are unique per scope)
 //	dbown/<account>/<owner>/<id>       → empty (lists a scope's DBs)
 func dbPrefix(id threads.ID) []byte { return store.BinaryKey(store.DBs, id.Bytes(), 0) }
@@ -43,6 +45,9 @@ func docKey(db []byte, col, docID string) []byte { return join(db, "doc/", col, 
 func writerKey(db []byte, identity hub.PubKey) []byte {
 	return join(db, "writer/", string(identity))
 }
+
+func aclKey(db []byte) []byte      { return join(db, "acl") }
+func aclStaleKey(db []byte) []byte { return join(db, "acl-stale") }
 
 // idxColPrefix holds every index entry of a collection.
 func idxColPrefix(db []byte, col string) []byte { return join(db, "idx/", col, "\x00") }

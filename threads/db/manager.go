@@ -10,6 +10,13 @@
 // an acknowledged write survives a crash, a write in flight is whole or
 // absent, and a write whose record a crash prevented gets it when the hub
 // starts again (Manager.ResumeForming).
+//
+// A DB whose thread is access controlled keeps a list of identities and
+// roles (admin, writer, reader) as records of the thread, and every
+// replica refuses the records it does not allow; a revocation cuts the
+// revoked writer's logs at the records the revoker holds, and records
+// concurrent with it lose everywhere (acl.go gives the rules,
+// docs/access-control.md explains them).
 package db
 
 import (
@@ -17,6 +24,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -123,8 +133,18 @@ func NewManager(cfg Config, st *store.Store, logs *logstore.Store) *Manager {
 // client, as the JS client does) and key (a fresh one when nil), with the
 // given collections. Names are unique per owner; the number of DBs per
 // owner is capped (Exhausted).
+//
+// An access-controlled ID (threads.AccessControlled) names the key of the
+// DB's root log, which this hub does not hold: such a DB is one joined
+// from another peer, whose records bring its access control list.
+// NewACLDB makes a new one.
 func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, name string, key *threads.Key, cols []CollectionConfig) (Info, error) {
-	const op errors.Op = "db.NewDB"
+	return m.create(ctx, "db.NewDB", p, id, name, key, cols, nil)
+}
+
+// create makes a DB, for NewDB and NewACLDB: root is the root log key of
+// an access-controlled DB made here, nil otherwise.
+func (m *Manager) create(ctx context.Context, op errors.Op, p hub.Principal, id threads.ID, name string, key *threads.Key, cols []CollectionConfig, root crypto.PrivKey) (Info, error) {
 	owner, sc := p.Owner(), scope(p)
 	if owner == "" {
 		return Info{}, errors.E(op, errors.Unauthenticated, "creating a DB needs an identity")
@@ -188,13 +208,37 @@ func (m *Manager) NewDB(ctx context.Context, p hub.Principal, id threads.ID, nam
 	}
 	b.Put(ownerKey(sc, id), struct{}{})
 	d := m.newDB(info)
-	if len(compiled) > 0 {
-		// The collections are the DB's first event, so replicas get them.
-		if err := d.writeDurably(b, p, collectionOps(compiled, opCollSet)); err != nil {
+	var ops []operation
+	if root != nil {
+		// The owner writes with the root log, and says so first.
+		raw, err := crypto.MarshalPrivateKey(root)
+		if err != nil {
+			return Info{}, errors.E(op, errors.Internal, err)
+		}
+		lid, err := peer.IDFromPrivateKey(root)
+		if err != nil {
+			return Info{}, errors.E(op, errors.Internal, err)
+		}
+		b.PutRaw(writerKey(d.pfx, owner), raw)
+		d.writers[owner] = logWriter{key: root, id: lid.String()} // d is dropped if b fails
+		if ops, err = genesis(owner, lid); err != nil {
+			return Info{}, errors.E(op, err)
+		}
+	}
+	// The collections are the DB's first event, so replicas get them.
+	ops = append(ops, collectionOps(compiled, opCollSet)...)
+	if len(ops) > 0 {
+		if err := d.writeDurably(b, p, ops); err != nil {
 			return Info{}, errors.E(op, err)
 		}
 	} else if err := b.Commit(); err != nil {
 		return Info{}, errors.E(op, err)
+	}
+	if root != nil {
+		// No one else reaches d yet: its write lock is as good as held.
+		if err := d.enforceACL(ctx); err != nil {
+			return Info{}, errors.E(op, err)
+		}
 	}
 	m.dbs[id] = d
 	return info, nil

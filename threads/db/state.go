@@ -126,6 +126,7 @@ const (
 	opDelete    opKind = "delete"
 	opCollSet   opKind = "collection"        // create or update a collection
 	opCollClear opKind = "collection-delete" // delete a collection
+	opACL       opKind = "acl"               // an identity's role (acl.go); ID is the identity
 )
 
 // operation is one write in an event.

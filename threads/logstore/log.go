@@ -130,13 +130,28 @@ func (s *Store) Append(b *store.Batch, id threads.ID, logKey crypto.PrivKey, bod
 // that the event's blocks are present and well formed, and gets a zero
 // Event back.
 func (s *Store) Ingest(b *store.Batch, id threads.ID, blocks []threads.Block) (threads.Record, threads.Event, error) {
+	return s.IngestAdmitted(b, id, blocks, nil)
+}
+
+// Admit decides whether a verified record may take position pos of its
+// log (1 for a log's first record), counting the records staged in the
+// same batch: nil admits it, an error is the refusal.
+type Admit func(rec threads.Record, pos int64) error
+
+// IngestAdmitted is Ingest with admit (when not nil) asked about the
+// record once its signature verifies and before it is checked against its
+// log's head: a record admit refuses is not staged, b is left as it was,
+// and admit's refusal is returned. A DB's access control list
+// refuses records this way, so that the other records of a batch are
+// still applied.
+func (s *Store) IngestAdmitted(b *store.Batch, id threads.ID, blocks []threads.Block, admit Admit) (threads.Record, threads.Event, error) {
 	const op errors.Op = "logstore.Ingest"
 	p := s.view(id, b)
 	info, err := s.info(p, id)
 	if err != nil {
 		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
-	rec, ev, l, writes, err := s.verify(p, info, blocks)
+	rec, ev, l, writes, err := s.verify(p, info, blocks, admit)
 	if err != nil {
 		return threads.Record{}, threads.Event{}, errors.E(op, err)
 	}
@@ -148,7 +163,7 @@ func (s *Store) Ingest(b *store.Batch, id threads.ID, blocks []threads.Block) (t
 
 // verify checks an ingested record and returns it, its opened event, its
 // log after it, and the blocks to store.
-func (s *Store) verify(p *pending, info Info, blocks []threads.Block) (threads.Record, threads.Event, LogInfo, []threads.Block, error) {
+func (s *Store) verify(p *pending, info Info, blocks []threads.Block, admit Admit) (threads.Record, threads.Event, LogInfo, []threads.Block, error) {
 	fail := func(err error) (threads.Record, threads.Event, LogInfo, []threads.Block, error) {
 		return threads.Record{}, threads.Event{}, LogInfo{}, nil, err
 	}
@@ -198,6 +213,11 @@ func (s *Store) verify(p *pending, info Info, blocks []threads.Block) (threads.R
 		// (formed again after a crash), never from elsewhere, or a write
 		// could be applied twice.
 		return fail(errors.Errorf("", errors.FailedPrecondition, "record %s is of log %s, which this store writes itself; it does not ingest its own records", rec.Cid, rec.LogID))
+	}
+	if admit != nil {
+		if err := admit(rec, l.Counter+1); err != nil {
+			return fail(err)
+		}
 	}
 	if !rec.Prev.Equals(l.Head) {
 		return fail(s.chainError(p, info.ID, rec, l))
@@ -457,4 +477,46 @@ func (v *logJSON) decode(lid peer.ID) (LogInfo, error) {
 		}
 	}
 	return l, nil
+}
+
+// Truncate drops the records of log lid in thread id that follow its
+// first n, in b: the log's head moves back to its nth record, and a log
+// left with none is removed. It is how a DB drops the records its access
+// control list no longer allows (threads/db); their blocks stay until the
+// thread is deleted. A log with n records or fewer is left alone. The
+// caller serialises writes to the thread (see Store).
+func (s *Store) Truncate(b *store.Batch, id threads.ID, lid peer.ID, n int64) error {
+	const op errors.Op = "logstore.Truncate"
+	p := s.view(id, b)
+	info, err := s.info(p, id)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	l, err := s.log(p, id, lid)
+	if err != nil {
+		return errors.E(op, err)
+	}
+	if n < 0 {
+		n = 0
+	}
+	for l.Counter > n {
+		data, err := s.db.GetRaw(blockKey(id, l.Head))
+		if err != nil {
+			return errors.Errorf(op, errors.Internal, "log %s of thread %s: record %s: %v", lid, id, l.Head, err)
+		}
+		prev, _, err := threads.RecordLinks(info.Key, threads.Block{Cid: l.Head, Data: data})
+		if err != nil {
+			return errors.Errorf(op, errors.Internal, "log %s of thread %s: stored %s", lid, id, errors.Message(err))
+		}
+		l.Head, l.Counter = prev, l.Counter-1
+	}
+	if l.Counter == 0 {
+		b.Delete(logKey(id, lid))
+		b.Delete(headKey(id, lid))
+		delete(p.logs, lid)
+		return nil
+	}
+	b.PutRaw(headKey(id, lid), encodeHead(l))
+	p.logs[lid] = l
+	return nil
 }

@@ -42,7 +42,7 @@ func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufi
 		n, err := s.ingestBatch(ctx, id, batch)
 		s.frames.Release(held)
 		batch, held, ingested = batch[:0], 0, ingested+n
-		return s.refused(p, err)
+		return s.refused(p, id, err)
 	}
 	defer func() { s.frames.Release(held) }()
 	for {
@@ -75,7 +75,7 @@ func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufi
 			if ferr := flush(); ferr != nil {
 				return sent, ingested, false, ferr
 			}
-			return sent, ingested, false, s.refused(p, errors.Errorf("", errors.Invalid, "%v", err))
+			return sent, ingested, false, s.refused(p, id, errors.Errorf("", errors.Invalid, "%v", err))
 		}
 		batch = append(batch, blocks)
 		if len(batch) == s.cfg.Batch {
@@ -86,11 +86,17 @@ func (s *Service) receive(ctx context.Context, p peer.ID, id threads.ID, r *bufi
 	}
 }
 
-// refused returns err, a refusal of a record from peer p, after banning p
-// when the record does not verify.
-func (s *Service) refused(p peer.ID, err error) error {
+// refused returns err, a refusal of a record of thread id from peer p,
+// after banning p when the record does not verify. A refusal by the DB's
+// access control list is logged, and p is not banned: an honest peer may
+// hold records a revocation it has not yet seen cuts off, or send a
+// writer's before its grant.
+func (s *Service) refused(p peer.ID, id threads.ID, err error) error {
 	if errors.Is(errors.Invalid, err) || errors.Is(errors.Permission, err) {
 		s.ban(p, fmt.Sprintf("sent a record that does not verify: %s", errors.Message(err)))
+	}
+	if refusedByACL(err) {
+		s.cfg.Log.Warn("replication: refused a record", "peer", p, "db", id, "reason", errors.Message(err))
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package replicate
 import (
 	"bufio"
 	"context"
+	stderrors "errors"
 	"maps"
 
 	"github.com/ipfs/go-cid"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
+	"github.com/selfhub/hub/threads/db"
 	"github.com/selfhub/hub/threads/logstore"
 )
 
@@ -64,6 +66,9 @@ func (s *Service) syncWith(ctx context.Context, ai peer.AddrInfo, id threads.ID)
 			continue
 		}
 		if err := s.pullLog(ctx, ai.ID, id, info.Key, h.log, h.counter); err != nil {
+			if refusedByACL(err) {
+				continue // logged by ingest; the other logs still come
+			}
 			return errors.E(op, err)
 		}
 	}
@@ -291,4 +296,11 @@ func (s *Service) exchange(ctx context.Context, p peer.ID, req request, id threa
 		return err
 	}
 	return nil
+}
+
+// refusedByACL reports whether err is a DB's access control list refusing
+// a record.
+func refusedByACL(err error) bool {
+	var r *db.ACLRefusal
+	return stderrors.As(err, &r)
 }
