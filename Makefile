@@ -1,7 +1,7 @@
 # Hub: make run | test | proto | bench | fuzz
 GO        ?= go
 BIN       := $(CURDIR)/bin
-PROTOS    := hubd billingd threads usersd bucketsd hubbuckets
+PROTOS    := hubd billingd threads usersd bucketsd hubbuckets hubthreads
 
 .PHONY: run build test compat-deps proto bench bench-kubo conformance fuzz vet deps-check
 

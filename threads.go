@@ -244,3 +244,50 @@ type ListenEvent struct {
 	// listener's own (a read filter rewrote it): call enc directly.
 	Encode func(enc func(ListenEvent) ([]byte, error)) ([]byte, error)
 }
+
+// ThreadAccessServer is the optional ability of a ThreadServer to keep
+// access-controlled DBs: DBs with a list of identities and roles that
+// every replica enforces (docs/access-control.md). ThreadAccess binds it
+// to the principal a call acts as.
+type ThreadAccessServer interface {
+	ThreadAccess(p Principal) ThreadAccess
+}
+
+// ThreadAccess manages the access control lists of DBs. The roles are
+// "admin", "writer", "reader" and "none". Other identities of the app
+// that owns an access-controlled DB (the same account) reach it through
+// Threads once they have a role: readers read, writers also write.
+type ThreadAccess interface {
+	// NewACLDB creates an access-controlled DB owned by the caller, who
+	// is its admin for good, and returns its ID; opts are as for NewDB.
+	NewACLDB(ctx context.Context, opts DBOptions) (ThreadID, error)
+	// ACL lists the members of DB db by identity; FailedPrecondition for
+	// a DB that is not access controlled.
+	ACL(ctx context.Context, db ThreadID) ([]ACLMember, error)
+	// Grant gives identity role in DB db. A role that writes is granted
+	// with logs (peer IDs of the logs it writes with), or when there are
+	// none with a log this hub makes: the identity then writes through
+	// this hub. Only the owner and admins grant, only the owner grants
+	// or takes away admin (Permission); an unknown role or a malformed
+	// identity or log is Invalid.
+	Grant(ctx context.Context, db ThreadID, identity PubKey, role string, logs []string) error
+	// Revoke takes every role away from identity in DB db: its logs are
+	// cut at the records this hub holds of them, and its later records
+	// are refused by every replica.
+	Revoke(ctx context.Context, db ThreadID, identity PubKey) error
+}
+
+// ACLMember is one identity of a DB's access control list.
+type ACLMember struct {
+	Identity PubKey
+	Role     string
+	Logs     []ACLLog
+}
+
+// ACLLog is a log a member was granted to write with.
+type ACLLog struct {
+	ID      string // the log's peer ID
+	Role    string // the role it was granted with
+	Revoked bool   // cut by a revocation
+	Cut     int64  // records kept when Revoked
+}

@@ -6,9 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/client"
 	threadsclient "github.com/selfhub/hub/client/threads"
-	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/threads"
 )
 
@@ -25,7 +25,7 @@ with -o: the DBs your apps reach with the account's (or org's) account
 keys. DBs that an app's users make through a user group key belong to
 those users and are not listed here.`,
 	}
-	cmd.AddCommand(a.threadsListCommand(), a.threadsCreateCommand(), a.threadsRemoveCommand())
+	cmd.AddCommand(a.threadsListCommand(), a.threadsCreateCommand(), a.threadsRemoveCommand(), a.threadsACLCommand())
 	return cmd
 }
 
@@ -109,6 +109,7 @@ func (a *app) threadsCreateCommand() *cobra.Command {
 	var (
 		name   string
 		asJSON bool
+		acl    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -118,7 +119,13 @@ and print its ID. Names are optional and unique among your DBs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.threadsCall(cmd.Context(), func(ctx context.Context, c *threadsclient.Client) error {
-				id, err := c.NewDB(ctx, "", threadsclient.DBOptions{Name: name})
+				var id threads.ID
+				var err error
+				if acl {
+					id, err = c.NewACLDB(ctx, hub.DBOptions{Name: name})
+				} else {
+					id, err = c.NewDB(ctx, "", threadsclient.DBOptions{Name: name})
+				}
 				if err != nil {
 					return err
 				}
@@ -136,6 +143,7 @@ and print its ID. Names are optional and unique among your DBs.`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "name of the DB")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&acl, "acl", false, "make an access-controlled DB (hub threads acl)")
 	return cmd
 }
 
@@ -147,9 +155,9 @@ func (a *app) threadsRemoveCommand() *cobra.Command {
 		Short:   "Delete a DB and everything in it",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := threads.Decode(args[0])
+			id, err := parseDBID(args[0])
 			if err != nil {
-				return errors.Errorf(cliOp, errors.Invalid, "%s; copy the ID from hub threads ls", errors.Message(err))
+				return err
 			}
 			if err := a.confirm(yes, fmt.Sprintf("Delete DB %s and everything in it? This cannot be undone.", id)); err != nil {
 				return err

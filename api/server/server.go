@@ -23,6 +23,7 @@ import (
 	"github.com/selfhub/hub/api/pb/bucketsdpb"
 	"github.com/selfhub/hub/api/pb/hubbucketspb"
 	"github.com/selfhub/hub/api/pb/hubdpb"
+	"github.com/selfhub/hub/api/pb/hubthreadspb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/api/pb/usersdpb"
 	"github.com/selfhub/hub/auth"
@@ -277,6 +278,7 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	usersdpb.RegisterAPIServiceServer(s.grpc, &usersService{s: s})
 	bucketsdpb.RegisterAPIServiceServer(s.grpc, &bucketsService{s: s})
 	hubbucketspb.RegisterAPIServiceServer(s.grpc, &hubBucketsService{b: &bucketsService{s: s}})
+	hubthreadspb.RegisterAPIServiceServer(s.grpc, &hubThreadsService{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for method, req := range hubdRequirements {
 		s.requirements["/"+hubdpb.APIService_ServiceDesc.ServiceName+"/"+method] = req
@@ -292,6 +294,9 @@ func New(svc Services, lim Limits, log *slog.Logger, reg prometheus.Registerer) 
 	}
 	for method, req := range hubBucketsRequirements {
 		s.requirements["/"+hubbucketspb.APIService_ServiceDesc.ServiceName+"/"+method] = req
+	}
+	for method, req := range hubThreadsRequirements {
+		s.requirements["/"+hubthreadspb.APIService_ServiceDesc.ServiceName+"/"+method] = req
 	}
 	s.requirements["/grpc.health.v1.Health/Check"] = auth.Open
 	s.requirements["/grpc.health.v1.Health/Watch"] = auth.Open

@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"google.golang.org/grpc"
 
+	"github.com/selfhub/hub/api/pb/hubthreadspb"
 	"github.com/selfhub/hub/api/pb/threadspb"
 	"github.com/selfhub/hub/errors"
 	"github.com/selfhub/hub/identity"
@@ -34,13 +35,14 @@ import (
 // Client calls hubd's threads API over one gRPC connection. It is safe for
 // concurrent use.
 type Client struct {
-	c threadspb.APIClient
+	c   threadspb.APIClient
+	acl hubthreadspb.APIServiceClient // Hub's extensions: access control (acl.go)
 }
 
 // New returns a Client that calls the server at the other end of conn,
 // typically a *grpc.ClientConn from client.Dial. The caller closes conn.
 func New(conn grpc.ClientConnInterface) *Client {
-	return &Client{c: threadspb.NewAPIClient(conn)}
+	return &Client{c: threadspb.NewAPIClient(conn), acl: hubthreadspb.NewAPIServiceClient(conn)}
 }
 
 // GetToken proves to the server that the caller holds priv and returns the

@@ -19,10 +19,11 @@ import (
 // refuseRecord returns the refusal of record rec at position pos of its
 // log, or nil when the list allows it (a logstore.Admit).
 func (d *DB) refuseRecord(rec threads.Record, pos int64) error {
-	if d.acl == nil {
+	s := d.acl.Load()
+	if s == nil {
 		return nil
 	}
-	if n, why := d.acl.allowed(rec.LogID.String()); pos > n {
+	if n, why := s.allowed(rec.LogID.String()); pos > n {
 		return errors.E(errors.FailedPrecondition, &ACLRefusal{Record: rec.Cid.String(), Log: rec.LogID.String(), Reason: why})
 	}
 	return nil
@@ -36,7 +37,7 @@ func (d *DB) refuseRecord(rec threads.Record, pos int64) error {
 // replays records only.
 func (d *DB) enforceACL(ctx context.Context) error {
 	const op errors.Op = "db.enforceACL"
-	if d.acl == nil {
+	if d.acl.Load() == nil {
 		return nil
 	}
 	if err := d.former.wait(ctx); err != nil {
@@ -66,7 +67,7 @@ func (d *DB) enforceACL(ctx context.Context) error {
 		if err := b.Commit(); err != nil {
 			return errors.E(op, err)
 		}
-		d.acl = s
+		d.acl.Store(s)
 		return nil
 	}
 	for lid, n := range keep {
@@ -85,7 +86,7 @@ func (d *DB) enforceACL(ctx context.Context) error {
 	if err != nil {
 		return errors.E(op, err)
 	}
-	d.acl = s
+	d.acl.Store(s)
 	d.m.announce(d.id)
 	return nil
 }

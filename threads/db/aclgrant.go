@@ -49,14 +49,14 @@ func genesis(owner hub.PubKey, lid peer.ID) ([]operation, error) {
 // loadACL reads the stored list, and reads it again from the records if
 // an ACL operation arrived that a crash kept from being read.
 func (d *DB) loadACL() error {
-	if d.acl == nil {
+	if d.acl.Load() == nil {
 		return nil
 	}
 	var s aclState
 	err := d.m.st.Get(aclKey(d.pfx), &s)
 	switch {
 	case err == nil:
-		d.acl = &s
+		d.acl.Store(&s)
 	case !errors.Is(errors.NotExist, err):
 		return err
 	}
@@ -69,17 +69,17 @@ func (d *DB) loadACL() error {
 // mayWrite refuses a local write by identity who, with log lid, that the
 // list does not allow.
 func (d *DB) mayWrite(who hub.PubKey, lid string, ops []operation) error {
-	if d.acl == nil {
+	if d.acl.Load() == nil {
 		return nil
 	}
-	if n, why := d.acl.allowed(lid); n != unlimited {
+	if n, why := d.acl.Load().allowed(lid); n != unlimited {
 		if why == "" {
 			why = "the log was revoked"
 		}
 		return errors.Errorf("", errors.Permission, "identity %s may not write to DB %s (%s); an admin grants it the writer role", who, d.id, why)
 	}
 	for _, o := range ops {
-		if o.Kind == opACL && !d.acl.admin(lid) {
+		if o.Kind == opACL && !d.acl.Load().admin(lid) {
 			return errors.Errorf("", errors.Permission, "identity %s may not change the access control list of DB %s: only its owner and admins do", who, d.id)
 		}
 	}
@@ -111,7 +111,7 @@ func (d *DB) Grant(ctx context.Context, p hub.Principal, who hub.PubKey, role Ro
 		return err
 	}
 	defer d.unlock()
-	if d.acl == nil {
+	if d.acl.Load() == nil {
 		return errors.Errorf(op, errors.FailedPrecondition, "DB %s is not access controlled: whoever holds its key reads and writes it; make an access-controlled DB to give roles", d.id)
 	}
 	// The cuts count the records of the logs, every write's included.
@@ -123,7 +123,7 @@ func (d *DB) Grant(ctx context.Context, p hub.Principal, who hub.PubKey, role Ro
 	if err != nil {
 		return errors.E(op, err)
 	}
-	s := d.acl
+	s := d.acl.Load()
 	byRoot := author.id == s.Root
 	switch {
 	case !s.admin(author.id):
@@ -188,10 +188,10 @@ func (d *DB) ACL(ctx context.Context) ([]Member, error) {
 		return nil, err
 	}
 	defer d.unlock()
-	if d.acl == nil {
+	if d.acl.Load() == nil {
 		return nil, errors.Errorf(op, errors.FailedPrecondition, "DB %s is not access controlled: whoever holds its key reads and writes it", d.id)
 	}
-	return d.acl.members(), nil
+	return d.acl.Load().members(), nil
 }
 
 // LogID returns the ID of the log principal p writes with in this DB on
@@ -238,7 +238,7 @@ func (d *DB) freshLog(b *store.Batch, who hub.PubKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, granted := d.acl.Logs[w.id]; !granted {
+	if _, granted := d.acl.Load().Logs[w.id]; !granted {
 		return w.id, nil
 	}
 	key, err := identity.New()

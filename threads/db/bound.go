@@ -33,11 +33,24 @@ func (b bound) NewDB(ctx context.Context, id hub.ThreadID, opts hub.DBOptions) (
 	if id.Variant() == threads.AccessControlled {
 		return "", errors.Errorf(op, errors.Invalid, "DB ID %s is access controlled: such an ID names the key of the DB's root log, so the hub makes it; send a raw ID (variant 0x55) or none", id)
 	}
+	key, cols, err := dbOptions(opts)
+	if err != nil {
+		return "", errors.E(op, err)
+	}
+	if _, err := b.m.NewDB(ctx, b.p, id, opts.Name, key, cols); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// dbOptions reads the key (nil when none is given) and the collections
+// of NewDB's options.
+func dbOptions(opts hub.DBOptions) (*threads.Key, []CollectionConfig, error) {
 	var key *threads.Key
 	if len(opts.Key) > 0 {
 		k, err := threads.KeyFromBytes(opts.Key)
 		if err != nil {
-			return "", errors.E(op, err)
+			return nil, nil, err
 		}
 		key = &k
 	}
@@ -45,10 +58,7 @@ func (b bound) NewDB(ctx context.Context, id hub.ThreadID, opts hub.DBOptions) (
 	for i, c := range opts.Collections {
 		cols[i] = configOf(c)
 	}
-	if _, err := b.m.NewDB(ctx, b.p, id, opts.Name, key, cols); err != nil {
-		return "", err
-	}
-	return id, nil
+	return key, cols, nil
 }
 
 // contract returns i as the contract's DBInfo.

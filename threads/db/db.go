@@ -6,6 +6,7 @@ import (
 	stderrors "errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -36,8 +37,9 @@ type DB struct {
 	bytes int64
 
 	// acl is the access control list of an access-controlled DB, nil for
-	// one that is not (acl.go); guarded by sem.
-	acl *aclState
+	// one that is not (acl.go). A list is never changed once stored here:
+	// a new one replaces it, under sem, so readers need no lock.
+	acl atomic.Pointer[aclState]
 
 	// former turns the journal entries of committed writes into records
 	// (former.go); whoever also holds its log lock takes sem first.
@@ -65,7 +67,7 @@ func (m *Manager) newDB(info Info) *DB {
 		return d.writer(nil, who) // stored with the identity's first entry
 	}, func() { m.announce(info.ID) })
 	if root, err := threads.RootLog(info.ID); err == nil {
-		d.acl = newACLState(root)
+		d.acl.Store(newACLState(root))
 	}
 	return d
 }
@@ -439,7 +441,7 @@ func (d *DB) ingest(records [][]threads.Block) (r ingestion) {
 			return fail(err)
 		}
 		r.applied++
-		if a.acl && d.acl != nil {
+		if a.acl && d.acl.Load() != nil {
 			r.acl = true
 			break
 		}

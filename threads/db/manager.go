@@ -280,10 +280,33 @@ func (m *Manager) DB(ctx context.Context, p hub.Principal, id threads.ID) (*DB, 
 	if err != nil {
 		return nil, errors.E(op, err)
 	}
+	if scope(d.principal()) != scope(p) && !d.member(p) {
+		return nil, errors.Errorf(op, errors.NotExist, "DB %s not found among your DBs", id)
+	}
+	return d, nil
+}
+
+// own returns the principal's own DB with id, as DB does, but not to the
+// other members of an access-controlled DB.
+func (m *Manager) own(ctx context.Context, p hub.Principal, id threads.ID) (*DB, error) {
+	const op errors.Op = "db.DB"
+	d, err := m.open(id)
+	if err != nil {
+		return nil, errors.E(op, err)
+	}
 	if scope(d.principal()) != scope(p) {
 		return nil, errors.Errorf(op, errors.NotExist, "DB %s not found among your DBs", id)
 	}
 	return d, nil
+}
+
+// member reports whether principal p, who does not own d, reaches it: d
+// is access controlled, p acts for the account d is billed to (another
+// identity of the same app), and p's identity has a role in d's list.
+// Writes are then checked against the role (mayWrite).
+func (d *DB) member(p hub.Principal) bool {
+	s := d.acl.Load()
+	return s != nil && p.Account == d.info.Account && s.Members[p.Owner()].Role >= RoleReader
 }
 
 // open loads a DB by ID, whoever owns it.
@@ -338,7 +361,7 @@ func (m *Manager) ListDBs(ctx context.Context, p hub.Principal) ([]Info, error) 
 // DeleteDB deletes the principal's DB, its thread and all its records.
 func (m *Manager) DeleteDB(ctx context.Context, p hub.Principal, id threads.ID) error {
 	const op errors.Op = "db.DeleteDB"
-	d, err := m.DB(ctx, p, id)
+	d, err := m.own(ctx, p, id)
 	if err != nil {
 		return err
 	}
