@@ -114,6 +114,12 @@ func (d *DB) rebuildState(b *store.Batch, keep map[peer.ID]int64) (*applier, err
 			}
 		}
 	}
+	for name := range a.cols {
+		a.rebuild[name] = true
+	}
+	if err := a.resolveUnique(); err != nil {
+		return nil, err
+	}
 	// What was there, for the listeners and the byte count.
 	docs := join(d.pfx, "doc/")
 	old := map[string]*docRecord{}
@@ -139,7 +145,6 @@ func (d *DB) rebuildState(b *store.Batch, keep map[peer.ID]int64) (*applier, err
 		if c != nil {
 			b.Put(colKey(d.pfx, name), *c)
 		}
-		a.rebuild[name] = true
 	}
 	for k, r := range a.docs {
 		if r != nil {

@@ -26,8 +26,13 @@ type applier struct {
 	changes []change                  // appended to the listen log
 	rebuild map[string]bool           // collections whose indexes must be rebuilt
 	decoded map[string]map[string]any // new values already decoded, by docKey
+	// touched are the documents written to collections with unique
+	// indexes, for resolveUnique.
+	touched []touched
 	// acl says whether an event applied holds ACL operations.
 	acl bool
+	// local is hints.local, for resolveUnique.
+	local bool
 	// fresh says that the state is being rebuilt from nothing
 	// (rebuildState): what is stored does not count.
 	fresh bool
@@ -46,6 +51,9 @@ type hints struct {
 	records map[string]*docRecord
 	docs    map[string]map[string]any
 	cols    map[string]*colRecord // the collections written to, by name
+	// local says the writes passed Txn.checkUnique: an instance that was
+	// not there takes a value no other instance holds.
+	local bool
 }
 
 func (d *DB) newApplier(b *store.Batch) *applier {
@@ -165,19 +173,27 @@ func (a *applier) applyDoc(o operation, v version) error {
 		next.Value = o.Value
 	}
 	wasVisible, isVisible := cur.visible(col), next.visible(col)
+	wasPresent, isPresent := cur.present(col), next.present(col)
 	if cur != nil {
 		a.bytes -= int64(len(cur.Value))
 	}
 	a.bytes += int64(len(next.Value))
 	a.docs[string(k)] = next
 	a.b.PutRaw(k, next.encode())
+	if col != nil && hasUnique(col) {
+		t := touched{col: o.Col, id: o.ID}
+		if wasPresent {
+			t.old = cur.Value
+		}
+		a.touched = append(a.touched, t)
+	}
 	if !a.rebuild[o.Col] {
-		if wasVisible {
+		if wasPresent {
 			if err := a.indexDoc(o.Col, col, o.ID, cur.Value, false); err != nil {
 				return err
 			}
 		}
-		if isVisible {
+		if isPresent {
 			doc := a.decoded[string(k)]
 			if err := a.indexDocValue(o.Col, col, o.ID, next.Value, doc, true); err != nil {
 				return err
@@ -248,6 +264,9 @@ func (a *applier) finish() error {
 			return err
 		}
 	}
+	if err := a.resolveUnique(); err != nil {
+		return err
+	}
 	// Keep the newest ListenHistory changes for listeners to resume from:
 	// each new change retires the one that falls out (a point deletion;
 	// a range deletion on every write costs every later read of the log).
@@ -289,7 +308,7 @@ func (a *applier) rebuildIndexes(name string) error {
 		if pending, ok := a.docs[key]; ok {
 			d = pending
 		}
-		if d.visible(col) {
+		if d.present(col) {
 			return a.indexDoc(name, col, string(k[len(prefix):]), d.Value, true)
 		}
 		return nil
@@ -298,7 +317,7 @@ func (a *applier) rebuildIndexes(name string) error {
 		return err
 	}
 	for key, d := range a.docs {
-		if !seen[key] && len(key) > len(prefix) && key[:len(prefix)] == string(prefix) && d.visible(col) {
+		if !seen[key] && len(key) > len(prefix) && key[:len(prefix)] == string(prefix) && d.present(col) {
 			if err := a.indexDoc(name, col, key[len(prefix):], d.Value, true); err != nil {
 				return err
 			}

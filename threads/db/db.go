@@ -260,7 +260,7 @@ func (d *DB) stageEvent(b *store.Batch, ev eventBody, log string, known hints) (
 	for name, c := range known.cols {
 		a.cols[name] = c
 	}
-	a.decoded = known.docs
+	a.decoded, a.local = known.docs, known.local
 	if err := a.apply(ev, log); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,9 @@ func (r *docRecord) encode() []byte {
 	if r.Deleted {
 		b = append(b, `,"Deleted":true`...)
 	}
+	if r.Conflict {
+		b = append(b, `,"Conflict":true`...)
+	}
 	if len(r.Value) > 0 {
 		b = append(b, `,"Value":`...)
 		b = append(b, r.Value...)
@@ -154,6 +157,9 @@ func decodeDocRecordFast(b []byte) (*docRecord, bool) {
 		r.Deleted, b = true, rest
 	} else if rest, ok := bytes.CutPrefix(b, []byte(`,"Deleted":false`)); ok {
 		b = rest
+	}
+	if rest, ok := bytes.CutPrefix(b, []byte(`,"Conflict":true`)); ok {
+		r.Conflict, b = true, rest
 	}
 	if rest, ok := bytes.CutPrefix(b, []byte(`,"Value":`)); ok {
 		v := rest[:max(len(rest)-1, 0)]

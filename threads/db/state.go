@@ -50,8 +50,11 @@ type colRecord struct {
 // tombstones so that an older write that arrives later loses to them.
 type docRecord struct {
 	Version version
-	Deleted bool            `json:",omitempty"`
-	Value   json.RawMessage `json:",omitempty"`
+	Deleted bool `json:",omitempty"`
+	// Conflict says that the instance lost a unique value to another
+	// (unique.go): it is kept and indexed, but not visible.
+	Conflict bool            `json:",omitempty"`
+	Value    json.RawMessage `json:",omitempty"`
 }
 
 // readDoc reads the document record at docKey k from r, or NotExist.
@@ -81,6 +84,12 @@ func scanDocs(scan func(lower, upper []byte, fn func(key, val []byte) error) err
 
 // visible reports whether the document is part of the collection's state.
 func (d *docRecord) visible(col *colRecord) bool {
+	return d.present(col) && !d.Conflict
+}
+
+// present reports whether the document is part of the collection's state
+// or a conflict kept in it: what indexes hold.
+func (d *docRecord) present(col *colRecord) bool {
 	return d != nil && !d.Deleted && col != nil && !col.Deleted && d.Version.after(col.Cleared)
 }
 

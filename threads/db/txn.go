@@ -45,6 +45,10 @@ type Txn struct {
 	write   bool
 	pending map[string]*pendingWrite // by _id
 	order   []string                 // _ids in order of first write
+	// hidden are the conflicts (unique.go) looked up and found not
+	// visible, by _id: a write to one replaces it, and the applier needs
+	// what it replaces.
+	hidden  map[string]*docRecord
 	done    bool
 	expired *time.Timer
 	also    []func(*store.Batch) // see Also
@@ -204,6 +208,12 @@ func (t *Txn) stored(id string) (*docRecord, error) {
 		return nil, err
 	}
 	if !rec.visible(&t.colRec) {
+		if rec.present(&t.colRec) {
+			if t.hidden == nil {
+				t.hidden = map[string]*docRecord{}
+			}
+			t.hidden[id] = rec
+		}
 		return nil, nil
 	}
 	return rec, nil
@@ -581,10 +591,14 @@ func commitTxns(ctx context.Context, op errors.Op, txns ...*Txn) error {
 // not.
 func (t *Txn) known() hints {
 	col := t.colRec // current: read under the lock
-	h := hints{records: make(map[string]*docRecord, len(t.pending)), docs: make(map[string]map[string]any, len(t.pending)), cols: map[string]*colRecord{t.name: &col}}
+	h := hints{records: make(map[string]*docRecord, len(t.pending)), docs: make(map[string]map[string]any, len(t.pending)), cols: map[string]*colRecord{t.name: &col}, local: true}
 	for id, w := range t.pending {
 		k := string(docKey(t.d.pfx, t.name, id))
-		h.records[k] = w.before // nil: did not exist
+		before := w.before // nil: did not exist, or is a conflict
+		if before == nil {
+			before = t.hidden[id]
+		}
+		h.records[k] = before
 		if w.doc != nil {
 			h.docs[k] = w.doc
 		}

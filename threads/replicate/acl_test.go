@@ -43,6 +43,14 @@ func aclHubs(t *testing.T) (a, b, c *node, id threads.ID, key threads.Key) {
 	return a, b, c, id, key
 }
 
+// syncNow syncs DB id between n and to once, as n's Service would.
+func (n *node) syncNow(t *testing.T, to *node, id threads.ID) {
+	t.Helper()
+	if err := n.repl.syncWith(context.Background(), peer.AddrInfo{ID: to.host.ID(), Addrs: to.host.Addrs()}, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // open returns DB id on n as n's user sees it.
 func (n *node) open(t *testing.T, id threads.ID) *db.DB {
 	t.Helper()
@@ -226,12 +234,7 @@ func TestACLConcurrentRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// C hears from B first, then from A.
-	sync := func(from, to *node) {
-		t.Helper()
-		if err := from.repl.syncWith(ctx, peer.AddrInfo{ID: to.host.ID(), Addrs: to.host.Addrs()}, id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sync := func(from, to *node) { t.Helper(); from.syncNow(t, to, id) }
 	sync(c, b)
 	if got := c.ids(t, id); !slices.Equal(got, []string{"a1", "b1", "b2"}) {
 		t.Fatalf("before the revocation reached C, C holds %v; want a1 b1 b2", got)
