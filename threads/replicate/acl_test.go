@@ -239,7 +239,23 @@ func TestACLConcurrentRevocation(t *testing.T) {
 	if got := c.ids(t, id); !slices.Equal(got, []string{"a1", "b1", "b2"}) {
 		t.Fatalf("before the revocation reached C, C holds %v; want a1 b1 b2", got)
 	}
+	// C's listeners are told that b2 went when the revocation drops it.
+	dropped := make(chan struct{})
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go c.open(t, id).Listen(lctx, c.user, 0, nil, func(e db.Event) error {
+		if e.ID == "b2" && e.Action == db.ActionDelete {
+			close(dropped)
+			return context.Canceled
+		}
+		return nil
+	})
 	sync(c, a)
+	select {
+	case <-dropped:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("C's listener was not told that the revocation dropped b2")
+	}
 	sync(b, a)
 	sync(a, b)
 	sync(a, c)
