@@ -80,12 +80,13 @@ func (r Role) String() string {
 
 // ParseRole reads a role's name.
 func ParseRole(s string) (Role, error) {
+	const op errors.Op = "db.ParseRole"
 	for r := RoleNone; r <= RoleAdmin; r++ {
 		if r.String() == s {
 			return r, nil
 		}
 	}
-	return 0, errors.Errorf("db.ParseRole", errors.Invalid, "unknown role %q; use none, reader, writer or admin", errors.Clip(s))
+	return 0, errors.Errorf(op, errors.Invalid, "unknown role %q; use none, reader, writer or admin", errors.Clip(s))
 }
 
 // Member is one entry of a DB's access control list.

@@ -14,9 +14,10 @@ var _ hub.ThreadAccessServer = (*Manager)(nil)
 func (m *Manager) ThreadAccess(p hub.Principal) hub.ThreadAccess { return bound{m: m, p: p} }
 
 func (b bound) NewACLDB(ctx context.Context, opts hub.DBOptions) (hub.ThreadID, error) {
+	const op errors.Op = "db.NewACLDB"
 	key, cols, err := dbOptions(opts)
 	if err != nil {
-		return "", errors.E(errors.Op("db.NewACLDB"), err)
+		return "", errors.E(op, err)
 	}
 	info, err := b.m.NewACLDB(ctx, b.p, opts.Name, key, cols)
 	if err != nil {
