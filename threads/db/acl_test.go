@@ -2,9 +2,12 @@ package db
 
 import (
 	"context"
+	stderrors "errors"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
@@ -125,4 +128,106 @@ func TestACLRefusals(t *testing.T) {
 	}
 	_, err = ParseRole("boss")
 	errorstest.WantKind(t, err, errors.Invalid, "use none, reader, writer or admin")
+}
+
+// TestIngestBatchACL: in a batch of peer records, one the list refuses is
+// not stored and the others are still applied; a grant in the batch is
+// read before the records after it, so the granted writer's record that
+// follows it is kept.
+func TestIngestBatchACL(t *testing.T) {
+	ctx := context.Background()
+	ma := newManager(t, Config{})
+	owner, w := user(t), user(t)
+	info, err := ma.NewACLDB(ctx, owner, "acl", nil, []CollectionConfig{people()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := ma.DB(ctx, owner, info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lid, err := da.LogID(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := da.Grant(ctx, owner, w.Owner(), RoleWriter, []string{lid}); err != nil {
+		t.Fatal(err)
+	}
+	err = write(t, da, w, "people", func(x *Txn) error {
+		_, err := x.Create(ctx, [][]byte{[]byte(`{"_id":"w1","name":"w","age":1}`)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := threads.RootLog(info.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := (&replica{m: ma, d: da}).logRecords(t)
+	rootRecs, wRecs := logs[root], logs[mustDecodePeer(t, lid)]
+	if len(rootRecs) < 2 || len(wRecs) != 1 {
+		t.Fatalf("root log holds %d records, the writer's %d; want the grant last of at least 2, and 1", len(rootRecs), len(wRecs))
+	}
+	before, grant, w1 := rootRecs[:len(rootRecs)-1], rootRecs[len(rootRecs)-1], wRecs[0]
+
+	for _, tc := range []struct {
+		name  string
+		batch [][]threads.Block
+		n     int
+		ids   []string // visible after
+	}{
+		{"refused then granted", append(append(append([][]threads.Block{}, before...), w1, grant), w1), len(rootRecs) + 1, []string{"w1"}},
+		{"refused, the rest applied", append(append([][]threads.Block{}, before...), w1, grant), len(rootRecs), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mb := newManager(t, Config{})
+			if _, err := mb.NewDB(ctx, user(t), info.ID, "acl", &info.Key, nil); err != nil {
+				t.Fatal(err)
+			}
+			db, err := mb.open(info.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := db.IngestBatch(ctx, tc.batch)
+			errorstest.WantKind(t, err, errors.FailedPrecondition, "access control list")
+			var refusal *ACLRefusal
+			if !stderrors.As(err, &refusal) || refusal.Log != lid {
+				t.Fatalf("IngestBatch's refusal %v is not the list's refusal of log %s", err, lid)
+			}
+			if n != tc.n {
+				t.Fatalf("IngestBatch applied %d records; want %d", n, tc.n)
+			}
+			_, err = mb.threads.Log(info.ID, mustDecodePeer(t, lid))
+			if tc.ids == nil {
+				errorstest.WantKind(t, err, errors.NotExist, "")
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			txn, err := db.ReadTxn(ctx, owner, "people")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer txn.Discard()
+			found, err := txn.Find(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != len(tc.ids) {
+				t.Fatalf("%d instances visible; want %v", len(found), tc.ids)
+			}
+			if got, _ := db.acl.Load().allowed(lid); got != unlimited {
+				t.Fatalf("after the batch the writer's log is allowed %d records; want all", got)
+			}
+		})
+	}
+}
+
+func mustDecodePeer(t *testing.T, s string) peer.ID {
+	t.Helper()
+	id, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
