@@ -12,7 +12,7 @@ import (
 
 	"github.com/selfhub/hub"
 	"github.com/selfhub/hub/errors"
-	"github.com/selfhub/hub/identity"
+	"github.com/selfhub/hub/identity/identitytest"
 	"github.com/selfhub/hub/store"
 	"github.com/selfhub/hub/threads"
 	"github.com/selfhub/hub/threads/db/query"
@@ -33,14 +33,7 @@ func newManager(t testing.TB, cfg Config) *Manager {
 // user returns a principal acting as a fresh user identity.
 func user(t testing.TB) hub.Principal {
 	t.Helper()
-	priv, err := identity.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := identity.String(priv.GetPublic())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pub := identitytest.New(t)
 	return hub.Principal{Kind: hub.UserPrincipal, Account: "bdev", Identity: pub}
 }
 
