@@ -7,21 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/selfhub/hub/test/testhub"
 )
 
 // runCLIEnv, set in its environment, makes the test binary the hub
 // command: see TestMain.
 const runCLIEnv = "HUB_TEST_RUN_CLI"
 
-// TestMain lets the test binary stand in for the hub binary, to measure
-// it. With runCLIEnv set it runs the hub command on its arguments, then
+// TestMain runs the tests with testhub's binaries (testhub.Main), and
+// lets the test binary stand in for the hub binary, to measure it. With runCLIEnv set it runs the hub command on its arguments, then
 // writes its peak resident size on the last line of stderr, "VmHWM <n>"
 // in bytes. It reads VmHWM, which starts afresh with the new program,
 // because the rusage a parent gets back is seeded by Linux with the
 // parent's own peak (os/exec starts children with vfork).
 func TestMain(m *testing.M) {
 	if os.Getenv(runCLIEnv) == "" {
-		os.Exit(m.Run())
+		os.Exit(testhub.Main(m))
 	}
 	code := Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	hwm, err := peakRSS()

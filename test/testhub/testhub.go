@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -123,17 +124,54 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Build compiles a main package of this module (such as "./cmd/hubd") into a
-// temporary directory and returns the binary's path.
+// built holds the binaries Build compiled in this test process, by
+// package, in a directory Main made and removes: a package's end-to-end
+// tests start hubd dozens of times, and linking it takes seconds (tens
+// of them on a busy machine). It is the process's because a test
+// binary is one process: Main is its TestMain.
+var built struct {
+	sync.Mutex
+	dir   string
+	paths map[string]string
+}
+
+// Main runs a package's tests (call it from TestMain) with a directory for
+// the binaries Build compiles, and removes it after them; it returns the
+// exit code for os.Exit.
+func Main(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "testhub-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testhub:", err)
+		return 1
+	}
+	built.Lock()
+	built.dir, built.paths = dir, map[string]string{}
+	built.Unlock()
+	code := m.Run()
+	os.RemoveAll(dir)
+	return code
+}
+
+// Build compiles a main package of this module (such as "./cmd/hubd") once
+// per test process and returns the binary's path. The package's TestMain
+// must call Main.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
-	root := ModuleRoot(t)
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	built.Lock()
+	defer built.Unlock()
+	if built.dir == "" {
+		t.Fatal("testhub.Build needs the package's TestMain to run testhub.Main")
+	}
+	if out, ok := built.paths[pkg]; ok {
+		return out
+	}
+	out := filepath.Join(built.dir, strings.NewReplacer("/", "_", ".", "_").Replace(pkg), filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
+	cmd.Dir = ModuleRoot(t)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
+	built.paths[pkg] = out
 	return out
 }
 
