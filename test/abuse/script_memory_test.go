@@ -166,13 +166,27 @@ func cpuTime(t *testing.T, h *target) time.Duration {
 	if err != nil {
 		t.Fatalf("read hubd's stat: %v", err)
 	}
-	// The fields after the command name, which is in parentheses and may
-	// hold spaces: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return statCPU(t, b)
+}
+
+// statFields returns the fields of a /proc stat file after the command
+// name, which is in parentheses and may hold spaces: f[0] is field 3 of
+// proc(5) (state), f[11] utime, f[12] stime, f[16] nice.
+func statFields(stat []byte) []string {
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+}
+
+// statCPU returns the CPU time (user and system) a /proc stat file counts.
+func statCPU(t testing.TB, stat []byte) time.Duration {
+	t.Helper()
+	f := statFields(stat)
+	if len(f) < 13 {
+		t.Fatalf("a stat file: %q", stat)
+	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		t.Fatalf("hubd's stat: %q", b)
+		t.Fatalf("a stat file: %q", stat)
 	}
 	// Clock ticks: 100 a second on Linux (USER_HZ).
 	return time.Duration(utime+stime) * 10 * time.Millisecond

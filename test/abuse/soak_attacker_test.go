@@ -126,10 +126,7 @@ func mustBeNiced(b *testing.B, pid int) {
 		if err != nil {
 			b.Fatalf("read %s: %v", path, err)
 		}
-		// Fields after the command name, which ends at the last ')':
-		// state is field 3 of proc(5) and nice field 19.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(f) < 17 || f[16] != "19" {
+		if f := statFields(stat); len(f) < 17 || f[16] != "19" {
 			b.Fatalf("the attacker's thread %s is not at nice 19: %s", path, stat)
 		}
 	}
