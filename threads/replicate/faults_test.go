@@ -185,13 +185,17 @@ func runSchedule(t *testing.T, seed uint64) {
 		t.Fatal(err)
 	}
 
-	// Writers: each hub writes at once with the others, throughout.
+	// Writers: each hub writes at once with the others, throughout the
+	// schedule or until it made maxWrites: a count, not a time, so that a
+	// slow machine, where a restart takes seconds, does not pile up more
+	// records than the catch-up after healing can move in its deadline.
+	const maxWrites = 1500
 	stop := make(chan struct{})
 	var writers sync.WaitGroup
 	for i, f := range hubs {
 		wrng := rand.New(rand.NewPCG(seed, uint64(i)))
 		writers.Go(func() {
-			for n := 0; ; n++ {
+			for n := 0; n < maxWrites; n++ {
 				select {
 				case <-stop:
 					return
